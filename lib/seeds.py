@@ -1,0 +1,76 @@
+"""Read the seed conversations from seeds/*.json. A malformed file is reported by name and skipped."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from lib.models import Conversation
+from lib.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+
+
+@dataclass
+class SeedLoad:
+    conversations: list[Conversation] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per skipped file
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        return f"{loc}: {err['msg']}"
+    return str(exc).splitlines()[0]
+
+
+def load_seeds(directory: str | Path = SEEDS_DIR) -> SeedLoad:
+    """Every valid seed in file-name order; each bad file becomes one line in `errors`."""
+    result = SeedLoad()
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            conv = Conversation.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:  # JSONDecodeError and ValidationError are ValueErrors
+            line = f"{path.name}: skipped, {_first_error(exc)}"
+            log.warning("seed %s", line)
+            result.errors.append(line)
+            continue
+        result.conversations.append(conv)
+    return result
+
+
+def seed_rows(conversations: list[Conversation], tax: Taxonomy) -> list[dict[str, object]]:
+    """One display row per conversation, with taxonomy names instead of ids."""
+    from lib.validation import check_conversation
+
+    names = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in ["personas", "arcs", "topics", "emotions"]}
+    rows = []
+    for conv in conversations:
+        s = conv.scenario
+        rows.append({
+            "ID": conv.id,
+            "Persona": names["personas"].get(s.persona, s.persona),
+            "Arc": names["arcs"].get(s.emotional_arc, s.emotional_arc),
+            "Emotion": f"{names['emotions'].get(conv.arc.start.emotion, conv.arc.start.emotion)} → "
+                       f"{names['emotions'].get(conv.arc.end.emotion, conv.arc.end.emotion)}",
+            "Topic": names["topics"].get(s.topic, s.topic),
+            "Tier": s.tier.replace("_", " "),
+            "Turns": len(conv.turns),
+            "Quality": check_conversation(conv, tax).score,
+        })
+    return rows
+
+
+def emotion_counts(conversations: list[Conversation]) -> dict[str, int]:
+    """How many user turns carry each primary emotion (current labels)."""
+    counts: dict[str, int] = {}
+    for conv in conversations:
+        for turn in conv.current_turns():
+            if turn.role == "user":
+                counts[turn.emotion.primary] = counts.get(turn.emotion.primary, 0) + 1
+    return counts

@@ -1,0 +1,406 @@
+"""Load and validate a vertical's taxonomy: a folder of YAML files.
+
+The taxonomy is data. Each file below is required and has one top-level key of the same name:
+
+    vertical.yaml    vertical: id, name, version, description, brand_voice
+    emotions.yaml    emotions: primary families with sub-emotions, intensity bands, cues
+    strategies.yaml  strategies: response strategies
+    personas.yaml    personas: user archetypes
+    arcs.yaml        arcs: emotional arcs (start -> end emotion, intensity curve, milestones)
+    topics.yaml      topic_clusters: clusters, each with its topics
+    dimensions.yaml  intents, tones, outcomes, tiers
+    targets.yaml     targets: coverage targets and the quality rules of a conversation
+    contexts.yaml    scenario_contexts (tier 2) and edge_cases (tier 3)
+
+A bad taxonomy fails with one line naming the file, the key path and what is wrong:
+    taxonomy/arcs.yaml: arcs[2].start_emotion: unknown emotion 'panic'
+
+`python -m lib.taxonomy check [DIR]` prints the counts per dimension (exit 0) or that line (exit 1).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DIR = ROOT / "taxonomy"
+
+
+class TaxonomyError(ValueError):
+    """A taxonomy problem, already phrased as one line: `file: key.path: what is wrong`."""
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    description: str = ""
+
+
+# ---- vertical and brand voice --------------------------------------------------------------
+class BrandVoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    title: str
+    summary: str
+    principles: list[str] = Field(min_length=1)
+    signature_phrases: list[str] = Field(default_factory=list)
+    avoid: list[str] = Field(default_factory=list)
+    referral_policy: str
+
+
+class Vertical(Item):
+    version: str
+    brand_voice: BrandVoice
+
+
+# ---- emotions and strategies ---------------------------------------------------------------
+class IntensityBand(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    min: float = Field(ge=0, le=1)
+    max: float = Field(ge=0, le=1)
+    description: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntensityBand:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class Emotion(Item):
+    goleman_domain: str = ""
+    valence: float = Field(ge=-1, le=1)
+    arousal: float = Field(ge=0, le=1)
+    color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$", description="The colour of this emotion on every chart.")
+    sub_emotions: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = Field(min_length=1)
+    intensity_bands: list[IntensityBand] = Field(min_length=2)
+    cues: list[str] = Field(min_length=1)
+    suited_strategies: list[str] = Field(min_length=1)
+
+
+class Strategy(Item):
+    when_to_use: list[str] = Field(min_length=1)
+    when_not_to_use: list[str] = Field(min_length=1)
+    example_phrasing: list[str] = Field(min_length=1)
+    quality_markers: list[str] = Field(min_length=1)
+
+
+# ---- personas, arcs, topics ----------------------------------------------------------------
+class Persona(Item):
+    age_band: str
+    life_situation: str
+    income_band: str
+    financial_literacy: Literal["none", "basic", "intermediate", "advanced"]
+    emotional_baseline: str = Field(description="Emotion family id.")
+    communication_style: str
+    goals: list[str] = Field(min_length=1)
+    keywords: list[str] = Field(min_length=1, description="Words that show the persona's situation in a conversation.")
+
+
+class Milestone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    position: float = Field(ge=0, le=1, description="0 = first turn, 1 = last turn")
+    emotion: str
+    description: str
+
+
+class EmotionalArc(Item):
+    start_emotion: str
+    end_emotion: str
+    intensity_curve: list[float] = Field(min_length=2, description="User emotion intensity from first to last turn.")
+    milestones: list[Milestone] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _curve_in_range(self) -> EmotionalArc:
+        for n, v in enumerate(self.intensity_curve):
+            if not 0 <= v <= 1:
+                raise ValueError(f"intensity_curve[{n}] = {v} is outside 0..1")
+        return self
+
+
+class Topic(Item):
+    keywords: list[str] = Field(min_length=1, description="Words that show the topic in a conversation.")
+
+
+class TopicCluster(Item):
+    topics: list[Topic] = Field(min_length=1)
+
+
+class Tier(Item):
+    number: int = Field(ge=1, le=3)
+    default_count: int = Field(ge=0, description="How many rows of the default plan use this tier.")
+
+
+# ---- targets and contexts ------------------------------------------------------------------
+class LengthBucket(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    min_exchanges: int = Field(ge=1)
+    max_exchanges: int = Field(ge=1)
+    min_conversations: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LengthBucket:
+        if self.min_exchanges > self.max_exchanges:
+            raise ValueError(f"min_exchanges {self.min_exchanges} is above max_exchanges {self.max_exchanges}")
+        return self
+
+
+class QualityRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_turns: int = Field(ge=2)
+    max_turns: int = Field(ge=2)
+    user_words: tuple[int, int]
+    assistant_words: tuple[int, int]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QualityRules:
+        for name in ("user_words", "assistant_words"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"{name} is [{lo}, {hi}]: the minimum is above the maximum")
+        return self
+
+
+class Targets(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    per_emotion_min: int = Field(ge=0)
+    per_strategy_min: int = Field(ge=0)
+    emotion_overrides: dict[str, int] = Field(default_factory=dict)
+    strategy_overrides: dict[str, int] = Field(default_factory=dict)
+    length_buckets: list[LengthBucket] = Field(min_length=1)
+    quality: QualityRules
+
+
+class Context(Item):
+    context: str = Field(min_length=40)
+    personas: list[str] = Field(min_length=1)
+    topics: list[str] = Field(min_length=1)
+    arcs: list[str] = Field(min_length=1)
+    complexity: Literal["low", "medium", "high"] = "medium"
+
+
+class EdgeCase(Context):
+    stress_factors: list[str] = Field(min_length=1)
+    resolution_strategy: str = Field(description="Strategy id the resolution leans on.")
+
+
+FILES: dict[str, tuple[str, ...]] = {
+    "vertical.yaml": ("vertical",),
+    "emotions.yaml": ("emotions",),
+    "strategies.yaml": ("strategies",),
+    "personas.yaml": ("personas",),
+    "arcs.yaml": ("arcs",),
+    "topics.yaml": ("topic_clusters",),
+    "dimensions.yaml": ("intents", "tones", "outcomes", "tiers"),
+    "targets.yaml": ("targets",),
+    "contexts.yaml": ("scenario_contexts", "edge_cases"),
+}
+
+SCHEMAS: dict[str, Any] = {
+    "vertical": Vertical,
+    "emotions": list[Emotion],
+    "strategies": list[Strategy],
+    "personas": list[Persona],
+    "arcs": list[EmotionalArc],
+    "topic_clusters": list[TopicCluster],
+    "intents": list[Item],
+    "tones": list[Item],
+    "outcomes": list[Item],
+    "tiers": list[Tier],
+    "targets": Targets,
+    "scenario_contexts": list[Context],
+    "edge_cases": list[EdgeCase],
+}
+
+
+class Taxonomy(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    path: Path
+    sha256: str
+    vertical: Vertical
+    emotions: list[Emotion]
+    strategies: list[Strategy]
+    personas: list[Persona]
+    arcs: list[EmotionalArc]
+    topic_clusters: list[TopicCluster]
+    intents: list[Item]
+    tones: list[Item]
+    outcomes: list[Item]
+    tiers: list[Tier]
+    targets: Targets
+    scenario_contexts: list[Context]
+    edge_cases: list[EdgeCase]
+
+    # -- lookups ---------------------------------------------------------------------------
+    @cached_property
+    def topics(self) -> list[Topic]:
+        return [t for c in self.topic_clusters for t in c.topics]
+
+    @cached_property
+    def cluster_of(self) -> dict[str, str]:
+        """topic id -> cluster id"""
+        return {t.id: c.id for c in self.topic_clusters for t in c.topics}
+
+    def by_id(self, dimension: str) -> dict[str, Any]:
+        items = self.topics if dimension == "topics" else getattr(self, dimension)
+        return {i.id: i for i in items}
+
+    def ids(self, dimension: str) -> list[str]:
+        return list(self.by_id(dimension))
+
+    def counts(self) -> dict[str, int]:
+        dims = ["emotions", "strategies", "personas", "arcs", "topic_clusters", "topics", "intents",
+                "tones", "outcomes", "tiers", "scenario_contexts", "edge_cases"]
+        counts = {d: len(self.ids(d)) for d in dims}
+        counts["sub_emotions"] = sum(len(e.sub_emotions) for e in self.emotions)
+        return counts
+
+
+def _format_loc(key: str, loc: Iterable[Any]) -> str:
+    path = key
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _read(directory: Path, filename: str) -> dict[str, Any]:
+    file = directory / filename
+    if not file.exists():
+        raise TaxonomyError(f"{file}: file is missing (a taxonomy needs {', '.join(FILES)})")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "?"
+        raise TaxonomyError(f"{file}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise TaxonomyError(f"{file}: (top): expected a mapping with keys {', '.join(FILES[filename])}")
+    return data
+
+
+def load_taxonomy(directory: str | Path = DEFAULT_DIR) -> Taxonomy:
+    """Read and validate every file; raise TaxonomyError (one line) on the first problem."""
+    from pydantic import TypeAdapter
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise TaxonomyError(f"{directory}: taxonomy folder not found")
+    values: dict[str, Any] = {}
+    where: dict[str, Path] = {}
+    digest = hashlib.sha256()
+    for filename, keys in FILES.items():
+        file = directory / filename
+        data = _read(directory, filename)
+        digest.update(file.read_bytes())
+        for key in keys:
+            if key not in data:
+                raise TaxonomyError(f"{file}: {key}: missing field")
+            try:
+                values[key] = TypeAdapter(SCHEMAS[key]).validate_python(data[key])
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise TaxonomyError(f"{file}: {_format_loc(key, err['loc'])}: {err['msg']}") from None
+            where[key] = file
+        extra = set(data) - set(keys)
+        if extra:
+            raise TaxonomyError(f"{file}: {sorted(extra)[0]}: unexpected key (expected {', '.join(keys)})")
+    tax = Taxonomy(path=directory, sha256=digest.hexdigest(), **values)
+    _check_references(tax, where)
+    return tax
+
+
+def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
+    def fail(key: str, loc: str, msg: str) -> None:
+        raise TaxonomyError(f"{where[key]}: {loc}: {msg}")
+
+    # unique ids in every dimension, topics across clusters included
+    for key in ["emotions", "strategies", "personas", "arcs", "topic_clusters", "intents", "tones",
+                "outcomes", "tiers", "scenario_contexts", "edge_cases"]:
+        seen: set[str] = set()
+        for n, item in enumerate(getattr(tax, key)):
+            if item.id in seen:
+                fail(key, f"{key}[{n}].id", f"duplicate id {item.id!r}")
+            seen.add(item.id)
+    seen_topics: set[str] = set()
+    for c, cluster in enumerate(tax.topic_clusters):
+        for t, topic in enumerate(cluster.topics):
+            if topic.id in seen_topics:
+                fail("topic_clusters", f"topic_clusters[{c}].topics[{t}].id", f"duplicate topic id {topic.id!r}")
+            seen_topics.add(topic.id)
+    family_of: dict[str, str] = {}
+    for n, e in enumerate(tax.emotions):
+        for s, sub in enumerate(e.sub_emotions):
+            if sub in family_of:
+                fail("emotions", f"emotions[{n}].sub_emotions[{s}]",
+                     f"sub-emotion {sub!r} is already in the {family_of[sub]!r} family")
+            family_of[sub] = e.id
+    context_ids = {c.id for c in tax.scenario_contexts}
+    for n, e in enumerate(tax.edge_cases):
+        if e.id in context_ids:
+            fail("edge_cases", f"edge_cases[{n}].id", f"id {e.id!r} is also a scenario context id")
+
+    known = {d: set(tax.ids(d)) for d in ["emotions", "strategies", "personas", "arcs", "topics"]}
+    singular = {"emotions": "emotion", "strategies": "strategy", "personas": "persona", "arcs": "arc",
+                "topics": "topic"}
+
+    def ref(key: str, loc: str, dimension: str, value: str) -> None:
+        if value not in known[dimension]:
+            fail(key, loc, f"unknown {singular[dimension]} {value!r}")
+
+    for n, e in enumerate(tax.emotions):
+        for s, sid in enumerate(e.suited_strategies):
+            ref("emotions", f"emotions[{n}].suited_strategies[{s}]", "strategies", sid)
+    for n, p in enumerate(tax.personas):
+        ref("personas", f"personas[{n}].emotional_baseline", "emotions", p.emotional_baseline)
+    for n, a in enumerate(tax.arcs):
+        ref("arcs", f"arcs[{n}].start_emotion", "emotions", a.start_emotion)
+        ref("arcs", f"arcs[{n}].end_emotion", "emotions", a.end_emotion)
+        for m, ms in enumerate(a.milestones):
+            ref("arcs", f"arcs[{n}].milestones[{m}].emotion", "emotions", ms.emotion)
+    for key in ["scenario_contexts", "edge_cases"]:
+        for n, c in enumerate(getattr(tax, key)):
+            for dim, field in [("personas", "personas"), ("topics", "topics"), ("arcs", "arcs")]:
+                for m, value in enumerate(getattr(c, field)):
+                    ref(key, f"{key}[{n}].{field}[{m}]", dim, value)
+    for n, e in enumerate(tax.edge_cases):
+        ref("edge_cases", f"edge_cases[{n}].resolution_strategy", "strategies", e.resolution_strategy)
+    for key, dim in [("emotion_overrides", "emotions"), ("strategy_overrides", "strategies")]:
+        for value in getattr(tax.targets, key):
+            ref("targets", f"targets.{key}.{value}", dim, value)
+    tiers = {t.id for t in tax.tiers}
+    if tiers != {"template", "scenario", "edge_case"}:
+        fail("tiers", "tiers", f"expected the tiers template, scenario and edge_case, found {sorted(tiers)}")
+    rules = tax.targets.quality
+    if rules.min_turns > rules.max_turns:
+        fail("targets", "targets.quality.min_turns", f"{rules.min_turns} is above max_turns {rules.max_turns}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.taxonomy", description="Check a taxonomy folder.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="validate and print the counts per dimension")
+    check.add_argument("directory", nargs="?", default=str(DEFAULT_DIR))
+    args = parser.parse_args(argv)
+    try:
+        tax = load_taxonomy(args.directory)
+    except TaxonomyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{tax.vertical.name} ({tax.vertical.id}) taxonomy v{tax.vertical.version}: OK")
+    for dim, n in tax.counts().items():
+        print(f"  {dim:<18} {n:>4}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Overview: what the studio does, and the seed dataset it starts from."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from lib.seeds import emotion_counts, load_seeds, seed_rows
+from lib.taxonomy import TaxonomyError, load_taxonomy
+
+
+@st.cache_data(show_spinner=False)
+def _load() -> tuple[object, object]:
+    return load_taxonomy(), load_seeds()
+
+
+st.title("Bright Run Training Data Studio")
+st.markdown(
+    "Plan, generate, review and export **emotionally-aware multi-turn conversations** for LoRA "
+    "fine-tuning. Every user turn carries its emotion, every assistant turn the response strategy "
+    "behind it, and every label correction is kept as history."
+)
+try:
+    tax, seeds = _load()
+except TaxonomyError as exc:
+    st.error(f"The taxonomy could not be loaded: {exc}. Fix that file and reload the page.")
+    st.stop()
+
+steps = st.columns(5)
+for col, (title, text) in zip(steps, [
+    ("1 · Plan", "A scenario table from the taxonomy: persona × arc × topic × intent × tone × outcome × tier."),
+    ("2 · Generate", "Claude writes each conversation; it is checked and repaired before it is stored."),
+    ("3 · Review", "Experts approve, reject or flag, and correct per-turn labels."),
+    ("4 · Coverage", "Charts of what the dataset covers against its targets, and the gaps."),
+    ("5 · Export", "Approved conversations in the formats training tools load."),
+]):
+    with col.container(border=True):
+        st.markdown(f"**{title}**")
+        st.caption(text)
+
+st.subheader("The seed dataset")
+voice = tax.vertical.brand_voice
+st.caption(f"Vertical: {tax.vertical.name} · assistant voice: {voice.name}, {voice.title} · "
+           f"taxonomy v{tax.vertical.version}")
+if seeds.errors:
+    st.warning("Some seed files were skipped:\n\n" + "\n".join(f"- {e}" for e in seeds.errors))
+convs = seeds.conversations
+if not convs:
+    st.info("There are no seed conversations in `seeds/` yet. Add JSON files in the dataset format.")
+    st.stop()
+
+counts = tax.counts()
+m = st.columns(5)
+m[0].metric("Seed conversations", len(convs))
+m[1].metric("Turns", sum(len(c.turns) for c in convs))
+m[2].metric("Emotion families", counts["emotions"])
+m[3].metric("Personas", counts["personas"])
+m[4].metric("Response strategies", counts["strategies"])
+
+left, right = st.columns([3, 2])
+with left:
+    st.dataframe(pd.DataFrame(seed_rows(convs, tax)), hide_index=True, width="stretch")
+with right:
+    emotions = tax.by_id("emotions")
+    found = emotion_counts(convs)
+    order = [e for e in emotions if e in found]
+    fig = go.Figure(go.Bar(
+        x=[emotions[e].name for e in order], y=[found[e] for e in order],
+        marker_color=[emotions[e].color for e in order],
+        hovertemplate="%{x}: %{y} user turns<extra></extra>",
+    ))
+    fig.update_layout(title="Primary emotion of user turns in the seeds", height=340,
+                      margin=dict(l=10, r=10, t=40, b=10), yaxis_title="User turns")
+    st.plotly_chart(fig, width="stretch")
