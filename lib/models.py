@@ -27,6 +27,7 @@ Split = Literal["train", "eval"]
 REVISABLE_FIELDS: dict[str, str] = {
     "emotion.primary": "user",
     "emotion.secondary": "user",
+    "emotion.sub_emotion": "user",
     "emotion.intensity": "user",
     "emotion.valence": "user",
     "emotion.arousal": "user",

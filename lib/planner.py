@@ -1,0 +1,394 @@
+"""Taxonomy -> a coverage-balanced plan of scenarios to generate.
+
+A scenario is one row: tier, persona, emotional_arc, topic, intent, tone, outcome_type (+ the context of a
+tier-2/3 row). The plan is built in two passes:
+
+1. persona, arc and topic (the main dimensions) by a greedy pairwise covering. Each row takes the
+   candidate that covers the most pairs (persona x arc, arc x topic, persona x topic) not yet covered;
+   ties go to the better balance, then to a seeded RNG. Balance is also a hard filter: a row may only
+   use the most under-served values of each dimension, so counts stay within about one of their
+   target whatever the pair search would like. Tier-2/3 rows come first, because their contexts
+   limit their choices, and the free template rows then fill whatever they left uneven. Where N allows
+   a pair kind to be covered completely, a last step swaps values between rows (no count changes) to
+   cover the few pairs the greedy's forced last rows missed.
+2. intent, tone and outcome_type, balanced, within the ARC_AFFINITY table when the ids exist.
+
+`existing` rows (already in the table) count towards balance and pairs, so a top-up fills gaps instead of
+repeating them. `weights` add demand (in conversations) to values, and the targets follow it.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from lib.taxonomy import Context, Taxonomy
+
+# Which intents, tones and outcomes suit an arc. Only arcs listed here are limited, only ids the taxonomy
+# has are used, and a limit that leaves nothing is ignored: other verticals have other ids.
+ARC_AFFINITY: dict[str, dict[str, tuple[str, ...]]] = {
+    "crisis_to_referral": {"tone": ("urgent",), "outcome_type": ("referral",)},
+    "hostility_to_boundary": {"intent": ("boundary_setting", "objection_handling"), "tone": ("tense",),
+                              "outcome_type": ("referral", "resolved", "ongoing")},
+    "emergency_to_calm": {"tone": ("urgent", "tense", "professional"),
+                          "intent": ("get_advice", "make_decision", "decision_support")},
+    "grief_to_steadiness": {"tone": ("reflective", "professional", "casual"),
+                            "outcome_type": ("action_plan", "ongoing", "referral")},
+    "exploratory": {"tone": ("exploratory", "casual", "professional"),
+                    "intent": ("understand_options", "skill_acquisition", "get_advice"),
+                    "outcome_type": ("resolved", "action_plan", "ongoing")},
+    "confusion_to_clarity": {"intent": ("understand_options", "skill_acquisition", "get_advice", "decision_support"),
+                             "outcome_type": ("resolved", "action_plan")},
+    "triumph": {"tone": ("casual", "professional", "exploratory", "reflective"),
+                "intent": ("get_advice", "make_decision", "decision_support", "understand_options",
+                           "skill_acquisition"),
+                "outcome_type": ("resolved", "action_plan")},
+    "shame_to_empowerment": {"tone": ("reflective", "casual", "professional"),
+                             "outcome_type": ("action_plan", "ongoing", "resolved")},
+    "plateau_to_breakthrough": {"tone": ("professional", "casual", "tense", "reflective", "exploratory"),
+                                "outcome_type": ("action_plan", "ongoing", "resolved")},
+}
+
+PAIRS: tuple[tuple[str, str], ...] = (("persona", "emotional_arc"), ("emotional_arc", "topic"), ("persona", "topic"))
+POSITIONS: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (0, 2))  # where each kind of PAIRS sits in [persona, arc, topic]
+COVERAGE_DIMENSIONS: tuple[str, ...] = ("tier", "persona", "emotional_arc", "topic", "topic_cluster", "intent",
+                                        "tone", "outcome_type", "start_emotion")
+# weights keys (taxonomy dimension names)
+WEIGHT_DIMENSIONS: tuple[str, ...] = ("emotions", "strategies", "personas", "arcs", "topics", "topic_clusters",
+                                      "intents", "tones", "outcomes")
+# row field -> the taxonomy dimension that holds its ids
+ROW_DIMENSIONS: dict[str, str] = {"persona": "personas", "emotional_arc": "arcs", "topic": "topics",
+                                  "intent": "intents", "tone": "tones", "outcome_type": "outcomes"}
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class PlannedScenario:
+    tier: str
+    persona: str
+    emotional_arc: str
+    topic: str
+    intent: str
+    tone: str
+    outcome_type: str
+    context_id: str | None = None
+    context: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class PlanCoverage:
+    per_dimension: dict[str, dict[str, int]]  # dimension -> value -> count (existing + new)
+    pairs: dict[str, tuple[int, int]]  # "persona x emotional_arc" -> (covered, possible)
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        return [{"dimension": d, "value": v, "count": c}
+                for d, counts in self.per_dimension.items() for v, c in counts.items()]
+
+
+@dataclass
+class Plan:
+    scenarios: list[PlannedScenario]
+    coverage: PlanCoverage
+
+
+# ---- bookkeeping ---------------------------------------------------------------------------
+class _Balance:
+    """One dimension's values against their targets: equal shares of all rows, plus any weighted demand."""
+
+    def __init__(self, ids: list[str], total: int, demand: Mapping[str, float]) -> None:
+        self.ids = ids
+        self.index = {v: i for i, v in enumerate(ids)}
+        want = [total / max(len(ids), 1) + demand.get(v, 0.0) for v in ids]
+        scale = total / (sum(want) or 1)
+        self.need = [w * scale for w in want]  # target minus rows so far
+
+    def add(self, i: int) -> None:
+        self.need[i] -= 1
+
+    def candidates(self, among: Iterable[int], rng: random.Random) -> list[int]:
+        """The values of `among` a row may use, neediest first, ties in seeded-random order. Only values within
+        one row of the neediest qualify: a round-robin that keeps every count within one of its target
+        (with equal targets: only the values with the lowest count)."""
+        need = self.need
+        pool = list(among)
+        if len(pool) == 1:
+            return pool
+        top = max(map(need.__getitem__, pool))
+        pool = [i for i in pool if need[i] > top - 1 + EPS]
+        rng.shuffle(pool)
+        pool.sort(key=need.__getitem__, reverse=True)
+        return pool
+
+
+class _Pairs:
+    """How often each (x, y) pair occurs. mask[x] has bit y set while (x, y) is below the current level:
+    first "not covered yet"; once every pair is covered the level rises, so big plans keep spreading."""
+
+    def __init__(self, nx: int, ny: int) -> None:
+        self.count = [[0] * ny for _ in range(nx)]
+        self.level = 0
+        self.mask = [0] * nx
+        self.below = 0
+        self.zero = [0] * nx
+        self._raise()
+
+    def _raise(self) -> None:
+        while self.below == 0 and self.count and self.count[0]:
+            self.level += 1
+            self.mask = [sum(1 << y for y, c in enumerate(row) if c < self.level) for row in self.count]
+            self.below = sum(m.bit_count() for m in self.mask)
+
+    def add(self, x: int, y: int) -> None:
+        self.count[x][y] += 1
+        if self.count[x][y] == self.level:
+            self.mask[x] &= ~(1 << y)
+            self.below -= 1
+            self._raise()
+
+    def covered(self) -> int:
+        return sum(c > 0 for row in self.count for c in row)
+
+
+# ---- input checks --------------------------------------------------------------------------
+def _tier_counts(tax: Taxonomy, n: int, tier_mix: Mapping[str, int] | None) -> dict[str, int]:
+    tiers = [t.id for t in tax.tiers]
+    if tier_mix is not None:
+        unknown = sorted(set(tier_mix) - set(tiers))
+        if unknown:
+            raise ValueError(f"tier_mix: unknown tier id {unknown[0]!r} (known: {', '.join(tiers)})")
+        if any(not isinstance(c, int) or c < 0 for c in tier_mix.values()):
+            raise ValueError(f"tier_mix: counts must be whole numbers >= 0, got {dict(tier_mix)}")
+        if sum(tier_mix.values()) != n:
+            raise ValueError(f"tier_mix sums to {sum(tier_mix.values())}, but n is {n}")
+        return {t: tier_mix.get(t, 0) for t in tiers}
+    # The taxonomy's default counts scaled to n, largest remainder first (ties in tier order).
+    default = {t.id: t.default_count for t in tax.tiers}
+    if not sum(default.values()):
+        default = {t: 1 for t in tiers}
+    exact = {t: n * c / sum(default.values()) for t, c in default.items()}
+    counts = {t: math.floor(x) for t, x in exact.items()}
+    for t in sorted(tiers, key=lambda t: counts[t] - exact[t])[: n - sum(counts.values())]:
+        counts[t] += 1
+    return counts
+
+
+def _demand(tax: Taxonomy, weights: Mapping[str, Mapping[str, float]] | None) -> dict[str, dict[str, float]]:
+    """weights -> extra demand per row field value. A weight on an emotion, strategy or cluster is shared
+    by the arcs (start or end emotion; an emotion whose suited_strategies include it) or topics that carry it."""
+    demand: dict[str, dict[str, float]] = {f: {} for f in ROW_DIMENSIONS}
+    for dim, values in (weights or {}).items():
+        if dim not in WEIGHT_DIMENSIONS:
+            raise ValueError(f"weights: unknown dimension {dim!r} (known: {', '.join(WEIGHT_DIMENSIONS)})")
+        if not isinstance(values, Mapping):
+            raise ValueError(f"weights.{dim}: expected a mapping of id -> weight, got {values!r}")
+        known = tax.by_id(dim)
+        for value, w in values.items():
+            if value not in known:
+                raise ValueError(f"weights.{dim}: unknown id {value!r}")
+            if not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                raise ValueError(f"weights.{dim}.{value}: expected a number >= 0, got {w!r}")
+            if dim in ("emotions", "strategies"):
+                emotions = {value} if dim == "emotions" else {e.id for e in tax.emotions if value in e.suited_strategies}
+                field = "emotional_arc"
+                targets = [a.id for a in tax.arcs if a.start_emotion in emotions or a.end_emotion in emotions]
+            elif dim == "topic_clusters":
+                field, targets = "topic", [t.id for t in known[value].topics]
+            else:
+                field, targets = next(f for f, d in ROW_DIMENSIONS.items() if d == dim), [value]
+            for t in targets:
+                demand[field][t] = demand[field].get(t, 0.0) + w / len(targets)
+    return demand
+
+
+# ---- the pairwise search -------------------------------------------------------------------
+def _best_triple(P: list[int], A: list[int], T: list[int], pa: _Pairs, at: _Pairs, pt: _Pairs,
+                 bal: tuple[_Balance, _Balance, _Balance]) -> tuple[tuple[int, float], tuple[int, int, int]]:
+    """The (persona, arc, topic) covering the most pairs below level, then with the best balance.
+    P, A, T come ranked (neediest first, ties shuffled), so the first best found is the seeded choice."""
+    # Only the pair kinds at the lowest level count: never-covered pairs before a second cover of another kind.
+    level = min(pa.level, at.level, pt.level)
+    pa_mask, at_mask, pt_mask = (k.mask if k.level == level else k.zero for k in (pa, at, pt))
+    tmask = sum(1 << t for t in T)
+    best: tuple[int, float] = (-1, 0.0)
+    pick = (P[0], A[0], T[0])
+    bp, ba, bt = bal
+    for p in P:
+        m_pt = pt_mask[p] & tmask
+        for a in A:
+            m_at = at_mask[a] & tmask
+            both = m_at & m_pt
+            m = both or (m_at | m_pt) or tmask
+            score = (pa_mask[p] >> a & 1) + (2 if both else 1 if m_at | m_pt else 0)
+            if score < best[0]:
+                continue
+            t = next(t for t in T if m >> t & 1)  # the neediest topic that scores
+            key = (score, bp.need[p] + ba.need[a] + bt.need[t])
+            if key[0] > best[0] or key[1] > best[1] + EPS:
+                best, pick = key, (p, a, t)
+    return best, pick
+
+
+def _repair(picks: list[list[int]], fits: list[tuple[list[int], list[int], list[int]] | None],
+            pairs: tuple[_Pairs, _Pairs, _Pairs], rows: int) -> None:
+    """The greedy can leave a few pairs uncovered once balance forces its last rows. Swapping one value between
+    two new rows changes no value's count, so a swap is made when it covers more pairs than it uncovers.
+    Only pair kinds that the rows could cover completely are repaired ("where N allows")."""
+    counts = [k.count for k in pairs]
+    # position -> the kinds a swap there changes (swapping topics leaves persona x arc as it is)
+    touching = [[(c, i, j) for c, (i, j) in zip(counts, POSITIONS) if pos in (i, j)] for pos in range(3)]
+
+    def gain(a: list[int], b: list[int], a2: list[int], b2: list[int], pos: int) -> int:
+        change = 0
+        for c, i, j in touching[pos]:
+            if a[i + j - pos] != b[i + j - pos]:  # else the two rows just trade the same pair
+                change += (c[a2[i]][a2[j]] == 0) + (c[b2[i]][b2[j]] == 0) - (c[a[i]][a[j]] == 1) - (c[b[i]][b[j]] == 1)
+        return change
+
+    def fits_in(r: int, pos: int, value: int) -> bool:
+        return fits[r] is None or value in fits[r][pos]  # a context row only takes values its context lists
+
+    for c, (i, j) in zip(counts, POSITIONS):
+        if len(c) * len(c[0]) > rows:
+            continue
+        for x, y in [(x, y) for x, row in enumerate(c) for y, n in enumerate(row) if not n]:
+            if c[x][y]:
+                continue  # an earlier swap covered it
+            holders_x = [r for r, pick in enumerate(picks) if pick[i] == x]
+            holders_y = [r for r, pick in enumerate(picks) if pick[j] == y]
+            for r1, r2, pos in ((r1, r2, pos) for r1 in holders_x for r2 in holders_y for pos in (i, j)):
+                a, b = picks[r1], picks[r2]
+                if a[pos] == b[pos] or not fits_in(r1, pos, b[pos]) or not fits_in(r2, pos, a[pos]):
+                    continue
+                a2, b2 = a.copy(), b.copy()
+                a2[pos], b2[pos] = b[pos], a[pos]
+                if gain(a, b, a2, b2, pos) > 0:
+                    for k, (ki, kj) in zip(counts, POSITIONS):
+                        for old, now in ((a, a2), (b, b2)):
+                            k[old[ki]][old[kj]] -= 1
+                            k[now[ki]][now[kj]] += 1
+                    picks[r1], picks[r2] = a2, b2
+                    break
+
+
+def plan(tax: Taxonomy, n: int = 90, tier_mix: dict[str, int] | None = None, *, seed: int = 0,
+         existing: Sequence[Mapping[str, Any] | PlannedScenario] = (),
+         weights: Mapping[str, Mapping[str, float]] | None = None) -> Plan:
+    """Plan n new scenarios that top up `existing` (rows already in the table, as dicts or PlannedScenario)
+    towards balanced, pairwise-covering coverage. See the module docstring for how."""
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a whole number >= 0, got {n!r}")
+    tiers = _tier_counts(tax, n, tier_mix)
+    demand = _demand(tax, weights)
+    contexts: dict[str, list[Context]] = {"scenario": list(tax.scenario_contexts), "edge_case": list(tax.edge_cases)}
+    for tier, count in tiers.items():
+        if count and tier in contexts and not contexts[tier]:
+            raise ValueError(f"tier {tier!r} needs contexts, but the taxonomy has none")
+    for field, dim in ROW_DIMENSIONS.items():
+        if n and not tax.ids(dim):
+            raise ValueError(f"the taxonomy has no {dim}, so no {field} can be planned")
+
+    rng = random.Random(seed)
+    old = [dict(r.as_dict() if isinstance(r, PlannedScenario) else r) for r in existing]
+    bal = {f: _Balance(tax.ids(d), len(old) + n, demand[f]) for f, d in ROW_DIMENSIONS.items()}
+    bp, ba, bt = bal["persona"], bal["emotional_arc"], bal["topic"]
+    pa, at, pt = _Pairs(len(bp.ids), len(ba.ids)), _Pairs(len(ba.ids), len(bt.ids)), _Pairs(len(bp.ids), len(bt.ids))
+    # arc x intent/tone/outcome counts: only to vary those values across the rows of an arc
+    arc_with = {f: [[0] * len(bal[f].ids) for _ in ba.ids] for f in ("intent", "tone", "outcome_type")}
+    used = {c.id: 0 for cs in contexts.values() for c in cs}  # context id -> rows using it
+    for row in old:  # ids the taxonomy does not have (any more) are skipped
+        idx = {f: b.index.get(row.get(f)) for f, b in bal.items()}
+        for f, i in idx.items():
+            if i is not None:
+                bal[f].add(i)
+        p, a, t = idx["persona"], idx["emotional_arc"], idx["topic"]
+        for pairs, x, y in ((pa, p, a), (at, a, t), (pt, p, t)):
+            if x is not None and y is not None:
+                pairs.add(x, y)
+        for f, table in arc_with.items():
+            if a is not None and idx[f] is not None:
+                table[a][idx[f]] += 1
+        if row.get("context_id") in used:
+            used[row["context_id"]] += 1
+
+    # Pass 1: persona, arc, topic (and context). Constrained tiers first, the most constrained first.
+    new: list[dict[str, Any]] = []
+    picks: list[list[int]] = []  # [persona, arc, topic] of each new row
+    fits: list[tuple[list[int], list[int], list[int]] | None] = []  # what a context row's context allows
+    all_p, all_a, all_t = range(len(bp.ids)), range(len(ba.ids)), range(len(bt.ids))
+    # tier -> (context, its persona, arc and topic indexes), and the contexts still waiting in this round
+    choices = {tier: [(c, ([bp.index[v] for v in c.personas], [ba.index[v] for v in c.arcs],
+                           [bt.index[v] for v in c.topics])) for c in cs] for tier, cs in contexts.items()}
+    waiting: dict[str, list[tuple[Context, tuple[list[int], list[int], list[int]]]]] = {t: [] for t in contexts}
+    for tier in sorted(tiers, key=lambda t: (t not in contexts, len(contexts.get(t, [])))):
+        for _ in range(tiers[tier]):
+            ctx, fit = None, None
+            if tier not in contexts:
+                _, (p, a, t) = _best_triple(bp.candidates(all_p, rng), ba.candidates(all_a, rng),
+                                            bt.candidates(all_t, rng), pa, at, pt, (bp, ba, bt))
+            else:
+                # Spread contexts evenly: rounds in which only the least used contexts compete.
+                if not waiting[tier]:
+                    low = min(used[c.id] for c, _ in choices[tier])
+                    waiting[tier] = [ch for ch in choices[tier] if used[ch[0].id] == low]
+                    rng.shuffle(waiting[tier])
+                best: tuple[int, float] = (-1, 0.0)
+                for k, (c, (P, A, T)) in enumerate(waiting[tier]):
+                    key, triple = _best_triple(bp.candidates(P, rng), ba.candidates(A, rng), bt.candidates(T, rng),
+                                               pa, at, pt, (bp, ba, bt))
+                    if key[0] > best[0] or (key[0] == best[0] and key[1] > best[1] + EPS):
+                        best, chosen, (p, a, t) = key, k, triple
+                ctx, fit = waiting[tier].pop(chosen)
+                used[ctx.id] += 1
+            for b, i in ((bp, p), (ba, a), (bt, t)):
+                b.add(i)
+            for pairs, x, y in ((pa, p, a), (at, a, t), (pt, p, t)):
+                pairs.add(x, y)
+            new.append({"tier": tier, "context_id": ctx.id if ctx else None, "context": ctx.context if ctx else None})
+            picks.append([p, a, t])
+            fits.append(fit)
+    _repair(picks, fits, (pa, at, pt), len(old) + n)
+    for row, (p, a, t) in zip(new, picks):
+        row.update(persona=bp.ids[p], emotional_arc=ba.ids[a], topic=bt.ids[t])
+
+    # Pass 2: intent, tone, outcome. Rows the affinity table limits most choose first, so the free rows
+    # can even out what they had to take.
+    for f, table in arc_with.items():
+        b = bal[f]
+        allowed: list[list[int]] = []
+        for r in new:
+            fits_f = [b.index[v] for v in ARC_AFFINITY.get(r["emotional_arc"], {}).get(f, ()) if v in b.index]
+            allowed.append(fits_f or list(range(len(b.ids))))
+        for i in sorted(range(len(new)), key=lambda i: len(allowed[i])):
+            a = ba.index[new[i]["emotional_arc"]]
+            # the value this arc has had least (so values vary across rows of one arc), then the neediest
+            v = min(b.candidates(allowed[i], rng), key=table[a].__getitem__)
+            b.add(v)
+            table[a][v] += 1
+            new[i][f] = b.ids[v]
+
+    rank = {t.id: i for i, t in enumerate(tax.tiers)}
+    new.sort(key=lambda r: rank[r["tier"]])  # stable: the plan lists tier 1, then 2, then 3
+    scenarios = [PlannedScenario(**r) for r in new]
+    return Plan(scenarios, _coverage(tax, old + new, (pa, at, pt)))
+
+
+def _coverage(tax: Taxonomy, rows: list[dict[str, Any]], pairs: tuple[_Pairs, _Pairs, _Pairs]) -> PlanCoverage:
+    arcs = tax.by_id("arcs")
+    known = {"tier": [t.id for t in tax.tiers], "topic_cluster": [c.id for c in tax.topic_clusters],
+             "start_emotion": list(dict.fromkeys(a.start_emotion for a in tax.arcs)),
+             **{f: tax.ids(d) for f, d in ROW_DIMENSIONS.items()}}
+    per: dict[str, dict[str, int]] = {d: dict.fromkeys(known[d], 0) for d in COVERAGE_DIMENSIONS}
+    for row in rows:
+        arc = arcs.get(row.get("emotional_arc"))
+        values = {**row, "topic_cluster": tax.cluster_of.get(row.get("topic")),
+                  "start_emotion": arc.start_emotion if arc else None}
+        for d in COVERAGE_DIMENSIONS:
+            if values.get(d) is not None:  # ids the taxonomy no longer has are still counted
+                per[d][values[d]] = per[d].get(values[d], 0) + 1
+    possible = {f: len(known[f]) for f in ("persona", "emotional_arc", "topic")}
+    return PlanCoverage(per, {f"{x} x {y}": (p.covered(), possible[x] * possible[y])
+                              for (x, y), p in zip(PAIRS, pairs)})
