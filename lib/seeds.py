@@ -19,6 +19,7 @@ SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
 class SeedLoad:
     conversations: list[Conversation] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # one line per skipped file
+    files: dict[str, str] = field(default_factory=dict)  # conversation id -> "seeds/<file>"
 
 
 def _first_error(exc: Exception) -> str:
@@ -32,15 +33,18 @@ def _first_error(exc: Exception) -> str:
 def load_seeds(directory: str | Path = SEEDS_DIR) -> SeedLoad:
     """Every valid seed in file-name order; each bad file becomes one line in `errors`."""
     result = SeedLoad()
-    for path in sorted(Path(directory).glob("*.json")):
+    directory = Path(directory)
+    for path in sorted(directory.glob("*.json")):
+        name = f"{directory.name}/{path.name}"
         try:
             conv = Conversation.model_validate(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:  # JSONDecodeError and ValidationError are ValueErrors
-            line = f"{path.name}: skipped, {_first_error(exc)}"
+            line = f"{name}: skipped, {_first_error(exc)}"
             log.warning("seed %s", line)
             result.errors.append(line)
             continue
         result.conversations.append(conv)
+        result.files[conv.id] = name
     return result
 
 

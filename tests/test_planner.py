@@ -1,7 +1,6 @@
 """The scenario planner: tiers, balance, pairwise coverage, contexts, affinities, top-up, weights, errors."""
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -237,13 +236,9 @@ def test_bad_input_raises_value_error(tax: Taxonomy, kwargs: dict[str, Any], mes
         plan(tax, **kwargs)
 
 
-def test_speed(tax: Taxonomy) -> None:
-    start = time.perf_counter()
-    plan(tax, n=90)
-    assert time.perf_counter() - start < 0.5
-    start = time.perf_counter()
+def test_a_large_plan_stays_balanced(tax: Taxonomy) -> None:
+    # Its speed is measured by bench/bench_db.py, not asserted here (machines are noisy).
     big = plan(tax, n=10_000)
-    assert time.perf_counter() - start < 5
     assert len(big.scenarios) == 10_000
     for field in BALANCED:
         assert spread(tax, big.scenarios, field) <= 1, field

@@ -1,0 +1,148 @@
+"""The database from the command line.
+
+    python -m lib.db migrate                 apply pending migrations (and nothing else)
+    python -m lib.db status                  start the database as the app does and describe it
+    python -m lib.db plan --n 90 [--seed S] [--tier-mix template=40,scenario=35,edge_case=15]
+                                             plan N more scenarios on top of the table (on an
+                                             empty database: the seeds' scenarios plus N)
+    python -m lib.db reset [--yes]           delete everything and start again from the migrations
+
+Uses DATABASE_URL when set, else the embedded PostgreSQL in BRIGHTRUN_DATA_DIR (.data/).
+Exit codes: 0 done, 1 failed (one line on stderr says why), 2 bad usage or reset not confirmed.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+import psycopg
+
+from lib.config import ConfigError, Settings
+from lib.store.base import StoreError
+from lib.store.boot import open_store, plan_scenarios, resolve_database
+from lib.store.migrate import migrate, pending, reset_schema
+from lib.store.postgres import connect_check
+from lib.taxonomy import TaxonomyError, load_taxonomy
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.db", description="Bright Run database: migrate, status, plan, reset.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply pending migrations")
+    sub.add_parser("status", help="start the database as the app does and describe it")
+    plan = sub.add_parser("plan", help="plan N more scenarios on top of the table")
+    plan.add_argument("--n", type=int, default=90, help="how many scenarios to add (default 90)")
+    plan.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same plan")
+    plan.add_argument("--tier-mix", default=None, metavar="T=N,...",
+                      help="counts per tier, summing to N (default: the taxonomy's mix scaled to N)")
+    reset = sub.add_parser("reset", help="delete every table, row and function, then start again")
+    reset.add_argument("--yes", action="store_true", help="confirm: this deletes all scenarios, conversations and reviews")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        settings = Settings.load()
+        return COMMANDS[args.command](settings, args)
+    except (StoreError, ConfigError, TaxonomyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    dsn, _, label = resolve_database(settings)
+    connect_check(dsn, label)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        applied = migrate(conn)
+    if applied:
+        print(f"{label}: applied {len(applied)} migration(s)")
+        for name in applied:
+            print(f"  {name}")
+    else:
+        print(f"{label}: up to date")
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    store = open_store(settings)
+    try:
+        info = store.describe()
+        with store.connection("list pending migrations") as conn:
+            waiting = [m.path.name for m in pending(conn)]
+        statuses = store.scenario_status_counts()
+    finally:
+        store.close()
+    boot = info.boot
+    print(f"database   {info.label} ({info.kind}, {info.server_version})")
+    print(f"migrations {len(info.migrations)} applied" + (f", {len(waiting)} pending" if waiting else ", none pending"))
+    if boot is not None:
+        print(f"start      {boot.seconds:.2f} s" + (f"; applied {', '.join(boot.migrations_applied)}" if boot.migrations_applied else "")
+              + ("; taxonomy synced" if boot.taxonomy_synced else "")
+              + (f"; imported {len(boot.seeds_imported)} seeds" if boot.seeds_imported else "")
+              + (f"; planned {boot.planned} scenarios" if boot.planned else ""))
+        for problem in boot.seed_problems:
+            print(f"warning    {problem}")
+    print("rows")
+    for table, n in info.counts.items():
+        print(f"  {table:<22}{n:>8}")
+    if statuses:
+        print("scenarios by status")
+        for status, n in statuses.items():
+            print(f"  {status:<22}{n:>8}")
+    return 0
+
+
+def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    if args.n < 1:
+        print("error: --n must be at least 1", file=sys.stderr)
+        return 2
+    tier_mix = None
+    if args.tier_mix:
+        try:
+            tier_mix = {k.strip(): int(v) for k, v in (part.split("=", 1) for part in args.tier_mix.split(","))}
+        except ValueError:
+            print(f"error: --tier-mix {args.tier_mix!r}: expected tier=count pairs, e.g. template=40,scenario=35,edge_case=15",
+                  file=sys.stderr)
+            return 2
+    tax = load_taxonomy()
+    # no default plan on a first start: "plan --n 90" on an empty database means these 90
+    store = open_store(settings, default_plan_n=0)
+    try:
+        started = time.perf_counter()
+        ids, coverage = plan_scenarios(store, tax, args.n, tier_mix=tier_mix, seed=args.seed)
+        total = store.counts()["scenarios"]
+    finally:
+        store.close()
+    span = f"#{min(ids)}-#{max(ids)}" if ids else "none"
+    print(f"added {len(ids)} scenarios ({span}) in {time.perf_counter() - started:.2f} s; {total} in the table")
+    if coverage is not None:
+        tiers = coverage.per_dimension.get("tier", {})
+        print("tiers      " + ", ".join(f"{t} {n}" for t, n in tiers.items()))
+        for pair, (covered, possible) in coverage.pairs.items():
+            print(f"pairs      {pair}: {covered} of {possible} covered")
+    return 0
+
+
+def cmd_reset(settings: Settings, args: argparse.Namespace) -> int:
+    dsn, _, label = resolve_database(settings)
+    if not args.yes:
+        print(f"reset deletes every scenario, conversation, review and job in {label}. "
+              "Run again with --yes to do it.", file=sys.stderr)
+        return 2
+    connect_check(dsn, label)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        reset_schema(conn)
+    print(f"{label}: deleted everything; starting again")
+    return cmd_status(settings, args)
+
+
+COMMANDS = {"migrate": cmd_migrate, "status": cmd_status, "plan": cmd_plan, "reset": cmd_reset}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

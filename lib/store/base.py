@@ -1,0 +1,230 @@
+"""The Store protocol: everything the pages and the worker may ask of the database.
+
+Two adapters implement it: PostgresStore (psycopg, for the embedded database and DATABASE_URL)
+and, in hosted mode, a supabase-py one. Both call the same SQL functions in
+supabase/migrations/, so they behave the same.
+
+Rows come back as plain dicts (column -> value; numbers as int/float, times as aware datetimes),
+conversations as lib.models.Conversation. Errors are the StoreError subclasses below, each with a
+one-line message a person can act on.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lib.models import Conversation, RevisionSource
+
+StoreKind = Literal["embedded", "postgres", "supabase"]
+Decision = Literal["approved", "needs_edit", "rejected"]
+JobKind = Literal["realtime", "batch"]
+
+SCENARIO_STATUSES: tuple[str, ...] = (
+    "not_generated", "queued", "generating", "generated", "approved", "needs_edit", "rejected", "failed")
+ITEM_STATUSES: tuple[str, ...] = ("pending", "claimed", "succeeded", "failed", "cancelled")
+JOB_STATUSES: tuple[str, ...] = ("queued", "running", "stopped", "completed", "failed")
+REASON_CODES: tuple[str, ...] = (
+    "inaccurate_financial_content", "emotion_not_realistic", "off_voice", "arc_not_realized", "unsafe_advice", "other")
+
+# list_scenarios filter keys -> the v_scenarios column each one filters
+SCENARIO_FILTERS: dict[str, str] = {
+    "persona": "persona",
+    "start_emotion": "start_emotion",
+    "topic_cluster": "topic_cluster",
+    "intent": "intent",
+    "tone": "tone",
+    "topic": "topic",
+    "outcome_type": "outcome_type",
+    "tier": "tier",
+    "status": "status",
+    "emotional_arc": "emotional_arc",
+    "ids": "id",
+}
+
+# The columns of a scenario row (v_scenarios), in display order.
+SCENARIO_COLUMNS: tuple[str, ...] = (
+    "id", "tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id", "context",
+    "status", "origin", "quality_score", "plan_seed", "plan_batch", "created_by", "created_at", "updated_at",
+    "start_emotion", "end_emotion", "topic_cluster", "conversation_id", "conversation_version",
+    "conversation_source", "conversation_quality", "review_status", "turn_count", "conversation_created_at")
+
+
+class StoreError(Exception):
+    """A database problem, phrased as one line: what failed, and what to do."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or started."""
+
+
+class MigrationError(StoreError):
+    """A migration file failed; the database was left as it was before that file."""
+
+
+class BootError(StoreError):
+    """The database is reachable but preparing it failed (taxonomy, seeds, default plan)."""
+
+
+class PermissionDenied(StoreError):
+    """The caller's role may not do this (SQLSTATE 42501)."""
+
+
+class NotFound(StoreError):
+    """The row the call names does not exist."""
+
+
+class InvalidInput(StoreError):
+    """The call's arguments were refused (unknown id, bad value, constraint)."""
+
+
+class BootReport(BaseModel):
+    """What open_store did at start, for the log, the CLI and the app's data-source panel."""
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = 0.0
+    migrations_applied: list[str] = Field(default_factory=list)
+    taxonomy_synced: bool = False
+    seeds_imported: list[str] = Field(default_factory=list)
+    seed_problems: list[str] = Field(default_factory=list)  # "seeds/x.json: skipped, reason"
+    planned: int = 0
+
+
+class StoreInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: StoreKind
+    label: str  # where the data lives, safe to show (never a password)
+    server_version: str = ""
+    counts: dict[str, int] = Field(default_factory=dict)
+    migrations: list[str] = Field(default_factory=list)  # applied versions, oldest first
+    boot: BootReport | None = None
+
+
+class JobItem(BaseModel):
+    """One scenario to generate within a job, as a worker sees it after claiming it."""
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    job_id: int
+    scenario_id: int
+    status: str
+    attempts: int
+    max_attempts: int
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    feedback: str | None = None
+    previous_conversation_id: str | None = None
+    conversation_id: str | None = None
+    error: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The database as the app sees it. Writes that touch several rows are atomic."""
+
+    # -- the store itself ---------------------------------------------------------------------
+    def describe(self) -> StoreInfo:
+        """Kind, a label safe to show, server version, row counts, migrations, last boot."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Row count per table (scenarios, conversations, conversation_turns, reviews, ...)."""
+        ...
+
+    def scenario_status_counts(self) -> dict[str, int]:
+        """Scenarios per status, most first."""
+        ...
+
+    def close(self) -> None: ...
+
+    # -- scenarios ----------------------------------------------------------------------------
+    def list_scenarios(self, filters: Mapping[str, Sequence[str | int]] | None = None,
+                       limit: int | None = None) -> list[dict[str, Any]]:
+        """v_scenarios rows ordered by id. filters: SCENARIO_FILTERS key -> allowed values (OR
+        within a key, AND across keys; an empty list filters nothing)."""
+        ...
+
+    def get_scenario(self, scenario_id: int) -> dict[str, Any] | None: ...
+
+    def add_scenarios(self, rows: Sequence[Mapping[str, Any]], *, plan_batch: str | None = None,
+                      plan_seed: int | None = None, origin: str = "planned",
+                      created_by: str | None = None) -> list[int]:
+        """rows: tier, persona, emotional_arc, topic, intent, tone, outcome_type, context_id, context."""
+        ...
+
+    # -- conversations ------------------------------------------------------------------------
+    def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    def conversation_versions(self, scenario_id: int) -> list[Conversation]:
+        """Every version of a scenario's conversation, newest first."""
+        ...
+
+    def conversation_turn_rows(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The turn rows with the labels in force (after every revision)."""
+        ...
+
+    def save_generated(self, conversation: Conversation, *, item_id: int | None = None,
+                       scenario_id: int | None = None, worker: str | None = None,
+                       metadata: Mapping[str, Any] | None = None) -> str:
+        """Store a generated conversation as its scenario's current version and close its job
+        item, in one transaction. Idempotent per item and per conversation id."""
+        ...
+
+    # -- review -------------------------------------------------------------------------------
+    def record_review(self, conversation_id: str, decision: Decision, *, reviewer: str,
+                      reason_code: str | None = None, notes: str = "") -> int: ...
+
+    def revise_label(self, conversation_id: str, turn: int, field: str, new_value: Any, *, author: str,
+                     reason: str = "", source: RevisionSource = "human_review") -> int | None:
+        """Returns the revision id, or None when new_value is already in force."""
+        ...
+
+    def reviews_for(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Every decision on a conversation, oldest first."""
+        ...
+
+    def label_revisions_for(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Every label revision of a conversation, oldest first."""
+        ...
+
+    # -- generation jobs ----------------------------------------------------------------------
+    def create_job(self, scenario_ids: Sequence[int], *, kind: JobKind = "realtime", model: str | None = None,
+                   settings: Mapping[str, Any] | None = None, created_by: str | None = None,
+                   feedback: str | None = None, max_attempts: int = 3) -> int: ...
+
+    def claim_items(self, worker: str, *, limit: int = 1, lease_seconds: int = 300,
+                    job_id: int | None = None) -> list[JobItem]: ...
+
+    def heartbeat(self, worker: str, item_ids: Sequence[int], *, lease_seconds: int = 300) -> list[int]:
+        """Extend the leases; returns the item ids the worker still holds."""
+        ...
+
+    def fail_item(self, item_id: int, error: str, *, worker: str | None = None, retry: bool = False,
+                  cost_usd: float = 0.0, input_tokens: int = 0, output_tokens: int = 0) -> str:
+        """Returns the item's new status (failed, or pending when retried)."""
+        ...
+
+    def requeue_expired(self) -> int: ...
+
+    def stop_job(self, job_id: int) -> int: ...
+
+    def resume_job(self, job_id: int, *, failed: bool = False) -> int: ...
+
+    def get_job(self, job_id: int) -> dict[str, Any] | None:
+        """v_generation_jobs row: the job with its item counts, tokens and cost."""
+        ...
+
+    def list_jobs(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def job_items(self, job_id: int) -> list[dict[str, Any]]: ...
+
+    def log_generation(self, row: Mapping[str, Any]) -> int:
+        """Insert one generation_logs row (column -> value); returns its id."""
+        ...
+
+    def register_prompt_template(self, name: str, version: str, sha256: str, body: str,
+                                 tier: str | None = None) -> int: ...

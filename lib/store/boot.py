@@ -1,0 +1,254 @@
+"""open_store(): the one entry point that gives the app, the worker and the CLI a ready Store.
+
+At start it
+1. picks the database: DATABASE_URL, else (SUPABASE_URL: hosted mode, issue 10), else the
+   embedded PostgreSQL in BRIGHTRUN_DATA_DIR;
+2. applies pending migrations (lib/store/migrate.py);
+3. syncs the taxonomy tables from taxonomy/ (skipped when its sha256 has not changed);
+4. imports seeds/*.json (idempotent; a malformed file is logged by name and skipped);
+5. on the first start of an empty database, plans the default scenario table (90 rows, the
+   seeds' own scenarios counted within them);
+and logs how long it took. Two processes starting at once take turns (an advisory lock).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from lib.config import Settings
+from lib.models import Conversation
+from lib.seeds import load_seeds
+from lib.store.base import BootError, BootReport, InvalidInput, StoreKind, StoreUnavailable
+from lib.store.embedded import start_embedded
+from lib.store.migrate import MIGRATIONS_DIR, migrate
+from lib.store.postgres import SCENARIO_FIELDS, PostgresStore, connect_check
+from lib.taxonomy import DEFAULT_DIR as TAXONOMY_DIR
+from lib.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from lib.validation import check_conversation
+
+if TYPE_CHECKING:
+    from lib.planner import PlanCoverage
+
+log = logging.getLogger(__name__)
+
+SEEDS_DIR = Path(__file__).resolve().parent.parent.parent / "seeds"
+BOOT_LOCK_KEY = 7_310_452_002
+DEFAULT_PLAN_N = 90
+DEFAULT_PLAN_SEED = 0
+
+
+def open_store(settings: Settings | None = None, *, prepare: bool = True, taxonomy_dir: Path = TAXONOMY_DIR,
+               seeds_dir: Path = SEEDS_DIR, migrations_dir: Path = MIGRATIONS_DIR,
+               default_plan_n: int = DEFAULT_PLAN_N) -> PostgresStore:
+    """A ready Store. Raises StoreUnavailable (cannot reach or start the database),
+    MigrationError (a migration failed) or BootError (taxonomy/seeds/plan), each one line.
+    default_plan_n=0 skips the default plan of a first start (the CLI's `plan` does)."""
+    started = time.perf_counter()
+    settings = settings or Settings.load()
+    dsn, kind, label = resolve_database(settings)
+    connect_check(dsn, label)
+    report = BootReport()
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("select pg_advisory_lock(%(key)s)", {"key": BOOT_LOCK_KEY})
+        report.migrations_applied = migrate(admin, migrations_dir)
+        store = PostgresStore(dsn, kind=kind, label=label)
+        try:
+            if prepare:
+                prepare_database(store, report, taxonomy_dir=taxonomy_dir, seeds_dir=seeds_dir,
+                                 default_plan_n=default_plan_n)
+        except BaseException:
+            store.close()
+            raise
+        finally:
+            admin.execute("select pg_advisory_unlock(%(key)s)", {"key": BOOT_LOCK_KEY})
+    report.seconds = round(time.perf_counter() - started, 3)
+    store.boot = report
+    log.info("database ready in %.2f s (%s): %d migrations applied, taxonomy %s, %d seeds imported, "
+             "%d seed problems, %d scenarios planned", report.seconds, label, len(report.migrations_applied),
+             "synced" if report.taxonomy_synced else "unchanged", len(report.seeds_imported),
+             len(report.seed_problems), report.planned)
+    return store
+
+
+def resolve_database(settings: Settings) -> tuple[str, StoreKind, str]:
+    """(dsn, kind, label safe to show) of the database the settings point at."""
+    if settings.store_mode == "embedded":
+        server = start_embedded(settings.data_dir)
+        return server.dsn, "embedded", server.label
+    if settings.store_mode == "supabase":
+        raise StoreUnavailable(
+            "SUPABASE_URL is set, but the hosted Supabase adapter is not built yet; set DATABASE_URL to the "
+            "project's connection string (Supabase: Project settings > Database), or unset SUPABASE_URL")
+    assert settings.database_url is not None
+    dsn = settings.database_url.get_secret_value()
+    host = (urlsplit(dsn).hostname or "") if "://" in dsn else ""
+    kind: StoreKind = "supabase" if host.endswith((".supabase.co", ".supabase.com")) else "postgres"
+    return dsn, kind, settings.database_label()
+
+
+def prepare_database(store: PostgresStore, report: BootReport, *, taxonomy_dir: Path = TAXONOMY_DIR,
+                     seeds_dir: Path = SEEDS_DIR, default_plan_n: int = DEFAULT_PLAN_N) -> None:
+    try:
+        tax = load_taxonomy(taxonomy_dir)
+    except TaxonomyError as exc:
+        raise BootError(f"cannot load the taxonomy: {exc}") from None
+    report.taxonomy_synced = sync_taxonomy(store, tax)
+    first_start = is_first_start(store)
+    imported, problems = import_seeds(store, seeds_dir, tax)
+    report.seeds_imported, report.seed_problems = imported, problems
+    if first_start and default_plan_n > 0:
+        report.planned = plan_default(store, tax, default_plan_n)
+
+
+# -- taxonomy ----------------------------------------------------------------------------------
+def taxonomy_rows(tax: Taxonomy) -> dict[str, list[dict[str, Any]]]:
+    """The taxonomy as rows of its tables (sync_taxonomy's argument)."""
+    def row(item: Any, n: int, **extra: Any) -> dict[str, Any]:
+        data = item.model_dump(mode="json", exclude={"topics"})
+        return {"id": item.id, "name": item.name, "description": item.description, "data": data,
+                "sort_order": n, **extra}
+
+    return {
+        "tiers": [row(t, n) for n, t in enumerate(tax.tiers)],
+        "emotions": [row(e, n) for n, e in enumerate(tax.emotions)],
+        "strategies": [row(s, n) for n, s in enumerate(tax.strategies)],
+        "personas": [row(p, n) for n, p in enumerate(tax.personas)],
+        "emotional_arcs": [row(a, n, start_emotion=a.start_emotion, end_emotion=a.end_emotion)
+                           for n, a in enumerate(tax.arcs)],
+        "topic_clusters": [{**row(c, n), "data": {**row(c, n)["data"], "topics": [t.id for t in c.topics]}}
+                           for n, c in enumerate(tax.topic_clusters)],
+        "topics": [row(t, n, cluster_id=tax.cluster_of[t.id]) for n, t in enumerate(tax.topics)],
+        "intents": [row(i, n) for n, i in enumerate(tax.intents)],
+        "tones": [row(t, n) for n, t in enumerate(tax.tones)],
+        "outcomes": [row(o, n) for n, o in enumerate(tax.outcomes)],
+        "scenario_contexts": [row(c, n, tier="scenario") for n, c in enumerate(tax.scenario_contexts)]
+        + [row(c, len(tax.scenario_contexts) + n, tier="edge_case") for n, c in enumerate(tax.edge_cases)],
+    }
+
+
+def sync_taxonomy(store: PostgresStore, tax: Taxonomy, *, force: bool = False) -> bool:
+    """Upsert the taxonomy tables (ids gone from the YAML are retired). Returns False when the
+    database already has this exact taxonomy."""
+    with store.connection("sync the taxonomy") as conn:
+        row = conn.execute("select value ->> 'sha256' as sha from public.app_meta where key = 'taxonomy'").fetchone()
+        if row and row["sha"] == tax.sha256 and not force:
+            return False
+        conn.execute("select public.sync_taxonomy(p_taxonomy => %(rows)s, p_sha256 => %(sha)s::text)",
+                     {"rows": Jsonb(taxonomy_rows(tax)), "sha": tax.sha256})
+    log.info("synced the taxonomy tables from %s", tax.path)
+    return True
+
+
+# -- seeds -------------------------------------------------------------------------------------
+def import_seeds(store: PostgresStore, directory: Path, tax: Taxonomy | None = None) -> tuple[list[str], list[str]]:
+    """Import seeds/*.json that are not in the database yet. Returns (imported ids, problems);
+    a problem is one line naming the file, and that file is skipped."""
+    imported: list[str] = []
+    loaded = load_seeds(directory)
+    problems: list[str] = list(loaded.errors)
+    with store.connection("read the seed ids") as conn:
+        present = {r["id"] for r in conn.execute("select id from public.conversations where source = 'seed'")}
+    for conv in loaded.conversations:
+        name = loaded.files[conv.id]
+        if conv.id in present:
+            continue
+        if conv.provenance.source != "seed":
+            problems.append(_skip(name, f"provenance.source is {conv.provenance.source!r}, a seed needs 'seed'"))
+            continue
+        if tax is not None and conv.quality.score is None:
+            conv = _with_quality(conv, tax)
+        try:
+            with store.connection(f"import {name}") as conn:
+                conn.execute("select public.import_seed(p_conversation => %(doc)s)",
+                             {"doc": Jsonb(conv.model_dump(mode="json"))})
+        except (StoreUnavailable, BootError):
+            raise
+        except Exception as exc:  # a StoreError from one seed must not stop the others
+            problems.append(_skip(name, str(exc).removeprefix(f"cannot import {name}: ")))
+            continue
+        imported.append(conv.id)
+        present.add(conv.id)
+    if imported:
+        log.info("imported %d seed conversations: %s", len(imported), ", ".join(imported))
+    return imported, problems
+
+
+def _skip(name: str, reason: str) -> str:
+    line = f"{name}: skipped, {reason}"
+    log.warning("seed %s", line)
+    return line
+
+
+def _with_quality(conv: Conversation, tax: Taxonomy) -> Conversation:
+    """The seed with its quality score filled in, so the scenario table shows one."""
+    report = check_conversation(conv, tax)
+    return conv.model_copy(update={"quality": report.to_quality(conv.quality)})
+
+
+# -- the default plan --------------------------------------------------------------------------
+def is_first_start(store: PostgresStore) -> bool:
+    with store.connection("check for a first start") as conn:
+        row = conn.execute(
+            "select (select count(*) from public.scenarios) as n, "
+            "exists (select 1 from public.app_meta where key = 'default_plan') as planned").fetchone()
+    return row["n"] == 0 and not row["planned"]
+
+
+def tier_targets(tax: Taxonomy, n: int) -> dict[str, int]:
+    """The taxonomy's default tier counts scaled to n (largest remainder)."""
+    default = {t.id: t.default_count for t in tax.tiers}
+    total = sum(default.values()) or 1
+    exact = {t: n * c / total for t, c in default.items()}
+    counts = {t: int(x) for t, x in exact.items()}
+    for t in sorted(default, key=lambda t: counts[t] - exact[t])[: n - sum(counts.values())]:
+        counts[t] += 1
+    return counts
+
+
+def plan_default(store: PostgresStore, tax: Taxonomy, n_total: int = DEFAULT_PLAN_N,
+                 seed: int = DEFAULT_PLAN_SEED) -> int:
+    """Plan the default table: n_total scenarios including the ones already there (the seeds'),
+    with the default tier mix. Returns how many were added."""
+    existing = [{k: r[k] for k in SCENARIO_FIELDS} for r in store.list_scenarios()]
+    have = Counter(r["tier"] for r in existing)
+    need = {t: max(c - have.get(t, 0), 0) for t, c in tier_targets(tax, n_total).items()}
+    room = max(n_total - len(existing), 0)
+    while sum(need.values()) > room:  # the seeds overfilled a tier: take the surplus off the largest
+        need[max(need, key=lambda t: need[t])] -= 1
+    added, _ = plan_scenarios(store, tax, sum(need.values()), tier_mix=need, seed=seed, batch="default",
+                              existing=existing)
+    with store.connection("remember the default plan") as conn:
+        conn.execute("insert into public.app_meta (key, value) values ('default_plan', %(v)s) "
+                     "on conflict (key) do nothing",
+                     {"v": Jsonb({"n": n_total, "added": len(added), "seed": seed, "at": time.time()})})
+    log.info("planned the default scenario table: %d new scenarios, %d in all", len(added), len(existing) + len(added))
+    return len(added)
+
+
+def plan_scenarios(store: PostgresStore, tax: Taxonomy, n: int, *, tier_mix: Mapping[str, int] | None = None,
+                   seed: int = 0, batch: str | None = None,
+                   existing: list[dict[str, Any]] | None = None) -> tuple[list[int], PlanCoverage | None]:
+    """Plan n more scenarios on top of the table (the planner tops up what is under-covered).
+    Returns the new ids and the coverage the table has with them."""
+    from lib.planner import plan
+
+    if n <= 0:
+        return [], None
+
+    if existing is None:
+        existing = [{k: r[k] for k in SCENARIO_FIELDS} for r in store.list_scenarios()]
+    try:
+        result = plan(tax, n, dict(tier_mix) if tier_mix is not None else None, seed=seed, existing=existing)
+    except ValueError as exc:
+        raise InvalidInput(f"cannot plan {n} scenarios: {exc}") from None
+    ids = store.add_scenarios([s.as_dict() for s in result.scenarios], plan_batch=batch or f"plan-seed-{seed}",
+                              plan_seed=seed)
+    return ids, result.coverage

@@ -1,0 +1,351 @@
+"""PostgresStore: the Store protocol on psycopg 3 with a connection pool.
+
+Used for the embedded database and for DATABASE_URL (any PostgreSQL, a Supabase project's
+connection string included). Every write goes through a SQL function of supabase/migrations/;
+reads use the tables and the v_* views. SQL parameters are always named.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.numeric import FloatLoader
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from lib.config import safe_dsn_label
+from lib.models import Conversation, RevisionSource
+from lib.store.base import (
+    SCENARIO_FILTERS, BootReport, Decision, InvalidInput, JobItem, JobKind, NotFound, PermissionDenied, StoreError,
+    StoreInfo, StoreKind, StoreUnavailable,
+)
+
+COUNTED_TABLES: tuple[str, ...] = (
+    "scenarios", "conversations", "conversation_turns", "reviews", "label_revisions", "generation_jobs",
+    "generation_job_items", "generation_logs", "prompt_templates", "members")
+
+SCENARIO_FIELDS: tuple[str, ...] = (
+    "tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id", "context")
+
+LOG_COLUMNS: frozenset[str] = frozenset({
+    "job_id", "item_id", "scenario_id", "attempt", "purpose", "outcome", "model", "template_name",
+    "template_version", "template_sha256", "parameters", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "cost_usd", "duration_ms", "http_status", "request_id", "error"})
+
+
+def connect_check(dsn: str, label: str, timeout: int = 5) -> None:
+    """Open and close one connection, so an unreachable database fails here with one clear line
+    instead of as a pool timeout later."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=timeout) as conn:
+            conn.execute("select 1")
+    except psycopg.OperationalError as exc:
+        reason = (_first_line(exc) or type(exc).__name__).removeprefix("connection failed: ")
+        raise StoreUnavailable(
+            f"cannot connect to the database at {label}: {reason}. Check that the server is running and that "
+            "DATABASE_URL is right, or unset DATABASE_URL to use the embedded database") from None
+    except psycopg.ProgrammingError as exc:  # a malformed connection string
+        raise StoreUnavailable(f"DATABASE_URL is not a valid PostgreSQL connection string ({_first_line(exc)}); "
+                               "expected postgresql://user:password@host:5432/dbname") from None
+
+
+class PostgresStore:
+    """The Store on one PostgreSQL database. Thread-safe: the pool hands each call a connection."""
+
+    def __init__(self, dsn: str, *, kind: StoreKind = "postgres", label: str | None = None,
+                 min_size: int = 1, max_size: int = 8) -> None:
+        self.kind: StoreKind = kind
+        self.label = label or safe_dsn_label(dsn)
+        self.boot: BootReport | None = None
+        connect_check(dsn, self.label)
+        # check: a connection that died (the server restarted) is replaced when handed out
+        self._pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False, configure=_configure,
+                                    check=ConnectionPool.check_connection,
+                                    kwargs={"row_factory": dict_row, "connect_timeout": 5}, name="brightrun")
+        try:
+            self._pool.open(wait=True, timeout=10)
+        except PoolTimeout:
+            raise StoreUnavailable(f"cannot open connections to the database at {self.label} within 10 s; "
+                                   "check the server's max_connections and the network") from None
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @contextmanager
+    def connection(self, action: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection in a transaction (committed at the end), with errors translated."""
+        with _translate(action), self._pool.connection() as conn:
+            yield conn
+
+    def _rows(self, action: str, query: str | sql.Composable, params: Mapping[str, Any] | None = None
+              ) -> list[dict[str, Any]]:
+        with self.connection(action) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def _one(self, action: str, query: str | sql.Composable, params: Mapping[str, Any] | None = None
+             ) -> dict[str, Any] | None:
+        rows = self._rows(action, query, params)
+        return rows[0] if rows else None
+
+    def _value(self, action: str, query: str | sql.Composable, params: Mapping[str, Any] | None = None) -> Any:
+        row = self._one(action, query, params)
+        return None if row is None else next(iter(row.values()))
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- the store itself -----------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        query = sql.SQL("select {}").format(sql.SQL(", ").join(
+            sql.SQL("(select count(*) from public.{}) as {}").format(sql.Identifier(t), sql.Identifier(t))
+            for t in COUNTED_TABLES))
+        row = self._one("count rows", query) or {}
+        return {k: int(v) for k, v in row.items()}
+
+    def scenario_status_counts(self) -> dict[str, int]:
+        rows = self._rows("count scenarios by status",
+                          "select status, count(*) as n from public.scenarios group by status order by n desc, status")
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    def describe(self) -> StoreInfo:
+        with self.connection("describe the database") as conn:
+            version = conn.execute("select current_setting('server_version') as v").fetchone()["v"]
+            has_ledger = conn.execute("select to_regclass('public.schema_migrations') is not null as x").fetchone()["x"]
+            migrations = [r["version"] for r in conn.execute(
+                "select version from public.schema_migrations order by version")] if has_ledger else []
+        return StoreInfo(kind=self.kind, label=self.label, server_version=f"PostgreSQL {version}",
+                         counts=self.counts(), migrations=migrations, boot=self.boot)
+
+    # -- scenarios ------------------------------------------------------------------------------
+    def list_scenarios(self, filters: Mapping[str, Sequence[str | int]] | None = None,
+                       limit: int | None = None) -> list[dict[str, Any]]:
+        clauses: list[sql.Composable] = []
+        params: dict[str, Any] = {}
+        for key, values in (filters or {}).items():
+            column = SCENARIO_FILTERS.get(key)
+            if column is None:
+                raise InvalidInput(f"unknown scenario filter {key!r}; expected one of {', '.join(SCENARIO_FILTERS)}")
+            if not values:
+                continue
+            if key == "ids":
+                try:
+                    params[key] = [int(v) for v in values]
+                except (TypeError, ValueError):
+                    raise InvalidInput(f"scenario ids must be numbers, got {list(values)!r}") from None
+                cast = sql.SQL("bigint[]")
+            else:
+                params[key] = [str(v) for v in values]
+                cast = sql.SQL("text[]")
+            clauses.append(sql.SQL("{} = any({}::{})").format(sql.Identifier(column), sql.Placeholder(key), cast))
+        where = sql.SQL(" where ") + sql.SQL(" and ").join(clauses) if clauses else sql.SQL("")
+        tail = sql.SQL("")
+        if limit is not None:
+            params["limit"] = int(limit)
+            tail = sql.SQL(" limit {}").format(sql.Placeholder("limit"))
+        query = sql.SQL("select * from public.v_scenarios{} order by id{}").format(where, tail)
+        return self._rows("list scenarios", query, params)
+
+    def get_scenario(self, scenario_id: int) -> dict[str, Any] | None:
+        return self._one("read a scenario", "select * from public.v_scenarios where id = %(id)s", {"id": scenario_id})
+
+    def add_scenarios(self, rows: Sequence[Mapping[str, Any]], *, plan_batch: str | None = None,
+                      plan_seed: int | None = None, origin: str = "planned",
+                      created_by: str | None = None) -> list[int]:
+        if not rows:
+            return []
+        payload = [{k: row.get(k) for k in SCENARIO_FIELDS} for row in rows]
+        found = self._rows("add scenarios",
+                           "select id from public.add_scenarios(p_rows => %(rows)s, p_plan_batch => %(batch)s::text, "
+                           "p_plan_seed => %(seed)s::integer, p_origin => %(origin)s::text, "
+                           "p_created_by => %(by)s::text) as a(id)",
+                           {"rows": Jsonb(payload), "batch": plan_batch, "seed": plan_seed, "origin": origin,
+                            "by": created_by})
+        return [r["id"] for r in found]
+
+    # -- conversations --------------------------------------------------------------------------
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        row = self._one("read a conversation", "select document from public.conversations where id = %(id)s",
+                        {"id": conversation_id})
+        return None if row is None else Conversation.model_validate(row["document"])
+
+    def conversation_versions(self, scenario_id: int) -> list[Conversation]:
+        rows = self._rows("read the versions of a conversation",
+                          "select document from public.conversations where scenario_id = %(id)s order by version desc",
+                          {"id": scenario_id})
+        return [Conversation.model_validate(r["document"]) for r in rows]
+
+    def conversation_turn_rows(self, conversation_id: str) -> list[dict[str, Any]]:
+        return self._rows("read the turns of a conversation",
+                          "select * from public.conversation_turns where conversation_id = %(id)s order by idx",
+                          {"id": conversation_id})
+
+    def save_generated(self, conversation: Conversation, *, item_id: int | None = None,
+                       scenario_id: int | None = None, worker: str | None = None,
+                       metadata: Mapping[str, Any] | None = None) -> str:
+        return self._value(
+            f"save conversation {conversation.id}",
+            "select public.save_generated(p_conversation => %(doc)s, p_item_id => %(item)s::bigint, "
+            "p_scenario_id => %(scenario)s::bigint, p_worker => %(worker)s::text, p_metadata => %(meta)s) as id",
+            {"doc": Jsonb(conversation.model_dump(mode="json")), "item": item_id, "scenario": scenario_id,
+             "worker": worker, "meta": Jsonb(dict(metadata or {}))})
+
+    # -- review ---------------------------------------------------------------------------------
+    def record_review(self, conversation_id: str, decision: Decision, *, reviewer: str,
+                      reason_code: str | None = None, notes: str = "") -> int:
+        return self._value(
+            f"record a review of {conversation_id}",
+            "select public.record_review(p_conversation_id => %(id)s::text, p_decision => %(decision)s::text, "
+            "p_reviewer => %(reviewer)s::text, p_reason_code => %(reason)s::text, p_notes => %(notes)s::text) as id",
+            {"id": conversation_id, "decision": decision, "reviewer": reviewer, "reason": reason_code,
+             "notes": notes})
+
+    def revise_label(self, conversation_id: str, turn: int, field: str, new_value: Any, *, author: str,
+                     reason: str = "", source: RevisionSource = "human_review") -> int | None:
+        return self._value(
+            f"revise {field} of turn {turn} of {conversation_id}",
+            "select public.revise_label(p_conversation_id => %(id)s::text, p_turn => %(turn)s::integer, "
+            "p_field => %(field)s::text, p_new_value => %(value)s, p_author => %(author)s::text, "
+            "p_reason => %(reason)s::text, p_source => %(source)s::text) as id",
+            {"id": conversation_id, "turn": turn, "field": field, "value": Jsonb(new_value), "author": author,
+             "reason": reason, "source": source})
+
+    def reviews_for(self, conversation_id: str) -> list[dict[str, Any]]:
+        return self._rows("read reviews",
+                          "select * from public.reviews where conversation_id = %(id)s order by created_at, id",
+                          {"id": conversation_id})
+
+    def label_revisions_for(self, conversation_id: str) -> list[dict[str, Any]]:
+        return self._rows("read label revisions",
+                          "select * from public.label_revisions where conversation_id = %(id)s order by created_at, id",
+                          {"id": conversation_id})
+
+    # -- generation jobs ------------------------------------------------------------------------
+    def create_job(self, scenario_ids: Sequence[int], *, kind: JobKind = "realtime", model: str | None = None,
+                   settings: Mapping[str, Any] | None = None, created_by: str | None = None,
+                   feedback: str | None = None, max_attempts: int = 3) -> int:
+        return self._value(
+            "create a generation job",
+            "select public.create_job(p_scenario_ids => %(ids)s::bigint[], p_kind => %(kind)s::text, "
+            "p_model => %(model)s::text, p_settings => %(settings)s, p_created_by => %(by)s::text, "
+            "p_feedback => %(feedback)s::text, p_max_attempts => %(attempts)s::integer) as id",
+            {"ids": [int(i) for i in scenario_ids], "kind": kind, "model": model,
+             "settings": Jsonb(dict(settings or {})), "by": created_by, "feedback": feedback,
+             "attempts": max_attempts})
+
+    def claim_items(self, worker: str, *, limit: int = 1, lease_seconds: int = 300,
+                    job_id: int | None = None) -> list[JobItem]:
+        rows = self._rows(
+            "claim job items",
+            "select * from public.claim_job_items(p_worker => %(worker)s::text, p_limit => %(limit)s::integer, "
+            "p_lease_seconds => %(lease)s::integer, p_job_id => %(job)s::bigint)",
+            {"worker": worker, "limit": limit, "lease": lease_seconds, "job": job_id})
+        return [JobItem.model_validate(r) for r in rows]
+
+    def heartbeat(self, worker: str, item_ids: Sequence[int], *, lease_seconds: int = 300) -> list[int]:
+        held = self._value(
+            "send a heartbeat",
+            "select public.heartbeat_job_items(p_worker => %(worker)s::text, p_item_ids => %(ids)s::bigint[], "
+            "p_lease_seconds => %(lease)s::integer) as ids",
+            {"worker": worker, "ids": [int(i) for i in item_ids], "lease": lease_seconds})
+        return list(held or [])
+
+    def fail_item(self, item_id: int, error: str, *, worker: str | None = None, retry: bool = False,
+                  cost_usd: float = 0.0, input_tokens: int = 0, output_tokens: int = 0) -> str:
+        return self._value(
+            f"report job item {item_id} failed",
+            "select public.fail_job_item(p_item_id => %(item)s::bigint, p_error => %(error)s::text, "
+            "p_worker => %(worker)s::text, p_retry => %(retry)s::boolean, p_cost_usd => %(cost)s::numeric, "
+            "p_input_tokens => %(tin)s::integer, p_output_tokens => %(tout)s::integer) as status",
+            {"item": item_id, "error": error, "worker": worker, "retry": retry, "cost": cost_usd,
+             "tin": input_tokens, "tout": output_tokens})
+
+    def requeue_expired(self) -> int:
+        return int(self._value("requeue expired job items", "select public.requeue_expired_items() as n") or 0)
+
+    def stop_job(self, job_id: int) -> int:
+        return int(self._value(f"stop job {job_id}", "select public.stop_job(p_job_id => %(id)s::bigint) as n",
+                               {"id": job_id}) or 0)
+
+    def resume_job(self, job_id: int, *, failed: bool = False) -> int:
+        return int(self._value(f"resume job {job_id}",
+                               "select public.resume_job(p_job_id => %(id)s::bigint, p_failed => %(failed)s::boolean) as n",
+                               {"id": job_id, "failed": failed}) or 0)
+
+    def get_job(self, job_id: int) -> dict[str, Any] | None:
+        return self._one("read a job", "select * from public.v_generation_jobs where id = %(id)s", {"id": job_id})
+
+    def list_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._rows("list jobs", "select * from public.v_generation_jobs order by id desc limit %(limit)s",
+                          {"limit": limit})
+
+    def job_items(self, job_id: int) -> list[dict[str, Any]]:
+        return self._rows(
+            "list job items",
+            "select i.*, s.tier, s.persona, s.emotional_arc, s.topic from public.generation_job_items i "
+            "join public.scenarios s on s.id = i.scenario_id where i.job_id = %(id)s order by i.id",
+            {"id": job_id})
+
+    def log_generation(self, row: Mapping[str, Any]) -> int:
+        unknown = sorted(set(row) - LOG_COLUMNS)
+        if unknown:
+            raise InvalidInput(f"generation log: unknown column {unknown[0]!r}; expected some of {', '.join(sorted(LOG_COLUMNS))}")
+        if "outcome" not in row:
+            raise InvalidInput("generation log: the outcome is missing")
+        params = {k: Jsonb(v) if k == "parameters" else v for k, v in row.items()}
+        query = sql.SQL("insert into public.generation_logs ({}) values ({}) returning id").format(
+            sql.SQL(", ").join(sql.Identifier(k) for k in params),
+            sql.SQL(", ").join(sql.Placeholder(k) for k in params))
+        return self._value("write a generation log row", query, params)
+
+    def register_prompt_template(self, name: str, version: str, sha256: str, body: str,
+                                 tier: str | None = None) -> int:
+        return self._value(
+            f"record prompt template {name} {version}",
+            "select public.upsert_prompt_template(p_name => %(name)s::text, p_version => %(version)s::text, "
+            "p_sha256 => %(sha)s::text, p_body => %(body)s::text, p_tier => %(tier)s::text) as id",
+            {"name": name, "version": version, "sha": sha256, "body": body, "tier": tier})
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    # numeric (costs) as float, not Decimal: the pages, pandas and JSON want float, and a
+    # per-row conversion costs more than the query on 10,000 scenarios
+    conn.adapters.register_loader("numeric", FloatLoader)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _pg_message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    msg = diag.message_primary or _first_line(exc) or type(exc).__name__
+    if diag.message_detail:
+        msg += f" ({diag.message_detail})"
+    if diag.message_hint:
+        msg += f". {diag.message_hint}"
+    return msg
+
+
+@contextmanager
+def _translate(action: str) -> Iterator[None]:
+    """psycopg errors -> the StoreError subclass a caller can act on, with one clear line."""
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise PermissionDenied(_pg_message(exc)) from None
+    except psycopg.errors.NoDataFound as exc:
+        raise NotFound(_pg_message(exc)) from None
+    except (psycopg.errors.InvalidParameterValue, psycopg.errors.RaiseException, psycopg.IntegrityError,
+            psycopg.DataError) as exc:
+        raise InvalidInput(f"cannot {action}: {_pg_message(exc)}") from None
+    except psycopg.errors.TransactionRollback as exc:  # deadlock or serialization failure: retryable
+        raise StoreError(f"cannot {action} now: it collided with another change ({_pg_message(exc)}); try again") from None
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise StoreUnavailable(f"lost the database while trying to {action}: {_first_line(exc)}; "
+                               "check that it is running, then try again") from None
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot {action}: {_pg_message(exc)}") from None

@@ -1,0 +1,65 @@
+"""Settings: env wins over secrets.toml, secrets never show, the store mode follows what is set."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lib.config import ROOT, ConfigError, Settings, safe_dsn_label
+
+
+def write_secrets(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "secrets.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_env_wins_over_secrets_and_empty_counts_as_unset(tmp_path: Path) -> None:
+    secrets = write_secrets(tmp_path, 'BRIGHTRUN_MODEL = "from-secrets"\nBRIGHTRUN_CONCURRENCY = 3\n'
+                                      'ANTHROPIC_API_KEY = "sk-ant-from-secrets"\n[connections.x]\nurl = "ignored"\n')
+    s = Settings.load(env={"BRIGHTRUN_MODEL": "from-env", "ANTHROPIC_API_KEY": ""}, secrets_file=secrets)
+    assert s.model == "from-env"
+    assert s.concurrency == 3
+    assert s.anthropic_api_key is not None and s.anthropic_api_key.get_secret_value() == "sk-ant-from-secrets"
+    assert s.has_api_key
+
+
+def test_defaults_give_the_embedded_store_in_dot_data(tmp_path: Path) -> None:
+    s = Settings.load(env={}, secrets_file=tmp_path / "missing.toml")
+    assert s.store_mode == "embedded"
+    assert s.data_dir == ROOT / ".data"
+    assert not s.has_api_key and s.concurrency == 8
+    assert Settings.load(env={"SUPABASE_URL": "https://x.supabase.co"}, secrets_file=None).store_mode == "supabase"
+    both = Settings.load(env={"SUPABASE_URL": "https://x.supabase.co", "DATABASE_URL": "postgresql://h/db"},
+                         secrets_file=None)
+    assert both.store_mode == "postgres"
+
+
+def test_secrets_never_appear_in_repr_or_str() -> None:
+    s = Settings(anthropic_api_key="sk-ant-very-secret", database_url="postgresql://u:pw-secret@db.example.com:5432/app",
+                 supabase_key="eyJ-secret")
+    for text in (repr(s), str(s), s.model_dump_json()):
+        assert "very-secret" not in text and "pw-secret" not in text and "eyJ-secret" not in text
+    assert s.database_label() == "postgresql://u@db.example.com:5432/app"
+
+
+def test_a_bad_setting_names_its_source(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="environment variable BRIGHTRUN_CONCURRENCY: Input should be a valid integer"):
+        Settings.load(env={"BRIGHTRUN_CONCURRENCY": "many"}, secrets_file=None)
+    secrets = write_secrets(tmp_path, "BRIGHTRUN_CONCURRENCY = 0\n")
+    with pytest.raises(ConfigError, match=r"BRIGHTRUN_CONCURRENCY in .*secrets.toml: Input should be greater"):
+        Settings.load(env={}, secrets_file=secrets)
+    broken = write_secrets(tmp_path, "this is = = not toml")
+    with pytest.raises(ConfigError, match="secrets.toml: cannot read it"):
+        Settings.load(env={}, secrets_file=broken)
+
+
+@pytest.mark.parametrize(("dsn", "label"), [
+    ("postgresql://postgres:pw@db.abc.supabase.co:5432/postgres?sslmode=require",
+     "postgresql://postgres@db.abc.supabase.co:5432/postgres"),
+    ("postgres://localhost/app", "postgres://localhost/app"),
+    ("host=db.example.com port=5432 dbname=app user=me password=pw", "host=db.example.com port=5432 dbname=app user=me"),
+    ("postgresql://u:pw@h:notaport/db", "postgresql://u@h/db"),
+])
+def test_safe_dsn_label_never_shows_a_password(dsn: str, label: str) -> None:
+    assert safe_dsn_label(dsn) == label
