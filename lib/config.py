@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5-5"  # lib.llm.DEFAULT_MODEL: Sonnet 4.5 reaches end-of-life on 2026-11-30
 
 # setting -> environment variable (and key in secrets.toml)
 ENV_NAMES: dict[str, str] = {
@@ -74,6 +74,20 @@ class Settings(BaseModel):
     def has_api_key(self) -> bool:
         return self.anthropic_api_key is not None and bool(self.anthropic_api_key.get_secret_value())
 
+    def display_rows(self) -> list[dict[str, str]]:
+        """Each setting with its variable name and a value safe to show: secrets only say set / not set."""
+        rows = []
+        for field, name in ENV_NAMES.items():
+            value = getattr(self, field)
+            if field == "database_url":
+                shown = self.database_label() or "not set"
+            elif isinstance(value, SecretStr) or field.endswith("_key"):
+                shown = "set" if value is not None and value.get_secret_value() else "not set"
+            else:
+                shown = "not set" if value in (None, "") else str(value)
+            rows.append({"Setting": name, "Value": shown})
+        return rows
+
     def database_label(self) -> str:
         """Where DATABASE_URL points, safe to show: the password is never part of it."""
         if self.database_url is None:
@@ -81,10 +95,13 @@ class Settings(BaseModel):
         return safe_dsn_label(self.database_url.get_secret_value())
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, secrets_file: Path | None = SECRETS_FILE) -> Settings:
-        """Environment variables win over secrets.toml; empty values count as unset."""
+    def load(cls, env: Mapping[str, str] | None = None, secrets_file: Path | None | bool = True) -> Settings:
+        """Environment variables win over secrets.toml; empty values count as unset.
+        secrets_file: True = .streamlit/secrets.toml (looked up now, so tests can move it), None = none."""
         env = os.environ if env is None else env
-        secrets = _read_secrets(secrets_file) if secrets_file is not None else {}
+        if secrets_file is True:
+            secrets_file = SECRETS_FILE
+        secrets = _read_secrets(secrets_file) if isinstance(secrets_file, Path) else {}
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for field, name in ENV_NAMES.items():

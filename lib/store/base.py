@@ -29,6 +29,21 @@ JOB_STATUSES: tuple[str, ...] = ("queued", "running", "stopped", "completed", "f
 REASON_CODES: tuple[str, ...] = (
     "inaccurate_financial_content", "emotion_not_realistic", "off_voice", "arc_not_realized", "unsafe_advice", "other")
 
+# review_queue filter keys -> the v_review_queue column each one filters ("reviewer": any decision by
+# one of them; "status": the conversation's review_status, 'unreviewed' for none yet)
+REVIEW_FILTERS: dict[str, str] = {
+    "status": "review_status",
+    "tier": "tier",
+    "persona": "persona",
+    "emotional_arc": "emotional_arc",
+    "topic": "topic",
+    "source": "source",
+    "reviewer": "reviewers",
+    "scenario_id": "scenario_id",
+    "ids": "id",
+}
+LABEL_STATS_GROUPS: tuple[str, ...] = ("topic", "persona", "tier", "emotional_arc")
+
 # list_scenarios filter keys -> the v_scenarios column each one filters
 SCENARIO_FILTERS: dict[str, str] = {
     "persona": "persona",
@@ -167,6 +182,15 @@ class Store(Protocol):
         """The turn rows with the labels in force (after every revision)."""
         ...
 
+    def seed_examples(self) -> list[Conversation]:
+        """The current conversations marked use_as_seed_example, by id: the prompts' examples."""
+        ...
+
+    def set_scenario_status(self, scenario_id: int, status: str | None) -> str:
+        """Around a generation without a job item: 'generating', 'failed', or None to settle on what
+        the scenario's current conversation says. Returns the new status."""
+        ...
+
     def save_generated(self, conversation: Conversation, *, item_id: int | None = None,
                        scenario_id: int | None = None, worker: str | None = None,
                        metadata: Mapping[str, Any] | None = None) -> str:
@@ -189,6 +213,33 @@ class Store(Protocol):
 
     def label_revisions_for(self, conversation_id: str) -> list[dict[str, Any]]:
         """Every label revision of a conversation, oldest first."""
+        ...
+
+    def review_queue(self, filters: Mapping[str, Sequence[str | int]] | None = None, *,
+                     quality: tuple[float, float] | None = None, current_only: bool = True,
+                     limit: int | None = None) -> list[dict[str, Any]]:
+        """v_review_queue rows (one per conversation version), oldest first. filters: REVIEW_FILTERS
+        key -> allowed values (OR within a key, AND across keys; an empty list filters nothing).
+        quality: (low, high) score range, inclusive; a conversation without a score passes only
+        the full range 1-10. current_only: leave out the versions a regeneration replaced."""
+        ...
+
+    def reviewer_names(self) -> list[str]:
+        """Everyone who has recorded a review decision, by name."""
+        ...
+
+    def conversation_metadata(self, conversation_id: str) -> dict[str, Any]:
+        """The conversation_metadata key/value pairs (template, parameters, usage, worker, ...)."""
+        ...
+
+    def set_seed_example(self, conversation_id: str, value: bool, *, by: str) -> bool:
+        """Mark (or unmark) a conversation as a seed example, in the column and the document. Only an
+        approved conversation can become one (InvalidInput otherwise). Returns the new value."""
+        ...
+
+    def label_correction_stats(self, by: str | None = None, *, source: str | None = None) -> list[dict[str, Any]]:
+        """The label corrections counted per (field, from_value, to_value[, group_id]), most frequent
+        first, with conversations, authors and last_at. by: None or one of LABEL_STATS_GROUPS."""
         ...
 
     # -- generation jobs ----------------------------------------------------------------------

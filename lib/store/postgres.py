@@ -23,6 +23,7 @@ from lib.store.base import (
     SCENARIO_FILTERS, BootReport, Decision, InvalidInput, JobItem, JobKind, NotFound, PermissionDenied, StoreError,
     StoreInfo, StoreKind, StoreUnavailable,
 )
+from lib.store.base import LABEL_STATS_GROUPS, REVIEW_FILTERS
 
 COUNTED_TABLES: tuple[str, ...] = (
     "scenarios", "conversations", "conversation_turns", "reviews", "label_revisions", "generation_jobs",
@@ -34,7 +35,8 @@ SCENARIO_FIELDS: tuple[str, ...] = (
 LOG_COLUMNS: frozenset[str] = frozenset({
     "job_id", "item_id", "scenario_id", "attempt", "purpose", "outcome", "model", "template_name",
     "template_version", "template_sha256", "parameters", "input_tokens", "output_tokens", "cache_read_tokens",
-    "cache_write_tokens", "cost_usd", "duration_ms", "http_status", "request_id", "error"})
+    "cache_write_tokens", "cost_usd", "duration_ms", "http_status", "request_id", "error", "raw_response",
+    "stop_reason"})
 
 
 def connect_check(dsn: str, label: str, timeout: int = 5) -> None:
@@ -181,6 +183,18 @@ class PostgresStore:
                           "select * from public.conversation_turns where conversation_id = %(id)s order by idx",
                           {"id": conversation_id})
 
+    def seed_examples(self) -> list[Conversation]:
+        rows = self._rows("read the seed examples",
+                          "select document from public.conversations where use_as_seed_example and is_current "
+                          "order by id")
+        return [Conversation.model_validate(r["document"]) for r in rows]
+
+    def set_scenario_status(self, scenario_id: int, status: str | None) -> str:
+        return self._value(
+            f"set the status of scenario #{scenario_id}",
+            "select public.set_generation_status(p_scenario_id => %(id)s::bigint, p_status => %(status)s::text) as s",
+            {"id": scenario_id, "status": status})
+
     def save_generated(self, conversation: Conversation, *, item_id: int | None = None,
                        scenario_id: int | None = None, worker: str | None = None,
                        metadata: Mapping[str, Any] | None = None) -> str:
@@ -220,6 +234,66 @@ class PostgresStore:
         return self._rows("read label revisions",
                           "select * from public.label_revisions where conversation_id = %(id)s order by created_at, id",
                           {"id": conversation_id})
+
+    def review_queue(self, filters: Mapping[str, Sequence[str | int]] | None = None, *,
+                     quality: tuple[float, float] | None = None, current_only: bool = True,
+                     limit: int | None = None) -> list[dict[str, Any]]:
+        clauses: list[sql.Composable] = [sql.SQL("is_current")] if current_only else []
+        params: dict[str, Any] = {}
+        for key, values in (filters or {}).items():
+            column = REVIEW_FILTERS.get(key)
+            if column is None:
+                raise InvalidInput(f"unknown review queue filter {key!r}; expected one of {', '.join(REVIEW_FILTERS)}")
+            if not values:
+                continue
+            if key == "scenario_id":
+                try:
+                    params[key] = [int(v) for v in values]
+                except (TypeError, ValueError):
+                    raise InvalidInput(f"scenario ids must be numbers, got {list(values)!r}") from None
+                test = sql.SQL("{} = any({}::bigint[])")
+            else:
+                params[key] = [str(v) for v in values]
+                test = sql.SQL("{} && {}::text[]") if key == "reviewer" else sql.SQL("{} = any({}::text[])")
+            clauses.append(test.format(sql.Identifier(column), sql.Placeholder(key)))
+        if quality is not None:
+            low, high = float(quality[0]), float(quality[1])
+            params["q_low"], params["q_high"] = low, high
+            in_range = sql.SQL("quality_score between %(q_low)s and %(q_high)s")
+            # no score yet: only the full range lets it through
+            clauses.append(in_range if (low, high) != (1.0, 10.0) else
+                           sql.SQL("(quality_score is null or ") + in_range + sql.SQL(")"))
+        where = sql.SQL(" where ") + sql.SQL(" and ").join(clauses) if clauses else sql.SQL("")
+        tail = sql.SQL("")
+        if limit is not None:
+            params["limit"] = int(limit)
+            tail = sql.SQL(" limit {}").format(sql.Placeholder("limit"))
+        query = sql.SQL("select * from public.v_review_queue{} order by created_at, id{}").format(where, tail)
+        return self._rows("read the review queue", query, params)
+
+    def reviewer_names(self) -> list[str]:
+        rows = self._rows("list the reviewers", "select distinct reviewer from public.reviews order by reviewer")
+        return [r["reviewer"] for r in rows]
+
+    def conversation_metadata(self, conversation_id: str) -> dict[str, Any]:
+        rows = self._rows("read the metadata of a conversation",
+                          "select key, value from public.conversation_metadata where conversation_id = %(id)s "
+                          "order by key", {"id": conversation_id})
+        return {r["key"]: r["value"] for r in rows}
+
+    def set_seed_example(self, conversation_id: str, value: bool, *, by: str) -> bool:
+        return bool(self._value(
+            f"mark {conversation_id} as a seed example" if value else f"unmark {conversation_id} as a seed example",
+            "select public.set_seed_example(p_conversation_id => %(id)s::text, p_value => %(value)s::boolean, "
+            "p_by => %(by)s::text) as v",
+            {"id": conversation_id, "value": value, "by": by}))
+
+    def label_correction_stats(self, by: str | None = None, *, source: str | None = None) -> list[dict[str, Any]]:
+        if by is not None and by not in LABEL_STATS_GROUPS:
+            raise InvalidInput(f"label analytics can be grouped by {', '.join(LABEL_STATS_GROUPS)}, not {by!r}")
+        return self._rows("read the label analytics",
+                          "select * from public.label_correction_stats(p_by => %(by)s::text, "
+                          "p_source => %(source)s::text)", {"by": by, "source": source})
 
     # -- generation jobs ------------------------------------------------------------------------
     def create_job(self, scenario_ids: Sequence[int], *, kind: JobKind = "realtime", model: str | None = None,

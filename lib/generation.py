@@ -1,0 +1,440 @@
+"""Generate one conversation: prompt -> Claude -> parse -> quality report -> repair -> store.
+
+`generate_conversation` is the engine (no database): it sends the scenario's prompt, parses the
+answer into the dataset format, runs the QualityReport, and sends repairable failures back to the
+model with the problems listed, up to `repair_attempts` times (default 2). Every model call becomes
+an AttemptLog (a generation_logs row): parameters, template name, version and sha256, model, raw
+response, tokens, cost, duration and outcome. The API key is never in one.
+
+`generate_one(store, scenario_id, ...)` wraps it for the app and the worker: it reads the scenario,
+marks it generating, stores the conversation through the store's SQL function (atomically, a new
+version linked to the previous one), or records the failure with its reason, and writes the logs.
+
+How each kind of answer is handled:
+    valid and passes every check      stored, status generated
+    fails checks the model can fix    repair: the failures go back to the model
+    malformed JSON / schema violation repair: the parse errors go back to the model
+    stop_reason max_tokens            retried with twice the room (up to max_tokens_cap), else failed
+    refusal                           failed with the model's reason; no retry (it would refuse again)
+    401 / 403                         "the API key is invalid": the run stops (result.fatal)
+    429, 529, 5xx, timeouts           retried with backoff inside lib.llm; then failed, retryable later
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from lib.llm import LLMClient, LLMError, LLMResponse, LLMSettings, LLMUnavailable
+from lib.models import (
+    CheckResult,
+    Conversation,
+    DatasetInfo,
+    Provenance,
+    ScenarioDimensions,
+    TrainingFlags,
+    Usage,
+)
+from lib.prompting import Feedback, PromptError, PromptPlan, PromptTemplate, build_prompt, render_repair
+from lib.store.base import StoreError, StoreUnavailable
+from lib.taxonomy import Taxonomy
+from lib.validation import QualityReport, check_conversation
+
+DEFAULT_REPAIR_ATTEMPTS = 2
+DEFAULT_DATASET = DatasetInfo(name="brightrun-emotional-fp", version="1.0.0", vertical="financial_planning")
+
+
+# ---- records --------------------------------------------------------------------------------
+@dataclass
+class AttemptLog:
+    """One model call of a generation, as a generation_logs row."""
+    attempt: int
+    purpose: str                      # generate | repair
+    outcome: str                      # ok | invalid | refused | truncated | error | rate_limited | overloaded | timeout
+    model: str
+    template: PromptTemplate | None
+    parameters: dict[str, Any]
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    duration_s: float = 0.0
+    raw_response: str = ""
+    stop_reason: str | None = None
+    http_status: int | None = None
+    request_id: str | None = None
+    error: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def as_row(self, *, scenario_id: int | None = None, item_id: int | None = None, job_id: int | None = None,
+               secrets: Sequence[str] = ()) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "job_id": job_id, "item_id": item_id, "scenario_id": scenario_id,
+            "attempt": self.attempt, "purpose": self.purpose, "outcome": self.outcome, "model": self.model,
+            "template_name": self.template.name if self.template else None,
+            "template_version": self.template.version if self.template else None,
+            "template_sha256": self.template.sha256 if self.template else None,
+            "parameters": self.parameters,
+            "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
+            "cache_read_tokens": self.usage.cache_read_input_tokens,
+            "cache_write_tokens": self.usage.cache_creation_input_tokens,
+            "cost_usd": round(self.cost_usd, 6), "duration_ms": round(self.duration_s * 1000),
+            "http_status": self.http_status, "request_id": self.request_id, "error": self.error,
+            "raw_response": self.raw_response, "stop_reason": self.stop_reason,
+        }
+        return redact(row, secrets)
+
+
+def redact(value: Any, secrets: Sequence[str]) -> Any:
+    """The value with every secret replaced. Belt and braces: no code path puts the key in a log
+    row, but an endpoint could echo a request header back in an error body."""
+    secrets = [s for s in secrets if s and len(s) >= 8]
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for s in secrets:
+            value = value.replace(s, "[redacted]")
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v, secrets) for v in value]
+    return value
+
+
+@dataclass
+class GenerationResult:
+    ok: bool
+    conversation: Conversation | None
+    report: QualityReport | None
+    attempts: list[AttemptLog]
+    reason: str | None = None          # why it failed, one line a person can act on
+    fatal: bool = False                # stop the whole run: the next scenario would fail the same way
+    retryable: bool = False            # a transient failure: generating again later may work
+    conversation_id: str | None = None  # the stored id (generate_one)
+
+    @property
+    def usage(self) -> Usage:
+        u = Usage()
+        for a in self.attempts:
+            u.input_tokens += a.usage.input_tokens
+            u.output_tokens += a.usage.output_tokens
+            u.cache_creation_input_tokens += a.usage.cache_creation_input_tokens
+            u.cache_read_input_tokens += a.usage.cache_read_input_tokens
+        return u
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(a.cost_usd for a in self.attempts)
+
+
+# ---- the engine -----------------------------------------------------------------------------
+def _log_parameters(scenario: ScenarioDimensions, plan: PromptPlan, max_tokens: int,
+                    feedback: Feedback | None, repair_attempts: int) -> dict[str, Any]:
+    params: dict[str, Any] = scenario.model_dump(mode="json")
+    params.update({
+        "target_turns": plan.parameters.get("target_turns"),
+        "allowed_emotions": list(plan.labels.emotions),
+        "allowed_strategies": list(plan.labels.strategies),
+        "seed_example_id": plan.seed_example_id,
+        "system_template": {"name": plan.system_template.name, "version": plan.system_template.version,
+                            "sha256": plan.system_template.sha256},
+        "system_prompt_sha256": plan.system_sha256,
+        "max_tokens": max_tokens,
+        "repair_attempts": repair_attempts,
+        "feedback": None,
+    })
+    if feedback is not None and plan.feedback_template is not None:
+        params["feedback"] = {
+            "notes": feedback.notes,
+            "failed_checks": [c.name for c in feedback.failed_checks if not c.passed],
+            "previous_conversation_id": feedback.previous.id if feedback.previous else None,
+            "template": {"name": plan.feedback_template.name, "version": plan.feedback_template.version,
+                         "sha256": plan.feedback_template.sha256},
+        }
+    return params
+
+
+def _error_outcome(exc: LLMError) -> str:
+    if isinstance(exc, LLMUnavailable):
+        last = exc.tries[-1] if exc.tries else None
+        if last is not None and last.status is None:
+            return "timeout" if last.error == "timed out" else "error"
+        if last is not None and last.status == 429:
+            return "rate_limited"
+        if last is not None and last.status == 529:
+            return "overloaded"
+    return "error"
+
+
+def _tries_detail(tries: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"status": t.status, "error": t.error, "duration_ms": round(t.duration_s * 1000),
+             "waited_s": round(t.waited_s, 3), "retry_after": t.retry_after} for t in tries]
+
+
+def new_conversation_id() -> str:
+    return "gen-" + uuid.uuid4().hex[:16]
+
+
+async def generate_conversation(
+    scenario: ScenarioDimensions,
+    *,
+    llm: LLMClient,
+    tax: Taxonomy,
+    seeds: Sequence[Conversation],
+    repair_attempts: int = DEFAULT_REPAIR_ATTEMPTS,
+    feedback: Feedback | None = None,
+    conversation_id: str | None = None,
+    dataset: DatasetInfo | None = None,
+    initial: LLMResponse | None = None,
+    templates: Mapping[str, PromptTemplate] | None = None,
+) -> GenerationResult:
+    """Generate, validate and repair one conversation. Never raises for a model or API problem:
+    the result says what happened. `initial` is an answer obtained elsewhere (a Message Batches
+    result) that enters the same validation and repair path; repairs then use the normal API."""
+    attempts: list[AttemptLog] = []
+    settings = llm.settings
+    max_tokens = settings.max_tokens
+    try:
+        plan = build_prompt(scenario, tax, seeds, feedback=feedback, templates=templates)
+    except PromptError as exc:
+        attempts.append(AttemptLog(attempt=1, purpose="generate", outcome="error", model=settings.model,
+                                   template=None, parameters=scenario.model_dump(mode="json"), error=str(exc)))
+        return GenerationResult(False, None, None, attempts, reason=str(exc))
+    params = _log_parameters(scenario, plan, max_tokens, feedback, repair_attempts)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": plan.user}]
+    dataset = dataset or next((s.dataset for s in seeds), DEFAULT_DATASET)
+    last_problems: list[str] = []
+
+    for n in range(repair_attempts + 1):
+        purpose = "generate" if n == 0 else "repair"
+        call_params = {**params, "max_tokens": max_tokens, "messages": len(messages)}
+        try:
+            if n == 0 and initial is not None:
+                response = initial
+                call_params["source"] = "batch"
+            else:
+                response = await llm.generate(plan.system, messages, max_tokens=max_tokens)
+        except LLMError as exc:
+            call_params["tries"] = _tries_detail(exc.tries)
+            attempts.append(AttemptLog(
+                attempt=n + 1, purpose=purpose, outcome=_error_outcome(exc), model=settings.model,
+                template=plan.template, parameters=call_params, duration_s=exc.duration_s,
+                raw_response=exc.raw_body, http_status=exc.status, request_id=exc.request_id, error=exc.message))
+            return GenerationResult(False, None, None, attempts, reason=exc.message, fatal=exc.fatal,
+                                    retryable=isinstance(exc, LLMUnavailable))
+
+        call_params["tries"] = _tries_detail(response.tries)
+        if response.rate_limits:
+            call_params["rate_limits"] = response.rate_limits
+        log = AttemptLog(attempt=n + 1, purpose=purpose, outcome="invalid", model=response.model,
+                         template=plan.template, parameters=call_params, usage=response.usage,
+                         cost_usd=response.cost_usd, duration_s=response.duration_s,
+                         raw_response=response.raw_body, stop_reason=response.stop_reason, http_status=200,
+                         request_id=response.request_id)
+        if not response.priced:
+            call_params["unpriced"] = (f"no price for model {response.model!r} in the price table; "
+                                       "cost recorded as 0")
+        attempts.append(log)
+        last_round = n == repair_attempts
+
+        if response.outcome == "refusal":
+            log.outcome = "refused"
+            log.error = ("Claude declined to write this conversation"
+                         + (" (" + response.refusal + ")" if response.refusal else "")
+                         + ". Edit the scenario's context, or regenerate it with feedback that reframes the request.")
+            return GenerationResult(False, None, None, attempts, reason=log.error)
+
+        if response.outcome == "max_tokens":
+            log.outcome = "truncated"
+            cap = settings.max_tokens_cap
+            if not last_round and max_tokens < cap:
+                log.error = (f"the answer was cut off at {max_tokens} output tokens; "
+                             f"trying again with {min(cap, max_tokens * 2)}")
+                max_tokens = min(cap, max_tokens * 2)
+                continue
+            log.error = (f"the answer was cut off at {max_tokens} output tokens (stop_reason max_tokens). "
+                         "Raise BRIGHTRUN_MAX_TOKENS, or plan a shorter conversation for this scenario.")
+            return GenerationResult(False, None, None, attempts, reason=log.error)
+
+        problems: list[str]
+        report: QualityReport | None = None
+        conv: Conversation | None = None
+        if response.outcome == "malformed" or response.parsed is None:
+            problems = ["your answer did not match the response schema: " + (response.parse_error or "no JSON found")]
+        else:
+            try:
+                conv = Conversation(
+                    id=conversation_id or new_conversation_id(), dataset=dataset, scenario=scenario,
+                    system_prompt=plan.training_system_prompt, turns=response.parsed.to_turns(),
+                    arc=response.parsed.arc(),
+                    provenance=Provenance(source="generated", model=response.model,
+                                          template_name=plan.template.name, template_version=plan.template.version,
+                                          template_sha256=plan.template.sha256, parameters=params),
+                    training=TrainingFlags())
+            except ValueError as exc:  # e.g. no user turns: nothing to build an arc from
+                problems = ["the conversation cannot be used: " + str(exc).splitlines()[0]]
+            else:
+                report = check_conversation(conv, tax)
+                problems = [c.name + ": " + c.reason for c in report.failures]
+
+        if not problems and conv is not None and report is not None:
+            log.outcome = "ok" if n == 0 else "repaired"
+            result = GenerationResult(True, conv, report, attempts)
+            conv.quality = report.to_quality(conv.quality)
+            conv.provenance.usage = result.usage
+            conv.provenance.cost_usd = round(result.cost_usd, 6)
+            return result
+
+        last_problems = problems
+        log.error = "; ".join(problems)
+        unfixable = [c for c in report.failures if c not in report.repairable_failures] if report else []
+        if unfixable or last_round:
+            what = "quality checks" if report else "the response schema"
+            reason = (f"the conversation still failed {what} after {n + 1} attempt(s): " + "; ".join(last_problems)
+                      + ". Generate again, or regenerate with feedback that addresses these problems.")
+            return GenerationResult(False, None, report, attempts, reason=reason)
+        messages = [*messages,
+                    {"role": "assistant", "content": response.text.strip() or "(no answer)"},
+                    {"role": "user", "content": render_repair(problems, templates)}]
+
+    raise AssertionError("unreachable: the loop returns on its last round")
+
+
+# ---- with the database ----------------------------------------------------------------------
+def scenario_from_row(row: Mapping[str, Any]) -> ScenarioDimensions:
+    return ScenarioDimensions(**{k: row.get(k) for k in (
+        "tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id", "context")})
+
+
+def _feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxonomy) -> Feedback:
+    if isinstance(notes, Feedback):
+        return notes
+    versions = store.conversation_versions(scenario_id)
+    previous = versions[0] if versions else None
+    failed: tuple[CheckResult, ...] = ()
+    if previous is not None:
+        failed = tuple(check_conversation(previous, tax).failures)
+    return Feedback(notes=notes, failed_checks=failed, previous=previous)
+
+
+async def agenerate_one(store: Any, scenario_id: int, *, settings: Any = None, feedback: str | Feedback | None = None,
+                        job_item_id: int | None = None, job_id: int | None = None, llm: LLMClient | None = None,
+                        tax: Taxonomy | None = None, seeds: Sequence[Conversation] | None = None,
+                        repair_attempts: int | None = None, worker: str | None = None) -> GenerationResult:
+    """generate_one for callers that already run an event loop (the worker): pass a shared `llm`,
+    `tax` and `seeds` to skip loading them for every scenario."""
+    from lib.seeds import load_seeds
+    from lib.taxonomy import load_taxonomy
+
+    tax = tax or load_taxonomy()
+    if seeds is None:
+        # The seed examples live in the database (a reviewer may mark more); the files are the fallback.
+        seeds = (store.seed_examples() if hasattr(store, "seed_examples") else []) or load_seeds().conversations
+    if repair_attempts is None:
+        repair_attempts = int(getattr(settings, "repair_attempts", None) or DEFAULT_REPAIR_ATTEMPTS)
+    row = store.get_scenario(scenario_id)
+    if row is None:
+        raise LookupError(f"scenario #{scenario_id} does not exist; refresh the scenario table")
+    scenario = scenario_from_row(row)
+    fb = _feedback_for(store, scenario_id, feedback, tax) if feedback is not None else None
+
+    owns_client = llm is None
+    if llm is None:
+        try:
+            llm = LLMClient(LLMSettings.from_settings(settings))
+        except LLMError as exc:  # no key: nothing was sent, nothing changes but the item
+            result = GenerationResult(False, None, None, [], reason=exc.message, fatal=exc.fatal)
+            if job_item_id is not None:
+                store.fail_item(job_item_id, exc.message, worker=worker, retry=True)
+            return result
+    secrets = [llm.settings.api_key or ""]
+    _register_templates(store, scenario, fb is not None)
+    if job_item_id is None:
+        store.set_scenario_status(scenario_id, "generating")
+    try:
+        result = await generate_conversation(scenario, llm=llm, tax=tax, seeds=seeds,
+                                             repair_attempts=repair_attempts, feedback=fb)
+    except BaseException as exc:
+        # A bug or a cancellation: do not leave the scenario "generating" for ever.
+        if job_item_id is None:
+            store.set_scenario_status(scenario_id, None)
+        if not isinstance(exc, Exception):
+            raise
+        store.log_generation(AttemptLog(attempt=1, purpose="generate", outcome="error", model=llm.settings.model,
+                                        template=None, parameters=scenario.model_dump(mode="json"),
+                                        error=type(exc).__name__ + ": " + str(exc)[:500]
+                                        ).as_row(scenario_id=scenario_id, item_id=job_item_id, job_id=job_id,
+                                                 secrets=secrets))
+        raise
+    finally:
+        if owns_client:
+            await llm.aclose()
+
+    if result.ok and result.conversation is not None:
+        try:
+            result.conversation_id = store.save_generated(result.conversation, item_id=job_item_id,
+                                                          scenario_id=scenario_id, worker=worker)
+        except StoreError as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise
+            result.ok = False
+            result.reason = "the conversation was generated but could not be stored: " + str(exc)
+            result.attempts[-1].error = result.reason
+    if result.ok:
+        if job_item_id is None:
+            store.set_scenario_status(scenario_id, None)  # None: what its (new) current conversation says
+    elif job_item_id is not None:
+        usage = result.usage
+        # a transient or run-stopping failure goes back in the queue while the item has attempts left
+        store.fail_item(job_item_id, result.reason or "failed", worker=worker,
+                        retry=result.retryable or result.fatal, cost_usd=round(result.cost_usd, 6),
+                        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+    else:
+        # an invalid key is not the scenario's fault: leave its status as it was
+        store.set_scenario_status(scenario_id, None if result.fatal else "failed")
+    for a in result.attempts:
+        store.log_generation(a.as_row(scenario_id=scenario_id, item_id=job_item_id, job_id=job_id, secrets=secrets))
+    return result
+
+
+_registered: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _register_templates(store: Any, scenario: ScenarioDimensions, with_feedback: bool) -> None:
+    """Record the template versions used (prompt_templates), once per store and version, before
+    saving: save_generated links the conversation to its tier template's row."""
+    try:
+        done = _registered.setdefault(store, set())
+    except TypeError:  # a store that cannot be weakly referenced: register every time
+        done = set()
+    for t in _templates_used(scenario, with_feedback):
+        if t.sha256 in done:
+            continue
+        store.register_prompt_template(t.name, t.version, t.sha256, t.path.read_text(encoding="utf-8"),
+                                       tier=t.tier if t.tier != "all" else None)
+        done.add(t.sha256)
+
+
+def generate_one(store: Any, scenario_id: int, *, settings: Any = None, feedback: str | Feedback | None = None,
+                 job_item_id: int | None = None, **kwargs: Any) -> GenerationResult:
+    """Generate (or, with feedback, regenerate) the conversation of one scenario and store it.
+    Returns the result; `result.fatal` means stop generating anything else (e.g. an invalid key)."""
+    return asyncio.run(agenerate_one(store, scenario_id, settings=settings, feedback=feedback,
+                                     job_item_id=job_item_id, **kwargs))
+
+
+def _templates_used(scenario: ScenarioDimensions, with_feedback: bool) -> list[PromptTemplate]:
+    from lib.prompting import TIER_TEMPLATES, default_templates
+
+    templates = default_templates()
+    names = ["system", TIER_TEMPLATES[scenario.tier], "repair"] + (["feedback"] if with_feedback else [])
+    return [templates[n] for n in names]
+
+
+def dumps_row(row: Mapping[str, Any]) -> str:
+    """A log row as JSON (for the CLI and tests)."""
+    return json.dumps(row, default=str, sort_keys=True)

@@ -1,0 +1,466 @@
+"""A fake Anthropic API on 127.0.0.1, in a thread, for the real SDK to talk to through base_url.
+
+    with FakeAnthropic(tax) as fake:
+        client = AsyncAnthropic(api_key=fake.api_key, base_url=fake.url)
+        fake.script("rate_limit", "valid")      # the next two /v1/messages answers, in order
+        ...
+        fake.requests                           # every request received (method, path, headers, body)
+
+Answers to POST /v1/messages (see `Behaviour`; the default is "valid"):
+    valid            a schema-valid conversation built from the scenario in the request (the
+                     <persona>, <emotional_arc>, <topic> and <target_turns> tags), passing every check
+    malformed        JSON cut off in the middle, stop_reason end_turn
+    schema_violation valid JSON, but an assistant turn without its strategies
+    unknown_label    valid schema, a strategy id the taxonomy does not have (a quality failure)
+    too_few_turns    valid schema, 4 turns (a quality failure)
+    wrong_arc        valid schema, the first user turn in the wrong emotion (a quality failure)
+    rate_limit       429 with retry-after (Behaviour.retry_after, default "1") and exhausted ratelimit headers
+    overloaded       529 overloaded_error;   server_error: 500 api_error
+    slow             waits Behaviour.delay seconds, then answers as "valid"
+    unauthorized     401;  forbidden: 403;  not_found: 404 (unknown model)
+    refusal          stop_reason refusal with stop_details
+    max_tokens       JSON cut off, stop_reason max_tokens
+A callable (body) -> (status, headers, json_body) answers anything else.
+
+Token counts are realistic: about 4 characters a token for prompts and 3.6 for JSON output. A system
+block with cache_control is "written" to the cache on its first use (cache_creation_input_tokens)
+and "read" afterwards within the TTL (cache_read_input_tokens), when it is at least
+`min_cache_tokens` long. Every answer carries anthropic-ratelimit-* headers.
+
+Message Batches: POST /v1/messages/batches, GET /v1/messages/batches[/{id}[/results]],
+POST /v1/messages/batches/{id}/cancel. A batch ends after `batch_polls_to_end` retrieves; each
+request is answered by `batch_behaviour(custom_id, params)` (default "valid"), and "errored",
+"expired" and "canceled" are results too.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from lib.taxonomy import Taxonomy, load_taxonomy
+
+Answer = tuple[int, dict[str, str], Any]
+
+
+@dataclass
+class Behaviour:
+    kind: str = "valid"
+    delay: float = 0.0
+    retry_after: str | None = "1"
+    status: int | None = None
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class _Batch:
+    id: str
+    requests: list[dict[str, Any]]
+    created_at: datetime
+    polls: int = 0
+    canceled: bool = False
+    results: list[dict[str, Any]] | None = None
+
+
+def _words(n: int, seed: int) -> list[str]:
+    vocab = ("honestly really just kind of feel like maybe still want need know think money month year "
+             "plan budget account balance payment savings worried sure steady time small step next week "
+             "numbers goal figure keep try start talk help clear simple").split()
+    return [vocab[(seed * 7 + i * 13) % len(vocab)] for i in range(n)]
+
+
+def _tokens(text: str, chars_per_token: float = 4.0) -> int:
+    return max(1, round(len(text) / chars_per_token))
+
+
+class FakeAnthropic:
+    def __init__(self, tax: Taxonomy | None = None, *, api_key: str = "sk-ant-fake-0123456789abcdef",
+                 model: str | None = None, min_cache_tokens: int = 1024, cache_ttl_s: float = 300.0,
+                 extra_output_tokens: int = 0, batch_polls_to_end: int = 1,
+                 batch_behaviour: Callable[[str, dict[str, Any]], Behaviour | str] | None = None) -> None:
+        self.tax = tax or load_taxonomy()
+        self.api_key = api_key
+        self.model = model  # None: echo the model of the request
+        self.min_cache_tokens = min_cache_tokens
+        self.cache_ttl_s = cache_ttl_s
+        self.extra_output_tokens = extra_output_tokens  # e.g. thinking tokens, for the bench
+        self.batch_polls_to_end = batch_polls_to_end
+        self.batch_behaviour = batch_behaviour or (lambda custom_id, params: "valid")
+        self.requests: list[Recorded] = []
+        self.default: Behaviour | str | Callable[[dict[str, Any]], Answer] = "valid"
+        self._script: deque[Behaviour | str | Callable[[dict[str, Any]], Answer]] = deque()
+        self._cache: dict[str, float] = {}
+        self._batches: dict[str, _Batch] = {}
+        self._lock = threading.RLock()  # _finish (under the lock) prices answers, which takes it again
+        self._minute_start = time.monotonic()
+        self._minute_requests = 0
+        self.requests_limit = 50
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def start(self) -> FakeAnthropic:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-anthropic", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeAnthropic:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- scripting -----------------------------------------------------------------------------
+    def script(self, *behaviours: Behaviour | str | Callable[[dict[str, Any]], Answer]) -> None:
+        """Queue the answers of the next /v1/messages requests; after them, `self.default` answers."""
+        with self._lock:
+            self._script.extend(behaviours)
+
+    def message_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path == "/v1/messages"]
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(h.headers.get("content-length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        path = h.path.split("?")[0]
+        with self._lock:
+            self.requests.append(Recorded(method, path, {k.lower(): v for k, v in h.headers.items()}, body))
+        # The SDK sends the key as x-api-key or as a bearer token, depending on how it was configured.
+        bearer = (h.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+        if self.api_key not in (h.headers.get("x-api-key"), bearer):
+            status, headers, payload = self._error(401, "authentication_error", "invalid x-api-key")
+        elif method == "POST" and path == "/v1/messages":
+            status, headers, payload = self._messages(body or {})
+        elif path.startswith("/v1/messages/batches"):
+            status, headers, payload = self._batches_route(method, path, body or {})
+        else:
+            status, headers, payload = self._error(404, "not_found_error", f"no route {method} {path}")
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        try:
+            h.send_response(status)
+            h.send_header("content-type", headers.pop("content-type", "application/json"))
+            h.send_header("content-length", str(len(data)))
+            h.send_header("request-id", "req_fake_" + uuid.uuid4().hex[:12])
+            for k, v in {**self._ratelimit_headers(status), **headers}.items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test); nothing to do
+
+    def _error(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Answer:
+        return status, dict(headers or {}), {"type": "error", "error": {"type": kind, "message": message}}
+
+    def _ratelimit_headers(self, status: int) -> dict[str, str]:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._minute_start >= 60:
+                self._minute_start, self._minute_requests = now, 0
+            self._minute_requests += 1
+            remaining = 0 if status == 429 else max(0, self.requests_limit - self._minute_requests)
+            reset = datetime.now(timezone.utc) + timedelta(seconds=60 - (now - self._minute_start))
+        stamp = reset.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "anthropic-ratelimit-requests-limit": str(self.requests_limit),
+            "anthropic-ratelimit-requests-remaining": str(remaining),
+            "anthropic-ratelimit-requests-reset": stamp,
+            "anthropic-ratelimit-input-tokens-limit": "400000",
+            "anthropic-ratelimit-input-tokens-remaining": "0" if status == 429 else "380000",
+            "anthropic-ratelimit-input-tokens-reset": stamp,
+            "anthropic-ratelimit-output-tokens-limit": "40000",
+            "anthropic-ratelimit-output-tokens-remaining": "0" if status == 429 else "32000",
+            "anthropic-ratelimit-output-tokens-reset": stamp,
+            "anthropic-ratelimit-tokens-limit": "440000",
+            "anthropic-ratelimit-tokens-remaining": "0" if status == 429 else "412000",
+            "anthropic-ratelimit-tokens-reset": stamp,
+        }
+
+    # -- /v1/messages --------------------------------------------------------------------------
+    def _next(self) -> Behaviour | str | Callable[[dict[str, Any]], Answer]:
+        with self._lock:
+            return self._script.popleft() if self._script else self.default
+
+    def _messages(self, body: dict[str, Any]) -> Answer:
+        return self.answer(body, self._next())
+
+    def answer(self, body: dict[str, Any], behaviour: Behaviour | str | Callable[[dict[str, Any]], Answer], *,
+               batch: bool = False) -> Answer:
+        if callable(behaviour) and not isinstance(behaviour, Behaviour):
+            return behaviour(body)
+        b = Behaviour(behaviour) if isinstance(behaviour, str) else behaviour
+        if b.delay:
+            time.sleep(b.delay)
+        kind = b.kind
+        if kind == "rate_limit":
+            headers = {"retry-after": b.retry_after} if b.retry_after is not None else {}
+            return self._error(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", headers)
+        if kind == "overloaded":
+            return self._error(529, "overloaded_error", "Overloaded")
+        if kind == "server_error":
+            return self._error(b.status or 500, "api_error", "Internal server error")
+        if kind == "unauthorized":
+            return self._error(401, "authentication_error", "invalid x-api-key")
+        if kind == "forbidden":
+            return self._error(403, "permission_error", "Your API key does not have permission to use the specified resource.")
+        if kind == "not_found":
+            return self._error(404, "not_found_error", "model: " + str(body.get("model")))
+        if kind == "bad_request":
+            return self._error(400, "invalid_request_error", "messages: at least one message is required")
+
+        conversation = self.conversation_for(body)
+        if kind == "schema_violation":
+            for t in conversation["turns"]:
+                if t["role"] == "assistant":
+                    del t["strategies"]
+                    break
+        elif kind == "unknown_label":
+            conversation["turns"][1]["strategies"]["primary"] = "tough_love"
+        elif kind == "too_few_turns":
+            conversation["turns"] = conversation["turns"][:4]
+        elif kind == "wrong_arc":
+            first = conversation["turns"][0]["emotion"]
+            first["primary"] = "relief" if first["primary"] != "relief" else "hope"
+            first["sub_emotion"] = None
+        text = json.dumps(conversation)
+        stop_reason = "end_turn"
+        stop_details = None
+        if kind == "malformed":
+            text = text[: len(text) // 2]
+        elif kind == "max_tokens":
+            text = text[: len(text) * 2 // 3]
+            stop_reason = "max_tokens"
+        elif kind == "refusal":
+            text = ""
+            stop_reason = "refusal"
+            stop_details = {"type": "refusal", "category": "general_harms",
+                            "explanation": "The request asks for content the model will not write."}
+        elif kind not in ("valid", "slow", "schema_violation", "unknown_label", "too_few_turns", "wrong_arc"):
+            return self._error(500, "api_error", f"fake: unknown behaviour {kind!r}")
+        usage = self._usage(body, text, batch=batch)
+        message = {
+            "id": "msg_fake_" + uuid.uuid4().hex[:16], "type": "message", "role": "assistant",
+            "model": self.model or body.get("model", "claude-fake"),
+            "content": [{"type": "text", "text": text}] if text else [],
+            "stop_reason": stop_reason, "stop_sequence": None, "usage": usage,
+        }
+        if stop_details:
+            message["stop_details"] = stop_details
+        return 200, {}, message
+
+    def _usage(self, body: dict[str, Any], output_text: str, *, batch: bool) -> dict[str, Any]:
+        system = body.get("system") or ""
+        blocks = [{"type": "text", "text": system}] if isinstance(system, str) else list(system)
+        system_text = "".join(b.get("text", "") for b in blocks)
+        cached = any(b.get("cache_control") for b in blocks)
+        sys_tokens = _tokens(system_text)
+        msg_tokens = sum(_tokens(_content_text(m.get("content"))) for m in body.get("messages") or [])
+        schema = (body.get("output_config") or {}).get("format") or {}
+        msg_tokens += _tokens(json.dumps(schema)) if schema else 0
+        write = read = 0
+        if cached and sys_tokens >= self.min_cache_tokens:
+            key = hashlib.sha256((str(body.get("model")) + system_text).encode()).hexdigest()
+            now = time.monotonic()
+            with self._lock:
+                if self._cache.get(key, 0) > now:
+                    read = sys_tokens
+                else:
+                    write = sys_tokens
+                self._cache[key] = now + self.cache_ttl_s  # a read refreshes the TTL
+        plain = msg_tokens + (0 if (write or read) else sys_tokens)
+        out = _tokens(output_text, 3.6) + self.extra_output_tokens if output_text else 5
+        return {"input_tokens": plain, "output_tokens": out, "cache_creation_input_tokens": write,
+                "cache_read_input_tokens": read,
+                "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
+                "service_tier": "batch" if batch else "standard"}
+
+    # -- a conversation that passes every check ------------------------------------------------
+    def conversation_for(self, body: dict[str, Any]) -> dict[str, Any]:
+        messages = body.get("messages") or []
+        first = _content_text(messages[0].get("content")) if messages else ""
+        tags = {name: _tag(first, name) for name in ("persona", "emotional_arc", "topic", "target_turns")}
+        tax = self.tax
+        persona = tax.by_id("personas").get(tags["persona"] or "") or tax.personas[0]
+        arc = tax.by_id("arcs").get(tags["emotional_arc"] or "") or tax.arcs[0]
+        topic = tax.by_id("topics").get(tags["topic"] or "") or tax.topics[0]
+        try:
+            n = int(tags["target_turns"] or 10)
+        except ValueError:
+            n = 10
+        rules = tax.targets.quality
+        n = max(rules.min_turns, min(rules.max_turns, n - n % 2))
+        emotions = tax.by_id("emotions")
+        pairs = n // 2
+        turns: list[dict[str, Any]] = []
+        for i in range(pairs):
+            frac = i / max(1, pairs - 1)
+            if i == 0:
+                emo = arc.start_emotion
+            elif i == pairs - 1:
+                emo = arc.end_emotion
+            else:
+                emo = min(arc.milestones, key=lambda m: abs(m.position - frac)).emotion
+            family = emotions[emo]
+            curve = arc.intensity_curve
+            intensity = curve[min(len(curve) - 1, round(frac * (len(curve) - 1)))]
+            cue = family.cues[i % len(family.cues)]
+            user_text = (f"Turn {i + 1} for me: {cue}, and this is about {topic.keywords[i % len(topic.keywords)]}. "
+                         f"As someone who would say {persona.keywords[i % len(persona.keywords)]}, I "
+                         + " ".join(_words(24, i)) + ".")
+            turns.append({"role": "user", "text": user_text, "emotion": {
+                "primary": emo, "secondary": None, "sub_emotion": family.sub_emotions[0],
+                "intensity": intensity, "valence": family.valence, "arousal": family.arousal, "cues": [cue]}})
+            strategy = family.suited_strategies[i % len(family.suited_strategies)]
+            supporting = [s for s in family.suited_strategies if s != strategy][:1]
+            sentences = [
+                f"Thank you for telling me this, and what you said in message {i + 1} makes sense.",
+                f"Let's look at {topic.name.lower()} one piece at a time, using your own numbers.",
+                "Here is the idea in plain language: " + " ".join(_words(30, i + 50)) + ".",
+                "You do not have to decide everything today, and the choice stays yours.",
+                "One small next step this week is to write down the two numbers we talked about and bring them back here.",
+            ]
+            turns.append({"role": "assistant", "text": " ".join(sentences),
+                          "strategies": {"primary": strategy, "supporting": supporting},
+                          "intended_effect": "The person feels heard and sees one manageable next step.",
+                          "sentence_functions": [{"sentence": s, "function": "Moves the conversation forward."}
+                                                 for s in sentences],
+                          "learning_objective": f"Respond to {emo} with {strategy} before giving information."})
+        return {"turns": turns}
+
+    # -- Message Batches -----------------------------------------------------------------------
+    def _batch_json(self, b: _Batch) -> dict[str, Any]:
+        ended = b.results is not None
+        counts = {"processing": 0 if ended else len(b.requests), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        for r in b.results or []:
+            counts[r["result"]["type"]] += 1
+        return {
+            "id": b.id, "type": "message_batch",
+            "processing_status": "ended" if ended else ("canceling" if b.canceled else "in_progress"),
+            "request_counts": counts,
+            "created_at": b.created_at.isoformat().replace("+00:00", "Z"),
+            "expires_at": (b.created_at + timedelta(hours=24)).isoformat().replace("+00:00", "Z"),
+            "ended_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z") if ended else None,
+            "cancel_initiated_at": None, "archived_at": None,
+            "results_url": f"{self.url}/v1/messages/batches/{b.id}/results" if ended else None,
+        }
+
+    def _finish(self, b: _Batch) -> None:
+        results = []
+        for req in b.requests:
+            custom_id, params = req["custom_id"], req["params"]
+            if b.canceled:
+                results.append({"custom_id": custom_id, "result": {"type": "canceled"}})
+                continue
+            behaviour = self.batch_behaviour(custom_id, params)
+            kind = behaviour.kind if isinstance(behaviour, Behaviour) else behaviour
+            if kind in ("errored", "expired", "canceled"):
+                result: dict[str, Any] = {"type": kind}
+                if kind == "errored":
+                    result["error"] = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+                results.append({"custom_id": custom_id, "result": result})
+                continue
+            status, _, message = self.answer(params, behaviour, batch=True)
+            if status != 200:
+                results.append({"custom_id": custom_id, "result": {"type": "errored", "error": message}})
+            else:
+                results.append({"custom_id": custom_id, "result": {"type": "succeeded", "message": message}})
+        b.results = results
+
+    def _batches_route(self, method: str, path: str, body: dict[str, Any]) -> Answer:
+        parts = path.strip("/").split("/")  # v1 messages batches [id [results|cancel]]
+        if method == "POST" and len(parts) == 3:
+            requests = body.get("requests") or []
+            if not requests:
+                return self._error(400, "invalid_request_error", "requests: at least one request is required")
+            b = _Batch(id="msgbatch_fake_" + uuid.uuid4().hex[:16], requests=requests,
+                       created_at=datetime.now(timezone.utc))
+            with self._lock:
+                self._batches[b.id] = b
+            return 200, {}, self._batch_json(b)
+        if method == "GET" and len(parts) == 3:
+            data = [self._batch_json(b) for b in self._batches.values()]
+            return 200, {}, {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                             "last_id": data[-1]["id"] if data else None}
+        b = self._batches.get(parts[3]) if len(parts) > 3 else None
+        if b is None:
+            return self._error(404, "not_found_error", "no such batch")
+        if method == "GET" and len(parts) == 4:
+            with self._lock:
+                b.polls += 1
+                if b.results is None and (b.canceled or b.polls >= self.batch_polls_to_end):
+                    self._finish(b)
+            return 200, {}, self._batch_json(b)
+        if method == "POST" and len(parts) == 5 and parts[4] == "cancel":
+            with self._lock:
+                b.canceled = True
+            return 200, {}, self._batch_json(b)
+        if method == "GET" and len(parts) == 5 and parts[4] == "results":
+            if b.results is None:
+                return self._error(400, "invalid_request_error", "batch has not ended")
+            lines = "\n".join(json.dumps(r) for r in b.results).encode() + b"\n"
+            return 200, {"content-type": "application/binary"}, lines
+        return self._error(404, "not_found_error", f"no route {method} {path}")
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
+
+
+def _tag(text: str, name: str) -> str | None:
+    m = re.search(r"<" + name + r">(.*?)</" + name + r">", text, re.DOTALL)
+    return html.unescape(m.group(1).strip()) if m else None
