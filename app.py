@@ -3,12 +3,22 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.ui import REVIEWER_KEY, sidebar_status
+
 st.set_page_config(page_title="Bright Run Training Data Studio", page_icon="💬", layout="wide")
 
 pages = [
-    st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("pages/scenarios.py", title="Scenarios", icon=":material/table_rows:", url_path="scenarios",
+            default=True),
+    st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
+    st.Page("pages/home.py", title="About", icon=":material/info:", url_path="about"),
 ]
 nav = st.navigation(pages)
+
 with st.sidebar:
-    st.caption("Bright Run Training Data Studio")
+    st.markdown("### Bright Run Studio")
+    st.text_input("Your name", key=REVIEWER_KEY, placeholder="e.g. Dana Reyes, CFP",
+                  help="Recorded with every review decision and label correction in this session.")
+    sidebar_status()
+
 nav.run()

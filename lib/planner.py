@@ -392,3 +392,21 @@ def _coverage(tax: Taxonomy, rows: list[dict[str, Any]], pairs: tuple[_Pairs, _P
     possible = {f: len(known[f]) for f in ("persona", "emotional_arc", "topic")}
     return PlanCoverage(per, {f"{x} x {y}": (p.covered(), possible[x] * possible[y])
                               for (x, y), p in zip(PAIRS, pairs)})
+
+
+def compare_coverage(before: PlanCoverage, after: PlanCoverage) -> list[dict[str, Any]]:
+    """What a plan changes, one row per dimension and per pair kind, for a preview table."""
+    rows: list[dict[str, Any]] = []
+    for dim, counts in after.per_dimension.items():
+        old = before.per_dimension.get(dim, {})
+        rows.append({
+            "Coverage of": dim.replace("_", " "),
+            "Values used": f"{sum(1 for v in old.values() if v)} → {sum(1 for v in counts.values() if v)} of {len(counts)}",
+            "Fewest per value": f"{min(old.values(), default=0)} → {min(counts.values(), default=0)}",
+            "Most per value": f"{max(old.values(), default=0)} → {max(counts.values(), default=0)}",
+        })
+    for kind, (covered, possible) in after.pairs.items():
+        rows.append({"Coverage of": f"pairs {kind}",
+                     "Values used": f"{before.pairs[kind][0]} → {covered} of {possible}",
+                     "Fewest per value": "", "Most per value": ""})
+    return rows

@@ -228,3 +228,143 @@ def add_member(conn: psycopg.Connection[Any], role: str) -> uuid.UUID:
         conn.execute("insert into public.members (user_id, email, role) values (%(id)s, %(email)s, %(role)s)",
                      {"id": user_id, "email": f"{role}-{user_id.hex[:6]}@example.com", "role": role})
     return user_id
+
+
+# -- the running app, for browser tests ---------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-quic"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(data_dir: Path, env: Mapping[str, str] | None = None) -> tuple[Any, str]:
+    """`streamlit run app.py` on a free port with its own embedded database; returns (process, url)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    child_env = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("ANTHROPIC_", "DATABASE_URL", "SUPABASE_", "BRIGHTRUN_"))}
+    child_env.update({"BRIGHTRUN_DATA_DIR": str(data_dir), **(env or {})})
+    log = open(data_dir.parent / f"streamlit-{port}.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise RuntimeError(f"streamlit did not start; see {log.name}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    import os
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def app_url() -> Iterator[str]:
+    """One app for the browser tests, on its own embedded database (seeds and the default plan)."""
+    data = Path(tempfile.mkdtemp(prefix="brightrun-app-"))
+    proc, url = start_app(data / "data")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except Exception:
+            proc.kill()
+        stop_embedded_dir(data / "data")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def stop_embedded_dir(data_dir: Path) -> None:
+    """The app leaves its embedded server running for its next start; a test stops it (fast shutdown)."""
+    import os
+    import signal
+
+    pid_file = data_dir / "pgdata" / "postmaster.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    pg = ctx.new_page()
+    yield pg
+    ctx.close()
+
+
+def settle(page: Any, timeout: float = 20_000) -> None:
+    """Wait until Streamlit has finished running the script (the 'Running…' indicator is gone)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout)
+    page.wait_for_timeout(200)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+# -- pages under AppTest ------------------------------------------------------------------------
+@pytest.fixture
+def app_env(fresh_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Pages run under AppTest against a database of their own, booted as the app boots it on a
+    first start (seeds imported, the default 90 scenarios planned). Returns its DSN."""
+    import os
+
+    import streamlit as st
+
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "SUPABASE_", "BRIGHTRUN_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABASE_URL", fresh_dsn)
+    monkeypatch.setattr("lib.config.SECRETS_FILE", ROOT / "tests" / "no-secrets.toml")  # a developer's keys stay out
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield fresh_dsn
+    st.cache_resource.clear()
+    st.cache_data.clear()

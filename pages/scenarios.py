@@ -1,0 +1,232 @@
+"""Scenarios: the table of conversations to generate, its filters, a scenario's detail, and planning."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lib import filters as flt
+from lib.planner import compare_coverage, plan
+from lib.store import StoreError
+from lib.ui import (FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, escape_markdown, names, render_chat, status_badge,
+                    store_or_stop, taxonomy_or_stop)
+
+store = store_or_stop()
+tax = taxonomy_or_stop()
+
+# -- state: filters live in the session (they survive page changes) and in the URL (shareable) ----
+if FILTERS_KEY not in st.session_state:
+    st.session_state[FILTERS_KEY] = flt.from_query(st.query_params.to_dict(), tax)
+    if "scenario" in st.query_params and st.query_params["scenario"].isdigit():
+        st.session_state[FOCUS_KEY] = int(st.query_params["scenario"])
+st.session_state.setdefault(SELECTED_KEY, [])
+
+
+def set_filters(new: flt.Filters) -> None:
+    st.session_state[FILTERS_KEY] = new
+    for dim in flt.DIMENSIONS:  # the widgets show the new state on the next run
+        st.session_state.pop(f"flt_{dim.key}", None)
+
+
+def read_widget(key: str) -> None:
+    current = dict(st.session_state[FILTERS_KEY])
+    current[key] = st.session_state[f"flt_{key}"]
+    st.session_state[FILTERS_KEY] = {k: v for k, v in current.items() if v}
+
+
+filters: flt.Filters = st.session_state[FILTERS_KEY]
+st.query_params.from_dict({**flt.to_query(filters),
+                           **({"scenario": str(st.session_state[FOCUS_KEY])} if st.session_state.get(FOCUS_KEY) else {})})
+
+st.title("Scenarios")
+st.caption("One row per conversation to generate, planned from the taxonomy. Filter, select, and open a row "
+           "to see its parameters and conversation.")
+
+total = store.counts().get("scenarios", 0)
+
+
+# -- planning ------------------------------------------------------------------------------------
+@st.fragment
+def planning_panel(expanded: bool) -> None:
+    with st.expander("Plan scenarios", expanded=expanded, icon=":material/add_circle:"):
+        st.caption("The planner balances every persona, arc, topic, intent, tone and outcome, covers as many "
+                   "persona × arc, arc × topic and persona × topic pairs as it can, and tops up what the "
+                   "table already has instead of repeating it.")
+        defaults = {t.id: t.default_count for t in tax.tiers}
+        cols = st.columns([1, 1, 1, 1, 1])
+        n_total = cols[0].number_input("Scenarios to add", 1, 20_000, sum(defaults.values()), step=10, key="pl_n")
+        mix = {}
+        for col, t in zip(cols[1:4], tax.tiers):
+            share = defaults[t.id] / max(sum(defaults.values()), 1)
+            mix[t.id] = col.number_input(f"{t.name} %", 0, 100, round(share * 100), key=f"pl_mix_{t.id}",
+                                         help=t.description)
+        seed = cols[4].number_input("Random seed", 0, 1_000_000, 0, key="pl_seed",
+                                    help="The same seed and table give the same plan.")
+        if sum(mix.values()) != 100:
+            st.warning(f"The tier mix adds up to {sum(mix.values())}%; make it 100%.")
+            return
+        counts = _split(int(n_total), mix)
+        st.caption(" · ".join(f"{t.name}: {counts[t.id]}" for t in tax.tiers))
+        request = (int(n_total), tuple(sorted(counts.items())), int(seed))
+        if st.button("Preview coverage", icon=":material/preview:", disabled=st.session_state.get("pl_preview") == request):
+            st.session_state["pl_preview"] = request
+        if st.session_state.get("pl_preview") != request:
+            st.caption("Preview the coverage this plan would reach, then add it.")
+            return
+        # Planning on top of the whole table (not the filtered view): the planner tops up what it lacks.
+        existing = [{k: r[k] for k in ("tier", "persona", "emotional_arc", "topic", "intent", "tone",
+                                       "outcome_type", "context_id")} for r in store.list_scenarios()]
+        try:
+            before = plan(tax, 0, seed=int(seed), existing=existing).coverage
+            result = plan(tax, int(n_total), counts, seed=int(seed), existing=existing)
+        except ValueError as exc:
+            st.error(f"Cannot plan these scenarios: {exc}")
+            return
+        st.markdown("**Coverage with this plan** (before → after)")
+        st.dataframe(pd.DataFrame(compare_coverage(before, result.coverage)), hide_index=True, width="stretch")
+        if st.button(f"Add {len(result.scenarios)} scenarios", type="primary", icon=":material/add:"):
+            try:
+                ids = store.add_scenarios([s.as_dict() for s in result.scenarios], plan_seed=int(seed),
+                                          plan_batch=f"page-seed-{int(seed)}")
+            except StoreError as exc:
+                st.error(f"The scenarios were not added: {exc}")
+                return
+            st.session_state.pop("pl_preview", None)
+            st.toast(f"Added {len(ids)} scenarios (#{ids[0]}–#{ids[-1]}).", icon="✅")
+            st.rerun(scope="app")
+
+
+def _split(n: int, mix: dict[str, int]) -> dict[str, int]:
+    """n split by percentages, largest remainder first, adding up to n exactly."""
+    exact = {k: n * v / 100 for k, v in mix.items()}
+    out = {k: int(x) for k, x in exact.items()}
+    for k in sorted(exact, key=lambda k: out[k] - exact[k])[: n - sum(out.values())]:
+        out[k] += 1
+    return out
+
+
+if total == 0:
+    st.info("**There are no scenarios yet.** Plan the table below: choose how many conversations you want "
+            "and the tier mix, preview the coverage, then add them.", icon=":material/lightbulb:")
+    planning_panel(expanded=True)
+    st.stop()
+
+# -- filters -------------------------------------------------------------------------------------
+with st.container(border=True):
+    grid = st.columns(5)
+    for i, dim in enumerate(flt.DIMENSIONS):
+        opts = flt.options(tax, dim)
+        key = f"flt_{dim.key}"
+        if key not in st.session_state:
+            st.session_state[key] = filters.get(dim.key, [])
+        grid[i % 5].multiselect(dim.label, list(opts), format_func=lambda v, o=opts: o.get(v, v), key=key,
+                                on_change=read_widget, args=(dim.key,), placeholder="All")
+    chip_cols = st.columns([6, 1])
+    with chip_cols[0]:
+        chips = flt.chips(filters, tax)
+        if chips:
+            labels = {f"{key}={value}": text for key, value, text in chips}
+            removed = st.pills("Active filters (click to remove)", list(labels), format_func=lambda k: f"✕ {labels[k]}",
+                               selection_mode="single", default=None, key=f"chips_{hash(tuple(labels))}")
+            if removed:
+                key, value = removed.split("=", 1)
+                set_filters(flt.remove(filters, key, value))
+                st.rerun()
+    if chip_cols[1].button("Clear all", icon=":material/filter_alt_off:", disabled=not filters, width="stretch"):
+        set_filters({})
+        st.rerun()
+
+rows = store.list_scenarios(filters)
+table = flt.table_frame(rows, tax)
+selected: list[int] = st.session_state[SELECTED_KEY]
+visible = set(table["ID"].tolist())
+
+head = st.columns([3, 2])
+head[0].markdown(f"Showing **{len(table):,}** of **{total:,}** scenarios")
+selection_note = head[1].empty()  # filled in once the table has reported this run's selection
+
+if table.empty:
+    st.info("No scenario matches these filters. Remove a filter chip above, or **Clear all**.")
+else:
+    table_key = f"scn_table_{hash(tuple(sorted((k, tuple(v)) for k, v in filters.items())))}"
+    positions = [i for i, sid in enumerate(table["ID"].tolist()) if sid in set(selected)]
+    event = st.dataframe(
+        table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True, width="stretch",
+        height=min(38 + 35 * len(table), 520),
+        selection_default={"selection": {"rows": positions}} if positions else None,
+        column_config={
+            "ID": st.column_config.NumberColumn("ID", format="#%d", width=60, pinned=True),
+            "Quality": st.column_config.ProgressColumn("Quality", min_value=0, max_value=10, format="%d"),
+            "Updated": st.column_config.DatetimeColumn("Last updated", format="YYYY-MM-DD HH:mm"),
+            "Status": st.column_config.MultiselectColumn(
+                "Status", options=list(flt.STATUSES), color=[flt.STATUS_COLOURS[s] for s in flt.STATUSES],
+                format_func=flt.STATUSES.get, width=125, pinned=True),
+        },
+    )
+    now = [int(table["ID"].iloc[i]) for i in event.selection.rows]
+    new_selection = [s for s in selected if s not in visible] + now
+    added = [s for s in now if s not in set(selected)]
+    if added:
+        st.session_state[FOCUS_KEY] = added[-1]
+    if new_selection != selected:
+        st.session_state[SELECTED_KEY] = new_selection
+        selected = new_selection
+    hidden = [s for s in selected if s not in visible]
+    if selected:
+        selection_note.markdown(f"**{len(selected)}** selected"
+                                + (f" ({len(hidden)} hidden by the filters)" if hidden else ""))
+    if selected and st.button("Clear selection", icon=":material/deselect:"):
+        st.session_state[SELECTED_KEY] = []
+        st.session_state.pop(table_key, None)
+        st.rerun()
+
+planning_panel(expanded=False)
+
+# -- the detail of one scenario ----------------------------------------------------------------------
+focus = st.session_state.get(FOCUS_KEY)
+scenario = store.get_scenario(focus) if focus else None
+st.divider()
+if scenario is None:
+    st.caption("Select a row to see its parameters and conversation here.")
+    st.stop()
+
+n = {d: names(tax, d) for d in ("personas", "arcs", "topics", "intents", "tones", "outcomes", "emotions",
+                               "topic_clusters")}
+title = st.columns([5, 1])
+title[0].subheader(f"#{scenario['id']} · {n['personas'].get(scenario['persona'], scenario['persona'])} · "
+                   f"{n['topics'].get(scenario['topic'], scenario['topic'])}")
+with title[1]:
+    status_badge(scenario["status"])
+
+params = {
+    "Tier": next((t.name for t in tax.tiers if t.id == scenario["tier"]), scenario["tier"]),
+    "Persona": n["personas"].get(scenario["persona"], scenario["persona"]),
+    "Emotional arc": n["arcs"].get(scenario["emotional_arc"], scenario["emotional_arc"]),
+    "Emotion": f"{n['emotions'].get(scenario['start_emotion'], '?')} → {n['emotions'].get(scenario['end_emotion'], '?')}",
+    "Content category": n["topic_clusters"].get(scenario["topic_cluster"], scenario["topic_cluster"]),
+    "Topic": n["topics"].get(scenario["topic"], scenario["topic"]),
+    "Intent": n["intents"].get(scenario["intent"], scenario["intent"]),
+    "Tone": n["tones"].get(scenario["tone"], scenario["tone"]),
+    "Outcome": n["outcomes"].get(scenario["outcome_type"], scenario["outcome_type"]),
+    "Quality score": "—" if scenario["quality_score"] is None else f"{scenario['quality_score']:g}/10",
+    "Origin": scenario.get("origin") or "planned",
+}
+left, right = st.columns([1, 2])
+with left:
+    st.dataframe(pd.DataFrame({"Parameter": list(params), "Value": [str(v) for v in params.values()]}),
+                 hide_index=True, width="stretch", height=38 + 35 * len(params))
+    if scenario.get("context"):
+        st.markdown("**Situation**")
+        st.markdown(escape_markdown(scenario["context"]))
+with right:
+    versions = store.conversation_versions(scenario["id"])
+    if not versions:
+        st.info("This scenario has no conversation yet.", icon=":material/hourglass_empty:")
+    else:
+        labels = {c.id: f"Version {len(versions) - i}" + (" (current)" if i == 0 else "") +
+                  f" · {c.provenance.source} · {c.provenance.created_at:%Y-%m-%d}" for i, c in enumerate(versions)}
+        chosen = st.selectbox("Conversation", list(labels), format_func=labels.get, key=f"ver_{scenario['id']}") \
+            if len(versions) > 1 else versions[0].id
+        conv = next(c for c in versions if c.id == chosen)
+        st.caption(f"{len(conv.turns)} turns · review: {conv.review.status.replace('_', ' ')}"
+                   + (f" · model {conv.provenance.model}" if conv.provenance.model else ""))
+        render_chat(conv.current_turns(), tax)

@@ -1,0 +1,97 @@
+"""Settings: where the data lives, the model and its prices, and read-only browsers of the taxonomy
+and the prompt templates. Settings are changed in the environment or .streamlit/secrets.toml."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from lib.config import ConfigError
+from lib.ui import STORE_KINDS, escape_markdown, get_settings, store_or_stop, taxonomy_or_stop
+
+st.title("Settings")
+st.caption("Read-only here. Set values as environment variables or in `.streamlit/secrets.toml` "
+           "(see `.streamlit/secrets.toml.example`), then restart the app.")
+
+try:
+    settings = get_settings()
+except ConfigError as exc:
+    st.error(f"A setting is wrong: {exc}. Fix it and restart the app.")
+    st.stop()
+store = store_or_stop()
+tax = taxonomy_or_stop()
+
+data, model, taxonomy_tab, prompts_tab = st.tabs(["Data source", "Model", "Taxonomy", "Prompt templates"])
+
+with data:
+    info = store.describe()
+    st.success(f"Connected to **{STORE_KINDS.get(info.kind, info.kind)}** · {escape_markdown(info.label)}",
+               icon=":material/database:")
+    cols = st.columns(4)
+    for col, key, label in zip(cols, ["scenarios", "conversations", "conversation_turns", "reviews"],
+                               ["Scenarios", "Conversations", "Turns", "Review decisions"]):
+        col.metric(label, f"{info.counts.get(key, 0):,}")
+    st.caption(f"Server: {info.server_version} · migrations applied: {len(info.migrations)}")
+    if info.boot is not None:
+        st.caption(f"Last start took {info.boot.seconds:.2f} s: {len(info.boot.migrations_applied)} migrations "
+                   f"applied, {len(info.boot.seeds_imported)} seeds imported, {info.boot.planned} scenarios planned.")
+        for problem in info.boot.seed_problems:
+            st.warning(problem)
+    if info.kind == "embedded":
+        st.info("With nothing configured the app keeps its data in an embedded PostgreSQL in "
+                f"`{settings.data_dir}`. Set `DATABASE_URL` to use another PostgreSQL (a Supabase "
+                "project's connection string included).")
+
+with model:
+    cols = st.columns(3)
+    cols[0].metric("Model", settings.model)
+    cols[1].metric("Concurrency", settings.concurrency)
+    cols[2].metric("API key", "set" if settings.has_api_key else "not set")
+    if not settings.has_api_key:
+        st.info("Without `ANTHROPIC_API_KEY` generation is off. Review, coverage and export work on the data "
+                "already here.")
+    st.caption("Endpoint: " + (escape_markdown(settings.anthropic_base_url) if settings.anthropic_base_url
+                               else "Anthropic's API"))
+    prices = Path(__file__).resolve().parent.parent / "config" / "prices.yaml"
+    if prices.exists():
+        import yaml
+
+        table = yaml.safe_load(prices.read_text(encoding="utf-8")) or {}
+        models = table.get("models", table)
+        if isinstance(models, dict):
+            st.markdown("**Price table** (US$ per million tokens)")
+            st.dataframe(pd.DataFrame([{"Model": k, **v} for k, v in models.items() if isinstance(v, dict)]),
+                         hide_index=True, width="stretch")
+    st.markdown("**Settings in force**")
+    st.dataframe(pd.DataFrame(settings.display_rows()), hide_index=True, width="stretch")
+
+with taxonomy_tab:
+    st.caption(f"{tax.vertical.name} v{tax.vertical.version} · {tax.path}")
+    voice = tax.vertical.brand_voice
+    with st.expander(f"Brand voice: {voice.name}, {voice.title}"):
+        st.markdown(escape_markdown(voice.summary))
+        st.markdown("\n".join(f"- {escape_markdown(p)}" for p in voice.principles))
+    dimension = st.selectbox("Dimension", ["emotions", "strategies", "personas", "arcs", "topics", "intents",
+                                           "tones", "outcomes", "tiers", "scenario_contexts", "edge_cases"],
+                             format_func=lambda d: d.replace("_", " ").capitalize())
+    items = tax.topics if dimension == "topics" else getattr(tax, dimension)
+    frame = pd.DataFrame([i.model_dump() for i in items])
+    for col in frame.columns:  # lists and nested models read better as text in a table
+        if frame[col].map(lambda v: isinstance(v, (list, dict))).any():
+            frame[col] = frame[col].map(lambda v: "; ".join(map(str, v)) if isinstance(v, list) else str(v))
+    st.dataframe(frame, hide_index=True, width="stretch")
+    t = tax.targets
+    st.caption(f"Targets: at least {t.per_emotion_min} user turns per primary emotion, {t.per_strategy_min} "
+               "examples per strategy; length buckets " +
+               ", ".join(f"{b.id} {b.min_exchanges}-{b.max_exchanges} exchanges ≥{b.min_conversations}"
+                         for b in t.length_buckets))
+
+with prompts_tab:
+    folder = Path(__file__).resolve().parent.parent / "prompts"
+    files = sorted(folder.glob("*.md")) + sorted(folder.glob("*.txt"))
+    if not files:
+        st.info("There are no prompt templates in `prompts/`.")
+    else:
+        chosen = st.selectbox("Template", files, format_func=lambda p: p.name)
+        st.code(chosen.read_text(encoding="utf-8"), language="markdown", wrap_lines=True)

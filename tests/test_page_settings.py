@@ -1,0 +1,42 @@
+"""Settings: the data source, the model, the taxonomy and prompt browsers; never a secret."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "sk-ant-test-0123456789abcdefghij-SECRET"
+
+
+def all_text(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "metric", "success", "info", "code", "error", "warning", "dataframe"):
+        for el in getattr(at, kind):
+            parts.append(str(getattr(el, "value", "")))
+    return "\n".join(parts)
+
+
+def test_settings_show_the_setup_but_never_the_key(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    at = AppTest.from_file(str(ROOT / "pages" / "settings.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("Connected to **PostgreSQL**" in s.value for s in at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["API key"] == "set" and metrics["Scenarios"] == "90"
+    text = all_text(at)
+    assert SECRET not in text and "sk-ant" not in text
+    assert "claude-" in metrics["Model"]
+    assert "tier1_template.md" in [o for o in at.selectbox[-1].options]
+
+
+def test_the_app_shows_the_sidebar_and_the_scenarios_first(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Scenarios"
+    side = "\n".join(c.value for c in at.sidebar.caption)
+    assert "90 scenarios" in side and "API key:** set" in side and SECRET not in side
+    at.sidebar.text_input[0].input("Dana Reyes").run()
+    assert at.session_state["br_reviewer"] == "Dana Reyes"
