@@ -277,8 +277,10 @@ def start_app(data_dir: Path, env: Mapping[str, str] | None = None) -> tuple[Any
     raise RuntimeError(f"streamlit did not start; see {log.name}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    # while it is open, and asyncio.run() in later (non-browser) tests would fail.
     import os
 
     if not Path(CHROMIUM).exists():
