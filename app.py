@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.ui import REVIEWER_KEY, sidebar_status
+from lib.ui import GOTO_KEY, REVIEWER_KEY, sidebar_status
 
 st.set_page_config(page_title="Bright Run Training Data Studio", page_icon="💬", layout="wide")
 
 pages = [
     st.Page("pages/scenarios.py", title="Scenarios", icon=":material/table_rows:", url_path="scenarios",
             default=True),
+    st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
     st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
     st.Page("pages/home.py", title="About", icon=":material/info:", url_path="about"),
 ]
 nav = st.navigation(pages)
+goto = st.session_state.pop(GOTO_KEY, None)  # a page's own URL opened before app.py had run
+if goto:
+    st.switch_page(next((p for p in pages if p.url_path == goto), pages[0]))
 
 with st.sidebar:
     st.markdown("### Bright Run Studio")

@@ -51,6 +51,23 @@ def get_taxonomy() -> Taxonomy:
     return load_taxonomy()
 
 
+def _stop_worker(worker: object) -> None:
+    if worker is not None:
+        worker.stop()  # type: ignore[attr-defined]
+
+
+@st.cache_resource(show_spinner=False, on_release=_stop_worker)
+def get_worker() -> object | None:
+    """The generation worker of this server process: one thread (lib.worker.WorkerThread) that
+    claims the queued job items, or None without an API key (the app then works offline)."""
+    from lib.worker import start_app_worker
+
+    try:
+        return start_app_worker(get_store(), get_settings())
+    except (StoreError, ConfigError, ValueError):  # the page says generation is unavailable
+        return None
+
+
 def store_or_stop() -> Store:
     """The store, or a clear error on the page (never a traceback) and the script stops."""
     try:
@@ -140,3 +157,18 @@ def sidebar_status() -> None:
                f"{c.get('conversation_turns', 0):,} turns")
     key = "set" if settings.has_api_key else "not set (generation is off; everything else works)"
     st.caption(f"**Model:** {escape_markdown(settings.model)}  \n**API key:** {key}")
+
+
+GOTO_KEY = "br_goto"  # the page a visitor asked for before app.py had run (see ensure_app_navigation)
+
+
+def ensure_app_navigation(url_path: str) -> None:
+    """Call first in every page script. Streamlit runs a pages/ script on its own (its legacy
+    multipage mode, without app.py's navigation and sidebar) when the first visitor of a fresh
+    server opens a page's own URL. Hand over to app.py, which then opens the page asked for."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False  # what app.py's st.navigation sets, for every session
+        st.session_state[GOTO_KEY] = url_path
+        st.switch_page("app.py")

@@ -7,6 +7,9 @@ import streamlit as st
 
 from lib.seeds import emotion_counts, load_seeds, seed_rows
 from lib.taxonomy import TaxonomyError, load_taxonomy
+from lib.ui import ensure_app_navigation
+
+ensure_app_navigation("about")
 
 
 @st.cache_data(show_spinner=False)

@@ -9,6 +9,9 @@ import streamlit as st
 
 from lib.config import ConfigError
 from lib.ui import STORE_KINDS, escape_markdown, get_settings, store_or_stop, taxonomy_or_stop
+from lib.ui import ensure_app_navigation
+
+ensure_app_navigation("settings")
 
 st.title("Settings")
 st.caption("Read-only here. Set values as environment variables or in `.streamlit/secrets.toml` "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -137,6 +137,17 @@ class JobItem(BaseModel):
     cost_usd: float = 0.0
 
 
+class ExportRow(NamedTuple):
+    """A conversation to export (lib.export), as stored. `document` is the Conversation's JSON text
+    without its `training` block, which comes apart in `training`: the export copies the text into
+    the full format as it is and sets the split, instead of validating and re-serializing 10,000
+    documents. scenario_id groups the split (None: not from the database)."""
+    scenario_id: int | None
+    version: int
+    document: str
+    training: dict[str, Any]
+
+
 @runtime_checkable
 class Store(Protocol):
     """The database as the app sees it. Writes that touch several rows are atomic."""
@@ -152,6 +163,17 @@ class Store(Protocol):
 
     def scenario_status_counts(self) -> dict[str, int]:
         """Scenarios per status, most first."""
+        ...
+
+    def coverage_counts(self, scopes: Sequence[str] = ("approved", "generated", "planned"), *, min_turns: int,
+                        max_turns: int) -> list[dict[str, Any]]:
+        """Every count of the coverage page, computed in SQL in one call (public.coverage_counts):
+        long rows scope, section, a, b, c, n, m. scopes: 'approved', 'generated', 'planned' (scenarios
+        not generated yet estimated; min_turns..max_turns are the quality rules). See lib/coverage.py."""
+        ...
+
+    def coverage_version(self) -> str:
+        """A short text that changes whenever anything coverage_counts reads changes (a cache key)."""
         ...
 
     def close(self) -> None: ...
@@ -224,6 +246,11 @@ class Store(Protocol):
         the full range 1-10. current_only: leave out the versions a regeneration replaced."""
         ...
 
+    def review_queue_ids(self, filters: Mapping[str, Sequence[str | int]] | None = None, *,
+                         quality: tuple[float, float] | None = None, current_only: bool = True) -> list[str]:
+        """The ids review_queue() would return, in its order: the cheap read for taking the queue."""
+        ...
+
     def reviewer_names(self) -> list[str]:
         """Everyone who has recorded a review decision, by name."""
         ...
@@ -277,5 +304,59 @@ class Store(Protocol):
         """Insert one generation_logs row (column -> value); returns its id."""
         ...
 
+    # -- the generation runner (lib/worker.py, lib/runner.py) -----------------------------------
+    def release_items(self, worker: str, item_ids: Sequence[int]) -> int:
+        """Give back items the worker holds without using up an attempt: pending again (cancelled
+        when the job was stopped meanwhile). Returns how many."""
+        ...
+
+    def fail_job(self, job_id: int, error: str) -> int:
+        """Stop a job because of an error every item would hit (status failed, error kept); its
+        pending items are cancelled (Resume queues them again). Returns how many were cancelled."""
+        ...
+
+    def claim_batch_jobs(self, worker: str, *, lease_seconds: int = 120, job_id: int | None = None,
+                         limit: int = 10) -> list[dict[str, Any]]:
+        """Lease the batch jobs with work (or extend this worker's leases): generation_jobs rows."""
+        ...
+
+    def record_job_batch(self, job_id: int, worker: str, *, batch_id: str | None = None,
+                         batch_status: str | None = None, item_ids: Sequence[int] = (),
+                         request_ids: Sequence[str | None] = ()) -> bool:
+        """The job's Message Batch (id, processing status) and each item's request in it ('<batch
+        id>:<custom id>', None once its result was read). False: the worker lost the job lease."""
+        ...
+
+    def claim_batch_items(self, worker: str, job_id: int, batch_id: str, *, limit: int = 1000,
+                          lease_seconds: int = 300) -> list[JobItem]:
+        """Claim the items of the job's batch whose result has not been read yet."""
+        ...
+
+    def release_batch_job(self, job_id: int, worker: str) -> bool: ...
+
+    def job_items_with_status(self, job_id: int, statuses: Sequence[str], *, limit: int = 200) -> list[dict[str, Any]]:
+        """job_items rows in `statuses`, the most recently changed first."""
+        ...
+
+    def generation_stats(self, model: str | None = None, *, recent: int = 200) -> dict[str, Any]:
+        """Averages of the latest generations, for estimates: conversations, input_tokens,
+        output_tokens, cache_read_tokens, cache_write_tokens, cost_usd (per conversation), calls,
+        successes, call_seconds, call_output_tokens, failure_rate, rate_limits (the last headers)."""
+        ...
+
     def register_prompt_template(self, name: str, version: str, sha256: str, body: str,
                                  tier: str | None = None) -> int: ...
+
+    # -- export ---------------------------------------------------------------------------------
+    def export_conversations(self, filters: Mapping[str, Sequence[str | int]] | None = None,
+                             review_statuses: Sequence[str] | None = None,
+                             limit: int | None = None) -> list[ExportRow]:
+        """The current conversation of every scenario that passes `filters` (SCENARIO_FILTERS keys,
+        as list_scenarios) and whose review status is one of `review_statuses` (None: any), by
+        scenario id."""
+        ...
+
+    def export_counts(self, filters: Mapping[str, Sequence[str | int]] | None = None) -> dict[str, int]:
+        """Current conversations per review status among the scenarios that pass `filters`: what an
+        export would match, counted without reading a document."""
+        ...

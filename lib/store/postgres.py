@@ -24,6 +24,7 @@ from lib.store.base import (
     StoreInfo, StoreKind, StoreUnavailable,
 )
 from lib.store.base import LABEL_STATS_GROUPS, REVIEW_FILTERS
+from lib.store.base import ExportRow
 
 COUNTED_TABLES: tuple[str, ...] = (
     "scenarios", "conversations", "conversation_turns", "reviews", "label_revisions", "generation_jobs",
@@ -110,6 +111,18 @@ class PostgresStore:
         rows = self._rows("count scenarios by status",
                           "select status, count(*) as n from public.scenarios group by status order by n desc, status")
         return {r["status"]: int(r["n"]) for r in rows}
+
+    def coverage_counts(self, scopes: Sequence[str] = ("approved", "generated", "planned"), *, min_turns: int,
+                        max_turns: int) -> list[dict[str, Any]]:
+        scopes = [scopes] if isinstance(scopes, str) else list(scopes)
+        return self._rows(
+            f"count the coverage ({', '.join(scopes)})",
+            "select * from public.coverage_counts(p_scopes => %(scopes)s::text[], p_min_turns => %(lo)s::integer, "
+            "p_max_turns => %(hi)s::integer)",
+            {"scopes": scopes, "lo": min_turns, "hi": max_turns})
+
+    def coverage_version(self) -> str:
+        return str(self._value("read the coverage version", "select public.coverage_version() as v"))
 
     def describe(self) -> StoreInfo:
         with self.connection("describe the database") as conn:
@@ -238,8 +251,22 @@ class PostgresStore:
     def review_queue(self, filters: Mapping[str, Sequence[str | int]] | None = None, *,
                      quality: tuple[float, float] | None = None, current_only: bool = True,
                      limit: int | None = None) -> list[dict[str, Any]]:
-        clauses: list[sql.Composable] = [sql.SQL("is_current")] if current_only else []
         params: dict[str, Any] = {}
+        query = self._review_query(sql.SQL("*"), filters, quality, current_only, limit, params)
+        return self._rows("read the review queue", query, params)
+
+    def review_queue_ids(self, filters: Mapping[str, Sequence[str | int]] | None = None, *,
+                         quality: tuple[float, float] | None = None, current_only: bool = True) -> list[str]:
+        # only the id: PostgreSQL then drops the view's per-row review and revision counts
+        params: dict[str, Any] = {}
+        query = self._review_query(sql.SQL("id"), filters, quality, current_only, None, params)
+        return [r["id"] for r in self._rows("read the review queue", query, params)]
+
+    @staticmethod
+    def _review_query(columns: sql.Composable, filters: Mapping[str, Sequence[str | int]] | None,
+                      quality: tuple[float, float] | None, current_only: bool, limit: int | None,
+                      params: dict[str, Any]) -> sql.Composable:
+        clauses: list[sql.Composable] = [sql.SQL("is_current")] if current_only else []
         for key, values in (filters or {}).items():
             column = REVIEW_FILTERS.get(key)
             if column is None:
@@ -268,8 +295,7 @@ class PostgresStore:
         if limit is not None:
             params["limit"] = int(limit)
             tail = sql.SQL(" limit {}").format(sql.Placeholder("limit"))
-        query = sql.SQL("select * from public.v_review_queue{} order by created_at, id{}").format(where, tail)
-        return self._rows("read the review queue", query, params)
+        return sql.SQL("select {} from public.v_review_queue{} order by created_at, id{}").format(columns, where, tail)
 
     def reviewer_names(self) -> list[str]:
         rows = self._rows("list the reviewers", "select distinct reviewer from public.reviews order by reviewer")
@@ -361,6 +387,94 @@ class PostgresStore:
             "join public.scenarios s on s.id = i.scenario_id where i.job_id = %(id)s order by i.id",
             {"id": job_id})
 
+    # -- the generation runner (lib/worker.py, lib/runner.py) -------------------------------------
+    def release_items(self, worker: str, item_ids: Sequence[int]) -> int:
+        return int(self._value(
+            "give back job items",
+            "select public.release_job_items(p_worker => %(worker)s::text, p_item_ids => %(ids)s::bigint[]) as n",
+            {"worker": worker, "ids": [int(i) for i in item_ids]}) or 0)
+
+    def fail_job(self, job_id: int, error: str) -> int:
+        return int(self._value(f"stop job {job_id}",
+                               "select public.fail_job(p_job_id => %(id)s::bigint, p_error => %(error)s::text) as n",
+                               {"id": job_id, "error": error}) or 0)
+
+    def claim_batch_jobs(self, worker: str, *, lease_seconds: int = 120, job_id: int | None = None,
+                         limit: int = 10) -> list[dict[str, Any]]:
+        return self._rows(
+            "lease batch jobs",
+            "select * from public.claim_batch_jobs(p_worker => %(worker)s::text, p_lease_seconds => %(lease)s::integer, "
+            "p_job_id => %(job)s::bigint, p_limit => %(limit)s::integer)",
+            {"worker": worker, "lease": lease_seconds, "job": job_id, "limit": limit})
+
+    def record_job_batch(self, job_id: int, worker: str, *, batch_id: str | None = None,
+                         batch_status: str | None = None, item_ids: Sequence[int] = (),
+                         request_ids: Sequence[str | None] = ()) -> bool:
+        return bool(self._value(
+            f"record the batch of job {job_id}",
+            "select public.record_job_batch(p_job_id => %(job)s::bigint, p_worker => %(worker)s::text, "
+            "p_batch_id => %(batch)s::text, p_batch_status => %(status)s::text, p_item_ids => %(items)s::bigint[], "
+            "p_request_ids => %(requests)s::text[]) as ok",
+            {"job": job_id, "worker": worker, "batch": batch_id, "status": batch_status,
+             "items": [int(i) for i in item_ids], "requests": list(request_ids)}))
+
+    def claim_batch_items(self, worker: str, job_id: int, batch_id: str, *, limit: int = 1000,
+                          lease_seconds: int = 300) -> list[JobItem]:
+        rows = self._rows(
+            f"claim the items of batch {batch_id}",
+            "select * from public.claim_batch_items(p_worker => %(worker)s::text, p_job_id => %(job)s::bigint, "
+            "p_batch_id => %(batch)s::text, p_limit => %(limit)s::integer, p_lease_seconds => %(lease)s::integer)",
+            {"worker": worker, "job": job_id, "batch": batch_id, "limit": limit, "lease": lease_seconds})
+        return [JobItem.model_validate(r) for r in rows]
+
+    def release_batch_job(self, job_id: int, worker: str) -> bool:
+        return bool(self._value(f"release batch job {job_id}",
+                                "select public.release_batch_job(p_job_id => %(id)s::bigint, p_worker => %(worker)s::text) as ok",
+                                {"id": job_id, "worker": worker}))
+
+    def job_items_with_status(self, job_id: int, statuses: Sequence[str], *, limit: int = 200) -> list[dict[str, Any]]:
+        """Like job_items, only the items in `statuses`, the most recently changed first (the
+        Generate page polls this: the items in flight and the latest failures of a large job)."""
+        return self._rows(
+            "list job items",
+            "select i.*, s.tier, s.persona, s.emotional_arc, s.topic from public.generation_job_items i "
+            "join public.scenarios s on s.id = i.scenario_id where i.job_id = %(id)s "
+            "and i.status = any(%(statuses)s::text[]) order by i.updated_at desc, i.id desc limit %(limit)s",
+            {"id": job_id, "statuses": list(statuses), "limit": limit})
+
+    def generation_stats(self, model: str | None = None, *, recent: int = 200) -> dict[str, Any]:
+        """Averages over the latest `recent` generated conversations (of `model`, dated ids included)
+        and their model calls: tokens and cost per conversation, calls per conversation, seconds per
+        call, the share of job items that failed, and the anthropic-ratelimit-* headers last seen."""
+        params = {"model": model, "recent": recent}
+        row = self._one(
+            "read the generation averages",
+            "with conv as (select c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens, c.cost_usd "
+            "  from public.conversations c where c.source = 'generated' "
+            "  and (%(model)s::text is null or c.model = %(model)s::text or c.model like %(model)s::text || '-%%') "
+            "  order by c.created_at desc limit %(recent)s), "
+            "calls as (select l.outcome, l.duration_ms, l.output_tokens from public.generation_logs l "
+            "  where l.outcome in ('ok', 'repaired', 'invalid', 'truncated', 'refused') "
+            "  and (%(model)s::text is null or l.model = %(model)s::text or l.model like %(model)s::text || '-%%') "
+            "  order by l.id desc limit %(recent)s * 4), "
+            "items as (select i.status from public.generation_job_items i where i.status in ('succeeded', 'failed') "
+            "  order by i.finished_at desc nulls last limit %(recent)s * 2) "
+            "select (select count(*) from conv) as conversations, "
+            "  (select avg(input_tokens)::float from conv) as input_tokens, "
+            "  (select avg(output_tokens)::float from conv) as output_tokens, "
+            "  (select avg(cache_read_tokens)::float from conv) as cache_read_tokens, "
+            "  (select avg(cache_write_tokens)::float from conv) as cache_write_tokens, "
+            "  (select avg(cost_usd)::float from conv) as cost_usd, "
+            "  (select count(*) from calls) as calls, "
+            "  (select count(*) filter (where outcome in ('ok', 'repaired')) from calls) as successes, "
+            "  (select avg(duration_ms)::float / 1000 from calls) as call_seconds, "
+            "  (select avg(output_tokens)::float from calls) as call_output_tokens, "
+            "  (select count(*) filter (where status = 'failed')::float / nullif(count(*), 0) from items) as failure_rate, "
+            "  (select l.parameters -> 'rate_limits' from public.generation_logs l where l.parameters ? 'rate_limits' "
+            "    order by l.id desc limit 1) as rate_limits",
+            params) or {}
+        return dict(row)
+
     def log_generation(self, row: Mapping[str, Any]) -> int:
         unknown = sorted(set(row) - LOG_COLUMNS)
         if unknown:
@@ -381,8 +495,65 @@ class PostgresStore:
             "p_sha256 => %(sha)s::text, p_body => %(body)s::text, p_tier => %(tier)s::text) as id",
             {"name": name, "version": version, "sha": sha256, "body": body, "tier": tier})
 
+    # -- export ---------------------------------------------------------------------------------
+    def export_conversations(self, filters: Mapping[str, Sequence[str | int]] | None = None,
+                             review_statuses: Sequence[str] | None = None,
+                             limit: int | None = None) -> list[ExportRow]:
+        clauses, params = _export_clauses(filters, review_statuses)
+        where = sql.SQL(" where ") + sql.SQL(" and ").join(clauses) if clauses else sql.SQL("")
+        tail = sql.SQL("")
+        if limit is not None:
+            params["limit"] = int(limit)
+            tail = sql.SQL(" limit {}").format(sql.Placeholder("limit"))
+        # the document as text (json.loads is ~3x faster than validating a model), its training
+        # block apart so the export can set the split without re-serializing the whole document
+        query = sql.SQL(
+            "select v.id as scenario_id, c.version, (c.document - 'training')::text as document, "
+            "coalesce(c.document -> 'training', '{{}}'::jsonb) as training "
+            "from public.v_scenarios v join public.conversations c on c.id = v.conversation_id{} "
+            "order by v.id{}").format(where, tail)
+        with self.connection("read the conversations to export") as conn:
+            cur = conn.cursor(row_factory=psycopg.rows.tuple_row)
+            return [ExportRow(*r) for r in cur.execute(query, params)]
+
+    def export_counts(self, filters: Mapping[str, Sequence[str | int]] | None = None) -> dict[str, int]:
+        clauses, params = _export_clauses(filters, None)
+        where = sql.SQL(" and ").join([sql.SQL("v.conversation_id is not null"), *clauses])
+        query = sql.SQL("select v.review_status, count(*) as n from public.v_scenarios v where {} "
+                        "group by 1 order by 1").format(where)
+        return {r["review_status"]: int(r["n"]) for r in self._rows("count the conversations to export", query, params)}
+
 
 # -- helpers --------------------------------------------------------------------------------------
+def _export_clauses(filters: Mapping[str, Sequence[str | int]] | None, review_statuses: Sequence[str] | None
+                    ) -> tuple[list[sql.Composable], dict[str, Any]]:
+    """WHERE clauses on v_scenarios (alias v) for the export: the list_scenarios filters, and the
+    current conversation's review status."""
+    clauses: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for n, (key, values) in enumerate((filters or {}).items()):
+        column = SCENARIO_FILTERS.get(key)
+        if column is None:
+            raise InvalidInput(f"unknown scenario filter {key!r}; expected one of {', '.join(SCENARIO_FILTERS)}")
+        if not values:
+            continue
+        name = f"f{n}"
+        if key == "ids":
+            try:
+                params[name] = [int(v) for v in values]
+            except (TypeError, ValueError):
+                raise InvalidInput(f"scenario ids must be numbers, got {list(values)!r}") from None
+            cast = sql.SQL("bigint[]")
+        else:
+            params[name] = [str(v) for v in values]
+            cast = sql.SQL("text[]")
+        clauses.append(sql.SQL("v.{} = any({}::{})").format(sql.Identifier(column), sql.Placeholder(name), cast))
+    if review_statuses is not None:
+        params["review_statuses"] = [str(s) for s in review_statuses]
+        clauses.append(sql.SQL("v.review_status = any(%(review_statuses)s::text[])"))
+    return clauses, params
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     # numeric (costs) as float, not Decimal: the pages, pandas and JSON want float, and a
     # per-row conversion costs more than the query on 10,000 scenarios
