@@ -3,17 +3,27 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib import auth
 from lib.ui import GOTO_KEY, REVIEWER_KEY, sidebar_status
 
 st.set_page_config(page_title="Bright Run Training Data Studio", page_icon="💬", layout="wide")
 
-pages = [
-    st.Page("pages/scenarios.py", title="Scenarios", icon=":material/table_rows:", url_path="scenarios",
-            default=True),
-    st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
-    st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
-    st.Page("pages/home.py", title="About", icon=":material/info:", url_path="about"),
-]
+hosted = auth.is_hosted()  # Supabase: people sign in and their role decides what they see
+user = auth.current() if hosted else None
+about = st.Page("pages/home.py", title="About", icon=":material/info:", url_path="about")
+signin = st.Page("pages/signin.py", title="Sign in" if user is None else "Account", icon=":material/login:",
+                 url_path="signin", default=hosted and user is None)
+if hosted and user is None:
+    pages = [signin, about]
+else:
+    pages = [
+        st.Page("pages/scenarios.py", title="Scenarios", icon=":material/table_rows:", url_path="scenarios",
+                default=True),
+        st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
+        st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
+        about,
+        *([signin] if hosted else []),
+    ]
 nav = st.navigation(pages)
 goto = st.session_state.pop(GOTO_KEY, None)  # a page's own URL opened before app.py had run
 if goto:
@@ -21,8 +31,11 @@ if goto:
 
 with st.sidebar:
     st.markdown("### Bright Run Studio")
-    st.text_input("Your name", key=REVIEWER_KEY, placeholder="e.g. Dana Reyes, CFP",
-                  help="Recorded with every review decision and label correction in this session.")
+    if user is not None:
+        st.session_state[REVIEWER_KEY] = user.email  # decisions are recorded under the signed-in account
+    elif not hosted:
+        st.text_input("Your name", key=REVIEWER_KEY, placeholder="e.g. Dana Reyes, CFP",
+                      help="Recorded with every review decision and label correction in this session.")
     sidebar_status()
 
 nav.run()

@@ -27,6 +27,8 @@ ENV_NAMES: dict[str, str] = {
     "database_url": "DATABASE_URL",
     "supabase_url": "SUPABASE_URL",
     "supabase_key": "SUPABASE_KEY",
+    # hosted mode: the service-role key, for the worker only (server secrets; never sent to a browser)
+    "supabase_service_key": "SUPABASE_SERVICE_ROLE_KEY",
     "data_dir": "BRIGHTRUN_DATA_DIR",
     "anthropic_api_key": "ANTHROPIC_API_KEY",
     "anthropic_base_url": "ANTHROPIC_BASE_URL",
@@ -47,6 +49,7 @@ class Settings(BaseModel):
     database_url: SecretStr | None = None
     supabase_url: str | None = None
     supabase_key: SecretStr | None = None
+    supabase_service_key: SecretStr | None = None
     data_dir: Path = Field(default=Path(".data"), validate_default=True, description="Embedded PostgreSQL data; relative to the project root.")
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None

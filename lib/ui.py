@@ -63,19 +63,36 @@ def get_worker() -> object | None:
     from lib.worker import start_app_worker
 
     try:
+        if _hosted():  # the worker runs as the service role, from the server's secrets (never the browser's)
+            from lib.store.supabase import open_supabase_store
+            settings = get_settings()
+            if settings.supabase_service_key is None or not settings.has_api_key:
+                return None
+            return start_app_worker(open_supabase_store(settings, service=True), settings)
         return start_app_worker(get_store(), get_settings())
     except (StoreError, ConfigError, ValueError):  # the page says generation is unavailable
         return None
 
 
 def store_or_stop() -> Store:
-    """The store, or a clear error on the page (never a traceback) and the script stops."""
+    """The store, or a clear error on the page (never a traceback) and the script stops.
+    Hosted mode (Supabase): the signed-in user's store, or the "not signed in" page (lib/auth.py)."""
+    if _hosted():
+        from lib.auth import user_store_or_stop
+        return user_store_or_stop()
     try:
         return get_store()
     except (StoreError, ConfigError, TaxonomyError) as exc:
         st.error(f"**The database is not available.** {exc}")
         st.stop()
         raise  # unreachable: st.stop() ends the script
+
+
+def _hosted() -> bool:
+    try:
+        return get_settings().store_mode == "supabase"
+    except ConfigError:
+        return False
 
 
 def taxonomy_or_stop() -> Taxonomy:
@@ -146,8 +163,13 @@ def sidebar_status() -> None:
     except ConfigError as exc:
         st.error(f"A setting is wrong: {exc}")
         return
+    if settings.store_mode == "supabase":  # hosted: who is signed in, and the data as they see it
+        from lib.auth import current, sidebar_account, user_store
+        sidebar_account()
+        if current() is None:
+            return
     try:
-        info = get_store().describe()
+        info = (user_store() if settings.store_mode == "supabase" else get_store()).describe()
     except (StoreError, TaxonomyError) as exc:
         st.error(f"Database unavailable: {exc}")
         return

@@ -174,9 +174,11 @@ def test_a_malformed_database_url_is_one_clear_line() -> None:
         open_store(Settings(database_url="this is not a url"))
 
 
-def test_supabase_url_alone_says_what_to_set() -> None:
-    with pytest.raises(StoreUnavailable, match="set DATABASE_URL to the project's connection string"):
-        open_store(Settings(supabase_url="https://x.supabase.co", supabase_key="anon"))
+def test_supabase_url_and_key_choose_the_hosted_adapter_without_booting() -> None:
+    from lib.store.supabase import SupabaseStore
+
+    store = open_store(Settings(supabase_url="https://x.supabase.co", supabase_key="anon"))
+    assert isinstance(store, SupabaseStore)  # no migrations from the app: `supabase db push` applies them
 
 
 def test_a_broken_taxonomy_stops_the_start_with_its_file(db_dsn: str, tmp_path: Path) -> None:

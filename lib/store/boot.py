@@ -53,6 +53,9 @@ def open_store(settings: Settings | None = None, *, prepare: bool = True, taxono
     default_plan_n=0 skips the default plan of a first start (the CLI's `plan` does)."""
     started = time.perf_counter()
     settings = settings or Settings.load()
+    if settings.store_mode == "supabase":  # hosted: migrations are applied with `supabase db push`
+        from lib.store.supabase import open_supabase_store
+        return open_supabase_store(settings)  # type: ignore[return-value]
     dsn, kind, label = resolve_database(settings)
     connect_check(dsn, label)
     report = BootReport()
@@ -85,8 +88,9 @@ def resolve_database(settings: Settings) -> tuple[str, StoreKind, str]:
         return server.dsn, "embedded", server.label
     if settings.store_mode == "supabase":
         raise StoreUnavailable(
-            "SUPABASE_URL is set, but the hosted Supabase adapter is not built yet; set DATABASE_URL to the "
-            "project's connection string (Supabase: Project settings > Database), or unset SUPABASE_URL")
+            "SUPABASE_URL is set without DATABASE_URL: a hosted project's migrations are applied with "
+            "`supabase db push`; to use this command set DATABASE_URL to the project's connection string "
+            "(Supabase: Project settings > Database)")
     assert settings.database_url is not None
     dsn = settings.database_url.get_secret_value()
     host = (urlsplit(dsn).hostname or "") if "://" in dsn else ""
