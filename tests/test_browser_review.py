@@ -1,0 +1,248 @@
+"""A reviewer's journey in headless Chromium: name, the seeds, approve one, reject one with a
+reason, correct a label, look at the label analytics; then restart the app and find it all kept.
+
+It runs its own app on its own embedded database: it changes the seeds' decisions, which other
+browser tests (export, coverage) must not see. Screenshots go to test-artifacts/review-*.png.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, _free_port, screenshot, settle, stop_embedded_dir
+
+pytestmark = pytest.mark.browser
+NAME = "Dana Reyes"
+REVIEW_PAGE = 'st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review")'
+
+
+def app_script(folder: Path) -> Path:
+    """app.py, or until it lists the Review page, a copy that adds it (pages by absolute path, so the
+    copy runs from another folder)."""
+    text = (ROOT / "app.py").read_text(encoding="utf-8")
+    if "pages/review.py" in text:
+        return ROOT / "app.py"
+    text = text.replace('st.Page("pages/', f'st.Page("{ROOT}/pages/')
+    at = text.index("]\nnav = st.navigation(pages)")
+    text = text[:at] + "    " + REVIEW_PAGE.replace('"pages/', f'"{ROOT}/pages/') + ",\n" + text[at:]
+    path = folder / "app_with_review.py"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class App:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.data = folder / "data"
+        self.script = app_script(folder)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ANTHROPIC_", "DATABASE_URL", "SUPABASE_", "BRIGHTRUN_"))}
+        env["BRIGHTRUN_DATA_DIR"] = str(self.data)
+        log = open(self.folder / f"streamlit-{port}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(self.script), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+            if self.proc.poll() is not None:
+                break
+        raise RuntimeError(f"streamlit did not start; see {log.name}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+
+@pytest.fixture(scope="module")
+def review_app() -> Iterator[App]:
+    folder = Path(tempfile.mkdtemp(prefix="brightrun-review-"))
+    app = App(folder)
+    app.start()
+    try:
+        yield app
+    finally:
+        app.stop()
+        stop_embedded_dir(app.data)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def open_review(page: Any, url: str, query: str = "") -> None:
+    page.goto(f"{url}/review{query}")
+    settle(page, timeout=90_000)  # the first visit starts the database
+    page.get_by_role("heading", name="Review").first.wait_for(timeout=60_000)
+    settle(page)
+
+
+def at_position(page: Any, text: str) -> None:
+    page.get_by_text(text, exact=True).wait_for(timeout=20_000)
+
+
+def choose(page: Any, box: str, option: str, scope: Any = None) -> None:
+    box_ = (scope or page).get_by_role("combobox", name=box, exact=True)
+    box_.click()
+    wanted = page.get_by_role("option", name=option, exact=True)
+    try:
+        wanted.wait_for(timeout=3_000)
+    except Exception:  # the click only focused it (the page was still drawing): open the list
+        box_.press("ArrowDown")
+    wanted.click()
+    settle(page)
+
+
+def charts_drawn(page: Any) -> None:
+    """Plotly draws after the page settles (its bundle loads on first use): wait, for the pictures."""
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=30_000)
+    page.wait_for_timeout(300)
+
+
+def type_notes(page: Any, text: str) -> None:
+    notes = page.get_by_role("textbox", name="Notes")
+    notes.fill(text)
+    notes.press("Tab")  # a text area sends its value when it loses focus
+    settle(page)
+
+
+def test_a_reviewer_approves_rejects_and_corrects_a_label_and_it_survives_a_restart(
+        review_app: App, page: Any) -> None:
+    page.set_viewport_size({"width": 1440, "height": 1300})
+    open_review(page, review_app.url)
+    page.get_by_text("Who is reviewing?").wait_for()
+    page.get_by_text("Nothing is waiting for review").wait_for()
+    page.get_by_role("button", name=re.compile("Review the seeds")).wait_for()
+    settle(page)
+    screenshot(page, "review-01-empty-queue-and-name")
+
+    page.get_by_role("textbox", name="Your name").last.fill(NAME)
+    page.get_by_role("button", name="Start reviewing").click()
+    settle(page)
+    assert page.get_by_text("Who is reviewing?").count() == 0
+    page.get_by_role("button", name=re.compile("Review the seeds")).click()
+    settle(page)
+    at_position(page, "1 of 10")
+    page.get_by_text("seed-01").first.wait_for()
+    charts_drawn(page)
+    screenshot(page, "review-02-first-seed")
+
+    # approve the first seed: the queue moves on by itself
+    type_notes(page, "Warm, accurate and well paced.")
+    page.get_by_role("button", name=re.compile("Approve")).click()
+    settle(page)
+    at_position(page, "2 of 10")
+    page.get_by_text(re.compile(r"Approved: scenario #\d+ \(seed-01\), recorded for Dana Reyes")).wait_for()
+    charts_drawn(page)
+    screenshot(page, "review-03-approved-next")
+
+    # reject the second: a reason from the list and notes
+    page.get_by_role("button", name=re.compile("Reject")).click()
+    settle(page)
+    page.get_by_text("A rejection needs a reason").wait_for()
+    choose(page, "Reason (needed to reject)", "Off-voice")
+    type_notes(page, "Turn 3 sounds like a sales pitch, not Elena.")
+    screenshot(page, "review-04-reject-with-reason")
+    page.get_by_role("button", name=re.compile("Reject")).click()
+    settle(page)
+    at_position(page, "3 of 10")
+    page.get_by_text(re.compile(r"Rejected: scenario #\d+ \(seed-02\)")).wait_for()
+
+    # correct the emotion of the first user turn of the third seed
+    page.get_by_role("button", name=re.compile("Correct labels")).first.click()
+    popover = page.locator('[data-testid="stPopoverBody"]')
+    choose(page, "Emotion", "Shame", popover)
+    choose(page, "Sub-emotion", "self blame", popover)
+    why = popover.get_by_role("textbox", name="Why (optional)")
+    why.fill("the client blames herself here")
+    why.press("Tab")
+    settle(page)
+    screenshot(page, "review-05-correcting-a-label")
+    popover.get_by_role("button", name=re.compile("Save correction")).click()
+    settle(page)
+    page.get_by_text(re.compile(r"Emotion: \w+ → Shame · Dana Reyes")).first.wait_for()
+    page.keyboard.press("Escape")  # close the popover for the picture
+    settle(page)
+    charts_drawn(page)
+    screenshot(page, "review-06-label-corrected")
+
+    page.get_by_role("tab", name=re.compile("Label analytics")).click()
+    settle(page)
+    page.get_by_text("Most corrected label").wait_for()
+    charts_drawn(page)
+    screenshot(page, "review-07-label-analytics")
+
+    # a restart keeps everything: decisions with who and when, the label revision
+    review_app.stop()
+    review_app.start()
+    open_review(page, review_app.url, "?conversation=seed-02")
+    page.get_by_text(re.compile(r"Latest: Rejected by Dana Reyes")).wait_for()
+    page.get_by_role("tab", name=re.compile(r"Decisions \(2\)")).click()
+    settle(page)
+    page.get_by_text("Turn 3 sounds like a sales pitch, not Elena.").wait_for()
+    page.set_viewport_size({"width": 1440, "height": 1700})
+    page.mouse.move(5, 5)  # no tooltip in the picture
+    page.wait_for_timeout(500)
+    screenshot(page, "review-08-after-restart-history")
+    page.set_viewport_size({"width": 1440, "height": 1300})
+    open_review(page, review_app.url, "?conversation=seed-03")
+    page.get_by_text(re.compile(r"Emotion: \w+ → Shame · Dana Reyes")).first.wait_for()
+    open_review(page, review_app.url, "?conversation=seed-01")
+    page.get_by_text(re.compile(r"Latest: Approved by Dana Reyes")).wait_for()
+
+
+def test_generated_markup_shows_as_text_in_the_browser(review_app: App, page: Any) -> None:
+    """A generated turn holding HTML, a script, a markdown image and link: the reviewer sees the
+    characters; the browser gets no script, image or link from it."""
+    from lib.config import Settings
+    from lib.models import Conversation
+    from lib.store.boot import open_store
+    from tests.conftest import make_conversation
+
+    store = open_store(Settings(data_dir=review_app.data))  # the app's embedded database, while it runs
+    try:
+        row = next(r for r in store.list_scenarios({"status": ["not_generated"]}) if r["tier"] == "template")
+        doc = make_conversation(row, "markup-1").model_dump(mode="json")
+        doc["turns"][0]["text"] = ('<script>window.pwned = 1</script> <img src="http://e/x.png"> I owe $4,000 '
+                                   "![x](http://e/x.png) [click](http://evil) **bold** :red[x]")
+        store.save_generated(Conversation.model_validate(doc), scenario_id=row["id"])
+    finally:
+        store.close()
+
+    page.set_viewport_size({"width": 1440, "height": 1300})
+    open_review(page, review_app.url, "?conversation=markup-1")
+    turn = page.locator('[data-testid="stChatMessage"]').first
+    turn.get_by_text("<script>window.pwned = 1</script>", exact=False).wait_for()
+    shown = turn.inner_text()
+    assert '<img src="http://e/x.png">' in shown and "![x](http://e/x.png) [click](http://evil)" in shown
+    assert "**bold** :red[x]" in shown and "$4,000" in shown
+    assert page.evaluate("() => window.pwned") is None
+    assert turn.locator("script, img, a").count() == 0
+    charts_drawn(page)
+    turn.scroll_into_view_if_needed()
+    screenshot(page, "review-09-markup-as-text")
