@@ -9,7 +9,9 @@ import streamlit as st
 from lib import coverage
 from lib.charts import config, fmt
 from lib.store import StoreError
-from lib.ui import get_store, names, reviewer, store_or_stop, taxonomy_or_stop
+from lib.ui import ensure_app_navigation, get_store, names, reviewer, store_or_stop, taxonomy_or_stop
+
+ensure_app_navigation("coverage")
 
 SCOPE_KEY = "br_coverage_scope"  # approved | generated | planned
 PLAN_KEY = "br_coverage_plan"  # the plan in preview: {"n": rows, "seed": seed}
