@@ -29,7 +29,8 @@ else:
 nav = st.navigation(pages)
 goto = st.session_state.pop(GOTO_KEY, None)  # a page's own URL opened before app.py had run
 if goto:
-    st.switch_page(next((p for p in pages if p.url_path == goto), pages[0]))
+    path, params = goto
+    st.switch_page(next((p for p in pages if p.url_path == path), pages[0]), query_params=params)
 
 with st.sidebar:
     st.markdown("### Bright Run Studio")

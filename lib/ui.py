@@ -192,5 +192,5 @@ def ensure_app_navigation(url_path: str) -> None:
 
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False  # what app.py's st.navigation sets, for every session
-        st.session_state[GOTO_KEY] = url_path
+        st.session_state[GOTO_KEY] = (url_path, st.query_params.to_dict())  # the link's parameters too
         st.switch_page("app.py")

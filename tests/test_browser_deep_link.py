@@ -14,10 +14,14 @@ from tests.conftest import screenshot, settle, start_app, stop_embedded_dir
 pytestmark = pytest.mark.browser
 
 
-def test_a_shared_link_to_a_page_opens_it_inside_the_app(page) -> None:
+def test_a_shared_link_to_a_page_opens_it_inside_the_app_with_its_parameters(page) -> None:
     data = Path(tempfile.mkdtemp(prefix="brightrun-deeplink-"))
     proc, url = start_app(data / "data")  # a fresh server: nobody has opened "/" yet
     try:
+        page.goto(f"{url}/review?conversation=seed-02")
+        settle(page, timeout=90_000)
+        page.get_by_text("Scenario #2").first.wait_for(timeout=60_000)  # the link's conversation is open
+        assert "conversation=seed-02" in page.url
         page.goto(f"{url}/settings")
         settle(page, timeout=90_000)
         page.get_by_role("heading", name="Settings").wait_for(timeout=60_000)
