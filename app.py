@@ -19,6 +19,8 @@ else:
     pages = [
         st.Page("pages/scenarios.py", title="Scenarios", icon=":material/table_rows:", url_path="scenarios",
                 default=True),
+        *([st.Page("pages/generate.py", title="Generate", icon=":material/play_circle:", url_path="generate")]
+          if auth.can("generate") else []),
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
         st.Page("pages/coverage.py", title="Coverage", icon=":material/insights:", url_path="coverage"),
         st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),

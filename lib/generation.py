@@ -324,9 +324,11 @@ def _feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxo
 async def agenerate_one(store: Any, scenario_id: int, *, settings: Any = None, feedback: str | Feedback | None = None,
                         job_item_id: int | None = None, job_id: int | None = None, llm: LLMClient | None = None,
                         tax: Taxonomy | None = None, seeds: Sequence[Conversation] | None = None,
-                        repair_attempts: int | None = None, worker: str | None = None) -> GenerationResult:
+                        repair_attempts: int | None = None, worker: str | None = None,
+                        initial: LLMResponse | None = None) -> GenerationResult:
     """generate_one for callers that already run an event loop (the worker): pass a shared `llm`,
-    `tax` and `seeds` to skip loading them for every scenario."""
+    `tax` and `seeds` to skip loading them for every scenario. `initial`: a Message Batches result
+    for this scenario, validated (and repaired with the normal API) like a live answer."""
     from lib.seeds import load_seeds
     from lib.taxonomy import load_taxonomy
 
@@ -357,7 +359,7 @@ async def agenerate_one(store: Any, scenario_id: int, *, settings: Any = None, f
         store.set_scenario_status(scenario_id, "generating")
     try:
         result = await generate_conversation(scenario, llm=llm, tax=tax, seeds=seeds,
-                                             repair_attempts=repair_attempts, feedback=fb)
+                                             repair_attempts=repair_attempts, feedback=fb, initial=initial)
     except BaseException as exc:
         # A bug or a cancellation: do not leave the scenario "generating" for ever.
         if job_item_id is None:

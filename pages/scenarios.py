@@ -1,17 +1,24 @@
 """Scenarios: the table of conversations to generate, its filters, a scenario's detail, and planning."""
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
 from lib import filters as flt
+from lib import runner
 from lib.planner import compare_coverage, plan
 from lib.store import StoreError
-from lib.ui import (FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, escape_markdown, names, render_chat, status_badge,
-                    store_or_stop, taxonomy_or_stop)
+from lib.ui import (FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, escape_markdown, get_settings, get_worker, names,
+                    render_chat, reviewer, status_badge, store_or_stop, taxonomy_or_stop)
 
 store = store_or_stop()
 tax = taxonomy_or_stop()
+settings = get_settings()
+gen_off = runner.generation_off_reason(settings)  # None when generation can run
+if not gen_off:
+    get_worker()  # this server process's generation worker (one thread, started once)
 
 # -- state: filters live in the session (they survive page changes) and in the URL (shareable) ----
 if FILTERS_KEY not in st.session_state:
@@ -135,50 +142,159 @@ with st.container(border=True):
         set_filters({})
         st.rerun()
 
-rows = store.list_scenarios(filters)
-table = flt.table_frame(rows, tax)
-selected: list[int] = st.session_state[SELECTED_KEY]
-visible = set(table["ID"].tolist())
+# -- generation -------------------------------------------------------------------------------------
+FLASH_KEY = "scn_gen_flash"
+CONFIRM_KEY = "scn_gen_all"  # the scenario ids the "Generate all" dialog asks about, while it is open
 
-head = st.columns([3, 2])
-head[0].markdown(f"Showing **{len(table):,}** of **{total:,}** scenarios")
-selection_note = head[1].empty()  # filled in once the table has reported this run's selection
 
-if table.empty:
-    st.info("No scenario matches these filters. Remove a filter chip above, or **Clear all**.")
-else:
-    table_key = f"scn_table_{hash(tuple(sorted((k, tuple(v)) for k, v in filters.items())))}"
-    positions = [i for i, sid in enumerate(table["ID"].tolist()) if sid in set(selected)]
-    event = st.dataframe(
-        table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True, width="stretch",
-        height=min(38 + 35 * len(table), 520),
-        selection_default={"selection": {"rows": positions}} if positions else None,
-        column_config={
-            "ID": st.column_config.NumberColumn("ID", format="#%d", width=60, pinned=True),
-            "Quality": st.column_config.ProgressColumn("Quality", min_value=0, max_value=10, format="%d"),
-            "Updated": st.column_config.DatetimeColumn("Last updated", format="YYYY-MM-DD HH:mm"),
-            "Status": st.column_config.MultiselectColumn(
-                "Status", options=list(flt.STATUSES), color=[flt.STATUS_COLOURS[s] for s in flt.STATUSES],
-                format_func=flt.STATUSES.get, width=125, pinned=True),
-        },
-    )
-    now = [int(table["ID"].iloc[i]) for i in event.selection.rows]
-    new_selection = [s for s in selected if s not in visible] + now
-    added = [s for s in now if s not in set(selected)]
-    if added:
-        st.session_state[FOCUS_KEY] = added[-1]
-    if new_selection != selected:
-        st.session_state[SELECTED_KEY] = new_selection
-        selected = new_selection
-    hidden = [s for s in selected if s not in visible]
-    if selected:
-        selection_note.markdown(f"**{len(selected)}** selected"
-                                + (f" ({len(hidden)} hidden by the filters)" if hidden else ""))
-    if selected and st.button("Clear selection", icon=":material/deselect:"):
-        st.session_state[SELECTED_KEY] = []
-        st.session_state.pop(table_key, None)
+def queue(ids: list[int], mode: str = "realtime", estimate: runner.Estimate | None = None) -> None:
+    try:
+        job_id, n = runner.start_job(store, ids, mode=mode, model=settings.model, created_by=reviewer(),
+                                     concurrency=settings.concurrency, estimate=estimate)
+    except (runner.RunnerError, StoreError) as exc:
+        st.session_state[FLASH_KEY] = ("error", str(exc), time.time())
+    else:
+        st.session_state[FLASH_KEY] = ("success", f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued "
+                                                  f"({'economy batch' if mode == 'batch' else 'realtime'}). "
+                                                  "Follow it here or on the [Generate](generate) page.",
+                                      time.time())
+    st.session_state.pop(CONFIRM_KEY, None)
+    st.rerun()
+
+
+def close_dialog() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+
+
+@st.dialog("Generate all scenarios not generated yet", width="medium", on_dismiss=close_dialog)
+def confirm_generate_all(ids: list[int]) -> None:
+    chosen = store.list_scenarios({"ids": ids})
+    mode = st.radio("Mode", list(runner.MODES), format_func=runner.MODES.get, key="gen_all_mode")
+    try:
+        llm_settings = runner.llm_settings(settings)
+        estimate = runner.estimate_job(store, chosen, mode=mode, llm_settings=llm_settings,
+                                       concurrency=settings.concurrency, tax=tax,
+                                       counter=runner.api_token_counter(llm_settings))
+    except (StoreError, ValueError) as exc:
+        st.error(f"Cannot estimate this job: {exc}")
+        estimate = None
+    cols = st.columns(3)
+    cols[0].metric("Conversations", f"{len(chosen):,}")
+    if estimate is not None:
+        cols[1].metric("Estimated cost", estimate.cost_text())
+        cols[2].metric("Estimated time", estimate.time_text())
+        st.caption(f"Estimate: {estimate.basis}.")
+    if mode == "batch":
+        st.caption("Economy mode sends the whole job as one Message Batch: about half the cost, results within "
+                   "24 hours (usually much sooner). Failed checks are repaired with the normal API.")
+    left, right = st.columns(2)
+    if left.button("Start generating", type="primary", icon=":material/play_arrow:", key="gen_all_go"):
+        queue([int(r["id"]) for r in chosen], mode, estimate)
+    if right.button("Cancel", key="gen_all_cancel"):
+        close_dialog()
         st.rerun()
 
+
+def generation_actions(rows: list[dict], selected: list[int], live: bool) -> None:
+    todo = runner.ids_with_status(rows, ["not_generated"])
+    failed = runner.ids_with_status(rows, ["failed"])
+    cols = st.columns([1.3, 1.8, 1.1, 2])
+    if cols[0].button(f"Generate selected ({len(selected)})", icon=":material/play_arrow:", key="gen_selected",
+                      disabled=bool(gen_off) or not selected, help=gen_off or "Generate the selected rows now."):
+        queue(selected)
+    if cols[1].button(f"Generate all not generated ({len(todo):,})", icon=":material/playlist_play:", key="gen_all",
+                      disabled=bool(gen_off) or not todo,
+                      help=gen_off or "Every row shown that has no conversation yet; you confirm the cost first."):
+        st.session_state[CONFIRM_KEY] = todo
+        if live:
+            st.rerun()  # the dialog opens outside this fragment
+        st.rerun()
+    if cols[2].button(f"Retry failed ({len(failed)})", icon=":material/replay:", key="gen_retry",
+                      disabled=bool(gen_off) or not failed, help=gen_off or "Generate the failed rows shown again."):
+        queue(failed)
+    if gen_off:
+        st.caption(":material/cloud_off: " + gen_off)
+
+
+def table_area(live: bool) -> None:
+    """The table and its actions. While a job runs this is a fragment that reruns on a timer, so
+    the status badges follow the progress without rerunning the page."""
+    started = time.perf_counter()
+    if live:
+        jobs = runner.active_jobs(store)
+        if not jobs:
+            st.rerun()  # the job ended: draw the page once more, without the timer
+        for job in jobs[:3]:
+            p = runner.progress(job)
+            mode = "economy batch" if p.kind == "batch" else "realtime"
+            st.progress(p.fraction, text=f"Job #{p.job_id} ({mode}): **{p.label}** generated"
+                        + (f" · {p.in_flight} generating" if p.in_flight else "")
+                        + (f" · {p.failed} failed" if p.failed else ""))
+    rows = store.list_scenarios(filters)
+    table = flt.table_frame(rows, tax)
+    st.session_state["scn_load_s"] = time.perf_counter() - started
+    selected: list[int] = st.session_state[SELECTED_KEY]
+    visible = set(table["ID"].tolist())
+
+    head = st.columns([3, 2])
+    head[0].markdown(f"Showing **{len(table):,}** of **{total:,}** scenarios")
+    selection_note = head[1].empty()  # filled in once the table has reported this run's selection
+
+    if table.empty:
+        st.info("No scenario matches these filters. Remove a filter chip above, or **Clear all**.")
+    else:
+        # The grid's selection is by position: a new key when the rows change (a filter, or a job
+        # moving rows out of a status filter), and the ids in SELECTED_KEY select the right rows again.
+        table_key = (f"scn_table_{hash(tuple(sorted((k, tuple(v)) for k, v in filters.items())))}"
+                     f"_{hash(tuple(table['ID'].tolist()))}")
+        positions = [i for i, sid in enumerate(table["ID"].tolist()) if sid in set(selected)]
+        event = st.dataframe(
+            table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True, width="stretch",
+            height=min(38 + 35 * len(table), 520),
+            selection_default={"selection": {"rows": positions}} if positions else None,
+            column_config={
+                "ID": st.column_config.NumberColumn("ID", format="#%d", width=60, pinned=True),
+                "Quality": st.column_config.ProgressColumn("Quality", min_value=0, max_value=10, format="%d"),
+                "Updated": st.column_config.DatetimeColumn("Last updated", format="YYYY-MM-DD HH:mm"),
+                "Status": st.column_config.MultiselectColumn(
+                    "Status", options=list(flt.STATUSES), color=[flt.STATUS_COLOURS[s] for s in flt.STATUSES],
+                    format_func=flt.STATUSES.get, width=125, pinned=True),
+            },
+        )
+        now = [int(table["ID"].iloc[i]) for i in event.selection.rows]
+        new_selection = [s for s in selected if s not in visible] + now
+        added = [s for s in now if s not in set(selected)]
+        if added:
+            st.session_state[FOCUS_KEY] = added[-1]
+        if new_selection != selected:
+            st.session_state[SELECTED_KEY] = new_selection
+            selected = new_selection
+            if live:
+                st.rerun()  # the detail below is outside this fragment
+        hidden = [s for s in selected if s not in visible]
+        if selected:
+            selection_note.markdown(f"**{len(selected)}** selected"
+                                    + (f" ({len(hidden)} hidden by the filters)" if hidden else ""))
+        if selected and st.button("Clear selection", icon=":material/deselect:"):
+            st.session_state[SELECTED_KEY] = []
+            st.session_state.pop(table_key, None)
+            st.rerun()
+
+    generation_actions(rows, selected, live)
+
+
+flash = st.session_state.get(FLASH_KEY)
+if flash:  # shown for a few seconds: the table's refresh may rerun the page right away
+    (st.error if flash[0] == "error" else st.success)(flash[1])
+    if time.time() - flash[2] > 8:
+        del st.session_state[FLASH_KEY]
+if runner.active_jobs(store):
+    st.fragment(table_area, run_every=max(2.0, 3 * st.session_state.get("scn_load_s", 0.0)))(True)
+else:
+    table_area(False)
+
+if st.session_state.get(CONFIRM_KEY):
+    confirm_generate_all(st.session_state[CONFIRM_KEY])
 planning_panel(expanded=False)
 
 # -- the detail of one scenario ----------------------------------------------------------------------
@@ -196,6 +312,12 @@ title[0].subheader(f"#{scenario['id']} · {n['personas'].get(scenario['persona']
                    f"{n['topics'].get(scenario['topic'], scenario['topic'])}")
 with title[1]:
     status_badge(scenario["status"])
+    busy = scenario["status"] in ("queued", "generating")
+    if st.button("Generate again" if scenario.get("conversation_id") else "Generate", icon=":material/play_arrow:",
+                 key="gen_one", disabled=bool(gen_off) or busy,
+                 help=gen_off or ("It is queued or being generated." if busy else
+                                  "Generate this scenario's conversation now (a new version if it has one).")):
+        queue([scenario["id"]])
 
 params = {
     "Tier": next((t.name for t in tax.tiers if t.id == scenario["tier"]), scenario["tier"]),

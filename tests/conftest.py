@@ -245,8 +245,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(data_dir: Path, env: Mapping[str, str] | None = None) -> tuple[Any, str]:
-    """`streamlit run app.py` on a free port with its own embedded database; returns (process, url)."""
+def start_app(data_dir: Path, env: Mapping[str, str] | None = None, script: Path | None = None) -> tuple[Any, str]:
+    """`streamlit run app.py` (or `script`) on a free port with its own embedded database; returns (process, url)."""
     import os
     import subprocess
     import sys
@@ -259,7 +259,7 @@ def start_app(data_dir: Path, env: Mapping[str, str] | None = None) -> tuple[Any
     child_env.update({"BRIGHTRUN_DATA_DIR": str(data_dir), **(env or {})})
     log = open(data_dir.parent / f"streamlit-{port}.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

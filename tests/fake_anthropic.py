@@ -31,6 +31,16 @@ Message Batches: POST /v1/messages/batches, GET /v1/messages/batches[/{id}[/resu
 POST /v1/messages/batches/{id}/cancel. A batch ends after `batch_polls_to_end` retrieves; each
 request is answered by `batch_behaviour(custom_id, params)` (default "valid"), and "errored",
 "expired" and "canceled" are results too.
+
+Token counting: POST /v1/messages/count_tokens answers {"input_tokens": n}, counted as above.
+
+Rate limits, enforced (for the runner's tests and bench): set `fake.limits = FakeLimits(rpm=50,
+otpm=40_000)` and the fake keeps a token bucket per limit, as Anthropic describes its limiter
+(capacity refilled continuously up to the limit; `burst_s` seconds of it at most). A request is
+admitted while a request is left and the output bucket is not empty, else it gets a 429 with
+retry-after (the time until it would be admitted). Output tokens are charged when the answer is
+written. The anthropic-ratelimit-* headers then report the buckets. `fake.latency` (a callable
+returning seconds) delays every admitted answer, e.g. random.expovariate for a realistic spread.
 """
 from __future__ import annotations
 
@@ -59,6 +69,31 @@ class Behaviour:
     delay: float = 0.0
     retry_after: str | None = "1"
     status: int | None = None
+
+
+@dataclass
+class FakeLimits:
+    """Per-minute limits the fake enforces (None: not enforced)."""
+    rpm: float | None = None
+    otpm: float | None = None
+    burst_s: float = 60.0            # bucket capacity, in seconds of the limit
+    integer_retry_after: bool = True  # the real API sends whole seconds; a time-scaled bench wants decimals
+
+
+class _Bucket:
+    def __init__(self, per_minute: float, burst_s: float) -> None:
+        self.limit = per_minute
+        self.rate = per_minute / 60.0
+        self.capacity = per_minute * burst_s / 60.0
+        self.level = self.capacity
+        self.t = time.monotonic()
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.t) * self.rate)
+        self.t = now
+
+    def seconds_until(self, level: float) -> float:
+        return max(0.0, (level - self.level) / self.rate)
 
 
 @dataclass
@@ -114,6 +149,10 @@ class FakeAnthropic:
         self.requests_limit = 50
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.limits: FakeLimits | None = None
+        self.latency: Callable[[], float] | None = None
+        self.rate_limited = 0  # 429s the enforced limits answered
+        self._buckets: dict[str, _Bucket] = {}
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> FakeAnthropic:
@@ -183,6 +222,8 @@ class FakeAnthropic:
         bearer = (h.headers.get("authorization") or "").removeprefix("Bearer ").strip()
         if self.api_key not in (h.headers.get("x-api-key"), bearer):
             status, headers, payload = self._error(401, "authentication_error", "invalid x-api-key")
+        elif method == "POST" and path == "/v1/messages/count_tokens":
+            status, headers, payload = self._count_tokens(body or {})
         elif method == "POST" and path == "/v1/messages":
             status, headers, payload = self._messages(body or {})
         elif path.startswith("/v1/messages/batches"):
@@ -206,6 +247,8 @@ class FakeAnthropic:
         return status, dict(headers or {}), {"type": "error", "error": {"type": kind, "message": message}}
 
     def _ratelimit_headers(self, status: int) -> dict[str, str]:
+        if self.limits is not None:
+            return self._enforced_headers()
         with self._lock:
             now = time.monotonic()
             if now - self._minute_start >= 60:
@@ -235,7 +278,82 @@ class FakeAnthropic:
             return self._script.popleft() if self._script else self.default
 
     def _messages(self, body: dict[str, Any]) -> Answer:
-        return self.answer(body, self._next())
+        if self.limits is None:
+            return self.answer(body, self._next())
+        refused = self._admit()
+        if refused is not None:
+            return refused
+        if self.latency is not None:
+            time.sleep(max(0.0, self.latency()))
+        status, headers, payload = self.answer(body, self._next())
+        if status == 200 and "otpm" in self._buckets:
+            with self._lock:
+                out = self._buckets["otpm"]
+                out.refill(time.monotonic())
+                out.level -= int(payload.get("usage", {}).get("output_tokens", 0))
+        return status, headers, payload
+
+    # -- enforced rate limits ------------------------------------------------------------------
+    def _limit_buckets(self) -> dict[str, _Bucket]:
+        limits = self.limits
+        assert limits is not None
+        if not self._buckets:
+            if limits.rpm:
+                self._buckets["rpm"] = _Bucket(limits.rpm, limits.burst_s)
+            if limits.otpm:
+                self._buckets["otpm"] = _Bucket(limits.otpm, limits.burst_s)
+        return self._buckets
+
+    def _admit(self) -> Answer | None:
+        with self._lock:
+            buckets = self._limit_buckets()
+            now = time.monotonic()
+            for b in buckets.values():
+                b.refill(now)
+            waits = {}
+            if "rpm" in buckets and buckets["rpm"].level < 1:
+                waits["requests"] = buckets["rpm"].seconds_until(1)
+            if "otpm" in buckets and buckets["otpm"].level <= 0:
+                waits["output tokens"] = buckets["otpm"].seconds_until(1)
+            if not waits:
+                if "rpm" in buckets:
+                    buckets["rpm"].level -= 1
+                return None
+            self.rate_limited += 1
+        what, wait = max(waits.items(), key=lambda kv: kv[1])
+        after = str(max(1, int(-(-wait // 1)))) if self.limits.integer_retry_after else f"{max(wait, 0.001):.3f}"
+        limit = int(buckets["rpm" if what == "requests" else "otpm"].limit)
+        return self._error(429, "rate_limit_error",
+                           f"This request would exceed your organization's rate limit of {limit:,} {what} per minute.",
+                           {"retry-after": after})
+
+    def _enforced_headers(self) -> dict[str, str]:
+        with self._lock:
+            buckets = self._limit_buckets()
+            now = time.monotonic()
+            out: dict[str, str] = {}
+            for name, key in (("requests", "rpm"), ("output-tokens", "otpm")):
+                b = buckets.get(key)
+                if b is None:
+                    continue
+                b.refill(now)
+                reset = datetime.now(timezone.utc) + timedelta(seconds=b.seconds_until(b.capacity))
+                out[f"anthropic-ratelimit-{name}-limit"] = str(int(b.limit))
+                out[f"anthropic-ratelimit-{name}-remaining"] = str(max(0, int(b.level)))
+                out[f"anthropic-ratelimit-{name}-reset"] = reset.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return out
+
+    # -- /v1/messages/count_tokens ---------------------------------------------------------------
+    def _count_tokens(self, body: dict[str, Any]) -> Answer:
+        if not body.get("messages"):
+            return self._error(400, "invalid_request_error", "messages: Field required")
+        system = body.get("system") or ""
+        blocks = [{"type": "text", "text": system}] if isinstance(system, str) else list(system)
+        n = _tokens("".join(b.get("text", "") for b in blocks))
+        n += sum(_tokens(_content_text(m.get("content"))) for m in body["messages"])
+        schema = (body.get("output_config") or {}).get("format") or {}
+        n += _tokens(json.dumps(schema)) if schema else 0
+        return 200, {}, {"input_tokens": n}
 
     def answer(self, body: dict[str, Any], behaviour: Behaviour | str | Callable[[dict[str, Any]], Answer], *,
                batch: bool = False) -> Answer:
