@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import auth
-from lib.ui import GOTO_KEY, REVIEWER_KEY, sidebar_status
+from lib.ui import GOTO_KEY, REVIEWER_KEY, get_worker, sidebar_status
 
 st.set_page_config(page_title="Bright Run Training Data Studio", page_icon="💬", layout="wide")
 
@@ -43,4 +43,5 @@ with st.sidebar:
                       help="Recorded with every review decision and label correction in this session.")
     sidebar_status()
 
+get_worker()  # this server's generation worker, whichever page is opened first (None without an API key)
 nav.run()

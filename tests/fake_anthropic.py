@@ -126,7 +126,7 @@ def _tokens(text: str, chars_per_token: float = 4.0) -> int:
 
 
 class FakeAnthropic:
-    def __init__(self, tax: Taxonomy | None = None, *, api_key: str = "sk-ant-fake-0123456789abcdef",
+    def __init__(self, tax: Taxonomy | None = None, *, api_key: str = "fake-ak-fake-0123456789abcdef",
                  model: str | None = None, min_cache_tokens: int = 1024, cache_ttl_s: float = 300.0,
                  extra_output_tokens: int = 0, batch_polls_to_end: int = 1,
                  batch_behaviour: Callable[[str, dict[str, Any]], Behaviour | str] | None = None) -> None:

@@ -30,7 +30,7 @@ from lib.store.postgres import PostgresStore
 from lib.taxonomy import Taxonomy
 from tests.conftest import ROOT, make_conversation, scenario_rows
 
-FAKE_KEY = "sk-ant-api03-FAKE-export-test-key-0123456789abcdef"
+FAKE_KEY = "fake-ak-api03-FAKE-export-test-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")

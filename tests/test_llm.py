@@ -143,14 +143,14 @@ def test_settings_read_the_app_settings_object(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
 
     class AppSettings:
-        anthropic_api_key = SecretStr("sk-ant-from-settings-123456")
+        anthropic_api_key = SecretStr("fake-ak-from-settings-123456")
         anthropic_base_url = "http://127.0.0.1:9"
         model = "claude-opus-5"
 
     s = LLMSettings.from_settings(AppSettings(), max_retries=1)
-    assert (s.api_key, s.base_url, s.model, s.max_retries) == ("sk-ant-from-settings-123456", "http://127.0.0.1:9",
+    assert (s.api_key, s.base_url, s.model, s.max_retries) == ("fake-ak-from-settings-123456", "http://127.0.0.1:9",
                                                                "claude-opus-5", 1)
-    assert "sk-ant-from-settings" not in repr(s)
+    assert "fake-ak-from-settings" not in repr(s)
 
 
 def test_no_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -272,7 +272,7 @@ def test_401_and_403_mean_an_invalid_key_and_stop(fake: FakeAnthropic, kind: str
 
 def test_a_wrong_key_is_rejected_by_the_fake(fake: FakeAnthropic) -> None:
     with pytest.raises(InvalidApiKey):
-        call(settings_for(fake, api_key="sk-ant-wrong-key-000000"))
+        call(settings_for(fake, api_key="fake-ak-wrong-key-000000"))
 
 
 def test_unknown_model_and_bad_request_are_not_retried(fake: FakeAnthropic) -> None:

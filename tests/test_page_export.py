@@ -13,7 +13,7 @@ from lib import export as ex
 from tests.conftest import ROOT
 
 PAGE = str(ROOT / "pages" / "export.py")
-FAKE_KEY = "sk-ant-api03-FAKE-page-test-key-0123456789abcdef"
+FAKE_KEY = "fake-ak-api03-FAKE-page-test-key-0123456789abcdef"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "sk-ant-test-0123456789abcdefghij-SECRET"
+SECRET = "fake-ak-test-0123456789abcdefghij-SECRET"
 
 
 def all_text(at: AppTest) -> str:

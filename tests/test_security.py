@@ -23,7 +23,7 @@ from tests.conftest import ROOT, scenario_rows
 from tests.fake_anthropic import FakeAnthropic
 from tests.supabase_stub import FAKE_ACCESS_TOKEN, FAKE_ANON_KEY, FAKE_SERVICE_KEY, SupabaseStub
 
-FAKE_ANTHROPIC_KEY = "sk-ant-api03-FAKE-secret-sentinel-0123456789"
+FAKE_ANTHROPIC_KEY = "fake-ak-api03-FAKE-secret-sentinel-0123456789"
 SECRETS = {"ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY, "SUPABASE_KEY": FAKE_ANON_KEY,
            "SUPABASE_SERVICE_ROLE_KEY": FAKE_SERVICE_KEY}
 # the parts of each secret that must never show (a JWT's header is the same for every key)
