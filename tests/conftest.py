@@ -370,3 +370,23 @@ def app_env(fresh_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield fresh_dsn
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+# -- generation against the fake Anthropic server, on a seeded database ---------------------------
+@pytest.fixture
+def fake(db_tax: Taxonomy) -> Iterator[Any]:
+    """A fake Anthropic server for the database-backed generation tests (modules may define their own)."""
+    from tests.fake_anthropic import FakeAnthropic
+
+    with FakeAnthropic(db_tax) as server:
+        yield server
+
+
+@pytest.fixture
+def seeded(store: PostgresStore, db_tax: Taxonomy) -> PostgresStore:
+    """The test database with the seed conversations imported."""
+    from lib.store.boot import import_seeds
+
+    imported, problems = import_seeds(store, ROOT / "seeds", db_tax)
+    assert imported and not problems
+    return store

@@ -32,19 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FAST = dict(lease_s=5, heartbeat_s=0.3, poll_s=0.05, batch_poll_s=0.05, batch_lease_s=3, requeue_every_s=0.3)
 
 
-@pytest.fixture
-def fake(db_tax: Taxonomy) -> Iterator[FakeAnthropic]:
-    with FakeAnthropic(db_tax) as server:
-        yield server
-
-
-@pytest.fixture
-def seeded(store: PostgresStore, db_tax: Taxonomy) -> PostgresStore:
-    imported, problems = import_seeds(store, ROOT / "seeds", db_tax)
-    assert imported and not problems
-    return store
-
-
 def settings_for(fake: FakeAnthropic, **kw: Any) -> LLMSettings:
     values: dict[str, Any] = dict(api_key=fake.api_key, base_url=fake.url, backoff_base_s=0.01, backoff_max_s=0.05,
                                   retry_after_cap_s=0.1, timeout_s=10.0, max_retries=2)
