@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import auth
-from lib.ui import GOTO_KEY, REVIEWER_KEY, get_worker, sidebar_status
+from lib.ui import auth
+from lib.ui.common import GOTO_KEY, REVIEWER_KEY, get_worker, sidebar_status
 
 st.set_page_config(page_title="Bright Run Training Data Studio", page_icon="💬", layout="wide")
 

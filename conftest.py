@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.models import Conversation
-from lib.taxonomy import Taxonomy, load_taxonomy
+from lib.core.models import Conversation
+from lib.core.taxonomy import Taxonomy, load_taxonomy
 
 ROOT = Path(__file__).resolve().parent
 

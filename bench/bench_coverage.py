@@ -40,12 +40,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 import psycopg  # noqa: E402
 from bench_db import conversation_for, random_rows  # noqa: E402  (the same synthetic rows as the db bench)
 
-from lib import coverage  # noqa: E402
+from lib.coverage import counts as coverage  # noqa: E402
 from lib.config import Settings  # noqa: E402
 from lib.store.boot import open_store  # noqa: E402
 from lib.store.embedded import start_embedded  # noqa: E402
 from lib.store.postgres import PostgresStore  # noqa: E402
-from lib.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 
 
 def timed(runs: int, fn: Callable[[], Any]) -> tuple[float, Any]:

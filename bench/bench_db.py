@@ -26,11 +26,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lib.config import Settings  # noqa: E402
-from lib.models import Conversation  # noqa: E402
+from lib.core.models import Conversation  # noqa: E402
 from lib.store.boot import open_store  # noqa: E402
 from lib.store.embedded import start_embedded  # noqa: E402
 from lib.store.postgres import PostgresStore  # noqa: E402
-from lib.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 
 COVERAGE_QUERIES: dict[str, str] = {
     "emotions per user turn (labels in force)":

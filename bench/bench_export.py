@@ -4,7 +4,7 @@
 
 The conversations are the 10 seeds (real size: ~20 KB each, sentence functions included) copied
 with new ids, scenarios, personas and arcs, 1 in 10 with a label revision. Without --db they are
-handed to lib.export as ExportRows, as the store returns them; with --db they are first saved into
+handed to lib.export.formats as ExportRows, as the store returns them; with --db they are first saved into
 a fresh embedded database (which takes a while) and the export reads them back through
 Store.export_conversations, so the figure includes the database read.
 
@@ -27,11 +27,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib import export as ex  # noqa: E402
-from lib.models import Conversation  # noqa: E402
-from lib.seeds import load_seeds  # noqa: E402
-from lib.store.base import ExportRow  # noqa: E402
-from lib.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from lib.export import formats as ex  # noqa: E402
+from lib.core.models import Conversation  # noqa: E402
+from lib.core.seeds import load_seeds  # noqa: E402
+from lib.store.protocol import ExportRow  # noqa: E402
+from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 
 
 def synthetic(n: int, tax: Taxonomy, seed: int = 1) -> list[tuple[int, Conversation]]:

@@ -23,13 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lib.generation import GenerationResult, generate_conversation  # noqa: E402
-from lib.llm import DEFAULT_MODEL, LLMClient, LLMSettings, load_prices  # noqa: E402
-from lib.models import ScenarioDimensions, Usage  # noqa: E402
-from lib.planner import plan  # noqa: E402
-from lib.prompting import GeneratedConversation, build_prompt  # noqa: E402
-from lib.seeds import load_seeds  # noqa: E402
-from lib.taxonomy import load_taxonomy  # noqa: E402
+from lib.generation.engine import GenerationResult, generate_conversation  # noqa: E402
+from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings, load_prices  # noqa: E402
+from lib.core.models import ScenarioDimensions, Usage  # noqa: E402
+from lib.core.planner import plan  # noqa: E402
+from lib.generation.prompting import GeneratedConversation, build_prompt  # noqa: E402
+from lib.core.seeds import load_seeds  # noqa: E402
+from lib.core.taxonomy import load_taxonomy  # noqa: E402
 from tests.fake_anthropic import FakeAnthropic  # noqa: E402
 
 

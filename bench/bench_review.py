@@ -5,9 +5,9 @@ conversation take?
 
 Fills a fresh embedded database as bench/bench_db.py does (2,000 generated conversations of 8-16
 turns, a quarter of them reviewed, a tenth with a label revision), then times
-1. taking the queue (lib.review.load_queue) with the default filter and with every status;
+1. taking the queue (lib.review.view.load_queue) with the default filter and with every status;
 2. opening the next conversation, --open times in queue order: the store reads
-   (lib.review.load_view: document, queue row, versions, decisions, metadata) plus building what
+   (lib.review.view.load_view: document, queue row, versions, decisions, metadata) plus building what
    the page shows (the view, the arc figure serialised as Streamlit sends it, the details tables,
    the escaped turn texts);
 3. the whole Review page under AppTest, clicking Next --clicks times (script run time on the
@@ -32,13 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_db import fill  # noqa: E402
-from lib import review as rv  # noqa: E402
+from lib.review import view as rv  # noqa: E402
 from lib.config import Settings  # noqa: E402
 from lib.store.boot import open_store  # noqa: E402
 from lib.store.embedded import start_embedded  # noqa: E402
 from lib.store.postgres import PostgresStore  # noqa: E402
-from lib.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
-from lib.ui import emotion_colours, escape_markdown  # noqa: E402
+from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from lib.ui.common import emotion_colours, escape_markdown  # noqa: E402
 
 
 def stats(samples: list[float]) -> str:

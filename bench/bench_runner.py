@@ -1,4 +1,4 @@
-"""Generation throughput against rate limits: the runner (lib.worker) versus a plain sequential loop.
+"""Generation throughput against rate limits: the runner (lib.generation.worker) versus a plain sequential loop.
 
     python bench/bench_runner.py [--n 100] [--scale 5] [--output-tokens 0] [--concurrency 8] [--burst 60]
 
@@ -7,7 +7,7 @@ distributed, 8 s mean) and enforces rate limits the way Anthropic describes its 
 buckets refilled continuously, 50 requests a minute and 40,000 output tokens a minute, a 429 with
 retry-after when a request does not fit. Both runs generate --n conversations of the default plan
 into an embedded PostgreSQL through the real engine (prompt, structured output, validation, store):
-1. the runner: a generation job run by lib.worker.Worker (concurrency --concurrency, adaptive);
+1. the runner: a generation job run by lib.generation.worker.Worker (concurrency --concurrency, adaptive);
 2. a plain sequential loop: one agenerate_one after the other, no limiter.
 
 --scale divides every time by that factor (latency / scale, limits x scale) so the bench takes
@@ -38,14 +38,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lib.config import Settings  # noqa: E402
-from lib.generation import agenerate_one  # noqa: E402
-from lib.llm import LLMClient, LLMSettings  # noqa: E402
-from lib.planner import plan  # noqa: E402
-from lib.seeds import load_seeds  # noqa: E402
+from lib.generation.engine import agenerate_one  # noqa: E402
+from lib.generation.llm import LLMClient, LLMSettings  # noqa: E402
+from lib.core.planner import plan  # noqa: E402
+from lib.core.seeds import load_seeds  # noqa: E402
 from lib.store.boot import open_store  # noqa: E402
 from lib.store.embedded import start_embedded, stop_embedded  # noqa: E402
-from lib.taxonomy import load_taxonomy  # noqa: E402
-from lib.worker import Worker, WorkerConfig  # noqa: E402
+from lib.core.taxonomy import load_taxonomy  # noqa: E402
+from lib.generation.worker import Worker, WorkerConfig  # noqa: E402
 from tests.fake_anthropic import FakeAnthropic, FakeLimits  # noqa: E402
 
 RPM, OTPM, LATENCY_S = 50, 40_000, 8.0
@@ -161,7 +161,7 @@ def main() -> None:
             s = LLMSettings(api_key=fake.api_key, base_url=fake.url, retry_after_cap_s=60 / args.scale,
                             backoff_base_s=1 / args.scale, backoff_max_s=30 / args.scale, max_retries=8)
             res = asyncio.run(run_worker(store, ids[: args.n], s, tax, seeds, args))
-            runner_fig = report(f"runner (lib.worker, concurrency {args.concurrency}, adaptive)", res, fake, args)
+            runner_fig = report(f"runner (lib.generation.worker, concurrency {args.concurrency}, adaptive)", res, fake, args)
         finally:
             fake.stop()
 

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from lib.planner import plan  # noqa: E402
+from lib.core.planner import plan  # noqa: E402
 from lib.store.embedded import start_embedded, stop_embedded  # noqa: E402
 from lib.store.postgres import PostgresStore  # noqa: E402
-from lib.taxonomy import load_taxonomy  # noqa: E402
+from lib.core.taxonomy import load_taxonomy  # noqa: E402
 
 PAGE = str(ROOT / "pages" / "scenarios.py")
 

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
-DEFAULT_MODEL = "claude-sonnet-5-5"  # lib.llm.DEFAULT_MODEL: Sonnet 4.5 reaches end-of-life on 2026-11-30
+DEFAULT_MODEL = "claude-sonnet-5-5"  # lib.generation.llm.DEFAULT_MODEL: Sonnet 4.5 reaches end-of-life on 2026-11-30
 
 # setting -> environment variable (and key in secrets.toml)
 ENV_NAMES: dict[str, str] = {
@@ -60,7 +60,7 @@ class Settings(BaseModel):
     @classmethod
     def _anchor_data_dir(cls, value: Path) -> Path:
         # Relative to the project, not the working directory, so `streamlit run` from anywhere
-        # and `python -m lib.db` share one embedded database.
+        # and `python -m lib db` share one embedded database.
         value = value.expanduser()
         return value if value.is_absolute() else ROOT / value
 

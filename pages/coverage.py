@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from lib import coverage
-from lib.charts import config, fmt
+from lib.coverage import counts as coverage
+from lib.coverage.charts import config, fmt
 from lib.store import StoreError
-from lib.ui import ensure_app_navigation, get_store, names, reviewer, store_or_stop, taxonomy_or_stop
+from lib.ui.common import ensure_app_navigation, get_store, names, reviewer, store_or_stop, taxonomy_or_stop
 
 ensure_app_navigation("coverage")
 

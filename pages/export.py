@@ -1,5 +1,5 @@
 """Export for training: which conversations, which formats, the train/eval split; build, preview,
-download. The same options as `python -m lib.export`."""
+download. The same options as `python -m lib export`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from lib import export as ex
+from lib.export import formats as ex
 from lib.store import StoreError
-from lib.ui import FILTERS_KEY, names, store_or_stop, taxonomy_or_stop
-from lib.ui import ensure_app_navigation
+from lib.ui.common import FILTERS_KEY, names, store_or_stop, taxonomy_or_stop
+from lib.ui.common import ensure_app_navigation
 
 ensure_app_navigation("export")
 

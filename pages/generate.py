@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from lib import runner
+from lib.generation import jobs as runner
 from lib.config import ConfigError
 from lib.store import StoreError
-from lib.ui import ensure_app_navigation, get_settings, get_worker, names, store_or_stop, taxonomy_or_stop
+from lib.ui.common import ensure_app_navigation, get_settings, get_worker, names, store_or_stop, taxonomy_or_stop
 
 ensure_app_navigation("generate")
 
@@ -26,14 +26,14 @@ worker = None if gen_off else get_worker()
 
 st.title("Generate")
 st.caption("Generation jobs, started from the Scenarios page (Generate, Generate selected, Generate all, Retry "
-           "failed) or by a reviewer's regeneration. A worker in this app runs them; `python -m lib.worker` runs "
+           "failed) or by a reviewer's regeneration. A worker in this app runs them; `python -m lib worker` runs "
            "more on any machine with the same database.")
 
 if gen_off:
     st.info(gen_off, icon=":material/cloud_off:")
 elif worker is None:
     st.warning("No generation worker runs in this app, so queued jobs wait for one started with "
-               "`python -m lib.worker`. In hosted mode the app's own worker needs SUPABASE_SERVICE_ROLE_KEY; "
+               "`python -m lib worker`. In hosted mode the app's own worker needs SUPABASE_SERVICE_ROLE_KEY; "
                "otherwise the server log says why it did not start.", icon=":material/error:")
 else:
     state = worker.status()  # type: ignore[attr-defined]

@@ -5,9 +5,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lib.seeds import emotion_counts, load_seeds, seed_rows
-from lib.taxonomy import TaxonomyError, load_taxonomy
-from lib.ui import ensure_app_navigation
+from lib.core.seeds import emotion_counts, load_seeds, seed_rows
+from lib.core.taxonomy import TaxonomyError, load_taxonomy
+from lib.ui.common import ensure_app_navigation
 
 ensure_app_navigation("about")
 

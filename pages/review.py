@@ -7,11 +7,11 @@ from typing import Any
 
 import streamlit as st
 
-from lib import review as rv
+from lib.review import view as rv
 from lib.config import ConfigError
 from lib.store import StoreError
-from lib.store.base import REASON_CODES
-from lib.ui import (REVIEWER_KEY, STATUS_BADGES, emotion_colours, ensure_app_navigation, escape_markdown,
+from lib.store.protocol import REASON_CODES
+from lib.ui.common import (REVIEWER_KEY, STATUS_BADGES, emotion_colours, ensure_app_navigation, escape_markdown,
                     get_settings, get_store, get_taxonomy, names, reviewer, store_or_stop, taxonomy_or_stop)
 
 ensure_app_navigation("review")

@@ -6,11 +6,11 @@ import time
 import pandas as pd
 import streamlit as st
 
-from lib import filters as flt
-from lib import runner
-from lib.planner import compare_coverage, plan
+from lib.core import filters as flt
+from lib.generation import jobs as runner
+from lib.core.planner import compare_coverage, plan
 from lib.store import StoreError
-from lib.ui import (FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, escape_markdown, get_settings, get_worker, names,
+from lib.ui.common import (FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, escape_markdown, get_settings, get_worker, names,
                     render_chat, reviewer, status_badge, store_or_stop, taxonomy_or_stop)
 
 store = store_or_stop()

@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from lib.config import ConfigError
-from lib.ui import STORE_KINDS, escape_markdown, get_settings, store_or_stop, taxonomy_or_stop
-from lib.ui import ensure_app_navigation
+from lib.ui.common import STORE_KINDS, escape_markdown, get_settings, store_or_stop, taxonomy_or_stop
+from lib.ui.common import ensure_app_navigation
 
 ensure_app_navigation("settings")
 

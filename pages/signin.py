@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import auth
-from lib.ui import ensure_app_navigation, escape_markdown
+from lib.ui import auth
+from lib.ui.common import ensure_app_navigation, escape_markdown
 
 ensure_app_navigation("signin")
 st.title("Sign in")

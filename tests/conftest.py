@@ -25,12 +25,12 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from lib.models import Conversation
+from lib.core.models import Conversation
 from lib.store.boot import sync_taxonomy
 from lib.store.embedded import EmbeddedServer, drop_database, ensure_database, start_embedded, stop_embedded
 from lib.store.migrate import migrate
 from lib.store.postgres import PostgresStore
-from lib.taxonomy import Taxonomy, load_taxonomy
+from lib.core.taxonomy import Taxonomy, load_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = "brightrun_template"

@@ -58,7 +58,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from lib.taxonomy import Taxonomy, load_taxonomy
+from lib.core.taxonomy import Taxonomy, load_taxonomy
 
 Answer = tuple[int, dict[str, str], Any]
 

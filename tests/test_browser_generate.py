@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.taxonomy import load_taxonomy
+from lib.core.taxonomy import load_taxonomy
 from tests.conftest import ROOT, screenshot, settle, start_app, stop_embedded_dir
 from tests.fake_anthropic import FakeAnthropic, FakeLimits
 from tests.test_browser_scenarios import grid_click_row

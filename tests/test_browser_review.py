@@ -220,7 +220,7 @@ def test_generated_markup_shows_as_text_in_the_browser(review_app: App, page: An
     """A generated turn holding HTML, a script, a markdown image and link: the reviewer sees the
     characters; the browser gets no script, image or link from it."""
     from lib.config import Settings
-    from lib.models import Conversation
+    from lib.core.models import Conversation
     from lib.store.boot import open_store
     from tests.conftest import make_conversation
 

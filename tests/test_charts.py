@@ -6,8 +6,10 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from lib import charts, coverage
-from lib.taxonomy import Taxonomy
+from lib.coverage import charts
+
+from lib.coverage import counts as coverage
+from lib.core.taxonomy import Taxonomy
 
 
 def items() -> pd.DataFrame:

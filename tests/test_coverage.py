@@ -8,13 +8,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from lib import coverage
-from lib.models import ScenarioDimensions
-from lib.planner import plan
-from lib.prompting import target_turns
-from lib.store.base import InvalidInput
+from lib.coverage import counts as coverage
+from lib.core.models import ScenarioDimensions
+from lib.core.planner import plan
+from lib.generation.prompting import target_turns
+from lib.store.protocol import InvalidInput
 from lib.store.postgres import PostgresStore
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 from tests.conftest import add_member, as_role, make_conversation, scenario_rows
 
 Conn = psycopg.Connection[dict[str, Any]]

@@ -7,9 +7,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from lib.store.base import InvalidInput, NotFound, StoreError
+from lib.store.protocol import InvalidInput, NotFound, StoreError
 from lib.store.postgres import PostgresStore
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 from tests.conftest import make_conversation, scenario_rows
 
 

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from lib.store.base import MigrationError
+from lib.store.protocol import MigrationError
 from lib.store.migrate import MIGRATIONS_DIR, applied_versions, discover, migrate, pending, split_statements
 
 EXPECTED_TABLES = {

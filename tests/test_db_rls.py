@@ -11,7 +11,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from lib.store.postgres import PostgresStore
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 from tests.conftest import add_member, as_role, make_conversation, scenario_rows
 
 Conn = psycopg.Connection[dict[str, Any]]

@@ -21,13 +21,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from lib import export as ex
-from lib.models import Conversation
-from lib.seeds import load_seeds
-from lib.store.base import ExportRow
+from lib.export import formats as ex
+from lib.core.models import Conversation
+from lib.core.seeds import load_seeds
+from lib.store.protocol import ExportRow
 from lib.store.boot import SEEDS_DIR, import_seeds
 from lib.store.postgres import PostgresStore
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 from tests.conftest import ROOT, make_conversation, scenario_rows
 
 FAKE_KEY = "fake-ak-api03-FAKE-export-test-key-0123456789abcdef"
@@ -537,7 +537,7 @@ def test_nothing_to_export_from_an_empty_database(store: PostgresStore, db_tax: 
 # ---- the CLI ------------------------------------------------------------------------------------
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "DATABASE_URL", "BRIGHTRUN_"))}
-    return subprocess.run([sys.executable, "-m", "lib.export", *args], cwd=ROOT, env={**base, **(env or {})},
+    return subprocess.run([sys.executable, "-m", "lib.export.formats", *args], cwd=ROOT, env={**base, **(env or {})},
                           capture_output=True, text=True, timeout=180)
 
 

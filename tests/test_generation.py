@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
-from lib.generation import (
+from lib.generation.engine import (
     GenerationResult,
     dumps_row,
     generate_conversation,
     generate_one,
     redact,
 )
-from lib.llm import LLMClient, LLMSettings, response_from_body
-from lib.models import CheckResult, Conversation, ScenarioDimensions
-from lib.prompting import Feedback
-from lib.taxonomy import Taxonomy
+from lib.generation.llm import LLMClient, LLMSettings, response_from_body
+from lib.core.models import CheckResult, Conversation, ScenarioDimensions
+from lib.generation.prompting import Feedback
+from lib.core.taxonomy import Taxonomy
 from tests.fake_anthropic import Behaviour, FakeAnthropic
 
 

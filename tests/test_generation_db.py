@@ -9,12 +9,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from lib.generation import generate_one
-from lib.llm import LLMSettings
+from lib.generation.engine import generate_one
+from lib.generation.llm import LLMSettings
 from lib.store.boot import import_seeds
 from lib.store.postgres import PostgresStore
-from lib.taxonomy import Taxonomy
-from lib.validation import check_conversation
+from lib.core.taxonomy import Taxonomy
+from lib.core.validation import check_conversation
 from tests.fake_anthropic import Behaviour, FakeAnthropic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +178,7 @@ def test_with_a_job_item(seeded: PostgresStore, conn: psycopg.Connection, fake: 
 
 
 def test_set_generation_status_rules(seeded: PostgresStore, db_tax: Taxonomy) -> None:
-    from lib.store.base import InvalidInput, NotFound
+    from lib.store.protocol import InvalidInput, NotFound
 
     sid = add_tiers(seeded, db_tax)["template"]
     assert seeded.set_scenario_status(sid, "generating") == "generating"

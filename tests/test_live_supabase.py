@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from lib.store.base import SCENARIO_COLUMNS, Store
+from lib.store.protocol import SCENARIO_COLUMNS, Store
 from lib.store.supabase import SupabaseStore
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 from tests.conftest import make_conversation, scenario_rows
 
 URL, KEY = os.environ.get("SUPABASE_TEST_URL", ""), os.environ.get("SUPABASE_TEST_KEY", "")

@@ -12,7 +12,7 @@ import anthropic
 import pytest
 from pydantic import SecretStr
 
-from lib.llm import (
+from lib.generation.llm import (
     DEFAULT_MODEL,
     InvalidApiKey,
     LLMClient,
@@ -30,8 +30,8 @@ from lib.llm import (
     retry_delay,
     sdk_models,
 )
-from lib.models import Usage
-from lib.taxonomy import Taxonomy
+from lib.core.models import Usage
+from lib.core.taxonomy import Taxonomy
 from tests.fake_anthropic import Behaviour, FakeAnthropic
 
 SYSTEM = "You write training conversations. " * 400  # long enough to be cached (>= 1024 tokens)

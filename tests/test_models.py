@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from lib.models import Conversation, LabelRevision, json_schema
+from lib.core.models import Conversation, LabelRevision, json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((ROOT / "seeds").glob("*.json"))
@@ -78,11 +78,11 @@ def test_revision_of_an_unknown_field_is_rejected() -> None:
 
 def test_committed_schema_is_current() -> None:
     committed = json.loads((ROOT / "schema" / "conversation.schema.json").read_text(encoding="utf-8"))
-    assert committed == json_schema(), "run: python -m lib.models --schema > schema/conversation.schema.json"
+    assert committed == json_schema(), "run: python -m lib schema --schema > schema/conversation.schema.json"
 
 
 def test_schema_cli_prints_the_schema() -> None:
-    out = subprocess.run([sys.executable, "-m", "lib.models", "--schema"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "lib.core.models", "--schema"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     schema = json.loads(out)
     assert "turns" in schema["properties"]

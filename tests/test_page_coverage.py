@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import coverage
+from lib.coverage import counts as coverage
 from lib.store.postgres import PostgresStore
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "coverage.py")
 SCOPE_KEY, PLAN_KEY = "br_coverage_scope", "br_coverage_plan"

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.config import Settings
-from lib.models import Conversation
+from lib.core.models import Conversation
 from lib.store.boot import open_store
 from lib.store.postgres import PostgresStore
 from tests.conftest import make_conversation

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.store.postgres import PostgresStore
-from lib.ui import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY
+from lib.ui.common import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "scenarios.py")
 
@@ -65,7 +65,7 @@ def test_status_filter_and_an_empty_result_explain_themselves(app_env: str) -> N
 
 
 def tax_tier_name(_: str, tier: str) -> str:
-    from lib.taxonomy import load_taxonomy
+    from lib.core.taxonomy import load_taxonomy
 
     return next(t.name for t in load_taxonomy().tiers if t.id == tier)
 

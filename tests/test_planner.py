@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from lib.planner import ARC_AFFINITY, PAIRS, Plan, PlanCoverage, PlannedScenario, plan
-from lib.taxonomy import Taxonomy, load_taxonomy
+from lib.core.planner import ARC_AFFINITY, PAIRS, Plan, PlanCoverage, PlannedScenario, plan
+from lib.core.taxonomy import Taxonomy, load_taxonomy
 
 SUPPORT_DIR = Path(__file__).parent / "fixtures" / "taxonomy_support"
 BALANCED = {"persona": "personas", "emotional_arc": "arcs", "topic": "topics", "intent": "intents",

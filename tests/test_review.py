@@ -1,4 +1,4 @@
-"""lib.review without a database: the queue helpers, the view built from a conversation, the
+"""lib.review.view without a database: the queue helpers, the view built from a conversation, the
 actions' checks (with a fake store that records calls) and the analytics tables and charts."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from lib import review as rv
-from lib.models import Conversation
-from lib.seeds import load_seeds
-from lib.taxonomy import Taxonomy, load_taxonomy
-from lib.ui import emotion_colours
+from lib.review import view as rv
+from lib.core.models import Conversation
+from lib.core.seeds import load_seeds
+from lib.core.taxonomy import Taxonomy, load_taxonomy
+from lib.ui.common import emotion_colours
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def view_of(conv: Conversation, tax: Taxonomy, **extra: Any) -> rv.ConversationV
 
 
 class FakeStore:
-    """Records the writes lib.review asks for."""
+    """Records the writes lib.review.view asks for."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []

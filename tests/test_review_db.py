@@ -9,7 +9,7 @@ import pytest
 
 from lib.store import InvalidInput, NotFound
 from lib.store.postgres import PostgresStore
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 from tests.conftest import add_member, as_role, make_conversation, scenario_rows
 
 

@@ -1,4 +1,4 @@
-"""lib.runner without a database: the adaptive limiter, estimates, progress and job actions."""
+"""lib.generation.jobs without a database: the adaptive limiter, estimates, progress and job actions."""
 from __future__ import annotations
 
 import asyncio
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from lib import runner
-from lib.llm import LLMSettings, TryRecord
-from lib.runner import AdaptiveLimiter, RateLimits
+from lib.generation import jobs as runner
+from lib.generation.llm import LLMSettings, TryRecord
+from lib.generation.jobs import AdaptiveLimiter, RateLimits
 
 HEADERS = {"anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "40",
            "anthropic-ratelimit-output-tokens-limit": "40000", "anthropic-ratelimit-output-tokens-remaining": "30000",

@@ -16,9 +16,9 @@ from psycopg.rows import dict_row
 from streamlit.testing.v1 import AppTest
 
 from lib.config import Settings
-from lib.generation import generate_one
-from lib.llm import LLMSettings
-from lib.taxonomy import Taxonomy
+from lib.generation.engine import generate_one
+from lib.generation.llm import LLMSettings
+from lib.core.taxonomy import Taxonomy
 from tests.conftest import ROOT, scenario_rows
 from tests.fake_anthropic import FakeAnthropic
 from tests.supabase_stub import FAKE_ACCESS_TOKEN, FAKE_ANON_KEY, FAKE_SERVICE_KEY, SupabaseStub
@@ -133,7 +133,7 @@ def test_a_wrong_password_is_one_clear_line(hosted_env: SupabaseStub) -> None:
 # -- log rows and exports -------------------------------------------------------------------------
 def test_no_secret_in_log_rows_or_export_files(store: Any, db_dsn: str, db_tax: Taxonomy, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from lib import export as ex
+    from lib.export import formats as ex
 
     with FakeAnthropic(db_tax) as fake:
         env = {**SECRETS, "ANTHROPIC_API_KEY": fake.api_key, "SUPABASE_URL": "https://x.supabase.co",

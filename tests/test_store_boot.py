@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lib import db as cli
+from lib.store import cli
 from lib.config import Settings
-from lib.models import Conversation
+from lib.core.models import Conversation
 from lib.store import BootError, Store, StoreUnavailable, open_store
 from lib.store.boot import SEEDS_DIR, import_seeds, sync_taxonomy
 from lib.store.embedded import EmbeddedServer
 from lib.store.migrate import MIGRATIONS_DIR
 from lib.store.postgres import SCENARIO_FIELDS, PostgresStore
-from lib.taxonomy import Taxonomy, load_taxonomy
+from lib.core.taxonomy import Taxonomy, load_taxonomy
 
 SEED_FILES = sorted(SEEDS_DIR.glob("*.json"))
 UNREACHABLE = "postgresql://brightrun:hunter2-secret@127.0.0.1:1/brightrun"

@@ -13,10 +13,10 @@ import pytest
 
 from lib.config import Settings
 from lib.store import NotFound, PermissionDenied, StoreError, StoreUnavailable, open_store
-from lib.store.base import Store
+from lib.store.protocol import Store
 from lib.store.postgres import PostgresStore
 from lib.store.supabase import PAGE, SupabaseStore, open_supabase_store
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 from tests.conftest import make_conversation, scenario_rows
 from tests.supabase_stub import FAKE_ACCESS_TOKEN, FAKE_ANON_KEY, FAKE_SERVICE_KEY, Reply, StubRequest, SupabaseStub
 

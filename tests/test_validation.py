@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lib.models import Conversation, UserTurn
-from lib.taxonomy import Taxonomy
-from lib.validation import CHECKS, check_conversation
+from lib.core.models import Conversation, UserTurn
+from lib.core.taxonomy import Taxonomy
+from lib.core.validation import CHECKS, check_conversation
 
 ROOT = Path(__file__).resolve().parent.parent
 

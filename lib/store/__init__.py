@@ -1,7 +1,7 @@
 """The database layer. Pages and the worker use `open_store()` and the `Store` protocol only."""
 from __future__ import annotations
 
-from lib.store.base import (
+from lib.store.protocol import (
     BootError, BootReport, InvalidInput, JobItem, MigrationError, NotFound, PermissionDenied, Store, StoreError,
     StoreInfo, StoreUnavailable,
 )

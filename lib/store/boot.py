@@ -24,18 +24,18 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from lib.config import Settings
-from lib.models import Conversation
-from lib.seeds import load_seeds
-from lib.store.base import BootError, BootReport, InvalidInput, StoreKind, StoreUnavailable
+from lib.core.models import Conversation
+from lib.core.seeds import load_seeds
+from lib.store.protocol import BootError, BootReport, InvalidInput, StoreKind, StoreUnavailable
 from lib.store.embedded import start_embedded
 from lib.store.migrate import MIGRATIONS_DIR, migrate
 from lib.store.postgres import SCENARIO_FIELDS, PostgresStore, connect_check
-from lib.taxonomy import DEFAULT_DIR as TAXONOMY_DIR
-from lib.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
-from lib.validation import check_conversation
+from lib.core.taxonomy import DEFAULT_DIR as TAXONOMY_DIR
+from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from lib.core.validation import check_conversation
 
 if TYPE_CHECKING:
-    from lib.planner import PlanCoverage
+    from lib.core.planner import PlanCoverage
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def plan_scenarios(store: PostgresStore, tax: Taxonomy, n: int, *, tier_mix: Map
                    existing: list[dict[str, Any]] | None = None) -> tuple[list[int], PlanCoverage | None]:
     """Plan n more scenarios on top of the table (the planner tops up what is under-covered).
     Returns the new ids and the coverage the table has with them."""
-    from lib.planner import plan
+    from lib.core.planner import plan
 
     if n <= 0:
         return [], None

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from lib.store.base import StoreUnavailable
+from lib.store.protocol import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

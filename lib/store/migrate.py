@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import tuple_row
 
-from lib.store.base import MigrationError
+from lib.store.protocol import MigrationError
 
 log = logging.getLogger(__name__)
 

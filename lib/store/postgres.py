@@ -18,13 +18,13 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lib.config import safe_dsn_label
-from lib.models import Conversation, RevisionSource
-from lib.store.base import (
+from lib.core.models import Conversation, RevisionSource
+from lib.store.protocol import (
     SCENARIO_FILTERS, BootReport, Decision, InvalidInput, JobItem, JobKind, NotFound, PermissionDenied, StoreError,
     StoreInfo, StoreKind, StoreUnavailable,
 )
-from lib.store.base import LABEL_STATS_GROUPS, REVIEW_FILTERS
-from lib.store.base import ExportRow
+from lib.store.protocol import LABEL_STATS_GROUPS, REVIEW_FILTERS
+from lib.store.protocol import ExportRow
 
 COUNTED_TABLES: tuple[str, ...] = (
     "scenarios", "conversations", "conversation_turns", "reviews", "label_revisions", "generation_jobs",

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from lib.models import Conversation, RevisionSource
-from lib.store.base import (
+from lib.core.models import Conversation, RevisionSource
+from lib.store.protocol import (
     LABEL_STATS_GROUPS, REVIEW_FILTERS, SCENARIO_FILTERS, BootReport, Decision, ExportRow, InvalidInput, JobItem,
     JobKind, NotFound, PermissionDenied, StoreError, StoreInfo, StoreKind, StoreUnavailable,
 )

@@ -5,7 +5,7 @@ and, in hosted mode, a supabase-py one. Both call the same SQL functions in
 supabase/migrations/, so they behave the same.
 
 Rows come back as plain dicts (column -> value; numbers as int/float, times as aware datetimes),
-conversations as lib.models.Conversation. Errors are the StoreError subclasses below, each with a
+conversations as lib.core.models.Conversation. Errors are the StoreError subclasses below, each with a
 one-line message a person can act on.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lib.models import Conversation, RevisionSource
+from lib.core.models import Conversation, RevisionSource
 
 StoreKind = Literal["embedded", "postgres", "supabase"]
 Decision = Literal["approved", "needs_edit", "rejected"]
@@ -138,7 +138,7 @@ class JobItem(BaseModel):
 
 
 class ExportRow(NamedTuple):
-    """A conversation to export (lib.export), as stored. `document` is the Conversation's JSON text
+    """A conversation to export (lib.export.formats), as stored. `document` is the Conversation's JSON text
     without its `training` block, which comes apart in `training`: the export copies the text into
     the full format as it is and sets the split, instead of validating and re-serializing 10,000
     documents. scenario_id groups the split (None: not from the database)."""

@@ -1,11 +1,11 @@
 """The database from the command line.
 
-    python -m lib.db migrate                 apply pending migrations (and nothing else)
-    python -m lib.db status                  start the database as the app does and describe it
-    python -m lib.db plan --n 90 [--seed S] [--tier-mix template=40,scenario=35,edge_case=15]
+    python -m lib db migrate                 apply pending migrations (and nothing else)
+    python -m lib db status                  start the database as the app does and describe it
+    python -m lib db plan --n 90 [--seed S] [--tier-mix template=40,scenario=35,edge_case=15]
                                              plan N more scenarios on top of the table (on an
                                              empty database: the seeds' scenarios plus N)
-    python -m lib.db reset [--yes]           delete everything and start again from the migrations
+    python -m lib db reset [--yes]           delete everything and start again from the migrations
 
 Uses DATABASE_URL when set, else the embedded PostgreSQL in BRIGHTRUN_DATA_DIR (.data/).
 Exit codes: 0 done, 1 failed (one line on stderr says why), 2 bad usage or reset not confirmed.
@@ -21,15 +21,15 @@ from collections.abc import Sequence
 import psycopg
 
 from lib.config import ConfigError, Settings
-from lib.store.base import StoreError
+from lib.store.protocol import StoreError
 from lib.store.boot import open_store, plan_scenarios, resolve_database
 from lib.store.migrate import migrate, pending, reset_schema
 from lib.store.postgres import connect_check
-from lib.taxonomy import TaxonomyError, load_taxonomy
+from lib.core.taxonomy import TaxonomyError, load_taxonomy
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.db", description="Bright Run database: migrate, status, plan, reset.")
+def main(argv: Sequence[str] | None = None, prog: str = "python -m lib db") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Bright Run database: migrate, status, plan, reset.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending migrations")

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from lib.config import Settings
-from lib.store.base import PermissionDenied, StoreError, StoreUnavailable
+from lib.store.protocol import PermissionDenied, StoreError, StoreUnavailable
 
 AUTH_KEY = "br_auth"  # session state: the signed-in session (AuthSession as a dict)
 ROLES: tuple[str, ...] = ("viewer", "reviewer", "operator", "admin")
@@ -146,7 +146,7 @@ def role_message(exc: PermissionDenied | str, role: str | None = None) -> str:
 
 # -- Streamlit -----------------------------------------------------------------------------------------
 def _settings() -> Settings:
-    from lib.ui import get_settings
+    from lib.ui.common import get_settings
 
     return get_settings()
 
@@ -243,7 +243,7 @@ def not_signed_in() -> None:
 
 
 def user_store_or_stop() -> Any:
-    """lib.ui.store_or_stop() in hosted mode: the user's store, or the not-signed-in page."""
+    """lib.ui.common.store_or_stop() in hosted mode: the user's store, or the not-signed-in page."""
     import streamlit as st
 
     if current() is None:
@@ -291,7 +291,7 @@ def sidebar_account() -> None:
     """The signed-in person and their role, or a link to sign in (hosted mode's sidebar block)."""
     import streamlit as st
 
-    from lib.ui import escape_markdown
+    from lib.ui.common import escape_markdown
 
     auth = current()
     if auth is None:

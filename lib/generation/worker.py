@@ -1,9 +1,9 @@
 """The generation worker: claims job items, generates them concurrently within the rate limits, and
 stores the results.
 
-    python -m lib.worker [--concurrency 8] [--job ID] [--until-idle] [--name NAME]
+    python -m lib worker [--concurrency 8] [--job ID] [--until-idle] [--name NAME]
 
-The app runs one worker as a thread per server process (lib.ui.get_worker); this command runs
+The app runs one worker as a thread per server process (lib.ui.common.get_worker); this command runs
 more, on any machine that reaches the same database (DATABASE_URL) with an API key.
 
 How a worker keeps its promises (see "Long work" in the design notes):
@@ -11,10 +11,10 @@ How a worker keeps its promises (see "Long work" in the design notes):
   get the same item) and extends the leases of the items in flight with heartbeats. A worker that
   dies stops sending them: its items are claimed again once their leases expire, and saving is
   idempotent per item, so a crash loses nothing and stores nothing twice.
-- It runs items as asyncio tasks, as many at once as lib.runner.AdaptiveLimiter's window allows
+- It runs items as asyncio tasks, as many at once as lib.generation.jobs.AdaptiveLimiter's window allows
   (settings.concurrency at most); every request waits for the limiter's pace, and every answer's
   anthropic-ratelimit-* headers and 429s adjust it.
-- Stop (lib.runner.stop_job) cancels the items not started; the ones in flight finish and are
+- Stop (lib.generation.jobs.stop_job) cancels the items not started; the ones in flight finish and are
   stored. A worker that shuts down (the app exits, Ctrl-C, SIGTERM) cancels what it has in flight
   and gives those items back without using up an attempt (release_job_items).
 - An error every item would hit (an invalid key, an unknown model) fails the job with its reason
@@ -43,11 +43,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.generation import AttemptLog, GenerationResult, _feedback_for, agenerate_one, scenario_from_row
-from lib.llm import LLMClient, LLMResponse, LLMSettings, response_from_body
-from lib.prompting import PromptError, build_prompt
-from lib.runner import ACTIVE_JOB_STATUSES, AdaptiveLimiter
-from lib.store.base import JobItem, StoreError, StoreUnavailable
+from lib.generation.engine import AttemptLog, GenerationResult, _feedback_for, agenerate_one, scenario_from_row
+from lib.generation.llm import LLMClient, LLMResponse, LLMSettings, response_from_body
+from lib.generation.prompting import PromptError, build_prompt
+from lib.generation.jobs import ACTIVE_JOB_STATUSES, AdaptiveLimiter
+from lib.store.protocol import JobItem, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +173,8 @@ class Worker:
             self._set_state("stopped")
 
     def _load_prompt_inputs(self) -> None:
-        from lib.seeds import load_seeds
-        from lib.taxonomy import load_taxonomy
+        from lib.core.seeds import load_seeds
+        from lib.core.taxonomy import load_taxonomy
 
         if self.tax is None:
             self.tax = load_taxonomy()
@@ -564,7 +564,7 @@ class WorkerThread:
 
 
 def start_app_worker(store: Any, settings: Any, **config: Any) -> WorkerThread | None:
-    """The app's worker (lib.ui.get_worker), or None when there is no API key (offline demos)."""
+    """The app's worker (lib.ui.common.get_worker), or None when there is no API key (offline demos)."""
     if settings is None or not getattr(settings, "has_api_key", False):
         return None
     llm_settings = LLMSettings.from_settings(settings)
@@ -578,7 +578,7 @@ def start_app_worker(store: Any, settings: Any, **config: Any) -> WorkerThread |
     return WorkerThread(Worker(store, llm_settings, cfg, limiter=limiter)).start()
 
 
-# ---- python -m lib.worker -----------------------------------------------------------------------
+# ---- python -m lib worker -----------------------------------------------------------------------
 def _print_event(ev: Event) -> None:
     reason = f": {ev.reason}" if ev.reason else ""
     cost = f" ${ev.cost_usd:.4f}" if ev.cost_usd else ""
@@ -586,8 +586,8 @@ def _print_event(ev: Event) -> None:
           flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.worker", description=(
+def main(argv: Sequence[str] | None = None, prog: str = "python -m lib worker") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=(
         "Run a generation worker against the app's database (DATABASE_URL, else the embedded one): it claims "
         "queued job items and generates them with Claude. Several may run at once, on any machines."))
     parser.add_argument("--concurrency", type=int, default=None, help="items at once (default: BRIGHTRUN_CONCURRENCY or 8)")

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from lib.taxonomy import Context, Taxonomy
+from lib.core.taxonomy import Context, Taxonomy
 
 # Which intents, tones and outcomes suit an arc. Only arcs listed here are limited, only ids the taxonomy
 # has are used, and a limit that leaves nothing is ignored: other verticals have other ids.

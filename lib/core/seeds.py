@@ -8,11 +8,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from lib.models import Conversation
-from lib.taxonomy import Taxonomy
+from lib.core.models import Conversation
+from lib.core.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
-SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+SEEDS_DIR = Path(__file__).resolve().parent.parent.parent / "seeds"
 
 
 @dataclass
@@ -50,7 +50,7 @@ def load_seeds(directory: str | Path = SEEDS_DIR) -> SeedLoad:
 
 def seed_rows(conversations: list[Conversation], tax: Taxonomy) -> list[dict[str, object]]:
     """One display row per conversation, with taxonomy names instead of ids."""
-    from lib.validation import check_conversation
+    from lib.core.validation import check_conversation
 
     names = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in ["personas", "arcs", "topics", "emotions"]}
     rows = []

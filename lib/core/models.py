@@ -4,7 +4,7 @@ Labels on a turn are the first-pass labels. Corrections never overwrite them: ea
 `LabelRevision` in `label_history`, and the current value of a label is the latest revision for
 that (turn, field), or the original when there is none ("self-healing labels").
 
-`python -m lib.models --schema` prints the JSON Schema (committed as schema/conversation.schema.json).
+`python -m lib schema --schema` prints the JSON Schema (committed as schema/conversation.schema.json).
 """
 from __future__ import annotations
 
@@ -260,8 +260,8 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.models", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m lib schema") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--schema", action="store_true", help="print the JSON Schema of the format")
     args = parser.parse_args(argv)
     if not args.schema:

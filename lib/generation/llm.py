@@ -32,12 +32,12 @@ import anthropic
 import pydantic
 import yaml
 
-from lib.models import Usage
-from lib.prompting import GeneratedConversation
+from lib.core.models import Usage
+from lib.generation.prompting import GeneratedConversation
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 PRICES_FILE = ROOT / "config" / "prices.yaml"
 
 # Claude Sonnet 4.5 (the spec's model) reaches end-of-life on 2026-11-30 (anthropic.resources.messages

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from lib.llm import LLMSettings, TryRecord, parse_retry_after
+from lib.generation.llm import LLMSettings, TryRecord, parse_retry_after
 
 DEFAULT_CONCURRENCY = 8
 OUTPUT_TOKENS_PER_TURN = 500  # a 16-turn conversation with sentence functions is ~8k output tokens
@@ -396,10 +396,10 @@ def _token_estimate(scenarios: Sequence[Mapping[str, Any]], llm_settings: LLMSet
                     seeds: Sequence[Any] | None, counter: TokenCounter | None) -> tuple[float, float, bool]:
     """(cost per conversation, output tokens per conversation, counted by the API?) from one sample
     scenario per tier, weighted by how many of each tier there are."""
-    from lib.generation import scenario_from_row
-    from lib.prompting import build_prompt, target_turns
-    from lib.seeds import load_seeds
-    from lib.taxonomy import load_taxonomy
+    from lib.generation.engine import scenario_from_row
+    from lib.generation.prompting import build_prompt, target_turns
+    from lib.core.seeds import load_seeds
+    from lib.core.taxonomy import load_taxonomy
 
     if not scenarios:
         return 0.0, 0.0, counter is not None
@@ -451,7 +451,7 @@ def start_job(store: Any, scenario_ids: Sequence[int], *, mode: str = "realtime"
               estimate: Estimate | None = None) -> tuple[int, int]:
     """Create a job for the scenarios; returns (job id, items queued). Scenarios already queued or
     generating in another job are left out (the store does it)."""
-    from lib.store.base import StoreError
+    from lib.store.protocol import StoreError
 
     ids = sorted({int(i) for i in scenario_ids})
     if not ids:
@@ -588,7 +588,7 @@ def progress(job: Mapping[str, Any], *, now: datetime | None = None) -> Progress
 
 
 def worker_line(status: Mapping[str, Any]) -> str:
-    """One line on the app's worker (lib.worker.Worker.status()): what runs and at what pace."""
+    """One line on the app's worker (lib.generation.worker.Worker.status()): what runs and at what pace."""
     lim = status.get("limiter") or {}
     parts = [f"Worker: {len(status.get('in_flight') or [])} in flight, up to {int(lim.get('window') or 0)} at once "
              f"(at most {lim.get('max_concurrency', '?')})"]

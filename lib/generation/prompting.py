@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from lib.models import (
+from lib.core.models import (
     Arc,
     ArcPoint,
     AssistantTurn,
@@ -42,9 +42,9 @@ from lib.models import (
     StrategyLabel,
     UserTurn,
 )
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 PROMPTS_DIR = ROOT / "prompts"
 TIER_TEMPLATES: dict[str, str] = {
     "template": "tier1_template",
@@ -106,7 +106,7 @@ GeneratedTurn = Annotated[Union[GeneratedUserTurn, GeneratedAssistantTurn], Fiel
 
 class GeneratedConversation(_Out):
     """The output_format of a generation request: the turns with their labels, nothing else.
-    Ids, scenario, arc, provenance and quality are filled in by lib.generation."""
+    Ids, scenario, arc, provenance and quality are filled in by lib.generation.engine."""
     turns: list[GeneratedTurn]
 
     def to_turns(self) -> list[UserTurn | AssistantTurn]:
@@ -512,7 +512,7 @@ class Feedback:
 
 @dataclass(frozen=True)
 class PromptPlan:
-    """Everything lib.llm needs for the first request, and what the logs record about it."""
+    """Everything lib.generation.llm needs for the first request, and what the logs record about it."""
     system: str
     user: str
     template: PromptTemplate          # the tier template

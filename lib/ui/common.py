@@ -12,7 +12,7 @@ import streamlit as st
 
 from lib.config import ConfigError, Settings
 from lib.store import Store, StoreError, open_store
-from lib.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 
 REVIEWER_KEY = "br_reviewer"  # the name of the person using the app, kept for the session
 FILTERS_KEY = "br_filters"  # the scenario table's filters: {dimension: [ids]}
@@ -58,9 +58,9 @@ def _stop_worker(worker: object) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_stop_worker)
 def get_worker() -> object | None:
-    """The generation worker of this server process: one thread (lib.worker.WorkerThread) that
+    """The generation worker of this server process: one thread (lib.generation.worker.WorkerThread) that
     claims the queued job items, or None without an API key (the app then works offline)."""
-    from lib.worker import start_app_worker
+    from lib.generation.worker import start_app_worker
 
     try:
         if _hosted():  # the worker runs as the service role, from the server's secrets (never the browser's)
@@ -78,7 +78,7 @@ def store_or_stop() -> Store:
     """The store, or a clear error on the page (never a traceback) and the script stops.
     Hosted mode (Supabase): the signed-in user's store, or the "not signed in" page (lib/auth.py)."""
     if _hosted():
-        from lib.auth import user_store_or_stop
+        from lib.ui.auth import user_store_or_stop
         return user_store_or_stop()
     try:
         return get_store()
@@ -136,7 +136,7 @@ def escape_markdown(text: str) -> str:
 
 def render_chat(turns: list, tax: Taxonomy) -> None:
     """A conversation as chat bubbles: user turns with their emotion, assistant turns with their
-    strategies. `turns` are lib.models turns with the labels in force (Conversation.current_turns())."""
+    strategies. `turns` are lib.core.models turns with the labels in force (Conversation.current_turns())."""
     emotions = names(tax, "emotions")
     strategies = names(tax, "strategies")
     for i, turn in enumerate(turns):
@@ -164,7 +164,7 @@ def sidebar_status() -> None:
         st.error(f"A setting is wrong: {exc}")
         return
     if settings.store_mode == "supabase":  # hosted: who is signed in, and the data as they see it
-        from lib.auth import current, sidebar_account, user_store
+        from lib.ui.auth import current, sidebar_account, user_store
         sidebar_account()
         if current() is None:
             return

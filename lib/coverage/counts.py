@@ -26,10 +26,10 @@ from typing import Any
 
 import pandas as pd
 
-from lib.models import ScenarioDimensions
-from lib.planner import Plan, _demand, plan
-from lib.prompting import target_turns  # the generator's own choice of a scenario's length
-from lib.taxonomy import EmotionalArc, Taxonomy
+from lib.core.models import ScenarioDimensions
+from lib.core.planner import Plan, _demand, plan
+from lib.generation.prompting import target_turns  # the generator's own choice of a scenario's length
+from lib.core.taxonomy import EmotionalArc, Taxonomy
 
 SCOPES: dict[str, str] = {"approved": "Approved only", "generated": "All generated", "planned": "Planned"}
 SCOPE_NOTES: dict[str, str] = {
@@ -89,7 +89,7 @@ def even_share(tax: Taxonomy, dimension: str) -> int:
 
 
 def generator_exchanges(tax: Taxonomy) -> list[int]:
-    """The exchange counts the generator picks from (lib.prompting.target_turns: the even turn counts
+    """The exchange counts the generator picks from (lib.generation.prompting.target_turns: the even turn counts
     inside the quality rules)."""
     rules = tax.targets.quality
     lo, hi = rules.min_turns + rules.min_turns % 2, rules.max_turns - rules.max_turns % 2
@@ -120,7 +120,7 @@ def strategy_shares(tax: Taxonomy) -> dict[str, dict[str, float]]:
 
 
 def scenario_exchanges(row: Mapping[str, Any], tax: Taxonomy) -> int:
-    """The exchanges the generator will ask for this scenario (lib.prompting.target_turns / 2)."""
+    """The exchanges the generator will ask for this scenario (lib.generation.prompting.target_turns / 2)."""
     dims = ScenarioDimensions.model_validate({k: row.get(k) for k in ScenarioDimensions.model_fields})
     return target_turns(dims, tax) // 2
 
@@ -444,7 +444,7 @@ def target_summary(cov: Coverage, tax: Taxonomy) -> dict[str, tuple[int, int]]:
 # ---- gaps -> planner weights ---------------------------------------------------------------
 def label_yields(tax: Taxonomy) -> dict[tuple[str, str], float]:
     """(kind, id) -> how many of that label one more planned conversation adds on average, where the
-    planner puts a weight on it (lib.planner spreads an emotion's or a strategy's weight over the arcs
+    planner puts a weight on it (lib.core.planner spreads an emotion's or a strategy's weight over the arcs
     that carry it) and over the lengths the generator picks. Personas and topics: 1."""
     arcs = tax.by_id("arcs")
     lengths = generator_exchanges(tax)
@@ -581,7 +581,7 @@ FIGURES: tuple[str, ...] = ("emotions", "strategies", "emotion_strategy", "perso
 
 def figures(cov: Coverage, tax: Taxonomy) -> dict[str, Any]:
     """Every chart of the coverage page, by name (FIGURES), from one Coverage."""
-    from lib import charts
+    from lib.coverage import charts
 
     t = tax.targets
     where = SCOPE_PHRASES[cov.scope]

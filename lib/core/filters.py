@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lib.taxonomy import Taxonomy
+from lib.core.taxonomy import Taxonomy
 
 STATUSES: dict[str, str] = {
     "not_generated": "Not generated",
@@ -22,7 +22,7 @@ STATUSES: dict[str, str] = {
     "rejected": "Rejected",
     "failed": "Failed",
 }
-# The badge colour of each status in the scenario table (the same hues as lib.ui's st.badge colours).
+# The badge colour of each status in the scenario table (the same hues as lib.ui.common's st.badge colours).
 STATUS_COLOURS: dict[str, str] = {
     "not_generated": "#8a96a0", "queued": "#8e6bbf", "generating": "#3b82c4", "generated": "#d98a1c",
     "approved": "#2e9d5b", "needs_edit": "#c9a013", "rejected": "#d64545", "failed": "#9b2c2c",

@@ -20,10 +20,10 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from lib.models import AssistantTurn, Conversation, LabelRevision, UserTurn
-from lib.store.base import LABEL_STATS_GROUPS, REASON_CODES, Decision, Store
-from lib.taxonomy import Taxonomy
-from lib.validation import CHECKS_BY_NAME, QualityReport, check_conversation
+from lib.core.models import AssistantTurn, Conversation, LabelRevision, UserTurn
+from lib.store.protocol import LABEL_STATS_GROUPS, REASON_CODES, Decision, Store
+from lib.core.taxonomy import Taxonomy
+from lib.core.validation import CHECKS_BY_NAME, QualityReport, check_conversation
 
 # Session-state keys of the Review page (IDs and small dicts only).
 FILTERS_KEY = "br_review_filters"  # QueueFilters.as_dict()
@@ -619,7 +619,7 @@ def queue_regeneration(store: Store, view: ConversationView, *, notes: str, revi
     job_id = store.create_job([view.scenario_id], model=model, created_by=who, feedback=feedback,
                               settings={"requested_from": "review", "previous_conversation_id": view.id})
     message = (f"Regeneration of scenario #{view.scenario_id} queued as job #{job_id}, with your notes as feedback. "
-               "It runs when a generation worker picks it up (the Generate page, or python -m lib.worker); "
+               "It runs when a generation worker picks it up (the Generate page, or python -m lib worker); "
                "the new version then appears in this queue, linked to this one.")
     if not has_api_key:
         message += (" No Anthropic API key is configured, so it will wait in the queue until one is set "

@@ -15,7 +15,7 @@ The taxonomy is data. Each file below is required and has one top-level key of t
 A bad taxonomy fails with one line naming the file, the key path and what is wrong:
     taxonomy/arcs.yaml: arcs[2].start_emotion: unknown emotion 'panic'
 
-`python -m lib.taxonomy check [DIR]` prints the counts per dimension (exit 0) or that line (exit 1).
+`python -m lib taxonomy check [DIR]` prints the counts per dimension (exit 0) or that line (exit 1).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from typing import Annotated, Any, Iterable, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_DIR = ROOT / "taxonomy"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: several times faster
 
@@ -386,8 +386,8 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
         fail("targets", "targets.quality.min_turns", f"{rules.min_turns} is above max_turns {rules.max_turns}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.taxonomy", description="Check a taxonomy folder.")
+def main(argv: list[str] | None = None, prog: str = "python -m lib taxonomy") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Check a taxonomy folder.")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate and print the counts per dimension")
     check.add_argument("directory", nargs="?", default=str(DEFAULT_DIR))

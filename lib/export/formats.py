@@ -1,7 +1,7 @@
 """Export for training: the selected conversations in the formats training tools load, split into
 train and eval, with a dataset card, a manifest and a zip.
 
-    python -m lib.export [--out DIR] [--selection approved|all|custom] [--filter persona=a,b ...]
+    python -m lib export [--out DIR] [--selection approved|all|custom] [--filter persona=a,b ...]
                          [--review-status approved ...] [--formats all|full_jsonl,messages,...]
                          [--eval-ratio 0.1] [--seed 0] [--weights] [--license other] [--name NAME]
                          [--from PATH] [--no-zip] [--preview N]
@@ -68,13 +68,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lib.filters import DIMENSIONS, Dimension
-from lib.models import FORMAT_VERSION, REVISABLE_FIELDS, Conversation
-from lib.store.base import ExportRow, Store
-from lib.taxonomy import Taxonomy
+from lib.core.filters import DIMENSIONS, Dimension
+from lib.core.models import FORMAT_VERSION, REVISABLE_FIELDS, Conversation
+from lib.store.protocol import ExportRow, Store
+from lib.core.taxonomy import Taxonomy
 
 EXPORT_VERSION = "1"  # the layout of the folder and of manifest.json
-GENERATOR = "Bright Run Training Data Studio (lib.export)"
+GENERATOR = "Bright Run Training Data Studio (lib.export.formats)"
 SPLITS: tuple[str, str] = ("train", "eval")
 REVIEW_STATUSES: tuple[str, ...] = ("unreviewed", "approved", "needs_edit", "rejected")
 REVIEW_LABELS: dict[str, str] = {"unreviewed": "Unreviewed", "approved": "Approved", "needs_edit": "Needs edit",
@@ -89,7 +89,7 @@ SELECTIONS: dict[str, str] = {
     "custom": "Custom filter",
 }
 
-# The scenario table's dimensions (lib.filters) without its status, plus the arc itself.
+# The scenario table's dimensions (lib.core.filters) without its status, plus the arc itself.
 FILTER_DIMENSIONS: tuple[Dimension, ...] = (
     *(d for d in DIMENSIONS if d.key not in ("status",)),
     Dimension("emotional_arc", "Emotional arc", "arcs"),
@@ -433,7 +433,7 @@ def explain_empty(options: ExportOptions, tax: Taxonomy, matching: Mapping[str, 
     statuses = options.statuses()
     wanted = " or ".join(REVIEW_LABELS[s].lower() for s in statuses)
     if total == 0:
-        return ("There are no conversations yet. Generate some first (Generate page, or `python -m lib.worker`); "
+        return ("There are no conversations yet. Generate some first (Generate page, or `python -m lib worker`); "
                 "the seed conversations are imported when the database starts.")
     n_match = sum(matching.values())
     have = ", ".join(f"{n} {REVIEW_LABELS.get(s, s).lower()}" for s, n in sorted(matching.items()) if n)
@@ -1470,8 +1470,8 @@ def _parse_formats(value: str) -> list[str]:
     return wanted
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.export",
+def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") -> int:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Export conversations for training (the Export page's options).")
     parser.add_argument("--out", default=None, help="export folder (default: <data dir>/exports/brightrun-<selection>)")
     parser.add_argument("--selection", choices=list(SELECTIONS), default="approved",
@@ -1493,7 +1493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preview", type=int, default=0, metavar="N", help="print the first N records of each file")
     args = parser.parse_args(argv)
     from lib.config import ConfigError
-    from lib.taxonomy import TaxonomyError, load_taxonomy
+    from lib.core.taxonomy import TaxonomyError, load_taxonomy
 
     try:
         if (args.filter or args.review_status) and args.selection != "custom":

@@ -17,7 +17,7 @@ How each kind of answer is handled:
     stop_reason max_tokens            retried with twice the room (up to max_tokens_cap), else failed
     refusal                           failed with the model's reason; no retry (it would refuse again)
     401 / 403                         "the API key is invalid": the run stops (result.fatal)
-    429, 529, 5xx, timeouts           retried with backoff inside lib.llm; then failed, retryable later
+    429, 529, 5xx, timeouts           retried with backoff inside lib.generation.llm; then failed, retryable later
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from lib.llm import LLMClient, LLMError, LLMResponse, LLMSettings, LLMUnavailable
-from lib.models import (
+from lib.generation.llm import LLMClient, LLMError, LLMResponse, LLMSettings, LLMUnavailable
+from lib.core.models import (
     CheckResult,
     Conversation,
     DatasetInfo,
@@ -40,10 +40,10 @@ from lib.models import (
     TrainingFlags,
     Usage,
 )
-from lib.prompting import Feedback, PromptError, PromptPlan, PromptTemplate, build_prompt, render_repair
-from lib.store.base import StoreError, StoreUnavailable
-from lib.taxonomy import Taxonomy
-from lib.validation import QualityReport, check_conversation
+from lib.generation.prompting import Feedback, PromptError, PromptPlan, PromptTemplate, build_prompt, render_repair
+from lib.store.protocol import StoreError, StoreUnavailable
+from lib.core.taxonomy import Taxonomy
+from lib.core.validation import QualityReport, check_conversation
 
 DEFAULT_REPAIR_ATTEMPTS = 2
 DEFAULT_DATASET = DatasetInfo(name="brightrun-emotional-fp", version="1.0.0", vertical="financial_planning")
@@ -329,8 +329,8 @@ async def agenerate_one(store: Any, scenario_id: int, *, settings: Any = None, f
     """generate_one for callers that already run an event loop (the worker): pass a shared `llm`,
     `tax` and `seeds` to skip loading them for every scenario. `initial`: a Message Batches result
     for this scenario, validated (and repaired with the normal API) like a live answer."""
-    from lib.seeds import load_seeds
-    from lib.taxonomy import load_taxonomy
+    from lib.core.seeds import load_seeds
+    from lib.core.taxonomy import load_taxonomy
 
     tax = tax or load_taxonomy()
     if seeds is None:
@@ -430,7 +430,7 @@ def generate_one(store: Any, scenario_id: int, *, settings: Any = None, feedback
 
 
 def _templates_used(scenario: ScenarioDimensions, with_feedback: bool) -> list[PromptTemplate]:
-    from lib.prompting import TIER_TEMPLATES, default_templates
+    from lib.generation.prompting import TIER_TEMPLATES, default_templates
 
     templates = default_templates()
     names = ["system", TIER_TEMPLATES[scenario.tier], "repair"] + (["feedback"] if with_feedback else [])

@@ -1,0 +1,44 @@
+"""One command line for the studio: `python -m lib <command> [options]`.
+
+Each command is the `main(argv)` of the module that owns the work; this file only dispatches,
+so `python -m lib <command> --help` shows that module's own options.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command -> (module with main(argv), one line of help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "taxonomy": ("lib.core.taxonomy", "check a taxonomy folder and print its counts"),
+    "validate": ("lib.core.validation", "run the quality checks on conversation files"),
+    "schema": ("lib.core.models", "print the JSON Schema of the dataset format"),
+    "db": ("lib.store.cli", "the database: status, migrate, plan, reset"),
+    "worker": ("lib.generation.worker", "claim and generate queued job items"),
+    "export": ("lib.export.formats", "write approved conversations in the training formats"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m lib <command> [options]", "", "commands:"]
+    lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "`python -m lib <command> --help` lists a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest, prog=f"python -m lib {name}"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
