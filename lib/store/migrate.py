@@ -6,9 +6,12 @@
   On Supabase it finds them and does nothing.
 - Each file runs in its own transaction, one statement at a time, so a failure names the file,
   the statement and its line, and rolls the whole file back: the database stays as it was.
-- Applied versions are recorded in public.schema_migrations. Versions that `supabase db push`
-  recorded (supabase_migrations.schema_migrations) count as applied too, and versions applied
-  here are written there as well when that table exists, so both tools agree.
+- Applied files are recorded in public.schema_migrations with their sha256 and the catalogue they
+  leave (lib/store/ledger.py). Versions that `supabase db push` recorded
+  (supabase_migrations.schema_migrations) count as applied too, and versions applied here are
+  written there as well when that table exists, so both tools agree.
+- Nothing is applied to a database whose applied files were edited or removed since: it would run
+  code the folder no longer describes. The error names the files and says what to do.
 """
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
 
+from lib.store.ledger import (LEDGER_SQL, applied_versions, carried_forward, catalog, has_supabase_ledger, inspect,
+                              ledger_rows, record_catalog, recorded_catalog, scalar)
 from lib.store.protocol import MigrationError
 
 log = logging.getLogger(__name__)
@@ -75,29 +80,20 @@ select count(*) = 3 and to_regprocedure('auth.uid()') is not null and to_regproc
   from pg_roles where rolname in ('anon', 'authenticated', 'service_role')
 """
 
-LEDGER_SQL = """
-create table if not exists public.schema_migrations (
-  version     text primary key,
-  name        text not null,
-  sha256      text not null,
-  applied_at  timestamptz not null default now(),
-  duration_ms integer not null default 0
-);
-alter table public.schema_migrations enable row level security;
-revoke all on public.schema_migrations from anon, authenticated;
-"""
-
-
 @dataclass(frozen=True)
 class Migration:
     version: str
     name: str
     path: Path
-    text: str
+    data: bytes
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8")
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        return hashlib.sha256(self.data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -114,7 +110,12 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         if not m:
             raise MigrationError(f"{path}: not a migration file name; expected YYYYMMDDHHmmss_description.sql "
                                  "(lowercase, digits and _)")
-        found.append(Migration(m.group(1), m.group(2), path, path.read_text(encoding="utf-8")))
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MigrationError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        found.append(Migration(m.group(1), m.group(2), path, data))
     versions = [m.version for m in found]
     dupes = sorted({v for v in versions if versions.count(v) > 1})
     if dupes:
@@ -198,18 +199,8 @@ def split_statements(text: str) -> list[Statement]:
     return out
 
 
-def _scalar(conn: psycopg.Connection, query: str) -> object:
-    """First column of the first row, whatever row factory the connection has."""
-    row = conn.cursor(row_factory=tuple_row).execute(query).fetchone()
-    return None if row is None else row[0]
-
-
-def _column(conn: psycopg.Connection, query: str) -> list[object]:
-    return [r[0] for r in conn.cursor(row_factory=tuple_row).execute(query).fetchall()]
-
-
 def shim_present(conn: psycopg.Connection) -> bool:
-    return bool(_scalar(conn, SHIM_PRESENT))
+    return bool(scalar(conn, SHIM_PRESENT))
 
 
 def ensure_shim(conn: psycopg.Connection) -> bool:
@@ -229,23 +220,14 @@ def ensure_shim(conn: psycopg.Connection) -> bool:
     return True
 
 
-def applied_versions(conn: psycopg.Connection) -> list[str]:
-    """Versions recorded here or by `supabase db push`, oldest first."""
-    versions: set[str] = set()
-    if _scalar(conn, "select to_regclass('public.schema_migrations') is not null"):
-        versions |= {str(v) for v in _column(conn, "select version from public.schema_migrations")}
-    if _scalar(conn, "select to_regclass('supabase_migrations.schema_migrations') is not null"):
-        versions |= {str(v) for v in _column(conn, "select version from supabase_migrations.schema_migrations")}
-    return sorted(versions)
-
-
 def pending(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     done = set(applied_versions(conn))
     return [m for m in discover(directory) if m.version not in done]
 
 
 def migrate(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply the pending migrations; returns the file names applied. conn must be autocommit."""
+    """Apply the pending migrations; returns the file names applied. Raises MigrationError, applying
+    nothing, when a file this database applied was edited or removed since. conn must be autocommit."""
     migrations = discover(directory)
     conn.execute("select pg_advisory_lock(%(key)s)", {"key": LOCK_KEY})
     try:
@@ -253,22 +235,28 @@ def migrate(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[
         with conn.transaction():
             for stmt in split_statements(LEDGER_SQL):
                 conn.execute(stmt.text)
-        done = set(applied_versions(conn))
+        status = inspect(conn, migrations, check_catalog=False)
+        if status.mismatched:
+            raise MigrationError(status.refusal())
+        expected = recorded_catalog(conn)
         applied: list[str] = []
-        for migration in migrations:
-            if migration.version in done:
-                continue
-            _apply(conn, migration)
+        for migration in status.pending:
+            expected = _apply(conn, migration, expected)
             applied.append(migration.path.name)
+        if not applied and expected is None and ledger_rows(conn):
+            # a ledger from before catalogues were recorded: what is there now becomes the reference
+            record_catalog(conn, max(ledger_rows(conn)), catalog(conn))
         return applied
     finally:
         conn.execute("select pg_advisory_unlock(%(key)s)", {"key": LOCK_KEY})
 
 
-def _apply(conn: psycopg.Connection, migration: Migration) -> None:
+def _apply(conn: psycopg.Connection, migration: Migration, expected: dict[str, str] | None) -> dict[str, str]:
+    """Run one file in one transaction and record it; returns the catalogue to expect after it."""
     started = time.perf_counter()
     statements = split_statements(migration.text)
     with conn.transaction():
+        before = catalog(conn)
         for number, stmt in enumerate(statements, start=1):
             try:
                 conn.execute(stmt.text)
@@ -278,17 +266,20 @@ def _apply(conn: psycopg.Connection, migration: Migration) -> None:
                     f"{migration.path.name}: statement {number} (line {stmt.line}) failed: {_pg_message(exc)}. "
                     f"Statement: {first}. Nothing of this file was applied; fix it and start again"
                 ) from None
+        expected = carried_forward(expected, before, catalog(conn))
         ms = int((time.perf_counter() - started) * 1000)
         conn.execute(
-            "insert into public.schema_migrations (version, name, sha256, duration_ms) "
-            "values (%(version)s, %(name)s, %(sha)s, %(ms)s)",
-            {"version": migration.version, "name": migration.name, "sha": migration.sha256, "ms": ms})
-        if _scalar(conn, "select to_regclass('supabase_migrations.schema_migrations') is not null"):
+            "insert into public.schema_migrations (version, name, sha256, duration_ms, catalog) "
+            "values (%(version)s, %(name)s, %(sha)s, %(ms)s, %(catalog)s)",
+            {"version": migration.version, "name": migration.name, "sha": migration.sha256, "ms": ms,
+             "catalog": Jsonb(expected)})
+        if has_supabase_ledger(conn):
             conn.execute(
                 "insert into supabase_migrations.schema_migrations (version, name) "
                 "values (%(version)s, %(name)s) on conflict do nothing",
                 {"version": migration.version, "name": migration.name})
     log.info("applied migration %s in %d ms", migration.path.name, ms)
+    return expected
 
 
 def _pg_message(exc: psycopg.Error) -> str:
