@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.core import filters as flt
+from lib.core import vocabulary as vocab
 from lib.generation import jobs as runner
 from lib.core.planner import compare_coverage, plan
 from lib.store import StoreError
@@ -71,7 +72,7 @@ def planning_panel(expanded: bool) -> None:
         if sum(mix.values()) != 100:
             st.warning(f"The tier mix adds up to {sum(mix.values())}%; make it 100%.")
             return
-        counts = _split(int(n_total), mix)
+        counts = vocab.round_mix(int(n_total), mix)
         st.caption(" · ".join(f"{t.name}: {counts[t.id]}" for t in tax.tiers))
         request = (int(n_total), tuple(sorted(counts.items())), int(seed))
         if st.button("Preview coverage", icon=":material/preview:", disabled=st.session_state.get("pl_preview") == request):
@@ -100,15 +101,6 @@ def planning_panel(expanded: bool) -> None:
             st.session_state.pop("pl_preview", None)
             st.toast(f"Added {len(ids)} scenarios (#{ids[0]}–#{ids[-1]}).", icon="✅")
             st.rerun(scope="app")
-
-
-def _split(n: int, mix: dict[str, int]) -> dict[str, int]:
-    """n split by percentages, largest remainder first, adding up to n exactly."""
-    exact = {k: n * v / 100 for k, v in mix.items()}
-    out = {k: int(x) for k, x in exact.items()}
-    for k in sorted(exact, key=lambda k: out[k] - exact[k])[: n - sum(out.values())]:
-        out[k] += 1
-    return out
 
 
 if total == 0:
@@ -257,8 +249,9 @@ def table_area(live: bool) -> None:
                 "Quality": st.column_config.ProgressColumn("Quality", min_value=0, max_value=10, format="%d"),
                 "Updated": st.column_config.DatetimeColumn("Last updated", format="YYYY-MM-DD HH:mm"),
                 "Status": st.column_config.MultiselectColumn(
-                    "Status", options=list(flt.STATUSES), color=[flt.STATUS_COLOURS[s] for s in flt.STATUSES],
-                    format_func=flt.STATUSES.get, width=125, pinned=True),
+                    "Status", options=list(vocab.SCENARIO_STATUSES),
+                    color=list(vocab.hexes(vocab.SCENARIO_STATUSES).values()),
+                    format_func=vocab.labels(vocab.SCENARIO_STATUSES).get, width=125, pinned=True),
             },
         )
         now = [int(table["ID"].iloc[i]) for i in event.selection.rows]

@@ -10,6 +10,7 @@ from lib.coverage import charts
 
 from lib.coverage import counts as coverage
 from lib.core.taxonomy import Taxonomy
+from lib.core.vocabulary import REVIEW_STATUSES, labels
 
 
 def items() -> pd.DataFrame:
@@ -78,7 +79,7 @@ def test_funnel_quality_and_corrections() -> None:
     assert "Not generated: 80" in fun.data[0].hovertext[0]
     q = charts.quality_histogram(pd.DataFrame({"score": [8.0, 8.0, None], "review_status": ["approved", "rejected", "unreviewed"],
                                                "count": [3.0, 1.0, 2.0]}), title="Quality", subtitle="All",
-                                 statuses=coverage.REVIEW_LABELS)
+                                 statuses=labels(REVIEW_STATUSES))
     by = {t.name: t for t in q.data}
     assert by["Approved"].y[8] == 3 and by["Rejected"].y[8] == 1 and q.layout.barmode == "stack"
     assert "2 without a score" in q.layout.title.subtitle.text

@@ -1,8 +1,12 @@
-"""Coverage counts (SQL) and gaps on a known fixture dataset; the planned estimate (SQL = Python);
-gaps -> planner weights -> a plan that closes them."""
+"""Coverage counts (SQL) and gaps on a known fixture dataset; the planned estimate of scenarios not
+generated yet (the lengths the generator asks for, the arcs' milestones); gaps -> planner weights -> a plan
+that closes them."""
 from __future__ import annotations
 
+import json
 import math
+import re
+from collections import Counter
 from typing import Any
 
 import psycopg
@@ -11,7 +15,8 @@ import pytest
 from lib.coverage import counts as coverage
 from lib.core.models import ScenarioDimensions
 from lib.core.planner import plan
-from lib.generation.prompting import target_turns
+from lib.core.seeds import load_seeds
+from lib.generation.prompting import build_prompt
 from lib.store.protocol import InvalidInput
 from lib.store.postgres import PostgresStore
 from lib.core.taxonomy import Taxonomy
@@ -117,48 +122,79 @@ def test_generated_counts_every_current_conversation(store: PostgresStore, db_ta
     assert counts(rows, "status") == {"approved": 1, "generated": 2, "rejected": 1, "not_generated": 2}
 
 
-def test_planned_adds_the_estimate_of_scenarios_not_generated_yet(store: PostgresStore, db_tax: Taxonomy,
-                                                                  dataset: dict[str, Any]) -> None:
-    generated = coverage.build(sql_rows(store, db_tax, "generated"), db_tax, "planned")
-    pending = [dataset["scenarios"][5], dataset["scenarios"][6]]
-    expected = coverage.build(generated.rows + coverage.estimate_rows(pending, db_tax), db_tax, "planned")
-    got = coverage.load(store, db_tax, "planned")
+def asked_exchanges(dims: dict[str, Any], tax: Taxonomy) -> int:
+    """The exchanges the generator's prompt asks for (<target_turns> / 2)."""
+    scenario = ScenarioDimensions.model_validate({k: dims.get(k) for k in ScenarioDimensions.model_fields})
+    user = build_prompt(scenario, tax, load_seeds().conversations).user
+    return int(re.search(r"<target_turns>(\d+)</target_turns>", user).group(1)) // 2  # type: ignore[union-attr]
+
+
+def delta(after: coverage.Coverage, before: coverage.Coverage, frame: str) -> dict[str, float]:
+    a, b = getattr(after, frame).set_index("id")["count"], getattr(before, frame).set_index("id")["count"]
+    return {k: float(v) for k, v in (a - b.reindex(a.index, fill_value=0)).items() if v}
+
+
+def test_planned_lists_the_scenarios_not_generated_yet_and_estimates_them(
+        store: PostgresStore, db_tax: Taxonomy, dataset: dict[str, Any]) -> None:
+    rows = sql_rows(store, db_tax, "planned")
+    s5, s6 = dataset["scenarios"][5], dataset["scenarios"][6]
+    keys = ("tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id")
+    listed = {json.dumps(json.loads(r["a"]), sort_keys=True): r["n"] for r in rows if r["section"] == "pending"}
+    assert listed == {json.dumps({k: s[k] for k in keys}, sort_keys=True): 1.0 for s in (s5, s6)}
+
+    got, generated = coverage.load(store, db_tax, "planned"), coverage.load(store, db_tax, "generated")
     assert got.totals["estimated"] == 2 and got.totals["conversations"] == 6
-    for name in ("emotions", "strategies", "emotion_strategy", "personas", "topics", "persona_topic", "arc_tier",
-                 "lengths"):
-        a, b = getattr(got, name), getattr(expected, name)
-        assert list(a["count"]) == pytest.approx(list(b["count"])), name
-    # spelled out for exploratory (curiosity -> confidence) at its generated length
-    k = coverage.scenario_exchanges(pending[0], db_tax)
-    said = coverage.arc_user_emotions(db_tax.by_id("arcs")["exploratory"], k)
-    assert said[0] == "curiosity" and said[-1] == "confidence" and len(said) == k
+    # each pending scenario at the length its prompt asks for, with the arc's start and end emotions
+    k5, k6 = asked_exchanges(s5, db_tax), asked_exchanges(s6, db_tax)
+    assert got.totals["user_turns"] - generated.totals["user_turns"] == k5 + k6
+    assert got.totals["assistant_turns"] - generated.totals["assistant_turns"] == k5 + k6
+    exploratory = db_tax.by_id("arcs")["exploratory"]  # curiosity -> confidence
+    said = coverage.arc_user_emotions(exploratory, k5)
+    assert len(said) == k5 and said[0] == "curiosity" and said[-1] == "confidence"
+    added = delta(got, generated, "emotions")
+    assert sum(added.values()) == k5 + k6 and added["curiosity"] >= 1
+    # each estimated reply counts once in all, shared among the strategies suited to what it answers
+    assert sum(delta(got, generated, "strategies").values()) == pytest.approx(k5 + k6)
+    assert delta(got, generated, "personas") == {p: float(n) for p, n in Counter([s5["persona"], s6["persona"]]).items()}
+    # the scenarios that have a conversation are counted as they are: approved is unchanged
+    assert coverage.load(store, db_tax, "approved").totals == coverage.build(
+        sql_rows(store, db_tax, "approved"), db_tax, "approved").totals
 
 
-def test_the_estimate_in_sql_equals_the_one_in_python(store: PostgresStore, db_tax: Taxonomy) -> None:
-    """Every arc, every length the generator picks, every tier: coverage_counts('planned') on scenarios
-    without conversations = estimate_rows on the same rows."""
-    rows = [s.as_dict() for s in plan(db_tax, 150, seed=3).scenarios]
+def test_scenarios_with_the_same_dimensions_are_listed_once_with_their_number(
+        store: PostgresStore, db_tax: Taxonomy) -> None:
+    row = scenario_rows(db_tax, 1)[0]
+    store.add_scenarios([row, row, row])
+    [pending] = [r for r in sql_rows(store, db_tax, "planned") if r["section"] == "pending"]
+    assert pending["n"] == 3
+    cov = coverage.load(store, db_tax, "planned")
+    assert cov.totals["estimated"] == 3
+    assert cov.lengths["count"].sum() == 3
+
+
+def test_the_estimated_lengths_are_the_lengths_the_generator_asks_for(
+        store: PostgresStore, db_tax: Taxonomy) -> None:
+    rows = [s.as_dict() for s in plan(db_tax, 60, seed=5).scenarios]
     store.add_scenarios(rows)
-    got = sql_rows(store, db_tax, "planned")
-    want = coverage.estimate_rows(store.list_scenarios(), db_tax)
-    for name in ("emotion", "strategy", "emotion_strategy", "persona_topic", "arc_tier", "exchanges"):
-        a, b = section(got, name), section(want, name)
-        assert a.keys() == b.keys(), name
-        for key in a:
-            assert a[key][0] == pytest.approx(b[key][0]), (name, key)
-            assert (a[key][1] or 0) == pytest.approx(b[key][1] or 0), (name, key)
-    assert len(section(got, "exchanges")) == len(coverage.generator_exchanges(db_tax))  # every length was drawn
+    cov = coverage.load(store, db_tax, "planned")
+    estimated = {int(r["a"]): r["n"] for r in coverage.estimate_rows(
+        [r for r in cov.rows if r["section"] == "pending"], db_tax) if r["section"] == "exchanges"}
+    asked = Counter(asked_exchanges(r, db_tax) for r in rows)
+    assert estimated == asked
+    assert set(asked) == set(coverage.generator_exchanges(db_tax))  # every length the generator picks was drawn
 
 
-def test_sql_target_turns_is_the_generators(conn: Conn, db_tax: Taxonomy) -> None:
-    q = db_tax.targets.quality
-    for row in [s.as_dict() for s in plan(db_tax, 120, seed=5).scenarios]:
-        dims = ScenarioDimensions.model_validate(row)
-        key = "|".join([dims.tier, dims.persona, dims.emotional_arc, dims.topic, dims.intent, dims.tone,
-                        dims.outcome_type, dims.context_id or ""])
-        got = conn.execute("select app_private.coverage_target_turns(%(k)s, %(lo)s, %(hi)s) as t",
-                           {"k": key, "lo": q.min_turns, "hi": q.max_turns}).fetchone()["t"]
-        assert got == target_turns(dims, db_tax), key
+def test_a_previewed_plan_counts_as_it_will_once_added(store: PostgresStore, db_tax: Taxonomy,
+                                                       dataset: dict[str, Any]) -> None:
+    before = coverage.load(store, db_tax, "planned")
+    new = [s.as_dict() for s in plan(db_tax, 30, seed=2, existing=store.list_scenarios()).scenarios]
+    preview = coverage.with_added(before, new, db_tax)
+    store.add_scenarios(new)
+    stored = coverage.load(store, db_tax, "planned")
+    assert preview.totals == pytest.approx(stored.totals)
+    for name in ("emotions", "strategies", "emotion_strategy", "personas", "topics", "persona_topic", "arc_tier",
+                 "lengths", "funnel"):
+        assert list(getattr(preview, name)["count"]) == pytest.approx(list(getattr(stored, name)["count"])), name
 
 
 def test_arc_user_emotions_follow_the_milestones(db_tax: Taxonomy) -> None:
@@ -175,8 +211,6 @@ def test_coverage_counts_checks_its_arguments_and_the_callers_role(
         store.coverage_counts("everything", min_turns=8, max_turns=16)
     with pytest.raises(InvalidInput, match="scopes must be approved, generated or planned, not none"):
         store.coverage_counts([], min_turns=8, max_turns=16)
-    with pytest.raises(InvalidInput, match="turn range 9 to 4 is not valid"):
-        store.coverage_counts(["planned"], min_turns=9, max_turns=4)
     call = "select count(*) as n from public.coverage_counts(p_scopes => '{generated}')"
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         with as_role(conn, "anon"):
@@ -231,7 +265,7 @@ def test_gaps_list_every_target_not_met_and_by_how_much(store: PostgresStore, db
 
 def test_gap_weights_are_conversations_the_planner_understands(db_tax: Taxonomy) -> None:
     default = [s.as_dict() for s in plan(db_tax, 90).scenarios]
-    cov = coverage.build(coverage.estimate_rows(default, db_tax), db_tax, "planned")
+    cov = coverage.build(coverage.pending_rows(default), db_tax, "planned")
     gaps = coverage.gaps(cov, db_tax)
     weights = coverage.gap_weights(gaps, db_tax)
     assert weights and set(weights) <= {"emotions", "strategies", "personas", "topics"}
@@ -246,7 +280,7 @@ def test_gap_weights_are_conversations_the_planner_understands(db_tax: Taxonomy)
 
 def test_fill_plan_closes_the_plannable_gaps_of_the_default_plan(db_tax: Taxonomy) -> None:
     default = [s.as_dict() for s in plan(db_tax, 90).scenarios]
-    cov = coverage.build(coverage.estimate_rows(default, db_tax), db_tax, "planned")
+    cov = coverage.build(coverage.pending_rows(default), db_tax, "planned")
     before = coverage.gaps(cov, db_tax)
     assert before["plannable"].any()
     result = coverage.fill_plan(tax=db_tax, planned=cov, existing=default)

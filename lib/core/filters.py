@@ -11,22 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lib.core.taxonomy import Taxonomy
-
-STATUSES: dict[str, str] = {
-    "not_generated": "Not generated",
-    "queued": "Queued",
-    "generating": "Generating",
-    "generated": "Generated",
-    "approved": "Approved",
-    "needs_edit": "Needs edit",
-    "rejected": "Rejected",
-    "failed": "Failed",
-}
-# The badge colour of each status in the scenario table (the same hues as lib.ui.common's st.badge colours).
-STATUS_COLOURS: dict[str, str] = {
-    "not_generated": "#8a96a0", "queued": "#8e6bbf", "generating": "#3b82c4", "generated": "#d98a1c",
-    "approved": "#2e9d5b", "needs_edit": "#c9a013", "rejected": "#d64545", "failed": "#9b2c2c",
-}
+from lib.core.vocabulary import DIMENSION_LABELS, SCENARIO_STATUSES, labels
 
 
 @dataclass(frozen=True)
@@ -36,18 +21,11 @@ class Dimension:
     taxonomy: str | None  # taxonomy dimension with the names, None for status
 
 
-# The module spec's 8 dimensions, then status.
-DIMENSIONS: tuple[Dimension, ...] = (
-    Dimension("persona", "Persona", "personas"),
-    Dimension("start_emotion", "Emotional state", "emotions"),
-    Dimension("topic_cluster", "Content category", "topic_clusters"),
-    Dimension("intent", "Intent", "intents"),
-    Dimension("tone", "Tone", "tones"),
-    Dimension("topic", "Topic", "topics"),
-    Dimension("outcome_type", "Outcome", "outcomes"),
-    Dimension("tier", "Tier", "tiers"),
-    Dimension("status", "Status", None),
-)
+# The module spec's 8 dimensions, then status: row column -> the taxonomy dimension with its names.
+DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension(key, DIMENSION_LABELS[key], taxonomy) for key, taxonomy in (
+    ("persona", "personas"), ("start_emotion", "emotions"), ("topic_cluster", "topic_clusters"),
+    ("intent", "intents"), ("tone", "tones"), ("topic", "topics"), ("outcome_type", "outcomes"),
+    ("tier", "tiers"), ("status", None)))
 BY_KEY = {d.key: d for d in DIMENSIONS}
 
 Filters = dict[str, list[str]]
@@ -56,7 +34,7 @@ Filters = dict[str, list[str]]
 def options(tax: Taxonomy, dim: Dimension) -> dict[str, str]:
     """id -> display name, in taxonomy order."""
     if dim.taxonomy is None:
-        return dict(STATUSES)
+        return labels(SCENARIO_STATUSES)
     return {k: v.name for k, v in tax.by_id(dim.taxonomy).items()}
 
 

@@ -2,7 +2,8 @@
 
 Labels on a turn are the first-pass labels. Corrections never overwrite them: each one is a
 `LabelRevision` in `label_history`, and the current value of a label is the latest revision for
-that (turn, field), or the original when there is none ("self-healing labels").
+that (turn, field), or the original when there is none ("self-healing labels"; the rule is
+lib/core/labels.py).
 
 `python -m lib schema --schema` prints the JSON Schema (committed as schema/conversation.schema.json).
 """
@@ -16,24 +17,21 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lib.core.labels import latest
+from lib.core.vocabulary import (
+    LABEL_FIELDS,
+    ConversationSource,
+    ReviewStatus,
+    RevisionSource,
+)
+
 FORMAT_VERSION = "1.0"
 
 TierId = Literal["template", "scenario", "edge_case"]
-ReviewStatus = Literal["unreviewed", "approved", "needs_edit", "rejected"]
-RevisionSource = Literal["human_review", "operator_realtime", "automated"]
 Split = Literal["train", "eval"]
 
 # The label fields a revision may target, with the turn role they belong to.
-REVISABLE_FIELDS: dict[str, str] = {
-    "emotion.primary": "user",
-    "emotion.secondary": "user",
-    "emotion.sub_emotion": "user",
-    "emotion.intensity": "user",
-    "emotion.valence": "user",
-    "emotion.arousal": "user",
-    "strategies.primary": "assistant",
-    "strategies.supporting": "assistant",
-}
+REVISABLE_FIELDS: dict[str, str] = {k: f.role for k, f in LABEL_FIELDS.items()}
 
 
 def utcnow() -> datetime:
@@ -162,7 +160,7 @@ class Usage(Strict):
 
 
 class Provenance(Strict):
-    source: Literal["seed", "generated"]
+    source: ConversationSource
     model: str | None = None
     template_name: str | None = None
     template_version: str | None = None
@@ -204,16 +202,13 @@ class Conversation(Strict):
 
     def current_value(self, turn: int, field: str) -> Any:
         """The label now in force: the latest revision of (turn, field), else the original."""
-        latest = [r for r in self.label_history if r.turn == turn and r.field == field]
-        if latest:
-            return max(latest, key=lambda r: r.at).new_value
-        return _get_path(self.turns[turn], field)
+        return _get_path(self.current_turns()[turn], field)
 
     def current_turns(self) -> list[UserTurn | AssistantTurn]:
-        """Copies of the turns with every revision applied, for training exports and checks."""
+        """Copies of the turns with the labels in force, for training exports and checks."""
         turns = [t.model_copy(deep=True) for t in self.turns]
-        for rev in sorted(self.label_history, key=lambda r: r.at):
-            _set_path(turns[rev.turn], rev.field, rev.new_value)
+        for (turn, field), value in latest([r.model_dump() for r in self.label_history]).items():
+            _set_path(turns[turn], field, value)
         return turns
 
     def revise(self, turn: int, field: str, new_value: Any, *, source: RevisionSource, author: str,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from lib.core.taxonomy import Context, Taxonomy
+from lib.core.vocabulary import round_mix
 
 # Which intents, tones and outcomes suit an arc. Only arcs listed here are limited, only ids the taxonomy
 # has are used, and a limit that leaves nothing is ignored: other verticals have other ids.
@@ -154,7 +155,9 @@ class _Pairs:
 
 
 # ---- input checks --------------------------------------------------------------------------
-def _tier_counts(tax: Taxonomy, n: int, tier_mix: Mapping[str, int] | None) -> dict[str, int]:
+def tier_counts(tax: Taxonomy, n: int, tier_mix: Mapping[str, int] | None = None) -> dict[str, int]:
+    """How many rows of each tier: tier_mix as given (it must sum to n), else the taxonomy's default
+    counts scaled to n."""
     tiers = [t.id for t in tax.tiers]
     if tier_mix is not None:
         unknown = sorted(set(tier_mix) - set(tiers))
@@ -165,15 +168,7 @@ def _tier_counts(tax: Taxonomy, n: int, tier_mix: Mapping[str, int] | None) -> d
         if sum(tier_mix.values()) != n:
             raise ValueError(f"tier_mix sums to {sum(tier_mix.values())}, but n is {n}")
         return {t: tier_mix.get(t, 0) for t in tiers}
-    # The taxonomy's default counts scaled to n, largest remainder first (ties in tier order).
-    default = {t.id: t.default_count for t in tax.tiers}
-    if not sum(default.values()):
-        default = {t: 1 for t in tiers}
-    exact = {t: n * c / sum(default.values()) for t, c in default.items()}
-    counts = {t: math.floor(x) for t, x in exact.items()}
-    for t in sorted(tiers, key=lambda t: counts[t] - exact[t])[: n - sum(counts.values())]:
-        counts[t] += 1
-    return counts
+    return round_mix(n, {t.id: t.default_count for t in tax.tiers})
 
 
 def _demand(tax: Taxonomy, weights: Mapping[str, Mapping[str, float]] | None) -> dict[str, dict[str, float]]:
@@ -281,7 +276,7 @@ def plan(tax: Taxonomy, n: int = 90, tier_mix: dict[str, int] | None = None, *, 
     towards balanced, pairwise-covering coverage. See the module docstring for how."""
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be a whole number >= 0, got {n!r}")
-    tiers = _tier_counts(tax, n, tier_mix)
+    tiers = tier_counts(tax, n, tier_mix)
     demand = _demand(tax, weights)
     contexts: dict[str, list[Context]] = {"scenario": list(tax.scenario_contexts), "edge_case": list(tax.edge_cases)}
     for tier, count in tiers.items():

@@ -19,12 +19,11 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from lib.core.vocabulary import FUNNEL_STAGES, REVIEW_STATUSES
+
 NEUTRAL = "#4263eb"  # bars that are not emotions
 TARGET = "#212529"
 GRID = "#e9ecef"
-REVIEW_COLOURS: dict[str, str] = {  # the status badge colours of lib/ui.py, as hex
-    "approved": "#2f9e44", "needs_edit": "#f08c00", "rejected": "#e03131", "unreviewed": "#adb5bd"}
-FUNNEL_COLOURS: dict[str, str] = {"planned": "#868e96", "generated": "#f08c00", "approved": "#2f9e44"}
 HEAT_SCALE: list[list[Any]] = [[0.0, "#f8f9fa"], [0.0001, "#dbe4ff"], [0.5, "#5c7cfa"], [1.0, "#1c2f8a"]]
 FONT: dict[str, Any] = dict(family="Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif", size=13,
                             color="#212529")
@@ -178,7 +177,7 @@ def funnel(frame: pd.DataFrame, *, title: str, subtitle: str = "") -> go.Figure:
              for n, c, d in zip(frame["name"], counts, frame["detail"])]
     data = [{"type": "funnel", "y": [str(n) for n in frame["name"]], "x": counts,
              "textinfo": "value+percent initial",
-             "marker": {"color": [FUNNEL_COLOURS.get(s, NEUTRAL) for s in frame["stage"]]},
+             "marker": {"color": [FUNNEL_STAGES[s].hex if s in FUNNEL_STAGES else NEUTRAL for s in frame["stage"]]},
              "connector": {"line": {"color": GRID}, "fillcolor": "#f1f3f5"}, "hovertext": hover,
              "hovertemplate": "%{hovertext}<extra></extra>"}]
     layout = _layout(title=title, subtitle=subtitle, x=_axis("Scenarios", showgrid=False), y=_axis("Stage"),
@@ -196,7 +195,7 @@ def quality_histogram(frame: pd.DataFrame, *, title: str, subtitle: str = "",
     for status, name in statuses.items():
         part = known[known["review_status"] == status].groupby("score")["count"].sum()
         data.append({"type": "bar", "x": scores, "y": [float(part.get(s, 0.0)) for s in scores], "name": name,
-                     "marker": {"color": REVIEW_COLOURS.get(status, NEUTRAL)},
+                     "marker": {"color": REVIEW_STATUSES[status].hex if status in REVIEW_STATUSES else NEUTRAL},
                      "hovertemplate": f"<b>Score %{{x}}</b><br>{html.escape(name)}: %{{y}} conversations<extra></extra>"})
     unscored = float(frame[frame["score"].isna()]["count"].sum()) if not frame.empty else 0.0
     layout = _layout(title=title, subtitle=subtitle + (f" · {fmt(unscored)} without a score" if unscored else ""),

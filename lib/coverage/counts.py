@@ -1,15 +1,17 @@
 """Coverage: what the dataset covers against taxonomy/targets.yaml, the gaps, and gaps -> planner weights.
 
-The counting happens in SQL (public.coverage_counts, supabase/migrations/20251122000600_coverage.sql):
-one call returns the long rows (scope, section, a, b, c, n, m) of all three scopes, a few thousand at
-most, and `build` turns a scope's rows into the tables the charts draw. The page keeps the rows of one
-`coverage_version()` of the data, so switching views does not count again. Three scopes:
+The counting happens in SQL (public.coverage_counts, in supabase/migrations/): one call returns the
+long rows (scope, section, a, b, c, n, m) of all three scopes, and `build` turns a scope's rows into the
+tables the charts draw. The page keeps the rows of one `coverage_version()` of the data, so switching
+views does not count again. Three scopes:
 
 - approved:  the current version of every approved conversation (the seeds come approved);
 - generated: the current version of every conversation, whatever its review;
 - planned:   every scenario row: conversations that exist as they are, the others estimated from what
-             the generator will be asked to write (see PLANNED_NOTE). `estimate_rows` is the same
-             estimate in Python, for the preview of a plan; a test keeps it equal to the SQL one.
+             the generator will be asked to write (see PLANNED_NOTE). SQL only lists those scenarios
+             (section 'pending'); the estimate is made here, once, with the generator's own choice of
+             length (lib.generation.prompting.target_turns), for the stored rows and for the rows of a
+             plan being previewed alike.
 
 Targets: per emotion (user turns whose primary emotion it is) and per strategy (replies whose primary
 strategy it is) from targets.yaml, with their overrides; length buckets in conversations (exchanges =
@@ -18,6 +20,7 @@ share (rounded down) of the conversations the length targets add up to (90 by de
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,10 +29,10 @@ from typing import Any
 
 import pandas as pd
 
-from lib.core.models import ScenarioDimensions
 from lib.core.planner import Plan, _demand, plan
-from lib.generation.prompting import target_turns  # the generator's own choice of a scenario's length
 from lib.core.taxonomy import EmotionalArc, Taxonomy
+from lib.core.vocabulary import FIELD_LABELS, FUNNEL_STAGES, REVIEW_STATUSES, SCENARIO_STATUSES, labels
+from lib.generation.prompting import LENGTH_KEY, target_turns, turn_choices  # the generator's own lengths
 
 SCOPES: dict[str, str] = {"approved": "Approved only", "generated": "All generated", "planned": "Planned"}
 SCOPE_NOTES: dict[str, str] = {
@@ -46,17 +49,10 @@ PLANNED_NOTE = (
     "share towards every strategy suited to the emotion it answers (so estimates can be fractional). "
     "Supporting strategies, quality scores and corrections are not estimated."
 )
-# the sections public.coverage_counts returns (see the migration for what a, b, c, n and m hold)
+# the sections public.coverage_counts returns (see the migration for what a, b, c, n and m hold); 'pending'
+# rows become estimate rows of the other sections in `build`
 SECTIONS: tuple[str, ...] = ("total", "emotion", "strategy", "emotion_strategy", "persona_topic", "arc_tier",
-                             "exchanges", "quality", "correction", "funnel", "status")
-FIELD_LABELS: dict[str, str] = {
-    "emotion.primary": "Emotion", "emotion.secondary": "Secondary emotion", "emotion.intensity": "Intensity",
-    "emotion.valence": "Valence", "emotion.arousal": "Arousal", "strategies.primary": "Strategy",
-    "strategies.supporting": "Supporting strategies",
-}
-FUNNEL_STAGES: dict[str, str] = {"planned": "Planned", "generated": "Generated", "approved": "Approved"}
-REVIEW_LABELS: dict[str, str] = {"approved": "Approved", "needs_edit": "Needs edit", "rejected": "Rejected",
-                                 "unreviewed": "Unreviewed"}
+                             "exchanges", "quality", "correction", "pending", "funnel", "status")
 # gap kind -> (label, unit counted, planner weight dimension or None when planning cannot fill it)
 KINDS: dict[str, tuple[str, str, str | None]] = {
     "emotion": ("Emotion", "user turns", "emotions"),
@@ -89,11 +85,8 @@ def even_share(tax: Taxonomy, dimension: str) -> int:
 
 
 def generator_exchanges(tax: Taxonomy) -> list[int]:
-    """The exchange counts the generator picks from (lib.generation.prompting.target_turns: the even turn counts
-    inside the quality rules)."""
-    rules = tax.targets.quality
-    lo, hi = rules.min_turns + rules.min_turns % 2, rules.max_turns - rules.max_turns % 2
-    return [t // 2 for t in (list(range(lo, hi + 1, 2)) or [rules.min_turns])]
+    """The exchange counts the generator picks from."""
+    return [t // 2 for t in turn_choices(tax)]
 
 
 # ---- the estimate of a scenario not generated yet -------------------------------------------
@@ -120,16 +113,28 @@ def strategy_shares(tax: Taxonomy) -> dict[str, dict[str, float]]:
 
 
 def scenario_exchanges(row: Mapping[str, Any], tax: Taxonomy) -> int:
-    """The exchanges the generator will ask for this scenario (lib.generation.prompting.target_turns / 2)."""
-    dims = ScenarioDimensions.model_validate({k: row.get(k) for k in ScenarioDimensions.model_fields})
-    return target_turns(dims, tax) // 2
+    """The exchanges the generator will ask for this scenario."""
+    return target_turns(row, tax) // 2
 
 
-def estimate_rows(rows: Iterable[Mapping[str, Any]], tax: Taxonomy) -> list[dict[str, Any]]:
-    """What scenario rows not generated yet would add, in coverage_counts' row format (the sections
-    total, emotion, strategy, emotion_strategy, persona_topic, arc_tier, exchanges, and funnel/planned)."""
+def pending_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Scenario rows not generated yet (a plan being previewed) as what coverage_counts lists for the
+    stored ones: a 'pending' row per distinct set of dimensions, and the funnel's planned count."""
+    keys = Counter(json.dumps({k: row.get(k) for k in LENGTH_KEY}, sort_keys=True) for row in rows)
+    out = [{"section": "pending", "a": key, "b": None, "c": None, "n": float(n), "m": None} for key, n in keys.items()]
+    if keys:
+        out.append({"section": "funnel", "a": "planned", "b": None, "c": None, "n": float(sum(keys.values())),
+                    "m": None})
+    return out
+
+
+def estimate_rows(pending: Iterable[Mapping[str, Any]], tax: Taxonomy) -> list[dict[str, Any]]:
+    """What the 'pending' rows (scenarios without a conversation) will add once generated, in
+    coverage_counts' row format: the sections total, emotion, strategy, emotion_strategy, persona_topic,
+    arc_tier and exchanges."""
     arcs = tax.by_id("arcs")
     shares = strategy_shares(tax)
+    profiles: dict[tuple[str, int], list[str]] = {}
     emotions: Counter[str] = Counter()
     emotion_convs: Counter[str] = Counter()
     strategies: Counter[str] = Counter()
@@ -137,33 +142,33 @@ def estimate_rows(rows: Iterable[Mapping[str, Any]], tax: Taxonomy) -> list[dict
     persona_topic: Counter[tuple[str, str]] = Counter()
     arc_tier: Counter[tuple[str, str]] = Counter()
     exchanges: Counter[int] = Counter()
-    users = n = 0
-    for row in rows:
-        n += 1
-        k = scenario_exchanges(row, tax)
-        exchanges[k] += 1
-        persona_topic[(row["persona"], row["topic"])] += 1
-        arc_tier[(row["emotional_arc"], row["tier"])] += 1
-        arc = arcs.get(row["emotional_arc"])
+    users = n = 0.0
+    for r in pending:
+        dims, times = json.loads(r["a"]), float(r["n"] or 0.0)
+        n += times
+        k = scenario_exchanges(dims, tax)
+        exchanges[k] += times
+        persona_topic[(dims["persona"], dims["topic"])] += times
+        arc_tier[(dims["emotional_arc"], dims["tier"])] += times
+        arc = arcs.get(dims["emotional_arc"])
         if arc is None:
             continue
-        said = arc_user_emotions(arc, k)
-        users += len(said)
+        said = profiles.setdefault((arc.id, k), arc_user_emotions(arc, k))
+        users += times * len(said)
         for e in said:
-            emotions[e] += 1
+            emotions[e] += times
             for s, share in shares.get(e, {}).items():
-                strategies[s] += share
-                pairs[(e, s)] += share
+                strategies[s] += times * share
+                pairs[(e, s)] += times * share
         for e in set(said):
-            emotion_convs[e] += 1
+            emotion_convs[e] += times
 
     def row_(section: str, a: Any, b: Any = None, n_: float = 0.0, m: float | None = None) -> dict[str, Any]:
         return {"section": section, "a": None if a is None else str(a), "b": b, "c": None, "n": float(n_),
                 "m": None if m is None else float(m)}
 
     out = [row_("total", "conversations", n_=n), row_("total", "estimated", n_=n),
-           row_("total", "user_turns", n_=users), row_("total", "assistant_turns", n_=users),
-           row_("funnel", "planned", n_=n)]
+           row_("total", "user_turns", n_=users), row_("total", "assistant_turns", n_=users)]
     out += [row_("emotion", e, n_=c, m=emotion_convs[e]) for e, c in emotions.items()]
     out += [row_("strategy", s, n_=c, m=0) for s, c in strategies.items()]
     out += [row_("emotion_strategy", e, s, n_=c) for (e, s), c in pairs.items()]
@@ -178,7 +183,7 @@ def estimate_rows(rows: Iterable[Mapping[str, Any]], tax: Taxonomy) -> list[dict
 class Coverage:
     """The coverage of one scope as small DataFrames with names, colours and targets, ready to chart."""
     scope: str
-    rows: list[dict[str, Any]]  # what coverage_counts returned (kept to add a plan's estimate)
+    rows: list[dict[str, Any]]  # what coverage_counts returned, pending rows as such (kept to add a plan)
     totals: dict[str, float]
     emotions: pd.DataFrame  # id, name, colour, count, conversations, target
     strategies: pd.DataFrame  # id, name, count, supporting, target
@@ -232,10 +237,12 @@ def _ordered(known: dict[str, str], found: Iterable[Any]) -> dict[str, str]:
 
 
 def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Coverage:
-    """coverage_counts rows (plus any estimate_rows) -> Coverage. Rows of the same key are added up."""
+    """coverage_counts rows (plus any pending_rows) -> Coverage: the pending rows become their estimate,
+    and rows of the same key are added up."""
     if scope not in SCOPES:
         raise ValueError(f"unknown coverage scope {scope!r}; expected one of {', '.join(SCOPES)}")
-    sums = _Sums(rows)
+    pending = [r for r in rows if r["section"] == "pending"]
+    sums = _Sums([r for r in rows if r["section"] != "pending"] + estimate_rows(pending, tax))
     names = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in
              ("emotions", "strategies", "personas", "topics", "arcs", "tiers")}
     colours = {e.id: e.color for e in tax.emotions}
@@ -316,16 +323,16 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
     # pipeline: funnel, quality, corrections
     stages = sums.get("funnel")
     detail = {
-        "planned": "; ".join(f"{REVIEW_LABELS.get(s, s.replace('_', ' ').capitalize())}: {int(v)}"
+        "planned": "; ".join(f"{SCENARIO_STATUSES[s].label if s in SCENARIO_STATUSES else s}: {int(v)}"
                              for s, v in sorted(sums.get("status").items(), key=lambda kv: -kv[1])),
-        "generated": ", ".join(f"{REVIEW_LABELS[s]}: {int(stages.get(s, 0))}" for s in REVIEW_LABELS),
+        "generated": ", ".join(f"{t.label}: {int(stages.get(s, 0))}" for s, t in REVIEW_STATUSES.items()),
         "approved": "",
     }
-    funnel = pd.DataFrame([{"stage": s, "name": nm, "count": stages.get(s, 0.0), "detail": detail[s]}
-                           for s, nm in FUNNEL_STAGES.items()])
+    funnel = pd.DataFrame([{"stage": s, "name": t.label, "count": stages.get(s, 0.0), "detail": detail[s]}
+                           for s, t in FUNNEL_STAGES.items()])
     quality = pd.DataFrame([
         {"score": float(score) if score is not None else math.nan, "review_status": status or "unreviewed",
-         "review_name": REVIEW_LABELS.get(status or "unreviewed", status), "count": n}
+         "review_name": labels(REVIEW_STATUSES).get(status or "unreviewed", status), "count": n}
         for (score, status), n in sums.get("quality", 2).items()],
         columns=["score", "review_status", "review_name", "count"])
     label_names = {**names["emotions"], **names["strategies"]}
@@ -380,7 +387,7 @@ def load(store: Any, tax: Taxonomy, scope: str) -> Coverage:
 
 def with_added(cov: Coverage, new_rows: Iterable[Mapping[str, Any]], tax: Taxonomy) -> Coverage:
     """The planned coverage once new scenario rows (not generated yet) are added to the table."""
-    return build(cov.rows + estimate_rows(new_rows, tax), tax, "planned")
+    return build(cov.rows + pending_rows(new_rows), tax, "planned")
 
 
 # ---- gaps ----------------------------------------------------------------------------------
@@ -643,7 +650,7 @@ def figures(cov: Coverage, tax: Taxonomy) -> dict[str, Any]:
         "quality": charts.quality_histogram(
             cov.quality, title="Quality scores",
             subtitle=("Generated conversations (planned ones have no score yet)" if cov.scope == "planned" else where),
-            statuses=REVIEW_LABELS),
+            statuses=labels(REVIEW_STATUSES)),
         "corrections": charts.corrections(
             cov.corrections, title="Reviewer corrections by label",
             subtitle=("Generated conversations" if cov.scope == "planned" else where)

@@ -344,15 +344,27 @@ def pick_seed_example(scenario: ScenarioDimensions, seeds: Sequence[Conversation
     return None
 
 
-def target_turns(scenario: ScenarioDimensions, tax: Taxonomy) -> int:
-    """An even turn count inside the quality rules, spread over the range by a stable hash of the
-    scenario, so a plan gets a mix of lengths without the planner having to choose one."""
+def turn_choices(tax: Taxonomy) -> list[int]:
+    """The turn counts the generator asks for: the even counts inside the quality rules."""
     rules = tax.targets.quality
     lo = rules.min_turns + rules.min_turns % 2
     hi = rules.max_turns - rules.max_turns % 2
-    choices = list(range(lo, hi + 1, 2)) or [rules.min_turns]
-    key = "|".join([scenario.tier, scenario.persona, scenario.emotional_arc, scenario.topic, scenario.intent,
-                    scenario.tone, scenario.outcome_type, scenario.context_id or ""])
+    return list(range(lo, hi + 1, 2)) or [rules.min_turns]
+
+
+# The dimensions a scenario's length depends on (its context text does not change it).
+LENGTH_KEY: tuple[str, ...] = ("tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type",
+                               "context_id")
+
+
+def target_turns(scenario: ScenarioDimensions | Mapping[str, Any], tax: Taxonomy) -> int:
+    """The turn count the generator asks for: one of turn_choices, spread over them by a stable hash of
+    the scenario, so a plan gets a mix of lengths without the planner having to choose one. The coverage
+    estimate of scenarios not generated yet (lib/coverage/counts.py) calls this too, so it predicts
+    exactly what will be asked for."""
+    dims = scenario.model_dump() if isinstance(scenario, ScenarioDimensions) else scenario
+    key = "|".join(str(dims.get(k) or "") for k in LENGTH_KEY)
+    choices = turn_choices(tax)
     return choices[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(choices)]
 
 

@@ -21,7 +21,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lib.core.models import AssistantTurn, Conversation, LabelRevision, UserTurn
-from lib.store.protocol import LABEL_STATS_GROUPS, REASON_CODES, Decision, Store
+from lib.core.vocabulary import (CONVERSATION_SOURCES, DECISIONS, DIMENSION_LABELS, FIELD_LABELS, REASONS,
+                                 REVIEW_STATUSES, Decision)
+from lib.core.vocabulary import labels as term_labels
+from lib.store.protocol import LABEL_STATS_GROUPS, Store
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import CHECKS_BY_NAME, QualityReport, check_conversation
 
@@ -33,35 +36,13 @@ FLASH_KEY = "br_review_flash"  # (kind, message) to show once on the next run
 ADVANCE_KEY = "br_review_advance"  # move on after a decision (default on)
 QUERY_PARAM = "conversation"  # ?conversation=<id> opens that conversation
 
-STATUS_LABELS: dict[str, str] = {
-    "unreviewed": "Not reviewed",
-    "approved": "Approved",
-    "needs_edit": "Needs edit",
-    "rejected": "Rejected",
-}
+# The words come from lib/core/vocabulary.py; these views of them are what pages/review.py reads.
+STATUS_LABELS: dict[str, str] = term_labels(REVIEW_STATUSES)
+DECISION_LABELS: dict[str, str] = term_labels(DECISIONS)
+REASON_LABELS: dict[str, str] = REASONS
+SOURCE_LABELS: dict[str, str] = CONVERSATION_SOURCES
+GROUP_LABELS: dict[str, str] = {g: DIMENSION_LABELS[g] for g in LABEL_STATS_GROUPS}
 DEFAULT_STATUSES: tuple[str, ...] = ("unreviewed",)
-SOURCE_LABELS: dict[str, str] = {"generated": "Generated", "seed": "Seed"}
-DECISION_LABELS: dict[str, str] = {"approved": "Approved", "needs_edit": "Needs edit", "rejected": "Rejected"}
-REASON_LABELS: dict[str, str] = {
-    "inaccurate_financial_content": "Inaccurate financial content",
-    "emotion_not_realistic": "Emotion not realistic",
-    "off_voice": "Off-voice",
-    "arc_not_realized": "Arc not realized",
-    "unsafe_advice": "Unsafe advice",
-    "other": "Other",
-}
-assert tuple(REASON_LABELS) == REASON_CODES, "REASON_LABELS must name every store REASON_CODE"
-FIELD_LABELS: dict[str, str] = {
-    "emotion.primary": "Emotion",
-    "emotion.secondary": "Secondary emotion",
-    "emotion.sub_emotion": "Sub-emotion",
-    "emotion.intensity": "Intensity",
-    "emotion.valence": "Valence",
-    "emotion.arousal": "Arousal",
-    "strategies.primary": "Strategy",
-    "strategies.supporting": "Supporting strategies",
-}
-GROUP_LABELS: dict[str, str] = {"topic": "Topic", "persona": "Persona", "tier": "Tier", "emotional_arc": "Arc"}
 GROUP_DIMENSIONS: dict[str, str] = {"topic": "topics", "persona": "personas", "tier": "tiers", "emotional_arc": "arcs"}
 
 
@@ -377,7 +358,7 @@ def _details(conv: Conversation, row: Mapping[str, Any], versions: Sequence[Mapp
     gen: list[tuple[str, str]] = [
         ("Conversation", conv.id),
         ("Version", f"{row.get('version', 1)} of {n_versions}"),
-        ("Source", SOURCE_LABELS.get(p.source, p.source)),
+        ("Source", CONVERSATION_SOURCES.get(p.source, p.source)),
         ("Created", _when(p.created_at)),
         ("Model", p.model or str(row.get("model") or "") or "(none: written by hand)"),
         ("Template", f"{template} v{version}".strip() if template else "(none)"),
@@ -507,21 +488,21 @@ def _need_name(who: str, what: str) -> str:
 
 def decide(store: Store, view: ConversationView, decision: Decision, *, reviewer: str,
            reason_code: str | None = None, notes: str = "") -> ActionResult:
-    """Record one decision (a reviews row). A rejection needs a reason from REASON_CODES and notes.
+    """Record one decision (a reviews row). A rejection needs a reason from REASONS and notes.
     A seed example that is not approved any more stops being one."""
     who = _need_name(reviewer, "record a decision")
-    if decision not in DECISION_LABELS:
-        raise ReviewError(f"Unknown decision {decision!r}; expected one of {', '.join(DECISION_LABELS)}.")
+    if decision not in DECISIONS:
+        raise ReviewError(f"Unknown decision {decision!r}; expected one of {', '.join(DECISIONS)}.")
     notes = (notes or "").strip()
     if decision == "rejected":
-        if reason_code not in REASON_CODES:
+        if reason_code not in REASONS:
             raise ReviewError("A rejection needs a reason: choose one from the list, then say what is wrong in the notes.")
         if not notes:
             raise ReviewError("A rejection needs notes too: say what is wrong, so the regeneration can fix it.")
     else:
         reason_code = None
     review_id = store.record_review(view.id, decision, reviewer=who, reason_code=reason_code, notes=notes)
-    message = f"{DECISION_LABELS[decision]}: scenario #{view.scenario_id} ({view.id}), recorded for {who}."
+    message = f"{DECISIONS[decision].label}: scenario #{view.scenario_id} ({view.id}), recorded for {who}."
     if view.is_seed_example and decision != "approved":
         store.set_seed_example(view.id, False, by=who)
         message += " It is no longer a seed example."

@@ -3,7 +3,11 @@
 At start it
 1. picks the database: DATABASE_URL, else (SUPABASE_URL: hosted mode, issue 10), else the
    embedded PostgreSQL in BRIGHTRUN_DATA_DIR;
-2. applies pending migrations (lib/store/migrate.py);
+2. applies pending migrations (lib/store/migrate.py). It refuses to start on a database whose
+   applied migration files were edited or removed since (MigrationError names them and says what to
+   do): the app would run SQL the folder no longer describes, and a hosted project would skip the
+   edit (`supabase db push` applies a version once). Objects changed by hand (drift) are logged as a
+   warning only: the app still works, and `python -m lib db status` names them;
 3. syncs the taxonomy tables from taxonomy/ (skipped when its sha256 has not changed);
 4. imports seeds/*.json (idempotent; a malformed file is logged by name and skipped);
 5. on the first start of an empty database, plans the default scenario table (90 rows, the
@@ -28,7 +32,8 @@ from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
 from lib.store.protocol import BootError, BootReport, InvalidInput, StoreKind, StoreUnavailable
 from lib.store.embedded import start_embedded
-from lib.store.migrate import MIGRATIONS_DIR, migrate
+from lib.store.ledger import inspect
+from lib.store.migrate import MIGRATIONS_DIR, discover, migrate
 from lib.store.postgres import SCENARIO_FIELDS, PostgresStore, connect_check
 from lib.core.taxonomy import DEFAULT_DIR as TAXONOMY_DIR
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
@@ -62,6 +67,9 @@ def open_store(settings: Settings | None = None, *, prepare: bool = True, taxono
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute("select pg_advisory_lock(%(key)s)", {"key": BOOT_LOCK_KEY})
         report.migrations_applied = migrate(admin, migrations_dir)
+        ledger = inspect(admin, discover(migrations_dir))
+        if ledger.drift:
+            log.warning("%s: %s", label, ledger.drift_text())
         store = PostgresStore(dsn, kind=kind, label=label)
         try:
             if prepare:
@@ -206,24 +214,15 @@ def is_first_start(store: PostgresStore) -> bool:
     return row["n"] == 0 and not row["planned"]
 
 
-def tier_targets(tax: Taxonomy, n: int) -> dict[str, int]:
-    """The taxonomy's default tier counts scaled to n (largest remainder)."""
-    default = {t.id: t.default_count for t in tax.tiers}
-    total = sum(default.values()) or 1
-    exact = {t: n * c / total for t, c in default.items()}
-    counts = {t: int(x) for t, x in exact.items()}
-    for t in sorted(default, key=lambda t: counts[t] - exact[t])[: n - sum(counts.values())]:
-        counts[t] += 1
-    return counts
-
-
 def plan_default(store: PostgresStore, tax: Taxonomy, n_total: int = DEFAULT_PLAN_N,
                  seed: int = DEFAULT_PLAN_SEED) -> int:
     """Plan the default table: n_total scenarios including the ones already there (the seeds'),
     with the default tier mix. Returns how many were added."""
+    from lib.core.planner import tier_counts
+
     existing = [{k: r[k] for k in SCENARIO_FIELDS} for r in store.list_scenarios()]
     have = Counter(r["tier"] for r in existing)
-    need = {t: max(c - have.get(t, 0), 0) for t, c in tier_targets(tax, n_total).items()}
+    need = {t: max(c - have.get(t, 0), 0) for t, c in tier_counts(tax, n_total).items()}
     room = max(n_total - len(existing), 0)
     while sum(need.values()) > room:  # the seeds overfilled a tier: take the surplus off the largest
         need[max(need, key=lambda t: need[t])] -= 1

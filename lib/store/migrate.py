@@ -25,8 +25,18 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
-from lib.store.ledger import (LEDGER_SQL, applied_versions, carried_forward, catalog, has_supabase_ledger, inspect,
-                              ledger_rows, record_catalog, recorded_catalog, scalar)
+from lib.store.ledger import (
+    LEDGER_SQL,
+    applied_versions,
+    carried_forward,
+    catalog,
+    has_supabase_ledger,
+    inspect,
+    ledger_rows,
+    record_catalog,
+    recorded_catalog,
+    scalar,
+)
 from lib.store.protocol import MigrationError
 
 log = logging.getLogger(__name__)
