@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from lib.core.models import Conversation
 from lib.store.protocol import InvalidInput, NotFound, StoreError
 from lib.store.postgres import PostgresStore
 from lib.core.taxonomy import Taxonomy
@@ -207,6 +208,28 @@ def test_revise_label_keeps_history_updates_labels_in_force_and_the_document(sto
     assert doc.current_value(0, "emotion.primary") == new_emotion
     assert doc.turns[0].emotion.primary == original["emotion_primary"]  # type: ignore[union-attr]
     assert doc.label_history[0].author == "Ana" and doc.label_history[0].reason == "reads as shame"
+
+
+def test_a_stored_history_leaves_the_labels_in_force_that_the_document_has(store: PostgresStore,
+                                                                          db_tax: Taxonomy) -> None:
+    """The turn columns SQL counts follow lib/core/labels.py: the latest by time, a tie to the last written."""
+    [scn] = add(store, db_tax, 1)
+    data = make_conversation(scn, "conv-h").model_dump(mode="json")
+    base = {"turn": 0, "field": "emotion.primary", "source": "human_review", "author": "Dana"}
+    data["label_history"] = [
+        {**base, "new_value": "grief", "at": "2026-03-02T10:00:00Z"},
+        {**base, "new_value": "shame", "at": "2026-03-01T10:00:00Z"},
+        {**base, "new_value": "anxiety", "at": "2026-03-02T10:00:00Z"},
+    ]
+    doc = Conversation.model_validate(data)
+    store.save_generated(doc, scenario_id=scn["id"])
+    assert store.conversation_turn_rows("conv-h")[0]["emotion_primary"] == "anxiety"
+    assert doc.current_value(0, "emotion.primary") == "anxiety"
+    # a revision recorded now is the latest, in the columns and in the stored document alike
+    store.revise_label("conv-h", 0, "emotion.primary", "shame", author="Dana")
+    stored = store.get_conversation("conv-h")
+    assert stored is not None and stored.current_value(0, "emotion.primary") == "shame"
+    assert store.conversation_turn_rows("conv-h")[0]["emotion_primary"] == "shame"
 
 
 def test_revise_label_refuses_unknown_values_and_wrong_turns(store: PostgresStore, db_tax: Taxonomy) -> None:

@@ -1,15 +1,25 @@
-"""Migrations: from zero, re-run as a no-op, a broken file leaves the database as it was."""
+"""Migrations: from zero, re-run as a no-op, a broken file leaves the database as it was; the ledger
+names pending, edited and missing files and objects changed by hand (`python -m lib db status`), and the
+start refuses a database whose applied files changed."""
 from __future__ import annotations
 
+import logging
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from lib.config import Settings
+from lib.core import vocabulary
+from lib.store import cli, open_store
+from lib.store import migrate as migrate_module
+from lib.store.ledger import applied_versions, inspect
+from lib.store.migrate import MIGRATIONS_DIR, discover, migrate, split_statements
 from lib.store.protocol import MigrationError
-from lib.store.migrate import MIGRATIONS_DIR, applied_versions, discover, migrate, pending, split_statements
 
 EXPECTED_TABLES = {
     "tiers", "emotions", "strategies", "personas", "emotional_arcs", "topic_clusters", "topics", "intents", "tones",
@@ -29,8 +39,18 @@ def test_migrations_apply_from_zero_and_rerun_as_a_no_op(empty_dsn: str) -> None
         assert migrate(conn) == files
         assert tables(conn) == EXPECTED_TABLES
         assert migrate(conn) == []
-        assert pending(conn) == []
+        status = inspect(conn, discover())
+        assert (status.pending, status.edited, status.missing, status.drift) == ([], [], [], [])
+        assert status.catalog_recorded
         assert applied_versions(conn) == [m.version for m in discover()]
+
+
+def test_the_baseline_defines_every_function_once() -> None:
+    [baseline] = [m for m in discover() if m.name == "baseline"]
+    names = re.findall(r"create or replace function ([a-z_]+\.[a-z_]+)\(", baseline.text)
+    assert names and len(names) == len(set(names))
+    assert not [n for n in names if n.endswith("_base")]
+    assert "alter function" not in baseline.text
 
 
 def test_every_table_has_row_level_security(empty_dsn: str) -> None:
@@ -144,3 +164,134 @@ def test_every_migration_splits_into_statements_postgres_accepts() -> None:
     for migration in discover():
         for stmt in split_statements(migration.text):
             assert not stmt.text.endswith(";"), (migration.path.name, stmt.line)
+
+
+def test_the_database_knows_the_ids_of_the_vocabulary(empty_dsn: str) -> None:
+    """The check constraints and lib/core/vocabulary.py spell the same statuses, decisions and fields."""
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        migrate(conn)
+        rows = conn.execute(
+            "select con.conname, pg_get_constraintdef(con.oid) from pg_constraint con "
+            "where con.contype = 'c' and con.connamespace = 'public'::regnamespace").fetchall()
+    allowed = {name: re.findall(r"'([^']+)'::text", text) for name, text in rows}
+    assert allowed["scenarios_status_check"] == list(vocabulary.SCENARIO_STATUSES)
+    assert allowed["conversations_review_status_check"] == list(vocabulary.REVIEW_STATUSES)
+    assert allowed["reviews_decision_check"] == list(vocabulary.DECISIONS)
+    assert allowed["reviews_reason_code_check"] == list(vocabulary.REASONS)
+    assert allowed["generation_jobs_status_check"] == list(vocabulary.JOB_STATUSES)
+    assert allowed["generation_job_items_status_check"] == list(vocabulary.ITEM_STATUSES)
+    assert allowed["label_revisions_field_check"] == list(vocabulary.LABEL_FIELDS)
+    assert allowed["label_revisions_source_check"] == list(vocabulary.REVISION_SOURCES)
+    assert sorted(allowed["conversations_source_check"]) == sorted(vocabulary.CONVERSATION_SOURCES)
+
+
+# -- the ledger, from the outside ----------------------------------------------------------------
+EXTRA = "20991231000000_extra.sql"
+EXTRA_SQL = """-- a later migration
+create function public.extra_answer() returns integer language sql immutable as $$ select 42 $$;
+revoke all on function public.extra_answer() from public, anon;
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_dsn: str) -> Iterator[Path]:
+    """The migrations plus one later file, as the folder the CLI reads; DATABASE_URL: an empty database."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, copy)
+    (copy / EXTRA).write_text(EXTRA_SQL, encoding="utf-8")
+    monkeypatch.setattr(migrate_module, "MIGRATIONS_DIR", copy)
+    monkeypatch.setenv("DATABASE_URL", empty_dsn)
+    yield copy
+
+
+def db(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_names_a_file_not_applied_yet(folder: Path, empty_dsn: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        migrate(conn, MIGRATIONS_DIR)  # the folder without the later file
+    code, out, err = db(["status"], capsys)
+    assert code == 0 and err == ""
+    assert "1 pending" in out and f"pending    {EXTRA}: not applied yet" in out
+    assert "schema     as the migrations made it" in out
+    code, out, _ = db(["migrate"], capsys)
+    assert code == 0 and f"applied 1 migration(s)\n  {EXTRA}" in out
+    assert "none pending" in db(["status"], capsys)[1]
+
+
+def test_status_names_an_applied_file_edited_since_and_nothing_starts_on_it(
+        folder: Path, empty_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert db(["migrate"], capsys)[0] == 0
+    (folder / EXTRA).write_text(EXTRA_SQL.replace("42", "43"), encoding="utf-8")
+    code, out, err = db(["status"], capsys)
+    assert code == 1
+    assert f"edited     {EXTRA} was changed after it was applied" in out
+    assert err.count("\n") == 1 and f"{EXTRA} was changed after it was applied" in err
+    assert "make it a new migration with a later timestamp" in err and "python -m lib db reset --yes" in err
+    # migrate applies nothing, and the app's start refuses with the same explanation
+    code, _, err = db(["migrate"], capsys)
+    assert code == 1 and f"{EXTRA} was changed after it was applied" in err
+    with pytest.raises(MigrationError, match=f"{EXTRA} was changed after it was applied"):
+        open_store(Settings(database_url=empty_dsn), migrations_dir=folder, prepare=False)
+    # even a file of whitespace changed counts: the sha256 is of the bytes
+    (folder / EXTRA).write_text(EXTRA_SQL + "\n", encoding="utf-8")
+    assert db(["status"], capsys)[0] == 1
+    (folder / EXTRA).write_text(EXTRA_SQL, encoding="utf-8")
+    assert db(["status"], capsys)[0] == 0
+
+
+def test_status_names_an_applied_file_missing_from_the_folder(
+        folder: Path, empty_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert db(["migrate"], capsys)[0] == 0
+    (folder / EXTRA).unlink()
+    code, out, err = db(["status"], capsys)
+    assert code == 1 and f"missing    {EXTRA}: applied to this database, not in the folder" in out
+    assert "put the missing file back" in err
+    with pytest.raises(MigrationError, match=f"{EXTRA} was applied to this database but is not in"):
+        open_store(Settings(database_url=empty_dsn), migrations_dir=folder, prepare=False)
+
+
+def test_status_names_what_was_changed_by_hand_and_the_start_only_warns(
+        folder: Path, empty_dsn: str, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    assert db(["migrate"], capsys)[0] == 0
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("drop function public.stop_job(bigint)")
+        conn.execute("create or replace function public.extra_answer() returns integer language sql immutable "
+                     "as $$ select 7 $$")
+        conn.execute("drop policy scenarios_admin_delete on public.scenarios")
+        conn.execute("create function public.by_hand() returns integer language sql as $$ select 1 $$")
+    code, out, err = db(["status"], capsys)
+    assert code == 1
+    assert "schema     differs from the migrations in 4 object(s)" in out
+    assert "function public.stop_job(bigint) dropped (defined in 20251201000000_baseline.sql)" in out
+    assert f"function public.extra_answer() differs from the migrations (defined in {EXTRA})" in out
+    assert "policy scenarios_admin_delete on public.scenarios dropped" in out
+    assert "function public.by_hand() is not from the migrations" in out
+    assert err.count("\n") == 1 and "public.stop_job(bigint) dropped" in err
+    # migrate has nothing to apply, and says the database is not what its files made (not "up to date")
+    code, out, err = db(["migrate"], capsys)
+    assert code == 1 and "up to date" not in out and "public.stop_job(bigint) dropped" in err
+    # the app still starts, with a warning in its log
+    with caplog.at_level(logging.WARNING, logger="lib.store.boot"):
+        open_store(Settings(database_url=empty_dsn), migrations_dir=folder, prepare=False).close()
+    assert "differs from its migrations" in caplog.text and "public.stop_job(bigint) dropped" in caplog.text
+
+
+def test_a_later_migration_that_redefines_a_changed_function_settles_only_that_one(
+        folder: Path, empty_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert db(["migrate"], capsys)[0] == 0
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("create or replace function public.extra_answer() returns integer language sql immutable "
+                     "as $$ select 7 $$")
+        conn.execute("drop function public.stop_job(bigint)")
+    (folder / "20991231000001_answer.sql").write_text(
+        "create or replace function public.extra_answer() returns integer language sql immutable as $$ select 8 $$;\n",
+        encoding="utf-8")
+    code, out, err = db(["migrate"], capsys)
+    assert code == 1 and "applied 1 migration(s)" in out
+    # the redefined function is what the migrations made again; the one dropped by hand is still named
+    assert "extra_answer" not in err and "public.stop_job(bigint) dropped" in err

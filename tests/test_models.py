@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from lib.core import labels
 from lib.core.models import Conversation, LabelRevision, json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,24 @@ def test_revision_is_appended_and_becomes_current_without_overwriting(seed: Conv
     conv.revise(0, "emotion.primary", "grief", source="operator_realtime", author="lee")
     assert conv.current_value(0, "emotion.primary") == "grief"
     assert [r.new_value for r in conv.label_history[-2:]] == ["shame", "grief"]
+
+
+def test_the_label_in_force_is_the_latest_by_time_then_the_last_written(seed: Conversation) -> None:
+    """Regression: with two revisions of the same time, current_value took the first written and
+    current_turns the last; both now follow lib/core/labels.py (the last written wins a tie)."""
+    data = seed.model_dump(mode="json")
+    base = {"turn": 0, "field": "emotion.primary", "source": "human_review", "author": "dana"}
+    data["label_history"] = [
+        {**base, "new_value": "grief", "at": "2026-03-02T10:00:00Z"},
+        {**base, "new_value": "shame", "at": "2026-03-01T10:00:00Z"},  # written later, but older
+        {**base, "new_value": "anxiety", "at": "2026-03-02T10:00:00+00:00"},  # the same time as grief
+    ]
+    conv = Conversation.model_validate(data)
+    assert conv.current_value(0, "emotion.primary") == "anxiety"
+    assert conv.current_turns()[0].emotion.primary == "anxiety"  # type: ignore[union-attr]
+    in_force = labels.in_force(data["turns"], data["label_history"])
+    assert in_force[0]["emotion"]["primary"] == "anxiety"
+    assert data["turns"][0]["emotion"]["primary"] == seed.turns[0].emotion.primary  # type: ignore[union-attr]
 
 
 def test_revision_of_a_field_of_the_wrong_role_is_rejected(seed: Conversation) -> None:

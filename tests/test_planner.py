@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from lib.core.vocabulary import round_mix
 from lib.core.planner import ARC_AFFINITY, PAIRS, Plan, PlanCoverage, PlannedScenario, plan
 from lib.core.taxonomy import Taxonomy, load_taxonomy
 
@@ -242,3 +243,16 @@ def test_a_large_plan_stays_balanced(tax: Taxonomy) -> None:
     assert len(big.scenarios) == 10_000
     for field in BALANCED:
         assert spread(tax, big.scenarios, field) <= 1, field
+
+
+def test_a_mix_is_rounded_to_whole_counts_that_add_up() -> None:
+    assert round_mix(90, {"template": 40, "scenario": 35, "edge_case": 15}) == {
+        "template": 40, "scenario": 35, "edge_case": 15}
+    # the largest remainders get the rest: 44.4, 38.9, 16.7
+    assert round_mix(100, {"template": 40, "scenario": 35, "edge_case": 15}) == {
+        "template": 44, "scenario": 39, "edge_case": 17}
+    assert round_mix(10, {"a": 1, "b": 1, "c": 1}) == {"a": 4, "b": 3, "c": 3}  # a tie goes in the mix's order
+    assert round_mix(7, {"a": 0, "b": 0}) == {"a": 4, "b": 3}  # nothing asked: an even split
+    assert round_mix(0, {"a": 2}) == {"a": 0}
+    with pytest.raises(ValueError, match="numbers >= 0"):
+        round_mix(5, {"a": -1})

@@ -204,17 +204,21 @@ def test_cli_migrate_status_plan_reset(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert f"applied {n_migrations} migration(s)" in capsys.readouterr().out
     assert cli.main(["migrate"]) == 0
     assert "up to date" in capsys.readouterr().out
-    assert cli.main(["status"]) == 0
+    assert cli.main(["status"]) == 0  # describes, changes nothing: migrate adds no rows
     out = capsys.readouterr().out
-    assert f"migrations {n_migrations} applied, none pending" in out and "scenarios                   90" in out
+    assert f"migrations {n_migrations} applied, none pending" in out and "schema     as the migrations made it" in out
+    assert "scenarios                    0" in out
     assert cli.main(["plan", "--n", "6", "--seed", "1", "--tier-mix", "template=6"]) == 0
     out = capsys.readouterr().out
-    assert "added 6 scenarios (#91-#96)" in out and "96 in the table" in out
+    assert "added 6 scenarios (#11-#16)" in out and "16 in the table" in out  # after the 10 seeds
+    assert cli.main(["status"]) == 0
+    assert "scenarios                   16" in capsys.readouterr().out
     assert cli.main(["plan", "--n", "3", "--tier-mix", "template=oops"]) == 2
     assert cli.main(["reset"]) == 2
     assert "--yes" in capsys.readouterr().err
-    assert cli.main(["reset", "--yes"]) == 0
-    assert "scenarios                   90" in capsys.readouterr().out
+    assert cli.main(["reset", "--yes"]) == 0  # starts again as the app does: seeds and the default plan
+    out = capsys.readouterr().out
+    assert "started    " in out and "imported 10 seeds" in out and "scenarios                   90" in out
 
 
 def test_cli_plan_on_an_empty_database_adds_n_to_the_seeds(monkeypatch: pytest.MonkeyPatch,

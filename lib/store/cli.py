@@ -1,14 +1,18 @@
 """The database from the command line.
 
     python -m lib db migrate                 apply pending migrations (and nothing else)
-    python -m lib db status                  start the database as the app does and describe it
+    python -m lib db status                  describe the database and its migrations; changes nothing
     python -m lib db plan --n 90 [--seed S] [--tier-mix template=40,scenario=35,edge_case=15]
                                              plan N more scenarios on top of the table (on an
                                              empty database: the seeds' scenarios plus N)
-    python -m lib db reset [--yes]           delete everything and start again from the migrations
+    python -m lib db reset [--yes]           delete everything and start again as the app does
 
+`status` names migration files not applied yet (pending), applied files changed since (edited) or gone
+from supabase/migrations/ (missing), and functions, views, tables, indexes, triggers or policies that
+differ from what the migrations made (changed by hand).
 Uses DATABASE_URL when set, else the embedded PostgreSQL in BRIGHTRUN_DATA_DIR (.data/).
-Exit codes: 0 done, 1 failed (one line on stderr says why), 2 bad usage or reset not confirmed.
+Exit codes: 0 done (status: the database matches its migrations, pending ones aside), 1 failed or does
+not match (one line on stderr says why), 2 bad usage or reset not confirmed.
 """
 from __future__ import annotations
 
@@ -21,11 +25,12 @@ from collections.abc import Sequence
 import psycopg
 
 from lib.config import ConfigError, Settings
-from lib.store.protocol import StoreError
-from lib.store.boot import open_store, plan_scenarios, resolve_database
-from lib.store.migrate import migrate, pending, reset_schema
-from lib.store.postgres import connect_check
 from lib.core.taxonomy import TaxonomyError, load_taxonomy
+from lib.store.boot import open_store, plan_scenarios, resolve_database
+from lib.store.ledger import LedgerStatus, inspect, scalar
+from lib.store.migrate import discover, migrate, reset_schema
+from lib.store.postgres import PostgresStore, connect_check
+from lib.store.protocol import BootReport, StoreError
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m lib db") -> int:
@@ -33,7 +38,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib db") -> i
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending migrations")
-    sub.add_parser("status", help="start the database as the app does and describe it")
+    sub.add_parser("status", help="describe the database and whether it matches its migrations")
     plan = sub.add_parser("plan", help="plan N more scenarios on top of the table")
     plan.add_argument("--n", type=int, default=90, help="how many scenarios to add (default 90)")
     plan.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same plan")
@@ -60,42 +65,83 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     connect_check(dsn, label)
     with psycopg.connect(dsn, autocommit=True) as conn:
         applied = migrate(conn)
+        ledger = inspect(conn, discover())
     if applied:
         print(f"{label}: applied {len(applied)} migration(s)")
         for name in applied:
             print(f"  {name}")
-    else:
+    if ledger.drift:
+        print(f"error: {label}: {ledger.drift_text()}", file=sys.stderr)
+        return 1
+    if not applied:
         print(f"{label}: up to date")
     return 0
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    store = open_store(settings)
-    try:
-        info = store.describe()
-        with store.connection("list pending migrations") as conn:
-            waiting = [m.path.name for m in pending(conn)]
-        statuses = store.scenario_status_counts()
-    finally:
-        store.close()
-    boot = info.boot
-    print(f"database   {info.label} ({info.kind}, {info.server_version})")
-    print(f"migrations {len(info.migrations)} applied" + (f", {len(waiting)} pending" if waiting else ", none pending"))
-    if boot is not None:
-        print(f"start      {boot.seconds:.2f} s" + (f"; applied {', '.join(boot.migrations_applied)}" if boot.migrations_applied else "")
-              + ("; taxonomy synced" if boot.taxonomy_synced else "")
-              + (f"; imported {len(boot.seeds_imported)} seeds" if boot.seeds_imported else "")
-              + (f"; planned {boot.planned} scenarios" if boot.planned else ""))
-        for problem in boot.seed_problems:
-            print(f"warning    {problem}")
+    dsn, kind, label = resolve_database(settings)
+    connect_check(dsn, label)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ledger = inspect(conn, discover())
+        version = scalar(conn, "select current_setting('server_version')")
+        has_tables = bool(scalar(conn, "select to_regclass('public.scenarios') is not null"))
+    print(f"database   {label} ({kind}, PostgreSQL {version})")
+    print_ledger(ledger)
+    if has_tables:
+        store = PostgresStore(dsn, kind=kind, label=label, min_size=1, max_size=1)
+        try:
+            print_rows(store.counts(), store.scenario_status_counts())
+        finally:
+            store.close()
+    if ledger.mismatched:
+        print(f"error: {ledger.refusal()}", file=sys.stderr)
+        return 1
+    if ledger.drift:
+        print(f"error: {ledger.drift_text()}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_ledger(ledger: LedgerStatus) -> None:
+    print(f"migrations {len(ledger.applied)} applied"
+          + (f", {len(ledger.pending)} pending" if ledger.pending else ", none pending")
+          + " (supabase/migrations/)")
+    for m in ledger.pending:
+        print(f"  pending    {m.path.name}: not applied yet (`python -m lib db migrate`, or the app's start, applies it)")
+    for e in ledger.edited:
+        print(f"  edited     {e.describe()}")
+    for name in ledger.missing:
+        print(f"  missing    {name}: applied to this database, not in the folder")
+    for name in ledger.unchecked:
+        print(f"  unchecked  {name}: applied by `supabase db push`, which keeps no checksum to compare")
+    if ledger.drift:
+        print(f"schema     differs from the migrations in {len(ledger.drift)} object(s):")
+        for d in ledger.drift:
+            print(f"  {d.describe()}")
+    elif ledger.catalog_recorded:
+        print("schema     as the migrations made it")
+    elif ledger.applied:
+        print("schema     not checked: no catalogue recorded yet (`python -m lib db migrate` records one)")
+
+
+def print_rows(counts: dict[str, int], statuses: dict[str, int]) -> None:
     print("rows")
-    for table, n in info.counts.items():
+    for table, n in counts.items():
         print(f"  {table:<22}{n:>8}")
     if statuses:
         print("scenarios by status")
         for status, n in statuses.items():
             print(f"  {status:<22}{n:>8}")
-    return 0
+
+
+def print_start(label: str, boot: BootReport) -> None:
+    print(f"started    {label} in {boot.seconds:.2f} s"
+          + (f"; applied {', '.join(boot.migrations_applied)}" if boot.migrations_applied else "")
+          + ("; taxonomy synced" if boot.taxonomy_synced else "")
+          + (f"; imported {len(boot.seeds_imported)} seeds" if boot.seeds_imported else "")
+          + (f"; planned {boot.planned} scenarios" if boot.planned else ""))
+    for problem in boot.seed_problems:
+        print(f"warning    {problem}")
 
 
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
@@ -139,7 +185,14 @@ def cmd_reset(settings: Settings, args: argparse.Namespace) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         reset_schema(conn)
     print(f"{label}: deleted everything; starting again")
-    return cmd_status(settings, args)
+    store = open_store(settings)
+    try:
+        if store.boot is not None:
+            print_start(label, store.boot)
+        print_rows(store.counts(), store.scenario_status_counts())
+    finally:
+        store.close()
+    return 0
 
 
 COMMANDS = {"migrate": cmd_migrate, "status": cmd_status, "plan": cmd_plan, "reset": cmd_reset}

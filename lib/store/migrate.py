@@ -27,7 +27,6 @@ from psycopg.types.json import Jsonb
 
 from lib.store.ledger import (
     LEDGER_SQL,
-    applied_versions,
     carried_forward,
     catalog,
     has_supabase_ledger,
@@ -112,8 +111,10 @@ class Statement:
     line: int  # 1-based line of the statement's first character in its file
 
 
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The migration files in version order; a badly named .sql file is an error, not skipped."""
+def discover(directory: Path | None = None) -> list[Migration]:
+    """The migration files of directory (default MIGRATIONS_DIR) in version order; a badly named .sql
+    file is an error, not skipped."""
+    directory = MIGRATIONS_DIR if directory is None else directory
     found: list[Migration] = []
     for path in sorted(directory.glob("*.sql")):
         m = FILE_NAME.match(path.name)
@@ -230,12 +231,7 @@ def ensure_shim(conn: psycopg.Connection) -> bool:
     return True
 
 
-def pending(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    done = set(applied_versions(conn))
-    return [m for m in discover(directory) if m.version not in done]
-
-
-def migrate(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+def migrate(conn: psycopg.Connection, directory: Path | None = None) -> list[str]:
     """Apply the pending migrations; returns the file names applied. Raises MigrationError, applying
     nothing, when a file this database applied was edited or removed since. conn must be autocommit."""
     migrations = discover(directory)
