@@ -295,3 +295,23 @@ def test_a_later_migration_that_redefines_a_changed_function_settles_only_that_o
     assert code == 1 and "applied 1 migration(s)" in out
     # the redefined function is what the migrations made again; the one dropped by hand is still named
     assert "extra_answer" not in err and "public.stop_job(bigint) dropped" in err
+
+
+def test_files_applied_by_supabase_db_push_are_checked_once_migrate_has_seen_them(
+        folder: Path, empty_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("create schema supabase_migrations")
+        conn.execute("create table supabase_migrations.schema_migrations (version text primary key, name text, "
+                     "statements text[])")
+        migrate(conn, folder)
+        conn.execute("drop table public.schema_migrations")  # as if only `supabase db push` had run
+    code, out, _ = db(["status"], capsys)
+    assert code == 0 and "migrations 2 applied, none pending" in out
+    assert f"unchecked  {EXTRA}: applied by `supabase db push`" in out and "schema     not checked" in out
+    code, out, _ = db(["migrate"], capsys)
+    assert code == 0 and "up to date" in out
+    code, out, _ = db(["status"], capsys)
+    assert code == 0 and "unchecked" not in out and "schema     as the migrations made it" in out
+    (folder / EXTRA).write_text(EXTRA_SQL.replace("42", "43"), encoding="utf-8")
+    code, out, _ = db(["status"], capsys)
+    assert code == 1 and f"edited     {EXTRA} was changed after it was applied" in out

@@ -1,4 +1,4 @@
-"""The review SQL (migration 20251122000550_review.sql) and its store methods: the queue view,
+"""The review SQL (supabase/migrations/) and its store methods: the queue view,
 sub-emotion corrections, seed examples and the label analytics, on a real PostgreSQL."""
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ import sys
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from lib.core.labels import latest
+from lib.core.labels import in_force
 from lib.core.vocabulary import (
     LABEL_FIELDS,
     ConversationSource,
@@ -102,6 +102,7 @@ class AssistantTurn(Strict):
 
 
 Turn = Annotated[Union[UserTurn, AssistantTurn], Field(discriminator="role")]
+TURNS: TypeAdapter[list[UserTurn | AssistantTurn]] = TypeAdapter(list[Turn])
 
 
 class ArcPoint(Strict):
@@ -206,10 +207,8 @@ class Conversation(Strict):
 
     def current_turns(self) -> list[UserTurn | AssistantTurn]:
         """Copies of the turns with the labels in force, for training exports and checks."""
-        turns = [t.model_copy(deep=True) for t in self.turns]
-        for (turn, field), value in latest([r.model_dump() for r in self.label_history]).items():
-            _set_path(turns[turn], field, value)
-        return turns
+        return TURNS.validate_python(in_force([t.model_dump() for t in self.turns],
+                                              [r.model_dump() for r in self.label_history]))
 
     def revise(self, turn: int, field: str, new_value: Any, *, source: RevisionSource, author: str,
                reason: str = "") -> LabelRevision:
@@ -239,13 +238,6 @@ def _get_path(obj: BaseModel, path: str) -> Any:
     for part in path.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def _set_path(obj: BaseModel, path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        obj = getattr(obj, part)
-    setattr(obj, last, value)
 
 
 def json_schema() -> dict[str, Any]:

@@ -244,13 +244,19 @@ def migrate(conn: psycopg.Connection, directory: Path | None = None) -> list[str
         status = inspect(conn, migrations, check_catalog=False)
         if status.mismatched:
             raise MigrationError(status.refusal())
+        # files `supabase db push` applied: their sha256 is kept from now on, so a later edit is caught
+        pushed = [m for m in migrations if m.path.name in set(status.unchecked)]
+        for m in pushed:
+            conn.execute("insert into public.schema_migrations (version, name, sha256) values (%(v)s, %(n)s, %(s)s)",
+                         {"v": m.version, "n": m.name, "s": m.sha256})
         expected = recorded_catalog(conn)
         applied: list[str] = []
         for migration in status.pending:
             expected = _apply(conn, migration, expected)
             applied.append(migration.path.name)
         if not applied and expected is None and ledger_rows(conn):
-            # a ledger from before catalogues were recorded: what is there now becomes the reference
+            # no catalogue recorded yet (a ledger from before they were, or `supabase db push`): what is
+            # there now becomes the reference
             record_catalog(conn, max(ledger_rows(conn)), catalog(conn))
         return applied
     finally:
