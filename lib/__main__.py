@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("lib.core.models", "print the JSON Schema of the dataset format"),
     "db": ("lib.store.cli", "the database: status, migrate, plan, reset"),
     "worker": ("lib.generation.worker", "claim and generate queued job items"),
-    "export": ("lib.export.formats", "write approved conversations in the training formats"),
+    "export": ("lib.export.cli", "write approved conversations in the training formats"),
 }
 
 
