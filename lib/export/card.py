@@ -19,7 +19,7 @@ from lib.export.targets import item_flags
 from lib.export.writer import FileEntry
 
 EXPORT_VERSION = "1"  # the layout of the folder and of manifest.json
-GENERATOR = "Bright Run Training Data Studio (lib.export.formats)"
+GENERATOR = "Bright Run Training Data Studio (lib.export)"
 LICENSES: tuple[str, ...] = ("other", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "apache-2.0",
                              "mit", "cdla-permissive-2.0", "unknown")
 
