@@ -23,8 +23,8 @@ from lib.generation.judge import (
     judge_batch_response,
     judge_conversation,
     judge_custom_id,
-    label_value,
 )
+from lib.generation.judge_verdict import label_value
 from lib.generation.llm import LLMClient, LLMSettings, load_prices
 from tests.fake_anthropic import FakeAnthropic
 

@@ -7,7 +7,7 @@ the taxonomy, so it is the same for every conversation and is cached. The reques
 scenario and the conversation turn by turn with the labels in force (revisions applied). It carries
 nothing that hints at a verdict: no automated scores, no review status, no reviewer notes.
 
-The answer is structured output (JudgeVerdict, built from the rubric: one rating per criterion, with
+The answer is structured output (lib.generation.judge_verdict: one rating per rubric criterion, with
 a reason, the turns it cites and a 1-5 score, plus label findings). An answer that does not parse,
 cites turns that do not exist or suggests labels the taxonomy lacks gets one repair round; after it,
 out-of-range turns and unusable findings are dropped and the ratings kept. Every call is an
@@ -24,21 +24,20 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel
 
-from lib.core.models import (
-    REVISABLE_FIELDS,
-    AssistantTurn,
-    Conversation,
-    Usage,
-    UserTurn,
-)
+from lib.core.models import AssistantTurn, Conversation, Usage, UserTurn
 from lib.core.rubric import Assessment, Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
 from lib.generation.engine import AttemptLog, _error_outcome, _tries_detail
+from lib.generation.judge_verdict import (
+    LabelFinding,
+    Rating,
+    read_verdict,
+    verdict_model,
+)
 from lib.generation.llm import (
     LLMClient,
     LLMError,
@@ -61,144 +60,6 @@ from lib.generation.prompting import (
 JUDGE_MAX_TOKENS = 6_000       # seven short reasons and a few findings: ~1.5k tokens; room for a long one
 DEFAULT_JUDGE_REPAIRS = 1
 NO_CONTEXT = "(none: a template-tier scenario has no situation text; judge it on the person, arc and topic)"
-
-
-# ---- what the judge writes ------------------------------------------------------------------
-# Reason before score: the model commits to its evidence first. Every field is required, as for
-# the generator's schema; ranges are checked on our side (the SDK moves them into descriptions).
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CriterionRating(_Out):
-    reason: str = Field(description="What in which turns led to the score, checkable by a reviewer.")
-    turns: list[int] = Field(description="0-based numbers of the turns the reason rests on.")
-    score: int = Field(ge=1, le=5, description="1-5 against the criterion's anchors.")
-
-
-LabelField = Literal[tuple(REVISABLE_FIELDS)]  # type: ignore[valid-type]
-
-
-class LabelFindingOut(_Out):
-    turn: int = Field(description="0-based number of the turn whose label is wrong.")
-    field: LabelField = Field(description="The label field to change.")
-    current_value: str = Field(description="The value the conversation shows now.")
-    suggested_value: str = Field(description="The value it should have: an id from the lists, a number, or none.")
-    why: str = Field(description="One sentence pointing at the turn's text.")
-
-
-@lru_cache(maxsize=8)
-def _verdict_model(criteria: tuple[tuple[str, str], ...]) -> type[BaseModel]:
-    ratings = create_model("JudgeRatings", __config__=ConfigDict(extra="forbid"),
-                           **{cid: (CriterionRating, Field(description=name)) for cid, name in criteria})
-    return create_model(
-        "JudgeVerdict", __config__=ConfigDict(extra="forbid"),
-        ratings=(ratings, Field(description="One rating per rubric criterion.")),
-        label_findings=(list[LabelFindingOut], Field(description="Labels to change; empty when all are right.")))
-
-
-def verdict_model(rubric: Rubric) -> type[BaseModel]:
-    """The output_format of a judge request: a field per rubric criterion, so none can be skipped."""
-    return _verdict_model(tuple((c.id, c.name) for c in rubric.criteria))
-
-
-# ---- what a verdict means -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Rating:
-    criterion: str
-    score: int
-    reason: str
-    cited_turns: list[int]
-    pass_at: int
-    hard: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"criterion": self.criterion, "score": self.score, "reason": self.reason,
-                "cited_turns": list(self.cited_turns), "pass_at": self.pass_at, "hard": self.hard}
-
-
-@dataclass(frozen=True)
-class LabelFinding:
-    turn: int
-    field: str
-    current_value: Any
-    suggested_value: Any
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"turn": self.turn, "field": self.field, "current_value": self.current_value,
-                "suggested_value": self.suggested_value, "reason": self.reason}
-
-
-def label_value(field: str, text: str, tax: Taxonomy) -> Any:
-    """A suggested label as the dataset stores it, or ValueError saying what is wrong with it."""
-    raw = text.strip()
-    empty = raw.lower() in ("", "none", "null", "-")
-    if field in ("emotion.secondary", "emotion.sub_emotion") and empty:
-        return None
-    if field in ("emotion.primary", "emotion.secondary"):
-        if raw not in tax.by_id("emotions"):
-            raise ValueError(f"{raw!r} is not an emotion family id")
-        return raw
-    if field == "emotion.sub_emotion":
-        if not any(raw in e.sub_emotions for e in tax.emotions):
-            raise ValueError(f"{raw!r} is not a sub-emotion of any family")
-        return raw
-    if field in ("emotion.intensity", "emotion.valence", "emotion.arousal"):
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ValueError(f"{raw!r} is not a number") from None
-        low = -1.0 if field == "emotion.valence" else 0.0
-        if not low <= number <= 1.0:
-            raise ValueError(f"{number} is outside {_num(low)} to 1")
-        return number
-    if field == "strategies.primary":
-        if raw not in tax.by_id("strategies"):
-            raise ValueError(f"{raw!r} is not a strategy id")
-        return raw
-    ids = [] if empty else [p.strip() for p in re.split(r"[,;]", raw) if p.strip()]
-    unknown = [i for i in ids if i not in tax.by_id("strategies")]
-    if unknown:
-        raise ValueError(f"{', '.join(map(repr, unknown))} {'is not a strategy id' if len(unknown) == 1 else 'are not strategy ids'}")
-    return ids
-
-
-def read_verdict(verdict: Any, conv: Conversation, tax: Taxonomy, rubric: Rubric
-                 ) -> tuple[list[Rating], list[LabelFinding], list[str]]:
-    """Ratings and findings from a parsed verdict, with the problems a repair round should fix.
-    What is returned is usable as it is: bad turn numbers and unusable findings are left out."""
-    turns = conv.current_turns()
-    n = len(turns)
-    problems: list[str] = []
-    ratings: list[Rating] = []
-    for c in rubric.criteria:
-        r = getattr(verdict.ratings, c.id)
-        bad = [t for t in r.turns if not 0 <= t < n]
-        if bad:
-            problems.append(f"ratings.{c.id}.turns: {bad} are not turn numbers (the turns are 0 to {n - 1})")
-        ratings.append(Rating(c.id, r.score, r.reason.strip(), sorted({t for t in r.turns if 0 <= t < n}),
-                              c.pass_at, c.hard))
-    findings: list[LabelFinding] = []
-    for i, f in enumerate(verdict.label_findings):
-        where = f"label_findings[{i}]"
-        if not 0 <= f.turn < n:
-            problems.append(f"{where}.turn: {f.turn} is not a turn number (the turns are 0 to {n - 1})")
-            continue
-        role = turns[f.turn].role
-        if REVISABLE_FIELDS[f.field] != role:
-            article = "an" if role == "assistant" else "a"
-            problems.append(f"{where}.field: {f.field} is not a label of turn {f.turn}, which is {article} {role} turn")
-            continue
-        try:
-            value = label_value(f.field, f.suggested_value, tax)
-        except ValueError as exc:
-            problems.append(f"{where}.suggested_value: {exc}")
-            continue
-        current = conv.current_value(f.turn, f.field)
-        if value != current:
-            findings.append(LabelFinding(f.turn, f.field, current, value, f.why.strip()))
-    return ratings, findings, problems
 
 
 # ---- the prompt -----------------------------------------------------------------------------

@@ -79,9 +79,10 @@ def totals_line(results: Sequence[JudgeResult], model: str) -> str:
 
 
 async def judge_files(paths: Sequence[str | Path], *, llm: LLMClient, tax: Taxonomy, rubric: Rubric,
-                      concurrency: int = 4, out: TextIO = sys.stdout) -> tuple[int, list[JudgeResult]]:
+                      concurrency: int = 4, out: TextIO | None = None) -> tuple[int, list[JudgeResult]]:
     """Judge conversation files; print one line per file in the order given. Returns (files that got
     no verdict, the results)."""
+    out = out or sys.stdout
     files = conversation_files(paths)
     loaded: list[tuple[Path, Conversation | str]] = []
     for f in files:
@@ -108,9 +109,10 @@ async def judge_files(paths: Sequence[str | Path], *, llm: LLMClient, tax: Taxon
 
 
 async def judge_stored(store: RatingStore, *, llm: LLMClient, tax: Taxonomy, rubric: Rubric, limit: int = 50,
-                       concurrency: int = 4, out: TextIO = sys.stdout) -> tuple[int, list[JudgeResult]]:
+                       concurrency: int = 4, out: TextIO | None = None) -> tuple[int, list[JudgeResult]]:
     """Judge stored conversations no judge has rated under this rubric version, save each result as it
     comes (a crash loses only what was in flight), print one line each. Returns (failures, results)."""
+    out = out or sys.stdout
     for t in judge_templates():
         await asyncio.to_thread(store.register_prompt_template, t.name, t.version, t.sha256,
                                 t.path.read_text(encoding="utf-8"), None)
