@@ -1,9 +1,11 @@
 """The Anthropic client: structured output, prompt caching, retries, usage and cost.
 
-One call = `LLMClient.generate(system, messages)`: `messages.parse(output_format=GeneratedConversation)`
-on AsyncAnthropic, with the system prompt sent as a cached block. It returns an LLMResponse whatever
-the model wrote (valid, malformed, refused or cut off), with usage, cost and the raw body, or raises
-an LLMError when there is no answer to judge (bad key, retries exhausted, request rejected).
+One call = `LLMClient.generate(system, messages)`: `messages.parse(output_format=...)` on
+AsyncAnthropic, with the system prompt sent as a cached block. The output format is a pydantic model:
+a conversation (GeneratedConversation, the default) or a judge's verdict (lib.generation.judge). It
+returns an LLMResponse whatever the model wrote (valid, malformed, refused or cut off), with usage,
+cost and the raw body, or raises an LLMError when there is no answer to judge (bad key, retries
+exhausted, request rejected).
 
 Retries are ours, not the SDK's (the client runs with max_retries=0): the SDK sleeps for whatever
 `retry-after` says, and a proxy that answers "retry after 86400" would park a worker for a day.
@@ -199,7 +201,7 @@ class LLMResponse:
     stop_reason: str | None
     text: str
     raw_body: str
-    parsed: GeneratedConversation | None
+    parsed: Any  # an instance of the call's output_format (GeneratedConversation unless told otherwise)
     parse_error: str | None
     usage: Usage
     cost_usd: float
@@ -337,10 +339,11 @@ def _text_of(body: Mapping[str, Any]) -> str:
 
 def response_from_body(body: Mapping[str, Any], *, settings: LLMSettings, requested_model: str,
                        raw_body: str = "", duration_s: float = 0.0, headers: Mapping[str, str] | None = None,
-                       tries: Sequence[TryRecord] = (), parsed: GeneratedConversation | None = None,
-                       batch: bool = False, max_tokens: int = 0) -> LLMResponse:
+                       tries: Sequence[TryRecord] = (), parsed: pydantic.BaseModel | None = None,
+                       batch: bool = False, max_tokens: int = 0,
+                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> LLMResponse:
     """An LLMResponse from a Messages API body: a live call's, or a Message Batches result's message.
-    The output is validated here unless the SDK already parsed it."""
+    The output is validated against `output_format` here unless the SDK already parsed it."""
     usage, write_1h = _usage_from(body)
     model = str(body.get("model") or requested_model)
     cost = settings.prices.cost(usage, model, batch=batch, cache_write_1h_tokens=write_1h)
@@ -351,7 +354,7 @@ def response_from_body(body: Mapping[str, Any], *, settings: LLMSettings, reques
     parse_error = None
     if parsed is None and stop_reason not in ("refusal", "max_tokens", "model_context_window_exceeded"):
         try:
-            parsed = GeneratedConversation.model_validate_json(text)
+            parsed = output_format.model_validate_json(text)
         except pydantic.ValidationError as exc:
             parse_error = "; ".join(summarize_validation_error(exc))
     refusal = None
@@ -442,14 +445,15 @@ class LLMClient:
         await self._client.close()
 
     def request_params(self, system: str, messages: Sequence[Mapping[str, Any]], *,
-                       max_tokens: int | None = None) -> dict[str, Any]:
+                       max_tokens: int | None = None,
+                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> dict[str, Any]:
         """The Messages API body of a call (for a Message Batches request, say): cached system block,
         the structured-output format and the model's settings."""
         from anthropic.lib._parse._transform import to_json_output_format
 
         params = self._params(system, messages, max_tokens)
         output_config: dict[str, Any] = dict(params.pop("output_config", {}))
-        output_config["format"] = to_json_output_format(GeneratedConversation)
+        output_config["format"] = to_json_output_format(output_format)
         params["output_config"] = output_config
         return params
 
@@ -466,7 +470,8 @@ class LLMClient:
         return params
 
     async def generate(self, system: str, messages: Sequence[Mapping[str, Any]], *,
-                       max_tokens: int | None = None) -> LLMResponse:
+                       max_tokens: int | None = None,
+                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> LLMResponse:
         """One structured-output call, retried on transient errors. Raises LLMError without an answer."""
         params = self._params(system, messages, max_tokens)
         tries: list[TryRecord] = []
@@ -478,9 +483,9 @@ class LLMClient:
             cap = _Capture()
             token = _capture.set(cap)
             t0 = time.monotonic()
-            parsed: GeneratedConversation | None = None
+            parsed: pydantic.BaseModel | None = None
             try:
-                message = await self._client.messages.parse(output_format=GeneratedConversation, **params)
+                message = await self._client.messages.parse(output_format=output_format, **params)
                 parsed = message.parsed_output
             except pydantic.ValidationError:
                 pass  # malformed output: judged below from the captured body
@@ -532,7 +537,8 @@ class LLMClient:
                 body = {}
             return response_from_body(body, settings=self.settings, requested_model=self.settings.model,
                                       raw_body=cap.body, duration_s=time.monotonic() - started, headers=cap.headers,
-                                      tries=tries, parsed=parsed, max_tokens=params["max_tokens"])
+                                      tries=tries, parsed=parsed, max_tokens=params["max_tokens"],
+                                      output_format=output_format)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _record(self, tries: list[TryRecord], record: TryRecord, headers: Mapping[str, str] | None) -> None:
