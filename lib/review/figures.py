@@ -29,24 +29,28 @@ def arc_figure(view: ConversationView, colours: Mapping[str, str]) -> go.Figure:
     turns = [int(x) for x in df["turn"]]
     data: list[dict[str, Any]] = []
     if view.target_curve:
-        data.append(dict(type="scatter", x=turns, y=list(view.target_curve), mode="lines", name="Arc target",
-                         line=dict(color="#b0b0b0", dash="dot", width=2),
-                         hovertemplate="target %{y:.2f}<extra></extra>"))
-    data.append(dict(type="scatter", x=turns, y=[float(v) for v in df["intensity"]], mode="lines",
-                     line=dict(color="#7f7f7f", width=2), showlegend=False, hoverinfo="skip"))
+        data.append({"type": "scatter", "x": turns, "y": list(view.target_curve), "mode": "lines",
+                     "name": "Arc target", "line": {"color": "#b0b0b0", "dash": "dot", "width": 2},
+                     "hovertemplate": "target %{y:.2f}<extra></extra>"})
+    data.append({"type": "scatter", "x": turns, "y": [float(v) for v in df["intensity"]], "mode": "lines",
+                 "line": {"color": "#7f7f7f", "width": 2}, "showlegend": False, "hoverinfo": "skip"})
     for emotion in dict.fromkeys(df["emotion"]):  # one trace per emotion: the legend names the colours
         part = df[df["emotion"] == emotion]
-        data.append(dict(
-            type="scatter", x=[int(x) for x in part["turn"]], y=[float(v) for v in part["intensity"]],
-            mode="markers", name=str(part["emotion_name"].iloc[0]),
-            marker=dict(color=colours.get(str(emotion), "#888888"), size=13, line=dict(color="white", width=1.5)),
-            customdata=[[n, s, int(i)] for n, s, i in zip(part["emotion_name"], part["sub_emotion"], part["idx"])],
-            hovertemplate="User turn %{x} (turn %{customdata[2]})<br>%{customdata[0]} %{customdata[1]}"
-                          "<br>intensity %{y:.2f}<extra></extra>"))
-    layout = dict(
-        height=230, margin=dict(l=10, r=10, t=30, b=10), title=dict(text="Emotional arc", font=dict(size=14)),
-        xaxis=dict(title=dict(text="User turn"), dtick=1), yaxis=dict(title=dict(text="Intensity"), range=[0, 1.05]),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1, font=dict(size=11)))
+        data.append({
+            "type": "scatter", "x": [int(x) for x in part["turn"]], "y": [float(v) for v in part["intensity"]],
+            "mode": "markers", "name": str(part["emotion_name"].iloc[0]),
+            "marker": {"color": colours.get(str(emotion), "#888888"), "size": 13,
+                       "line": {"color": "white", "width": 1.5}},
+            "customdata": [[n, s, int(i)] for n, s, i in zip(part["emotion_name"], part["sub_emotion"], part["idx"])],
+            "hovertemplate": "User turn %{x} (turn %{customdata[2]})<br>%{customdata[0]} %{customdata[1]}"
+                             "<br>intensity %{y:.2f}<extra></extra>"})
+    layout = {
+        "height": 230, "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+        "title": {"text": "Emotional arc", "font": {"size": 14}},
+        "xaxis": {"title": {"text": "User turn"}, "dtick": 1},
+        "yaxis": {"title": {"text": "Intensity"}, "range": [0, 1.05]},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1, "font": {"size": 11}},
+    }
     return _figure(data, layout)
 
 
@@ -56,23 +60,23 @@ def corrections_chart(df: pd.DataFrame, by: str | None, top: int = 12) -> go.Fig
     if by is None:
         part = df.head(top).iloc[::-1]
         labels = [f"{f}: {a} → {b}" for f, a, b in zip(part["Field"], part["From"], part["To"])]
-        data = [dict(type="bar", x=[int(v) for v in part["Times"]], y=labels, orientation="h",
-                     marker=dict(color="#4c78a8"), hovertemplate="%{y}: %{x} times<extra></extra>")]
+        data = [{"type": "bar", "x": [int(v) for v in part["Times"]], "y": labels, "orientation": "h",
+                 "marker": {"color": "#4c78a8"}, "hovertemplate": "%{y}: %{x} times<extra></extra>"}]
         height = 120 + 28 * len(part)
-        layout: dict[str, Any] = dict(title=dict(text="Most frequent corrections", font=dict(size=14)))
+        layout: dict[str, Any] = {"title": {"text": "Most frequent corrections", "font": {"size": 14}}}
         most = int(part["Times"].max()) if len(part) else 0
     else:
         col = GROUP_LABELS[by]
         pivot = df.pivot_table(index=col, columns="Field", values="Times", aggfunc="sum", fill_value=0)
         pivot = pivot.loc[pivot.sum(axis=1).sort_values().index]
-        data = [dict(type="bar", x=[int(v) for v in pivot[f]], y=list(pivot.index), orientation="h", name=f,
-                     hovertemplate=f"%{{y}} · {f}: %{{x}}<extra></extra>") for f in pivot.columns]
+        data = [{"type": "bar", "x": [int(v) for v in pivot[f]], "y": list(pivot.index), "orientation": "h",
+                 "name": f, "hovertemplate": f"%{{y}} · {f}: %{{x}}<extra></extra>"} for f in pivot.columns]
         height = 160 + 26 * len(pivot)
-        layout = dict(barmode="stack", title=dict(text=f"Corrections by {col.lower()}", font=dict(size=14)),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+        layout = {"barmode": "stack", "title": {"text": f"Corrections by {col.lower()}", "font": {"size": 14}},
+                  "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1}}
         most = int(pivot.sum(axis=1).max()) if len(pivot) else 0
-    layout.update(height=min(max(height, 220), 700), margin=dict(l=10, r=10, t=40, b=10),
-                  xaxis=dict(title=dict(text="Times"), **({"dtick": 1} if most <= 10 else {})))  # counts: no half ticks
+    layout.update(height=min(max(height, 220), 700), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                  xaxis={"title": {"text": "Times"}, **({"dtick": 1} if most <= 10 else {})})  # counts: no half ticks
     return _figure(data, layout)
 
 

@@ -69,9 +69,11 @@ class QueueFilters:
 
 
 # the filters a summary names, in the order the page lists them (status is said apart)
-_SUMMARY_LABELS: dict[str, str] = {"source": "Source", "tier": GROUP_LABELS["tier"], "persona": GROUP_LABELS["persona"],
-                                   "emotional_arc": GROUP_LABELS["emotional_arc"], "topic": GROUP_LABELS["topic"],
-                                   "reviewer": "Reviewed by"}
+_SUMMARY_LABELS: dict[str, str] = {
+    "source": "Source",
+    **{key: GROUP_LABELS[key] for key in ("tier", "persona", "emotional_arc", "topic")},
+    "reviewer": "Reviewed by",
+}
 
 
 def filter_summary(filters: QueueFilters, tax: Taxonomy) -> list[str]:
