@@ -8,6 +8,7 @@ Secrets (the API keys, and DATABASE_URL, which holds a password) are pydantic Se
 appear in repr(), str() or a log line. Read them with `.get_secret_value()` where they are used.
 This is the only module that reads os.environ; `python -m lib.config` prints the README's table.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,47 +71,72 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     anthropic_api_key: SecretStr | None = Field(
-        default=None, validation_alias="ANTHROPIC_API_KEY",
-        description="Claude API key. Without it, generation is disabled and everything else works")
+        default=None,
+        validation_alias="ANTHROPIC_API_KEY",
+        description="Claude API key. Without it, generation is disabled and everything else works",
+    )
     anthropic_base_url: str | None = Field(
-        default=None, validation_alias="ANTHROPIC_BASE_URL",
+        default=None,
+        validation_alias="ANTHROPIC_BASE_URL",
         description="any Anthropic-compatible endpoint (a proxy, a local model server, the tests' fake server); "
-                    "unset means Anthropic's API")
+        "unset means Anthropic's API",
+    )
     model: str = Field(
-        default=DEFAULT_MODEL, validation_alias="BRIGHTRUN_MODEL",
-        description="the Claude model used for generation")
+        default=DEFAULT_MODEL, validation_alias="BRIGHTRUN_MODEL", description="the Claude model used for generation"
+    )
     max_tokens: int = Field(
-        default=DEFAULT_MAX_TOKENS, ge=1, validation_alias="BRIGHTRUN_MAX_TOKENS",
-        description="output tokens one generation request may use; a cut-off answer is retried once with more room")
+        default=DEFAULT_MAX_TOKENS,
+        ge=1,
+        validation_alias="BRIGHTRUN_MAX_TOKENS",
+        description="output tokens one generation request may use; a cut-off answer is retried once with more room",
+    )
     concurrency: int = Field(
-        default=8, ge=1, le=256, validation_alias="BRIGHTRUN_CONCURRENCY",
-        description="upper bound of concurrent requests per worker (1 to 256)")
+        default=8,
+        ge=1,
+        le=256,
+        validation_alias="BRIGHTRUN_CONCURRENCY",
+        description="upper bound of concurrent requests per worker (1 to 256)",
+    )
     prices_file: Path = Field(
-        default=PRICES_FILE, validation_alias="BRIGHTRUN_PRICES_FILE",
+        default=PRICES_FILE,
+        validation_alias="BRIGHTRUN_PRICES_FILE",
         description="the Claude price table (USD per million tokens) behind every cost figure; "
-                    "relative to the project root")
+        "relative to the project root",
+    )
     database_url: SecretStr | None = Field(
-        default=None, validation_alias="DATABASE_URL",
-        description="any PostgreSQL, a Supabase project's connection string included; it wins over SUPABASE_URL")
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="any PostgreSQL, a Supabase project's connection string included; it wins over SUPABASE_URL",
+    )
     supabase_url: str | None = Field(
-        default=None, validation_alias="SUPABASE_URL",
-        description='hosted mode on Supabase: people sign in (see "Deploying on Supabase")')
+        default=None,
+        validation_alias="SUPABASE_URL",
+        description='hosted mode on Supabase: people sign in (see "Deploying on Supabase")',
+    )
     supabase_key: SecretStr | None = Field(
-        default=None, validation_alias="SUPABASE_KEY",
-        description="hosted mode: the project's anon key")
+        default=None, validation_alias="SUPABASE_KEY", description="hosted mode: the project's anon key"
+    )
     supabase_service_key: SecretStr | None = Field(
-        default=None, validation_alias="SUPABASE_SERVICE_ROLE_KEY",
-        description="hosted mode: the key the server's worker uses; server secrets only, never sent to a browser")
+        default=None,
+        validation_alias="SUPABASE_SERVICE_ROLE_KEY",
+        description="hosted mode: the key the server's worker uses; server secrets only, never sent to a browser",
+    )
     data_dir: Path = Field(
-        default=Path(".data"), validate_default=True, validation_alias="BRIGHTRUN_DATA_DIR",
-        description="where the embedded PostgreSQL keeps its data, and exports go; relative to the project root")
+        default=Path(".data"),
+        validate_default=True,
+        validation_alias="BRIGHTRUN_DATA_DIR",
+        description="where the embedded PostgreSQL keeps its data, and exports go; relative to the project root",
+    )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The first source that has a value wins.
         return init_settings, _Variables(settings_cls, "env"), _Variables(settings_cls, "secrets")
 
@@ -169,16 +195,22 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             err = exc.errors()[0]
             name = str(err["loc"][0]) if err["loc"] else "?"
-            where = (f"environment variable {name}" if name in from_env
-                     else f"{name} in {path}" if name in from_file else name)
+            where = (
+                f"environment variable {name}"
+                if name in from_env
+                else f"{name} in {path}"
+                if name in from_file
+                else name
+            )
             raise ConfigError(f"{where}: {err['msg']}") from None
         finally:
             _loading.reset(token)
 
 
 ENV_NAMES: dict[str, str] = {field: str(info.validation_alias) for field, info in Settings.model_fields.items()}
-SECRET_FIELDS: frozenset[str] = frozenset(field for field, info in Settings.model_fields.items()
-                                          if SecretStr in (info.annotation, *get_args(info.annotation)))
+SECRET_FIELDS: frozenset[str] = frozenset(
+    field for field, info in Settings.model_fields.items() if SecretStr in (info.annotation, *get_args(info.annotation))
+)
 
 
 def secret_values(env: Mapping[str, str] | None = None, secrets_file: Path | bool | None = True) -> dict[str, str]:
@@ -209,7 +241,7 @@ def settings_table() -> str:
         default = "unset" if value is None else f"`{value}`"
         doc = info.description or ""
         if field in SECRET_FIELDS:
-            doc += ". A secret: never shown or logged"
+            doc += ". Never shown or logged"
         lines.append(f"| `{ENV_NAMES[field]}` | {default} | {doc} |")
     return "\n".join(lines)
 

@@ -14,6 +14,8 @@ import pytest
 from pydantic import SecretStr
 
 from lib.config import Settings
+from lib.core.models import Usage
+from lib.core.taxonomy import Taxonomy
 from lib.generation.llm import (
     DEFAULT_MODEL,
     InvalidApiKey,
@@ -30,8 +32,6 @@ from lib.generation.llm import (
     response_from_body,
     retry_delay,
 )
-from lib.core.models import Usage
-from lib.core.taxonomy import Taxonomy
 from tests.fake_anthropic import Behaviour, FakeAnthropic
 
 SYSTEM = "You write training conversations. " * 400  # long enough to be cached (>= 1024 tokens)
@@ -70,7 +70,7 @@ def test_default_model_is_the_newest_sonnet_the_price_table_lists() -> None:
     sonnets = [m for m in prices.models if re.fullmatch(r"claude-sonnet-\d+(-\d+)?", m)]
     assert "claude-sonnet-4-5" in sonnets
     newest = max(sonnets, key=lambda m: tuple(int(n) for n in m.removeprefix("claude-sonnet-").split("-")))
-    assert DEFAULT_MODEL == newest
+    assert newest == DEFAULT_MODEL
     assert Settings().model == DEFAULT_MODEL == LLMSettings(prices=prices).model
 
 
@@ -112,7 +112,7 @@ def test_price_lookup_and_overrides(tmp_path: Path) -> None:
     assert custom.cost(Usage(input_tokens=1_000_000), "my-model") == pytest.approx(1.0)
     bad = tmp_path / "prices.yaml"
     bad.write_text("models:\n  m: {input: 1}\n")
-    with pytest.raises(PriceError, match="models.m"):
+    with pytest.raises(PriceError, match=r"models\.m"):
         load_prices(bad)
     with pytest.raises(PriceError, match="cannot read"):
         load_prices(tmp_path / "missing.yaml")
@@ -337,7 +337,8 @@ def test_the_model_is_the_app_settings_model() -> None:
 
 def test_max_tokens_and_the_price_table_come_from_the_app_settings(tmp_path: Path) -> None:
     table = tmp_path / "prices.yaml"
-    table.write_text("models:\n  claude-x: {input: 1, output: 2, cache_write_5m: 1.25, cache_write_1h: 2, cache_read: 0.1}\n")
+    table.write_text("models:\n"
+                     "  claude-x: {input: 1, output: 2, cache_write_5m: 1.25, cache_write_1h: 2, cache_read: 0.1}\n")
     app = Settings.load(env={"BRIGHTRUN_MAX_TOKENS": "4096", "BRIGHTRUN_PRICES_FILE": str(table)}, secrets_file=None)
     s = LLMSettings.from_settings(app)
     assert s.max_tokens == 4096 and list(s.prices.models) == ["claude-x"]

@@ -11,6 +11,7 @@ from lib.config import secret_values as configured_secrets
 from lib.export.errors import ExportError
 from lib.export.items import Item
 
+
 def secret_values() -> dict[str, str]:
     """Secret settings now in force (environment and .streamlit/secrets.toml), by name: values an
     export must never contain. Values under 12 characters are left out (they would match by chance)."""

@@ -87,7 +87,8 @@ class PriceError(ValueError):
     pass
 
 
-def load_prices(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
+def load_prices(path: str | Path | None = None,
+                overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
     """The price table from config/prices.yaml (or `path`), with per-model overrides merged in
     (an override may give only some rates: {"claude-sonnet-5-5": {"cache_read": 0.2}})."""
     path = Path(path) if path else PRICES_FILE
@@ -525,14 +526,14 @@ class LLMClient:
         kw: dict[str, Any] = {"status": status, "tries": [*tries, record], "request_id": headers.get("request-id"),
                               "duration_s": time.monotonic() - started, "raw_body": _body_text(exc)}
         if status in (401, 403):
-            raise InvalidApiKey(f"the API key is invalid (Anthropic answered {status}). Check ANTHROPIC_API_KEY "
-                                "in the environment or .streamlit/secrets.toml; generation has stopped.", **kw) from None
+            raise InvalidApiKey(f"the API key is invalid (Anthropic answered {status}). Check ANTHROPIC_API_KEY in "
+                                "the environment or .streamlit/secrets.toml; generation has stopped.", **kw) from None
         if status == 402:
             raise BillingError("the Anthropic account cannot be billed (402): add credit or a payment method in "
                                "the Anthropic console, then resume.", **kw) from None
         if status == 404:
-            raise ModelNotFound(f"Anthropic does not know the model {self.settings.model!r} (404: {detail}). "
-                                "Set BRIGHTRUN_MODEL to a current model id, e.g. " + DEFAULT_MODEL + ".", **kw) from None
+            raise ModelNotFound(f"Anthropic does not know the model {self.settings.model!r} (404: {detail}). Set "
+                                f"BRIGHTRUN_MODEL to a current model id, e.g. {DEFAULT_MODEL}.", **kw) from None
         raise LLMRequestRejected(f"Anthropic rejected the request ({status}: {detail}).", **kw) from None
 
     def _unavailable_message(self, tries: Sequence[TryRecord]) -> str:
