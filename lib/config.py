@@ -195,13 +195,11 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             err = exc.errors()[0]
             name = str(err["loc"][0]) if err["loc"] else "?"
-            where = (
-                f"environment variable {name}"
-                if name in from_env
-                else f"{name} in {path}"
-                if name in from_file
-                else name
-            )
+            where = name
+            if name in from_env:
+                where = f"environment variable {name}"
+            elif name in from_file:
+                where = f"{name} in {path}"
             raise ConfigError(f"{where}: {err['msg']}") from None
         finally:
             _loading.reset(token)
