@@ -4,34 +4,18 @@ written in place."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from lib.config import secret_values as configured_secrets
 from lib.export.errors import ExportError
 from lib.export.items import Item
-
-SECRET_ENV: tuple[str, ...] = ("ANTHROPIC_API_KEY", "SUPABASE_KEY", "SUPABASE_SERVICE_ROLE_KEY", "DATABASE_URL")
 
 
 def secret_values() -> dict[str, str]:
     """Secret settings now in force (environment and .streamlit/secrets.toml), by name: values an
     export must never contain. Values under 12 characters are left out (they would match by chance)."""
-    found: dict[str, str] = {}
-    for name in SECRET_ENV:
-        value = os.environ.get(name, "")
-        if value:
-            found[name] = value
-    try:
-        from lib.config import Settings
-
-        settings = Settings.load()
-        for name, secret in (("ANTHROPIC_API_KEY", settings.anthropic_api_key), ("SUPABASE_KEY", settings.supabase_key),
-                             ("DATABASE_URL", settings.database_url)):
-            if secret is not None and secret.get_secret_value():
-                found.setdefault(name, secret.get_secret_value())
-    except Exception:  # noqa: BLE001, S110 - a broken setting is not the export's business; the environment was read above
-        pass
+    found = configured_secrets()
     dsn = found.get("DATABASE_URL")
     if dsn and "://" in dsn:
         try:

@@ -22,10 +22,9 @@ import dataclasses
 import email.utils
 import json
 import logging
-import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,19 +33,12 @@ import anthropic
 import pydantic
 import yaml
 
+from lib.config import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, PRICES_FILE, Settings
 from lib.core.models import Usage
 from lib.generation.prompting import GeneratedConversation
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-PRICES_FILE = ROOT / "config" / "prices.yaml"
-
-# Claude Sonnet 4.5 (the spec's model) reaches end-of-life on 2026-11-30 (anthropic.resources.messages
-# .DEPRECATED_MODELS). Its recommended replacement, and the newest Sonnet in the SDK's model list, is
-# Claude Sonnet 5.5. tests/test_llm.py checks that this stays true for the installed SDK.
-DEFAULT_MODEL = "claude-sonnet-5-5"
-DEFAULT_MAX_TOKENS = 16_000  # a 16-turn conversation with sentence functions is ~8k output tokens
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 RATE_LIMIT_PREFIX = "anthropic-ratelimit-"
 
@@ -97,7 +89,8 @@ class PriceError(ValueError):
     pass
 
 
-def load_prices(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
+def load_prices(path: str | Path | None = None,
+                overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
     """The price table from config/prices.yaml (or `path`), with per-model overrides merged in
     (an override may give only some rates: {"claude-sonnet-5-5": {"cache_read": 0.2}})."""
     path = Path(path) if path else PRICES_FILE
@@ -141,44 +134,23 @@ class LLMSettings:
     prices: PriceTable = field(default_factory=load_prices, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Any = None, **overrides: Any) -> LLMSettings:
-        """From the app's Settings object (lib.config), reading only the attributes it has, then the
-        environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, BRIGHTRUN_MODEL, BRIGHTRUN_MAX_TOKENS,
-        BRIGHTRUN_PRICES_FILE. An LLMSettings is returned as it is (with the overrides applied)."""
+    def from_settings(cls, settings: Settings | LLMSettings | None = None, **overrides: Any) -> LLMSettings:
+        """From the app's Settings (lib.config), or Settings.load() when None; an LLMSettings is taken
+        as it is. The overrides are applied last."""
         if isinstance(settings, LLMSettings):
             return dataclasses.replace(settings, **overrides)
-
-        def pick(*names: str, env: str | None = None, default: Any = None) -> Any:
-            # A pydantic settings object (lib.config.Settings) has defaults of its own; only the
-            # fields someone actually set count, so its default model does not override ours.
-            explicit = getattr(settings, "model_fields_set", None)
-            for name in names:
-                if explicit is not None and name not in explicit:
-                    continue
-                value = getattr(settings, name, None) if settings is not None else None
-                if hasattr(value, "get_secret_value"):  # pydantic SecretStr in lib.config.Settings
-                    value = value.get_secret_value()
-                if value not in (None, ""):
-                    return value
-            if env and os.environ.get(env):
-                return os.environ[env]
-            return default
-
-        prices = load_prices(pick("prices_file", env="BRIGHTRUN_PRICES_FILE"),
-                             pick("price_overrides", default=None))
+        if settings is None:
+            settings = Settings.load()
+        if not isinstance(settings, Settings):
+            raise TypeError(f"LLMSettings.from_settings takes lib.config.Settings, not {type(settings).__name__}")
+        key = settings.anthropic_api_key
         values: dict[str, Any] = {
-            "api_key": pick("anthropic_api_key", "api_key", env="ANTHROPIC_API_KEY"),
-            "base_url": pick("anthropic_base_url", "base_url", env="ANTHROPIC_BASE_URL"),
-            "model": pick("model", "anthropic_model", env="BRIGHTRUN_MODEL", default=DEFAULT_MODEL),
-            "max_tokens": int(pick("max_tokens", env="BRIGHTRUN_MAX_TOKENS", default=DEFAULT_MAX_TOKENS)),
-            "timeout_s": float(pick("request_timeout_s", "request_timeout", default=300.0)),
-            "max_retries": int(pick("max_retries", default=4)),
-            "retry_after_cap_s": float(pick("retry_after_cap_s", default=60.0)),
-            "effort": pick("effort", default=None),
-            "prices": prices,
+            "api_key": key.get_secret_value() if key is not None else None,
+            "base_url": settings.anthropic_base_url,
+            "model": settings.model,
+            "max_tokens": settings.max_tokens,
+            "prices": load_prices(settings.prices_file),
         }
-        if isinstance(values["api_key"], str):
-            values["api_key"] = values["api_key"].strip()
         values.update(overrides)
         return cls(**values)
 
@@ -420,14 +392,14 @@ class LLMClient:
         self.before_try = before_try
         self.on_try = on_try
         if client is None:
-            key = settings.api_key or os.environ.get("ANTHROPIC_API_KEY")
+            key = settings.api_key
             if not key:
                 raise MissingApiKey("no Anthropic API key: set ANTHROPIC_API_KEY in the environment or in "
                                     ".streamlit/secrets.toml. Without a key the app still works on the seed "
                                     "conversations; generation is off.")
             client = anthropic.AsyncAnthropic(
                 api_key=key,
-                base_url=settings.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+                base_url=settings.base_url or None,
                 max_retries=0,  # retries are ours: see the module docstring
                 timeout=settings.timeout_s,
                 http_client=anthropic.DefaultAsyncHttpxClient(timeout=settings.timeout_s,
@@ -560,14 +532,14 @@ class LLMClient:
         kw: dict[str, Any] = {"status": status, "tries": [*tries, record], "request_id": headers.get("request-id"),
                               "duration_s": time.monotonic() - started, "raw_body": _body_text(exc)}
         if status in (401, 403):
-            raise InvalidApiKey(f"the API key is invalid (Anthropic answered {status}). Check ANTHROPIC_API_KEY "
-                                "in the environment or .streamlit/secrets.toml; generation has stopped.", **kw) from None
+            raise InvalidApiKey(f"the API key is invalid (Anthropic answered {status}). Check ANTHROPIC_API_KEY in "
+                                "the environment or .streamlit/secrets.toml; generation has stopped.", **kw) from None
         if status == 402:
             raise BillingError("the Anthropic account cannot be billed (402): add credit or a payment method in "
                                "the Anthropic console, then resume.", **kw) from None
         if status == 404:
-            raise ModelNotFound(f"Anthropic does not know the model {self.settings.model!r} (404: {detail}). "
-                                "Set BRIGHTRUN_MODEL to a current model id, e.g. " + DEFAULT_MODEL + ".", **kw) from None
+            raise ModelNotFound(f"Anthropic does not know the model {self.settings.model!r} (404: {detail}). Set "
+                                f"BRIGHTRUN_MODEL to a current model id, e.g. {DEFAULT_MODEL}.", **kw) from None
         raise LLMRequestRejected(f"Anthropic rejected the request ({status}: {detail}).", **kw) from None
 
     def _unavailable_message(self, tries: Sequence[TryRecord]) -> str:
@@ -576,29 +548,29 @@ class LLMClient:
                 "rate-limited; retry this scenario later, or lower the concurrency.")
 
 
-def sdk_models() -> list[str]:
-    """Model ids the installed SDK lists, newest first."""
-    from typing import get_args
-
-    from anthropic.types.model import Model
-
-    literal = get_args(Model)[0]
-    return list(get_args(literal))
-
-
-def deprecated_models() -> Mapping[str, str]:
-    from anthropic.resources.messages.messages import DEPRECATED_MODELS
-
-    return DEPRECATED_MODELS
-
-
 def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, LLMUnavailable)
 
 
-__all__: Iterable[str] = [
-    "DEFAULT_MODEL", "LLMClient", "LLMSettings", "LLMResponse", "LLMError", "MissingApiKey", "InvalidApiKey",
-    "ModelNotFound", "BillingError", "LLMUnavailable", "LLMRequestRejected", "ModelPrice", "PriceTable",
-    "PriceError", "TryRecord", "load_prices", "parse_retry_after", "retry_delay", "response_from_body",
-    "summarize_validation_error", "sdk_models", "deprecated_models",
+__all__: list[str] = [
+    "DEFAULT_MODEL",
+    "BillingError",
+    "InvalidApiKey",
+    "LLMClient",
+    "LLMError",
+    "LLMRequestRejected",
+    "LLMResponse",
+    "LLMSettings",
+    "LLMUnavailable",
+    "MissingApiKey",
+    "ModelNotFound",
+    "ModelPrice",
+    "PriceError",
+    "PriceTable",
+    "TryRecord",
+    "load_prices",
+    "parse_retry_after",
+    "response_from_body",
+    "retry_delay",
+    "summarize_validation_error",
 ]
