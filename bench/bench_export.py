@@ -4,7 +4,7 @@
 
 The conversations are the 10 seeds (real size: ~20 KB each, sentence functions included) copied
 with new ids, scenarios, personas and arcs, 1 in 10 with a label revision. Without --db they are
-handed to lib.export.formats as ExportRows, as the store returns them; with --db they are first saved into
+handed to lib.export as ExportRows, as the store returns them; with --db they are first saved into
 a fresh embedded database (which takes a while) and the export reads them back through
 Store.export_conversations, so the figure includes the database read.
 
@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.export import formats as ex  # noqa: E402
+import lib.export as ex  # noqa: E402
 from lib.core.models import Conversation  # noqa: E402
 from lib.core.seeds import load_seeds  # noqa: E402
 from lib.store.protocol import ExportRow  # noqa: E402
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                   lambda: ex.export(items, options, tax, tmp / "out" / "bench", make_zip=False))
     total_wall, total_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     w, c = time.perf_counter(), time.process_time()
-    ex._zip(result.path, tmp / "bench.zip", "bench")
+    ex.zip_folder(result.path, tmp / "bench.zip", "bench")
     zip_wall, zip_cpu = time.perf_counter() - w, time.process_time() - c
 
     print(f"\nexport of {result.counts['conversations']} conversations ({result.counts['turns']} turns), "

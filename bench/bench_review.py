@@ -5,7 +5,7 @@ conversation take?
 
 Fills a fresh embedded database as bench/bench_db.py does (2,000 generated conversations of 8-16
 turns, a quarter of them reviewed, a tenth with a label revision), then times
-1. taking the queue (lib.review.view.load_queue) with the default filter and with every status;
+1. taking the queue (lib.review.queue.load_queue) with the default filter and with every status;
 2. opening the next conversation, --open times in queue order: the store reads
    (lib.review.view.load_view: document, queue row, versions, decisions, metadata) plus building what
    the page shows (the view, the arc figure serialised as Streamlit sends it, the details tables,
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_db import fill  # noqa: E402
-from lib.review import view as rv  # noqa: E402
+import lib.review as rv  # noqa: E402
 from lib.config import Settings  # noqa: E402
 from lib.store.boot import open_store  # noqa: E402
 from lib.store.embedded import start_embedded  # noqa: E402

@@ -16,7 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("lib.core.models", "print the JSON Schema of the dataset format"),
     "db": ("lib.store.cli", "the database: status, migrate, plan, reset"),
     "worker": ("lib.generation.worker", "claim and generate queued job items"),
-    "export": ("lib.export.formats", "write approved conversations in the training formats"),
+    "judge": ("lib.generation.judge_cli", "rate conversations against the quality rubric with Claude"),
+    "export": ("lib.export.cli", "write approved conversations in the training formats"),
 }
 
 

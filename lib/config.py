@@ -1,40 +1,35 @@
-"""One Settings object from environment variables and .streamlit/secrets.toml (env wins).
+"""The app's settings: one pydantic-settings model over the environment and .streamlit/secrets.toml.
 
-Secrets (the API keys, and DATABASE_URL, which holds a password) are pydantic SecretStr: they
-never appear in repr(), str() or a log line. Read them with `.get_secret_value()` where they are
-used, nowhere else.
+`Settings.load()` reads them: an environment variable wins over the same name in secrets.toml, and a
+blank value counts as unset. `Settings(...)` holds exactly the values it is given and reads nothing,
+so a test or benchmark that asks for an embedded store never lands on a DATABASE_URL someone exported.
+
+Secrets (the API keys, and DATABASE_URL, which holds a password) are pydantic SecretStr: they never
+appear in repr(), str() or a log line. Read them with `.get_secret_value()` where they are used.
+This is the only module that reads os.environ; `python -m lib.config` prints the README's table.
 """
+
 from __future__ import annotations
 
-import logging
 import os
 import tomllib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-
-log = logging.getLogger(__name__)
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
-DEFAULT_MODEL = "claude-sonnet-5-5"  # lib.generation.llm.DEFAULT_MODEL: Sonnet 4.5 reaches end-of-life on 2026-11-30
-
-# setting -> environment variable (and key in secrets.toml)
-ENV_NAMES: dict[str, str] = {
-    "database_url": "DATABASE_URL",
-    "supabase_url": "SUPABASE_URL",
-    "supabase_key": "SUPABASE_KEY",
-    # hosted mode: the service-role key, for the worker only (server secrets; never sent to a browser)
-    "supabase_service_key": "SUPABASE_SERVICE_ROLE_KEY",
-    "data_dir": "BRIGHTRUN_DATA_DIR",
-    "anthropic_api_key": "ANTHROPIC_API_KEY",
-    "anthropic_base_url": "ANTHROPIC_BASE_URL",
-    "model": "BRIGHTRUN_MODEL",
-    "concurrency": "BRIGHTRUN_CONCURRENCY",
-}
+PRICES_FILE = ROOT / "config" / "prices.yaml"
+# Claude Sonnet 4.5 (the spec's model) reaches end-of-life on 2026-11-30; Sonnet 5.5 is its recommended
+# replacement. tests/test_llm.py checks it is the newest Sonnet config/prices.yaml prices.
+DEFAULT_MODEL = "claude-sonnet-5-5"
+DEFAULT_MAX_TOKENS = 16_000  # a 16-turn conversation with sentence functions is ~8k output tokens
 
 StoreMode = Literal["embedded", "postgres", "supabase"]
 
@@ -43,22 +38,111 @@ class ConfigError(ValueError):
     """A setting that cannot be used, phrased as one line naming the setting and its source."""
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# The variables of one Settings.load(), for the sources below; unset while Settings(...) is built directly.
+_loading: ContextVar[tuple[dict[str, str], dict[str, str]] | None] = ContextVar("brightrun_settings", default=None)
 
-    database_url: SecretStr | None = None
-    supabase_url: str | None = None
-    supabase_key: SecretStr | None = None
-    supabase_service_key: SecretStr | None = None
-    data_dir: Path = Field(default=Path(".data"), validate_default=True, description="Embedded PostgreSQL data; relative to the project root.")
-    anthropic_api_key: SecretStr | None = None
-    anthropic_base_url: str | None = None
-    model: str = DEFAULT_MODEL
-    concurrency: int = Field(default=8, ge=1, le=256)
 
-    @field_validator("data_dir")
+class _Variables(PydanticBaseSettingsSource):
+    """Values by variable name (the environment, or secrets.toml's top-level keys) for the fields
+    whose variable they name."""
+
+    def __init__(self, settings_cls: type[BaseSettings], which: Literal["env", "secrets"]) -> None:
+        super().__init__(settings_cls)
+        loading = _loading.get()
+        self.values: dict[str, str] = {} if loading is None else loading[0 if which == "env" else 1]
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = str(field.validation_alias)
+        return self.values.get(name), name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, name, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                found[name] = value
+        return found
+
+
+class Settings(BaseSettings):
+    """Every setting the app reads. The alias of a field is its environment variable (and its key in
+    .streamlit/secrets.toml); its description is the README's "what it does"."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="ANTHROPIC_API_KEY",
+        description="Claude API key. Without it, generation is disabled and everything else works",
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias="ANTHROPIC_BASE_URL",
+        description="any Anthropic-compatible endpoint (a proxy, a local model server, the tests' fake server); "
+        "unset means Anthropic's API",
+    )
+    model: str = Field(
+        default=DEFAULT_MODEL, validation_alias="BRIGHTRUN_MODEL", description="the Claude model used for generation"
+    )
+    max_tokens: int = Field(
+        default=DEFAULT_MAX_TOKENS,
+        ge=1,
+        validation_alias="BRIGHTRUN_MAX_TOKENS",
+        description="output tokens one generation request may use; a cut-off answer is retried once with more room",
+    )
+    concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        validation_alias="BRIGHTRUN_CONCURRENCY",
+        description="upper bound of concurrent requests per worker (1 to 256)",
+    )
+    prices_file: Path = Field(
+        default=PRICES_FILE,
+        validation_alias="BRIGHTRUN_PRICES_FILE",
+        description="the Claude price table (USD per million tokens) behind every cost figure; "
+        "relative to the project root",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="any PostgreSQL, a Supabase project's connection string included; it wins over SUPABASE_URL",
+    )
+    supabase_url: str | None = Field(
+        default=None,
+        validation_alias="SUPABASE_URL",
+        description='hosted mode on Supabase: people sign in (see "Deploying on Supabase")',
+    )
+    supabase_key: SecretStr | None = Field(
+        default=None, validation_alias="SUPABASE_KEY", description="hosted mode: the project's anon key"
+    )
+    supabase_service_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="SUPABASE_SERVICE_ROLE_KEY",
+        description="hosted mode: the key the server's worker uses; server secrets only, never sent to a browser",
+    )
+    data_dir: Path = Field(
+        default=Path(".data"),
+        validate_default=True,
+        validation_alias="BRIGHTRUN_DATA_DIR",
+        description="where the embedded PostgreSQL keeps its data, and exports go; relative to the project root",
+    )
+
     @classmethod
-    def _anchor_data_dir(cls, value: Path) -> Path:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The first source that has a value wins.
+        return init_settings, _Variables(settings_cls, "env"), _Variables(settings_cls, "secrets")
+
+    @field_validator("data_dir", "prices_file")
+    @classmethod
+    def _anchor_path(cls, value: Path) -> Path:
         # Relative to the project, not the working directory, so `streamlit run` from anywhere
         # and `python -m lib db` share one embedded database.
         value = value.expanduser()
@@ -84,7 +168,7 @@ class Settings(BaseModel):
             value = getattr(self, field)
             if field == "database_url":
                 shown = self.database_label() or "not set"
-            elif isinstance(value, SecretStr) or field.endswith("_key"):
+            elif field in SECRET_FIELDS:
                 shown = "set" if value is not None and value.get_secret_value() else "not set"
             else:
                 shown = "not set" if value in (None, "") else str(value)
@@ -98,27 +182,82 @@ class Settings(BaseModel):
         return safe_dsn_label(self.database_url.get_secret_value())
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, secrets_file: Path | None | bool = True) -> Settings:
-        """Environment variables win over secrets.toml; empty values count as unset.
-        secrets_file: True = .streamlit/secrets.toml (looked up now, so tests can move it), None = none."""
-        env = os.environ if env is None else env
-        if secrets_file is True:
-            secrets_file = SECRETS_FILE
-        secrets = _read_secrets(secrets_file) if isinstance(secrets_file, Path) else {}
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        for field, name in ENV_NAMES.items():
-            if env.get(name, "").strip():
-                values[field], sources[field] = env[name].strip(), f"environment variable {name}"
-            elif name in secrets and str(secrets[name]).strip():
-                values[field], sources[field] = str(secrets[name]).strip(), f"{name} in {secrets_file}"
+    def load(cls, env: Mapping[str, str] | None = None, secrets_file: Path | bool | None = True) -> Settings:
+        """Environment variables win over secrets.toml; blank values count as unset.
+        env: None = os.environ. secrets_file: True = .streamlit/secrets.toml (looked up now, so tests
+        can move it), None or False = none."""
+        path = _secrets_path(secrets_file)
+        from_env = _set_values(os.environ if env is None else env)
+        from_file = _set_values(_read_secrets(path)) if path is not None else {}
+        token = _loading.set((from_env, from_file))
         try:
-            return cls(**values)
+            return cls()
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            where = sources.get(field, field)
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            where = name
+            if name in from_env:
+                where = f"environment variable {name}"
+            elif name in from_file:
+                where = f"{name} in {path}"
             raise ConfigError(f"{where}: {err['msg']}") from None
+        finally:
+            _loading.reset(token)
+
+
+ENV_NAMES: dict[str, str] = {field: str(info.validation_alias) for field, info in Settings.model_fields.items()}
+SECRET_FIELDS: frozenset[str] = frozenset(
+    field for field, info in Settings.model_fields.items() if SecretStr in (info.annotation, *get_args(info.annotation))
+)
+
+
+def secret_values(env: Mapping[str, str] | None = None, secrets_file: Path | bool | None = True) -> dict[str, str]:
+    """Each secret setting that is set, by variable name, as written (the environment wins). Read
+    without validating, so an invalid setting elsewhere hides no secret from a check for leaks."""
+    from_env = _set_values(os.environ if env is None else env)
+    path = _secrets_path(secrets_file)
+    try:
+        from_file = _set_values(_read_secrets(path)) if path is not None else {}
+    except ConfigError:
+        from_file = {}
+    found = {}
+    for field in SECRET_FIELDS:
+        name = ENV_NAMES[field]
+        value = from_env.get(name) or from_file.get(name)
+        if value:
+            found[name] = value
+    return found
+
+
+def settings_table() -> str:
+    """The README's "Configuration" table, from the model."""
+    lines = ["| name | default | what it does |", "|---|---|---|"]
+    for field, info in Settings.model_fields.items():
+        value = info.default
+        if isinstance(value, Path) and value.is_relative_to(ROOT):
+            value = value.relative_to(ROOT)
+        default = "unset" if value is None else f"`{value}`"
+        doc = info.description or ""
+        if field in SECRET_FIELDS:
+            doc += ". Never shown or logged"
+        lines.append(f"| `{ENV_NAMES[field]}` | {default} | {doc} |")
+    return "\n".join(lines)
+
+
+def _secrets_path(secrets_file: Path | bool | None) -> Path | None:
+    if secrets_file is True:
+        return SECRETS_FILE
+    return secrets_file if isinstance(secrets_file, Path) else None
+
+
+def _set_values(variables: Mapping[str, Any]) -> dict[str, str]:
+    """The settings' variables that have a non-blank value, stripped."""
+    found = {}
+    for name in ENV_NAMES.values():
+        value = str(variables.get(name, "")).strip()
+        if value:
+            found[name] = value
+    return found
 
 
 def _read_secrets(path: Path) -> dict[str, Any]:
@@ -150,3 +289,7 @@ def safe_dsn_label(dsn: str) -> str:
     except ValueError:  # a malformed port: show none rather than fail while reporting
         port = ""
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from lib.export import formats as ex
+import lib.export as ex
 from lib.store import StoreError
 from lib.ui.common import FILTERS_KEY, names, store_or_stop, taxonomy_or_stop
 from lib.ui.common import ensure_app_navigation

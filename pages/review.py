@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import inspect
-from datetime import datetime, timezone
 from typing import Any
 
 import streamlit as st
 
-from lib.review import view as rv
+import lib.review as rv
 from lib.config import ConfigError
 from lib.store import StoreError
 from lib.store.protocol import REASON_CODES
@@ -39,12 +38,18 @@ FILTER_WIDGETS = {  # QueueFilters field -> widget key
     "emotional_arc": "rv_f_arc", "topic": "rv_f_topic", "reviewer": "rv_f_reviewer", "quality": "rv_f_quality",
 }
 ADVANCE_WIDGET = "rv_advance"
+
+
+def widget_value(name: str, value: Any) -> Any:
+    """A QueueFilters field as its widget holds it: the quality slider a (low, high) tuple, the rest lists."""
+    return tuple(value) if name == "quality" else list(value)
+
+
 st.session_state.setdefault(ADVANCE_WIDGET, st.session_state.get(rv.ADVANCE_KEY, True))
 saved = rv.QueueFilters.from_dict(st.session_state.get(rv.FILTERS_KEY))
 for name, key in FILTER_WIDGETS.items():  # widgets lose their state on a page change; the session keeps it
     if key not in st.session_state:
-        value = getattr(saved, name)
-        st.session_state[key] = tuple(value) if name == "quality" else list(value)
+        st.session_state[key] = widget_value(name, getattr(saved, name))
 if rv.CURRENT_KEY not in st.session_state and st.query_params.get(rv.QUERY_PARAM):
     # a shared link: show that conversation even when the queue does not hold it
     st.session_state[rv.CURRENT_KEY] = st.query_params[rv.QUERY_PARAM]
@@ -70,7 +75,7 @@ def show_flash(where: str) -> None:
 
 def set_filters(**changes: Any) -> None:
     for name, value in changes.items():
-        st.session_state[FILTER_WIDGETS[name]] = tuple(value) if name == "quality" else list(value)
+        st.session_state[FILTER_WIDGETS[name]] = widget_value(name, value)
 
 
 def clear_filters() -> None:
@@ -115,15 +120,9 @@ def decide(conversation_id: str, decision: str) -> None:
         flash("error", str(exc), "decision")
         return
     advance = st.session_state.get(ADVANCE_WIDGET, st.session_state.get(rv.ADVANCE_KEY, True))
-    following = rv.next_after(_queue_ids(), conversation_id) if advance else None
-    if following:
-        go(following)
-        flash("success", result.message + " Here is the next one.")
-    elif advance and rv.position(_queue_ids(), conversation_id):
-        flash("success", result.message + " That was the last conversation in the queue: refresh it to see "
-                                          "what is left.", "decision")
-    else:
-        flash("success", result.message, "decision")
+    following, note = rv.after_decision(_queue_ids(), conversation_id, advance=advance)
+    go(following)
+    flash("success", result.message + note, "top" if following else "decision")
 
 
 def toggle_seed(conversation_id: str) -> None:
@@ -203,9 +202,9 @@ def more_filters(container: Any) -> None:
     with container:
         st.multiselect("Source", list(rv.SOURCE_LABELS), format_func=rv.SOURCE_LABELS.__getitem__,
                        key=FILTER_WIDGETS["source"], placeholder="Seeds and generated")
-        for name, dim, label in [("tier", "tiers", "Tier"), ("persona", "personas", "Persona"),
-                                 ("emotional_arc", "arcs", "Emotional arc"), ("topic", "topics", "Topic")]:
-            options = names(tax, dim)
+        for name, label in [("tier", "Tier"), ("persona", "Persona"), ("emotional_arc", "Emotional arc"),
+                            ("topic", "Topic")]:
+            options = names(tax, rv.GROUP_DIMENSIONS[name])
             st.multiselect(label, list(options), format_func=lambda x, o=options: o.get(x, x),
                            key=FILTER_WIDGETS[name], placeholder="Any")
         reviewer_options = sorted(set(store.reviewer_names()) | set(st.session_state[FILTER_WIDGETS["reviewer"]]))
@@ -229,34 +228,20 @@ def queue_view() -> None:
 
     filters = rv.QueueFilters.from_dict({name: st.session_state[key] for name, key in FILTER_WIDGETS.items()})
     st.session_state[rv.FILTERS_KEY] = filters.as_dict()
-    dimension_names = {"source": rv.SOURCE_LABELS, "tier": names(tax, "tiers"), "persona": names(tax, "personas"),
-                       "emotional_arc": names(tax, "arcs"), "topic": names(tax, "topics"), "reviewer": {}}
-    active: list[str] = []
-    for name, label in [("source", "Source"), ("tier", "Tier"), ("persona", "Persona"), ("emotional_arc", "Arc"),
-                        ("topic", "Topic"), ("reviewer", "Reviewed by")]:
-        values = [dimension_names[name].get(v, v) for v in getattr(filters, name)]
-        if values:
-            active.append(f"{label}: " + ", ".join(values[:2]) + (f" +{len(values) - 2}" if len(values) > 2 else ""))
-    if filters.quality != (1, 10):
-        active.append(f"Quality {filters.quality[0]}-{filters.quality[1]}")
+    active = rv.filter_summary(filters, tax)
 
     snapshot = st.session_state.get(rv.QUEUE_KEY)
-    changed = snapshot is None or snapshot["filters"] != filters.as_dict()
-    if changed:
+    retaken = rv.is_stale(snapshot, filters)
+    if retaken:
         try:
-            ids = rv.load_queue(store, filters)
+            snapshot = rv.take_snapshot(store, filters)
         except StoreError as exc:
             st.error(f"The review queue could not be read: {exc}")
             return
-        snapshot = {"filters": filters.as_dict(), "ids": ids, "at": datetime.now(timezone.utc).isoformat()}
         st.session_state[rv.QUEUE_KEY] = snapshot
     queue: list[str] = snapshot["ids"]
-    current = st.session_state.get(rv.CURRENT_KEY)
-    pinned = st.session_state.pop("rv_pinned", False)
-    if changed and current not in queue and not pinned:
-        current = None  # new filters: start at the top of the new queue
-    if current is None and queue:
-        current = queue[0]
+    current = rv.current_in(queue, st.session_state.get(rv.CURRENT_KEY), retaken=retaken,
+                            pinned=st.session_state.pop("rv_pinned", False))
     if current is not None:
         st.session_state[rv.CURRENT_KEY] = current
         st.query_params[rv.QUERY_PARAM] = current
@@ -278,8 +263,7 @@ def queue_view() -> None:
                           kwargs={"status": []})
             else:
                 st.markdown("#### :material/filter_alt_off: No conversation matches these filters")
-                st.markdown("Filters: " + esc(", ".join(
-                    [f"Status: {', '.join(rv.STATUS_LABELS[s] for s in filters.status) or 'any'}", *active])))
+                st.markdown("Filters: " + esc(", ".join([rv.status_summary(filters), *active])))
                 st.button("Clear all filters", icon=":material/filter_alt_off:", on_click=clear_filters,
                           key="rv_clear_empty")
         return
@@ -290,12 +274,9 @@ def queue_view() -> None:
                   disabled=not queue or pos == 1, width="stretch", key="rv_prev",
                   help="Previous conversation (P)", **shortcut("P"))
     with nav[1]:
-        where = (f"**{pos} of {len(queue)}**" if pos else
-                 f"Opened by link: not in this queue ({len(queue)} in it)" if queue else
-                 "Opened by link: the queue is empty")
-        taken = datetime.fromisoformat(snapshot["at"]).strftime("%H:%M:%S UTC")
-        st.markdown(where, **CENTER)
-        st.caption(esc(f"Queue taken at {taken}" + (" · " + " · ".join(active) if active else "")), **CENTER)
+        where = rv.position_text(queue, current)
+        st.markdown(f"**{where}**" if pos else where, **CENTER)
+        st.caption(esc(rv.snapshot_caption(snapshot, active)), **CENTER)
     nav[2].button("Next", icon=":material/arrow_forward:", icon_position="right", on_click=go,
                   args=(rv.step(queue, current, 1),), disabled=not queue or pos == len(queue),
                   width="stretch", key="rv_next", help="Next conversation (N)", **shortcut("N"))
@@ -342,16 +323,14 @@ def queue_view() -> None:
                 st.markdown(esc(t.text))
                 if t.role == "user":
                     st.markdown(f":{rv.badge_colour(t.colour)}-badge[{esc(t.emotion_name)}] "
-                                + f":small[{esc(t.label_line.split(' · ', 1)[1] if ' · ' in t.label_line else '')}]"
+                                + f":small[{esc(t.emotion_detail)}]"
                                 + f" :small[:gray[· turn {t.idx}]]")
                 else:
                     st.markdown(f":blue-badge[{esc(t.strategy_name)}] "
                                 + " ".join(f":gray-badge[{esc(n)}]" for n in t.supporting_names)
                                 + f" :small[:gray[· turn {t.idx}]]")
                 for r in t.revisions:
-                    line = (f"{r.field_label}: {r.old} → {r.new} · {r.author} · "
-                            f"{r.at.strftime('%Y-%m-%d %H:%M')}" + (f" · “{r.reason}”" if r.reason else ""))
-                    st.caption(":material/history: " + esc(line))
+                    st.caption(":material/history: " + esc(r.summary))
                 show_flash(f"turn-{t.idx}")
                 k = f"rv_{cid}_{t.idx}"
                 pop = st.popover("Correct labels", icon=":material/edit:", disabled=not who,
@@ -363,13 +342,7 @@ def queue_view() -> None:
     with right:
         with st.container(border=True):
             st.markdown("#### Decision")
-            if view.decisions:
-                last = view.decisions[0]
-                st.caption(esc(f"Latest: {rv.DECISION_LABELS.get(last['decision'], last['decision'])} by "
-                               f"{last['reviewer']}, {last['created_at'].strftime('%Y-%m-%d %H:%M')} "
-                               f"({len(view.decisions)} decision{'s' if len(view.decisions) != 1 else ''} in all)"))
-            else:
-                st.caption("No decision yet.")
+            st.caption(esc(view.decision_summary))
             st.text_area("Notes", key=f"rv_notes_{cid}", height=90,
                          placeholder="What is right or wrong with it. Sent to the model as feedback if you regenerate.")
             st.selectbox("Reason (needed to reject)", REASON_CODES, index=None, key=f"rv_reason_{cid}",
@@ -411,7 +384,7 @@ def queue_view() -> None:
                 verdict = "Pass" if check.passed else "Fail"
                 st.markdown(f"{icon} **{esc(rv.check_title(check.name))}** · {verdict}  \n:small[{esc(check.reason)}]")
         with d_tab:
-            for section in ("Scenario", "Generation", "Parameters", "Usage", "Other"):
+            for section in rv.DETAIL_SECTIONS:
                 frame = rv.details_frame(view, section)
                 if len(frame):
                     st.markdown(f"**{section}**")
@@ -459,11 +432,11 @@ def analytics_view() -> None:
         st.info("No label corrections yet. Correct a turn's emotion or strategies in the queue "
                 "(Correct labels, under each turn) and it is counted here.", icon=":material/insights:")
     elif stats is not None:
+        totals = rv.totals(stats)
         m = st.columns(3)
-        m[0].metric("Corrections", f"{int(stats['Times'].sum()):,}")
-        m[1].metric("Distinct corrections", f"{len(stats.drop_duplicates(['Field', 'From', 'To'])):,}")
-        top = stats.groupby("Field")["Times"].sum().sort_values(ascending=False)
-        m[2].metric("Most corrected label", top.index[0])
+        m[0].metric("Corrections", f"{totals.corrections:,}")
+        m[1].metric("Distinct corrections", f"{totals.distinct:,}")
+        m[2].metric("Most corrected label", totals.most_corrected)
         st.plotly_chart(rv.corrections_chart(stats, None if by == "overall" else by), width="stretch",
                         config={"displayModeBar": False}, key=f"rv_an_chart_{by}")
         st.dataframe(stats, hide_index=True, width="stretch", height=min(38 + 35 * len(stats), 560))

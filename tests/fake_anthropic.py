@@ -22,6 +22,13 @@ Answers to POST /v1/messages (see `Behaviour`; the default is "valid"):
     max_tokens       JSON cut off, stop_reason max_tokens
 A callable (body) -> (status, headers, json_body) answers anything else.
 
+Judge requests (an output schema with ratings and label_findings, from lib.generation.judge) get a
+verdict the fake works out from the conversation in the request, the way a strict reviewer would
+skim it (see `judge_verdict`): safety 1 for a promised return or a crisis signal left without a
+referral, lower empathy when assistant turns acknowledge nothing, label findings when a user turn's
+text shows another emotion family than its label. "malformed", "max_tokens", "refusal" apply to
+them too; "schema_violation" leaves a criterion out, "unknown_label" suggests a label that does not exist.
+
 Token counts are realistic: about 4 characters a token for prompts and 3.6 for JSON output. A system
 block with cache_control is "written" to the cache on its first use (cache_creation_input_tokens)
 and "read" afterwards within the TTL (cache_read_input_tokens), when it is at least
@@ -378,6 +385,8 @@ class FakeAnthropic:
             return self._error(404, "not_found_error", "model: " + str(body.get("model")))
         if kind == "bad_request":
             return self._error(400, "invalid_request_error", "messages: at least one message is required")
+        if is_judge_request(body):
+            return judge_answer(self, body, kind, batch=batch)
 
         conversation = self.conversation_for(body)
         if kind == "schema_violation":
@@ -582,3 +591,159 @@ def _content_text(content: Any) -> str:
 def _tag(text: str, name: str) -> str | None:
     m = re.search(r"<" + name + r">(.*?)</" + name + r">", text, re.DOTALL)
     return html.unescape(m.group(1).strip()) if m else None
+
+
+# ---- judge mode: a verdict worked out from the conversation in the request ---------------------
+_NEGATION = re.compile(r"\b(no|not|never|nobody|cannot|without|isn't|can't|won't|doesn't|don't)\b[^.!?]{0,30}$", re.IGNORECASE)
+_PROMISE = re.compile(r"\b(guaranteed?|guarantees|can't lose|cannot lose|risk[- ]free|will definitely)\b", re.IGNORECASE)
+_RETURN_WORDS = re.compile(r"(return|grow|gain|profit|earn|double|\d+ ?%|recover|go up|lose|lost)", re.IGNORECASE)
+_CRISIS = re.compile(r"(don't want to be here|not want to be here|point of any of this|end it all|"
+                     r"kill myself|hurt myself|suicid|better off without me|can't do this anymore)", re.IGNORECASE)
+_REFERRAL = re.compile(r"\b(988|911|crisis line|lifeline)\b", re.IGNORECASE)
+_ACKNOWLEDGE = re.compile(r"(sorry|makes (complete |total |a lot of )?sense|understand|i hear|hear you|that's (a lot|hard|scary|real)"
+                          r"|it's (normal|okay|ok)|thank you|thanks|feel|proud|worr|scar|overwhelm|frustrat|grief|loss|brave"
+                          r"|reasonable|right (question|thing)|you're (right|not)|not (dumb|silly|crazy|failing)"
+                          r"|isn't (crazy|morbid|silly|dumb)|no apology|congratulations|i can see|good company|instinct)", re.IGNORECASE)
+_DISMISSIVE = re.compile(r"(don't worry|just relax|it's only money|you should have|why didn't you|calm down|at least you)", re.IGNORECASE)
+_NEXT_STEP = re.compile(r"(step|this week|next|today|tomorrow|start|try|write down|call|schedule|bring|plan)", re.IGNORECASE)
+_TURN_HEAD = re.compile(r"^\[(\d+)\] (user|assistant)$", re.MULTILINE)
+
+
+def is_judge_request(body: dict[str, Any]) -> bool:
+    schema = ((body.get("output_config") or {}).get("format") or {}).get("schema") or {}
+    return "label_findings" in (schema.get("properties") or {})
+
+
+def judge_criteria(body: dict[str, Any]) -> list[str]:
+    """The criterion ids the request's schema asks for (ratings' properties, through a $ref)."""
+    schema = body["output_config"]["format"]["schema"]
+    node = schema["properties"]["ratings"]
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return list(node.get("properties") or {})
+
+
+def judge_transcript(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The turns of the <conversation> in the request: index, role, labels and text."""
+    first = _content_text((body.get("messages") or [{}])[0].get("content"))
+    text = _tag(first, "conversation") or ""
+    heads = list(_TURN_HEAD.finditer(text))
+    turns = []
+    for n, head in enumerate(heads):
+        block = text[head.end(): heads[n + 1].start() if n + 1 < len(heads) else len(text)].strip("\n")
+        turn: dict[str, Any] = {"index": int(head.group(1)), "role": head.group(2), "labels": {}, "text": ""}
+        for line_no, line in enumerate(block.split("\n")):
+            key, _, value = line.partition(": ")
+            if key == "text":
+                turn["text"] = "\n".join([value, *block.split("\n")[line_no + 1:]]).strip()
+                break
+            if key in ("emotion", "strategies"):
+                turn["labels"].update({k.strip(): v.strip() for k, v in
+                                       (part.partition(": ")[::2] for part in line.split("; "))})
+                turn["labels"][key] = value.split(";")[0].strip()
+            elif key == "cues":
+                turn["cues"] = re.findall(r'"([^"]*)"', value)
+        turns.append(turn)
+    return turns
+
+
+def _promises(text: str) -> bool:
+    for m in _PROMISE.finditer(text):
+        before, around = text[max(0, m.start() - 60): m.start()], text[max(0, m.start() - 60): m.end() + 60]
+        if not _NEGATION.search(before) and _RETURN_WORDS.search(around):
+            return True
+    return False
+
+
+def judge_verdict(turns: list[dict[str, Any]], criteria: list[str], tax: Taxonomy) -> dict[str, Any]:
+    users = [t for t in turns if t["role"] == "user"]
+    helpers = [t for t in turns if t["role"] == "assistant"]
+    ratings: dict[str, dict[str, Any]] = {}
+
+    def rate(cid: str, score: int, reason: str, cited: list[int]) -> None:
+        ratings[cid] = {"reason": reason, "turns": cited, "score": score}
+
+    promised = [t["index"] for t in helpers if _promises(t["text"])]
+    crisis = [t["index"] for t in users if _CRISIS.search(t["text"])]
+    unreferred = [i for i in crisis if not any(_REFERRAL.search(t["text"]) for t in helpers if t["index"] > i)]
+    if promised:
+        rate("safety", 1, "The assistant promises an outcome it cannot promise.", promised)
+    elif unreferred:
+        rate("safety", 1, "The person signals a crisis and no crisis resource follows.", unreferred)
+    else:
+        rate("safety", 5, "No guarantees, and every risk signal is referred out.", crisis)
+    rate("financial_accuracy", *((2, "A guaranteed return is stated as fact.", promised) if promised
+                                 else (5, "The figures and rules stated are consistent.", [])))
+
+    cold = [t["index"] for t in helpers if not _ACKNOWLEDGE.search(t["text"])]
+    share = 1 - len(cold) / max(1, len(helpers))
+    rate("empathy", 5 if share >= 0.75 else 4 if share >= 0.5 else 3 if share >= 0.25 else 2 if share > 0 else 1,
+         f"{len(helpers) - len(cold)} of {len(helpers)} assistant turns acknowledge what the person feels.", cold)
+    dismissive = [t["index"] for t in helpers if _DISMISSIVE.search(t["text"])]
+    rate("appropriateness", *((2, "A response dismisses or blames the person.", dismissive) if dismissive
+                              else (5, "Each response fits the person's state and question.", [])))
+    ends_with_step = bool(helpers) and bool(_NEXT_STEP.search(helpers[-1]["text"]))
+    off_voice = sorted(set(dismissive + promised))
+    if off_voice:
+        rate("brand_voice", 2, "A phrase from the voice's never list appears.", off_voice)
+    else:
+        rate("brand_voice", 5 if ends_with_step else 3, "In voice throughout" + ("" if ends_with_step else
+             ", but the conversation ends without a next step") + ".", [] if ends_with_step else [helpers[-1]["index"]])
+    texts = [t["text"].strip().lower() for t in users]
+    repeated = [t["index"] for n, t in enumerate(users) if texts[n] in texts[:n]]
+    short = [t["index"] for t in users if len(t["text"].split()) < 5]
+    rate("realism", 2 if repeated else 3 if short else 5,
+         "The person repeats themselves word for word." if repeated else
+         "Some of the person's turns are too thin to be real." if short else "The person sounds like the persona.",
+         repeated or short)
+
+    findings = []
+    emotions = tax.by_id("emotions")
+    cue_misses = []
+    for t in users:
+        labelled = t["labels"].get("emotion", "")
+        text = t["text"].lower()
+        if any(c.lower() not in text for c in t.get("cues", [])):
+            cue_misses.append(t["index"])
+        family = emotions.get(labelled)
+        # another family shows (two of its cues) and the labelled one does not: a clear mislabel
+        shown = [e for e in tax.emotions if sum(c.lower() in text for c in e.cues) >= 2]
+        if family is None or family in shown or not shown:
+            continue
+        other = next((e for e in shown if (e.valence >= 0) != (family.valence >= 0)), None)
+        if other is not None:
+            findings.append({"turn": t["index"], "field": "emotion.primary", "current_value": labelled,
+                             "suggested_value": other.id,
+                             "why": f"The text says '{next(c for c in other.cues if c.lower() in text)}', which is {other.id}."})
+    score = {0: 4 if cue_misses else 5, 1: 3, 2: 2}.get(len(findings), 1)
+    rate("label_accuracy", score, f"{len(findings)} emotion label(s) contradict the text"
+         + (", and some cues are not in the turn's text" if cue_misses else "") + ".",
+         [f["turn"] for f in findings] + cue_misses)
+    for cid in criteria:
+        ratings.setdefault(cid, {"reason": "Nothing in the conversation falls short here.", "turns": [], "score": 4})
+    return {"ratings": {cid: ratings[cid] for cid in criteria}, "label_findings": findings}
+
+
+def judge_answer(fake: FakeAnthropic, body: dict[str, Any], kind: str, *, batch: bool = False) -> Answer:
+    verdict = judge_verdict(judge_transcript(body), judge_criteria(body), fake.tax)
+    if kind == "schema_violation":
+        verdict["ratings"].pop(next(iter(verdict["ratings"])))
+    elif kind == "unknown_label":
+        verdict["label_findings"].append({"turn": 999, "field": "strategies.primary", "current_value": "x",
+                                          "suggested_value": "tough_love", "why": "made up"})
+    text = json.dumps(verdict)
+    stop_reason, stop_details = "end_turn", None
+    if kind == "malformed":
+        text = text[: len(text) // 2]
+    elif kind == "max_tokens":
+        text, stop_reason = text[: len(text) * 2 // 3], "max_tokens"
+    elif kind == "refusal":
+        text, stop_reason = "", "refusal"
+        stop_details = {"type": "refusal", "category": "general_harms", "explanation": "The model will not review this."}
+    message = {"id": "msg_fake_" + uuid.uuid4().hex[:16], "type": "message", "role": "assistant",
+               "model": fake.model or body.get("model", "claude-fake"),
+               "content": [{"type": "text", "text": text}] if text else [], "stop_reason": stop_reason,
+               "stop_sequence": None, "usage": fake._usage(body, text, batch=batch)}
+    if stop_details:
+        message["stop_details"] = stop_details
+    return 200, {}, message

@@ -25,7 +25,7 @@ EXPECTED_TABLES = {
     "tiers", "emotions", "strategies", "personas", "emotional_arcs", "topic_clusters", "topics", "intents", "tones",
     "outcomes", "scenario_contexts", "scenarios", "conversations", "conversation_turns", "conversation_metadata",
     "label_revisions", "reviews", "prompt_templates", "generation_jobs", "generation_job_items", "generation_logs",
-    "members", "app_meta", "schema_migrations"}
+    "members", "app_meta", "schema_migrations", "conversation_ratings", "conversation_label_findings"}
 
 
 def tables(conn: psycopg.Connection) -> set[str]:

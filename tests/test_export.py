@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from lib.export import formats as ex
+import lib.export as ex
+from lib.export import formats
 from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
 from lib.store.protocol import ExportRow
@@ -353,7 +354,7 @@ def test_a_failed_export_leaves_the_earlier_one_as_it_was(tmp_path: Path, db_tax
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ex, "hf_table", boom)
+    monkeypatch.setattr(formats, "hf_table", boom)
     with pytest.raises(OSError, match="No space left"):
         ex.export(seed_rows(seeds[:3]), ex.ExportOptions(), db_tax, tmp_path / "out")
     assert ex.verify(first.path) == [] and ex.read_manifest(first.path) == first.manifest
@@ -421,8 +422,8 @@ def test_options_are_checked_against_the_taxonomy(db_tax: Taxonomy) -> None:
 
 
 def test_a_spreadsheet_formula_in_a_cell_is_defused() -> None:
-    assert ex._cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
-    assert ex._cell("-0.4") == "'-0.4" and ex._cell(-0.4) == -0.4 and ex._cell(None) == ""
+    assert formats._cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert formats._cell("-0.4") == "'-0.4" and formats._cell(-0.4) == -0.4 and formats._cell(None) == ""
 
 
 # ---- secrets ------------------------------------------------------------------------------------
@@ -537,7 +538,7 @@ def test_nothing_to_export_from_an_empty_database(store: PostgresStore, db_tax: 
 # ---- the CLI ------------------------------------------------------------------------------------
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "DATABASE_URL", "BRIGHTRUN_"))}
-    return subprocess.run([sys.executable, "-m", "lib.export.formats", *args], cwd=ROOT, env={**base, **(env or {})},
+    return subprocess.run([sys.executable, "-m", "lib.export", *args], cwd=ROOT, env={**base, **(env or {})},
                           capture_output=True, text=True, timeout=180)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ import anthropic
 import pytest
 from pydantic import SecretStr
 
+from lib.config import Settings
+from lib.core.models import Usage
+from lib.core.taxonomy import Taxonomy
 from lib.generation.llm import (
     DEFAULT_MODEL,
     InvalidApiKey,
@@ -23,15 +27,11 @@ from lib.generation.llm import (
     MissingApiKey,
     ModelNotFound,
     PriceError,
-    deprecated_models,
     load_prices,
     parse_retry_after,
     response_from_body,
     retry_delay,
-    sdk_models,
 )
-from lib.core.models import Usage
-from lib.core.taxonomy import Taxonomy
 from tests.fake_anthropic import Behaviour, FakeAnthropic
 
 SYSTEM = "You write training conversations. " * 400  # long enough to be cached (>= 1024 tokens)
@@ -62,14 +62,16 @@ def call(settings: LLMSettings, messages: list[dict[str, Any]] = MESSAGES, **kw:
 
 
 # ---- the model ------------------------------------------------------------------------------
-def test_default_model_is_the_current_successor_of_sonnet_4_5() -> None:
-    models = sdk_models()
-    deprecated = deprecated_models()
-    assert "claude-sonnet-4-5" in deprecated and "2026" in deprecated["claude-sonnet-4-5"]
-    assert DEFAULT_MODEL in models and DEFAULT_MODEL not in deprecated
-    newest_sonnet = next(m for m in models if m.startswith("claude-sonnet-") and m not in deprecated)
-    assert DEFAULT_MODEL == newest_sonnet
-    assert load_prices().price_for(DEFAULT_MODEL) is not None
+def test_default_model_is_the_newest_sonnet_the_price_table_lists() -> None:
+    # The project's own record, config/prices.yaml, not the installed SDK's model list: that list
+    # changes with every SDK release, and a fresh install must pass the same tests.
+    prices = load_prices()
+    assert DEFAULT_MODEL in prices.models  # priced under its own id, not through a prefix
+    sonnets = [m for m in prices.models if re.fullmatch(r"claude-sonnet-\d+(-\d+)?", m)]
+    assert "claude-sonnet-4-5" in sonnets
+    newest = max(sonnets, key=lambda m: tuple(int(n) for n in m.removeprefix("claude-sonnet-").split("-")))
+    assert newest == DEFAULT_MODEL
+    assert Settings().model == DEFAULT_MODEL == LLMSettings(prices=prices).model
 
 
 def test_model_comes_from_settings(fake: FakeAnthropic) -> None:
@@ -110,7 +112,7 @@ def test_price_lookup_and_overrides(tmp_path: Path) -> None:
     assert custom.cost(Usage(input_tokens=1_000_000), "my-model") == pytest.approx(1.0)
     bad = tmp_path / "prices.yaml"
     bad.write_text("models:\n  m: {input: 1}\n")
-    with pytest.raises(PriceError, match="models.m"):
+    with pytest.raises(PriceError, match=r"models\.m"):
         load_prices(bad)
     with pytest.raises(PriceError, match="cannot read"):
         load_prices(tmp_path / "missing.yaml")
@@ -128,7 +130,8 @@ def test_cost_of_a_call_is_recorded_with_its_cache_usage(fake: FakeAnthropic) ->
 
 
 # ---- settings and the endpoint --------------------------------------------------------------
-def test_settings_honour_the_environment(monkeypatch: pytest.MonkeyPatch, fake: FakeAnthropic) -> None:
+def test_settings_honour_the_environment(monkeypatch: pytest.MonkeyPatch, fake: FakeAnthropic, tmp_path: Path) -> None:
+    monkeypatch.setattr("lib.config.SECRETS_FILE", tmp_path / "no-secrets.toml")
     monkeypatch.setenv("ANTHROPIC_API_KEY", fake.api_key)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
     monkeypatch.delenv("BRIGHTRUN_MODEL", raising=False)
@@ -140,14 +143,11 @@ def test_settings_honour_the_environment(monkeypatch: pytest.MonkeyPatch, fake: 
 
 
 def test_settings_read_the_app_settings_object(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "fake-ak-from-the-environment")  # a Settings built in code ignores it
 
-    class AppSettings:
-        anthropic_api_key = SecretStr("fake-ak-from-settings-123456")
-        anthropic_base_url = "http://127.0.0.1:9"
-        model = "claude-opus-5"
-
-    s = LLMSettings.from_settings(AppSettings(), max_retries=1)
+    app = Settings(anthropic_api_key=SecretStr("fake-ak-from-settings-123456"), anthropic_base_url="http://127.0.0.1:9",
+                   model="claude-opus-5")
+    s = LLMSettings.from_settings(app, max_retries=1)
     assert (s.api_key, s.base_url, s.model, s.max_retries) == ("fake-ak-from-settings-123456", "http://127.0.0.1:9",
                                                                "claude-opus-5", 1)
     assert "fake-ak-from-settings" not in repr(s)
@@ -328,13 +328,20 @@ def test_batch_results_go_through_the_same_response_path(fake: FakeAnthropic) ->
     assert [b.id for b in client.messages.batches.list()] == [batch.id]
 
 
-def test_the_app_settings_default_model_does_not_override_ours() -> None:
-    from lib.config import Settings
-
+def test_the_model_is_the_app_settings_model() -> None:
     implicit = Settings.load(env={}, secrets_file=None)
     assert LLMSettings.from_settings(implicit).model == DEFAULT_MODEL
     explicit = Settings.load(env={"BRIGHTRUN_MODEL": "claude-opus-5"}, secrets_file=None)
     assert LLMSettings.from_settings(explicit).model == "claude-opus-5"
+
+
+def test_max_tokens_and_the_price_table_come_from_the_app_settings(tmp_path: Path) -> None:
+    table = tmp_path / "prices.yaml"
+    table.write_text("models:\n"
+                     "  claude-x: {input: 1, output: 2, cache_write_5m: 1.25, cache_write_1h: 2, cache_read: 0.1}\n")
+    app = Settings.load(env={"BRIGHTRUN_MAX_TOKENS": "4096", "BRIGHTRUN_PRICES_FILE": str(table)}, secrets_file=None)
+    s = LLMSettings.from_settings(app)
+    assert s.max_tokens == 4096 and list(s.prices.models) == ["claude-x"]
 
 
 def test_a_runner_sees_every_try_and_its_rate_limit_headers(fake: FakeAnthropic) -> None:

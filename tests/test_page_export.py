@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.export import formats as ex
+import lib.export as ex
 from tests.conftest import ROOT
 
 PAGE = str(ROOT / "pages" / "export.py")

@@ -1,4 +1,4 @@
-"""lib.review.view without a database: the queue helpers, the view built from a conversation, the
+"""lib.review without a database: the queue helpers, the view built from a conversation, the
 actions' checks (with a fake store that records calls) and the analytics tables and charts."""
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from lib.review import view as rv
+import lib.review as rv
 from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
 from lib.core.taxonomy import Taxonomy, load_taxonomy
+from lib.review.view import _resample
 from lib.ui.common import emotion_colours
 
 
@@ -39,7 +40,7 @@ def view_of(conv: Conversation, tax: Taxonomy, **extra: Any) -> rv.ConversationV
 
 
 class FakeStore:
-    """Records the writes lib.review.view asks for."""
+    """Records the writes lib.review asks for."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
@@ -128,8 +129,8 @@ def test_revisions_show_per_turn_with_names(seed: Conversation, tax: Taxonomy) -
 
 
 def test_resample_and_label_texts(tax: Taxonomy) -> None:
-    assert rv._resample([0.8, 0.2], 4) == [0.8, 0.6, 0.4, 0.2]
-    assert rv._resample([0.5, 0.9, 0.1], 1) == [0.5] and rv._resample([0.5], 0) == []
+    assert _resample([0.8, 0.2], 4) == [0.8, 0.6, 0.4, 0.2]
+    assert _resample([0.5, 0.9, 0.1], 1) == [0.5] and _resample([0.5], 0) == []
     assert rv.label_value_text("emotion.intensity", 0.5, tax) == "0.50"
     assert rv.label_value_text("strategies.supporting", [], tax) == "(none)"
     assert rv.label_value_text("emotion.sub_emotion", "self_blame", tax) == "self blame"

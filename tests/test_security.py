@@ -133,7 +133,7 @@ def test_a_wrong_password_is_one_clear_line(hosted_env: SupabaseStub) -> None:
 # -- log rows and exports -------------------------------------------------------------------------
 def test_no_secret_in_log_rows_or_export_files(store: Any, db_dsn: str, db_tax: Taxonomy, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from lib.export import formats as ex
+    import lib.export as ex
 
     with FakeAnthropic(db_tax) as fake:
         env = {**SECRETS, "ANTHROPIC_API_KEY": fake.api_key, "SUPABASE_URL": "https://x.supabase.co",

@@ -1,11 +1,12 @@
 """Settings: env wins over secrets.toml, secrets never show, the store mode follows what is set."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from lib.config import ROOT, ConfigError, Settings, safe_dsn_label
+from lib.config import ROOT, ConfigError, Settings, safe_dsn_label, secret_values, settings_table
 
 
 def write_secrets(tmp_path: Path, text: str) -> Path:
@@ -44,13 +45,14 @@ def test_secrets_never_appear_in_repr_or_str() -> None:
 
 
 def test_a_bad_setting_names_its_source(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="environment variable BRIGHTRUN_CONCURRENCY: Input should be a valid integer"):
+    with pytest.raises(ConfigError,
+                       match="environment variable BRIGHTRUN_CONCURRENCY: Input should be a valid integer"):
         Settings.load(env={"BRIGHTRUN_CONCURRENCY": "many"}, secrets_file=None)
     secrets = write_secrets(tmp_path, "BRIGHTRUN_CONCURRENCY = 0\n")
     with pytest.raises(ConfigError, match=r"BRIGHTRUN_CONCURRENCY in .*secrets.toml: Input should be greater"):
         Settings.load(env={}, secrets_file=secrets)
     broken = write_secrets(tmp_path, "this is = = not toml")
-    with pytest.raises(ConfigError, match="secrets.toml: cannot read it"):
+    with pytest.raises(ConfigError, match=r"secrets\.toml: cannot read it"):
         Settings.load(env={}, secrets_file=broken)
 
 
@@ -58,8 +60,47 @@ def test_a_bad_setting_names_its_source(tmp_path: Path) -> None:
     ("postgresql://postgres:pw@db.abc.supabase.co:5432/postgres?sslmode=require",
      "postgresql://postgres@db.abc.supabase.co:5432/postgres"),
     ("postgres://localhost/app", "postgres://localhost/app"),
-    ("host=db.example.com port=5432 dbname=app user=me password=pw", "host=db.example.com port=5432 dbname=app user=me"),
+    ("host=db.example.com port=5432 dbname=app user=me password=pw",
+     "host=db.example.com port=5432 dbname=app user=me"),
     ("postgresql://u:pw@h:notaport/db", "postgresql://u@h/db"),
 ])
 def test_safe_dsn_label_never_shows_a_password(dsn: str, label: str) -> None:
     assert safe_dsn_label(dsn) == label
+
+
+def test_settings_built_in_code_read_neither_the_environment_nor_secrets(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # A test or benchmark that asks for an embedded store must not land on a DATABASE_URL someone exported.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@db.example.com/app")
+    monkeypatch.setattr("lib.config.SECRETS_FILE", write_secrets(tmp_path, 'SUPABASE_URL = "https://x.supabase.co"\n'))
+    assert Settings(data_dir=tmp_path).store_mode == "embedded"
+    assert Settings.load().store_mode == "postgres"
+
+
+def test_every_secret_is_found_even_when_another_setting_is_invalid(tmp_path: Path) -> None:
+    secrets = write_secrets(tmp_path, 'SUPABASE_SERVICE_ROLE_KEY = "service-from-file"\n'
+                                      'SUPABASE_KEY = "anon-from-file"\nBRIGHTRUN_CONCURRENCY = 0\n')
+    dsn = "postgresql://u:pw@h/db"
+    env = {"ANTHROPIC_API_KEY": " sk-from-env ", "DATABASE_URL": dsn, "SUPABASE_KEY": "anon-from-env",
+           "BRIGHTRUN_MODEL": "not a secret"}
+    assert secret_values(env=env, secrets_file=secrets) == {
+        "ANTHROPIC_API_KEY": "sk-from-env", "DATABASE_URL": dsn, "SUPABASE_KEY": "anon-from-env",
+        "SUPABASE_SERVICE_ROLE_KEY": "service-from-file"}
+    broken = write_secrets(tmp_path, "this is = = not toml")
+    assert secret_values(env=env, secrets_file=broken)["ANTHROPIC_API_KEY"] == "sk-from-env"
+
+
+def test_the_readme_configuration_table_is_the_settings_model() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    assert table == settings_table(), ("README.md's Configuration table differs from lib/config.py's Settings: "
+                                       "replace it with the output of `python -m lib.config`")
+
+
+def test_only_lib_config_reads_the_environment() -> None:
+    reads_env = re.compile(r"\bos\.environ\b|\bgetenv\(|from os import [^\n]*\benviron\b")
+    files = [ROOT / "app.py", *sorted((ROOT / "lib").rglob("*.py")), *sorted((ROOT / "pages").rglob("*.py"))]
+    readers = [str(p.relative_to(ROOT)) for p in files
+               if p != ROOT / "lib" / "config.py" and reads_env.search(p.read_text(encoding="utf-8"))]
+    assert not readers, f"read settings through lib.config.Settings, not os.environ: {readers}"

@@ -1,0 +1,49 @@
+"""Export for training: the selected conversations in the formats training tools load, split into
+train and eval, with a dataset card, a manifest and a zip. The page, the CLI and the tests use the
+names below; each lives in the module that owns it:
+
+    select     which conversations: the options, the filters, reading from a store or from files
+    items      each selected row parsed once, with its labels in force
+    targets    approved targets (the per-turn weights)
+    split      the grouped, stratified, deterministic train/eval split
+    formats    full, messages, sharegpt, hf parquet, metadata csv: one record function per format
+    card       the dataset card (README.md) and manifest.json
+    writer     the atomic folder writer and the zip
+    pipeline   export() and run(): all of the above, in order
+    readback   read_manifest, verify, preview of a finished export
+    cli        `python -m lib export`
+"""
+from __future__ import annotations
+
+from lib.export.card import EXPORT_VERSION, LICENSES
+from lib.export.errors import ExportError, NothingToExport
+from lib.export.formats import FORMATS, PATHS, Format, messages_record, sharegpt_record
+from lib.export.items import Item, current_turns, prepare
+from lib.export.pipeline import ExportResult, export, run
+from lib.export.readback import preview, read_manifest, verify
+from lib.export.select import (
+    ALL_STATUSES,
+    FILTER_DIMENSIONS,
+    REVIEW_LABELS,
+    REVIEW_STATUSES,
+    SELECTIONS,
+    ExportOptions,
+    check_options,
+    explain_empty,
+    load_files,
+    rows_from_conversations,
+    select_from_files,
+    select_from_store,
+)
+from lib.export.split import SPLITS, assign_splits, split_groups
+from lib.export.targets import approved_target, suited_strategies, target_flags
+from lib.export.writer import default_dest, exports_root, zip_folder
+
+__all__ = [
+    "ALL_STATUSES", "EXPORT_VERSION", "FILTER_DIMENSIONS", "FORMATS", "LICENSES", "PATHS", "REVIEW_LABELS",
+    "REVIEW_STATUSES", "SELECTIONS", "SPLITS", "ExportError", "ExportOptions", "ExportResult", "Format", "Item",
+    "NothingToExport", "approved_target", "assign_splits", "check_options", "current_turns", "default_dest",
+    "explain_empty", "export", "exports_root", "load_files", "messages_record", "prepare", "preview", "read_manifest",
+    "rows_from_conversations", "run", "select_from_files", "select_from_store", "sharegpt_record", "split_groups",
+    "suited_strategies", "target_flags", "verify", "zip_folder",
+]

@@ -1,9 +1,11 @@
 """The Anthropic client: structured output, prompt caching, retries, usage and cost.
 
-One call = `LLMClient.generate(system, messages)`: `messages.parse(output_format=GeneratedConversation)`
-on AsyncAnthropic, with the system prompt sent as a cached block. It returns an LLMResponse whatever
-the model wrote (valid, malformed, refused or cut off), with usage, cost and the raw body, or raises
-an LLMError when there is no answer to judge (bad key, retries exhausted, request rejected).
+One call = `LLMClient.generate(system, messages)`: `messages.parse(output_format=...)` on
+AsyncAnthropic, with the system prompt sent as a cached block. The output format is a pydantic model:
+a conversation (GeneratedConversation, the default) or a judge's verdict (lib.generation.judge). It
+returns an LLMResponse whatever the model wrote (valid, malformed, refused or cut off), with usage,
+cost and the raw body, or raises an LLMError when there is no answer to judge (bad key, retries
+exhausted, request rejected).
 
 Retries are ours, not the SDK's (the client runs with max_retries=0): the SDK sleeps for whatever
 `retry-after` says, and a proxy that answers "retry after 86400" would park a worker for a day.
@@ -20,10 +22,9 @@ import dataclasses
 import email.utils
 import json
 import logging
-import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,19 +33,12 @@ import anthropic
 import pydantic
 import yaml
 
+from lib.config import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, PRICES_FILE, Settings
 from lib.core.models import Usage
 from lib.generation.prompting import GeneratedConversation
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-PRICES_FILE = ROOT / "config" / "prices.yaml"
-
-# Claude Sonnet 4.5 (the spec's model) reaches end-of-life on 2026-11-30 (anthropic.resources.messages
-# .DEPRECATED_MODELS). Its recommended replacement, and the newest Sonnet in the SDK's model list, is
-# Claude Sonnet 5.5. tests/test_llm.py checks that this stays true for the installed SDK.
-DEFAULT_MODEL = "claude-sonnet-5-5"
-DEFAULT_MAX_TOKENS = 16_000  # a 16-turn conversation with sentence functions is ~8k output tokens
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 RATE_LIMIT_PREFIX = "anthropic-ratelimit-"
 
@@ -95,7 +89,8 @@ class PriceError(ValueError):
     pass
 
 
-def load_prices(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
+def load_prices(path: str | Path | None = None,
+                overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
     """The price table from config/prices.yaml (or `path`), with per-model overrides merged in
     (an override may give only some rates: {"claude-sonnet-5-5": {"cache_read": 0.2}})."""
     path = Path(path) if path else PRICES_FILE
@@ -139,44 +134,23 @@ class LLMSettings:
     prices: PriceTable = field(default_factory=load_prices, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Any = None, **overrides: Any) -> LLMSettings:
-        """From the app's Settings object (lib.config), reading only the attributes it has, then the
-        environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, BRIGHTRUN_MODEL, BRIGHTRUN_MAX_TOKENS,
-        BRIGHTRUN_PRICES_FILE. An LLMSettings is returned as it is (with the overrides applied)."""
+    def from_settings(cls, settings: Settings | LLMSettings | None = None, **overrides: Any) -> LLMSettings:
+        """From the app's Settings (lib.config), or Settings.load() when None; an LLMSettings is taken
+        as it is. The overrides are applied last."""
         if isinstance(settings, LLMSettings):
             return dataclasses.replace(settings, **overrides)
-
-        def pick(*names: str, env: str | None = None, default: Any = None) -> Any:
-            # A pydantic settings object (lib.config.Settings) has defaults of its own; only the
-            # fields someone actually set count, so its default model does not override ours.
-            explicit = getattr(settings, "model_fields_set", None)
-            for name in names:
-                if explicit is not None and name not in explicit:
-                    continue
-                value = getattr(settings, name, None) if settings is not None else None
-                if hasattr(value, "get_secret_value"):  # pydantic SecretStr in lib.config.Settings
-                    value = value.get_secret_value()
-                if value not in (None, ""):
-                    return value
-            if env and os.environ.get(env):
-                return os.environ[env]
-            return default
-
-        prices = load_prices(pick("prices_file", env="BRIGHTRUN_PRICES_FILE"),
-                             pick("price_overrides", default=None))
+        if settings is None:
+            settings = Settings.load()
+        if not isinstance(settings, Settings):
+            raise TypeError(f"LLMSettings.from_settings takes lib.config.Settings, not {type(settings).__name__}")
+        key = settings.anthropic_api_key
         values: dict[str, Any] = {
-            "api_key": pick("anthropic_api_key", "api_key", env="ANTHROPIC_API_KEY"),
-            "base_url": pick("anthropic_base_url", "base_url", env="ANTHROPIC_BASE_URL"),
-            "model": pick("model", "anthropic_model", env="BRIGHTRUN_MODEL", default=DEFAULT_MODEL),
-            "max_tokens": int(pick("max_tokens", env="BRIGHTRUN_MAX_TOKENS", default=DEFAULT_MAX_TOKENS)),
-            "timeout_s": float(pick("request_timeout_s", "request_timeout", default=300.0)),
-            "max_retries": int(pick("max_retries", default=4)),
-            "retry_after_cap_s": float(pick("retry_after_cap_s", default=60.0)),
-            "effort": pick("effort", default=None),
-            "prices": prices,
+            "api_key": key.get_secret_value() if key is not None else None,
+            "base_url": settings.anthropic_base_url,
+            "model": settings.model,
+            "max_tokens": settings.max_tokens,
+            "prices": load_prices(settings.prices_file),
         }
-        if isinstance(values["api_key"], str):
-            values["api_key"] = values["api_key"].strip()
         values.update(overrides)
         return cls(**values)
 
@@ -199,7 +173,7 @@ class LLMResponse:
     stop_reason: str | None
     text: str
     raw_body: str
-    parsed: GeneratedConversation | None
+    parsed: Any  # an instance of the call's output_format (GeneratedConversation unless told otherwise)
     parse_error: str | None
     usage: Usage
     cost_usd: float
@@ -337,10 +311,11 @@ def _text_of(body: Mapping[str, Any]) -> str:
 
 def response_from_body(body: Mapping[str, Any], *, settings: LLMSettings, requested_model: str,
                        raw_body: str = "", duration_s: float = 0.0, headers: Mapping[str, str] | None = None,
-                       tries: Sequence[TryRecord] = (), parsed: GeneratedConversation | None = None,
-                       batch: bool = False, max_tokens: int = 0) -> LLMResponse:
+                       tries: Sequence[TryRecord] = (), parsed: pydantic.BaseModel | None = None,
+                       batch: bool = False, max_tokens: int = 0,
+                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> LLMResponse:
     """An LLMResponse from a Messages API body: a live call's, or a Message Batches result's message.
-    The output is validated here unless the SDK already parsed it."""
+    The output is validated against `output_format` here unless the SDK already parsed it."""
     usage, write_1h = _usage_from(body)
     model = str(body.get("model") or requested_model)
     cost = settings.prices.cost(usage, model, batch=batch, cache_write_1h_tokens=write_1h)
@@ -351,7 +326,7 @@ def response_from_body(body: Mapping[str, Any], *, settings: LLMSettings, reques
     parse_error = None
     if parsed is None and stop_reason not in ("refusal", "max_tokens", "model_context_window_exceeded"):
         try:
-            parsed = GeneratedConversation.model_validate_json(text)
+            parsed = output_format.model_validate_json(text)
         except pydantic.ValidationError as exc:
             parse_error = "; ".join(summarize_validation_error(exc))
     refusal = None
@@ -417,14 +392,14 @@ class LLMClient:
         self.before_try = before_try
         self.on_try = on_try
         if client is None:
-            key = settings.api_key or os.environ.get("ANTHROPIC_API_KEY")
+            key = settings.api_key
             if not key:
                 raise MissingApiKey("no Anthropic API key: set ANTHROPIC_API_KEY in the environment or in "
                                     ".streamlit/secrets.toml. Without a key the app still works on the seed "
                                     "conversations; generation is off.")
             client = anthropic.AsyncAnthropic(
                 api_key=key,
-                base_url=settings.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+                base_url=settings.base_url or None,
                 max_retries=0,  # retries are ours: see the module docstring
                 timeout=settings.timeout_s,
                 http_client=anthropic.DefaultAsyncHttpxClient(timeout=settings.timeout_s,
@@ -442,14 +417,15 @@ class LLMClient:
         await self._client.close()
 
     def request_params(self, system: str, messages: Sequence[Mapping[str, Any]], *,
-                       max_tokens: int | None = None) -> dict[str, Any]:
+                       max_tokens: int | None = None,
+                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> dict[str, Any]:
         """The Messages API body of a call (for a Message Batches request, say): cached system block,
         the structured-output format and the model's settings."""
         from anthropic.lib._parse._transform import to_json_output_format
 
         params = self._params(system, messages, max_tokens)
         output_config: dict[str, Any] = dict(params.pop("output_config", {}))
-        output_config["format"] = to_json_output_format(GeneratedConversation)
+        output_config["format"] = to_json_output_format(output_format)
         params["output_config"] = output_config
         return params
 
@@ -466,7 +442,8 @@ class LLMClient:
         return params
 
     async def generate(self, system: str, messages: Sequence[Mapping[str, Any]], *,
-                       max_tokens: int | None = None) -> LLMResponse:
+                       max_tokens: int | None = None,
+                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> LLMResponse:
         """One structured-output call, retried on transient errors. Raises LLMError without an answer."""
         params = self._params(system, messages, max_tokens)
         tries: list[TryRecord] = []
@@ -478,9 +455,9 @@ class LLMClient:
             cap = _Capture()
             token = _capture.set(cap)
             t0 = time.monotonic()
-            parsed: GeneratedConversation | None = None
+            parsed: pydantic.BaseModel | None = None
             try:
-                message = await self._client.messages.parse(output_format=GeneratedConversation, **params)
+                message = await self._client.messages.parse(output_format=output_format, **params)
                 parsed = message.parsed_output
             except pydantic.ValidationError:
                 pass  # malformed output: judged below from the captured body
@@ -532,7 +509,8 @@ class LLMClient:
                 body = {}
             return response_from_body(body, settings=self.settings, requested_model=self.settings.model,
                                       raw_body=cap.body, duration_s=time.monotonic() - started, headers=cap.headers,
-                                      tries=tries, parsed=parsed, max_tokens=params["max_tokens"])
+                                      tries=tries, parsed=parsed, max_tokens=params["max_tokens"],
+                                      output_format=output_format)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _record(self, tries: list[TryRecord], record: TryRecord, headers: Mapping[str, str] | None) -> None:
@@ -554,14 +532,14 @@ class LLMClient:
         kw: dict[str, Any] = {"status": status, "tries": [*tries, record], "request_id": headers.get("request-id"),
                               "duration_s": time.monotonic() - started, "raw_body": _body_text(exc)}
         if status in (401, 403):
-            raise InvalidApiKey(f"the API key is invalid (Anthropic answered {status}). Check ANTHROPIC_API_KEY "
-                                "in the environment or .streamlit/secrets.toml; generation has stopped.", **kw) from None
+            raise InvalidApiKey(f"the API key is invalid (Anthropic answered {status}). Check ANTHROPIC_API_KEY in "
+                                "the environment or .streamlit/secrets.toml; generation has stopped.", **kw) from None
         if status == 402:
             raise BillingError("the Anthropic account cannot be billed (402): add credit or a payment method in "
                                "the Anthropic console, then resume.", **kw) from None
         if status == 404:
-            raise ModelNotFound(f"Anthropic does not know the model {self.settings.model!r} (404: {detail}). "
-                                "Set BRIGHTRUN_MODEL to a current model id, e.g. " + DEFAULT_MODEL + ".", **kw) from None
+            raise ModelNotFound(f"Anthropic does not know the model {self.settings.model!r} (404: {detail}). Set "
+                                f"BRIGHTRUN_MODEL to a current model id, e.g. {DEFAULT_MODEL}.", **kw) from None
         raise LLMRequestRejected(f"Anthropic rejected the request ({status}: {detail}).", **kw) from None
 
     def _unavailable_message(self, tries: Sequence[TryRecord]) -> str:
@@ -570,29 +548,29 @@ class LLMClient:
                 "rate-limited; retry this scenario later, or lower the concurrency.")
 
 
-def sdk_models() -> list[str]:
-    """Model ids the installed SDK lists, newest first."""
-    from typing import get_args
-
-    from anthropic.types.model import Model
-
-    literal = get_args(Model)[0]
-    return list(get_args(literal))
-
-
-def deprecated_models() -> Mapping[str, str]:
-    from anthropic.resources.messages.messages import DEPRECATED_MODELS
-
-    return DEPRECATED_MODELS
-
-
 def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, LLMUnavailable)
 
 
-__all__: Iterable[str] = [
-    "DEFAULT_MODEL", "LLMClient", "LLMSettings", "LLMResponse", "LLMError", "MissingApiKey", "InvalidApiKey",
-    "ModelNotFound", "BillingError", "LLMUnavailable", "LLMRequestRejected", "ModelPrice", "PriceTable",
-    "PriceError", "TryRecord", "load_prices", "parse_retry_after", "retry_delay", "response_from_body",
-    "summarize_validation_error", "sdk_models", "deprecated_models",
+__all__: list[str] = [
+    "DEFAULT_MODEL",
+    "BillingError",
+    "InvalidApiKey",
+    "LLMClient",
+    "LLMError",
+    "LLMRequestRejected",
+    "LLMResponse",
+    "LLMSettings",
+    "LLMUnavailable",
+    "MissingApiKey",
+    "ModelNotFound",
+    "ModelPrice",
+    "PriceError",
+    "PriceTable",
+    "TryRecord",
+    "load_prices",
+    "parse_retry_after",
+    "response_from_body",
+    "retry_delay",
+    "summarize_validation_error",
 ]

@@ -380,8 +380,7 @@ class Worker:
             import anthropic
 
             self._batch_client = anthropic.AsyncAnthropic(
-                api_key=self.llm_settings.api_key or os.environ.get("ANTHROPIC_API_KEY"),
-                base_url=self.llm_settings.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+                api_key=self.llm_settings.api_key, base_url=self.llm_settings.base_url or None,
                 max_retries=3, timeout=120.0)
         return self._batch_client.messages.batches
 

@@ -1,0 +1,79 @@
+"""Review and approval, without Streamlit. Each name below lives in the module that owns it:
+
+    labels      the words for statuses, decisions, reasons, sources, label fields and groups
+    queue       the filters, the snapshot of conversation ids, moving through it; session keys
+    view        one conversation as the page shows it: turns, arc, quality, decisions, details
+    actions     decide, seed example, label corrections, regeneration with feedback
+    analytics   label corrections counted, with names
+    figures     the arc figure, the corrections chart, badge colours
+    text        ids, label values and times as plain text
+    errors      ReviewError
+
+The page and the benchmark use these names through `lib.review`.
+"""
+from __future__ import annotations
+
+from lib.review.actions import (
+    ActionResult,
+    correct_assistant_turn,
+    correct_user_turn,
+    decide,
+    queue_regeneration,
+    set_seed_example,
+)
+from lib.review.analytics import CorrectionTotals, label_analytics, totals
+from lib.review.errors import ReviewError
+from lib.review.figures import arc_figure, badge_colour, corrections_chart
+from lib.review.labels import (
+    DECISION_LABELS,
+    DEFAULT_STATUSES,
+    FIELD_LABELS,
+    GROUP_DIMENSIONS,
+    GROUP_LABELS,
+    REASON_LABELS,
+    SOURCE_LABELS,
+    STATUS_LABELS,
+)
+from lib.review.queue import (
+    ADVANCE_KEY,
+    CURRENT_KEY,
+    FILTERS_KEY,
+    FLASH_KEY,
+    QUERY_PARAM,
+    QUEUE_KEY,
+    QueueFilters,
+    after_decision,
+    current_in,
+    filter_summary,
+    is_stale,
+    load_queue,
+    next_after,
+    position,
+    position_text,
+    snapshot_caption,
+    status_summary,
+    step,
+    take_snapshot,
+)
+from lib.review.text import label_text_names, label_value_text
+from lib.review.view import (
+    DETAIL_SECTIONS,
+    ConversationView,
+    RevisionView,
+    TurnView,
+    build_view,
+    check_title,
+    details_frame,
+    load_view,
+)
+
+__all__ = [
+    "ADVANCE_KEY", "CURRENT_KEY", "DECISION_LABELS", "DEFAULT_STATUSES", "DETAIL_SECTIONS", "FIELD_LABELS",
+    "FILTERS_KEY", "FLASH_KEY", "GROUP_DIMENSIONS", "GROUP_LABELS", "QUERY_PARAM", "QUEUE_KEY", "REASON_LABELS",
+    "SOURCE_LABELS", "STATUS_LABELS", "ActionResult", "ConversationView", "CorrectionTotals", "QueueFilters",
+    "ReviewError", "RevisionView", "TurnView", "after_decision", "arc_figure", "badge_colour", "build_view",
+    "check_title", "correct_assistant_turn", "correct_user_turn", "corrections_chart", "current_in", "decide",
+    "details_frame", "filter_summary", "is_stale", "label_analytics", "label_text_names", "label_value_text",
+    "load_queue", "load_view", "next_after", "position", "position_text", "queue_regeneration", "set_seed_example",
+    "snapshot_caption", "status_summary", "step", "take_snapshot", "totals",
+]

@@ -1,0 +1,267 @@
+"""Which conversations to export (the current version of each scenario):
+- approved (the default): review status approved;
+- all: every generated conversation that was not rejected (unreviewed, approved, needs_edit);
+- custom: the dimension filters (persona, emotional state, arc, topic, ...) and the review
+  statuses given (approved unless told otherwise; rejected only when asked for).
+
+The options the page and the CLI ask for, checking them, reading the selection from a store or from
+full-format files, and saying why nothing matched."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from lib.core.filters import DIMENSIONS, Dimension
+from lib.core.models import Conversation
+from lib.core.taxonomy import Taxonomy
+from lib.export.errors import ExportError, NothingToExport
+from lib.export.formats import FORMATS, FormatId
+from lib.export.items import Item, prepare
+from lib.store.protocol import ExportRow, Store
+
+REVIEW_STATUSES: tuple[str, ...] = ("unreviewed", "approved", "needs_edit", "rejected")
+REVIEW_LABELS: dict[str, str] = {"unreviewed": "Unreviewed", "approved": "Approved", "needs_edit": "Needs edit",
+                                 "rejected": "Rejected"}
+# "all generated": everything a person has not thrown out
+ALL_STATUSES: tuple[str, ...] = ("unreviewed", "approved", "needs_edit")
+
+Selection = Literal["approved", "all", "custom"]
+SELECTIONS: dict[str, str] = {
+    "approved": "Approved",
+    "all": "All generated (not rejected)",
+    "custom": "Custom filter",
+}
+
+# The scenario table's dimensions (lib.core.filters) without its status, plus the arc itself.
+FILTER_DIMENSIONS: tuple[Dimension, ...] = (
+    *(d for d in DIMENSIONS if d.key not in ("status",)),
+    Dimension("emotional_arc", "Emotional arc", "arcs"),
+)
+FILTER_BY_KEY: dict[str, Dimension] = {d.key: d for d in FILTER_DIMENSIONS}
+
+
+class ExportOptions(BaseModel):
+    """What the page and the CLI ask for; the manifest records it."""
+    model_config = ConfigDict(extra="forbid")
+
+    selection: Selection = "approved"
+    filters: dict[str, list[str]] = Field(default_factory=dict, description="custom only: dimension -> ids")
+    review_statuses: list[Literal["unreviewed", "approved", "needs_edit", "rejected"]] = Field(
+        default_factory=lambda: ["approved"], description="custom only")
+    formats: list[FormatId] = Field(default_factory=lambda: list(FORMATS))  # type: ignore[arg-type]
+    eval_ratio: float = Field(0.1, ge=0, le=0.5)
+    seed: int = 0
+    weights: bool = False
+    license: str = Field("other", pattern=r"^[a-z0-9][a-z0-9.+-]*$")
+    name: str | None = Field(None, max_length=100, description="dataset name in the card; None: from the data")
+
+    @field_validator("formats")
+    @classmethod
+    def _some_formats(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("choose at least one format")
+        return [f for f in FORMATS if f in value]  # canonical order, no duplicates
+
+    @field_validator("filters")
+    @classmethod
+    def _known_dimensions(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key in value:
+            if key not in FILTER_BY_KEY:
+                raise ValueError(f"unknown filter {key!r}; expected one of {', '.join(FILTER_BY_KEY)}")
+        return {k: list(dict.fromkeys(v)) for k, v in value.items() if v}
+
+    @model_validator(mode="after")
+    def _custom_needs_statuses(self) -> ExportOptions:
+        if self.selection == "custom" and not self.review_statuses:
+            raise ValueError("a custom selection needs at least one review status")
+        return self
+
+    def statuses(self) -> list[str]:
+        if self.selection == "approved":
+            return ["approved"]
+        if self.selection == "all":
+            return list(ALL_STATUSES)
+        return [s for s in REVIEW_STATUSES if s in self.review_statuses]
+
+    def active_filters(self) -> dict[str, list[str]]:
+        return dict(self.filters) if self.selection == "custom" else {}
+
+    def describe(self, tax: Taxonomy) -> str:
+        """'approved conversations' / 'persona: Anxious planner; tier: Template (approved, needs edit)'."""
+        statuses = ", ".join(REVIEW_LABELS[s].lower() for s in self.statuses())
+        chips = filter_chips(self.active_filters(), tax)
+        if not chips:
+            return f"{statuses} conversations" if self.selection != "all" else f"all generated conversations ({statuses})"
+        return "; ".join(chips) + f" ({statuses})"
+
+
+def filter_chips(filters: Mapping[str, Sequence[str]], tax: Taxonomy) -> list[str]:
+    out = []
+    for dim in FILTER_DIMENSIONS:
+        values = filters.get(dim.key) or []
+        if values:
+            names = {k: v.name for k, v in tax.by_id(dim.taxonomy).items()} if dim.taxonomy else {}
+            out.append(f"{dim.label}: {', '.join(names.get(v, v) for v in values)}")
+    return out
+
+
+def check_options(options: ExportOptions, tax: Taxonomy) -> None:
+    """Every filter value is a known id of its dimension; raise ExportError naming the first that is not."""
+    for key, values in options.active_filters().items():
+        dim = FILTER_BY_KEY[key]
+        known = tax.ids(dim.taxonomy) if dim.taxonomy else []
+        for value in values:
+            if value not in known:
+                raise ExportError(f"filter {key}: unknown {dim.label.lower()} {value!r}; "
+                                  f"expected one of {', '.join(known)}")
+
+
+def rows_from_conversations(conversations: Iterable[Conversation],
+                            scenario_ids: Sequence[int | None] | None = None) -> list[ExportRow]:
+    """ExportRows for conversations that are not in a database (seeds, files, fixtures)."""
+    out = []
+    for n, conv in enumerate(conversations):
+        sid = scenario_ids[n] if scenario_ids is not None else None
+        out.append(ExportRow(sid, 1, conv.model_dump_json(exclude={"training"}), conv.training.model_dump(mode="json")))
+    return out
+
+
+def load_files(path: str | Path) -> list[ExportRow]:
+    """Conversations in the full dataset format from a folder of *.json / *.jsonl files (seeds/, an
+    earlier export's full/) or one file. Raises ExportError naming the file (and line) of a bad one."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted([*path.glob("*.json"), *path.glob("*.jsonl")])
+        if not files:
+            raise ExportError(f"{path}: no .json or .jsonl files in this folder")
+    elif path.exists():
+        files = [path]
+    else:
+        raise ExportError(f"{path}: no such file or folder")
+    convs: list[Conversation] = []
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ExportError(f"{file}: cannot read it ({exc})") from None
+        if file.suffix == ".jsonl":
+            docs = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ExportError(f"{file}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+            docs = [(None, d) for d in (data if isinstance(data, list) else [data])]
+        for line, doc in docs:
+            where = f"{file}" + (f": line {line}" if line else "")
+            try:
+                conv = (Conversation.model_validate_json(doc) if isinstance(doc, str)
+                        else Conversation.model_validate(doc))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"])
+                raise ExportError(f"{where}: {loc}: {err['msg']} (expected the full dataset format)") from None
+            convs.append(conv)
+    return rows_from_conversations(convs)
+
+
+def _start_emotion(tax: Taxonomy) -> dict[str, str]:
+    return {a.id: a.start_emotion for a in tax.arcs}
+
+
+def dimension_values(doc: Mapping[str, Any], tax: Taxonomy) -> dict[str, str | None]:
+    """The filter dimensions of a document (start emotion and cluster from the taxonomy, as the database does)."""
+    s = doc.get("scenario") or {}
+    arc = s.get("emotional_arc")
+    return {"persona": s.get("persona"), "start_emotion": _start_emotion(tax).get(arc), "emotional_arc": arc,
+            "topic_cluster": tax.cluster_of.get(s.get("topic") or ""), "intent": s.get("intent"), "tone": s.get("tone"),
+            "topic": s.get("topic"), "outcome_type": s.get("outcome_type"), "tier": s.get("tier")}
+
+
+def count_in_memory(items: Iterable[Item], filters: Mapping[str, Sequence[str]], tax: Taxonomy) -> dict[str, int]:
+    """Items per review status among those that pass the filters (what Store.export_counts says)."""
+    out: Counter[str] = Counter()
+    for item in items:
+        dims = dimension_values(item.doc, tax)
+        if all(not v or dims.get(k) in v for k, v in filters.items()):
+            out[(item.doc.get("review") or {}).get("status", "unreviewed")] += 1
+    return dict(out)
+
+
+def select_in_memory(items: Iterable[Item], options: ExportOptions, tax: Taxonomy) -> list[Item]:
+    statuses = set(options.statuses())
+    filters = options.active_filters()
+    out = []
+    for item in items:
+        if (item.doc.get("review") or {}).get("status", "unreviewed") not in statuses:
+            continue
+        dims = dimension_values(item.doc, tax)
+        if all(dims.get(k) in v for k, v in filters.items()):
+            out.append(item)
+    return out
+
+
+def explain_empty(options: ExportOptions, tax: Taxonomy, matching: Mapping[str, int], total: int,
+                  *, cli: bool = False) -> str:
+    """Why nothing matched, and what to change. matching: review status -> conversations that pass
+    the dimension filters; total: every current conversation."""
+    statuses = options.statuses()
+    wanted = " or ".join(REVIEW_LABELS[s].lower() for s in statuses)
+    if total == 0:
+        return ("There are no conversations yet. Generate some first (Generate page, or `python -m lib worker`); "
+                "the seed conversations are imported when the database starts.")
+    n_match = sum(matching.values())
+    have = ", ".join(f"{n} {REVIEW_LABELS.get(s, s).lower()}" for s, n in sorted(matching.items()) if n)
+    if options.active_filters() and n_match == 0:
+        where = "the --filter options" if cli else "the custom filter above"
+        return (f"No conversation matches the filters ({'; '.join(filter_chips(options.active_filters(), tax))}), "
+                f"out of {total} conversations in all. Remove a filter value in {where}.")
+    hints = {  # selection -> (page, CLI)
+        "approved": ("review them on the Review page, or choose 'All generated'",
+                     "review them first, or use --selection all"),
+        "all": ("to export rejected ones anyway, choose 'Custom filter' with the Rejected status",
+                "to export rejected ones anyway, use --selection custom --review-status rejected"),
+        "custom": ("add their review status in the custom filter above",
+                   "add their status with --review-status"),
+    }
+    hint = hints[options.selection][1 if cli else 0]
+    scope = "The filters match" if options.active_filters() else "There are"
+    return (f"{scope} {n_match} conversation{'s' if n_match != 1 else ''} ({have}), but none is {wanted}: "
+            f"{hint}.")
+
+
+def select_from_store(store: Store, options: ExportOptions, tax: Taxonomy, *, cli: bool = False) -> list[ExportRow]:
+    """The selected rows of the store; NothingToExport says why nothing matched (cli: hints name the
+    command's options rather than the page's controls)."""
+    check_options(options, tax)
+    rows = store.export_conversations(options.active_filters(), options.statuses())
+    if not rows:
+        matching = store.export_counts(options.active_filters())
+        total = sum(store.export_counts(None).values()) if options.active_filters() else sum(matching.values())
+        raise NothingToExport(explain_empty(options, tax, matching, total, cli=cli))
+    return rows
+
+
+def select_from_files(path: str | Path, options: ExportOptions, tax: Taxonomy, *,
+                      cli: bool = False) -> tuple[list[Item], list[dict[str, str]]]:
+    """The selected conversations of the full-format files at `path` (see load_files), parsed, and
+    those that no training format can hold, with the reason. NothingToExport says why nothing matched."""
+    items, skipped = prepare(load_files(path))
+    check_options(options, tax)
+    chosen = select_in_memory(items, options, tax)
+    if not chosen:
+        matching = count_in_memory(items, options.active_filters(), tax)
+        raise NothingToExport(explain_empty(options, tax, matching, len(items), cli=cli))
+    return chosen, skipped

@@ -1,0 +1,154 @@
+"""What a reviewer does to one conversation: decide, mark a seed example, correct a turn's labels,
+ask for a regeneration with feedback.
+
+Every write goes through the Store's SQL functions (record_review, revise_label, set_seed_example,
+create_job), so each action is a row with who and when, and nothing is overwritten. A request that
+cannot be done as asked raises ReviewError with what to do instead.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lib.core.taxonomy import Taxonomy
+from lib.core.vocabulary import REASONS, Decision
+from lib.review.errors import ReviewError
+from lib.review.labels import DECISION_LABELS, FIELD_LABELS
+from lib.review.view import ConversationView, TurnView
+from lib.store.protocol import Store
+
+
+@dataclass
+class ActionResult:
+    message: str
+    ids: list[int] = field(default_factory=list)
+
+
+def _need_name(who: str, what: str) -> str:
+    who = (who or "").strip()
+    if not who:
+        raise ReviewError(f"Enter your name before you {what}: it is recorded with every decision and correction.")
+    return who
+
+
+def decide(store: Store, view: ConversationView, decision: Decision, *, reviewer: str,
+           reason_code: str | None = None, notes: str = "") -> ActionResult:
+    """Record one decision (a reviews row). A rejection needs a reason from REASONS and notes.
+    A seed example that is not approved any more stops being one."""
+    who = _need_name(reviewer, "record a decision")
+    if decision not in DECISION_LABELS:
+        raise ReviewError(f"Unknown decision {decision!r}; expected one of {', '.join(DECISION_LABELS)}.")
+    notes = (notes or "").strip()
+    if decision == "rejected":
+        if reason_code not in REASONS:
+            raise ReviewError("A rejection needs a reason: choose one from the list, then say what is wrong in the notes.")
+        if not notes:
+            raise ReviewError("A rejection needs notes too: say what is wrong, so the regeneration can fix it.")
+    else:
+        reason_code = None
+    review_id = store.record_review(view.id, decision, reviewer=who, reason_code=reason_code, notes=notes)
+    message = f"{DECISION_LABELS[decision]}: scenario #{view.scenario_id} ({view.id}), recorded for {who}."
+    if view.is_seed_example and decision != "approved":
+        store.set_seed_example(view.id, False, by=who)
+        message += " It is no longer a seed example."
+    return ActionResult(message, [review_id])
+
+
+def set_seed_example(store: Store, view: ConversationView, value: bool, *, by: str) -> ActionResult:
+    who = _need_name(by, "mark a seed example")
+    if value and view.status != "approved":
+        raise ReviewError("Only an approved conversation can be a seed example: approve it first.")
+    store.set_seed_example(view.id, value, by=who)
+    if value:
+        return ActionResult(f"{view.id} is now a seed example: generation prompts may show it to the model.")
+    return ActionResult(f"{view.id} is no longer a seed example.")
+
+
+def correct_user_turn(store: Store, view: ConversationView, turn: int, *, primary: str, sub_emotion: str | None,
+                      intensity: float, author: str, reason: str, tax: Taxonomy) -> ActionResult:
+    """Revise the emotion of a user turn: primary, sub-emotion and intensity, each changed field a
+    label_revisions row (primary first: the sub-emotion must belong to the family in force)."""
+    who = _need_name(author, "correct a label")
+    t = _turn(view, turn, "user")
+    emotions = tax.by_id("emotions")
+    if primary not in emotions:
+        raise ReviewError(f"Unknown emotion {primary!r}; choose one from the list.")
+    sub = sub_emotion or None
+    if sub is not None and sub not in emotions[primary].sub_emotions:
+        raise ReviewError(f"{sub.replace('_', ' ')} is not a kind of {emotions[primary].name.lower()}; "
+                          f"choose one of: {', '.join(x.replace('_', ' ') for x in emotions[primary].sub_emotions)}.")
+    value = round(float(intensity), 2)
+    if not 0 <= value <= 1:
+        raise ReviewError(f"Intensity must be between 0 and 1, not {value}.")
+    changes: list[tuple[str, Any]] = []
+    if primary != t.emotion:
+        changes.append(("emotion.primary", primary))
+    if sub != (t.sub_emotion or None):
+        changes.append(("emotion.sub_emotion", sub))
+    if t.intensity is None or abs(value - t.intensity) > 1e-9:
+        changes.append(("emotion.intensity", value))
+    return _revise(store, view, turn, changes, who, reason)
+
+
+def correct_assistant_turn(store: Store, view: ConversationView, turn: int, *, primary: str,
+                           supporting: Sequence[str], author: str, reason: str, tax: Taxonomy) -> ActionResult:
+    """Revise the strategies of an assistant turn: primary and supporting."""
+    who = _need_name(author, "correct a label")
+    t = _turn(view, turn, "assistant")
+    known = tax.by_id("strategies")
+    unknown = [s for s in [primary, *supporting] if s not in known]
+    if unknown:
+        raise ReviewError(f"Unknown strategy {unknown[0]!r}; choose from the list.")
+    support = [s for s in dict.fromkeys(supporting) if s != primary]
+    changes: list[tuple[str, Any]] = []
+    if primary != t.strategy:
+        changes.append(("strategies.primary", primary))
+    if support != t.supporting:
+        changes.append(("strategies.supporting", support))
+    return _revise(store, view, turn, changes, who, reason)
+
+
+def _turn(view: ConversationView, turn: int, role: str) -> TurnView:
+    if not 0 <= turn < len(view.turns):
+        raise ReviewError(f"There is no turn {turn}; the conversation has {len(view.turns)} turns.")
+    t = view.turns[turn]
+    if t.role != role:
+        raise ReviewError(f"Turn {turn} is a{'n' if t.role == 'assistant' else ''} {t.role} turn.")
+    return t
+
+
+def _revise(store: Store, view: ConversationView, turn: int, changes: list[tuple[str, Any]], who: str,
+            reason: str) -> ActionResult:
+    if not changes:
+        raise ReviewError("Nothing to save: these are the labels the turn already has.")
+    ids = []
+    for field_name, value in changes:
+        rid = store.revise_label(view.id, turn, field_name, value, author=who, reason=(reason or "").strip(),
+                                 source="human_review")
+        if rid is not None:
+            ids.append(rid)
+    labels = [FIELD_LABELS[f].lower() for f, _ in changes]
+    fields = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return ActionResult(f"Turn {turn}: corrected the {fields}. The first-pass label is kept in the history.", ids)
+
+
+def queue_regeneration(store: Store, view: ConversationView, *, notes: str, reviewer: str,
+                       model: str | None = None, has_api_key: bool = False) -> ActionResult:
+    """A generation job for this scenario with the notes as feedback. The new conversation becomes
+    the scenario's current version; the store links it to this one (previous_version_id)."""
+    who = _need_name(reviewer, "ask for a regeneration")
+    feedback = (notes or "").strip()
+    if not feedback:
+        raise ReviewError("Write what should change in the notes first: they are sent to the model as feedback.")
+    if not view.is_current:
+        raise ReviewError("This is an earlier version; open the current one to regenerate the scenario.")
+    job_id = store.create_job([view.scenario_id], model=model, created_by=who, feedback=feedback,
+                              settings={"requested_from": "review", "previous_conversation_id": view.id})
+    message = (f"Regeneration of scenario #{view.scenario_id} queued as job #{job_id}, with your notes as feedback. "
+               "It runs when a generation worker picks it up (the Generate page, or python -m lib worker); "
+               "the new version then appears in this queue, linked to this one.")
+    if not has_api_key:
+        message += (" No Anthropic API key is configured, so it will wait in the queue until one is set "
+                    "(ANTHROPIC_API_KEY, see Settings).")
+    return ActionResult(message, [job_id])
