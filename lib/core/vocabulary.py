@@ -3,14 +3,15 @@ fields, sources, dimensions, and how a mix is rounded to whole counts.
 
 Every page, chart, export and store module takes its ids and words from here. The database spells the
 same ids in its check constraints (supabase/migrations), since SQL cannot import Python; the database
-tests read those constraints back and compare them with these.
+tests read those constraints back and compare them with these. Where a type checker needs ids as a
+Literal, the Literal sits next to its words and the module refuses to load when the two differ.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args
 
 # Streamlit's badge colours (st.badge, :colour-badge[]) as hex, so a status has the same hue in a badge,
 # a table cell and a chart.
@@ -41,16 +42,24 @@ def hexes(terms: Mapping[str, Term]) -> dict[str, str]:
     return {k: t.hex for k, t in terms.items()}
 
 
+def _same(kind: Any, words: Mapping[str, Any]) -> None:
+    if list(get_args(kind)) != list(words):
+        raise ImportError(f"lib/core/vocabulary.py: the Literal {list(get_args(kind))} and its words {list(words)} "
+                          "name different ids (or in another order); make them the same")
+
+
 # ---- review ------------------------------------------------------------------------------------
 # A reviewer's decision; a conversation's review status is its latest decision, or unreviewed.
+Decision = Literal["approved", "needs_edit", "rejected"]
+ReviewStatus = Literal["unreviewed", "approved", "needs_edit", "rejected"]
 DECISIONS: dict[str, Term] = {
     "approved": Term("Approved", "green"),
     "needs_edit": Term("Needs edit", "orange"),
     "rejected": Term("Rejected", "red"),
 }
 REVIEW_STATUSES: dict[str, Term] = {"unreviewed": Term("Not reviewed", "gray"), **DECISIONS}
-Decision = Literal[tuple(DECISIONS)]  # built from the ids above, so they are spelled once
-ReviewStatus = Literal[tuple(REVIEW_STATUSES)]
+_same(Decision, DECISIONS)
+_same(ReviewStatus, REVIEW_STATUSES)
 
 # Why a conversation was rejected (a rejection needs one).
 REASONS: dict[str, str] = {
@@ -94,13 +103,15 @@ FUNNEL_STAGES: dict[str, Term] = {
 }
 
 # ---- conversations and labels --------------------------------------------------------------------
+ConversationSource = Literal["seed", "generated"]
 CONVERSATION_SOURCES: dict[str, str] = {"seed": "Seed", "generated": "Generated"}
-ConversationSource = Literal[tuple(CONVERSATION_SOURCES)]
+_same(ConversationSource, CONVERSATION_SOURCES)
 
 # Who made a label revision.
+RevisionSource = Literal["human_review", "operator_realtime", "automated"]
 REVISION_SOURCES: dict[str, str] = {
     "human_review": "Reviewer", "operator_realtime": "Operator", "automated": "Automated"}
-RevisionSource = Literal[tuple(REVISION_SOURCES)]
+_same(RevisionSource, REVISION_SOURCES)
 
 
 @dataclass(frozen=True)

@@ -135,13 +135,13 @@ def estimate_rows(pending: Iterable[Mapping[str, Any]], tax: Taxonomy) -> list[d
     arcs = tax.by_id("arcs")
     shares = strategy_shares(tax)
     profiles: dict[tuple[str, int], list[str]] = {}
-    emotions: Counter[str] = Counter()
-    emotion_convs: Counter[str] = Counter()
-    strategies: Counter[str] = Counter()
-    pairs: Counter[tuple[str, str]] = Counter()
-    persona_topic: Counter[tuple[str, str]] = Counter()
-    arc_tier: Counter[tuple[str, str]] = Counter()
-    exchanges: Counter[int] = Counter()
+    emotions: defaultdict[str, float] = defaultdict(float)
+    emotion_convs: defaultdict[str, float] = defaultdict(float)
+    strategies: defaultdict[str, float] = defaultdict(float)
+    pairs: defaultdict[tuple[str, str], float] = defaultdict(float)
+    persona_topic: defaultdict[tuple[str, str], float] = defaultdict(float)
+    arc_tier: defaultdict[tuple[str, str], float] = defaultdict(float)
+    exchanges: defaultdict[int, float] = defaultdict(float)
     users = n = 0.0
     for r in pending:
         dims, times = json.loads(r["a"]), float(r["n"] or 0.0)
@@ -242,7 +242,9 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
     if scope not in SCOPES:
         raise ValueError(f"unknown coverage scope {scope!r}; expected one of {', '.join(SCOPES)}")
     pending = [r for r in rows if r["section"] == "pending"]
-    sums = _Sums([r for r in rows if r["section"] != "pending"] + estimate_rows(pending, tax))
+    counted: list[Mapping[str, Any]] = [r for r in rows if r["section"] != "pending"]
+    counted.extend(estimate_rows(pending, tax))
+    sums = _Sums(counted)
     names = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in
              ("emotions", "strategies", "personas", "topics", "arcs", "tiers")}
     colours = {e.id: e.color for e in tax.emotions}

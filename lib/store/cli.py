@@ -107,7 +107,7 @@ def print_ledger(ledger: LedgerStatus) -> None:
           + (f", {len(ledger.pending)} pending" if ledger.pending else ", none pending")
           + " (supabase/migrations/)")
     for m in ledger.pending:
-        print(f"  pending    {m.path.name}: not applied yet (`python -m lib db migrate`, or the app's start, applies it)")
+        print(f"  pending    {m.path.name}: not applied yet (`python -m lib db migrate` or the app's start applies it)")
     for e in ledger.edited:
         print(f"  edited     {e.describe()}")
     for name in ledger.missing:
