@@ -99,7 +99,7 @@ def _speaker_words(tax: Taxonomy) -> list[str]:
 
 def no_speaker_labels(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Outcome:
     role = re.compile(r"(?:\A|\n|[.!?][ \t]+)[ \t]*((?:" + "|".join(re.escape(w) for w in _speaker_words(tax))
-                      + r")[ \t]*:)(?:[ \t]|$)", re.IGNORECASE | re.MULTILINEULTILINE)
+                      + r")[ \t]*:)(?:[ \t]|$)", re.IGNORECASE | re.MULTILINE)
     found: list[Finding] = []
     for i, t in enumerate(turns):
         m = role.search(t.text)
