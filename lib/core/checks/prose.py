@@ -30,7 +30,7 @@ _PLACEHOLDERS = [
     re.compile(r"\[[^\[\]\n]{0,40}[A-Za-z][^\[\]\n]{0,40}\]"),                     # [Name], [your bank]
     re.compile(r"\{\{?[ \t]*[A-Za-z_][\w .-]{0,40}\}\}?"),                           # {amount}, {{client}}
     re.compile(r"</?[A-Za-z_][\w .-]{0,40}>"),                                        # <client>, </name>
-    re.compile(r"\$\{?[A-Za-z_]\w*\}?"),                                              # $amount, ${name}
+    re.compile(r"\$\{[A-Za-z_]\w*\}|\$[a-z_]\w*"),                                  # ${name}, $amount
     re.compile(r"(?-i:\b(?:X{2,}|X+(?:,X{3})+|N{3,})\b)|\$X\b"),                     # $X,XXX, XX%
     re.compile(r"_{3,}"),                                                             # fill-in blanks
     re.compile(r"\b(?:TBD|TODO|FIXME|lorem ipsum|insert (?:name|amount|date|here))\b", re.IGNORECASE),
