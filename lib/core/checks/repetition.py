@@ -20,18 +20,19 @@ def no_empty_or_duplicate(conv: Conversation, turns: list[AnyTurn], tax: Taxonom
     k = rules.shingle_words
     found: list[Finding] = []
     sets = [shingles(t.text, k) for t in turns]
+    norms = [normalize(t.text) for t in turns]
     flagged: set[int] = set()
-    for i, t in enumerate(turns):
-        if not normalize(t.text):
+    for i, norm in enumerate(norms):
+        if not norm:
             found.append(Finding(turn=i, message=f"turn {i} is empty"))
             flagged.add(i)
     for j in range(len(turns)):
         if j in flagged:
             continue
         for i in range(j):
-            if i in flagged and not normalize(turns[i].text):
+            if not norms[i]:
                 continue
-            if normalize(turns[i].text) == normalize(turns[j].text):
+            if norms[i] == norms[j]:
                 found.append(Finding(turn=j, span=clip(turns[j].text),
                                      message=f'turn {j} repeats turn {i} word for word: "{clip(turns[j].text)}"'))
                 flagged.add(j)

@@ -22,12 +22,13 @@ def alternation(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Outc
     if not turns:
         return fail("no turns", None)
     if turns[0].role != "user":
-        return fail("the first turn is the assistant's; a conversation starts with the user", 0)
+        return fail("turn 0 (assistant) opens the conversation; a conversation starts with the user", 0)
     for i in range(1, len(turns)):
         if turns[i].role == turns[i - 1].role:
-            return fail(f"turns {i - 1} and {i} are both {turns[i].role} turns; roles must alternate", i)
+            return fail(f"turn {i} ({turns[i].role}) follows turn {i - 1}, also a {turns[i].role} turn; roles must alternate", i)
     if turns[-1].role != "assistant":
-        return fail("the last turn is the user's; a conversation ends with the assistant's answer", len(turns) - 1)
+        return fail(f"turn {len(turns) - 1} (user) is the last turn; a conversation ends with the assistant's answer",
+                    len(turns) - 1)
     return ok("user and assistant alternate, starting with the user")
 
 
