@@ -1,7 +1,7 @@
 """Structural checks from the module spec: turn count, alternation, turn lengths, known labels, the arc."""
 from __future__ import annotations
 
-from lib.core.checks.base import AnyTurn, Finding, Outcome, judged, ok, where
+from lib.core.checks.base import AnyTurn, Finding, Outcome, judged, ok
 from lib.core.models import Conversation, UserTurn
 from lib.core.taxonomy import Taxonomy
 
@@ -25,7 +25,9 @@ def alternation(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Outc
         return fail("turn 0 (assistant) opens the conversation; a conversation starts with the user", 0)
     for i in range(1, len(turns)):
         if turns[i].role == turns[i - 1].role:
-            return fail(f"turn {i} ({turns[i].role}) follows turn {i - 1}, also a {turns[i].role} turn; roles must alternate", i)
+            role = turns[i].role
+            article = "an" if role == "assistant" else "a"
+            return fail(f"turn {i} ({role}) follows turn {i - 1}, also {article} {role} turn; roles must alternate", i)
     if turns[-1].role != "assistant":
         return fail(f"turn {len(turns) - 1} (user) is the last turn; a conversation ends with the assistant's answer",
                     len(turns) - 1)
@@ -87,10 +89,10 @@ def arc_realized(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Out
     found = []
     (i0, first), (i1, last) = users[0], users[-1]
     if first.emotion.primary != arc.start_emotion:
-        found.append(Finding(turn=i0, message=f"the first user turn ({where(i0, first)}) is {first.emotion.primary}, "
+        found.append(Finding(turn=i0, message=f"the first user turn (turn {i0}) is {first.emotion.primary}, "
                                               f"the {arc.id} arc starts in {arc.start_emotion}"))
     if last.emotion.primary != arc.end_emotion:
-        found.append(Finding(turn=i1, message=f"the last user turn ({where(i1, last)}) is {last.emotion.primary}, "
+        found.append(Finding(turn=i1, message=f"the last user turn (turn {i1}) is {last.emotion.primary}, "
                                               f"the {arc.id} arc ends in {arc.end_emotion}"))
     if found:
         return Outcome(0, "; ".join(f.message for f in found), tuple(found))
