@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from lib.core.checks.language import language_problem, shares
-from lib.core.checks.normalize import contains_phrase, normalize, normalize_phrase, stem, stems
+from lib.core.checks.normalize import (
+    contains_phrase,
+    normalize,
+    normalize_phrase,
+    stem,
+    stems,
+)
 from lib.core.checks.sentences import split_sentences
 from lib.core.checks.similarity import containment, jaccard, shared_run, shingles
 from lib.core.compliance import ForbiddenRule

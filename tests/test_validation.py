@@ -9,7 +9,12 @@ import pytest
 
 from lib.core.models import CheckResult, Conversation, UserTurn
 from lib.core.taxonomy import Taxonomy
-from lib.core.validation import CHECKS, HARD_SCORE_CAP, QualityReport, check_conversation
+from lib.core.validation import (
+    CHECKS,
+    HARD_SCORE_CAP,
+    QualityReport,
+    check_conversation,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
