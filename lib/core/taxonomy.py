@@ -190,13 +190,16 @@ class QualityRules(BaseModel):
     max_turns: int = Field(ge=2)
     user_words: tuple[int, int]
     assistant_words: tuple[int, int]
-    intensity_tolerance: float = Field(gt=0, le=1, description="How far a user turn's intensity may be from the arc's curve.")
-    shingle_words: int = Field(ge=1, le=10, description="Words per shingle when turns are compared for repetition.")
-    near_duplicate_jaccard: float = Field(gt=0, le=1, description="Two turns sharing this share of shingles repeat each other.")
-    near_duplicate_containment: float = Field(gt=0, le=1, description="A turn with this share of its shingles inside another repeats it.")
-    repeated_sentence_words: int = Field(ge=3, description="A sentence this long, word for word in two turns, is repetition.")
-    max_list_items: int = Field(ge=1, description="More list lines in a row than this is a long list.")
-    min_language_share: float = Field(ge=0, le=1, description="Least share of the language's function words in a turn.")
+    # The integrity checks' thresholds (lib/core/checks); targets.yaml explains each value.
+    intensity_tolerance: float = Field(gt=0, le=1, description="Largest gap between a user turn's intensity "
+                                                               "and the arc's curve.")
+    shingle_words: int = Field(ge=1, le=10, description="Words per shingle when turns are compared.")
+    near_duplicate_jaccard: float = Field(gt=0, le=1, description="Shingle Jaccard at which two turns repeat.")
+    near_duplicate_containment: float = Field(gt=0, le=1, description="Share of a turn's shingles inside "
+                                                                      "another at which it repeats it.")
+    repeated_sentence_words: int = Field(ge=3, description="Words of a sentence that may not recur word for word.")
+    max_list_items: int = Field(ge=1, description="Most list lines in a row.")
+    min_language_share: float = Field(ge=0, le=1, description="Least share of the language's function words.")
 
     @model_validator(mode="after")
     def _ordered(self) -> QualityRules:

@@ -50,8 +50,9 @@ def cues_in_text(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Out
                 continue
             elsewhere = [j for j, text in texts.items() if j != i and phrase and phrase in text]
             hint = f" (it is in turn {elsewhere[0]})" if elsewhere else ""
-            found.append(Finding(turn=i, span=cue, message=f"{where(i, t)}: emotion.cues[{n}] {_quote(cue)} is not "
-                                                           f"in the turn's text{hint}; a cue must be copied from its turn"))
+            found.append(Finding(turn=i, span=cue,
+                                 message=f"{where(i, t)}: emotion.cues[{n}] {_quote(cue)} is not in the turn's "
+                                         f"text{hint}; a cue must be copied from its turn"))
     return judged(found, len(users), "every emotion cue is a span of its own turn")
 
 
@@ -84,8 +85,9 @@ def _entry_problems(i: int, turn: AssistantTurn) -> list[Finding]:
             found.append(Finding(turn=i, span=entry, message=f"{here}: sentence_functions[{k}] {_quote(entry)} is "
                                                              "not a sentence of the turn's text"))
         elif len(inside) >= 2:
-            found.append(Finding(turn=i, span=entry, message=f"{here}: sentence_functions[{k}] holds {len(inside)} "
-                                                             f"sentences {_quote(entry)}; give each sentence its own entry"))
+            found.append(Finding(turn=i, span=entry,
+                                 message=f"{here}: sentence_functions[{k}] holds {len(inside)} sentences "
+                                         f"{_quote(entry)}; give each sentence its own entry"))
             for j in inside:
                 matched.setdefault(j, k)
         else:
