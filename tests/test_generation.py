@@ -9,14 +9,10 @@ from typing import Any
 
 import pytest
 
-from lib.generation.engine import (
-    GenerationResult,
-    dumps_row,
-    generate_conversation,
-    generate_one,
-    redact,
-)
-from lib.generation.llm import LLMClient, LLMSettings, response_from_body
+from lib.generation.attempts import dumps_row, redact
+from lib.generation.engine import GenerationResult, generate_conversation, generate_one
+from lib.generation.llm import LLMClient, LLMSettings
+from lib.generation.response import response_from_body
 from lib.core.models import CheckResult, Conversation, ScenarioDimensions
 from lib.generation.prompting import Feedback
 from lib.core.taxonomy import Taxonomy
