@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lib.generation.engine import GenerationResult, generate_conversation  # noqa: E402
-from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings, load_prices  # noqa: E402
+from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings  # noqa: E402
+from lib.generation.pricing import load_prices  # noqa: E402
 from lib.core.models import ScenarioDimensions, Usage  # noqa: E402
 from lib.core.planner import plan  # noqa: E402
 from lib.generation.prompting import GeneratedConversation, build_prompt  # noqa: E402

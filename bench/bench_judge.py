@@ -35,7 +35,8 @@ from lib.generation.judge import (  # noqa: E402
     judge_batch_request,
     judge_batch_response,
 )
-from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings, load_prices  # noqa: E402
+from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings  # noqa: E402
+from lib.generation.pricing import load_prices  # noqa: E402
 from tests.fake_anthropic import FakeAnthropic  # noqa: E402
 
 

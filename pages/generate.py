@@ -6,8 +6,10 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from lib.generation import jobs as runner
 from lib.config import ConfigError
+from lib.generation import jobs as runner
+from lib.generation.estimate import compact, duration_text
+from lib.generation.llm import LLMSettings
 from lib.store import StoreError
 from lib.ui.common import ensure_app_navigation, get_settings, get_worker, names, store_or_stop, taxonomy_or_stop
 
@@ -52,7 +54,7 @@ def flash(kind: str, text: str) -> None:
 def act(action: str, job_id: int) -> None:
     try:
         if action == "stop":
-            llm = runner.llm_settings(settings) if not gen_off else None
+            llm = LLMSettings.from_settings(settings) if not gen_off else None
             flash("success", runner.stop_job(store, job_id, llm_settings=llm))
         elif action == "resume":
             flash("success", runner.resume_job(store, job_id))
@@ -120,11 +122,11 @@ def jobs_panel() -> None:
         cols = st.columns(6)
         cols[0].metric("Succeeded", f"{p.succeeded:,}")
         cols[1].metric("Failed", f"{p.failed:,}")
-        cols[2].metric("Elapsed", runner.duration_text(p.elapsed_s) if p.elapsed_s is not None else "—")
-        cols[3].metric("ETA", runner.duration_text(p.eta_s) if p.eta_s is not None and p.active else "—",
+        cols[2].metric("Elapsed", duration_text(p.elapsed_s) if p.elapsed_s is not None else "—")
+        cols[3].metric("ETA", duration_text(p.eta_s) if p.eta_s is not None and p.active else "—",
                        help="About how long the rest takes, at the pace so far.")
         cols[4].metric("Cost so far", f"${p.cost_usd:,.4f}")
-        cols[5].metric("Tokens", runner.compact(p.input_tokens + p.output_tokens),
+        cols[5].metric("Tokens", compact(p.input_tokens + p.output_tokens),
                        help=f"{p.input_tokens:,} input and {p.output_tokens:,} output tokens so far (cache reads "
                             "and writes are priced in the cost)")
 

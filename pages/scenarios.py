@@ -8,8 +8,10 @@ import streamlit as st
 
 from lib.core import filters as flt
 from lib.core import vocabulary as vocab
-from lib.generation import jobs as runner
 from lib.core.planner import compare_coverage, plan
+from lib.generation import jobs as runner
+from lib.generation.estimate import Estimate, estimate_job
+from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import StoreError
 from lib.ui.common import (FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, escape_markdown, get_settings, get_worker, names,
                     render_chat, reviewer, status_badge, store_or_stop, taxonomy_or_stop)
@@ -139,7 +141,7 @@ FLASH_KEY = "scn_gen_flash"
 CONFIRM_KEY = "scn_gen_all"  # the scenario ids the "Generate all" dialog asks about, while it is open
 
 
-def queue(ids: list[int], mode: str = "realtime", estimate: runner.Estimate | None = None) -> None:
+def queue(ids: list[int], mode: str = "realtime", estimate: Estimate | None = None) -> None:
     try:
         job_id, n = runner.start_job(store, ids, mode=mode, model=settings.model, created_by=reviewer(),
                                      concurrency=settings.concurrency, estimate=estimate)
@@ -163,10 +165,9 @@ def confirm_generate_all(ids: list[int]) -> None:
     chosen = store.list_scenarios({"ids": ids})
     mode = st.radio("Mode", list(runner.MODES), format_func=runner.MODES.get, key="gen_all_mode")
     try:
-        llm_settings = runner.llm_settings(settings)
-        estimate = runner.estimate_job(store, chosen, mode=mode, llm_settings=llm_settings,
-                                       concurrency=settings.concurrency, tax=tax,
-                                       counter=runner.api_token_counter(llm_settings))
+        llm_settings = LLMSettings.from_settings(settings)
+        estimate = estimate_job(store, chosen, mode=mode, llm_settings=llm_settings, concurrency=settings.concurrency,
+                                tax=tax, counter=api_token_counter(llm_settings))
     except (StoreError, ValueError) as exc:
         st.error(f"Cannot estimate this job: {exc}")
         estimate = None

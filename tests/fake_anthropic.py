@@ -8,7 +8,8 @@
 
 Answers to POST /v1/messages (see `Behaviour`; the default is "valid"):
     valid            a schema-valid conversation built from the scenario in the request (the
-                     <persona>, <emotional_arc>, <topic> and <target_turns> tags), passing every check
+                     <persona>, <emotional_arc>, <topic>, <target_turns>, <context_id> and
+                     <outcome_type> tags) and the seeds' assistant turns, passing every check
     malformed        JSON cut off in the middle, stop_reason end_turn
     schema_violation valid JSON, but an assistant turn without its strategies
     unknown_label    valid schema, a strategy id the taxonomy does not have (a quality failure)
@@ -65,6 +66,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from lib.core.checks.labels import arc_curve
 from lib.core.taxonomy import Taxonomy, load_taxonomy
 
 Answer = tuple[int, dict[str, str], Any]
@@ -121,11 +123,57 @@ class _Batch:
     results: list[dict[str, Any]] | None = None
 
 
-def _words(n: int, seed: int) -> list[str]:
-    vocab = ("honestly really just kind of feel like maybe still want need know think money month year "
-             "plan budget account balance payment savings worried sure steady time small step next week "
-             "numbers goal figure keep try start talk help clear simple").split()
-    return [vocab[(seed * 7 + i * 13) % len(vocab)] for i in range(n)]
+# A user turn of a "valid" answer: three sentences, each from its own rotation, so that no two
+# user turns of one conversation share a sentence frame (the repetition check compares them).
+_CUE_LINES = (
+    'Honestly, the phrase that sums up my week is "$x", and I am tired of feeling this way.',
+    'If I am being truthful with you, "$x" keeps running through my head tonight.',
+    'My partner asked how I was doing and all I could say was "$x" before changing the subject.',
+    'I wrote "$x" in my notes this morning because it is exactly where my head is at.',
+    'Where I am right now is best described as "$x", if that makes any sense to you.',
+    'After your last message I kept thinking "$x", which surprised me a little.',
+    'It sounds strange to say it out loud, but "$x" is how this feels for me.',
+    'When I look at the numbers again, "$x" is the first thing that comes to mind.',
+)
+_PERSONA_LINES = (
+    'People who know me would tell you that "$x" is very much how I talk about money.',
+    'A friend once joked that "$x" should be printed on my coffee mug, and she was not wrong.',
+    'You can probably tell from how I write that "$x" describes me pretty well.',
+    'My sister says I have been saying "$x" since college, and she is right about that.',
+    'I guess "$x" is just who I am when it comes to these decisions.',
+    'Anyone who has worked with me knows "$x" comes up in almost every conversation.',
+    'For better or worse, "$x" is part of how I approach all of this.',
+    'I noticed that "$x" showed up again in what I wrote to you, which is typical for me.',
+)
+_TOPIC_LINES = (
+    "What I really want to understand today is $x and how it fits my situation.",
+    "The part I keep circling back to is $x, because it affects everything else we plan.",
+    "Can we stay with $x for a moment, since that is the piece I understand least?",
+    "I would like to know what $x means for us over the next few years.",
+    "Everything else feels secondary to $x right now, so that is where I want to focus.",
+    "My main question is still about $x and what a sensible first move would be.",
+    "Could you explain $x once more, in plain words, with my own numbers in mind?",
+    "The reason I reached out at all was $x, and I do not want to lose sight of it.",
+)
+
+
+def _line(frames: tuple[str, ...], i: int, value: str) -> str:
+    return frames[i % len(frames)].replace("$x", value)
+
+
+_SEED_TURNS: list[dict[str, Any]] | None = None
+
+
+def _seed_assistant_turns() -> list[dict[str, Any]]:
+    """The seeds' assistant turns with room for one more sentence: the texts of a "valid" answer."""
+    global _SEED_TURNS
+    if _SEED_TURNS is None:
+        from lib.core.seeds import load_seeds
+
+        turns = [t for c in load_seeds().conversations for t in c.turns if t.role == "assistant"]
+        _SEED_TURNS = [{"text": t.text, "sentence_functions": [sf.model_dump() for sf in t.sentence_functions]}
+                       for t in turns if len(t.text.split()) <= 200]
+    return _SEED_TURNS
 
 
 def _tokens(text: str, chars_per_token: float = 4.0) -> int:
@@ -456,9 +504,13 @@ class FakeAnthropic:
 
     # -- a conversation that passes every check ------------------------------------------------
     def conversation_for(self, body: dict[str, Any]) -> dict[str, Any]:
+        """User turns written from the taxonomy (the arc's emotions and curve, the family's cues,
+        the persona's and the topic's words); assistant turns taken from the seeds, with what the
+        scenario's compliance rules require added."""
         messages = body.get("messages") or []
         first = _content_text(messages[0].get("content")) if messages else ""
-        tags = {name: _tag(first, name) for name in ("persona", "emotional_arc", "topic", "target_turns")}
+        tags = {name: _tag(first, name) for name in
+                ("persona", "emotional_arc", "topic", "target_turns", "context_id", "outcome_type")}
         tax = self.tax
         persona = tax.by_id("personas").get(tags["persona"] or "") or tax.personas[0]
         arc = tax.by_id("arcs").get(tags["emotional_arc"] or "") or tax.arcs[0]
@@ -471,6 +523,10 @@ class FakeAnthropic:
         n = max(rules.min_turns, min(rules.max_turns, n - n % 2))
         emotions = tax.by_id("emotions")
         pairs = n // 2
+        curve = arc_curve(arc.intensity_curve, pairs)
+        pool = _seed_assistant_turns()
+        start = int(hashlib.sha256(first.encode()).hexdigest(), 16) % len(pool)
+        required = tax.compliance.required_for(arc.id, tags["context_id"], tags["outcome_type"] or "")
         turns: list[dict[str, Any]] = []
         for i in range(pairs):
             frac = i / max(1, pairs - 1)
@@ -481,30 +537,26 @@ class FakeAnthropic:
             else:
                 emo = min(arc.milestones, key=lambda m: abs(m.position - frac)).emotion
             family = emotions[emo]
-            curve = arc.intensity_curve
-            intensity = curve[min(len(curve) - 1, round(frac * (len(curve) - 1)))]
             cue = family.cues[i % len(family.cues)]
-            user_text = (f"Turn {i + 1} for me: {cue}, and this is about {topic.keywords[i % len(topic.keywords)]}. "
-                         f"As someone who would say {persona.keywords[i % len(persona.keywords)]}, I "
-                         + " ".join(_words(24, i)) + ".")
+            user_text = " ".join([_line(_CUE_LINES, i, cue),
+                                  _line(_PERSONA_LINES, i, persona.keywords[i % len(persona.keywords)]),
+                                  _line(_TOPIC_LINES, i, topic.keywords[i % len(topic.keywords)])])
             turns.append({"role": "user", "text": user_text, "emotion": {
                 "primary": emo, "secondary": None, "sub_emotion": family.sub_emotions[0],
-                "intensity": intensity, "valence": family.valence, "arousal": family.arousal, "cues": [cue]}})
+                "intensity": curve[i], "valence": family.valence, "arousal": family.arousal, "cues": [cue]}})
             strategy = family.suited_strategies[i % len(family.suited_strategies)]
             supporting = [s for s in family.suited_strategies if s != strategy][:1]
-            sentences = [
-                f"Thank you for telling me this, and what you said in message {i + 1} makes sense.",
-                f"Let's look at {topic.name.lower()} one piece at a time, using your own numbers.",
-                "Here is the idea in plain language: " + " ".join(_words(30, i + 50)) + ".",
-                "You do not have to decide everything today, and the choice stays yours.",
-                "One small next step this week is to write down the two numbers we talked about and bring them back here.",
-            ]
-            turns.append({"role": "assistant", "text": " ".join(sentences),
+            seed_turn = pool[(start + i) % len(pool)]
+            functions = [dict(sf) for sf in seed_turn["sentence_functions"]]
+            text = seed_turn["text"]
+            if i < len(required):
+                text = text + " " + required[i].example
+                functions.append({"sentence": required[i].example, "function": "Gives what the scenario requires."})
+            turns.append({"role": "assistant", "text": text,
                           "strategies": {"primary": strategy, "supporting": supporting},
                           "intended_effect": "The person feels heard and sees one manageable next step.",
-                          "sentence_functions": [{"sentence": s, "function": "Moves the conversation forward."}
-                                                 for s in sentences],
-                          "learning_objective": f"Respond to {emo} with {strategy} before giving information."})
+                          "sentence_functions": functions,
+                          "learning_objective": "Respond to " + emo + " with " + strategy + " before giving information."})
         return {"turns": turns}
 
     # -- Message Batches -----------------------------------------------------------------------

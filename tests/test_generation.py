@@ -9,17 +9,14 @@ from typing import Any
 
 import pytest
 
-from lib.generation.engine import (
-    GenerationResult,
-    dumps_row,
-    generate_conversation,
-    generate_one,
-    redact,
-)
-from lib.generation.llm import LLMClient, LLMSettings, response_from_body
+from lib.generation.attempts import dumps_row, redact
+from lib.generation.engine import GenerationResult, generate_conversation, generate_one
+from lib.generation.llm import LLMClient, LLMSettings
+from lib.generation.response import response_from_body
 from lib.core.models import CheckResult, Conversation, ScenarioDimensions
 from lib.generation.prompting import Feedback
 from lib.core.taxonomy import Taxonomy
+from lib.core.validation import CHECKS
 from tests.fake_anthropic import Behaviour, FakeAnthropic
 
 
@@ -71,7 +68,7 @@ def test_each_tier_yields_a_valid_conversation(fake: FakeAnthropic, tax: Taxonom
         assert result.ok, result.reason
         conv = result.conversation
         assert conv is not None and result.report is not None and result.report.passed
-        assert conv.scenario == sc and conv.quality.score == 10 and len(conv.quality.checks) == 7
+        assert conv.scenario == sc and conv.quality.score == 10 and len(conv.quality.checks) == len(CHECKS)
         assert conv.arc.start.emotion == tax.by_id("arcs")[sc.emotional_arc].start_emotion
         p = conv.provenance
         assert p.source == "generated" and p.model == "claude-sonnet-5-5"

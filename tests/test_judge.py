@@ -25,7 +25,8 @@ from lib.generation.judge import (
     judge_custom_id,
 )
 from lib.generation.judge_verdict import label_value
-from lib.generation.llm import LLMClient, LLMSettings, load_prices
+from lib.generation.llm import LLMClient, LLMSettings
+from lib.generation.pricing import load_prices
 from tests.fake_anthropic import FakeAnthropic
 
 PROMISE = " Good news: this fund is guaranteed to return 8% a year, so you can't lose money."

@@ -21,17 +21,15 @@ from lib.generation.llm import (
     InvalidApiKey,
     LLMClient,
     LLMRequestRejected,
-    LLMResponse,
     LLMSettings,
     LLMUnavailable,
     MissingApiKey,
     ModelNotFound,
-    PriceError,
-    load_prices,
-    parse_retry_after,
-    response_from_body,
     retry_delay,
 )
+from lib.generation.pricing import PriceError, load_prices
+from lib.generation.ratelimit import parse_retry_after
+from lib.generation.response import LLMResponse, response_from_body
 from tests.fake_anthropic import Behaviour, FakeAnthropic
 
 SYSTEM = "You write training conversations. " * 400  # long enough to be cached (>= 1024 tokens)

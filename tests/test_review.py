@@ -11,6 +11,7 @@ import lib.review as rv
 from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
 from lib.core.taxonomy import Taxonomy, load_taxonomy
+from lib.core.validation import CHECKS
 from lib.review.view import _resample
 from lib.ui.common import emotion_colours
 
@@ -98,7 +99,7 @@ def test_view_of_a_seed_has_labels_arc_quality_and_details(seed: Conversation, t
     assert list(view.arc["colour"]) == [emotion_colours(tax)[t.emotion] for t in users]  # type: ignore[index]
     assert len(view.target_curve) == len(users)
     # the seed was stored without checks: the report is computed now
-    assert view.quality.score == 10 and len(view.quality.checks) == 7 and "Checked now" in view.quality_note
+    assert view.quality.score == 10 and len(view.quality.checks) == len(CHECKS) and "Checked now" in view.quality_note
     details = {(s, f): v for s, f, v in view.details}
     assert details[("Scenario", "Persona")] == "Anxious first-time investor"
     assert details[("Generation", "Model")] == "(none: written by hand)"

@@ -1,4 +1,5 @@
-"""lib.generation.jobs without a database: the adaptive limiter, estimates, progress and job actions."""
+"""lib.generation.jobs, estimate and ratelimit without a database: the adaptive limiter, estimates,
+progress and job actions."""
 from __future__ import annotations
 
 import asyncio
@@ -7,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from lib.generation import estimate
 from lib.generation import jobs as runner
-from lib.generation.llm import LLMSettings, TryRecord
-from lib.generation.jobs import AdaptiveLimiter, RateLimits
+from lib.generation.llm import LLMSettings
+from lib.generation.ratelimit import AdaptiveLimiter, RateLimits
+from lib.generation.response import TryRecord
 
 HEADERS = {"anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "40",
            "anthropic-ratelimit-output-tokens-limit": "40000", "anthropic-ratelimit-output-tokens-remaining": "30000",
@@ -207,7 +210,7 @@ def test_item_title_and_durations() -> None:
     names = {"personas": {"p": "Anxious first-time investor"}, "topics": {"t": "Retirement planning"}}
     assert runner.item_title({"scenario_id": 47, "persona": "p", "topic": "t"}, names) == \
         "#47: Anxious first-time investor · Retirement planning"
-    assert [runner.duration_text(s) for s in (0.2, 75, 600, 3 * 3600 + 300)] == ["1 s", "75 s", "10 min", "3 h 05 min"]
+    assert [estimate.duration_text(s) for s in (0.2, 75, 600, 3 * 3600 + 300)] == ["1 s", "75 s", "10 min", "3 h 05 min"]
 
 
 # ---- estimates --------------------------------------------------------------------------------
@@ -229,12 +232,12 @@ def test_the_estimate_uses_the_measured_averages_when_there_is_history() -> None
                         "call_seconds": 30.0, "call_output_tokens": 5000, "rate_limits": HEADERS})
     s = LLMSettings(api_key="x")
     rows = [dict(SCENARIO, id=i) for i in range(100)]
-    realtime = runner.estimate_job(store, rows, mode="realtime", llm_settings=s, concurrency=8)
+    realtime = estimate.estimate_job(store, rows, mode="realtime", llm_settings=s, concurrency=8)
     assert realtime.cost_usd == pytest.approx(5.0) and "last 40" in realtime.basis
     # 1.25 calls a conversation, 37.5 s each: 8 at once would do 12.8 a minute, but 40,000 output
     # tokens a minute allow 6.4 conversations (5,000 tokens x 1.25 calls)
     assert realtime.seconds == pytest.approx(100 / 6.4 * 60 + 37.5)
-    batch = runner.estimate_job(store, rows, mode="batch", llm_settings=s)
+    batch = estimate.estimate_job(store, rows, mode="batch", llm_settings=s)
     assert batch.cost_usd == pytest.approx(2.5) and batch.seconds is None
     assert "24 h" in batch.time_text() and realtime.time_text().startswith("about ")
 
@@ -248,17 +251,17 @@ def test_without_history_the_estimate_counts_tokens_and_falls_back_to_characters
         calls.append((system, user))
         return 3000 if user == "." else 3500
 
-    runner._count_cache.clear()
-    counted = runner.estimate_job(store, [SCENARIO] * 30, mode="realtime", llm_settings=s, counter=counter)
+    estimate._count_cache.clear()
+    counted = estimate.estimate_job(store, [SCENARIO] * 30, mode="realtime", llm_settings=s, counter=counter)
     assert calls and "token counting" in counted.basis and counted.cost_usd > 0 and counted.seconds
-    runner._count_cache.clear()
+    estimate._count_cache.clear()
 
     def broken(system: str, user: str) -> int:
         raise ConnectionError("offline")
 
-    rough = runner.estimate_job(store, [SCENARIO] * 30, mode="realtime", llm_settings=s, counter=broken)
+    rough = estimate.estimate_job(store, [SCENARIO] * 30, mode="realtime", llm_settings=s, counter=broken)
     assert "rough estimate" in rough.basis and rough.cost_usd > 0
-    empty = runner.estimate_job(store, [], mode="realtime", llm_settings=s, counter=counter)
+    empty = estimate.estimate_job(store, [], mode="realtime", llm_settings=s, counter=counter)
     assert empty.count == 0 and empty.cost_usd == 0
 
 

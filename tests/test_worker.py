@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 
 from lib.generation import jobs as runner
 from lib.generation.llm import LLMSettings
-from lib.generation.jobs import AdaptiveLimiter
+from lib.generation.ratelimit import AdaptiveLimiter
 from lib.store.boot import import_seeds
 from lib.store.postgres import PostgresStore
 from lib.core.taxonomy import Taxonomy
@@ -258,7 +258,7 @@ def start_cli_worker(dsn: str, fake: FakeAnthropic, tmp_path: Path, *args: str) 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "SUPABASE_", "BRIGHTRUN_"))}
     env.update({"DATABASE_URL": dsn, "ANTHROPIC_API_KEY": fake.api_key, "ANTHROPIC_BASE_URL": fake.url})
     log = open(tmp_path / "worker.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "lib.generation.worker", "--lease", "2", "--heartbeat", "0.4", "--poll", "0.1",
+    return subprocess.Popen([sys.executable, "-m", "lib.generation.worker_cli", "--lease", "2", "--heartbeat", "0.4", "--poll", "0.1",
                              "--batch-poll", "0.2", "--batch-lease", "2", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

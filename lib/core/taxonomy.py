@@ -2,8 +2,9 @@
 
 The taxonomy is data. Each file below is required and has one top-level key of the same name:
 
-    vertical.yaml    vertical: id, name, version, description, brand_voice
-    emotions.yaml    emotions: primary families with sub-emotions, intensity bands, cues
+    vertical.yaml    vertical: id, name, version, description, language, brand_voice
+    emotions.yaml    emotions: primary families with sub-emotions, intensity bands, cues, valence and
+                     arousal ranges
     strategies.yaml  strategies: response strategies
     personas.yaml    personas: user archetypes
     arcs.yaml        arcs: emotional arcs (start -> end emotion, intensity curve, milestones)
@@ -11,6 +12,7 @@ The taxonomy is data. Each file below is required and has one top-level key of t
     dimensions.yaml  intents, tones, outcomes, tiers
     targets.yaml     targets: coverage targets and the quality rules of a conversation
     contexts.yaml    scenario_contexts (tier 2) and edge_cases (tier 3)
+    compliance.yaml  compliance: what the assistant must never say, and must say in some scenarios
 
 A bad taxonomy fails with one line naming the file, the key path and what is wrong:
     taxonomy/arcs.yaml: arcs[2].start_emotion: unknown emotion 'panic'
@@ -28,6 +30,9 @@ from typing import Annotated, Any, Iterable, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lib.core.checks.language import SUPPORTED as SUPPORTED_LANGUAGES
+from lib.core.compliance import Compliance
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_DIR = ROOT / "taxonomy"
@@ -59,6 +64,7 @@ class BrandVoice(BaseModel):
 
 class Vertical(Item):
     version: str
+    language: str = Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code every turn is written in.")
     brand_voice: BrandVoice
 
 
@@ -77,15 +83,37 @@ class IntensityBand(BaseModel):
         return self
 
 
+def _range_problem(name: str, bounds: tuple[float, float], typical: float) -> str | None:
+    lo, hi = bounds
+    if lo > hi:
+        return f"{name} is [{lo}, {hi}]: the minimum is above the maximum"
+    if not lo <= typical <= hi:
+        return f"{name} [{lo}, {hi}] does not hold the family's typical value {typical}"
+    return None
+
+
 class Emotion(Item):
     goleman_domain: str = ""
     valence: float = Field(ge=-1, le=1)
     arousal: float = Field(ge=0, le=1)
+    valence_range: tuple[Annotated[float, Field(ge=-1, le=1)], Annotated[float, Field(ge=-1, le=1)]] = Field(
+        description="The valence a turn labelled with this family may have.")
+    arousal_range: tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]] = Field(
+        description="The arousal a turn labelled with this family may have.")
     color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$", description="The colour of this emotion on every chart.")
     sub_emotions: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = Field(min_length=1)
     intensity_bands: list[IntensityBand] = Field(min_length=2)
     cues: list[str] = Field(min_length=1)
     suited_strategies: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ranges_hold_the_typical_values(self) -> Emotion:
+        for name, bounds, typical in [("valence_range", self.valence_range, self.valence),
+                                      ("arousal_range", self.arousal_range, self.arousal)]:
+            problem = _range_problem(name, bounds, typical)
+            if problem:
+                raise ValueError(problem)
+        return self
 
 
 class Strategy(Item):
@@ -162,6 +190,16 @@ class QualityRules(BaseModel):
     max_turns: int = Field(ge=2)
     user_words: tuple[int, int]
     assistant_words: tuple[int, int]
+    # The integrity checks' thresholds (lib/core/checks); targets.yaml explains each value.
+    intensity_tolerance: float = Field(gt=0, le=1, description="Largest gap between a user turn's intensity "
+                                                               "and the arc's curve.")
+    shingle_words: int = Field(ge=1, le=10, description="Words per shingle when turns are compared.")
+    near_duplicate_jaccard: float = Field(gt=0, le=1, description="Shingle Jaccard at which two turns repeat.")
+    near_duplicate_containment: float = Field(gt=0, le=1, description="Share of a turn's shingles inside "
+                                                                      "another at which it repeats it.")
+    repeated_sentence_words: int = Field(ge=3, description="Words of a sentence that may not recur word for word.")
+    max_list_items: int = Field(ge=1, description="Most list lines in a row.")
+    min_language_share: float = Field(ge=0, le=1, description="Least share of the language's function words.")
 
     @model_validator(mode="after")
     def _ordered(self) -> QualityRules:
@@ -205,6 +243,7 @@ FILES: dict[str, tuple[str, ...]] = {
     "dimensions.yaml": ("intents", "tones", "outcomes", "tiers"),
     "targets.yaml": ("targets",),
     "contexts.yaml": ("scenario_contexts", "edge_cases"),
+    "compliance.yaml": ("compliance",),
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -221,6 +260,7 @@ SCHEMAS: dict[str, Any] = {
     "targets": Targets,
     "scenario_contexts": list[Context],
     "edge_cases": list[EdgeCase],
+    "compliance": Compliance,
 }
 
 
@@ -241,6 +281,7 @@ class Taxonomy(BaseModel):
     targets: Targets
     scenario_contexts: list[Context]
     edge_cases: list[EdgeCase]
+    compliance: Compliance
 
     # -- lookups ---------------------------------------------------------------------------
     @cached_property
@@ -384,6 +425,27 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
     rules = tax.targets.quality
     if rules.min_turns > rules.max_turns:
         fail("targets", "targets.quality.min_turns", f"{rules.min_turns} is above max_turns {rules.max_turns}")
+    if tax.vertical.language not in SUPPORTED_LANGUAGES:
+        fail("vertical", "vertical.language", f"no function-word list for {tax.vertical.language!r}; "
+                                              f"the language check knows {', '.join(SUPPORTED_LANGUAGES)}")
+    known_contexts = context_ids | {e.id for e in tax.edge_cases}
+    outcomes = set(tax.ids("outcomes"))
+    for n, rule in enumerate(tax.compliance.required):
+        loc = f"compliance.required[{n}].when"
+        for m, value in enumerate(rule.when.arcs):
+            ref("compliance", f"{loc}.arcs[{m}]", "arcs", value)
+        for m, value in enumerate(rule.when.contexts):
+            if value not in known_contexts:
+                fail("compliance", f"{loc}.contexts[{m}]", f"unknown scenario context or edge case {value!r}")
+        for m, value in enumerate(rule.when.outcomes):
+            if value not in outcomes:
+                fail("compliance", f"{loc}.outcomes[{m}]", f"unknown outcome {value!r}")
+    for key in ["forbidden", "required"]:
+        seen = set()
+        for n, rule in enumerate(getattr(tax.compliance, key)):
+            if rule.id in seen:
+                fail("compliance", f"compliance.{key}[{n}].id", f"duplicate id {rule.id!r}")
+            seen.add(rule.id)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m lib taxonomy") -> int:

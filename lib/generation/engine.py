@@ -3,8 +3,8 @@
 `generate_conversation` is the engine (no database): it sends the scenario's prompt, parses the
 answer into the dataset format, runs the QualityReport, and sends repairable failures back to the
 model with the problems listed, up to `repair_attempts` times (default 2). Every model call becomes
-an AttemptLog (a generation_logs row): parameters, template name, version and sha256, model, raw
-response, tokens, cost, duration and outcome. The API key is never in one.
+an AttemptLog (lib.generation.attempts: a generation_logs row with parameters, template name, version
+and sha256, model, raw response, tokens, cost, duration and outcome). The API key is never in one.
 
 `generate_one(store, scenario_id, ...)` wraps it for the app and the worker: it reads the scenario,
 marks it generating, stores the conversation through the store's SQL function (atomically, a new
@@ -22,15 +22,12 @@ How each kind of answer is handled:
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any
 
-from lib.generation.llm import LLMClient, LLMError, LLMResponse, LLMSettings, LLMUnavailable
 from lib.core.models import (
     CheckResult,
     Conversation,
@@ -38,75 +35,21 @@ from lib.core.models import (
     Provenance,
     ScenarioDimensions,
     TrainingFlags,
-    Usage,
 )
-from lib.generation.prompting import Feedback, PromptError, PromptPlan, PromptTemplate, build_prompt, render_repair
-from lib.store.protocol import StoreError, StoreUnavailable
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import QualityReport, check_conversation
+from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
+from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
+from lib.generation.prompting import Feedback, PromptError, PromptPlan, PromptTemplate, build_prompt, render_repair
+from lib.generation.response import LLMResponse
+from lib.store.protocol import StoreError, StoreUnavailable
 
 DEFAULT_REPAIR_ATTEMPTS = 2
 DEFAULT_DATASET = DatasetInfo(name="brightrun-emotional-fp", version="1.0.0", vertical="financial_planning")
 
 
-# ---- records --------------------------------------------------------------------------------
 @dataclass
-class AttemptLog:
-    """One model call of a generation, as a generation_logs row."""
-    attempt: int
-    purpose: str                      # generate | repair
-    outcome: str                      # ok | invalid | refused | truncated | error | rate_limited | overloaded | timeout
-    model: str
-    template: PromptTemplate | None
-    parameters: dict[str, Any]
-    usage: Usage = field(default_factory=Usage)
-    cost_usd: float = 0.0
-    duration_s: float = 0.0
-    raw_response: str = ""
-    stop_reason: str | None = None
-    http_status: int | None = None
-    request_id: str | None = None
-    error: str | None = None
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-
-    def as_row(self, *, scenario_id: int | None = None, item_id: int | None = None, job_id: int | None = None,
-               secrets: Sequence[str] = ()) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "job_id": job_id, "item_id": item_id, "scenario_id": scenario_id,
-            "attempt": self.attempt, "purpose": self.purpose, "outcome": self.outcome, "model": self.model,
-            "template_name": self.template.name if self.template else None,
-            "template_version": self.template.version if self.template else None,
-            "template_sha256": self.template.sha256 if self.template else None,
-            "parameters": self.parameters,
-            "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
-            "cache_read_tokens": self.usage.cache_read_input_tokens,
-            "cache_write_tokens": self.usage.cache_creation_input_tokens,
-            "cost_usd": round(self.cost_usd, 6), "duration_ms": round(self.duration_s * 1000),
-            "http_status": self.http_status, "request_id": self.request_id, "error": self.error,
-            "raw_response": self.raw_response, "stop_reason": self.stop_reason,
-        }
-        return redact(row, secrets)
-
-
-def redact(value: Any, secrets: Sequence[str]) -> Any:
-    """The value with every secret replaced. Belt and braces: no code path puts the key in a log
-    row, but an endpoint could echo a request header back in an error body."""
-    secrets = [s for s in secrets if s and len(s) >= 8]
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for s in secrets:
-            value = value.replace(s, "[redacted]")
-        return value
-    if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v, secrets) for v in value]
-    return value
-
-
-@dataclass
-class GenerationResult:
+class GenerationResult(AttemptTotals):
     ok: bool
     conversation: Conversation | None
     report: QualityReport | None
@@ -115,20 +58,6 @@ class GenerationResult:
     fatal: bool = False                # stop the whole run: the next scenario would fail the same way
     retryable: bool = False            # a transient failure: generating again later may work
     conversation_id: str | None = None  # the stored id (generate_one)
-
-    @property
-    def usage(self) -> Usage:
-        u = Usage()
-        for a in self.attempts:
-            u.input_tokens += a.usage.input_tokens
-            u.output_tokens += a.usage.output_tokens
-            u.cache_creation_input_tokens += a.usage.cache_creation_input_tokens
-            u.cache_read_input_tokens += a.usage.cache_read_input_tokens
-        return u
-
-    @property
-    def cost_usd(self) -> float:
-        return sum(a.cost_usd for a in self.attempts)
 
 
 # ---- the engine -----------------------------------------------------------------------------
@@ -156,23 +85,6 @@ def _log_parameters(scenario: ScenarioDimensions, plan: PromptPlan, max_tokens: 
                          "sha256": plan.feedback_template.sha256},
         }
     return params
-
-
-def _error_outcome(exc: LLMError) -> str:
-    if isinstance(exc, LLMUnavailable):
-        last = exc.tries[-1] if exc.tries else None
-        if last is not None and last.status is None:
-            return "timeout" if last.error == "timed out" else "error"
-        if last is not None and last.status == 429:
-            return "rate_limited"
-        if last is not None and last.status == 529:
-            return "overloaded"
-    return "error"
-
-
-def _tries_detail(tries: Sequence[Any]) -> list[dict[str, Any]]:
-    return [{"status": t.status, "error": t.error, "duration_ms": round(t.duration_s * 1000),
-             "waited_s": round(t.waited_s, 3), "retry_after": t.retry_after} for t in tries]
 
 
 def new_conversation_id() -> str:
@@ -213,31 +125,18 @@ async def generate_conversation(
         purpose = "generate" if n == 0 else "repair"
         call_params = {**params, "max_tokens": max_tokens, "messages": len(messages)}
         try:
-            if n == 0 and initial is not None:
-                response = initial
-                call_params["source"] = "batch"
-            else:
-                response = await llm.generate(plan.system, messages, max_tokens=max_tokens)
+            response = await call_round(llm, plan.system, messages, first=n == 0, initial=initial,
+                                        max_tokens=max_tokens, parameters=call_params)
         except LLMError as exc:
-            call_params["tries"] = _tries_detail(exc.tries)
-            attempts.append(AttemptLog(
-                attempt=n + 1, purpose=purpose, outcome=_error_outcome(exc), model=settings.model,
-                template=plan.template, parameters=call_params, duration_s=exc.duration_s,
-                raw_response=exc.raw_body, http_status=exc.status, request_id=exc.request_id, error=exc.message))
+            attempts.append(AttemptLog.of_error(exc, attempt=n + 1, purpose=purpose, model=settings.model,
+                                                template=plan.template, parameters=call_params))
             return GenerationResult(False, None, None, attempts, reason=exc.message, fatal=exc.fatal,
                                     retryable=isinstance(exc, LLMUnavailable))
 
-        call_params["tries"] = _tries_detail(response.tries)
         if response.rate_limits:
             call_params["rate_limits"] = response.rate_limits
-        log = AttemptLog(attempt=n + 1, purpose=purpose, outcome="invalid", model=response.model,
-                         template=plan.template, parameters=call_params, usage=response.usage,
-                         cost_usd=response.cost_usd, duration_s=response.duration_s,
-                         raw_response=response.raw_body, stop_reason=response.stop_reason, http_status=200,
-                         request_id=response.request_id)
-        if not response.priced:
-            call_params["unpriced"] = (f"no price for model {response.model!r} in the price table; "
-                                       "cost recorded as 0")
+        log = AttemptLog.of_response(response, attempt=n + 1, purpose=purpose, template=plan.template,
+                                     parameters=call_params)
         attempts.append(log)
         last_round = n == repair_attempts
 
@@ -310,7 +209,7 @@ def scenario_from_row(row: Mapping[str, Any]) -> ScenarioDimensions:
         "tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id", "context")})
 
 
-def _feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxonomy) -> Feedback:
+def feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxonomy) -> Feedback:
     if isinstance(notes, Feedback):
         return notes
     versions = store.conversation_versions(scenario_id)
@@ -342,7 +241,7 @@ async def agenerate_one(store: Any, scenario_id: int, *, settings: Any = None, f
     if row is None:
         raise LookupError(f"scenario #{scenario_id} does not exist; refresh the scenario table")
     scenario = scenario_from_row(row)
-    fb = _feedback_for(store, scenario_id, feedback, tax) if feedback is not None else None
+    fb = feedback_for(store, scenario_id, feedback, tax) if feedback is not None else None
 
     owns_client = llm is None
     if llm is None:
@@ -436,7 +335,3 @@ def _templates_used(scenario: ScenarioDimensions, with_feedback: bool) -> list[P
     names = ["system", TIER_TEMPLATES[scenario.tier], "repair"] + (["feedback"] if with_feedback else [])
     return [templates[n] for n in names]
 
-
-def dumps_row(row: Mapping[str, Any]) -> str:
-    """A log row as JSON (for the CLI and tests)."""
-    return json.dumps(row, default=str, sort_keys=True)

@@ -28,24 +28,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lib.core.models import AssistantTurn, Conversation, Usage, UserTurn
+from lib.core.models import AssistantTurn, Conversation, UserTurn
 from lib.core.rubric import Assessment, Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
-from lib.generation.engine import AttemptLog, _error_outcome, _tries_detail
+from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
 from lib.generation.judge_verdict import (
     LabelFinding,
     Rating,
     read_verdict,
     verdict_model,
 )
-from lib.generation.llm import (
-    LLMClient,
-    LLMError,
-    LLMResponse,
-    LLMSettings,
-    LLMUnavailable,
-    response_from_body,
-)
+from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
 from lib.generation.prompting import (
     PromptError,
     PromptTemplate,
@@ -56,6 +49,7 @@ from lib.generation.prompting import (
     default_templates,
     scenario_values,
 )
+from lib.generation.response import LLMResponse, response_from_body
 
 JUDGE_MAX_TOKENS = 6_000       # seven short reasons and a few findings: ~1.5k tokens; room for a long one
 DEFAULT_JUDGE_REPAIRS = 1
@@ -145,7 +139,7 @@ def build_judge_prompt(conv: Conversation, tax: Taxonomy, rubric: Rubric | None 
 
 # ---- the result -----------------------------------------------------------------------------
 @dataclass
-class JudgeResult:
+class JudgeResult(AttemptTotals):
     conversation_id: str
     ok: bool
     rubric: Rubric
@@ -172,20 +166,6 @@ class JudgeResult:
     @property
     def flag_reasons(self) -> list[str]:
         return self.assessment.reasons if self.ok else []
-
-    @property
-    def usage(self) -> Usage:
-        u = Usage()
-        for a in self.attempts:
-            u.input_tokens += a.usage.input_tokens
-            u.output_tokens += a.usage.output_tokens
-            u.cache_creation_input_tokens += a.usage.cache_creation_input_tokens
-            u.cache_read_input_tokens += a.usage.cache_read_input_tokens
-        return u
-
-    @property
-    def cost_usd(self) -> float:
-        return sum(a.cost_usd for a in self.attempts)
 
     @property
     def model(self) -> str | None:
@@ -240,28 +220,17 @@ async def ajudge_conversation(conv: Conversation, *, llm: LLMClient, tax: Taxono
         last_round = n == repair_attempts
         call_params = {**params, "max_tokens": max_tokens, "messages": len(messages)}
         try:
-            if n == 0 and initial is not None:
-                response = initial
-                call_params["source"] = "batch"
-            else:
-                response = await llm.generate(plan.system, messages, max_tokens=max_tokens,
-                                              output_format=plan.output_format)
+            response = await call_round(llm, plan.system, messages, first=n == 0, initial=initial,
+                                        max_tokens=max_tokens, parameters=call_params,
+                                        output_format=plan.output_format)
         except LLMError as exc:
-            call_params["tries"] = _tries_detail(exc.tries)
-            result.attempts.append(AttemptLog(
-                attempt=n + 1, purpose="judge", outcome=_error_outcome(exc), model=settings.model,
-                template=plan.system_template, parameters=call_params, duration_s=exc.duration_s,
-                raw_response=exc.raw_body, http_status=exc.status, request_id=exc.request_id, error=exc.message))
+            result.attempts.append(AttemptLog.of_error(exc, attempt=n + 1, purpose="judge", model=settings.model,
+                                                       template=plan.system_template, parameters=call_params))
             result.reason, result.fatal = exc.message, exc.fatal
             result.retryable = isinstance(exc, LLMUnavailable)
             return result
-        call_params["tries"] = _tries_detail(response.tries)
-        if not response.priced:
-            call_params["unpriced"] = f"no price for model {response.model!r} in the price table; cost recorded as 0"
-        log = AttemptLog(attempt=n + 1, purpose="judge", outcome="invalid", model=response.model,
-                         template=plan.system_template, parameters=call_params, usage=response.usage,
-                         cost_usd=response.cost_usd, duration_s=response.duration_s, raw_response=response.raw_body,
-                         stop_reason=response.stop_reason, http_status=200, request_id=response.request_id)
+        log = AttemptLog.of_response(response, attempt=n + 1, purpose="judge", template=plan.system_template,
+                                     parameters=call_params)
         result.attempts.append(log)
 
         if response.outcome == "refusal":

@@ -139,7 +139,8 @@ async def judge_stored(store: RatingStore, *, llm: LLMClient, tax: Taxonomy, rub
 
     results = [r for r in await asyncio.gather(*(one(i) for i in ids)) if r is not None]
     if not ids:
-        print(f"every current conversation has a judge rating under rubric {rubric.id} {rubric.version}", file=sys.stderr)
+        print(f"every current conversation has a judge rating under rubric {rubric.id} {rubric.version}",
+              file=sys.stderr)
     return len(ids) - sum(r.ok for r in results), results
 
 
@@ -154,7 +155,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib judge") -
     parser.add_argument("--model", default=None, help="the judge's model (default: BRIGHTRUN_MODEL or the generator's)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests at once (default 4)")
     parser.add_argument("--taxonomy", default=None, metavar="DIR", help="taxonomy folder (default taxonomy/)")
-    parser.add_argument("--rubric", default=None, metavar="FILE", help="rubric file (default: the taxonomy's rubric.yaml)")
+    parser.add_argument("--rubric", default=None, metavar="FILE",
+                        help="rubric file (default: the taxonomy's rubric.yaml)")
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.limit < 1:
         parser.error("--concurrency and --limit must be at least 1")

@@ -115,7 +115,8 @@ def label_value(field: str, text: str, tax: Taxonomy) -> Any:
     ids = [] if empty else [p.strip() for p in re.split(r"[,;]", raw) if p.strip()]
     unknown = [i for i in ids if i not in tax.by_id("strategies")]
     if unknown:
-        raise ValueError(f"{', '.join(map(repr, unknown))} {'is not a strategy id' if len(unknown) == 1 else 'are not strategy ids'}")
+        what = "is not a strategy id" if len(unknown) == 1 else "are not strategy ids"
+        raise ValueError(f"{', '.join(map(repr, unknown))} {what}")
     return ids
 
 

@@ -12,6 +12,10 @@ Retries are ours, not the SDK's (the client runs with max_retries=0): the SDK sl
 We honour `retry-after` / `retry-after-ms` up to a cap and back off exponentially with jitter
 otherwise, on 408, 409, 429, 5xx (529 "overloaded" included), timeouts and connection errors.
 
+This is the only module that imports the SDK: besides the Messages API it holds the token counter
+of the estimates (count_tokens) and the Message Batches API of batch jobs. What things cost is
+lib.generation.pricing, the rate-limit headers lib.generation.ratelimit.
+
 The API key is passed to the SDK and nowhere else: it is not in any repr, log record or error.
 """
 from __future__ import annotations
@@ -19,102 +23,26 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import email.utils
 import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import pydantic
-import yaml
 
-from lib.config import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, PRICES_FILE, Settings
-from lib.core.models import Usage
+from lib.config import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Settings
+from lib.generation.pricing import PriceTable, load_prices
 from lib.generation.prompting import GeneratedConversation
+from lib.generation.ratelimit import parse_retry_after, rate_limit_headers
+from lib.generation.response import LLMResponse, TryRecord, response_from_body
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
-RATE_LIMIT_PREFIX = "anthropic-ratelimit-"
-
-
-# ---- prices ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelPrice:
-    """USD per million tokens."""
-    input: float
-    output: float
-    cache_write_5m: float
-    cache_write_1h: float
-    cache_read: float
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    models: Mapping[str, ModelPrice]
-    batch_discount: float = 0.5
-    source: str = ""
-
-    def price_for(self, model: str) -> ModelPrice | None:
-        """Exact id, else the longest id the model starts with (dated ids such as claude-x-20250929)."""
-        if model in self.models:
-            return self.models[model]
-        prefixes = [m for m in self.models if model.startswith(m + "-")]
-        return self.models[max(prefixes, key=len)] if prefixes else None
-
-    def cost(self, usage: Usage, model: str, *, batch: bool = False,
-             cache_write_1h_tokens: int = 0) -> float | None:
-        """Cost in USD, or None when the model has no price. `input_tokens` excludes cached tokens
-        (the API counts cache writes and reads separately), so the four categories simply add up."""
-        price = self.price_for(model)
-        if price is None:
-            return None
-        write_5m = max(0, usage.cache_creation_input_tokens - cache_write_1h_tokens)
-        total = (usage.input_tokens * price.input
-                 + usage.output_tokens * price.output
-                 + write_5m * price.cache_write_5m
-                 + cache_write_1h_tokens * price.cache_write_1h
-                 + usage.cache_read_input_tokens * price.cache_read) / 1_000_000
-        if batch:
-            total *= 1 - self.batch_discount
-        return total
-
-
-class PriceError(ValueError):
-    pass
-
-
-def load_prices(path: str | Path | None = None,
-                overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
-    """The price table from config/prices.yaml (or `path`), with per-model overrides merged in
-    (an override may give only some rates: {"claude-sonnet-5-5": {"cache_read": 0.2}})."""
-    path = Path(path) if path else PRICES_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise PriceError(f"{path}: cannot read the price table ({exc.strerror}); "
-                         "set BRIGHTRUN_PRICES_FILE to a readable YAML file") from None
-    except yaml.YAMLError as exc:
-        raise PriceError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    raw_models: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (data.get("models") or {}).items()}
-    for model, rates in (overrides or {}).items():
-        raw_models[model] = {**raw_models.get(model, {}), **dict(rates)}
-    models: dict[str, ModelPrice] = {}
-    for model, rates in raw_models.items():
-        try:
-            models[model] = ModelPrice(**{k: float(v) for k, v in rates.items()})
-        except (TypeError, ValueError) as exc:
-            raise PriceError(f"{path}: models.{model}: {exc}; each model needs input, output, "
-                             "cache_write_5m, cache_write_1h and cache_read (USD per million tokens)") from None
-    discount = float(data.get("batch_discount", 0.5))
-    if not 0 <= discount < 1:
-        raise PriceError(f"{path}: batch_discount {discount} must be between 0 and 1")
-    return PriceTable(models=models, batch_discount=discount, source=str(data.get("source", path)))
 
 
 # ---- settings -------------------------------------------------------------------------------
@@ -155,45 +83,7 @@ class LLMSettings:
         return cls(**values)
 
 
-# ---- results and errors ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class TryRecord:
-    """One HTTP try of a call: what came back and how long we waited before the next."""
-    status: int | None          # None for a timeout or connection error
-    error: str | None
-    duration_s: float
-    waited_s: float = 0.0
-    retry_after: str | None = None
-
-
-@dataclass
-class LLMResponse:
-    requested_model: str
-    model: str
-    stop_reason: str | None
-    text: str
-    raw_body: str
-    parsed: Any  # an instance of the call's output_format (GeneratedConversation unless told otherwise)
-    parse_error: str | None
-    usage: Usage
-    cost_usd: float
-    priced: bool
-    duration_s: float
-    request_id: str | None = None
-    rate_limits: dict[str, str] = field(default_factory=dict)
-    tries: list[TryRecord] = field(default_factory=list)
-    refusal: str | None = None
-    max_tokens: int = 0
-
-    @property
-    def outcome(self) -> str:
-        if self.stop_reason == "refusal":
-            return "refusal"
-        if self.stop_reason in ("max_tokens", "model_context_window_exceeded"):
-            return "max_tokens"
-        return "parsed" if self.parsed is not None else "malformed"
-
-
+# ---- errors ---------------------------------------------------------------------------------
 class LLMError(Exception):
     """No answer to judge. `fatal` means stop the whole run (the next call would fail the same way)."""
     kind = "error"
@@ -239,28 +129,6 @@ class LLMRequestRejected(LLMError):
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms`, `retry-after` (seconds or an HTTP date), else None."""
-    if not headers:
-        return None
-    lower = {k.lower(): v for k, v in headers.items()}
-    try:
-        return max(0.0, float(lower["retry-after-ms"]) / 1000)
-    except (KeyError, TypeError, ValueError):
-        pass
-    value = lower.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    parsed = email.utils.parsedate_tz(value)
-    if parsed is None:
-        return None
-    return max(0.0, email.utils.mktime_tz(parsed) - (now if now is not None else time.time()))
-
-
 def retry_delay(retry: int, headers: Mapping[str, str] | None, settings: LLMSettings,
                 rng: random.Random | None = None) -> float:
     """How long to wait before retry number `retry` (0-based): retry-after capped, else backoff."""
@@ -270,76 +138,6 @@ def retry_delay(retry: int, headers: Mapping[str, str] | None, settings: LLMSett
     backoff = min(settings.backoff_base_s * 2 ** retry, settings.backoff_max_s)
     jitter = (rng or random).uniform(0.75, 1.25)  # spread retries of concurrent workers apart
     return min(backoff * jitter, settings.retry_after_cap_s)
-
-
-def rate_limit_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    return {k.lower(): v for k, v in (headers or {}).items()
-            if k.lower().startswith(RATE_LIMIT_PREFIX) or k.lower() in ("retry-after", "retry-after-ms")}
-
-
-def summarize_validation_error(exc: pydantic.ValidationError, limit: int = 12) -> list[str]:
-    """Pydantic errors as lines a model can act on: `turns[3].strategies.primary: Field required`."""
-    lines = []
-    for err in exc.errors()[:limit]:
-        if err["type"] == "json_invalid":
-            lines.append("the answer is not valid JSON (" + str(err.get("ctx", {}).get("error", err["msg"])) + ")")
-            continue
-        path = ""
-        for part in err["loc"]:
-            if part in ("user", "assistant"):  # the discriminator tag pydantic adds to the path
-                continue
-            path += f"[{part}]" if isinstance(part, int) else ("." if path else "") + str(part)
-        lines.append((path or "(top)") + ": " + err["msg"])
-    extra = len(exc.errors()) - limit
-    if extra > 0:
-        lines.append(f"... and {extra} more problems of the same kind")
-    return lines
-
-
-def _usage_from(body: Mapping[str, Any]) -> tuple[Usage, int]:
-    u = body.get("usage") or {}
-    creation = u.get("cache_creation") or {}
-    usage = Usage(input_tokens=int(u.get("input_tokens") or 0), output_tokens=int(u.get("output_tokens") or 0),
-                  cache_creation_input_tokens=int(u.get("cache_creation_input_tokens") or 0),
-                  cache_read_input_tokens=int(u.get("cache_read_input_tokens") or 0))
-    return usage, int(creation.get("ephemeral_1h_input_tokens") or 0)
-
-
-def _text_of(body: Mapping[str, Any]) -> str:
-    return "".join(b.get("text", "") for b in body.get("content") or [] if b.get("type") == "text")
-
-
-def response_from_body(body: Mapping[str, Any], *, settings: LLMSettings, requested_model: str,
-                       raw_body: str = "", duration_s: float = 0.0, headers: Mapping[str, str] | None = None,
-                       tries: Sequence[TryRecord] = (), parsed: pydantic.BaseModel | None = None,
-                       batch: bool = False, max_tokens: int = 0,
-                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> LLMResponse:
-    """An LLMResponse from a Messages API body: a live call's, or a Message Batches result's message.
-    The output is validated against `output_format` here unless the SDK already parsed it."""
-    usage, write_1h = _usage_from(body)
-    model = str(body.get("model") or requested_model)
-    cost = settings.prices.cost(usage, model, batch=batch, cache_write_1h_tokens=write_1h)
-    if cost is None:  # an endpoint may report its own model name; fall back to the one we asked for
-        cost = settings.prices.cost(usage, requested_model, batch=batch, cache_write_1h_tokens=write_1h)
-    text = _text_of(body)
-    stop_reason = body.get("stop_reason")
-    parse_error = None
-    if parsed is None and stop_reason not in ("refusal", "max_tokens", "model_context_window_exceeded"):
-        try:
-            parsed = output_format.model_validate_json(text)
-        except pydantic.ValidationError as exc:
-            parse_error = "; ".join(summarize_validation_error(exc))
-    refusal = None
-    if stop_reason == "refusal":
-        details = body.get("stop_details") or {}
-        refusal = details.get("explanation") or details.get("category") or text.strip() or None
-    headers = dict(headers or {})
-    return LLMResponse(requested_model=requested_model, model=model, stop_reason=stop_reason, text=text,
-                       raw_body=raw_body or json.dumps(body), parsed=parsed, parse_error=parse_error, usage=usage,
-                       cost_usd=cost or 0.0, priced=cost is not None, duration_s=duration_s,
-                       request_id=headers.get("request-id") or body.get("_request_id"),
-                       rate_limits=rate_limit_headers(headers), tries=list(tries), refusal=refusal,
-                       max_tokens=max_tokens)
 
 
 # The SDK's parse() raises on output that does not fit the schema, and then the body is gone. A
@@ -548,29 +346,94 @@ class LLMClient:
                 "rate-limited; retry this scenario later, or lower the concurrency.")
 
 
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, LLMUnavailable)
+# ---- the other endpoints: count_tokens and Message Batches ----------------------------------
+TokenCounter = Callable[[str, str], int]  # (system, user) -> input tokens
+
+
+def api_token_counter(settings: LLMSettings, timeout_s: float = 5.0) -> TokenCounter:
+    """Counts a prompt with the API's count_tokens endpoint (free; needs the key). After one
+    failure it fails at once, so an unreachable API costs one timeout, not one per prompt."""
+    client = anthropic.Anthropic(api_key=settings.api_key, base_url=settings.base_url or None,
+                                 max_retries=0, timeout=timeout_s)
+    failed: list[Exception] = []
+
+    def count(system: str, user: str) -> int:
+        if failed:
+            raise failed[0]
+        try:
+            answer = client.messages.count_tokens(model=settings.model, system=system,
+                                                  messages=[{"role": "user", "content": user}])
+        except Exception as exc:
+            failed.append(exc)
+            raise
+        return int(answer.input_tokens)
+
+    return count
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One request's result in an ended Message Batch."""
+    custom_id: str
+    kind: str | None                   # succeeded | errored | canceled | expired
+    message: dict[str, Any] | None     # the Messages API body of a succeeded request
+    error: str                         # "type: message" of a failed one ("" when it says nothing)
+
+
+class MessageBatches:
+    """The Message Batches API as a worker drives it: submit, poll, read the results, cancel."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self._client = anthropic.AsyncAnthropic(api_key=settings.api_key, base_url=settings.base_url or None,
+                                                max_retries=3, timeout=120.0)
+
+    async def create(self, requests: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+        """Submit requests ({"custom_id", "params"}) as one batch: (batch id, processing status)."""
+        batch = await self._client.messages.batches.create(requests=list(requests))  # type: ignore[arg-type]
+        return batch.id, batch.processing_status
+
+    async def status(self, batch_id: str) -> str:
+        return (await self._client.messages.batches.retrieve(batch_id)).processing_status
+
+    async def cancel(self, batch_id: str) -> None:
+        await self._client.messages.batches.cancel(batch_id)
+
+    async def results(self, batch_id: str) -> AsyncIterator[BatchResult]:
+        async for entry in await self._client.messages.batches.results(batch_id):
+            result = entry.result
+            kind = getattr(result, "type", None)
+            message = getattr(result, "message", None)
+            err = getattr(getattr(result, "error", None), "error", None)
+            detail = f"{getattr(err, 'type', 'error')}: {getattr(err, 'message', '')}".strip(": ")
+            yield BatchResult(custom_id=entry.custom_id, kind=kind,
+                              message=message.to_dict() if kind == "succeeded" and message is not None else None,
+                              error=detail)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def cancel_message_batch(settings: LLMSettings, batch_id: str) -> None:
+    """Cancel a Message Batch (a job stopped on the page); the results it already has are kept."""
+    anthropic.Anthropic(api_key=settings.api_key, base_url=settings.base_url or None, max_retries=1,
+                        timeout=15).messages.batches.cancel(batch_id)
 
 
 __all__: list[str] = [
     "DEFAULT_MODEL",
+    "BatchResult",
     "BillingError",
     "InvalidApiKey",
     "LLMClient",
     "LLMError",
     "LLMRequestRejected",
-    "LLMResponse",
     "LLMSettings",
     "LLMUnavailable",
+    "MessageBatches",
     "MissingApiKey",
     "ModelNotFound",
-    "ModelPrice",
-    "PriceError",
-    "PriceTable",
-    "TryRecord",
-    "load_prices",
-    "parse_retry_after",
-    "response_from_body",
+    "TokenCounter",
+    "api_token_counter",
+    "cancel_message_batch",
     "retry_delay",
-    "summarize_validation_error",
 ]

@@ -1,0 +1,62 @@
+"""No empty turns and no repetition inside a conversation.
+
+Two turns repeat each other when their word shingles overlap beyond the taxonomy's thresholds
+(Jaccard for two similar turns, containment for one pasted inside a longer one), or when they
+share a long sentence word for word (a boilerplate line copied into every answer). Thresholds:
+targets.yaml quality.
+"""
+from __future__ import annotations
+
+from lib.core.checks.base import AnyTurn, Finding, Outcome, judged, where
+from lib.core.checks.normalize import clip, normalize, normalize_phrase, words
+from lib.core.checks.sentences import split_sentences
+from lib.core.checks.similarity import containment, jaccard, shared_run, shingles
+from lib.core.models import Conversation
+from lib.core.taxonomy import Taxonomy
+
+
+def no_empty_or_duplicate(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Outcome:
+    rules = tax.targets.quality
+    k = rules.shingle_words
+    found: list[Finding] = []
+    sets = [shingles(t.text, k) for t in turns]
+    norms = [normalize(t.text) for t in turns]
+    flagged: set[int] = set()
+    for i, norm in enumerate(norms):
+        if not norm:
+            found.append(Finding(turn=i, message=f"turn {i} is empty"))
+            flagged.add(i)
+    for j in range(len(turns)):
+        if j in flagged:
+            continue
+        for i in range(j):
+            if not norms[i]:
+                continue
+            if norms[i] == norms[j]:
+                found.append(Finding(turn=j, span=clip(turns[j].text),
+                                     message=f'turn {j} repeats turn {i} word for word: "{clip(turns[j].text)}"'))
+                flagged.add(j)
+                break
+            jac, con = jaccard(sets[i], sets[j]), containment(sets[i], sets[j])
+            if jac >= rules.near_duplicate_jaccard or con >= rules.near_duplicate_containment:
+                run = shared_run(turns[i].text, turns[j].text, k) or clip(turns[j].text)
+                measure = (f"Jaccard {jac:.2f} of {k}-word shingles, limit {rules.near_duplicate_jaccard:g}"
+                           if jac >= rules.near_duplicate_jaccard else
+                           f"{con:.0%} of the shorter turn's {k}-word shingles are in the other, "
+                           f"limit {rules.near_duplicate_containment:.0%}")
+                found.append(Finding(turn=j, span=run, message=f'{where(j, turns[j])} repeats turn {i} ({measure}): '
+                                                               f'"{clip(run)}"'))
+                flagged.add(j)
+                break
+    first_seen: dict[str, int] = {}
+    for j, t in enumerate(turns):
+        for s in split_sentences(t.text):
+            key = normalize_phrase(s.text)
+            if len(words(key)) < rules.repeated_sentence_words:
+                continue
+            i = first_seen.setdefault(key, j)
+            if i != j and j not in flagged:
+                found.append(Finding(turn=j, span=s.text, message=f'{where(j, t)} repeats a sentence of turn {i}: '
+                                                                  f'"{clip(s.text)}"'))
+                flagged.add(j)
+    return judged(found, len(turns), "no empty or repeated turns")

@@ -1,0 +1,90 @@
+"""A sentence splitter for assistant turns: what "one sentence_function per sentence" counts.
+
+Rule-based and small on purpose (no model, no download). A sentence ends at `.`, `!`, `?` or an
+ellipsis, optionally followed by closing quotes or brackets, when whitespace and then the start of
+a new sentence follow: a capital letter, a digit, a currency sign or an opening quote or bracket.
+It does not end:
+- after a title or a Latin abbreviation (Dr., Mr., e.g., i.e., vs., cf.),
+- after No., Vol., p., Jan. and friends when a number follows ("No. 5", "Jan. 15"),
+- after a capital initial or a dotted abbreviation (F., U.S., a.m.) unless a word that usually opens a sentence
+  follows ("in the U.S. If you..." and "Plan B. Then" end; "U.S. Treasury" and "John F. Kennedy" do not),
+- inside a number or amount (1.5, $1.5k, 18.99%): there is no whitespace after the point.
+"etc." ends a sentence only when a capital letter follows.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Lower-cased, without the final period.
+_NEVER_FINAL = {
+    "dr", "mr", "mrs", "ms", "mx", "prof", "sr", "jr", "st", "mt", "gov", "sen", "capt", "lt", "sgt", "rev",
+    "e.g", "i.e", "cf", "vs", "viz", "approx", "dept", "inc", "ltd", "corp", "llc",
+}
+_BEFORE_NUMBER = {"no", "nos", "vol", "vols", "p", "pp", "ch", "sec", "art", "para", "ex", "tel", "fig", "jan",
+                  "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+# Words that open a sentence far more often than they follow "U.S." or "a.m." inside one.
+_OPENERS = {
+    "i", "you", "we", "they", "he", "she", "it", "if", "the", "this", "that", "these", "those", "there", "but",
+    "and", "so", "or", "when", "what", "why", "how", "where", "which", "who", "my", "your", "our", "their",
+    "a", "an", "in", "on", "for", "to", "as", "at", "let's", "let", "here", "now", "then", "yes", "no", "please",
+    "many", "most", "some", "one", "each", "every", "after", "before", "because", "since", "while", "once",
+}
+_MAYBE_FINAL = {"etc"}
+
+_END = re.compile(r"(?:[.!?]+|\u2026|\.\.\.)['\"\u2019\u201d)\]]*(?=\s)")
+_STARTER = re.compile(r"\s+(?=[A-Z0-9$\u00a3\u20ac'\"\u2018\u201c(\[\u00bf\u00a1]|[^\W\d_a-z])")
+_TOKEN_BEFORE = re.compile(r"(\S+)$")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    start: int
+    end: int
+
+
+def _is_boundary(text: str, stop: int, dot_at: int) -> bool:
+    """Whether the terminal punctuation ending at `stop` (its first character at `dot_at`) ends a sentence."""
+    nxt = _STARTER.match(text, stop)
+    if nxt is None:
+        return False
+    if text[dot_at] != ".":
+        return True  # ! ? and ellipses always end a sentence when a new one starts
+    if text[dot_at:stop].startswith(".."):
+        return True
+    m = _TOKEN_BEFORE.search(text, 0, dot_at)
+    token = (m.group(1) if m else "").lstrip("(['\"\u2018\u201c").lower()
+    following = text[nxt.end():nxt.end() + 1]
+    if token in _NEVER_FINAL:
+        return False
+    if token in _BEFORE_NUMBER and following.isdigit():
+        return False
+    if token in _MAYBE_FINAL:
+        return following.isupper()
+    initial = len(token) == 1 and token.isalpha() and bool(m) and m.group(1)[-1].isupper() and token != "i"
+    if initial or re.fullmatch(r"(?:[a-z]\.)+[a-z]", token):  # "F. Kennedy", "Plan B.", U.S., a.m.
+        word = re.match(r"[\w'\u2019]+", text[nxt.end():])
+        return bool(word) and word.group(0).lower().replace("\u2019", "'") in _OPENERS
+    return True
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """The sentences of the text with their character spans (whitespace between them excluded)."""
+    out: list[Sentence] = []
+    start = 0
+    length = len(text)
+    while start < length and text[start].isspace():
+        start += 1
+    for m in _END.finditer(text):
+        if m.end() <= start:
+            continue
+        if _is_boundary(text, m.end(), m.start()):
+            out.append(Sentence(text[start:m.end()], start, m.end()))
+            start = m.end()
+            while start < length and text[start].isspace():
+                start += 1
+    end = len(text.rstrip())
+    if start < end:
+        out.append(Sentence(text[start:end], start, end))
+    return out
