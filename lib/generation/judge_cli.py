@@ -35,7 +35,7 @@ from lib.generation.llm import LLMClient, LLMError, LLMSettings
 
 @runtime_checkable
 class RatingStore(Protocol):
-    """The store methods the judge needs (each one SQL function of 20261201000100_quality.sql)."""
+    """The store methods the judge needs (each one SQL function of supabase/migrations/)."""
 
     def conversations_to_judge(self, limit: int = 100, *, rubric_version: str | None = None) -> list[str]: ...
 

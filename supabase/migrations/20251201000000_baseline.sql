@@ -6,8 +6,8 @@
 -- edited: a change is a new, later migration file (the ledger keeps each file's sha256, and
 -- `python -m lib db status` names a file changed after it ran).
 --
--- In order: tables; who may do what (roles, row level security, grants); the functions every write
--- goes through; the read views; who may call which function.
+-- In order: tables; who may do what (roles, row level security, grants); the read views; the
+-- functions every write goes through; who may call which function.
 --
 -- Conventions: every status has a check constraint (lib/core/vocabulary.py holds the same ids with
 -- their labels); taxonomy rows are retired, never deleted, so old scenarios and conversations keep
@@ -334,7 +334,8 @@ create table public.generation_logs (
   scenario_id        bigint references public.scenarios (id) on delete set null,
   attempt            integer,
   purpose            text not null default 'generate'
-                     check (purpose in ('generate', 'repair', 'batch_submit', 'batch_poll', 'count_tokens')),
+                     constraint generation_logs_purpose_check  -- judge: the quality judge's calls
+                     check (purpose in ('generate', 'repair', 'batch_submit', 'batch_poll', 'count_tokens', 'judge')),
   outcome            text not null
                      constraint generation_logs_outcome_check
                      -- refused: stop_reason refusal; truncated: stop_reason max_tokens
@@ -361,6 +362,61 @@ create table public.generation_logs (
 create index generation_logs_job_idx on public.generation_logs (job_id, created_at);
 create index generation_logs_created_idx on public.generation_logs (created_at);
 create index generation_logs_scenario_idx on public.generation_logs (scenario_id, created_at);
+
+-- ---------------------------------------------------------------------------------------------
+-- Quality ratings: an LLM judge (lib/generation/judge.py) and people rate each conversation version
+-- against the rubric (taxonomy/rubric.yaml), and the judge suggests label corrections.
+-- - conversation_ratings: one row per (rating run, criterion). `source` says who rated: 'judge' or
+--   'human'. Rows are history (append-only): a new run adds rows, and a judge's run never replaces
+--   a person's rating. Each row keeps the pass mark and hardness the rubric gave its criterion when
+--   it was rated, so the flag (v_conversation_quality) needs no rubric table and survives a rubric change.
+-- - conversation_label_findings: the labels a judge run would change (turn, field, current and
+--   suggested value, why). Suggestions only: a reviewer applies one with revise_label().
+-- ---------------------------------------------------------------------------------------------
+create table public.conversation_ratings (
+  id                bigint generated always as identity primary key,
+  conversation_id   text not null references public.conversations (id),
+  run_id            uuid not null,  -- the rows of one judge call or one human rating share it
+  source            text not null constraint conversation_ratings_source_check check (source in ('judge', 'human')),
+  criterion         text not null check (criterion ~ '^[a-z][a-z0-9_]*$'),
+  score             smallint not null check (score between 1 and 5),
+  reason            text not null default '',
+  cited_turns       integer[] not null default '{}' check (0 <= all (cited_turns)),
+  pass_at           smallint not null check (pass_at between 1 and 5),
+  hard              boolean not null default false,
+  rater             text not null check (btrim(rater) <> ''),  -- the model id, or the person's name
+  rater_id          uuid,                                      -- the signed-in person (hosted mode)
+  rubric_id         text,
+  rubric_version    text,
+  prompt_name       text,                                      -- the judge's prompt template
+  prompt_version    text,
+  prompt_sha256     text check (prompt_sha256 ~ '^[0-9a-f]{64}$'),
+  generation_log_id bigint references public.generation_logs (id) on delete set null,
+  created_at        timestamptz not null default now(),
+  constraint conversation_ratings_judge_has_prompt check (source <> 'judge' or prompt_sha256 is not null)
+);
+create index conversation_ratings_conversation_idx on public.conversation_ratings (conversation_id, source, created_at desc);
+create index conversation_ratings_run_idx on public.conversation_ratings (run_id);
+create trigger conversation_ratings_append_only before update or delete on public.conversation_ratings
+  for each row execute function app_private.forbid_change();
+
+create table public.conversation_label_findings (
+  id              bigint generated always as identity primary key,
+  conversation_id text not null references public.conversations (id),
+  run_id          uuid not null,  -- the judge run (conversation_ratings.run_id) that found it
+  turn_idx        integer not null check (turn_idx >= 0),
+  field           text not null check (field in (
+                    'emotion.primary', 'emotion.secondary', 'emotion.sub_emotion', 'emotion.intensity',
+                    'emotion.valence', 'emotion.arousal', 'strategies.primary', 'strategies.supporting')),
+  current_value   jsonb,
+  suggested_value jsonb,
+  reason          text not null default '',
+  rater           text not null check (btrim(rater) <> ''),
+  created_at      timestamptz not null default now()
+);
+create index conversation_label_findings_conversation_idx on public.conversation_label_findings (conversation_id, created_at desc);
+create trigger conversation_label_findings_append_only before update or delete on public.conversation_label_findings
+  for each row execute function app_private.forbid_change();
 
 -- ---------------------------------------------------------------------------------------------
 -- Who may do what in hosted mode (Supabase Auth user ids). Embedded mode is single-user and
@@ -463,7 +519,8 @@ begin
     'tiers', 'emotions', 'strategies', 'personas', 'emotional_arcs', 'topic_clusters', 'topics',
     'intents', 'tones', 'outcomes', 'scenario_contexts', 'scenarios', 'prompt_templates',
     'generation_jobs', 'generation_job_items', 'conversations', 'conversation_turns',
-    'conversation_metadata', 'label_revisions', 'reviews', 'generation_logs', 'members', 'app_meta']
+    'conversation_metadata', 'label_revisions', 'reviews', 'generation_logs', 'members', 'app_meta',
+    'conversation_ratings', 'conversation_label_findings']
   loop
     execute format('alter table public.%I enable row level security', t);
     execute format('create policy %I on public.%I for all to service_role using (true) with check (true)',
@@ -503,8 +560,9 @@ begin
                    'using ((select public.has_role(''admin''))) with check ((select public.has_role(''admin'')))',
                    t || '_admin_write', t);
   end loop;
-  -- reviews and label_revisions: no write policy at all. record_review() and revise_label()
-  -- insert them after their own role check, and a trigger forbids updates and deletes.
+  -- reviews, label_revisions, conversation_ratings and conversation_label_findings: no write policy
+  -- at all. record_review(), revise_label(), save_judge_result() and record_human_rating() insert
+  -- them after their own role check, and a trigger forbids updates and deletes.
 end $$;
 
 -- ---------------------------------------------------------------------------------------------
@@ -514,9 +572,140 @@ end $$;
 grant usage on schema public to anon, authenticated, service_role;
 revoke all on all tables in schema public from anon;
 grant select, insert, update, delete on all tables in schema public to authenticated, service_role;
-revoke insert, update, delete on public.reviews, public.label_revisions from authenticated;
+revoke insert, update, delete on public.reviews, public.label_revisions, public.conversation_ratings,
+  public.conversation_label_findings from authenticated;
 grant usage, select on all sequences in schema public to authenticated, service_role;
 revoke all on all sequences in schema public from anon;
+
+-- =============================================================================================
+-- Read views for the pages. security_invoker: a view reads with the caller's rights, so the
+-- tables' RLS policies apply through it (Supabase's recommendation for exposed views).
+-- =============================================================================================
+
+-- One row per scenario with what the scenario table and its filters need: the arc's start and
+-- end emotion, the topic's cluster, and the current conversation (if any).
+create or replace view public.v_scenarios with (security_invoker = on) as
+select s.id, s.tier, s.persona, s.emotional_arc, s.topic, s.intent, s.tone, s.outcome_type,
+       s.context_id, s.context, s.status, s.origin, s.quality_score, s.plan_seed, s.plan_batch,
+       s.created_by, s.created_at, s.updated_at,
+       a.start_emotion, a.end_emotion, t.cluster_id as topic_cluster,
+       c.id as conversation_id, c.version as conversation_version, c.source as conversation_source,
+       c.quality_score as conversation_quality, c.review_status, c.turn_count,
+       c.created_at as conversation_created_at
+  from public.scenarios s
+  join public.emotional_arcs a on a.id = s.emotional_arc
+  join public.topics t on t.id = s.topic
+  left join public.conversations c on c.scenario_id = s.id and c.is_current;
+
+-- A job with its progress, counted from its items (see generation_jobs for why).
+create or replace view public.v_generation_jobs with (security_invoker = on) as
+select j.id, j.kind, j.status, j.batch_id, j.batch_status, j.model, j.settings, j.created_by,
+       j.total_items, j.error, j.created_at, j.started_at, j.finished_at, j.updated_at,
+       coalesce(p.pending, 0) as pending_items,
+       coalesce(p.claimed, 0) as claimed_items,
+       coalesce(p.succeeded, 0) as succeeded_items,
+       coalesce(p.failed, 0) as failed_items,
+       coalesce(p.cancelled, 0) as cancelled_items,
+       coalesce(p.input_tokens, 0) as input_tokens,
+       coalesce(p.output_tokens, 0) as output_tokens,
+       coalesce(p.cost_usd, 0) as cost_usd
+  from public.generation_jobs j
+  left join lateral (
+    select count(*) filter (where i.status = 'pending') as pending,
+           count(*) filter (where i.status = 'claimed') as claimed,
+           count(*) filter (where i.status = 'succeeded') as succeeded,
+           count(*) filter (where i.status = 'failed') as failed,
+           count(*) filter (where i.status = 'cancelled') as cancelled,
+           sum(i.input_tokens) as input_tokens,
+           sum(i.output_tokens) as output_tokens,
+           sum(i.cost_usd) as cost_usd
+      from public.generation_job_items i
+     where i.job_id = j.id
+  ) p on true;
+
+
+
+-- One row per conversation version. The queue shows current versions; an earlier version is
+-- reachable from the one that replaced it (previous_version_id, next_version_id).
+create or replace view public.v_review_queue with (security_invoker = on) as
+select c.id, c.scenario_id, c.version, c.is_current, c.previous_version_id, n.id as next_version_id,
+       c.source, c.review_status, c.quality_score, c.turn_count, c.use_as_seed_example,
+       c.model, t.name as template_name, t.version as template_version,
+       c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens, c.cost_usd,
+       c.created_at, c.updated_at,
+       s.tier, s.persona, s.emotional_arc, s.topic, s.intent, s.tone, s.outcome_type, s.context_id,
+       s.status as scenario_status, a.start_emotion, a.end_emotion,
+       r.last_reviewer, r.last_decision_at, coalesce(r.review_count, 0) as review_count,
+       coalesce(r.reviewers, '{}'::text[]) as reviewers,
+       coalesce(l.revision_count, 0) as label_revision_count
+  from public.conversations c
+  join public.scenarios s on s.id = c.scenario_id
+  join public.emotional_arcs a on a.id = s.emotional_arc
+  left join public.prompt_templates t on t.id = c.prompt_template_id
+  left join public.conversations n on n.previous_version_id = c.id
+  left join lateral (
+    select (array_agg(rv.reviewer order by rv.created_at desc, rv.id desc))[1] as last_reviewer,
+           max(rv.created_at) as last_decision_at,
+           count(*) as review_count,
+           array_agg(distinct rv.reviewer) as reviewers
+      from public.reviews rv
+     where rv.conversation_id = c.id
+  ) r on true
+  left join lateral (
+    select count(*) as revision_count from public.label_revisions lr where lr.conversation_id = c.id
+  ) l on true;
+
+-- Per conversation and criterion, the rating that counts: the latest human rating, else the one from
+-- the latest judge run.
+create or replace view public.v_ratings_in_force with (security_invoker = on) as
+with latest_judge_run as (
+  select distinct on (r.conversation_id) r.conversation_id, r.run_id
+    from public.conversation_ratings r
+   where r.source = 'judge'
+   order by r.conversation_id, r.created_at desc, r.id desc
+), latest_human as (
+  select distinct on (r.conversation_id, r.criterion) r.*
+    from public.conversation_ratings r
+   where r.source = 'human'
+   order by r.conversation_id, r.criterion, r.created_at desc, r.id desc
+)
+select h.* from latest_human h
+union all
+select r.*
+  from public.conversation_ratings r
+  join latest_judge_run j on j.conversation_id = r.conversation_id and j.run_id = r.run_id
+ where not exists (select 1 from latest_human h where h.conversation_id = r.conversation_id and h.criterion = r.criterion);
+
+-- Per conversation: the lowest rating in force, flagged (any rating below its pass mark),
+-- hard_failed, and the reasons, for the Review queue and the export filters. lib/core/rubric.py
+-- (Rubric.assess) applies the same rule and writes reasons the same way.
+create or replace view public.v_conversation_quality with (security_invoker = on) as
+select f.conversation_id,
+       c.scenario_id,
+       c.is_current,
+       c.review_status,
+       min(f.score)::integer as min_score,
+       bool_or(f.score < f.pass_at) as flagged,
+       bool_or(f.hard and f.score < f.pass_at) as hard_failed,
+       -- the reason text and order of lib.core.rubric.flag_reason / Rubric.assess
+       coalesce(array_agg(format('%s %s/5, below %s', f.criterion, f.score, f.pass_at)
+                          || case when f.hard then ' (hard rule)' else '' end
+                          order by not f.hard, f.score, f.criterion)
+                  filter (where f.score < f.pass_at), '{}') as flag_reasons,
+       jsonb_object_agg(f.criterion, f.score) as scores,
+       bool_or(f.source = 'human') as human_rated,
+       max(f.created_at) filter (where f.source = 'judge') as judged_at,
+       (array_agg(f.rater order by f.created_at desc) filter (where f.source = 'judge'))[1] as judge_model,
+       max(f.created_at) as rated_at
+  from public.v_ratings_in_force f
+  join public.conversations c on c.id = f.conversation_id
+ group by f.conversation_id, c.scenario_id, c.is_current, c.review_status;
+
+revoke all on public.v_scenarios, public.v_generation_jobs, public.v_review_queue, public.v_ratings_in_force,
+  public.v_conversation_quality from anon;
+grant select on public.v_scenarios, public.v_generation_jobs, public.v_review_queue, public.v_ratings_in_force,
+  public.v_conversation_quality to authenticated, service_role;
+
 
 -- =============================================================================================
 -- The functions. Every write that touches several rows, or must not interleave with another
@@ -2211,86 +2400,223 @@ begin
   return found;
 end $$;
 
--- =============================================================================================
--- Read views for the pages. security_invoker: a view reads with the caller's rights, so the
--- tables' RLS policies apply through it (Supabase's recommendation for exposed views).
--- =============================================================================================
+-- ---------------------------------------------------------------------------------------------
+-- Quality ratings
+-- ---------------------------------------------------------------------------------------------
 
--- One row per scenario with what the scenario table and its filters need: the arc's start and
--- end emotion, the topic's cluster, and the current conversation (if any).
-create or replace view public.v_scenarios with (security_invoker = on) as
-select s.id, s.tier, s.persona, s.emotional_arc, s.topic, s.intent, s.tone, s.outcome_type,
-       s.context_id, s.context, s.status, s.origin, s.quality_score, s.plan_seed, s.plan_batch,
-       s.created_by, s.created_at, s.updated_at,
-       a.start_emotion, a.end_emotion, t.cluster_id as topic_cluster,
-       c.id as conversation_id, c.version as conversation_version, c.source as conversation_source,
-       c.quality_score as conversation_quality, c.review_status, c.turn_count,
-       c.created_at as conversation_created_at
-  from public.scenarios s
-  join public.emotional_arcs a on a.id = s.emotional_arc
-  join public.topics t on t.id = s.topic
-  left join public.conversations c on c.scenario_id = s.id and c.is_current;
+-- One judge run: its model-call log rows (generation_logs, purpose 'judge', oldest first), and when
+-- the run produced a verdict, its ratings and label findings, linked to the last log row. All or
+-- nothing. Saving the same run again (same request id of the last call) changes nothing.
+--   p_ratings:  [{criterion, score, reason, cited_turns, pass_at, hard}]
+--   p_findings: [{turn, field, current_value, suggested_value, reason}]
+--   p_logs:     [lib.generation.engine.AttemptLog.as_row() of each call]
+-- Returns {run_id, log_ids, ratings, findings, created}.
+create or replace function public.save_judge_result(
+  p_conversation_id text, p_rater text, p_prompt_name text, p_prompt_version text, p_prompt_sha256 text,
+  p_rubric_id text, p_rubric_version text, p_ratings jsonb, p_findings jsonb default '[]'::jsonb,
+  p_logs jsonb default '[]'::jsonb) returns jsonb
+language plpgsql security definer
+set search_path = public, pg_temp
+as $$
+declare
+  v_scenario bigint;
+  v_turns integer;
+  v_run uuid := gen_random_uuid();
+  v_log jsonb;
+  v_log_id bigint;
+  v_log_ids bigint[] := '{}';
+  v_request text;
+  v_existing uuid;
+  v_rating jsonb;
+  v_finding jsonb;
+  v_n integer := 0;
+  v_m integer := 0;
+begin
+  perform app_private.require_role('operator', 'save a judge''s ratings');
+  if nullif(btrim(coalesce(p_rater, '')), '') is null then
+    raise exception 'save_judge_result: say which model judged (p_rater)' using errcode = 'invalid_parameter_value';
+  end if;
+  if jsonb_typeof(coalesce(p_ratings, '[]'::jsonb)) <> 'array' or jsonb_typeof(coalesce(p_findings, '[]'::jsonb)) <> 'array'
+     or jsonb_typeof(coalesce(p_logs, '[]'::jsonb)) <> 'array' then
+    raise exception 'save_judge_result: p_ratings, p_findings and p_logs must be JSON arrays'
+      using errcode = 'invalid_parameter_value';
+  end if;
+  select c.scenario_id, c.turn_count into v_scenario, v_turns
+    from public.conversations c where c.id = p_conversation_id for update;
+  if not found then
+    raise exception 'conversation % does not exist', p_conversation_id using errcode = 'no_data_found';
+  end if;
 
--- A job with its progress, counted from its items (see generation_jobs for why).
-create or replace view public.v_generation_jobs with (security_invoker = on) as
-select j.id, j.kind, j.status, j.batch_id, j.batch_status, j.model, j.settings, j.created_by,
-       j.total_items, j.error, j.created_at, j.started_at, j.finished_at, j.updated_at,
-       coalesce(p.pending, 0) as pending_items,
-       coalesce(p.claimed, 0) as claimed_items,
-       coalesce(p.succeeded, 0) as succeeded_items,
-       coalesce(p.failed, 0) as failed_items,
-       coalesce(p.cancelled, 0) as cancelled_items,
-       coalesce(p.input_tokens, 0) as input_tokens,
-       coalesce(p.output_tokens, 0) as output_tokens,
-       coalesce(p.cost_usd, 0) as cost_usd
-  from public.generation_jobs j
-  left join lateral (
-    select count(*) filter (where i.status = 'pending') as pending,
-           count(*) filter (where i.status = 'claimed') as claimed,
-           count(*) filter (where i.status = 'succeeded') as succeeded,
-           count(*) filter (where i.status = 'failed') as failed,
-           count(*) filter (where i.status = 'cancelled') as cancelled,
-           sum(i.input_tokens) as input_tokens,
-           sum(i.output_tokens) as output_tokens,
-           sum(i.cost_usd) as cost_usd
-      from public.generation_job_items i
-     where i.job_id = j.id
-  ) p on true;
+  -- a retry after a lost reply: the last call's request id is already linked to ratings
+  v_request := nullif(coalesce(p_logs, '[]'::jsonb) -> -1 ->> 'request_id', '');
+  if v_request is not null then
+    select r.run_id into v_existing
+      from public.conversation_ratings r join public.generation_logs l on l.id = r.generation_log_id
+     where r.conversation_id = p_conversation_id and l.purpose = 'judge' and l.request_id = v_request
+     limit 1;
+    if v_existing is not null then
+      return jsonb_build_object('run_id', v_existing, 'log_ids', '[]'::jsonb,
+        'ratings', (select count(*) from public.conversation_ratings r where r.run_id = v_existing),
+        'findings', (select count(*) from public.conversation_label_findings f where f.run_id = v_existing),
+        'created', false);
+    end if;
+  end if;
 
+  for v_log in select e from jsonb_array_elements(coalesce(p_logs, '[]'::jsonb)) e
+  loop
+    if coalesce(v_log ->> 'purpose', 'judge') <> 'judge' then
+      raise exception 'save_judge_result: a log row has purpose %, expected judge', v_log ->> 'purpose'
+        using errcode = 'invalid_parameter_value';
+    end if;
+    insert into public.generation_logs (
+      scenario_id, attempt, purpose, outcome, model, template_name, template_version, template_sha256,
+      parameters, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, duration_ms,
+      http_status, request_id, error, raw_response, stop_reason)
+    values (
+      v_scenario, (v_log ->> 'attempt')::integer, 'judge', v_log ->> 'outcome', v_log ->> 'model',
+      v_log ->> 'template_name', v_log ->> 'template_version', v_log ->> 'template_sha256',
+      coalesce(v_log -> 'parameters', '{}'::jsonb) || jsonb_build_object('conversation_id', p_conversation_id),
+      coalesce((v_log ->> 'input_tokens')::integer, 0), coalesce((v_log ->> 'output_tokens')::integer, 0),
+      coalesce((v_log ->> 'cache_read_tokens')::integer, 0), coalesce((v_log ->> 'cache_write_tokens')::integer, 0),
+      coalesce((v_log ->> 'cost_usd')::numeric, 0), (v_log ->> 'duration_ms')::integer,
+      (v_log ->> 'http_status')::integer, v_log ->> 'request_id', v_log ->> 'error',
+      v_log ->> 'raw_response', v_log ->> 'stop_reason')
+    returning id into v_log_id;
+    v_log_ids := v_log_ids || v_log_id;
+  end loop;
 
+  for v_rating in select e from jsonb_array_elements(coalesce(p_ratings, '[]'::jsonb)) e
+  loop
+    if exists (select 1 from jsonb_array_elements_text(coalesce(v_rating -> 'cited_turns', '[]'::jsonb)) t
+                where t::integer >= v_turns) then
+      raise exception 'save_judge_result: % cites turn(s) % but conversation % has % turns',
+        v_rating ->> 'criterion', v_rating -> 'cited_turns', p_conversation_id, v_turns
+        using errcode = 'invalid_parameter_value';
+    end if;
+    insert into public.conversation_ratings (
+      conversation_id, run_id, source, criterion, score, reason, cited_turns, pass_at, hard, rater,
+      rubric_id, rubric_version, prompt_name, prompt_version, prompt_sha256, generation_log_id)
+    values (
+      p_conversation_id, v_run, 'judge', v_rating ->> 'criterion', (v_rating ->> 'score')::smallint,
+      coalesce(v_rating ->> 'reason', ''),
+      coalesce(array(select t::integer from jsonb_array_elements_text(coalesce(v_rating -> 'cited_turns', '[]'::jsonb)) t), '{}'),
+      (v_rating ->> 'pass_at')::smallint, coalesce((v_rating ->> 'hard')::boolean, false), btrim(p_rater),
+      p_rubric_id, p_rubric_version, p_prompt_name, p_prompt_version, p_prompt_sha256, v_log_id);
+    v_n := v_n + 1;
+  end loop;
 
--- One row per conversation version. The queue shows current versions; an earlier version is
--- reachable from the one that replaced it (previous_version_id, next_version_id).
-create or replace view public.v_review_queue with (security_invoker = on) as
-select c.id, c.scenario_id, c.version, c.is_current, c.previous_version_id, n.id as next_version_id,
-       c.source, c.review_status, c.quality_score, c.turn_count, c.use_as_seed_example,
-       c.model, t.name as template_name, t.version as template_version,
-       c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens, c.cost_usd,
-       c.created_at, c.updated_at,
-       s.tier, s.persona, s.emotional_arc, s.topic, s.intent, s.tone, s.outcome_type, s.context_id,
-       s.status as scenario_status, a.start_emotion, a.end_emotion,
-       r.last_reviewer, r.last_decision_at, coalesce(r.review_count, 0) as review_count,
-       coalesce(r.reviewers, '{}'::text[]) as reviewers,
-       coalesce(l.revision_count, 0) as label_revision_count
-  from public.conversations c
-  join public.scenarios s on s.id = c.scenario_id
-  join public.emotional_arcs a on a.id = s.emotional_arc
-  left join public.prompt_templates t on t.id = c.prompt_template_id
-  left join public.conversations n on n.previous_version_id = c.id
-  left join lateral (
-    select (array_agg(rv.reviewer order by rv.created_at desc, rv.id desc))[1] as last_reviewer,
-           max(rv.created_at) as last_decision_at,
-           count(*) as review_count,
-           array_agg(distinct rv.reviewer) as reviewers
-      from public.reviews rv
-     where rv.conversation_id = c.id
-  ) r on true
-  left join lateral (
-    select count(*) as revision_count from public.label_revisions lr where lr.conversation_id = c.id
-  ) l on true;
+  if v_n = 0 and jsonb_array_length(coalesce(p_findings, '[]'::jsonb)) > 0 then
+    raise exception 'save_judge_result: label findings without ratings; a run that produced no verdict has no findings'
+      using errcode = 'invalid_parameter_value';
+  end if;
+  for v_finding in select e from jsonb_array_elements(coalesce(p_findings, '[]'::jsonb)) e
+  loop
+    if (v_finding ->> 'turn')::integer >= v_turns then
+      raise exception 'save_judge_result: a label finding points at turn % but conversation % has % turns',
+        v_finding ->> 'turn', p_conversation_id, v_turns using errcode = 'invalid_parameter_value';
+    end if;
+    insert into public.conversation_label_findings (
+      conversation_id, run_id, turn_idx, field, current_value, suggested_value, reason, rater)
+    values (
+      p_conversation_id, v_run, (v_finding ->> 'turn')::integer, v_finding ->> 'field',
+      v_finding -> 'current_value', v_finding -> 'suggested_value', coalesce(v_finding ->> 'reason', ''), btrim(p_rater));
+    v_m := v_m + 1;
+  end loop;
 
-revoke all on public.v_scenarios, public.v_generation_jobs, public.v_review_queue from anon;
-grant select on public.v_scenarios, public.v_generation_jobs, public.v_review_queue to authenticated, service_role;
+  return jsonb_build_object('run_id', case when v_n > 0 then v_run end, 'log_ids', to_jsonb(v_log_ids),
+                            'ratings', v_n, 'findings', v_m, 'created', true);
+end $$;
+
+-- A person's rating of one criterion. It is in force over any judge rating of the same criterion
+-- (v_ratings_in_force) and stays so when the judge runs again. p_pass_at and p_hard come from the
+-- rubric the person rated against. Returns the rating id.
+create or replace function public.record_human_rating(
+  p_conversation_id text, p_criterion text, p_score integer, p_rater text, p_pass_at integer,
+  p_hard boolean default false, p_reason text default '', p_cited_turns integer[] default '{}',
+  p_rubric_id text default null, p_rubric_version text default null) returns bigint
+language plpgsql security definer
+set search_path = public, pg_temp
+as $$
+declare
+  v_turns integer;
+  v_id bigint;
+begin
+  perform app_private.require_role('reviewer', 'rate a conversation');
+  if p_score is null or p_score not between 1 and 5 then
+    raise exception 'a rating is a score from 1 to 5, not %', coalesce(p_score::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if nullif(btrim(coalesce(p_rater, '')), '') is null then
+    raise exception 'say who is rating (p_rater)' using errcode = 'invalid_parameter_value';
+  end if;
+  select c.turn_count into v_turns from public.conversations c where c.id = p_conversation_id;
+  if not found then
+    raise exception 'conversation % does not exist', p_conversation_id using errcode = 'no_data_found';
+  end if;
+  if exists (select 1 from unnest(coalesce(p_cited_turns, '{}')) t where t >= v_turns) then
+    raise exception 'conversation % has % turns; the cited turns % are not all in it', p_conversation_id, v_turns,
+      p_cited_turns using errcode = 'invalid_parameter_value';
+  end if;
+  insert into public.conversation_ratings (
+    conversation_id, run_id, source, criterion, score, reason, cited_turns, pass_at, hard, rater, rater_id,
+    rubric_id, rubric_version)
+  values (
+    p_conversation_id, gen_random_uuid(), 'human', p_criterion, p_score, coalesce(p_reason, ''),
+    coalesce(p_cited_turns, '{}'), p_pass_at, coalesce(p_hard, false), btrim(p_rater), auth.uid(),
+    p_rubric_id, p_rubric_version)
+  returning id into v_id;
+  return v_id;
+end $$;
+
+-- Reads (security invoker: the tables' policies decide who sees what).
+-- Every rating of a conversation, newest first; in_force marks the ones v_conversation_quality uses.
+create or replace function public.conversation_ratings_of(p_conversation_id text)
+returns table (id bigint, run_id uuid, source text, criterion text, score integer, reason text,
+               cited_turns integer[], pass_at integer, hard boolean, rater text, rubric_version text,
+               prompt_name text, prompt_version text, generation_log_id bigint, created_at timestamptz,
+               in_force boolean)
+language sql stable
+set search_path = public, pg_temp
+as $$
+  select r.id, r.run_id, r.source, r.criterion, r.score::integer, r.reason, r.cited_turns, r.pass_at::integer,
+         r.hard, r.rater, r.rubric_version, r.prompt_name, r.prompt_version, r.generation_log_id, r.created_at,
+         exists (select 1 from public.v_ratings_in_force f where f.id = r.id)
+    from public.conversation_ratings r
+   where r.conversation_id = p_conversation_id
+   order by r.created_at desc, r.id
+$$;
+
+-- The label findings of a conversation, newest first; latest_run marks the latest judge run's.
+create or replace function public.label_findings_of(p_conversation_id text)
+returns table (id bigint, run_id uuid, turn_idx integer, field text, current_value jsonb, suggested_value jsonb,
+               reason text, rater text, created_at timestamptz, latest_run boolean)
+language sql stable
+set search_path = public, pg_temp
+as $$
+  select f.id, f.run_id, f.turn_idx, f.field, f.current_value, f.suggested_value, f.reason, f.rater, f.created_at,
+         f.run_id = (select r.run_id from public.conversation_ratings r
+                      where r.conversation_id = p_conversation_id and r.source = 'judge'
+                      order by r.created_at desc, r.id desc limit 1)
+    from public.conversation_label_findings f
+   where f.conversation_id = p_conversation_id
+   order by f.created_at desc, f.turn_idx, f.id
+$$;
+
+-- Current conversations no judge has rated yet (under p_rubric_version, when given), oldest first.
+create or replace function public.conversations_to_judge(p_limit integer default 100, p_rubric_version text default null)
+returns table (conversation_id text)
+language sql stable
+set search_path = public, pg_temp
+as $$
+  select c.id
+    from public.conversations c
+   where c.is_current
+     and not exists (select 1 from public.conversation_ratings r
+                      where r.conversation_id = c.id and r.source = 'judge'
+                        and (p_rubric_version is null or r.rubric_version = p_rubric_version))
+   order by c.created_at, c.id
+   limit greatest(coalesce(p_limit, 100), 0)
+$$;
 
 -- =============================================================================================
 -- Who may call what: API users reach the public functions only as authenticated or service_role,
