@@ -11,7 +11,7 @@ from lib.review import view as rv
 from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
 from lib.core.taxonomy import Taxonomy, load_taxonomy
-from lib.ui.common import emotion_colours
+from lib.ui.display import emotion_colours
 
 
 @pytest.fixture(scope="module")
