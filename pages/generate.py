@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from lib.generation import jobs as runner
 from lib.config import ConfigError
+from lib.generation import jobs as runner
 from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.display import names

@@ -7,8 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from lib.review import view as rv
 from lib.config import ConfigError
+from lib.review import view as rv
 from lib.store import StoreError
 from lib.store.protocol import REASON_CODES
 from lib.ui import nav, resources

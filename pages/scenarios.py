@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from lib.core import filters as flt
-from lib.generation import jobs as runner
 from lib.core.planner import compare_coverage, plan
+from lib.generation import jobs as runner
 from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.chat import render_chat

@@ -162,12 +162,21 @@ def session_json(email: str = "dana@example.com", token: str = FAKE_ACCESS_TOKEN
 
 
 def table_rows(rows: Sequence[Mapping[str, Any]]) -> Responder:
-    """A GET responder over canned rows that applies PostgREST's simple filters as PostgREST would
-    (col=eq.v, col=in.(a,"b,c"), col=is.null|true|false, col=not.is.null) and the page (offset,
-    limit). Other filters (ov, gte, or) and the order pass everything through; `select` is ignored."""
+    """A GET responder over canned rows that does what PostgREST does with the simple filters
+    (col=eq.v, col=in.(a,"b,c"), col=is.null|true|false, col=not.is.null), the order (col.asc,
+    col.desc, nulls as PostgreSQL places them) and the page (offset, limit). Other filters (ov,
+    gte, or) let every row through; `select` is ignored."""
     def answer(req: StubRequest) -> list[dict[str, Any]]:
         query = [(k, v) for k, v in req.query if k not in ("select", "order", "offset", "limit", "or")]
         out = [dict(r) for r in rows if all(_passes(r.get(k), v) for k, v in query)]
+        keys = [key for k, v in req.query if k == "order" for key in v.split(",")]
+        for key in reversed(keys):  # a stable sort per key, the last key first
+            column, _, how = key.partition(".")
+            desc = how.startswith("desc")
+            nulls_first = "nullsfirst" in how or (desc and "nullslast" not in how)
+            present = sorted((r for r in out if r.get(column) is not None), key=lambda r: r[column], reverse=desc)
+            absent = [r for r in out if r.get(column) is None]
+            out = absent + present if nulls_first else present + absent
         params = dict(req.query)
         start = int(params.get("offset", 0))
         end = start + int(params["limit"]) if "limit" in params else None

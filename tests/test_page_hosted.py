@@ -22,7 +22,12 @@ from lib.core.taxonomy import Taxonomy
 from lib.store.boot import open_store
 from lib.ui.auth import AuthSession
 from tests.conftest import ROOT
-from tests.supabase_stub import FAKE_ACCESS_TOKEN, FAKE_ANON_KEY, SupabaseStub, table_rows
+from tests.supabase_stub import (
+    FAKE_ACCESS_TOKEN,
+    FAKE_ANON_KEY,
+    SupabaseStub,
+    table_rows,
+)
 
 PAGES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
 EMAIL = "olive@example.com"
@@ -44,7 +49,7 @@ def stub(app_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     db = open_store(Settings.load())
     try:
         with db.connection("read the tables") as conn:
-            tables = {name: [_jsonable(r) for r in conn.execute(f"select * from public.{name}")]  # noqa: S608
+            tables = {name: [_jsonable(r) for r in conn.execute(f"select * from public.{name}")]
                       for name in READ_ONLY}
         rules = db.describe()
         coverage = db.coverage_counts(min_turns=8, max_turns=16)

@@ -25,11 +25,29 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lib.store.calls import (
-    AnyOf, Between, CallStore, Cond, Embed, Eq, Fn, Insert, IsTrue, NotNull, Overlaps, Read, count_values,
+    AnyOf,
+    Between,
+    Cond,
+    Embed,
+    Eq,
+    Fn,
+    Insert,
+    IsTrue,
+    NotNull,
+    Overlaps,
+    Read,
 )
 from lib.store.protocol import (
-    BootReport, ExportRow, InvalidInput, NotFound, PermissionDenied, StoreError, StoreKind, StoreUnavailable,
+    BootReport,
+    ExportRow,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+    StoreKind,
+    StoreUnavailable,
 )
+from lib.store.transport import CallStore, count_values
 
 PAGE = 1000  # Supabase's default max-rows
 ID_CHUNK = 200  # ids per `in.(...)` filter: keeps the URL well under proxies' limits
@@ -87,8 +105,8 @@ class SupabaseStore(CallStore):
             size = PAGE if limit is None else min(PAGE, limit - len(out))
             if size <= 0:
                 return out
-            start = len(out)
-            rows = list(self._run(action, lambda: build(start, start + size - 1)) or [])
+            start, end = len(out), len(out) + size - 1
+            rows = list(self._run(action, lambda start=start, end=end: build(start, end)) or [])
             out.extend(rows)
             if len(rows) < size:
                 return out

@@ -92,7 +92,8 @@ def _session_from(settings: Settings, session: Any, fallback_email: str = "") ->
 
 def sign_in_with_password(settings: Settings, email: str, password: str) -> AuthSession:
     """Sign in with Supabase Auth; returns the session with the member's role."""
-    from supabase_auth.errors import AuthApiError, AuthError as GoTrueError
+    from supabase_auth.errors import AuthApiError
+    from supabase_auth.errors import AuthError as GoTrueError
 
     email = email.strip()
     if not email or not password:
