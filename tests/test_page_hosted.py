@@ -22,12 +22,7 @@ from lib.core.taxonomy import Taxonomy
 from lib.store.boot import open_store
 from lib.ui.auth import AuthSession
 from tests.conftest import ROOT
-from tests.supabase_stub import (
-    FAKE_ACCESS_TOKEN,
-    FAKE_ANON_KEY,
-    SupabaseStub,
-    table_rows,
-)
+from tests.supabase_stub import FAKE_ACCESS_TOKEN, FAKE_ANON_KEY, SupabaseStub, table_rows
 
 PAGES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
 EMAIL = "olive@example.com"

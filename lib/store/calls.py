@@ -15,13 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from lib.core.models import Conversation
-from lib.store.protocol import (
-    LABEL_STATS_GROUPS,
-    REVIEW_FILTERS,
-    SCENARIO_FILTERS,
-    InvalidInput,
-    JobItem,
-)
+from lib.store.protocol import LABEL_STATS_GROUPS, REVIEW_FILTERS, SCENARIO_FILTERS, InvalidInput, JobItem
 
 SCENARIO_FIELDS: tuple[str, ...] = (
     "tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id", "context")

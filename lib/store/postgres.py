@@ -20,27 +20,9 @@ from psycopg.types.numeric import FloatLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lib.config import safe_dsn_label
-from lib.store.calls import (
-    AnyOf,
-    Between,
-    Cond,
-    Eq,
-    Fn,
-    Insert,
-    IsTrue,
-    NotNull,
-    Overlaps,
-    Read,
-)
+from lib.store.calls import AnyOf, Between, Cond, Eq, Fn, Insert, IsTrue, NotNull, Overlaps, Read
 from lib.store.protocol import (
-    BootReport,
-    ExportRow,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    StoreError,
-    StoreKind,
-    StoreUnavailable,
+    BootReport, ExportRow, InvalidInput, NotFound, PermissionDenied, StoreError, StoreKind, StoreUnavailable,
 )
 from lib.store.transport import CallStore
 

@@ -24,28 +24,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from lib.store.calls import (
-    AnyOf,
-    Between,
-    Cond,
-    Embed,
-    Eq,
-    Fn,
-    Insert,
-    IsTrue,
-    NotNull,
-    Overlaps,
-    Read,
-)
+from lib.store.calls import AnyOf, Between, Cond, Embed, Eq, Fn, Insert, IsTrue, NotNull, Overlaps, Read
 from lib.store.protocol import (
-    BootReport,
-    ExportRow,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    StoreError,
-    StoreKind,
-    StoreUnavailable,
+    BootReport, ExportRow, InvalidInput, NotFound, PermissionDenied, StoreError, StoreKind, StoreUnavailable,
 )
 from lib.store.transport import CallStore, count_values
 

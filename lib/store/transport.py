@@ -9,27 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from lib.store.calls import (
-    CALLS,
-    STORE_INFO,
-    Args,
-    Call,
-    Cond,
-    Export,
-    Fn,
-    Insert,
-    Read,
-    info_counts,
-    integer,
-    matches_nothing,
+    CALLS, STORE_INFO, Args, Call, Cond, Export, Fn, Insert, Read, info_counts, integer, matches_nothing,
 )
-from lib.store.protocol import (
-    BootReport,
-    ExportRow,
-    InvalidInput,
-    Store,
-    StoreInfo,
-    StoreKind,
-)
+from lib.store.protocol import BootReport, ExportRow, InvalidInput, Store, StoreInfo, StoreKind
 
 
 class CallStore:
