@@ -1,7 +1,7 @@
 """Hosted mode (Supabase) under AppTest: every page, rendered as a signed-in operator against the
-recording Supabase stub, does its reads and its writes (a review decision, a label correction, a
-regeneration, the coverage counts, starting and stopping a generation, an export) with that
-person's access token. Regression: Review's buttons and the Coverage counts went through a store
+recording Supabase stub, does its reads and its writes (a review decision, a seed example, a label
+correction, a regeneration, the coverage counts, starting and stopping a generation, an export)
+with that person's access token. Regression: Review's buttons and the Coverage counts went through a store
 without the sign-in, which the database refuses as anonymous."""
 from __future__ import annotations
 
@@ -120,6 +120,9 @@ def test_every_page_reads_and_writes_as_the_signed_in_user(stub: SupabaseStub, d
     at.toggle(key="rv_advance").set_value(False)
     click(at, key="rv_approve")
     assert "record_review" in rpcs(stub)
+    seed = at.toggle(key=f"rv_seed_{cid}")
+    ok(seed.set_value(not seed.value).run())
+    assert "set_seed_example" in rpcs(stub)
     at.session_state[f"rv_pop_{cid}_0"] = True  # open turn 0's "Correct labels"
     ok(at.run())
     emotion = at.selectbox(key=f"rv_{cid}_0_emotion")
