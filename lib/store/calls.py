@@ -181,8 +181,8 @@ def as_dict(value: Any) -> dict[str, Any]:
     return dict(value or {})
 
 
-def document(conversation: Conversation) -> dict[str, Any]:
-    return conversation.model_dump(mode="json")
+def document(conversation: Conversation | None) -> dict[str, Any] | None:
+    return None if conversation is None else conversation.model_dump(mode="json")
 
 
 def scenario_payload(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -201,10 +201,6 @@ def first(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def count(value: Any) -> int:
     return int(value or 0)
-
-
-def int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 def conversation_or_none(rows: list[dict[str, Any]]) -> Conversation | None:
@@ -326,7 +322,7 @@ CALLS: dict[str, Call] = {
                                         "p_turn": Arg("turn", "integer", integer), "p_field": Arg("field", "text"),
                                         "p_new_value": Arg("new_value", "jsonb"), "p_author": Arg("author", "text"),
                                         "p_reason": Arg("reason", "text"), "p_source": Arg("source", "text")},
-                       "value", "revise {field} of turn {turn} of {conversation_id}", shape=int_or_none),
+                       "value", "revise {field} of turn {turn} of {conversation_id}", shape=integer),
     "reviews_for": Read("reviews", "read reviews", where=equal("conversation_id", "conversation_id"), order=BY_TIME),
     "label_revisions_for": Read("label_revisions", "read label revisions",
                                 where=equal("conversation_id", "conversation_id"), order=BY_TIME),

@@ -2,8 +2,8 @@
 
 In hosted mode (SUPABASE_URL and SUPABASE_KEY set, DATABASE_URL not) each browser session signs
 in; lib.ui.resources.store() puts its access token on every request (lib/store/supabase.py), so
-the database's RLS policies and the functions' role checks apply to that person. The tokens live in the session's
-server-side state (`br_auth`) only: the browser never sees them, nor any key.
+the database's RLS policies and the functions' role checks apply to that person. The tokens live
+in the session's server-side state (`br_auth`) only: the browser never sees them, nor any key.
 
 Roles rank viewer < reviewer < operator < admin (the members table). Pages ask `can(action)` to
 hide what a role cannot do; the database is what enforces it. In embedded / DATABASE_URL mode
@@ -58,10 +58,6 @@ class AuthSession(BaseModel):
 
 
 # -- plain functions ------------------------------------------------------------------------------
-def hosted(settings: Settings) -> bool:
-    return settings.store_mode == "supabase"
-
-
 def allowed(role: str | None, action: str) -> bool:
     """May `role` do `action`? Unknown actions are refused (a typo must not open a door)."""
     need = ACTIONS.get(action)
