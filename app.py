@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.ui import auth
-from lib.ui.common import GOTO_KEY, REVIEWER_KEY, get_worker, sidebar_status
+from lib.ui import auth, nav, resources
 
 st.set_page_config(page_title="Bright Run Training Data Studio", page_icon="💬", layout="wide")
 
-hosted = auth.is_hosted()  # Supabase: people sign in and their role decides what they see
+hosted = resources.hosted()  # Supabase: people sign in and their role decides what they see
 user = auth.current() if hosted else None
 about = st.Page("pages/home.py", title="About", icon=":material/info:", url_path="about")
 signin = st.Page("pages/signin.py", title="Sign in" if user is None else "Account", icon=":material/login:",
@@ -28,20 +27,11 @@ else:
         about,
         *([signin] if hosted else []),
     ]
-nav = st.navigation(pages)
-goto = st.session_state.pop(GOTO_KEY, None)  # a page's own URL opened before app.py had run
-if goto:
-    path, params = goto
-    st.switch_page(next((p for p in pages if p.url_path == path), pages[0]), query_params=params)
+page = st.navigation(pages)
+nav.app_started(pages)
 
 with st.sidebar:
-    st.markdown("### Bright Run Studio")
-    if user is not None:
-        st.session_state[REVIEWER_KEY] = user.email  # decisions are recorded under the signed-in account
-    elif not hosted:
-        st.text_input("Your name", key=REVIEWER_KEY, placeholder="e.g. Dana Reyes, CFP",
-                      help="Recorded with every review decision and label correction in this session.")
-    sidebar_status()
+    nav.sidebar()
 
-get_worker()  # this server's generation worker, whichever page is opened first (None without an API key)
-nav.run()
+resources.worker()  # this server's generation worker, whichever page is opened first (None without an API key)
+page.run()

@@ -38,7 +38,7 @@ from lib.store.boot import open_store  # noqa: E402
 from lib.store.embedded import start_embedded  # noqa: E402
 from lib.store.postgres import PostgresStore  # noqa: E402
 from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
-from lib.ui.common import emotion_colours, escape_markdown  # noqa: E402
+from lib.ui.display import emotion_colours, escape_markdown  # noqa: E402
 
 
 def stats(samples: list[float]) -> str:

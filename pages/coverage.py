@@ -9,9 +9,11 @@ import streamlit as st
 from lib.coverage import counts as coverage
 from lib.coverage.charts import config, fmt
 from lib.store import StoreError
-from lib.ui.common import ensure_app_navigation, get_store, names, reviewer, store_or_stop, taxonomy_or_stop
+from lib.ui import nav, resources
+from lib.ui.display import names
+from lib.ui.session import reviewer
 
-ensure_app_navigation("coverage")
+nav.open_in_app("coverage")
 
 SCOPE_KEY = "br_coverage_scope"  # approved | generated | planned
 PLAN_KEY = "br_coverage_plan"  # the plan in preview: {"n": rows, "seed": seed}
@@ -26,14 +28,14 @@ KIND_PLURALS = {"Emotion": "emotions", "Strategy": "strategies", "Length": "leng
 def counted_rows(source: str, version: str, min_turns: int, max_turns: int) -> list[dict]:
     """Every view's counts from SQL, once per version of the data (the arguments are the cache key), so
     switching views or planning does not count again."""
-    return get_store().coverage_counts(list(coverage.SCOPES), min_turns=min_turns, max_turns=max_turns)
+    return resources.store().coverage_counts(list(coverage.SCOPES), min_turns=min_turns, max_turns=max_turns)
 
 
 st.title("Coverage")
 st.caption("What the dataset covers against the targets in `taxonomy/targets.yaml`, where it falls short, "
            "and scenarios planned to close the gaps.")
-store = store_or_stop()
-tax = taxonomy_or_stop()
+store = resources.store()
+tax = resources.taxonomy()
 rules = tax.targets.quality
 
 scope = st.radio(

@@ -9,10 +9,11 @@ import streamlit as st
 
 import lib.export as ex
 from lib.store import StoreError
-from lib.ui.common import FILTERS_KEY, names, store_or_stop, taxonomy_or_stop
-from lib.ui.common import ensure_app_navigation
+from lib.ui import nav, resources
+from lib.ui.display import names
+from lib.ui.session import FILTERS_KEY
 
-ensure_app_navigation("export")
+nav.open_in_app("export")
 
 EXPORT_KEY = "br_export_dir"  # the folder of the export last built in this session
 PREVIEW_RECORDS = 3
@@ -20,8 +21,8 @@ PREVIEW_RECORDS = 3
 st.title("Export for training")
 st.caption("Reviewed conversations in the formats training tools load, split into train and eval, with a "
            "dataset card and a manifest. The training formats carry the labels in force, corrections included.")
-store = store_or_stop()
-tax = taxonomy_or_stop()
+store = resources.store()
+tax = resources.taxonomy()
 
 # ---- 1. which conversations ----------------------------------------------------------------------
 st.subheader("1 · Which conversations")

@@ -11,20 +11,21 @@ from lib.generation import jobs as runner
 from lib.generation.estimate import compact, duration_text
 from lib.generation.llm import LLMSettings
 from lib.store import StoreError
-from lib.ui.common import ensure_app_navigation, get_settings, get_worker, names, store_or_stop, taxonomy_or_stop
+from lib.ui import nav, resources
+from lib.ui.display import names
 
-ensure_app_navigation("generate")
+nav.open_in_app("generate")
 
 JOB_KEY = "br_job"  # the job shown
 FLASH_KEY = "gen_flash"
 STATUS_LABELS = {"queued": ("Queued", "violet"), "running": ("Running", "blue"), "stopped": ("Stopped", "gray"),
                  "completed": ("Completed", "green"), "failed": ("Failed", "red")}
 
-store = store_or_stop()
-tax = taxonomy_or_stop()
-settings = get_settings()
+store = resources.store()
+tax = resources.taxonomy()
+settings = resources.settings()
 gen_off = runner.generation_off_reason(settings)
-worker = None if gen_off else get_worker()
+worker = None if gen_off else resources.worker()
 
 st.title("Generate")
 st.caption("Generation jobs, started from the Scenarios page (Generate, Generate selected, Generate all, Retry "
@@ -52,6 +53,7 @@ def flash(kind: str, text: str) -> None:
 
 
 def act(action: str, job_id: int) -> None:
+    store = resources.store()
     try:
         if action == "stop":
             llm = LLMSettings.from_settings(settings) if not gen_off else None

@@ -7,9 +7,9 @@ import streamlit as st
 
 from lib.core.seeds import emotion_counts, load_seeds, seed_rows
 from lib.core.taxonomy import TaxonomyError, load_taxonomy
-from lib.ui.common import ensure_app_navigation
+from lib.ui import nav
 
-ensure_app_navigation("about")
+nav.open_in_app("about")
 
 
 @st.cache_data(show_spinner=False)

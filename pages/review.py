@@ -10,12 +10,13 @@ import lib.review as rv
 from lib.config import ConfigError
 from lib.store import StoreError
 from lib.store.protocol import REASON_CODES
-from lib.ui.common import (REVIEWER_KEY, STATUS_BADGES, emotion_colours, ensure_app_navigation, escape_markdown,
-                    get_settings, get_store, get_taxonomy, names, reviewer, store_or_stop, taxonomy_or_stop)
+from lib.ui import nav, resources
+from lib.ui.display import STATUS_BADGES, emotion_colours, escape_markdown, names
+from lib.ui.session import REVIEWER_KEY, reviewer
 
-ensure_app_navigation("review")
-store = store_or_stop()
-tax = taxonomy_or_stop()
+nav.open_in_app("review")
+store = resources.store()
+tax = resources.taxonomy()
 esc = escape_markdown
 # keyboard shortcuts on buttons (Streamlit ignores them while typing in a field); older Streamlit has none
 _SHORTCUTS = "shortcut" in inspect.signature(st.button).parameters
@@ -104,7 +105,7 @@ def _queue_ids() -> list[str]:
 
 
 def _view(conversation_id: str) -> rv.ConversationView:
-    view = rv.load_view(get_store(), conversation_id, get_taxonomy())
+    view = rv.load_view(resources.store(), conversation_id, resources.taxonomy())
     if view is None:
         raise rv.ReviewError(f"Conversation {conversation_id} no longer exists; refresh the queue.")
     return view
@@ -113,7 +114,7 @@ def _view(conversation_id: str) -> rv.ConversationView:
 def decide(conversation_id: str, decision: str) -> None:
     try:
         view = _view(conversation_id)
-        result = rv.decide(get_store(), view, decision,  # type: ignore[arg-type]
+        result = rv.decide(resources.store(), view, decision,  # type: ignore[arg-type]
                            reviewer=reviewer(), reason_code=st.session_state.get(f"rv_reason_{conversation_id}"),
                            notes=st.session_state.get(f"rv_notes_{conversation_id}", ""))
     except (rv.ReviewError, StoreError) as exc:
@@ -129,7 +130,7 @@ def toggle_seed(conversation_id: str) -> None:
     key = f"rv_seed_{conversation_id}"
     value = bool(st.session_state.get(key))
     try:
-        result = rv.set_seed_example(get_store(), _view(conversation_id), value, by=reviewer())
+        result = rv.set_seed_example(resources.store(), _view(conversation_id), value, by=reviewer())
     except (rv.ReviewError, StoreError) as exc:
         st.session_state[key] = not value
         flash("error", str(exc), "decision")
@@ -139,8 +140,8 @@ def toggle_seed(conversation_id: str) -> None:
 
 def regenerate(conversation_id: str) -> None:
     try:
-        settings = get_settings()
-        result = rv.queue_regeneration(get_store(), _view(conversation_id),
+        settings = resources.settings()
+        result = rv.queue_regeneration(resources.store(), _view(conversation_id),
                                        notes=st.session_state.get(f"rv_notes_{conversation_id}", ""),
                                        reviewer=reviewer(), model=settings.model, has_api_key=settings.has_api_key)
     except (rv.ReviewError, StoreError, ConfigError) as exc:
@@ -156,14 +157,14 @@ def correct(conversation_id: str, idx: int, role: str) -> None:
         if role == "user":
             primary = st.session_state[f"{k}_emotion"]
             result = rv.correct_user_turn(
-                get_store(), view, idx, primary=primary, sub_emotion=st.session_state.get(f"{k}_sub_{primary}"),
-                intensity=st.session_state[f"{k}_intensity"], author=reviewer(),
-                reason=st.session_state.get(f"{k}_why", ""), tax=get_taxonomy())
+                resources.store(), view, idx, primary=primary,
+                sub_emotion=st.session_state.get(f"{k}_sub_{primary}"), intensity=st.session_state[f"{k}_intensity"],
+                author=reviewer(), reason=st.session_state.get(f"{k}_why", ""), tax=resources.taxonomy())
         else:
             result = rv.correct_assistant_turn(
-                get_store(), view, idx, primary=st.session_state[f"{k}_strategy"],
+                resources.store(), view, idx, primary=st.session_state[f"{k}_strategy"],
                 supporting=st.session_state.get(f"{k}_supporting", []), author=reviewer(),
-                reason=st.session_state.get(f"{k}_why", ""), tax=get_taxonomy())
+                reason=st.session_state.get(f"{k}_why", ""), tax=resources.taxonomy())
     except (rv.ReviewError, StoreError) as exc:
         flash("error", str(exc), f"turn-{idx}")
         return

@@ -13,15 +13,18 @@ from lib.generation import jobs as runner
 from lib.generation.estimate import Estimate, estimate_job
 from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import StoreError
-from lib.ui.common import (FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, escape_markdown, get_settings, get_worker, names,
-                    render_chat, reviewer, status_badge, store_or_stop, taxonomy_or_stop)
+from lib.ui import nav, resources
+from lib.ui.chat import render_chat
+from lib.ui.display import escape_markdown, names, status_badge
+from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, reviewer
 
-store = store_or_stop()
-tax = taxonomy_or_stop()
-settings = get_settings()
+nav.open_in_app("scenarios")
+store = resources.store()
+tax = resources.taxonomy()
+settings = resources.settings()
 gen_off = runner.generation_off_reason(settings)  # None when generation can run
 if not gen_off:
-    get_worker()  # this server process's generation worker (one thread, started once)
+    resources.worker()  # this server process's generation worker (one thread, started once)
 
 # -- state: filters live in the session (they survive page changes) and in the URL (shareable) ----
 if FILTERS_KEY not in st.session_state:

@@ -8,22 +8,22 @@ import pandas as pd
 import streamlit as st
 
 from lib.config import ConfigError
-from lib.ui.common import STORE_KINDS, escape_markdown, get_settings, store_or_stop, taxonomy_or_stop
-from lib.ui.common import ensure_app_navigation
+from lib.ui import nav, resources
+from lib.ui.display import STORE_KINDS, escape_markdown
 
-ensure_app_navigation("settings")
+nav.open_in_app("settings")
 
 st.title("Settings")
 st.caption("Read-only here. Set values as environment variables or in `.streamlit/secrets.toml` "
            "(see `.streamlit/secrets.toml.example`), then restart the app.")
 
 try:
-    settings = get_settings()
+    settings = resources.settings()
 except ConfigError as exc:
     st.error(f"A setting is wrong: {exc}. Fix it and restart the app.")
     st.stop()
-store = store_or_stop()
-tax = taxonomy_or_stop()
+store = resources.store()
+tax = resources.taxonomy()
 
 data, model, taxonomy_tab, prompts_tab = st.tabs(["Data source", "Model", "Taxonomy", "Prompt templates"])
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.ui import auth
-from lib.ui.common import ensure_app_navigation, escape_markdown
+from lib.ui import auth, nav, resources
+from lib.ui.display import escape_markdown
 
-ensure_app_navigation("signin")
+nav.open_in_app("signin")
 st.title("Sign in")
 
-if not auth.is_hosted():
+if not resources.hosted():
     st.info("Sign-in is used only when the studio runs on a Supabase project (hosted mode). This one runs on "
             "its own database, with one trusted user: everything is allowed.")
     st.stop()

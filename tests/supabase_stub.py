@@ -6,15 +6,17 @@ responses, so the supabase-py adapter can be tested without a network or a proje
         stub.rpc("record_review", 7)                # POST /rest/v1/rpc/record_review -> 7
         stub.table("v_scenarios", [{"id": 1}])      # GET /rest/v1/v_scenarios -> [...]
         stub.error("/rest/v1/rpc/stop_job", 403, {"code": "42501", "message": "permission denied"})
+        stub.table("conversations", table_rows([...]))  # eq / in / is filters and the range applied
         store = SupabaseStore(stub.url, FAKE_ANON_KEY)
         ...
         stub.requests  # [StubRequest(method, path, query, headers, body), ...]
 """
 from __future__ import annotations
 
+import csv
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -157,3 +159,47 @@ def session_json(email: str = "dana@example.com", token: str = FAKE_ACCESS_TOKEN
             "email": email, "app_metadata": {}, "user_metadata": {}, "created_at": "2025-11-22T00:00:00Z"}
     return {"access_token": token, "token_type": "bearer", "expires_in": 3600, "expires_at": 4102444800,
             "refresh_token": "fake-refresh-token", "user": user}
+
+
+def table_rows(rows: Sequence[Mapping[str, Any]]) -> Responder:
+    """A GET responder over canned rows that does what PostgREST does with the simple filters
+    (col=eq.v, col=in.(a,"b,c"), col=is.null|true|false, col=not.is.null), the order (col.asc,
+    col.desc, nulls as PostgreSQL places them) and the page (offset, limit). Other filters (ov,
+    gte, or) let every row through; `select` is ignored."""
+    def answer(req: StubRequest) -> list[dict[str, Any]]:
+        query = [(k, v) for k, v in req.query if k not in ("select", "order", "offset", "limit", "or")]
+        out = [dict(r) for r in rows if all(_passes(r.get(k), v) for k, v in query)]
+        keys = [key for k, v in req.query if k == "order" for key in v.split(",")]
+        for key in reversed(keys):  # a stable sort per key, the last key first
+            column, _, how = key.partition(".")
+            desc = how.startswith("desc")
+            nulls_first = "nullsfirst" in how or (desc and "nullslast" not in how)
+            present = sorted((r for r in out if r.get(column) is not None), key=lambda r: r[column], reverse=desc)
+            absent = [r for r in out if r.get(column) is None]
+            out = absent + present if nulls_first else present + absent
+        params = dict(req.query)
+        start = int(params.get("offset", 0))
+        end = start + int(params["limit"]) if "limit" in params else None
+        return out[start:end]
+    return answer
+
+
+def _passes(value: Any, test: str) -> bool:
+    op, _, arg = test.partition(".")
+    if op == "not":
+        return not _passes(value, arg)
+    if op == "eq":
+        return _text(value) == arg
+    if op == "in":
+        return _text(value) in next(csv.reader([arg.strip("()")], skipinitialspace=True), [])
+    if op == "is":
+        return _text(value) == arg
+    return True
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from lib.store.calls import Eq, Read
 from lib.store.migrate import discover
 from lib.store.protocol import SCENARIO_COLUMNS, Store
 from lib.store.supabase import SupabaseStore
@@ -31,7 +32,8 @@ def live() -> Iterator[SupabaseStore]:
     try:
         yield store
     finally:  # the service role may delete what the test added
-        ids = [r["id"] for r in store._all("clean up", "scenarios", "id", where=lambda q: q.eq("plan_batch", batch))]
+        mine = store.read_rows(Read("scenarios", "clean up", columns=("id",)), [Eq("plan_batch", batch)], None, "clean up")
+        ids = [r["id"] for r in mine]
         if ids:
             store._run("clean up", lambda: store._client.table("generation_job_items").delete().in_("scenario_id", ids))
             store._run("clean up", lambda: store._client.table("conversations").delete().in_("scenario_id", ids))

@@ -1,7 +1,7 @@
 """The Generate page and the generation buttons of the Scenarios page, under AppTest.
 
 Without a key everything shows and nothing generates; with a key pointing at the fake Anthropic
-server, the app's worker thread (lib.ui.common.get_worker) runs the jobs in this process."""
+server, the app's worker thread (lib.ui.resources.worker) runs the jobs in this process."""
 from __future__ import annotations
 
 import time
@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.store.postgres import PostgresStore
 from lib.core.taxonomy import Taxonomy
-from lib.ui.common import FOCUS_KEY, SELECTED_KEY
+from lib.ui.session import FOCUS_KEY, SELECTED_KEY
 from tests.fake_anthropic import FakeAnthropic, FakeLimits
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"

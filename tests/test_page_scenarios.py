@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.store.postgres import PostgresStore
-from lib.ui.common import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY
+from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "scenarios.py")
 

@@ -13,7 +13,7 @@ from lib.core.seeds import load_seeds
 from lib.core.taxonomy import Taxonomy, load_taxonomy
 from lib.core.validation import CHECKS
 from lib.review.view import _resample
-from lib.ui.common import emotion_colours
+from lib.ui.display import emotion_colours
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from lib.store import BootError, Store, StoreUnavailable, open_store
 from lib.store.boot import SEEDS_DIR, import_seeds, sync_taxonomy
 from lib.store.embedded import EmbeddedServer
 from lib.store.migrate import MIGRATIONS_DIR
-from lib.store.postgres import SCENARIO_FIELDS, PostgresStore
+from lib.store.calls import SCENARIO_FIELDS
+from lib.store.postgres import PostgresStore
 from lib.core.taxonomy import Taxonomy, load_taxonomy
 
 SEED_FILES = sorted(SEEDS_DIR.glob("*.json"))

@@ -1,4 +1,5 @@
-"""The database layer. Pages and the worker use `open_store()` and the `Store` protocol only."""
+"""The database layer: the `Store` protocol and `open_store()`. Pages get theirs from
+lib.ui.resources.store(); the worker and the CLI call open_store()."""
 from __future__ import annotations
 
 from lib.store.protocol import (

@@ -32,9 +32,10 @@ from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
 from lib.store.protocol import BootError, BootReport, InvalidInput, StoreKind, StoreUnavailable
 from lib.store.embedded import start_embedded
+from lib.store.calls import SCENARIO_FIELDS
 from lib.store.ledger import inspect
 from lib.store.migrate import MIGRATIONS_DIR, discover, migrate
-from lib.store.postgres import SCENARIO_FIELDS, PostgresStore, connect_check
+from lib.store.postgres import PostgresStore, connect_check
 from lib.core.taxonomy import DEFAULT_DIR as TAXONOMY_DIR
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from lib.core.validation import check_conversation

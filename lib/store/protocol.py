@@ -1,8 +1,9 @@
 """The Store protocol: everything the pages and the worker may ask of the database.
 
-Two adapters implement it: PostgresStore (psycopg, for the embedded database and DATABASE_URL)
-and, in hosted mode, a supabase-py one. Both call the same SQL functions in
-supabase/migrations/, so they behave the same.
+lib/store/calls.py makes each method of one row of a table (the SQL function it calls, its
+parameters, the shape of its result), run by one of two transports: PostgresStore (psycopg, for the
+embedded database and DATABASE_URL) and, in hosted mode, SupabaseStore (supabase-py). The
+signatures below are the only ones: the methods are made with them.
 
 Rows come back as plain dicts (column -> value; numbers as int/float, times as aware datetimes),
 conversations as lib.core.models.Conversation. Errors are the StoreError subclasses below, each with a
@@ -360,3 +361,19 @@ class Store(Protocol):
         """Current conversations per review status among the scenarios that pass `filters`: what an
         export would match, counted without reading a document."""
         ...
+
+    # -- members and the signed-in user (hosted mode; a direct connection is the service role) -----
+    def whoami(self) -> dict[str, Any]:
+        """user_id, email, display_name and role of the caller (role None: not a member)."""
+        ...
+
+    def list_members(self) -> list[dict[str, Any]]: ...
+
+    def add_member(self, email: str, role: str = "viewer", *, user_id: str | None = None,
+                   display_name: str | None = None) -> dict[str, Any]:
+        """Add (or update) a member; without user_id the person is looked up by email (admins only)."""
+        ...
+
+    def set_member_role(self, user_id: str, role: str) -> dict[str, Any]: ...
+
+    def remove_member(self, user_id: str) -> bool: ...

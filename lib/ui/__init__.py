@@ -1,0 +1,7 @@
+"""The Streamlit side of the app (the only package of lib/ that imports Streamlit):
+- resources: settings, taxonomy, the worker, and store(), the one way a page gets the database;
+- auth: hosted-mode sign-in and what a role may do;
+- nav: shared links to a page, and the sidebar app.py draws;
+- session: the session-state keys several pages share;
+- display and chat: how labels, statuses and conversations look on every page.
+"""

@@ -1,9 +1,9 @@
 """Sign-in for hosted mode (Supabase Auth, email and password), and what a role may do.
 
 In hosted mode (SUPABASE_URL and SUPABASE_KEY set, DATABASE_URL not) each browser session signs
-in; its access token goes on every request (lib/store/supabase.py), so the database's RLS
-policies and the functions' role checks apply to that person. The tokens live in the session's
-server-side state (`br_auth`) only: the browser never sees them, nor any key.
+in; lib.ui.resources.store() puts its access token on every request (lib/store/supabase.py), so
+the database's RLS policies and the functions' role checks apply to that person. The tokens live
+in the session's server-side state (`br_auth`) only: the browser never sees them, nor any key.
 
 Roles rank viewer < reviewer < operator < admin (the members table). Pages ask `can(action)` to
 hide what a role cannot do; the database is what enforces it. In embedded / DATABASE_URL mode
@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from lib.config import Settings
-from lib.store.protocol import PermissionDenied, StoreError, StoreUnavailable
+from lib.store.protocol import PermissionDenied, StoreError
 
 AUTH_KEY = "br_auth"  # session state: the signed-in session (AuthSession as a dict)
 ROLES: tuple[str, ...] = ("viewer", "reviewer", "operator", "admin")
@@ -58,10 +58,6 @@ class AuthSession(BaseModel):
 
 
 # -- plain functions ------------------------------------------------------------------------------
-def hosted(settings: Settings) -> bool:
-    return settings.store_mode == "supabase"
-
-
 def allowed(role: str | None, action: str) -> bool:
     """May `role` do `action`? Unknown actions are refused (a typo must not open a door)."""
     need = ACTIONS.get(action)
@@ -92,7 +88,8 @@ def _session_from(settings: Settings, session: Any, fallback_email: str = "") ->
 
 def sign_in_with_password(settings: Settings, email: str, password: str) -> AuthSession:
     """Sign in with Supabase Auth; returns the session with the member's role."""
-    from supabase_auth.errors import AuthApiError, AuthError as GoTrueError
+    from supabase_auth.errors import AuthApiError
+    from supabase_auth.errors import AuthError as GoTrueError
 
     email = email.strip()
     if not email or not password:
@@ -146,9 +143,9 @@ def role_message(exc: PermissionDenied | str, role: str | None = None) -> str:
 
 # -- Streamlit -----------------------------------------------------------------------------------------
 def _settings() -> Settings:
-    from lib.ui.common import get_settings
+    from lib.ui.resources import settings
 
-    return get_settings()
+    return settings()
 
 
 def current() -> AuthSession | None:
@@ -159,16 +156,27 @@ def current() -> AuthSession | None:
     return AuthSession.model_validate(data) if data else None
 
 
-def is_hosted() -> bool:
-    try:
-        return hosted(_settings())
-    except Exception:
-        return False
+def _hosted() -> bool:
+    from lib.ui.resources import hosted as hosted_now
+
+    return hosted_now()
+
+
+def remember(session: AuthSession) -> None:
+    import streamlit as st
+
+    st.session_state[AUTH_KEY] = session.model_dump()
+
+
+def forget() -> None:
+    import streamlit as st
+
+    st.session_state.pop(AUTH_KEY, None)
 
 
 def role() -> str | None:
     """The role in force: the member's role in hosted mode, 'admin' otherwise (one trusted user)."""
-    if not is_hosted():
+    if not _hosted():
         return "admin"
     auth = current()
     return auth.role if auth else None
@@ -177,55 +185,22 @@ def role() -> str | None:
 def can(action: str) -> bool:
     """May the person using this session do `action` (a key of ACTIONS)? Pages hide what is not allowed;
     the database enforces it anyway. Everything is allowed outside hosted mode."""
-    if not is_hosted():
+    if not _hosted():
         return action in ACTIONS
     return allowed(role(), action)
 
 
 def sign_in(email: str, password: str) -> AuthSession:
-    import streamlit as st
-
     auth = sign_in_with_password(_settings(), email, password)
-    st.session_state[AUTH_KEY] = auth.model_dump()
+    remember(auth)
     return auth
 
 
 def sign_out() -> None:
-    import streamlit as st
-
     auth = current()
-    st.session_state.pop(AUTH_KEY, None)
+    forget()
     if auth is not None:
         sign_out_token(_settings(), auth.access_token)
-
-
-def _store_for_token(access_token: str) -> Any:
-    import streamlit as st
-
-    @st.cache_resource(show_spinner=False, max_entries=200, ttl=3600)
-    def cached(url: str, token: str) -> Any:
-        from lib.store.supabase import open_supabase_store
-
-        return open_supabase_store(_settings(), access_token=token)
-    return cached(str(_settings().supabase_url), access_token)
-
-
-def user_store() -> Any:
-    """The store as the signed-in user (their token on every request). Raises PermissionDenied when
-    nobody is signed in; refreshes an expiring token."""
-    import streamlit as st
-
-    auth = current()
-    if auth is None:
-        raise PermissionDenied("you are not signed in")
-    if auth.expires_at and auth.expires_at - REFRESH_MARGIN_S < time.time():
-        try:
-            auth = refresh_session(_settings(), auth)
-        except AuthError:
-            st.session_state.pop(AUTH_KEY, None)
-            raise PermissionDenied("your sign-in has expired; sign in again") from None
-        st.session_state[AUTH_KEY] = auth.model_dump()
-    return _store_for_token(auth.access_token)
 
 
 def not_signed_in() -> None:
@@ -240,22 +215,6 @@ def not_signed_in() -> None:
     except Exception:  # the page is not registered in this app (a test runs the page alone)
         st.caption("Open **Sign in** in the navigation.")
     st.stop()
-
-
-def user_store_or_stop() -> Any:
-    """lib.ui.common.store_or_stop() in hosted mode: the user's store, or the not-signed-in page."""
-    import streamlit as st
-
-    if current() is None:
-        not_signed_in()
-    try:
-        return user_store()
-    except PermissionDenied:
-        not_signed_in()
-    except (StoreUnavailable, StoreError) as exc:
-        st.error(f"**The database is not available.** {exc}")
-        st.stop()
-    raise AssertionError("unreachable")
 
 
 def show_denied(exc: PermissionDenied | str) -> None:
@@ -291,7 +250,7 @@ def sidebar_account() -> None:
     """The signed-in person and their role, or a link to sign in (hosted mode's sidebar block)."""
     import streamlit as st
 
-    from lib.ui.common import escape_markdown
+    from lib.ui.display import escape_markdown
 
     auth = current()
     if auth is None:

@@ -1,0 +1,44 @@
+"""What must look the same on every page: status badges, taxonomy names, emotion colours, and
+generated or typed text shown as the characters it is."""
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.core.taxonomy import Taxonomy
+
+STATUS_BADGES: dict[str, tuple[str, str]] = {  # status -> (label, streamlit colour)
+    "not_generated": ("Not generated", "gray"),
+    "queued": ("Queued", "violet"),
+    "generating": ("Generating", "blue"),
+    "generated": ("Generated", "orange"),
+    "approved": ("Approved", "green"),
+    "needs_edit": ("Needs edit", "orange"),
+    "rejected": ("Rejected", "red"),
+    "failed": ("Failed", "red"),
+    "unreviewed": ("Unreviewed", "gray"),
+}
+STORE_KINDS = {"embedded": "Embedded PostgreSQL", "postgres": "PostgreSQL", "supabase": "Supabase"}
+
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$=:")
+
+
+def status_badge(status: str) -> None:
+    label, colour = STATUS_BADGES.get(status, (status, "gray"))
+    st.badge(label, color=colour)
+
+
+def names(tax: Taxonomy, dimension: str) -> dict[str, str]:
+    """id -> display name of a taxonomy dimension."""
+    return {k: v.name for k, v in tax.by_id(dimension).items()}
+
+
+def emotion_colours(tax: Taxonomy) -> dict[str, str]:
+    """emotion id -> its colour, the same on every chart."""
+    return {e.id: e.color for e in tax.emotions}
+
+
+def escape_markdown(text: str) -> str:
+    """Generated or typed text as literal markdown: links, images, HTML, LaTeX and emphasis all
+    show as the characters they are (CommonMark lets any ASCII punctuation be backslash-escaped)."""
+    out = "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+    return out.replace("\n", "  \n")  # keep the writer's line breaks
