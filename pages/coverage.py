@@ -25,10 +25,10 @@ KIND_PLURALS = {"Emotion": "emotions", "Strategy": "strategies", "Length": "leng
 
 
 @st.cache_data(max_entries=4, show_spinner="Counting…")
-def counted_rows(source: str, version: str, min_turns: int, max_turns: int) -> list[dict]:
+def counted_rows(source: str, version: str) -> list[dict]:
     """Every view's counts from SQL, once per version of the data (the arguments are the cache key), so
     switching views or planning does not count again."""
-    return resources.store().coverage_counts(list(coverage.SCOPES), min_turns=min_turns, max_turns=max_turns)
+    return resources.store().coverage_counts(list(coverage.SCOPES))
 
 
 st.title("Coverage")
@@ -48,7 +48,7 @@ if scope == "planned":
             icon=":material/calculate:")
 
 try:
-    rows = counted_rows(store.label, store.coverage_version(), rules.min_turns, rules.max_turns)
+    rows = counted_rows(store.label, store.coverage_version())
     counted = coverage.from_rows(rows, tax, (scope, "planned") if scope != "planned" else ("planned",))
     cov, planned = counted[scope], counted["planned"]
 except StoreError as exc:

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.config import ConfigError
+from lib.core import vocabulary as vocab
 from lib.generation import jobs as runner
 from lib.generation.estimate import compact, duration_text
 from lib.generation.llm import LLMSettings
@@ -18,8 +19,7 @@ nav.open_in_app("generate")
 
 JOB_KEY = "br_job"  # the job shown
 FLASH_KEY = "gen_flash"
-STATUS_LABELS = {"queued": ("Queued", "violet"), "running": ("Running", "blue"), "stopped": ("Stopped", "gray"),
-                 "completed": ("Completed", "green"), "failed": ("Failed", "red")}
+STATUS_LABELS = {k: (t.label, t.colour) for k, t in vocab.JOB_STATUSES.items()}  # status -> (label, badge colour)
 
 store = resources.store()
 tax = resources.taxonomy()

@@ -9,7 +9,7 @@ import streamlit as st
 import lib.review as rv
 from lib.config import ConfigError
 from lib.store import StoreError
-from lib.store.protocol import REASON_CODES
+from lib.core.vocabulary import REASONS
 from lib.ui import nav, resources
 from lib.ui.display import STATUS_BADGES, emotion_colours, escape_markdown, names
 from lib.ui.session import REVIEWER_KEY, reviewer
@@ -346,7 +346,7 @@ def queue_view() -> None:
             st.caption(esc(view.decision_summary))
             st.text_area("Notes", key=f"rv_notes_{cid}", height=90,
                          placeholder="What is right or wrong with it. Sent to the model as feedback if you regenerate.")
-            st.selectbox("Reason (needed to reject)", REASON_CODES, index=None, key=f"rv_reason_{cid}",
+            st.selectbox("Reason (needed to reject)", list(REASONS), index=None, key=f"rv_reason_{cid}",
                          format_func=rv.REASON_LABELS.__getitem__, placeholder="Choose a reason")
             st.button("Approve", type="primary", icon=":material/check_circle:", width="stretch",
                       on_click=decide, args=(cid, "approved"), disabled=not who, key="rv_approve",

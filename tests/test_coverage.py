@@ -72,7 +72,7 @@ def counts(rows: list[dict[str, Any]], name: str) -> dict[Any, float]:
 
 def sql_rows(store: PostgresStore, tax: Taxonomy, scope: str) -> list[dict[str, Any]]:
     q = tax.targets.quality
-    rows = store.coverage_counts([scope], min_turns=q.min_turns, max_turns=q.max_turns)
+    rows = store.coverage_counts([scope])
     assert {r["scope"] for r in rows} <= {scope}
     return rows
 
@@ -208,9 +208,9 @@ def test_arc_user_emotions_follow_the_milestones(db_tax: Taxonomy) -> None:
 def test_coverage_counts_checks_its_arguments_and_the_callers_role(
         conn: Conn, store: PostgresStore, db_tax: Taxonomy, dataset: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput, match="scopes must be approved, generated or planned, not everything"):
-        store.coverage_counts("everything", min_turns=8, max_turns=16)
+        store.coverage_counts("everything")
     with pytest.raises(InvalidInput, match="scopes must be approved, generated or planned, not none"):
-        store.coverage_counts([], min_turns=8, max_turns=16)
+        store.coverage_counts([])
     call = "select count(*) as n from public.coverage_counts(p_scopes => '{generated}')"
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         with as_role(conn, "anon"):

@@ -47,7 +47,7 @@ def stub(app_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
             tables = {name: [_jsonable(r) for r in conn.execute(f"select * from public.{name}")]
                       for name in READ_ONLY}
         rules = db.describe()
-        coverage = db.coverage_counts(min_turns=8, max_turns=16)
+        coverage = db.coverage_counts()
     finally:
         db.close()
     now = datetime.now().astimezone().isoformat()

@@ -71,7 +71,7 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "describe": lambda: hosted.describe(),
         "counts": lambda: hosted.counts(),
         "scenario_status_counts": lambda: hosted.scenario_status_counts(),
-        "coverage_counts": lambda: hosted.coverage_counts(("approved", "planned"), min_turns=4, max_turns=20),
+        "coverage_counts": lambda: hosted.coverage_counts(("approved", "planned")),
         "coverage_version": lambda: hosted.coverage_version(),
         "close": lambda: None,  # last, below
         "list_scenarios": lambda: hosted.list_scenarios({"persona": ["a"], "ids": [1], "status": []}, limit=5),

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from lib.core.vocabulary import LABEL_FIELDS
+
 
 def _when(at: Any) -> datetime:
     moment = datetime.fromisoformat(at) if isinstance(at, str) else at
@@ -30,12 +32,20 @@ def latest(history: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], Any]:
 
 
 def in_force(turns: Sequence[Mapping[str, Any]], history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of the turns (JSON objects, as in a document) with the labels in force."""
-    out = [copy.deepcopy(dict(t)) for t in turns]
+    """The turns (JSON objects, as in a document) with the labels in force. Only the parts a revision
+    changes are copied (an export reads thousands of documents; a deep copy of each costs milliseconds).
+    A revision of a turn that is not there, or of a field another role holds, is a ValueError."""
+    out: list[dict[str, Any]] = [dict(t) for t in turns]
+    copied: set[tuple[int, str]] = set()
     for (turn, field), value in latest(history).items():
-        *parents, last = field.split(".")
-        node = out[turn]
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = copy.deepcopy(value)
+        if not 0 <= turn < len(out):
+            raise ValueError(f"a revision of {field} points at turn {turn}, but there are {len(out)} turns")
+        spec = LABEL_FIELDS.get(field)
+        if spec is None or spec.role != out[turn].get("role"):
+            raise ValueError(f"a revision of {field} points at turn {turn}, the {out[turn].get('role')}'s")
+        parent, _, leaf = field.partition(".")
+        if (turn, parent) not in copied:
+            out[turn][parent] = dict(out[turn].get(parent) or {})
+            copied.add((turn, parent))
+        out[turn][parent][leaf] = copy.deepcopy(value)
     return out

@@ -365,8 +365,7 @@ def count_rows(store: Any, tax: Taxonomy, scopes: Sequence[str] = tuple(SCOPES))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
         raise ValueError(f"unknown coverage scope {unknown[0] if unknown else None!r}; expected {', '.join(SCOPES)}")
-    rules = tax.targets.quality
-    return store.coverage_counts(list(scopes), min_turns=rules.min_turns, max_turns=rules.max_turns)
+    return store.coverage_counts(list(scopes))
 
 
 def from_rows(rows: Iterable[Mapping[str, Any]], tax: Taxonomy, scopes: Sequence[str]) -> dict[str, Coverage]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from lib.export.card import EXPORT_VERSION, LICENSES
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS, PATHS, Format, messages_record, sharegpt_record
-from lib.export.items import Item, current_turns, prepare
+from lib.export.items import Item, prepare
 from lib.export.pipeline import ExportResult, export, run
 from lib.export.readback import preview, read_manifest, verify
 from lib.export.select import (
@@ -42,7 +42,7 @@ from lib.export.writer import default_dest, exports_root, zip_folder
 __all__ = [
     "ALL_STATUSES", "EXPORT_VERSION", "FILTER_DIMENSIONS", "FORMATS", "LICENSES", "PATHS", "REVIEW_LABELS",
     "REVIEW_STATUSES", "SELECTIONS", "SPLITS", "ExportError", "ExportOptions", "ExportResult", "Format", "Item",
-    "NothingToExport", "approved_target", "assign_splits", "check_options", "current_turns", "default_dest",
+    "NothingToExport", "approved_target", "assign_splits", "check_options", "default_dest",
     "explain_empty", "export", "exports_root", "load_files", "messages_record", "prepare", "preview", "read_manifest",
     "rows_from_conversations", "run", "select_from_files", "select_from_store", "sharegpt_record", "split_groups",
     "suited_strategies", "target_flags", "verify", "zip_folder",

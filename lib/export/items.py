@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from lib.core.models import REVISABLE_FIELDS
+from lib.core.labels import in_force
 from lib.export.codec import loads
 from lib.store.protocol import ExportRow
 
@@ -57,34 +56,6 @@ def _turn_problem(turns: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
-def _when(value: Any) -> datetime:
-    try:
-        at = datetime.fromisoformat(str(value))
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def current_turns(turns: Sequence[dict[str, Any]], history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Conversation.current_turns() on the parsed document: the latest revision of each (turn,
-    field) in force, copying only what changes (a model copy of every turn costs ~2 ms a
-    conversation). tests/test_export.py checks that both agree."""
-    out = list(turns)
-    copied: set[tuple[int, str]] = set()
-    for _, rev in sorted(enumerate(history), key=lambda p: (_when(p[1].get("at")), p[0])):
-        idx, path = int(rev["turn"]), str(rev["field"])
-        if not 0 <= idx < len(out):
-            raise ValueError(f"a revision of {path} points at turn {idx}, but there are {len(out)} turns")
-        if REVISABLE_FIELDS.get(path) != out[idx].get("role"):
-            raise ValueError(f"a revision of {path} points at turn {idx}, the {out[idx].get('role')}'s")
-        parent, _, leaf = path.partition(".")
-        if (idx, parent) not in copied:
-            out[idx] = {**out[idx], parent: dict(out[idx].get(parent) or {})}
-            copied.add((idx, parent))
-        out[idx][parent][leaf] = rev.get("new_value")
-    return out
-
-
 def prepare(rows: Iterable[ExportRow]) -> tuple[list[Item], list[dict[str, str]]]:
     """Parse every row once and apply its label revisions. Returns (items, skipped), where skipped
     lists {id, reason} for a conversation no training format can hold (roles that do not alternate,
@@ -109,7 +80,7 @@ def prepare(rows: Iterable[ExportRow]) -> tuple[list[Item], list[dict[str, str]]
         history = doc.get("label_history") or []
         if history:
             try:
-                turns = current_turns(turns, history)
+                turns = in_force(turns, history)
             except (KeyError, TypeError, ValueError) as exc:
                 skipped.append({"id": conv_id, "reason": str(exc) if isinstance(exc, ValueError) else
                                 f"a label revision is malformed ({type(exc).__name__}: {exc})"})

@@ -27,13 +27,13 @@ from lib.core.filters import DIMENSIONS, Dimension
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
 from lib.export.errors import ExportError, NothingToExport
+from lib.core import vocabulary as vocab
 from lib.export.formats import FORMATS, FormatId
 from lib.export.items import Item, prepare
 from lib.store.protocol import ExportRow, Store
 
-REVIEW_STATUSES: tuple[str, ...] = ("unreviewed", "approved", "needs_edit", "rejected")
-REVIEW_LABELS: dict[str, str] = {"unreviewed": "Unreviewed", "approved": "Approved", "needs_edit": "Needs edit",
-                                 "rejected": "Rejected"}
+REVIEW_STATUSES: tuple[str, ...] = tuple(vocab.REVIEW_STATUSES)
+REVIEW_LABELS: dict[str, str] = vocab.labels(vocab.REVIEW_STATUSES)
 # "all generated": everything a person has not thrown out
 ALL_STATUSES: tuple[str, ...] = ("unreviewed", "approved", "needs_edit")
 
@@ -237,7 +237,7 @@ def explain_empty(options: ExportOptions, tax: Taxonomy, matching: Mapping[str, 
                    "add their status with --review-status"),
     }
     hint = hints[options.selection][1 if cli else 0]
-    scope = "The filters match" if options.active_filters() else "There are"
+    scope = "The filters match" if options.active_filters() else ("There are" if n_match != 1 else "There is")
     return (f"{scope} {n_match} conversation{'s' if n_match != 1 else ''} ({have}), but none is {wanted}: "
             f"{hint}.")
 

@@ -280,9 +280,7 @@ CALLS: dict[str, Call] = {
     "counts": replace(STORE_INFO, action="count rows", shape=info_counts),
     "scenario_status_counts": Fn("scenario_status_counts", {}, "rows", "count scenarios by status",
                                  shape=lambda rows: {r["status"]: int(r["n"]) for r in rows}),
-    "coverage_counts": Fn("coverage_counts", {"p_scopes": Arg("scopes", "text[]", texts),
-                                              "p_min_turns": Arg("min_turns", "integer", integer),
-                                              "p_max_turns": Arg("max_turns", "integer", integer)},
+    "coverage_counts": Fn("coverage_counts", {"p_scopes": Arg("scopes", "text[]", texts)},
                           "rows", "count the coverage", order=("scope", "section", "a", "b", "c")),
     "coverage_version": Fn("coverage_version", {}, "value", "read the coverage version", shape=str),
     # -- scenarios

@@ -18,17 +18,11 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from lib.core.models import Conversation, RevisionSource
+from lib.core.vocabulary import Decision
 
 StoreKind = Literal["embedded", "postgres", "supabase"]
-Decision = Literal["approved", "needs_edit", "rejected"]
 JobKind = Literal["realtime", "batch"]
 
-SCENARIO_STATUSES: tuple[str, ...] = (
-    "not_generated", "queued", "generating", "generated", "approved", "needs_edit", "rejected", "failed")
-ITEM_STATUSES: tuple[str, ...] = ("pending", "claimed", "succeeded", "failed", "cancelled")
-JOB_STATUSES: tuple[str, ...] = ("queued", "running", "stopped", "completed", "failed")
-REASON_CODES: tuple[str, ...] = (
-    "inaccurate_financial_content", "emotion_not_realistic", "off_voice", "arc_not_realized", "unsafe_advice", "other")
 
 # review_queue filter keys -> the v_review_queue column each one filters ("reviewer": any decision by
 # one of them; "status": the conversation's review_status, 'unreviewed' for none yet)
@@ -166,8 +160,7 @@ class Store(Protocol):
         """Scenarios per status, most first."""
         ...
 
-    def coverage_counts(self, scopes: Sequence[str] = ("approved", "generated", "planned"), *, min_turns: int,
-                        max_turns: int) -> list[dict[str, Any]]:
+    def coverage_counts(self, scopes: Sequence[str] = ("approved", "generated", "planned")) -> list[dict[str, Any]]:
         """Every count of the coverage page, computed in SQL in one call (public.coverage_counts):
         long rows scope, section, a, b, c, n, m. scopes: 'approved', 'generated', 'planned' (scenarios
         not generated yet estimated; min_turns..max_turns are the quality rules). See lib/coverage.py."""

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.core import vocabulary as vocab
 from lib.core.taxonomy import Taxonomy
 
-STATUS_BADGES: dict[str, tuple[str, str]] = {  # status -> (label, streamlit colour)
-    "not_generated": ("Not generated", "gray"),
-    "queued": ("Queued", "violet"),
-    "generating": ("Generating", "blue"),
-    "generated": ("Generated", "orange"),
-    "approved": ("Approved", "green"),
-    "needs_edit": ("Needs edit", "orange"),
-    "rejected": ("Rejected", "red"),
-    "failed": ("Failed", "red"),
-    "unreviewed": ("Unreviewed", "gray"),
-}
+# status -> (label, streamlit colour), for scenario and review statuses alike
+STATUS_BADGES: dict[str, tuple[str, str]] = {
+    k: (t.label, t.colour) for k, t in {**vocab.REVIEW_STATUSES, **vocab.SCENARIO_STATUSES}.items()}
 STORE_KINDS = {"embedded": "Embedded PostgreSQL", "postgres": "PostgreSQL", "supabase": "Supabase"}
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$=:")

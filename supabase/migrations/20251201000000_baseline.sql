@@ -2016,8 +2016,6 @@ end $$;
 --   'approved'   the current version of every approved conversation (the seeds are approved);
 --   'generated'  the current version of every conversation, whatever its review status;
 --   'planned'    what 'generated' counts, plus the scenarios without a conversation (section pending).
--- p_min_turns and p_max_turns are not read: the stores still pass the quality rules, which only the
--- estimate in Python needs.
 -- All three scopes come from one pass over the turns of the current conversations.
 --
 -- sections (a, b, c = keys; n, m = numbers; rows whose numbers are all 0 are left out):
@@ -2038,8 +2036,7 @@ end $$;
 --                    (the whole table, the same in every scope)
 --   status           a = scenario status                n = scenarios
 create or replace function public.coverage_counts(
-  p_scopes text[] default array['approved', 'generated', 'planned'], p_min_turns integer default null,
-  p_max_turns integer default null)
+  p_scopes text[] default array['approved', 'generated', 'planned'])
 returns table (scope text, section text, a text, b text, c text, n double precision, m double precision)
 language plpgsql stable security definer
 set search_path = public, pg_temp
