@@ -19,7 +19,6 @@ Prints medians of --runs after a warm-up; asserts nothing. The database is delet
 from __future__ import annotations
 
 import argparse
-import atexit
 import math
 import os
 import random
@@ -35,28 +34,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 import psycopg  # noqa: E402
-from bench_db import conversation_for, random_rows  # noqa: E402  (the same synthetic rows as the db bench)
 
-from lib.coverage import counts as coverage  # noqa: E402
-from lib.config import Settings  # noqa: E402
-from lib.store.boot import open_store  # noqa: E402
-from lib.store.embedded import start_embedded  # noqa: E402
-from lib.store.postgres import PostgresStore  # noqa: E402
+import lib.coverage as coverage  # noqa: E402
+from bench._database import fresh_store  # noqa: E402
+from bench._timing import median_ms  # noqa: E402
+from bench.bench_db import conversation_for, random_rows  # noqa: E402  (the same synthetic rows as the db bench)
 from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
-
-
-def timed(runs: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Median milliseconds of `runs` calls after one warm-up, and the last result."""
-    result = fn()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples), result
+from lib.store.postgres import PostgresStore  # noqa: E402
 
 
 def backend_cpu_ms(dsn: str) -> float:
@@ -75,16 +61,23 @@ def backend_cpu_ms(dsn: str) -> float:
     return total * 1000 / tick
 
 
+def wall_cpu_ms(fn: Callable[[], Any], dsn: str) -> tuple[float, float, Any]:
+    """Wall and CPU milliseconds of one call, and its result: CPU = this process plus the database
+    server's processes, which on a busy machine says more than the wall clock."""
+    server, mine, started = backend_cpu_ms(dsn), time.process_time(), time.perf_counter()
+    result = fn()
+    wall = (time.perf_counter() - started) * 1000
+    return wall, (time.process_time() - mine) * 1000 + backend_cpu_ms(dsn) - server, result
+
+
 def timed_cpu(runs: int, fn: Callable[[], Any], dsn: str) -> tuple[float, float, Any]:
-    """Median wall and CPU milliseconds of `runs` calls after a warm-up: CPU = this process plus the
-    database server's processes, which on a busy machine says more than the wall clock."""
+    """Median wall and CPU milliseconds (wall_cpu_ms) of `runs` calls after a warm-up, and the last result."""
     result = fn()
     walls, cpus = [], []
     for _ in range(runs):
-        server, mine, started = backend_cpu_ms(dsn), time.process_time(), time.perf_counter()
-        result = fn()
-        walls.append((time.perf_counter() - started) * 1000)
-        cpus.append((time.process_time() - mine) * 1000 + backend_cpu_ms(dsn) - server)
+        wall, cpu, result = wall_cpu_ms(fn, dsn)
+        walls.append(wall)
+        cpus.append(cpu)
     return statistics.median(walls), statistics.median(cpus), result
 
 
@@ -162,20 +155,16 @@ def apptest_ms(dsn: str, runs: int) -> list[tuple[str, float, float, float, floa
     def once(scope: str) -> tuple[float, float]:
         at = AppTest.from_file(str(ROOT / "pages" / "coverage.py"), default_timeout=120)
         at.session_state["br_coverage_scope"] = scope
-        server, mine, started = backend_cpu_ms(dsn), time.process_time(), time.perf_counter()
-        at.run()
-        wall = (time.perf_counter() - started) * 1000
+        wall, cpu, _ = wall_cpu_ms(at.run, dsn)
         assert not at.exception, at.exception
-        return wall, (time.process_time() - mine) * 1000 + backend_cpu_ms(dsn) - server
+        return wall, cpu
 
     once("approved")  # opens the store, imports
     empty = Path(tempfile.mkdtemp(prefix="bench-empty-page-")) / "empty.py"
     empty.write_text("import streamlit as st\nst.write('empty')\n")
     floor = []
     for _ in range(runs):  # what AppTest itself costs per run, whatever the page
-        server, mine, started = backend_cpu_ms(dsn), time.process_time(), time.perf_counter()
-        AppTest.from_file(str(empty), default_timeout=60).run()
-        floor.append(((time.perf_counter() - started) * 1000, (time.process_time() - mine) * 1000))
+        floor.append(wall_cpu_ms(lambda: AppTest.from_file(str(empty), default_timeout=60).run(), dsn)[:2])
     shutil.rmtree(empty.parent, ignore_errors=True)
     out = [("(empty page)", statistics.median(f[0] for f in floor), statistics.median(f[1] for f in floor),
             math.nan, math.nan)]
@@ -199,12 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     tax = load_taxonomy()
-    tmp = Path(tempfile.mkdtemp(prefix="brightrun-bench-coverage-"))
-    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # runs after the server's own atexit stop
-    started = time.perf_counter()
-    server = start_embedded(tmp, keep_running=False)
-    store = open_store(Settings(data_dir=tmp))
-    print(f"fresh embedded database booted in {time.perf_counter() - started:.2f} s")
+    store, server, _ = fresh_store("brightrun-bench-coverage-")
     try:
         fill(store, tax, args.conversations, args.planned, args.seed)
         c = store.counts()
@@ -216,27 +200,24 @@ def main(argv: list[str] | None = None) -> int:
               f"{cur['approved']} approved), {c['conversation_turns']} turns, {c['reviews']} reviews, "
               f"{c['label_revisions']} label revisions")
 
-        q = tax.targets.quality
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"\nthe coverage page's data (median of {args.runs} runs after a warm-up, ms; "
               f"load average {load} on {os.cpu_count()} CPUs)")
-        fresh_ms, _ = timed(args.runs, lambda: coverage.count_rows(store, tax))
+        fresh_ms, _ = median_ms(args.runs, lambda: coverage.count_rows(store, tax))
         vacuum(server.dsn)
-        version_ms, _ = timed(args.runs, store.coverage_version)
+        version_ms, _ = median_ms(args.runs, store.coverage_version)
         sql_ms, sql_cpu, rows = timed_cpu(args.runs, lambda: coverage.count_rows(store, tax), server.dsn)
         print(f"  coverage_version() {version_ms:.0f}")
         print(f"  coverage_counts (all three views, one call): {sql_ms:.0f} wall, {sql_cpu:.0f} CPU, {len(rows)} rows "
               f"({fresh_ms:.0f} wall right after the bulk inserts, before autovacuum's pass)")
         with store.connection("explain") as conn:
-            plan = conn.execute("explain (analyze, format json) select * from public.coverage_counts("
-                                "p_min_turns => %(lo)s, p_max_turns => %(hi)s)",
-                                {"lo": q.min_turns, "hi": q.max_turns}).fetchone()
+            plan = conn.execute("explain (analyze, format json) select * from public.coverage_counts()").fetchone()
         print(f"  of which server time: {plan['QUERY PLAN'][0]['Execution Time']:.0f}")
         print(f"  {'view':<11}{'build':>7}{'figures':>9}{'cold wall':>11}{'cold CPU':>10}{'warm wall':>11}"
               f"{'warm CPU':>10}")
         for scope in coverage.SCOPES:
-            build_ms, cov = timed(args.runs, lambda s=scope: coverage.from_rows(rows, tax, (s,))[s])
-            fig_ms, _ = timed(args.runs, lambda c_=cov: coverage.figures(c_, tax))
+            build_ms, cov = median_ms(args.runs, lambda s=scope: coverage.from_rows(rows, tax, (s,))[s])
+            fig_ms, _ = median_ms(args.runs, lambda c_=cov: coverage.figures(c_, tax))
             cold_ms, cold_cpu, _ = timed_cpu(args.runs, lambda s=scope: page_data(store, tax, s), server.dsn)
             warm_ms, warm_cpu, _ = timed_cpu(args.runs, lambda s=scope: page_data(store, tax, s, rows), server.dsn)
             print(f"  {scope:<11}{build_ms:>7.0f}{fig_ms:>9.0f}{cold_ms:>11.0f}{cold_cpu:>10.0f}{warm_ms:>11.0f}"

@@ -11,12 +11,8 @@ in a temporary folder and is deleted at the end.
 from __future__ import annotations
 
 import argparse
-import atexit
 import random
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,12 +21,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.config import Settings  # noqa: E402
-from lib.core.models import Conversation  # noqa: E402
-from lib.store.boot import open_store  # noqa: E402
-from lib.store.embedded import start_embedded  # noqa: E402
-from lib.store.postgres import PostgresStore  # noqa: E402
-from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from bench._database import fresh_store, print_rows
+from bench._timing import median_ms
+from lib.core.models import Conversation
+from lib.core.taxonomy import Taxonomy, load_taxonomy
+from lib.store.postgres import PostgresStore
 
 COVERAGE_QUERIES: dict[str, str] = {
     "emotions per user turn (labels in force)":
@@ -52,17 +47,6 @@ COVERAGE_QUERIES: dict[str, str] = {
     "scenarios by status":
         "select status, count(*) from public.scenarios group by 1",
 }
-
-
-def timed(runs: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Median milliseconds of `runs` calls (after one warm-up) and the last result."""
-    result = fn()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples), result
 
 
 def random_rows(tax: Taxonomy, n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -145,20 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     tax = load_taxonomy()
-    tmp = Path(tempfile.mkdtemp(prefix="brightrun-bench-"))
-    # atexit runs last-registered first: the server stops (and deletes its pgdata), then this
-    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-    started = time.perf_counter()
-    start_embedded(tmp, keep_running=False)
-    store = open_store(Settings(data_dir=tmp))
-    print(f"fresh embedded database booted in {time.perf_counter() - started:.2f} s "
-          f"(initdb, migrations, taxonomy, seeds, default plan)")
+    store, _, _ = fresh_store("brightrun-bench-")
     try:
         fill(store, tax, args.scenarios, args.conversations, args.seed)
-        counts = store.counts()
-        print(f"rows: {counts['scenarios']} scenarios, {counts['conversations']} conversations, "
-              f"{counts['conversation_turns']} turns, {counts['reviews']} reviews, "
-              f"{counts['label_revisions']} label revisions")
+        print_rows(store)
         report(store, tax, args.runs)
     finally:
         store.close()
@@ -192,7 +166,7 @@ def report(store: PostgresStore, tax: Taxonomy, runs: int) -> None:
     print(f"\nreads (median of {runs} runs after a warm-up)")
     print(f"  {'read':<50}{'ms':>9}{'rows':>8}")
     for name, fn in reads:
-        ms, result = timed(runs, fn)
+        ms, result = median_ms(runs, fn)
         n = len(result) if isinstance(result, list) else 1
         print(f"  {name:<50}{ms:>9.1f}{n:>8}")
 
@@ -201,7 +175,7 @@ def report(store: PostgresStore, tax: Taxonomy, runs: int) -> None:
         def run(q: str = query) -> list[Any]:
             with store.connection(name) as conn:
                 return conn.execute(q).fetchall()
-        ms, result = timed(runs, run)
+        ms, result = median_ms(runs, run)
         print(f"  {name:<50}{ms:>9.1f}{len(result):>8}")
 
 

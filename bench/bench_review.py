@@ -17,27 +17,21 @@ Prints figures; asserts nothing. The database lives in a temporary folder, delet
 from __future__ import annotations
 
 import argparse
-import atexit
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_db import fill  # noqa: E402
 import lib.review as rv  # noqa: E402
-from lib.config import Settings  # noqa: E402
-from lib.store.boot import open_store  # noqa: E402
-from lib.store.embedded import start_embedded  # noqa: E402
-from lib.store.postgres import PostgresStore  # noqa: E402
+from bench._database import fresh_store, print_rows  # noqa: E402
+from bench._timing import samples_ms  # noqa: E402
+from bench.bench_db import fill  # noqa: E402
 from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from lib.store.postgres import PostgresStore  # noqa: E402
 from lib.ui.display import emotion_colours, escape_markdown  # noqa: E402
 
 
@@ -46,16 +40,6 @@ def stats(samples: list[float]) -> str:
     p95 = s[min(len(s) - 1, round(0.95 * (len(s) - 1)))]
     return (f"median {statistics.median(s):7.1f} ms   p95 {p95:7.1f} ms   max {s[-1]:7.1f} ms   "
             f"(n={len(s)})")
-
-
-def timed(runs: int, fn: Callable[[], Any]) -> tuple[list[float], Any]:
-    result = fn()  # warm-up
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples, result
 
 
 def open_conversation(store: PostgresStore, cid: str, tax: Taxonomy, colours: dict[str, str]
@@ -122,25 +106,17 @@ def main(argv: list[str] | None = None) -> int:
 
     tax = load_taxonomy()
     colours = emotion_colours(tax)
-    tmp = Path(tempfile.mkdtemp(prefix="brightrun-bench-review-"))
-    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-    started = time.perf_counter()
-    start_embedded(tmp, keep_running=False)
-    store = open_store(Settings(data_dir=tmp))
-    print(f"fresh embedded database booted in {time.perf_counter() - started:.2f} s")
+    store, _, tmp = fresh_store("brightrun-bench-review-")
     try:
         have = store.counts()["scenarios"]
         fill(store, tax, have + args.conversations, args.conversations, args.seed)
-        counts = store.counts()
-        print(f"rows: {counts['scenarios']} scenarios, {counts['conversations']} conversations, "
-              f"{counts['conversation_turns']} turns, {counts['reviews']} reviews, "
-              f"{counts['label_revisions']} label revisions")
+        print_rows(store)
 
         print("\ntaking the queue (median of runs after a warm-up)")
         default = rv.QueueFilters()
         everything = default.replace(status=[])
         for label, filters in [("default (not reviewed)", default), ("every status", everything)]:
-            samples, queue = timed(args.runs, lambda f=filters: rv.load_queue(store, f))
+            samples, queue = samples_ms(args.runs, lambda f=filters: rv.load_queue(store, f))
             print(f"  {label:<28}{len(queue):>6} ids   {stats(samples)}")
 
         queue = rv.load_queue(store, everything)

@@ -1,12 +1,12 @@
 """Coverage: what the dataset covers against its targets, the gaps, and scenarios planned to fill them."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
 
-from lib.coverage import counts as coverage
+import lib.coverage as coverage
 from lib.coverage.charts import config, fmt
 from lib.store import StoreError
 from lib.ui import nav, resources
@@ -66,10 +66,10 @@ cols[0].metric("Targets met", f"{met} of {total}")
 cols[1].metric("Conversations", fmt(cov.conversations),
                help=f"Counted in this view; {fmt(cov.estimated)} of them estimated from scenarios not generated "
                     "yet" if cov.estimated else "Counted in this view")
-for col, (kind, label) in zip(cols[2:], [("emotion", "Emotions"), ("strategy", "Strategies"),
-                                         ("persona", "Personas"), ("topic", "Topics")]):
+for col, (kind, plural) in zip(cols[2:], [("emotion", "Emotions"), ("strategy", "Strategies"),
+                                          ("persona", "Personas"), ("topic", "Topics")], strict=True):
     m, t = summary[kind]
-    col.metric(f"{label} at target", f"{m} of {t}")
+    col.metric(f"{plural} at target", f"{m} of {t}")
 
 if not cov.conversations:
     st.info(f"**Nothing to count in this view yet**: there are no {scope} conversations, so every target below "
@@ -89,37 +89,21 @@ def show(name: str) -> None:
     st.plotly_chart(figs[name], config=config(f"coverage-{name}-{scope}"), key=f"br_coverage_chart_{name}")
 
 
+def chart_section(title: str, side_by_side: tuple[str, str], full_width: str | None = None) -> None:
+    """A heading, two charts side by side, then one chart across the page (if any)."""
+    st.subheader(title)
+    for column, name in zip(st.columns(2), side_by_side, strict=True):
+        with column:
+            show(name)
+    if full_width:
+        show(full_width)
+
+
 # ---- charts ----------------------------------------------------------------------------------
-st.subheader("Emotions and strategies")
-left, right = st.columns(2)
-with left:
-    show("emotions")
-with right:
-    show("strategies")
-show("emotion_strategy")
-
-st.subheader("Personas and topics")
-left, right = st.columns(2)
-with left:
-    show("personas")
-with right:
-    show("topics")
-show("persona_topic")
-
-st.subheader("Arcs, tiers and lengths")
-left, right = st.columns(2)
-with left:
-    show("arc_tier")
-with right:
-    show("lengths")
-
-st.subheader("Pipeline and review")
-left, right = st.columns(2)
-with left:
-    show("funnel")
-with right:
-    show("quality")
-show("corrections")
+chart_section("Emotions and strategies", ("emotions", "strategies"), "emotion_strategy")
+chart_section("Personas and topics", ("personas", "topics"), "persona_topic")
+chart_section("Arcs, tiers and lengths", ("arc_tier", "lengths"))
+chart_section("Pipeline and review", ("funnel", "quality"), "corrections")
 
 # ---- gaps ------------------------------------------------------------------------------------
 number_format = "%.1f" if scope == "planned" else "%.0f"
@@ -239,7 +223,7 @@ st.dataframe(
 add, discard, _ = st.columns([3, 2, 4])
 if add.button(f"Add these {len(rows)} scenarios to the table", type="primary", icon=":material/playlist_add:"):
     try:
-        ids = store.add_scenarios(rows, plan_batch=f"coverage-gaps-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}",
+        ids = store.add_scenarios(rows, plan_batch=f"coverage-gaps-{datetime.now(UTC):%Y%m%d-%H%M%S}",
                                   plan_seed=preview["seed"] if preview else PLAN_SEED, origin="planned",
                                   created_by=reviewer() or None)
     except StoreError as exc:

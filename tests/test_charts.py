@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from lib.coverage import charts
 
-from lib.coverage import counts as coverage
+import lib.coverage as coverage
 from lib.core.taxonomy import Taxonomy
 from lib.core.vocabulary import REVIEW_STATUSES, labels
 

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from lib.coverage import counts as coverage
+import lib.coverage as coverage
 from lib.core.models import ScenarioDimensions
 from lib.core.planner import plan
 from lib.core.seeds import load_seeds

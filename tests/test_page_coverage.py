@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.coverage import counts as coverage
+import lib.coverage as coverage
 from lib.store.postgres import PostgresStore
 from lib.core.taxonomy import Taxonomy
 

@@ -1,4 +1,4 @@
-"""Coverage: what the dataset covers against taxonomy/targets.yaml, the gaps, and gaps -> planner weights.
+"""Coverage: what the dataset covers, counted in SQL and built into the tables the charts draw.
 
 The counting happens in SQL (public.coverage_counts, in supabase/migrations/): one call returns the
 long rows (scope, section, a, b, c, n, m) of all three scopes, and `build` turns a scope's rows into the
@@ -8,31 +8,25 @@ views does not count again. Three scopes:
 - approved:  the current version of every approved conversation (the seeds come approved);
 - generated: the current version of every conversation, whatever its review;
 - planned:   every scenario row: conversations that exist as they are, the others estimated from what
-             the generator will be asked to write (see PLANNED_NOTE). SQL only lists those scenarios
-             (section 'pending'); the estimate is made here, once, with the generator's own choice of
-             length (lib.generation.prompting.target_turns), for the stored rows and for the rows of a
-             plan being previewed alike.
+             the generator will be asked to write (lib.coverage.estimate). SQL only lists those scenarios
+             (section 'pending'); `build` turns them into their estimate.
 
-Targets: per emotion (user turns whose primary emotion it is) and per strategy (replies whose primary
-strategy it is) from targets.yaml, with their overrides; length buckets in conversations (exchanges =
-turns / 2). Personas and topics have no minimum in targets.yaml, so each is expected to hold an even
-share (rounded down) of the conversations the length targets add up to (90 by default).
+The targets each table carries come from lib.coverage.targets.
 """
 from __future__ import annotations
 
-import json
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from lib.core.planner import Plan, _demand, plan
-from lib.core.taxonomy import EmotionalArc, Taxonomy
+from lib.core.taxonomy import Taxonomy
 from lib.core.vocabulary import FIELD_LABELS, FUNNEL_STAGES, REVIEW_STATUSES, SCENARIO_STATUSES, labels
-from lib.generation.prompting import LENGTH_KEY, target_turns, turn_choices  # the generator's own lengths
+from lib.coverage.estimate import estimate_rows, pending_rows
+from lib.coverage.targets import emotion_target, even_share, strategy_target
 
 SCOPES: dict[str, str] = {"approved": "Approved only", "generated": "All generated", "planned": "Planned"}
 SCOPE_NOTES: dict[str, str] = {
@@ -41,144 +35,13 @@ SCOPE_NOTES: dict[str, str] = {
                  "approved, needs edit or rejected).",
     "planned": "Every scenario in the table: the dataset once all of them are generated.",
 }
-PLANNED_NOTE = (
-    "**How planned counts are estimated.** Scenarios that have a conversation are counted as they are. "
-    "For the others: the length is the turn count the generator will ask for (picked per scenario within the "
-    "quality rules, {min_turns}–{max_turns} turns); the first user turn has the arc's start emotion, the last its "
-    "end emotion, and each turn between takes the arc's milestone it has reached; each reply counts an equal "
-    "share towards every strategy suited to the emotion it answers (so estimates can be fractional). "
-    "Supporting strategies, quality scores and corrections are not estimated."
-)
 # the sections public.coverage_counts returns (see the migration for what a, b, c, n and m hold); 'pending'
 # rows become estimate rows of the other sections in `build`
 SECTIONS: tuple[str, ...] = ("total", "emotion", "strategy", "emotion_strategy", "persona_topic", "arc_tier",
                              "exchanges", "quality", "correction", "pending", "funnel", "status")
-# gap kind -> (label, unit counted, planner weight dimension or None when planning cannot fill it)
-KINDS: dict[str, tuple[str, str, str | None]] = {
-    "emotion": ("Emotion", "user turns", "emotions"),
-    "strategy": ("Strategy", "replies", "strategies"),
-    "length": ("Length", "conversations", None),
-    "persona": ("Persona", "conversations", "personas"),
-    "topic": ("Topic", "conversations", "topics"),
-}
-MAX_PLAN_ROWS = 1000
 UNKNOWN_COLOUR = "#9e9e9e"
 
 
-# ---- targets -------------------------------------------------------------------------------
-def emotion_target(tax: Taxonomy, emotion: str) -> int:
-    return tax.targets.emotion_overrides.get(emotion, tax.targets.per_emotion_min)
-
-
-def strategy_target(tax: Taxonomy, strategy: str) -> int:
-    return tax.targets.strategy_overrides.get(strategy, tax.targets.per_strategy_min)
-
-
-def dataset_size_target(tax: Taxonomy) -> int:
-    """The conversations the length targets add up to (50 + 30 + 10 = 90 by default)."""
-    return sum(b.min_conversations for b in tax.targets.length_buckets)
-
-
-def even_share(tax: Taxonomy, dimension: str) -> int:
-    """The target of one persona or topic: an even share of dataset_size_target, rounded down."""
-    return dataset_size_target(tax) // max(len(tax.ids(dimension)), 1)
-
-
-def generator_exchanges(tax: Taxonomy) -> list[int]:
-    """The exchange counts the generator picks from."""
-    return [t // 2 for t in turn_choices(tax)]
-
-
-# ---- the estimate of a scenario not generated yet -------------------------------------------
-def arc_user_emotions(arc: EmotionalArc, exchanges: int) -> list[str]:
-    """The estimated primary emotion of each user turn: first = start, last = end, each one between
-    the last milestone its position j / (k - 1) has reached (ties: the later milestone)."""
-    out: list[str] = []
-    for j in range(exchanges):
-        if j == 0:
-            out.append(arc.start_emotion)
-        elif j == exchanges - 1:
-            out.append(arc.end_emotion)
-        else:
-            position = j / (exchanges - 1)
-            reached = [m for m in arc.milestones if m.position <= position]
-            best = max(reversed(reached), key=lambda m: m.position, default=None)  # the later one on ties
-            out.append(best.emotion if best else arc.start_emotion)
-    return out
-
-
-def strategy_shares(tax: Taxonomy) -> dict[str, dict[str, float]]:
-    """emotion -> {strategy: share} of a reply to a user turn of that emotion."""
-    return {e.id: {s: 1 / len(e.suited_strategies) for s in e.suited_strategies} for e in tax.emotions}
-
-
-def scenario_exchanges(row: Mapping[str, Any], tax: Taxonomy) -> int:
-    """The exchanges the generator will ask for this scenario."""
-    return target_turns(row, tax) // 2
-
-
-def pending_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Scenario rows not generated yet (a plan being previewed) as what coverage_counts lists for the
-    stored ones: a 'pending' row per distinct set of dimensions, and the funnel's planned count."""
-    keys = Counter(json.dumps({k: row.get(k) for k in LENGTH_KEY}, sort_keys=True) for row in rows)
-    out = [{"section": "pending", "a": key, "b": None, "c": None, "n": float(n), "m": None} for key, n in keys.items()]
-    if keys:
-        out.append({"section": "funnel", "a": "planned", "b": None, "c": None, "n": float(sum(keys.values())),
-                    "m": None})
-    return out
-
-
-def estimate_rows(pending: Iterable[Mapping[str, Any]], tax: Taxonomy) -> list[dict[str, Any]]:
-    """What the 'pending' rows (scenarios without a conversation) will add once generated, in
-    coverage_counts' row format: the sections total, emotion, strategy, emotion_strategy, persona_topic,
-    arc_tier and exchanges."""
-    arcs = tax.by_id("arcs")
-    shares = strategy_shares(tax)
-    profiles: dict[tuple[str, int], list[str]] = {}
-    emotions: defaultdict[str, float] = defaultdict(float)
-    emotion_convs: defaultdict[str, float] = defaultdict(float)
-    strategies: defaultdict[str, float] = defaultdict(float)
-    pairs: defaultdict[tuple[str, str], float] = defaultdict(float)
-    persona_topic: defaultdict[tuple[str, str], float] = defaultdict(float)
-    arc_tier: defaultdict[tuple[str, str], float] = defaultdict(float)
-    exchanges: defaultdict[int, float] = defaultdict(float)
-    users = n = 0.0
-    for r in pending:
-        dims, times = json.loads(r["a"]), float(r["n"] or 0.0)
-        n += times
-        k = scenario_exchanges(dims, tax)
-        exchanges[k] += times
-        persona_topic[(dims["persona"], dims["topic"])] += times
-        arc_tier[(dims["emotional_arc"], dims["tier"])] += times
-        arc = arcs.get(dims["emotional_arc"])
-        if arc is None:
-            continue
-        said = profiles.setdefault((arc.id, k), arc_user_emotions(arc, k))
-        users += times * len(said)
-        for e in said:
-            emotions[e] += times
-            for s, share in shares.get(e, {}).items():
-                strategies[s] += times * share
-                pairs[(e, s)] += times * share
-        for e in set(said):
-            emotion_convs[e] += times
-
-    def row_(section: str, a: Any, b: Any = None, n_: float = 0.0, m: float | None = None) -> dict[str, Any]:
-        return {"section": section, "a": None if a is None else str(a), "b": b, "c": None, "n": float(n_),
-                "m": None if m is None else float(m)}
-
-    out = [row_("total", "conversations", n_=n), row_("total", "estimated", n_=n),
-           row_("total", "user_turns", n_=users), row_("total", "assistant_turns", n_=users)]
-    out += [row_("emotion", e, n_=c, m=emotion_convs[e]) for e, c in emotions.items()]
-    out += [row_("strategy", s, n_=c, m=0) for s, c in strategies.items()]
-    out += [row_("emotion_strategy", e, s, n_=c) for (e, s), c in pairs.items()]
-    out += [row_("persona_topic", p, t, n_=c) for (p, t), c in persona_topic.items()]
-    out += [row_("arc_tier", a, t, n_=c) for (a, t), c in arc_tier.items()]
-    out += [row_("exchanges", k, n_=c) for k, c in exchanges.items()]
-    return out
-
-
-# ---- the counts as tables ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Coverage:
     """The coverage of one scope as small DataFrames with names, colours and targets, ready to chart."""
@@ -276,8 +139,8 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
     pt = sums.get("persona_topic", 2)
     persona_names = _ordered(names["personas"], [k[0] for k in pt])
     topic_names = _ordered(names["topics"], [k[1] for k in pt])
-    per_persona: Counter[str] = Counter()
-    per_topic: Counter[str] = Counter()
+    per_persona: defaultdict[str, float] = defaultdict(float)
+    per_topic: defaultdict[str, float] = defaultdict(float)
     for (p, t), c in pt.items():
         per_persona[p] += c
         per_topic[t] += c
@@ -389,272 +252,3 @@ def load(store: Any, tax: Taxonomy, scope: str) -> Coverage:
 def with_added(cov: Coverage, new_rows: Iterable[Mapping[str, Any]], tax: Taxonomy) -> Coverage:
     """The planned coverage once new scenario rows (not generated yet) are added to the table."""
     return build(cov.rows + pending_rows(new_rows), tax, "planned")
-
-
-# ---- gaps ----------------------------------------------------------------------------------
-GAP_COLUMNS: list[str] = ["kind", "kind_name", "id", "name", "unit", "target", "count", "short_by", "progress",
-                          "plannable", "how"]
-
-
-def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
-    """Every target not met, with how much is missing, biggest shortfall first within each kind."""
-    rules = tax.targets.quality
-    lo, hi = min(generator_exchanges(tax)), max(generator_exchanges(tax))
-    carried = {e.id for e in tax.emotions if any(e.id in (a.start_emotion, a.end_emotion) for a in tax.arcs)}
-    rows: list[dict[str, Any]] = []
-
-    def add(kind: str, frame: pd.DataFrame, how: Any) -> None:
-        label, unit, dim = KINDS[kind]
-        for r in frame.itertuples(index=False):
-            target = r.target
-            if not isinstance(target, float) or math.isnan(target) or target <= 0 or r.count >= target - 1e-9:
-                continue
-            note, ok = how(r)
-            rows.append({"kind": kind, "kind_name": label, "id": r.id, "name": r.name, "unit": unit,
-                         "target": target, "count": float(r.count), "short_by": target - float(r.count),
-                         "progress": min(float(r.count) / target, 1.0), "plannable": ok and dim is not None,
-                         "how": note})
-
-    add("emotion", cov.emotions, lambda r: (
-        (f"More arcs that start or end in {r.name}", True) if r.id in carried else
-        (f"No arc starts or ends in {r.name}: add one to taxonomy/arcs.yaml", False)))
-    add("strategy", cov.strategies, lambda r: (f"More of the emotions {r.name} suits", True))
-    add("persona", cov.personas, lambda r: ("More conversations with this persona", True))
-    add("topic", cov.topics, lambda r: ("More conversations on this topic", True))
-
-    def length_how(r: Any) -> tuple[str, bool]:
-        if r.max_exchanges < lo or r.min_exchanges > hi:
-            return (f"Not plannable: the quality rules allow {rules.min_turns}–{rules.max_turns} turns ({lo}–{hi} "
-                    "exchanges); targets.yaml notes the conflict for the customer to settle", False)
-        return (f"Not plannable by weight: the generator picks each length within {lo}–{hi} exchanges; more "
-                "scenarios of any kind add to it", False)
-    add("length", cov.lengths, length_how)
-    frame = pd.DataFrame(rows, columns=GAP_COLUMNS)
-    order = {k: n for n, k in enumerate(KINDS)}
-    if not frame.empty:
-        frame = frame.sort_values(["kind", "short_by"], key=lambda s: s.map(order) if s.name == "kind" else -s,
-                                  kind="stable").reset_index(drop=True)
-    return frame
-
-
-def target_summary(cov: Coverage, tax: Taxonomy) -> dict[str, tuple[int, int]]:
-    """kind -> (targets met, targets) for the headline."""
-    frames = {"emotion": cov.emotions, "strategy": cov.strategies, "persona": cov.personas, "topic": cov.topics,
-              "length": cov.lengths}
-    out: dict[str, tuple[int, int]] = {}
-    for kind, frame in frames.items():
-        with_target = frame[frame["target"].notna() & (frame["target"] > 0)] if not frame.empty else frame
-        met = int((with_target["count"] >= with_target["target"] - 1e-9).sum()) if not with_target.empty else 0
-        out[kind] = (met, len(with_target))
-    return out
-
-
-# ---- gaps -> planner weights ---------------------------------------------------------------
-def label_yields(tax: Taxonomy) -> dict[tuple[str, str], float]:
-    """(kind, id) -> how many of that label one more planned conversation adds on average, where the
-    planner puts a weight on it (lib.core.planner spreads an emotion's or a strategy's weight over the arcs
-    that carry it) and over the lengths the generator picks. Personas and topics: 1."""
-    arcs = tax.by_id("arcs")
-    lengths = generator_exchanges(tax)
-    shares = strategy_shares(tax)
-    profile = {(a, k): arc_user_emotions(arc, k) for a, arc in arcs.items() for k in lengths}
-    out: dict[tuple[str, str], float] = {}
-    for kind, dim in (("emotion", "emotions"), ("strategy", "strategies")):
-        for value in tax.ids(dim):
-            spread = _demand(tax, {dim: {value: 1.0}})["emotional_arc"]  # the planner's own spread
-            total = 0.0
-            for a, share in spread.items():
-                per_length = [sum(1.0 for e in profile[(a, k)] if e == value) if kind == "emotion"
-                              else sum(shares.get(e, {}).get(value, 0.0) for e in profile[(a, k)]) for k in lengths]
-                total += share * sum(per_length) / len(per_length)
-            out[(kind, value)] = total
-    for kind, dim in (("persona", "personas"), ("topic", "topics")):
-        out.update({(kind, v): 1.0 for v in tax.ids(dim)})
-    return out
-
-
-def gap_weights(gap_frame: pd.DataFrame, tax: Taxonomy) -> dict[str, dict[str, float]]:
-    """The plannable gaps as planner weights: each shortfall in conversations (shortfall / yield)."""
-    yields = label_yields(tax)
-    weights: dict[str, dict[str, float]] = defaultdict(dict)
-    for r in gap_frame.itertuples(index=False):
-        dim = KINDS[r.kind][2]
-        y = yields.get((r.kind, r.id), 0.0)
-        if not r.plannable or dim is None or y <= 0:
-            continue
-        weights[dim][r.id] = round(r.short_by / y, 3)
-    return dict(weights)
-
-
-def suggested_rows(weights: Mapping[str, Mapping[str, float]]) -> int:
-    """How many scenarios to plan: the largest total shortfall of one kind, in conversations."""
-    if not weights:
-        return 0
-    need = max(sum(values.values()) for values in weights.values())
-    return max(1, min(MAX_PLAN_ROWS, math.ceil(need - 1e-9)))
-
-
-def plan_for_gaps(tax: Taxonomy, gap_frame: pd.DataFrame, existing: Sequence[Mapping[str, Any]], n: int,
-                  *, seed: int = 0) -> Plan:
-    """Plan n scenarios on top of the existing rows, with the plannable gaps as weights."""
-    return plan(tax, n, existing=existing, weights=gap_weights(gap_frame, tax), seed=seed)
-
-
-def _counts(cov: Coverage) -> dict[tuple[str, str], float]:
-    frames = {"emotion": cov.emotions, "strategy": cov.strategies, "persona": cov.personas, "topic": cov.topics,
-              "length": cov.lengths}
-    return {(k, r.id): float(r.count) for k, f in frames.items() if not f.empty for r in f.itertuples(index=False)}
-
-
-def gap_change(before_cov: Coverage, after_cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
-    """Every gap before or after a plan: the count and the shortfall before and after, met or not."""
-    before, after = gaps(before_cov, tax), gaps(after_cov, tax)
-    had, has = _counts(before_cov), _counts(after_cov)
-    short_after = {(r.kind, r.id): r.short_by for r in after.itertuples(index=False)}
-    rows = []
-    seen: set[tuple[str, str]] = set()
-    for r in list(before.itertuples(index=False)) + list(after.itertuples(index=False)):
-        key = (r.kind, r.id)
-        if key in seen:
-            continue
-        seen.add(key)
-        rows.append({"kind_name": r.kind_name, "name": r.name, "unit": r.unit, "target": r.target,
-                     "before": had.get(key, 0.0), "after": has.get(key, 0.0),
-                     "short_before": max(r.target - had.get(key, 0.0), 0.0),
-                     "short_after": short_after.get(key, 0.0), "met": key not in short_after})
-    return pd.DataFrame(rows, columns=["kind_name", "name", "unit", "target", "before", "after", "short_before",
-                                       "short_after", "met"])
-
-
-@dataclass(frozen=True)
-class GapPlan:
-    """A plan sized to the gaps: its rows, the planned coverage once they are added, and what changes."""
-    plan: Plan
-    after: Coverage
-    change: pd.DataFrame  # gap_change(before, after)
-    n: int
-    closes_all: bool  # every gap planning can fill is met once the rows are generated
-
-
-def fill_plan(tax: Taxonomy, planned: Coverage, existing: Sequence[Mapping[str, Any]], n: int | None = None,
-              *, seed: int = 0) -> GapPlan:
-    """Plan scenarios for the plannable gaps of the planned coverage. n=None sizes the plan: the planner
-    balances every dimension, so the first estimate (suggested_rows) can fall short; the size grows until
-    every plannable gap is met (or a cap: 4x the estimate + 20), then shrinks back to the smallest size that
-    meets as much. Returns the best plan found."""
-    before = gaps(planned, tax)
-    weights = gap_weights(before, tax)
-    plannable = {(r.kind, r.id) for r in before.itertuples(index=False) if r.plannable}
-
-    def attempt(size: int) -> tuple[float, GapPlan]:
-        p = plan(tax, size, existing=existing, weights=weights, seed=seed)
-        after = with_added(planned, [s.as_dict() for s in p.scenarios], tax)
-        change = gap_change(planned, after, tax)
-        left = gaps(after, tax)
-        missing = float(sum(r.short_by for r in left.itertuples(index=False) if (r.kind, r.id) in plannable))
-        return missing, GapPlan(p, after, change, size, missing <= 1e-9)
-
-    if n is not None:
-        return attempt(max(0, min(int(n), MAX_PLAN_ROWS)))[1]
-    start = suggested_rows(weights)
-    if start == 0:
-        return attempt(0)[1]
-    cap = min(MAX_PLAN_ROWS, 4 * start + 20)
-    tried: dict[int, tuple[float, GapPlan]] = {}
-    size = start
-    while True:
-        tried[size] = attempt(size)
-        if tried[size][0] <= 1e-9 or size >= cap:
-            break
-        size = min(cap, math.ceil(size * 1.3))
-    best_missing = min(m for m, _ in tried.values())
-    hi = min(s for s, (m, _) in tried.items() if m <= best_missing + 1e-9)
-    lo = max([s for s in tried if s < hi], default=0)
-    while hi - lo > 1:  # the smallest size that still does as well
-        mid = (lo + hi) // 2
-        tried[mid] = attempt(mid)
-        if tried[mid][0] <= best_missing + 1e-9:
-            hi = mid
-        else:
-            lo = mid
-    return tried[hi][1]
-
-
-# ---- the page's figures ----------------------------------------------------------------------
-SCOPE_PHRASES: dict[str, str] = {"approved": "Approved conversations", "generated": "All generated conversations",
-                                 "planned": "Planned: generated + estimated"}
-FIGURES: tuple[str, ...] = ("emotions", "strategies", "emotion_strategy", "personas", "topics", "persona_topic",
-                            "arc_tier", "lengths", "funnel", "quality", "corrections")
-
-
-def figures(cov: Coverage, tax: Taxonomy) -> dict[str, Any]:
-    """Every chart of the coverage page, by name (FIGURES), from one Coverage."""
-    from lib.coverage import charts
-
-    t = tax.targets
-    where = SCOPE_PHRASES[cov.scope]
-    empty = {"approved": "No approved conversations yet", "generated": "No generated conversations yet",
-             "planned": "The scenario table is empty"}[cov.scope]
-    uniform_e = not t.emotion_overrides
-    uniform_s = not t.strategy_overrides
-    emotions = cov.emotions.assign(hover=[f"in {charts.fmt(c)} conversations" for c in cov.emotions["conversations"]])
-    strategies = cov.strategies.assign(
-        hover=[f"also a supporting strategy in {charts.fmt(c)} replies" if c else "" for c in cov.strategies["supporting"]])
-    es = cov.emotion_strategy
-    pt = cov.persona_topic
-    at = cov.arc_tier
-    size = dataset_size_target(tax)
-    arc_hover = {r.arc_name: f"{r.start} → {r.end}" for r in at.itertuples(index=False) if r.start}
-    return {
-        "emotions": charts.bar_vs_target(
-            emotions, title="Primary emotion of user turns",
-            subtitle=f"{where}\nTarget {t.per_emotion_min if uniform_e else 'per emotion'} user turns"
-                     f"{' each' if uniform_e else ''} (black line) · hatched = under target",
-            value_title="User turns", unit="user turns", horizontal=True, empty_text=empty),
-        "strategies": charts.bar_vs_target(
-            strategies, title="Primary strategy of assistant replies",
-            subtitle=f"{where}\nTarget {t.per_strategy_min if uniform_s else 'per strategy'} replies"
-                     f"{' each' if uniform_s else ''} (black line) · hatched = under target",
-            value_title="Replies", unit="replies", horizontal=True, empty_text=empty),
-        "emotion_strategy": charts.heatmap(
-            es, x="strategy_name", y="emotion_name", x_order=list(dict.fromkeys(es["strategy_name"])),
-            y_order=list(dict.fromkeys(es["emotion_name"])), title="Emotion × strategy",
-            subtitle=f"{where} · replies by the emotion of the user turn they answer",
-            x_title="Strategy of the reply", y_title="Emotion answered", unit="replies",
-            y_colours=dict(zip(es["emotion_name"], es["colour"])), empty_text=empty),
-        "personas": charts.bar_vs_target(
-            cov.personas, title="Conversations per persona",
-            subtitle=f"{where}\nTarget {even_share(tax, 'personas')} each, an even share of {size} (black line)",
-            value_title="Conversations", unit="conversations", horizontal=True, empty_text=empty),
-        "topics": charts.bar_vs_target(
-            cov.topics.assign(hover=[f"cluster: {c}" for c in cov.topics["cluster"]]),
-            title="Conversations per topic",
-            subtitle=f"{where}\nTarget {even_share(tax, 'topics')} each, an even share of {size} (black line)",
-            value_title="Conversations", unit="conversations", horizontal=True, empty_text=empty),
-        "persona_topic": charts.heatmap(
-            pt, x="persona_name", y="topic_name", x_order=list(dict.fromkeys(pt["persona_name"])),
-            y_order=list(dict.fromkeys(pt["topic_name"])), title="Persona × topic",
-            subtitle=f"{where} · conversations per pair; empty cells are pairs not covered",
-            x_title="Persona", y_title="Topic", unit="conversations", empty_text=empty),
-        "arc_tier": charts.heatmap(
-            at, x="tier_name", y="arc_name", x_order=list(dict.fromkeys(at["tier_name"])),
-            y_order=list(dict.fromkeys(at["arc_name"])), title="Emotional arc × tier",
-            subtitle=f"{where}\nConversations per arc and tier", x_title="Tier", y_title="Emotional arc", unit="conversations",
-            hover_y=arc_hover, empty_text=empty),
-        "lengths": charts.bar_vs_target(
-            cov.lengths.assign(hover=cov.lengths["detail"]) if not cov.lengths.empty else cov.lengths,
-            title="Conversation length",
-            subtitle=f"{where} · exchanges = turns ÷ 2\nBlack line = target · hatched = under target",
-            value_title="Conversations", unit="conversations", horizontal=True, empty_text=empty),
-        "funnel": charts.funnel(cov.funnel, title="Status funnel",
-                                subtitle="The whole scenario table, whatever the view"),
-        "quality": charts.quality_histogram(
-            cov.quality, title="Quality scores",
-            subtitle=("Generated conversations (planned ones have no score yet)" if cov.scope == "planned" else where),
-            statuses=labels(REVIEW_STATUSES)),
-        "corrections": charts.corrections(
-            cov.corrections, title="Reviewer corrections by label",
-            subtitle=("Generated conversations" if cov.scope == "planned" else where)
-                     + " · labels that reviewers changed",
-            emotion_colours={e.id: e.color for e in tax.emotions}),
-    }
