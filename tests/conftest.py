@@ -114,17 +114,14 @@ def _database(server: EmbeddedServer, template: str | None) -> Iterator[str]:
         drop_database(server.admin_dsn, name)
 
 
-TAXONOMY_TABLES = ("tiers", "emotions", "strategies", "personas", "emotional_arcs", "topic_clusters", "topics",
-                   "intents", "tones", "outcomes", "scenario_contexts")
 SNAPSHOT_SCHEMA = "test_snapshot"
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """A shared database as it was when taken, and the one SQL script that puts it back: every
-    table but the taxonomy's and the migration ledger emptied and refilled from copies kept in
-    schema test_snapshot, every sequence set back. The taxonomy is restored apart, and only when a
-    test changed it (its sha256 in app_meta differs)."""
+    table but the migration ledger emptied and refilled from its copy in schema test_snapshot
+    (triggers off: the rows go back as they were), and every sequence set back."""
     dsn: str
     restore: sql.Composed
 
@@ -132,22 +129,20 @@ class Snapshot:
 def take_snapshot(dsn: str) -> Snapshot:
     with psycopg.connect(dsn, autocommit=True) as c:
         tables = [r[0] for r in c.execute(
-            "select tablename from pg_tables where schemaname = 'public' and tablename <> all(%(keep)s) "
-            "order by tablename", {"keep": [*TAXONOMY_TABLES, "schema_migrations"]})]
+            "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations' "
+            "order by tablename")]
         c.execute(sql.SQL("drop schema if exists {s} cascade; create schema {s}").format(
             s=sql.Identifier(SNAPSHOT_SCHEMA)))
-        emptied = [t for t in tables if t != "app_meta"]  # app_meta keeps the taxonomy's key
-        script = [sql.SQL("set session_replication_role = replica"),  # rows go back as they were: no triggers
-                  sql.SQL("truncate {} restart identity cascade").format(
-                      sql.SQL(", ").join(sql.Identifier("public", t) for t in emptied)),
-                  sql.SQL("delete from public.app_meta where key <> 'taxonomy'")]
+        # delete, not truncate: a truncate makes new files for each table and index, 3x slower here
+        # (autovacuum clears the dead rows)
+        script = [sql.SQL("set local session_replication_role = replica")]
+        script += [sql.SQL("delete from {}").format(sql.Identifier("public", t)) for t in tables]
         for table in tables:
             columns = sql.SQL(", ").join(sql.Identifier(r[0]) for r in c.execute(
                 "select column_name from information_schema.columns where table_schema = 'public' "
                 "and table_name = %(t)s and is_generated = 'NEVER' order by ordinal_position", {"t": table}))
-            where = sql.SQL(" where key <> 'taxonomy'" if table == "app_meta" else "")
             copy, source = sql.Identifier(SNAPSHOT_SCHEMA, table), sql.Identifier("public", table)
-            c.execute(sql.SQL("create table {} as select {} from {}{}").format(copy, columns, source, where))
+            c.execute(sql.SQL("create table {} as select {} from {}").format(copy, columns, source))
             if c.execute(sql.SQL("select exists (select from {})").format(copy)).fetchone()[0]:
                 script.append(sql.SQL("insert into {} ({}) overriding system value select {} from {}").format(
                     source, columns, columns, copy))
@@ -156,21 +151,12 @@ def take_snapshot(dsn: str) -> Snapshot:
                 "from pg_sequences where schemaname = 'public'"):
             script.append(sql.SQL("select setval({}, {}, {})").format(
                 sql.Literal(name), sql.Literal(start if last is None else last), sql.Literal(last is not None)))
-        script.append(sql.SQL("reset session_replication_role"))
     return Snapshot(dsn, sql.SQL(";\n").join(script))
 
 
-def restore(snapshot: Snapshot, tax: Taxonomy) -> None:
-    with psycopg.connect(snapshot.dsn, autocommit=True) as c:
-        with c.transaction():
-            c.execute(snapshot.restore)
-        sha = c.execute("select value ->> 'sha256' from public.app_meta where key = 'taxonomy'").fetchone()
-    if not sha or sha[0] != tax.sha256:
-        store = PostgresStore(snapshot.dsn, min_size=1, max_size=1)
-        try:
-            sync_taxonomy(store, tax, force=True)
-        finally:
-            store.close()
+def restore(snapshot: Snapshot) -> None:
+    with psycopg.connect(snapshot.dsn, autocommit=True) as c, c.transaction():
+        c.execute(snapshot.restore)
 
 
 def close_other_connections(dsn: str) -> None:
@@ -188,12 +174,12 @@ def shared_db(pg_server: EmbeddedServer, template_db: str) -> Iterator[Snapshot]
 
 
 @pytest.fixture
-def db_dsn(shared_db: Snapshot, db_tax: Taxonomy) -> Iterator[str]:
+def db_dsn(shared_db: Snapshot) -> Iterator[str]:
     """The shared test database: migrations applied, taxonomy synced, no other rows."""
     try:
         yield shared_db.dsn
     finally:
-        restore(shared_db, db_tax)
+        restore(shared_db)
 
 
 @pytest.fixture(scope="session")
@@ -217,14 +203,14 @@ def shared_seeded_db(pg_server: EmbeddedServer, seeded_template: str) -> Iterato
 
 
 @pytest.fixture
-def seeded_dsn(shared_seeded_db: Snapshot, db_tax: Taxonomy) -> Iterator[str]:
+def seeded_dsn(shared_seeded_db: Snapshot) -> Iterator[str]:
     """A shared database as a first start leaves it: the seeds imported (10 approved conversations)
     and the default plan (90 scenarios)."""
     try:
         yield shared_seeded_db.dsn
     finally:
         close_other_connections(shared_seeded_db.dsn)
-        restore(shared_seeded_db, db_tax)
+        restore(shared_seeded_db)
 
 
 @pytest.fixture(scope="session")
