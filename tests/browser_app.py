@@ -70,10 +70,12 @@ class App:
             env["DATABASE_URL"] = self.database_url
         log = self.folder / f"streamlit-{port}.log"
         with open(log, "w") as out:
+            # No file watcher: nothing changes the sources while a test runs, and checking every
+            # imported module for changes makes each script run about a quarter slower.
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
                  "--server.address", "127.0.0.1", "--server.headless", "true",
-                 "--browser.gatherUsageStats", "false"],
+                 "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
