@@ -132,20 +132,41 @@ def app_url(seeded_database: Callable[[], AbstractContextManager[str]]) -> Itera
         yield app.url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    # Module scope, not session: Playwright's sync API keeps an event loop running in this thread
-    # while it is open, and asyncio.run() in later (non-browser) tests would fail.
+class SharedChromium:
+    """One Chromium for a run of consecutive browser tests. Not one per session: Playwright's sync
+    API keeps an event loop running in this thread while it is open, and asyncio.run() in a later
+    (non-browser) test would fail; so close_unless_needed() closes it before such a test."""
+
+    def __init__(self) -> None:
+        self._playwright: Any = None
+        self._browser: Any = None
+
+    def get(self) -> Any:
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                             args=CHROMIUM_ARGS)
+        return self._browser
+
+    def close_unless_needed(self, next_item: pytest.Item | None) -> None:
+        if self._browser is not None and "browser" not in getattr(next_item, "fixturenames", ()):
+            self._browser.close()
+            self._playwright.stop()
+            self._browser = self._playwright = None
+
+
+chromium = SharedChromium()
+
+
+@pytest.fixture
+def browser() -> Any:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    return chromium.get()
 
 
 class ScriptRuns:

@@ -43,7 +43,7 @@ from lib.store.embedded import (
 )
 from lib.store.migrate import migrate
 from lib.store.postgres import PostgresStore
-from tests.browser_app import app_url, browser, page  # noqa: F401  (the browser tests' fixtures)
+from tests.browser_app import app_url, browser, chromium, page  # noqa: F401  (the browser tests' fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = "brightrun_template"
@@ -310,6 +310,11 @@ def add_member(conn: psycopg.Connection[Any], role: str) -> uuid.UUID:
         conn.execute("insert into public.members (user_id, email, role) values (%(id)s, %(email)s, %(role)s)",
                      {"id": user_id, "email": f"{role}-{user_id.hex[:6]}@example.com", "role": role})
     return user_id
+
+
+@pytest.hookimpl(trylast=True)  # after the test's fixtures (its browser context) are gone
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    chromium.close_unless_needed(nextitem)
 
 
 # -- pages under AppTest ------------------------------------------------------------------------
