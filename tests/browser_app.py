@@ -27,9 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf.message import DecodeError
-from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from lib.config import ROOT
 
@@ -182,11 +179,15 @@ class ScriptRuns:
         ws.on("framereceived", self._received)
 
     def _sent(self, payload: str | bytes) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
         msg = _parse(BackMsg, payload)
         if msg is not None and msg.WhichOneof("type") == "rerun_script":
             self.requested += 1
 
     def _received(self, payload: str | bytes) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
         msg = _parse(ForwardMsg, payload)
         if (msg is not None and msg.WhichOneof("type") == "script_finished"
                 and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN):
@@ -194,6 +195,8 @@ class ScriptRuns:
 
 
 def _parse(kind: Any, payload: str | bytes) -> Any:
+    from google.protobuf.message import DecodeError
+
     if not isinstance(payload, bytes):
         return None
     try:
