@@ -6,8 +6,8 @@ and `brightrun_seeded` (that, booted as the app boots an empty database: the see
 the default plan added).
 - `db_dsn` / `store` / `conn`: a shared database copied from the first template once;
   `seeded_dsn` (and `app_env`, for pages under AppTest): one copied from the seeded template.
-  After each test a shared database is put back as it was (`Snapshot`): ~30 ms instead of
-  ~0.2 s for CREATE DATABASE per test.
+  After each test a shared database is put back as it was (`Snapshot`): ~20 ms, where a
+  CREATE DATABASE per test takes ~0.15 s.
 - `fresh_dsn`: a database of its own (CREATE DATABASE ... TEMPLATE), for a test that must not
   share anything; `empty_dsn`: a database with nothing in it, for the migration tests;
   `seeded_database()`: a seeded database of its own, for the browser tests' apps.
