@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -318,6 +319,25 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 # -- pages under AppTest ------------------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def streamlit_components_scanned_once() -> Iterator[None]:
+    """Every AppTest scans all installed packages for Streamlit components on its first run
+    (~0.1 s, and the suite makes about a hundred); they do not change during a session, so the
+    first scan's result is reused."""
+    try:
+        if "streamlit" not in sys.modules:  # no page test in this session
+            raise ImportError
+        from streamlit.components.v2 import manifest_scanner
+
+        found = manifest_scanner.scan_component_manifests()
+    except (ImportError, AttributeError):  # another Streamlit: the tests only run slower
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(found))
+        yield
+
+
 @pytest.fixture
 def app_env(seeded_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Pages run under AppTest against the shared seeded database (a first start: seeds imported,
