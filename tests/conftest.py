@@ -1,22 +1,28 @@
 """Database fixtures: one embedded PostgreSQL per test session, each test isolated.
 
 The session starts one pgserver in a temporary folder (fsync off: its data is thrown away) and
-builds a template database once (migrations applied, taxonomy synced).
-- `db_dsn` / `store` / `conn`: a shared test database copied from the template once; after each
-  test every non-taxonomy table is truncated (identities restart) and the taxonomy re-synced if
-  the test changed it. ~30 ms instead of ~0.4 s for CREATE DATABASE per test.
+builds two template databases once: `brightrun_template` (migrations applied, taxonomy synced)
+and `brightrun_seeded` (that, booted as the app boots an empty database: the seeds imported and
+the default plan added).
+- `db_dsn` / `store` / `conn`: a shared database copied from the first template once;
+  `seeded_dsn` (and `app_env`, for pages under AppTest): one copied from the seeded template.
+  After each test a shared database is put back as it was (`Snapshot`): ~20 ms, where a
+  CREATE DATABASE per test takes ~0.15 s.
 - `fresh_dsn`: a database of its own (CREATE DATABASE ... TEMPLATE), for a test that must not
-  share anything; `empty_dsn`: a database with nothing in it, for the migration tests.
+  share anything; `empty_dsn`: a database with nothing in it, for the migration tests;
+  `seeded_database()`: a seeded database of its own, for the browser tests' apps.
 """
 from __future__ import annotations
 
 import itertools
 import json
 import shutil
+import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +31,24 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from lib.config import Settings
 from lib.core.models import Conversation
-from lib.store.boot import sync_taxonomy
-from lib.store.embedded import EmbeddedServer, drop_database, ensure_database, start_embedded, stop_embedded
+from lib.core.taxonomy import Taxonomy, load_taxonomy
+from lib.store.boot import open_store, sync_taxonomy
+from lib.store.embedded import (
+    EmbeddedServer,
+    drop_database,
+    ensure_database,
+    start_embedded,
+    stop_embedded,
+)
 from lib.store.migrate import migrate
 from lib.store.postgres import PostgresStore
-from lib.core.taxonomy import Taxonomy, load_taxonomy
+from tests.browser_app import app_url, browser, chromium, page  # noqa: F401  (the browser tests' fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = "brightrun_template"
+SEEDED_DB = "brightrun_seeded"
 _numbers = itertools.count(1)
 
 
@@ -100,41 +115,109 @@ def _database(server: EmbeddedServer, template: str | None) -> Iterator[str]:
         drop_database(server.admin_dsn, name)
 
 
-TAXONOMY_TABLES = ("tiers", "emotions", "strategies", "personas", "emotional_arcs", "topic_clusters", "topics",
-                   "intents", "tones", "outcomes", "scenario_contexts")
+SNAPSHOT_SCHEMA = "test_snapshot"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A shared database as it was when taken, and the one SQL script that puts it back: every
+    table but the migration ledger emptied and refilled from its copy in schema test_snapshot
+    (triggers off: the rows go back as they were), and every sequence set back."""
+    dsn: str
+    restore: sql.Composed
+
+
+def take_snapshot(dsn: str) -> Snapshot:
+    with psycopg.connect(dsn, autocommit=True) as c:
+        tables = [r[0] for r in c.execute(
+            "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations' "
+            "order by tablename")]
+        c.execute(sql.SQL("drop schema if exists {s} cascade; create schema {s}").format(
+            s=sql.Identifier(SNAPSHOT_SCHEMA)))
+        # delete, not truncate: a truncate makes new files for each table and index, 3x slower here
+        # (autovacuum clears the dead rows)
+        script = [sql.SQL("set local session_replication_role = replica")]
+        script += [sql.SQL("delete from {}").format(sql.Identifier("public", t)) for t in tables]
+        for table in tables:
+            columns = sql.SQL(", ").join(sql.Identifier(r[0]) for r in c.execute(
+                "select column_name from information_schema.columns where table_schema = 'public' "
+                "and table_name = %(t)s and is_generated = 'NEVER' order by ordinal_position", {"t": table}))
+            copy, source = sql.Identifier(SNAPSHOT_SCHEMA, table), sql.Identifier("public", table)
+            c.execute(sql.SQL("create table {} as select {} from {}").format(copy, columns, source))
+            if c.execute(sql.SQL("select exists (select from {})").format(copy)).fetchone()[0]:
+                script.append(sql.SQL("insert into {} ({}) overriding system value select {} from {}").format(
+                    source, columns, columns, copy))
+        for name, start, last in c.execute(
+                "select format('%I.%I', schemaname, sequencename), start_value, last_value "
+                "from pg_sequences where schemaname = 'public'"):
+            script.append(sql.SQL("select setval({}, {}, {})").format(
+                sql.Literal(name), sql.Literal(start if last is None else last), sql.Literal(last is not None)))
+    return Snapshot(dsn, sql.SQL(";\n").join(script))
+
+
+def restore(snapshot: Snapshot) -> None:
+    with psycopg.connect(snapshot.dsn, autocommit=True) as c, c.transaction():
+        c.execute(snapshot.restore)
+
+
+def close_other_connections(dsn: str) -> None:
+    """Pages under AppTest leave their cached store's pool open (st.cache_resource.clear() drops it
+    without closing it): its connections would pile up on a shared database."""
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                  "where datname = current_database() and pid <> pg_backend_pid()")
 
 
 @pytest.fixture(scope="session")
-def shared_db(pg_server: EmbeddedServer, template_db: str) -> Iterator[str]:
+def shared_db(pg_server: EmbeddedServer, template_db: str) -> Iterator[Snapshot]:
     with _database(pg_server, template_db) as dsn:
-        yield dsn
-
-
-def _reset(dsn: str, tax: Taxonomy) -> None:
-    """Empty every table but the taxonomy and the migration ledger; restore the taxonomy."""
-    with psycopg.connect(dsn, autocommit=True) as c:
-        names = [r[0] for r in c.execute(
-            "select tablename from pg_tables where schemaname = 'public' "
-            "and tablename <> all(%(keep)s)", {"keep": [*TAXONOMY_TABLES, "schema_migrations", "app_meta"]})]
-        c.execute(sql.SQL("truncate {} restart identity cascade").format(
-            sql.SQL(", ").join(sql.Identifier("public", n) for n in names)))
-        c.execute("delete from public.app_meta where key <> 'taxonomy'")
-        sha = c.execute("select value ->> 'sha256' from public.app_meta where key = 'taxonomy'").fetchone()
-    if not sha or sha[0] != tax.sha256:
-        store = PostgresStore(dsn, min_size=1, max_size=1)
-        try:
-            sync_taxonomy(store, tax, force=True)
-        finally:
-            store.close()
+        yield take_snapshot(dsn)
 
 
 @pytest.fixture
-def db_dsn(shared_db: str, db_tax: Taxonomy) -> Iterator[str]:
+def db_dsn(shared_db: Snapshot) -> Iterator[str]:
     """The shared test database: migrations applied, taxonomy synced, no other rows."""
     try:
-        yield shared_db
+        yield shared_db.dsn
     finally:
-        _reset(shared_db, db_tax)
+        restore(shared_db)
+
+
+@pytest.fixture(scope="session")
+def seeded_template(pg_server: EmbeddedServer, template_db: str) -> str:
+    """The template database booted as the app boots an empty one (lib.store.boot.open_store)."""
+    drop_database(pg_server.admin_dsn, SEEDED_DB)
+    with psycopg.connect(pg_server.admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {} template {}").format(
+            sql.Identifier(SEEDED_DB), sql.Identifier(template_db)))
+    store = open_store(Settings(database_url=dsn_for(pg_server, SEEDED_DB)))
+    report = store.boot
+    store.close()  # a template must have no connections
+    assert report is not None and report.seeds_imported and not report.seed_problems and report.planned, report
+    return SEEDED_DB
+
+
+@pytest.fixture(scope="session")
+def shared_seeded_db(pg_server: EmbeddedServer, seeded_template: str) -> Iterator[Snapshot]:
+    with _database(pg_server, seeded_template) as dsn:
+        yield take_snapshot(dsn)
+
+
+@pytest.fixture
+def seeded_dsn(shared_seeded_db: Snapshot) -> Iterator[str]:
+    """A shared database as a first start leaves it: the seeds imported (10 approved conversations)
+    and the default plan (90 scenarios)."""
+    try:
+        yield shared_seeded_db.dsn
+    finally:
+        close_other_connections(shared_seeded_db.dsn)
+        restore(shared_seeded_db)
+
+
+@pytest.fixture(scope="session")
+def seeded_database(pg_server: EmbeddedServer, seeded_template: str) -> Callable[[], AbstractContextManager[str]]:
+    """`with seeded_database() as dsn:` a seeded database of its own, dropped at the end."""
+    return lambda: _database(pg_server, seeded_template)
 
 
 @pytest.fixture
@@ -230,132 +313,35 @@ def add_member(conn: psycopg.Connection[Any], role: str) -> uuid.UUID:
     return user_id
 
 
-# -- the running app, for browser tests ---------------------------------------------------------
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(data_dir: Path, env: Mapping[str, str] | None = None, script: Path | None = None) -> tuple[Any, str]:
-    """`streamlit run app.py` (or `script`) on a free port with its own embedded database; returns (process, url)."""
-    import os
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    port = _free_port()
-    child_env = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("ANTHROPIC_", "DATABASE_URL", "SUPABASE_", "BRIGHTRUN_"))}
-    child_env.update({"BRIGHTRUN_DATA_DIR": str(data_dir), **(env or {})})
-    log = open(data_dir.parent / f"streamlit-{port}.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise RuntimeError(f"streamlit did not start; see {log.name}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    # Module scope, not session: Playwright's sync API keeps an event loop running in this thread
-    # while it is open, and asyncio.run() in later (non-browser) tests would fail.
-    import os
-
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="session")
-def app_url() -> Iterator[str]:
-    """One app for the browser tests, on its own embedded database (seeds and the default plan)."""
-    data = Path(tempfile.mkdtemp(prefix="brightrun-app-"))
-    proc, url = start_app(data / "data")
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except Exception:
-            proc.kill()
-        stop_embedded_dir(data / "data")
-        shutil.rmtree(data, ignore_errors=True)
-
-
-def stop_embedded_dir(data_dir: Path) -> None:
-    """The app leaves its embedded server running for its next start; a test stops it (fast shutdown)."""
-    import os
-    import signal
-
-    pid_file = data_dir / "pgdata" / "postmaster.pid"
-    if pid_file.exists():
-        try:
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
-        except (ValueError, ProcessLookupError, PermissionError):
-            pass
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
-    pg = ctx.new_page()
-    yield pg
-    ctx.close()
-
-
-def settle(page: Any, timeout: float = 20_000) -> None:
-    """Wait until Streamlit has finished running the script (the 'Running…' indicator is gone)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=timeout)
-    page.wait_for_timeout(200)
-
-
-def screenshot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+@pytest.hookimpl(trylast=True)  # after the test's fixtures (its browser context) are gone
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    chromium.close_unless_needed(nextitem)
 
 
 # -- pages under AppTest ------------------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def streamlit_components_scanned_once() -> Iterator[None]:
+    """Every AppTest scans all installed packages for Streamlit components on its first run
+    (~0.1 s, and the suite makes about a hundred); they do not change during a session, so the
+    first scan's result is reused."""
+    try:
+        if "streamlit" not in sys.modules:  # no page test in this session
+            raise ImportError
+        from streamlit.components.v2 import manifest_scanner
+
+        found = manifest_scanner.scan_component_manifests()
+    except (ImportError, AttributeError):  # another Streamlit: the tests only run slower
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(found))
+        yield
+
+
 @pytest.fixture
-def app_env(fresh_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Pages run under AppTest against a database of their own, booted as the app boots it on a
-    first start (seeds imported, the default 90 scenarios planned). Returns its DSN."""
+def app_env(seeded_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Pages run under AppTest against the shared seeded database (a first start: seeds imported,
+    the default 90 scenarios planned), put back as it was after the test. Returns its DSN."""
     import os
 
     import streamlit as st
@@ -363,11 +349,11 @@ def app_env(fresh_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name in list(os.environ):
         if name.startswith(("ANTHROPIC_", "SUPABASE_", "BRIGHTRUN_")):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("DATABASE_URL", fresh_dsn)
+    monkeypatch.setenv("DATABASE_URL", seeded_dsn)
     monkeypatch.setattr("lib.config.SECRETS_FILE", ROOT / "tests" / "no-secrets.toml")  # a developer's keys stay out
     st.cache_resource.clear()
     st.cache_data.clear()
-    yield fresh_dsn
+    yield seeded_dsn
     st.cache_resource.clear()
     st.cache_data.clear()
 

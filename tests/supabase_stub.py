@@ -95,7 +95,9 @@ class SupabaseStub:
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _handle
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="supabase-stub")
+        # shutdown() waits for the loop's next poll: 0.5 s by default, on every test's teardown
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True, name="supabase-stub")
 
     # -- setup ----------------------------------------------------------------------------------
     @property

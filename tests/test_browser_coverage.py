@@ -7,20 +7,24 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, screenshot, settle
+from tests.browser_app import ROOT, next_frames, screenshot, settle
 
 pytestmark = pytest.mark.browser
 
 CHARTS = 11
 ALL_DRAWN = ("() => { const c = document.querySelectorAll('[data-testid=\"stPlotlyChart\"]');"
              f" return c.length >= {CHARTS} && [...c].every(e => e.querySelector('.main-svg')); }}")
+CHARTS_FIT = ("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(c => {"
+              " const svg = c.querySelector('.main-svg');"
+              " return svg && Math.abs(svg.getBoundingClientRect().width - c.getBoundingClientRect().width) < 2; })")
 
 
 def whole_page(page: Any, name: str) -> Path:
     """Streamlit scrolls inside its own container, so a full-page screenshot needs a tall viewport."""
     height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     page.set_viewport_size({"width": 1440, "height": min(int(height) + 100, 9000)})
-    page.wait_for_timeout(1500)  # plotly redraws at the new size
+    page.wait_for_function(CHARTS_FIT)  # plotly redraws when its container's width changes
+    next_frames(page)
     path = screenshot(page, name)
     page.set_viewport_size({"width": 1440, "height": 1000})
     return path
@@ -28,7 +32,7 @@ def whole_page(page: Any, name: str) -> Path:
 
 def check_coverage_page(page: Any, url: str) -> None:
     page.goto(f"{url}/coverage")
-    settle(page, timeout=90_000)  # the first start boots the embedded database
+    settle(page, timeout=90_000)  # the first visit of a server imports what the pages need
     page.get_by_role("heading", name="Coverage").first.wait_for()
     page.wait_for_function(ALL_DRAWN, timeout=30_000)
     page.get_by_text("targets are not met yet", exact=False).first.wait_for()

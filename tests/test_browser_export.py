@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, screenshot, settle
+from tests.browser_app import ROOT, grids_ready, next_frames, screenshot, settle
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,7 +25,8 @@ def test_build_preview_and_download_the_export(page: Any, app_url: str, tmp_path
     page.get_by_text("Exported 10 conversations").wait_for(timeout=120_000)
     settle(page)
     page.get_by_text("Preview").scroll_into_view_if_needed()
-    page.wait_for_timeout(1000)
+    grids_ready(page)
+    next_frames(page)
     screenshot(page, "export-built")
     button = page.locator('[data-testid="stDownloadButton"] button')
     assert "brightrun-approved.zip" in button.inner_text()

@@ -3,35 +3,18 @@ rows, Generate selected, and watch the Generate page's progress bar reach 5 of 5
 from __future__ import annotations
 
 import re
-
-import shutil
-import tempfile
 import threading
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import pytest
 
 from lib.core.taxonomy import load_taxonomy
-from tests.conftest import ROOT, screenshot, settle, start_app, stop_embedded_dir
+from tests.browser_app import grids_ready, next_frames, running_app, screenshot, settle
 from tests.fake_anthropic import FakeAnthropic, FakeLimits
 from tests.test_browser_scenarios import grid_click_row
 
 pytestmark = pytest.mark.browser
-
-GENERATE_PAGE = 'st.Page("pages/generate.py", title="Generate", icon=":material/play_circle:", url_path="generate")'
-
-
-def app_script(folder: Path) -> Path:
-    """app.py, with the Generate page registered if app.py does not have it yet."""
-    app = (ROOT / "app.py").read_text(encoding="utf-8")
-    if "pages/generate.py" in app:
-        return ROOT / "app.py"
-    app = app.replace("pages = [\n", "pages = [\n    " + GENERATE_PAGE + ",\n", 1)
-    app = app.replace('st.Page("pages/', f'st.Page("{ROOT}/pages/')
-    script = folder / "app_with_generate.py"
-    script.write_text(app, encoding="utf-8")
-    return script
 
 
 @pytest.fixture(scope="module")
@@ -49,28 +32,17 @@ def fake() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture(scope="module")
-def keyed_app(fake: FakeAnthropic) -> Iterator[str]:
+def keyed_app(fake: FakeAnthropic, seeded_database: Callable[[], AbstractContextManager[str]]) -> Iterator[str]:
     """An app of its own with an API key: its worker thread generates against the fake."""
-    folder = Path(tempfile.mkdtemp(prefix="brightrun-gen-app-"))
-    proc, url = start_app(folder / "data", env={"ANTHROPIC_API_KEY": fake.api_key, "ANTHROPIC_BASE_URL": fake.url,
-                                                 "BRIGHTRUN_CONCURRENCY": "2"},
-                          script=app_script(folder))
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except Exception:
-            proc.kill()
-        stop_embedded_dir(folder / "data")
-        shutil.rmtree(folder, ignore_errors=True)
+    env = {"ANTHROPIC_API_KEY": fake.api_key, "ANTHROPIC_BASE_URL": fake.url, "BRIGHTRUN_CONCURRENCY": "2"}
+    with seeded_database() as dsn, running_app(dsn, env) as app:
+        yield app.url
 
 
 def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, keyed_app: str,
                                                                           fake: FakeAnthropic) -> None:
     page.goto(f"{keyed_app}/?status=not_generated")
-    settle(page, timeout=90_000)  # the first start boots the embedded database
+    settle(page, timeout=90_000)  # the first visit of a server imports what the pages need
     page.get_by_text("Showing 80 of 90 scenarios").wait_for()
     for row in range(5):
         grid_click_row(page, row)
@@ -82,10 +54,11 @@ def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, 
     page.goto(keyed_app)  # all rows: the badges follow the job
     settle(page)
     page.get_by_text("Showing 90 of 90 scenarios").wait_for()
+    grids_ready(page)
     grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
     page.mouse.move(grid["x"] + grid["width"] / 2, grid["y"] + grid["height"] / 2)
     page.mouse.wheel(0, 35 * 8)  # rows 11-15, the ones generating
-    page.wait_for_timeout(500)
+    next_frames(page, 4)
     screenshot(page, "generate-01-scenarios-live")
 
     page.goto(f"{keyed_app}/generate")
@@ -98,8 +71,8 @@ def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, 
     fake.gate.release(3)  # type: ignore[attr-defined]
     page.get_by_text("5 of 5 conversations").wait_for(timeout=60_000)
     page.get_by_text("Completed").first.wait_for(timeout=10_000)
-    settle(page)
-    page.wait_for_timeout(1500)  # the last refresh draws the page once more, without the timer
+    settle(page)  # the last refresh draws the page once more, without the timer
+    next_frames(page)
     screenshot(page, "generate-03-done")
     assert len(fake.message_requests()) == 5
 
@@ -107,7 +80,7 @@ def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, 
     page.goto(f"{keyed_app}/?status=generated")
     settle(page)
     page.get_by_text("Showing 5 of 90 scenarios").wait_for()
-    settle(page)
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
-    page.wait_for_timeout(1000)
+    grids_ready(page)
+    next_frames(page)
     screenshot(page, "generate-04-scenarios-generated")

@@ -1,105 +1,35 @@
 """A reviewer's journey in headless Chromium: name, the seeds, approve one, reject one with a
 reason, correct a label, look at the label analytics; then restart the app and find it all kept.
 
-It runs its own app on its own embedded database: it changes the seeds' decisions, which other
+It runs its own app on a seeded database of its own: it changes the seeds' decisions, which other
 browser tests (export, coverage) must not see. Screenshots go to test-artifacts/review-*.png.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.conftest import ROOT, _free_port, screenshot, settle, stop_embedded_dir
+from tests.browser_app import App, next_frames, running_app, screenshot, settle
 
 pytestmark = pytest.mark.browser
 NAME = "Dana Reyes"
-REVIEW_PAGE = 'st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review")'
-
-
-def app_script(folder: Path) -> Path:
-    """app.py, or until it lists the Review page, a copy that adds it (pages by absolute path, so the
-    copy runs from another folder)."""
-    text = (ROOT / "app.py").read_text(encoding="utf-8")
-    if "pages/review.py" in text:
-        return ROOT / "app.py"
-    text = text.replace('st.Page("pages/', f'st.Page("{ROOT}/pages/')
-    at = text.index("]\nnav = st.navigation(pages)")
-    text = text[:at] + "    " + REVIEW_PAGE.replace('"pages/', f'"{ROOT}/pages/') + ",\n" + text[at:]
-    path = folder / "app_with_review.py"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-class App:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.data = folder / "data"
-        self.script = app_script(folder)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self) -> None:
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("ANTHROPIC_", "DATABASE_URL", "SUPABASE_", "BRIGHTRUN_"))}
-        env["BRIGHTRUN_DATA_DIR"] = str(self.data)
-        log = open(self.folder / f"streamlit-{port}.log", "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(self.script), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-            if self.proc.poll() is not None:
-                break
-        raise RuntimeError(f"streamlit did not start; see {log.name}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.proc = None
 
 
 @pytest.fixture(scope="module")
-def review_app() -> Iterator[App]:
-    folder = Path(tempfile.mkdtemp(prefix="brightrun-review-"))
-    app = App(folder)
-    app.start()
-    try:
+def review_app(seeded_database: Callable[[], AbstractContextManager[str]]) -> Iterator[App]:
+    with seeded_database() as dsn, running_app(dsn) as app:
         yield app
-    finally:
-        app.stop()
-        stop_embedded_dir(app.data)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def open_review(page: Any, url: str, query: str = "") -> None:
     page.goto(f"{url}/review{query}")
-    settle(page, timeout=90_000)  # the first visit starts the database
+    settle(page, timeout=90_000)  # the first visit of a server imports what the pages need
     page.get_by_role("heading", name="Review").first.wait_for(timeout=60_000)
-    settle(page)
 
 
 def at_position(page: Any, text: str) -> None:
@@ -112,7 +42,7 @@ def choose(page: Any, box: str, option: str, scope: Any = None) -> None:
     wanted = page.get_by_role("option", name=option, exact=True)
     try:
         wanted.wait_for(timeout=3_000)
-    except Exception:  # the click only focused it (the page was still drawing): open the list
+    except PlaywrightTimeout:  # the click only focused it (the page was still drawing): open the list
         box_.press("ArrowDown")
     wanted.click()
     settle(page)
@@ -121,7 +51,7 @@ def choose(page: Any, box: str, option: str, scope: Any = None) -> None:
 def charts_drawn(page: Any) -> None:
     """Plotly draws after the page settles (its bundle loads on first use): wait, for the pictures."""
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=30_000)
-    page.wait_for_timeout(300)
+    next_frames(page)
 
 
 def type_notes(page: Any, text: str) -> None:
@@ -138,13 +68,12 @@ def test_a_reviewer_approves_rejects_and_corrects_a_label_and_it_survives_a_rest
     page.get_by_text("Who is reviewing?").wait_for()
     page.get_by_text("Nothing is waiting for review").wait_for()
     page.get_by_role("button", name=re.compile("Review the seeds")).wait_for()
-    settle(page)
     screenshot(page, "review-01-empty-queue-and-name")
 
     page.get_by_role("textbox", name="Your name").last.fill(NAME)
     page.get_by_role("button", name="Start reviewing").click()
     settle(page)
-    assert page.get_by_text("Who is reviewing?").count() == 0
+    page.get_by_text("Who is reviewing?").wait_for(state="detached")
     page.get_by_role("button", name=re.compile("Review the seeds")).click()
     settle(page)
     at_position(page, "1 of 10")
@@ -207,7 +136,8 @@ def test_a_reviewer_approves_rejects_and_corrects_a_label_and_it_survives_a_rest
     page.get_by_text("Turn 3 sounds like a sales pitch, not Elena.").wait_for()
     page.set_viewport_size({"width": 1440, "height": 1700})
     page.mouse.move(5, 5)  # no tooltip in the picture
-    page.wait_for_timeout(500)
+    page.locator('[data-baseweb="tooltip"]').first.wait_for(state="detached")
+    next_frames(page)
     screenshot(page, "review-08-after-restart-history")
     page.set_viewport_size({"width": 1440, "height": 1300})
     open_review(page, review_app.url, "?conversation=seed-03")
@@ -219,12 +149,12 @@ def test_a_reviewer_approves_rejects_and_corrects_a_label_and_it_survives_a_rest
 def test_generated_markup_shows_as_text_in_the_browser(review_app: App, page: Any) -> None:
     """A generated turn holding HTML, a script, a markdown image and link: the reviewer sees the
     characters; the browser gets no script, image or link from it."""
-    from lib.config import Settings
     from lib.core.models import Conversation
-    from lib.store.boot import open_store
+    from lib.store.postgres import PostgresStore
     from tests.conftest import make_conversation
 
-    store = open_store(Settings(data_dir=review_app.data))  # the app's embedded database, while it runs
+    assert review_app.database_url
+    store = PostgresStore(review_app.database_url, min_size=1, max_size=1)  # the app's database, while it runs
     try:
         row = next(r for r in store.list_scenarios({"status": ["not_generated"]}) if r["tier"] == "template")
         doc = make_conversation(row, "markup-1").model_dump(mode="json")

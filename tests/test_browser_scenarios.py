@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import screenshot, settle
+from tests.browser_app import grids_ready, screenshot, settle
 
 pytestmark = pytest.mark.browser
 
@@ -12,7 +12,7 @@ def grid_click_row(page, row: int) -> None:
     """Tick a row's checkbox in the scenario grid (a canvas: click by position)."""
     grid = page.locator('[data-testid="stDataFrame"]').first
     grid.wait_for()
-    page.wait_for_timeout(800)  # the canvas grid takes a moment to become interactive
+    grids_ready(page)
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 18, box["y"] + 35 * (row + 1) + 17)
     settle(page)
@@ -20,7 +20,7 @@ def grid_click_row(page, row: int) -> None:
 
 def test_filter_select_and_open_a_conversation(page, app_url: str) -> None:
     page.goto(app_url)
-    settle(page, timeout=90_000)  # the first start boots the embedded database
+    settle(page, timeout=90_000)  # the first visit of a server imports what the pages need
     page.get_by_text("Showing 90 of 90 scenarios").wait_for()
     screenshot(page, "scenarios-01-table")
 

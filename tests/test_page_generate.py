@@ -35,7 +35,6 @@ def page(path: str) -> AppTest:
 
 @pytest.fixture
 def db(app_env: str) -> Iterator[PostgresStore]:
-    run(page(GENERATE))  # the first start boots the database (seeds and the default plan)
     s = PostgresStore(app_env, min_size=1, max_size=2)
     try:
         yield s

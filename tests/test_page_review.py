@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.config import Settings
 from lib.core.models import Conversation
-from lib.store.boot import open_store
 from lib.store.postgres import PostgresStore
 from tests.conftest import make_conversation
 
@@ -25,8 +23,8 @@ EVIL = "<script>alert(1)</script> I feel lost ![x](http://e/x.png) and [click](h
 
 @pytest.fixture
 def store(app_env: str) -> Iterator[PostgresStore]:
-    """The page's database, booted (seeds imported, default plan) before the page first runs."""
-    s = open_store(Settings.load())
+    """The page's database (seeds imported, default plan)."""
+    s = PostgresStore(app_env, min_size=1, max_size=2)
     try:
         yield s
     finally:

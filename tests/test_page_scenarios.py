@@ -82,7 +82,6 @@ def test_filters_come_from_a_shared_link(app_env: str) -> None:
 
 
 def test_selection_through_session_state_opens_the_detail_with_the_conversation(app_env: str) -> None:
-    run()  # the first start boots the database
     store = PostgresStore(app_env, min_size=1, max_size=1)
     try:
         seed_scenario = next(r for r in store.list_scenarios() if r["conversation_source"] == "seed")

@@ -289,9 +289,11 @@ def test_errors_become_store_errors(hosted: SupabaseStore, stub: SupabaseStub, s
         hosted.stop_job(9)
 
 
-def test_an_unreachable_project_is_store_unavailable() -> None:
+def test_an_unreachable_project_is_store_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
+    # postgrest retries a failed GET three times, 1 + 2 + 4 s apart: the same retries, without the waits
+    monkeypatch.setattr("postgrest._sync.request_builder.get_retry_delay", lambda attempt: 0)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
