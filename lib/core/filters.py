@@ -21,7 +21,7 @@ class Dimension:
     taxonomy: str | None  # taxonomy dimension with the names, None for status
 
 
-# The module spec's 8 dimensions, then status: row column -> the taxonomy dimension with its names.
+# The 8 planning dimensions, then status: row column -> the taxonomy dimension with its names.
 DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension(key, DIMENSION_LABELS[key], taxonomy) for key, taxonomy in (
     ("persona", "personas"), ("start_emotion", "emotions"), ("topic_cluster", "topic_clusters"),
     ("intent", "intents"), ("tone", "tones"), ("topic", "topics"), ("outcome_type", "outcomes"),

@@ -45,7 +45,7 @@ class Check:
 
 
 CHECKS: list[Check] = [
-    # structure (module spec)
+    # structure
     Check("turn_count", "Turn count", 2, False, True, structure.turn_count),
     Check("alternation", "Roles alternate", 2, True, True, structure.alternation),
     Check("lengths", "Turn lengths", 1.5, False, True, structure.lengths),

@@ -1,7 +1,7 @@
 """open_store(): the one entry point that gives the app, the worker and the CLI a ready Store.
 
 At start it
-1. picks the database: DATABASE_URL, else (SUPABASE_URL: hosted mode, issue 10), else the
+1. picks the database: DATABASE_URL, else (SUPABASE_URL: hosted mode), else the
    embedded PostgreSQL in BRIGHTRUN_DATA_DIR;
 2. applies pending migrations (lib/store/migrate.py). It refuses to start on a database whose
    applied migration files were edited or removed since (MigrationError names them and says what to

@@ -1,4 +1,4 @@
-"""Structural checks from the module spec: turn count, alternation, turn lengths, known labels, the arc."""
+"""Structural checks: turn count, alternation, turn lengths, known labels, the arc."""
 from __future__ import annotations
 
 from lib.core.checks.base import AnyTurn, Finding, Outcome, judged, ok
