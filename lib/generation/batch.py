@@ -88,6 +88,9 @@ class BatchDriver:
     async def _drive(self, job: dict[str, Any]) -> bool:
         w = self.worker
         job_id = int(job["id"])
+        if job.get("follows_job_id") and w.working_on(int(job["follows_job_id"])):
+            # the items this worker still finishes may add to it: submit once they are done, as one batch
+            return True
         batch_id: str | None = job.get("batch_id")
         status: str | None = job.get("batch_status")
         if batch_id and status != "ended":

@@ -273,6 +273,10 @@ class Worker:
     def drop(self, item_id: int) -> None:
         self._held.pop(item_id, None)
 
+    def working_on(self, job_id: int) -> bool:
+        """Does this worker hold an item of the job (in flight, or waiting for a batch result)?"""
+        return any(i.job_id == job_id for i in list(self._held.values()))
+
     async def wait_for_room(self) -> None:
         """Until the limiter's window has room for one more item (or the worker stops)."""
         while not self.limiter.capacity(len(self._tasks)) and not self._stop.is_set():

@@ -733,6 +733,8 @@ grant select on public.v_scenarios, public.v_generation_jobs, public.v_review_qu
 -- caller's app role, so authenticated users need no write policy on the tables they touch.
 --
 -- Lock order, to stay free of deadlocks: job items, then scenarios, then conversations, then jobs.
+-- A job row is locked `for no key update`: a row that points at the job (a log row, an item) takes
+-- a key-share lock on it, which must not block finishing it.
 -- =============================================================================================
 
 -- ---------------------------------------------------------------------------------------------
@@ -1010,7 +1012,7 @@ as $$
 declare
   f bigint;
 begin
-  perform 1 from public.generation_jobs j where j.id = p_job_id for update;
+  perform 1 from public.generation_jobs j where j.id = p_job_id for no key update;
   update public.generation_jobs j
      set status = 'completed', finished_at = now()
    where j.id = p_job_id and j.status in ('queued', 'running')
@@ -1645,7 +1647,7 @@ begin
     raise exception 'conversation % does not exist', p_conversation_id using errcode = 'no_data_found';
   end if;
   -- the job it follows first, then its follow-up: the order finish_job_if_done locks them in
-  select * into v_source from public.generation_jobs j where j.id = p_job_id for update;
+  select * into v_source from public.generation_jobs j where j.id = p_job_id for no key update;
   if not found then
     raise exception 'generation job % does not exist', p_job_id using errcode = 'no_data_found';
   end if;
@@ -1662,7 +1664,7 @@ begin
   select j.id into v_job from public.generation_jobs j
    where j.follows_job_id = p_job_id and j.task = p_task and j.status in ('queued', 'running')
    order by j.id desc limit 1
-     for update;
+     for no key update;
   if v_job is null then
     insert into public.generation_jobs (kind, task, model, settings, created_by, follows_job_id)
     values (v_source.kind, p_task, v_source.model,
@@ -1747,8 +1749,10 @@ begin
   return query select * from public.generation_job_items i where i.id = any(v_ids) order by i.id;
 end $$;
 
--- Extend the leases a worker still holds. Returns the ids it still holds: an item missing from
--- the answer was lost (its lease expired and another worker took it, or the job was stopped).
+-- Extend the leases a worker still holds. Returns the ids it has not lost: an item missing from the
+-- answer was lost (its lease expired and it went back to the queue, or another worker took it). An
+-- item that is finished, or being saved right now (its row is locked: skipped, never waited for, so a
+-- heartbeat never joins a lock cycle with a save), is not lost.
 create or replace function public.heartbeat_job_items(
   p_worker text, p_item_ids bigint[], p_lease_seconds integer default 300) returns bigint[]
 language plpgsql security definer
@@ -1758,13 +1762,19 @@ declare
   v_ids bigint[];
 begin
   perform app_private.require_role('operator', 'send a worker heartbeat');
-  with held as (
-    update public.generation_job_items i
-       set lease_expires_at = now() + make_interval(secs => greatest(p_lease_seconds, 1)), heartbeat_at = now()
+  with mine as (
+    select i.id from public.generation_job_items i
      where i.id = any(p_item_ids) and i.status = 'claimed' and i.lease_owner = btrim(p_worker)
-    returning i.id
+       for update skip locked
   )
-  select coalesce(array_agg(id order by id), '{}') into v_ids from held;
+  update public.generation_job_items i
+     set lease_expires_at = now() + make_interval(secs => greatest(p_lease_seconds, 1)), heartbeat_at = now()
+    from mine
+   where i.id = mine.id;
+  select coalesce(array_agg(i.id order by i.id), '{}') into v_ids
+    from public.generation_job_items i
+   where i.id = any(p_item_ids)
+     and (i.status in ('succeeded', 'failed', 'cancelled') or (i.status = 'claimed' and i.lease_owner = btrim(p_worker)));
   return v_ids;
 end $$;
 
@@ -1941,7 +1951,7 @@ declare
   v_items bigint[];
 begin
   perform app_private.require_role('operator', 'stop a generation job');
-  perform 1 from public.generation_jobs j where j.id = p_job_id for update;
+  perform 1 from public.generation_jobs j where j.id = p_job_id for no key update;
   if not found then
     raise exception 'generation job % does not exist', p_job_id using errcode = 'no_data_found';
   end if;
@@ -2070,7 +2080,7 @@ begin
   end if;
   perform 1 from public.generation_jobs j
    where j.id = p_job_id and j.kind = 'batch' and j.lease_owner = btrim(p_worker)
-     for update;
+     for no key update;
   if not found then
     if not exists (select 1 from public.generation_jobs where id = p_job_id) then
       raise exception 'generation job % does not exist', p_job_id using errcode = 'no_data_found';
