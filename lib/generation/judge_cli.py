@@ -93,7 +93,7 @@ async def judge_files(paths: Sequence[str | Path], *, llm: LLMClient, tax: Taxon
 
 
 def run_on_database(settings: Any, *, llm_settings: LLMSettings, tax: Taxonomy, rubric: Rubric, limit: int,
-                    concurrency: int, batch: bool, out: TextIO | None = None) -> int:
+                    concurrency: int, batch: bool, batch_poll_s: float = 30.0, out: TextIO | None = None) -> int:
     """A rating job for the conversations not rated yet, run here until it is done. Returns the exit status."""
     from lib.generation.jobs import RunnerError, start_judge_job
     from lib.generation.rating import policy_in_force
@@ -129,7 +129,7 @@ def run_on_database(settings: Any, *, llm_settings: LLMSettings, tax: Taxonomy, 
             print(f"{where} {what}  ${ev.cost_usd:.4f}", file=out, flush=True)
 
         config = WorkerConfig(name=worker_name("judge"), concurrency=concurrency, job_id=job_id, until_idle=True,
-                              exit_on_fatal=True, quality=quality)
+                              exit_on_fatal=True, quality=quality, batch_poll_s=max(batch_poll_s, 0.05))
         worker = Worker(store, llm_settings, config, tax=tax, seeds=[], rubric=rubric, on_event=show)
         asyncio.run(worker.run())
         job = store.get_job(job_id) or {}
@@ -166,6 +166,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib judge") -
     parser.add_argument("--batch", action="store_true",
                         help="stored conversations: through the Message Batches API, at half the price (results "
                              "within 24 h, usually far sooner)")
+    parser.add_argument("--batch-poll", type=float, default=30.0,
+                        help="seconds between polls of a Message Batch in progress (default 30)")
     parser.add_argument("--model", default=None, help="the judge's model (default: BRIGHTRUN_MODEL or the generator's)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests at once (default 4)")
     parser.add_argument("--taxonomy", default=None, metavar="DIR", help="taxonomy folder (default taxonomy/)")
@@ -190,7 +192,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib judge") -
     if not paths:
         asyncio.run(llm.aclose())
         return run_on_database(settings, llm_settings=llm_settings, tax=tax, rubric=rubric, limit=args.limit,
-                               concurrency=args.concurrency, batch=args.batch)
+                               concurrency=args.concurrency, batch=args.batch, batch_poll_s=args.batch_poll)
 
     async def run() -> tuple[int, list[JudgeResult]]:
         async with llm:

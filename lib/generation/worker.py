@@ -205,7 +205,7 @@ class Worker:
                     next_requeue = now + cfg.requeue_every_s
                 if now >= self._fatal_until:
                     free = self.limiter.claimable(len(self._tasks), cfg.poll_s)
-                    if free:
+                    if free and await self._claims_live():
                         items = await asyncio.to_thread(self.store.claim_items, self.name, limit=free,
                                                         lease_seconds=cfg.lease_s, job_id=cfg.job_id)
                         for item in items:
@@ -225,6 +225,15 @@ class Worker:
             except StoreError as exc:
                 log.warning("worker %s: %s", self.name, exc)
             await self._sleep(cfg.poll_s if claimed == 0 else 0.0)
+
+    async def _claims_live(self) -> bool:
+        """False for a worker kept to one batch job: its items wait for their Message Batches results."""
+        if self.config.job_id is None:
+            return True
+        try:
+            return (await self.rater.job(self.config.job_id))["kind"] != "batch"
+        except LookupError:  # no such job: nothing to claim
+            return False
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep until `seconds` pass, an item finishes, or stop() is called."""
