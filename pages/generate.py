@@ -144,8 +144,9 @@ def confirm_rating(count: int) -> None:
         cols[2].metric("Estimated time", estimate.time_text())
         st.caption(f"Estimate: {estimate.basis}.")
     left, right = st.columns(2)
-    left.button("Start rating", type="primary", icon=":material/grading:", key="rate_go",
-                on_click=start_rating, args=(mode, estimate))
+    if left.button("Start rating", type="primary", icon=":material/grading:", key="rate_go"):
+        start_rating(mode, estimate)
+        st.rerun()  # the whole page: the dialog closes and the new job shows
     if right.button("Cancel", key="rate_cancel"):
         close_rating()
         st.rerun()
