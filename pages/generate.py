@@ -9,7 +9,7 @@ import streamlit as st
 
 from lib.config import ConfigError
 from lib.core import vocabulary as vocab
-from lib.core.rubric import RubricError, default_rubric
+from lib.core.rubric import Rubric, RubricError, default_rubric
 from lib.generation import jobs as runner
 from lib.generation.estimate import compact, duration_text, estimate_judge
 from lib.generation.llm import LLMSettings, api_token_counter
@@ -98,6 +98,7 @@ def follow_up_note(p: runner.Progress) -> str:
 
 
 # -- rating the conversations not rated yet ------------------------------------------------------------------
+rubric: Rubric | None
 try:
     rubric = default_rubric(tax.path)
 except RubricError as exc:

@@ -103,7 +103,7 @@ def run_on_database(settings: Any, *, llm_settings: LLMSettings, tax: Taxonomy, 
 
     out = out or sys.stdout
     try:
-        store = open_store(settings)
+        store: Any = open_store(settings)  # the Store protocol's methods are made at import (lib/store/transport.py)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

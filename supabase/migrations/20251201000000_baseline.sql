@@ -2047,7 +2047,7 @@ begin
                         where s.id = j.follows_job_id and s.status in ('queued', 'running'))
      order by j.id
      limit greatest(coalesce(p_limit, 10), 1)
-       for update of j skip locked
+       for no key update of j skip locked
   ), leased as (
     update public.generation_jobs j
        set lease_owner = btrim(p_worker), lease_expires_at = now() + make_interval(secs => p_lease_seconds),
