@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from string import Template
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,7 +101,7 @@ class GeneratedAssistantTurn(_Out):
     learning_objective: str
 
 
-GeneratedTurn = Annotated[GeneratedUserTurn | GeneratedAssistantTurn, Field(discriminator="role")]
+GeneratedTurn = Annotated[Union[GeneratedUserTurn, GeneratedAssistantTurn], Field(discriminator="role")]
 
 
 class GeneratedConversation(_Out):
