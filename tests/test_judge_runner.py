@@ -167,11 +167,13 @@ def test_a_batch_rating_job_rates_at_half_price_and_leaves_the_scenarios_alone(
     assert realtime["succeeded_items"] == 2 and float(job["judge_cost_usd"]) > 0
     prices = load_prices()
     logs = rows(db_dsn, "select job_id, model, cost_usd, input_tokens, output_tokens, cache_read_tokens, "
-                        "cache_write_tokens from public.generation_logs where job_id in (%(a)s, %(b)s)", a=job_id, b=live)
+                        "cache_write_tokens from public.generation_logs where job_id in (%(a)s, %(b)s)",
+                a=job_id, b=live)
     assert len(logs) == 6
     for r in logs:  # each at its price: the batch's at half
         usage = Usage(input_tokens=r["input_tokens"], output_tokens=r["output_tokens"],
-                      cache_read_input_tokens=r["cache_read_tokens"], cache_creation_input_tokens=r["cache_write_tokens"])
+                      cache_read_input_tokens=r["cache_read_tokens"],
+                      cache_creation_input_tokens=r["cache_write_tokens"])
         full = prices.cost(usage, r["model"])
         assert full and float(r["cost_usd"]) == pytest.approx(full * (0.5 if r["job_id"] == job_id else 1), abs=2e-6)
     assert runner.progress(job).generation_cost_usd == pytest.approx(0, abs=1e-6)
