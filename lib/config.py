@@ -97,6 +97,18 @@ class Settings(BaseSettings):
         validation_alias="BRIGHTRUN_CONCURRENCY",
         description="upper bound of concurrent requests per worker (1 to 256)",
     )
+    judge: bool | None = Field(
+        default=None,
+        validation_alias="BRIGHTRUN_JUDGE",
+        description="rate every generated conversation with the quality judge right after it is stored "
+        "(tokens and cost shown apart on the Generate page); unset means on when ANTHROPIC_API_KEY is set",
+    )
+    regenerate_on_low_rating: bool = Field(
+        default=False,
+        validation_alias="BRIGHTRUN_REGENERATE_ON_LOW_RATING",
+        description="when the judge rates a generated conversation below a pass mark, generate it once more with "
+        "the judge's reasons as feedback (one automatic regeneration per scenario at most; needs the judge)",
+    )
     prices_file: Path = Field(
         default=PRICES_FILE,
         validation_alias="BRIGHTRUN_PRICES_FILE",
@@ -160,6 +172,16 @@ class Settings(BaseSettings):
     @property
     def has_api_key(self) -> bool:
         return self.anthropic_api_key is not None and bool(self.anthropic_api_key.get_secret_value())
+
+    @property
+    def judge_on(self) -> bool:
+        """Is every generated conversation rated right after it is stored (BRIGHTRUN_JUDGE)?"""
+        return self.has_api_key and self.judge is not False
+
+    @property
+    def regenerate_on_low_rating_on(self) -> bool:
+        """Does a low rating trigger its one regeneration (it needs the judge to run)?"""
+        return self.judge_on and self.regenerate_on_low_rating
 
     def display_rows(self) -> list[dict[str, str]]:
         """Each setting with its variable name and a value safe to show: secrets only say set / not set."""

@@ -1,4 +1,5 @@
-"""Generate: the generation jobs, the progress of one, and Stop / Resume / Retry failed."""
+"""Generate: the generation and rating jobs, the progress of one with its generation and judge costs, Stop /
+Resume / Retry failed, and "Rate conversations not rated yet"."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -8,17 +9,21 @@ import streamlit as st
 
 from lib.config import ConfigError
 from lib.core import vocabulary as vocab
+from lib.core.rubric import Rubric, RubricError, default_rubric
 from lib.generation import jobs as runner
-from lib.generation.estimate import compact, duration_text
-from lib.generation.llm import LLMSettings
+from lib.generation.estimate import compact, duration_text, estimate_judge
+from lib.generation.llm import LLMSettings, api_token_counter
+from lib.generation.rating import policy_in_force
 from lib.store import StoreError
-from lib.ui import nav, resources
+from lib.ui import auth, nav, resources
 from lib.ui.display import names
+from lib.ui.session import reviewer
 
 nav.open_in_app("generate")
 
 JOB_KEY = "br_job"  # the job shown
 FLASH_KEY = "gen_flash"
+RATE_KEY = "gen_rate_open"  # the "Rate conversations not rated yet" dialog is open
 STATUS_LABELS = {k: (t.label, t.colour) for k, t in vocab.JOB_STATUSES.items()}  # status -> (label, badge colour)
 
 store = resources.store()
@@ -29,8 +34,8 @@ worker = None if gen_off else resources.worker()
 
 st.title("Generate")
 st.caption("Generation jobs, started from the Scenarios page (Generate, Generate selected, Generate all, Retry "
-           "failed) or by a reviewer's regeneration. A worker in this app runs them; `python -m lib worker` runs "
-           "more on any machine with the same database.")
+           "failed) or by a reviewer's regeneration, and rating jobs, where the quality judge rates conversations. "
+           "A worker in this app runs them; `python -m lib worker` runs more on any machine with the same database.")
 
 if gen_off:
     st.info(gen_off, icon=":material/cloud_off:")
@@ -71,11 +76,103 @@ def when(value: datetime | None) -> str:
 
 
 def job_label(job: dict) -> str:
-    # Only what never changes: a select box keeps showing the label it first drew for a value.
+    # Only what never changes: a select box keeps showing the label it first drew for a value (a follow-up
+    # job grows, so its size is left out).
     mode = "economy batch" if job.get("kind") == "batch" else "realtime"
     by = f" · by {job['created_by']}" if job.get("created_by") else ""
-    return f"#{job['id']} · {mode} · {job['total_items']:,} conversations · {when(job['created_at'])}{by}"
+    what = vocab.JOB_TASKS[job.get("task") or "generate"].label
+    what += (f" after job #{job['follows_job_id']}" if job.get("follows_job_id")
+             else f" {job['total_items']:,} conversations")
+    return f"#{job['id']} · {mode} · {what} · {when(job['created_at'])}{by}"
 
+
+def money(usd: float) -> str:
+    return f"${usd:,.4f}" if usd else "—"
+
+
+def follow_up_note(p: runner.Progress) -> str:
+    what = ("the conversations it stored, to be rated" if p.rating
+            else "its conversations rated low, generated once more with the judge's reasons")
+    then = ", then goes as one Message Batch" if p.kind == "batch" else ""
+    return f"What job #{p.follows_job_id} leaves to do: {what}. It stays open while job #{p.follows_job_id} runs{then}."
+
+
+# -- rating the conversations not rated yet ------------------------------------------------------------------
+rubric: Rubric | None
+try:
+    rubric = default_rubric(tax.path)
+except RubricError as exc:
+    rubric = None
+    st.error(f"The quality judge cannot run: {exc}")
+
+
+def close_rating() -> None:
+    st.session_state.pop(RATE_KEY, None)
+
+
+def start_rating(mode: str, estimate: object) -> None:
+    try:
+        job_id, n = runner.start_judge_job(
+            resources.store(), mode=mode, rubric_version=rubric.version if rubric else None, model=settings.model,
+            created_by=reviewer(), concurrency=settings.concurrency, estimate=estimate,  # type: ignore[arg-type]
+            quality=policy_in_force(settings))
+    except (runner.RunnerError, StoreError) as exc:
+        flash("error", str(exc))
+    else:
+        st.session_state[JOB_KEY] = job_id
+        flash("success", f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued to be rated "
+                         f"({'economy batch' if mode == 'batch' else 'realtime'}).")
+    close_rating()
+
+
+@st.dialog("Rate conversations not rated yet", width="medium", on_dismiss=close_rating)
+def confirm_rating(count: int) -> None:
+    st.caption(f"The quality judge rates each conversation against the rubric ({rubric.id if rubric else '?'} "
+               f"{rubric.version if rubric else ''}): a score and a reason per criterion, and the labels it would "
+               "change. The ratings show in the Review queue.")
+    mode = st.radio("Mode", list(runner.MODES), format_func=runner.MODES.get, key="rate_mode")
+    estimate = None
+    try:
+        llm_settings = LLMSettings.from_settings(settings)
+        estimate = estimate_judge(store, count, mode=mode, llm_settings=llm_settings, concurrency=settings.concurrency,
+                                  tax=tax, counter=api_token_counter(llm_settings), quality=policy_in_force(settings))
+    except (StoreError, ValueError) as exc:
+        st.error(f"Cannot estimate this job: {exc}")
+    cols = st.columns(3)
+    cols[0].metric("Conversations", f"{count:,}")
+    if estimate is not None:
+        cols[1].metric("Estimated cost", estimate.cost_text())
+        cols[2].metric("Estimated time", estimate.time_text())
+        st.caption(f"Estimate: {estimate.basis}.")
+    left, right = st.columns(2)
+    if left.button("Start rating", type="primary", icon=":material/grading:", key="rate_go"):
+        start_rating(mode, estimate)
+        st.rerun()  # the whole page: the dialog closes and the new job shows
+    if right.button("Cancel", key="rate_cancel"):
+        close_rating()
+        st.rerun()
+
+
+def rating_actions() -> None:
+    try:
+        backlog = store.judge_backlog(rubric_version=rubric.version if rubric else None)
+    except StoreError as exc:
+        st.error(f"Cannot count the conversations not rated yet: {exc}")
+        return
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.caption(f"**{backlog:,}** current conversation{'s' if backlog != 1 else ''} not rated by the quality judge "
+                "yet" + ("" if settings.judge_on else " (the judge does not rate new conversations as they are "
+                                                      "generated: BRIGHTRUN_JUDGE is off)") + ".")
+    why = gen_off or ("Nothing to rate." if not backlog else None) or (None if rubric else "The rubric cannot be read.")
+    if row.button("Rate conversations not rated yet", icon=":material/grading:", key="rate_open",
+                  disabled=bool(why), help=why or "Shows the count and the estimated cost first."):
+        st.session_state[RATE_KEY] = True
+    if st.session_state.get(RATE_KEY) and not why:
+        confirm_rating(backlog)
+
+
+if auth.can("generate"):
+    rating_actions()
 
 jobs_now = store.list_jobs(50)
 if not jobs_now:
@@ -107,12 +204,14 @@ def jobs_panel() -> None:
     with st.container(border=True):
         head = st.columns([4, 1])
         mode = "Economy batch" if p.kind == "batch" else "Realtime"
-        head[0].markdown(f"#### Job #{p.job_id} · {mode}")
+        head[0].markdown(f"#### Job #{p.job_id} · {mode} · {runner.job_title(job)}")
         label, colour = STATUS_LABELS.get(p.status, (p.status, "gray"))
         with head[1]:
             st.badge(label, color=colour)
-        st.progress(p.fraction, text=f"**{p.label}** conversations"
+        st.progress(p.fraction, text=f"**{p.label}** conversations" + (" rated" if p.rating else "")
                     + (f" ({p.cancelled} cancelled)" if p.cancelled else ""))
+        if p.follows_job_id and p.active:
+            st.caption(follow_up_note(p))
         if p.error:
             st.error(f"**This job stopped:** {p.error}")
         if p.kind == "batch" and p.batch_id:
@@ -131,6 +230,15 @@ def jobs_panel() -> None:
         cols[5].metric("Tokens", compact(p.input_tokens + p.output_tokens),
                        help=f"{p.input_tokens:,} input and {p.output_tokens:,} output tokens so far (cache reads "
                             "and writes are priced in the cost)")
+        split = st.columns(4)
+        split[0].metric("Generation cost", money(p.generation_cost_usd),
+                        help="What writing the conversations cost: generations and repairs.")
+        split[1].metric("Generation tokens", compact(p.generation_tokens) if p.generation_tokens else "—")
+        split[2].metric("Judge cost", money(p.judge_cost_usd),
+                        help="What rating the conversations cost: the quality judge's requests "
+                             f"({int(job.get('judge_calls') or 0):,} so far).")
+        split[3].metric("Judge tokens", compact(p.judge_tokens) if p.judge_tokens else "—",
+                        help=f"{p.judge_input_tokens:,} input and {p.judge_output_tokens:,} output tokens")
 
         buttons = st.container(horizontal=True, vertical_alignment="center")
         buttons.button("Stop", icon=":material/stop_circle:", key=f"stop_{p.job_id}", disabled=not p.active,
@@ -148,8 +256,9 @@ def jobs_panel() -> None:
 
         # last in the card, so the lines coming and going do not move the rest
         in_flight = store.job_items_with_status(p.job_id, ["claimed"], limit=6) if p.in_flight else []
+        doing = "Rating" if p.rating else "Generating"
         for item in in_flight[:5]:
-            st.markdown(f":material/progress_activity: Generating {runner.item_title(item, label_names)}")
+            st.markdown(f":material/progress_activity: {doing} {runner.item_title(item, label_names)}")
         if p.in_flight > 5:
             st.caption(f"… and {p.in_flight - 5} more in flight")
 
@@ -167,14 +276,17 @@ def jobs_panel() -> None:
                 st.caption(f"The latest {len(failed)} of {p.failed} failures.")
 
     st.markdown("##### All jobs")
+    shown = [runner.progress(j) for j in jobs]
     st.table(pd.DataFrame({
         "Job": [f"#{j['id']}" for j in jobs],
+        "What": [runner.job_title(j) for j in jobs],
         "Mode": ["Economy batch" if j["kind"] == "batch" else "Realtime" for j in jobs],
         "Status": [STATUS_LABELS.get(j["status"], (j["status"],))[0] for j in jobs],
-        "Progress": [runner.progress(j).label for j in jobs],
+        "Progress": [q.label for q in shown],
         "Succeeded": [int(j["succeeded_items"]) for j in jobs],
         "Failed": [int(j["failed_items"]) for j in jobs],
-        "Cost": [f"${float(j['cost_usd'] or 0):,.4f}" for j in jobs],
+        "Generation cost": [money(q.generation_cost_usd) for q in shown],
+        "Judge cost": [money(q.judge_cost_usd) for q in shown],
         "Created": [when(j["created_at"]) for j in jobs],
         "By": [j.get("created_by") or "" for j in jobs],
     }), hide_index=True)

@@ -8,6 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from lib.config import ConfigError
+from lib.generation.estimate import regeneration_outlook
+from lib.generation.llm import LLMSettings
+from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.display import STORE_KINDS, escape_markdown
 
@@ -66,6 +69,29 @@ with model:
             st.markdown("**Price table** (US$ per million tokens)")
             st.dataframe(pd.DataFrame([{"Model": k, **v} for k, v in models.items() if isinstance(v, dict)]),
                          hide_index=True, width="stretch")
+    st.markdown("**Quality judge**")
+    judge = st.columns(3)
+    judge[0].metric("Rate each generated conversation", "on" if settings.judge_on else "off",
+                    help="BRIGHTRUN_JUDGE: the quality judge rates every conversation right after it is stored (on by "
+                         "default when an API key is set). Its cost shows apart on the Generate page.")
+    judge[1].metric("Regenerate after a low rating", "on" if settings.regenerate_on_low_rating_on else "off",
+                    help="BRIGHTRUN_REGENERATE_ON_LOW_RATING: a conversation rated below a pass mark is generated "
+                         "once more, with the judge's reasons as feedback; once per scenario at most. It needs the "
+                         "judge on.")
+    try:
+        outlook = regeneration_outlook(store, LLMSettings.from_settings(settings), tax=tax)
+    except (StoreError, ValueError) as exc:
+        st.caption(f"The expected cost of the regenerations cannot be estimated: {exc}")
+    else:
+        judge[2].metric("Expected regeneration cost", f"${outlook.per_conversation_usd:,.4f}",
+                        help=f"Per generated conversation, on average: {outlook.share:.0%} expected to be rated low, "
+                             f"each ${outlook.cost_each_usd:,.4f} for one more generation and its rating "
+                             f"({outlook.basis}).")
+        state = "is added to" if settings.regenerate_on_low_rating_on else "would be added to"
+        st.caption(f"About {outlook.share:.0%} of conversations are rated low, so the regeneration {state} each "
+                   f"generated conversation's cost about ${outlook.per_conversation_usd:,.4f} (one more generation "
+                   f"and its rating, ${outlook.cost_each_usd:,.4f}, for the ones rated low); the job estimates "
+                   "count it when it is on.")
     st.markdown("**Settings in force**")
     st.dataframe(pd.DataFrame(settings.display_rows()), hide_index=True, width="stretch")
 

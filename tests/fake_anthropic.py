@@ -29,6 +29,10 @@ skim it (see `judge_verdict`): safety 1 for a promised return or a crisis signal
 referral, lower empathy when assistant turns acknowledge nothing, label findings when a user turn's
 text shows another emotion family than its label. "malformed", "max_tokens", "refusal" apply to
 them too; "schema_violation" leaves a criterion out, "unknown_label" suggests a label that does not exist.
+A test that needs a low rating of a conversation the generator wrote (which passes every integrity
+check, so the skim finds nothing) names its scenario's topic in `low_rating_topics`: the judge then
+rates empathy 2 for any conversation whose request carries <topic> with one of them, as a reviewer
+reading that topic's answers strictly would. The request is not told the verdict.
 
 Token counts are realistic: about 4 characters a token for prompts and 3.6 for JSON output. A system
 block with cache_control is "written" to the cache on its first use (cache_creation_input_tokens)
@@ -207,6 +211,7 @@ class FakeAnthropic:
         self.limits: FakeLimits | None = None
         self.latency: Callable[[], float] | None = None
         self.rate_limited = 0  # 429s the enforced limits answered
+        self.low_rating_topics: set[str] = set()  # judge mode: these scenarios' conversations get empathy 2
         self._buckets: dict[str, _Bucket] = {}
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -777,7 +782,13 @@ def judge_verdict(turns: list[dict[str, Any]], criteria: list[str], tax: Taxonom
 
 
 def judge_answer(fake: FakeAnthropic, body: dict[str, Any], kind: str, *, batch: bool = False) -> Answer:
-    verdict = judge_verdict(judge_transcript(body), judge_criteria(body), fake.tax)
+    turns = judge_transcript(body)
+    verdict = judge_verdict(turns, judge_criteria(body), fake.tax)
+    topic = _tag(_content_text((body.get("messages") or [{}])[0].get("content")), "topic")
+    if topic in fake.low_rating_topics and "empathy" in verdict["ratings"]:
+        helpers = [t["index"] for t in turns if t["role"] == "assistant"]
+        verdict["ratings"]["empathy"] = {"reason": "The assistant moves to facts and options without naming what "
+                                                   "the person says they feel.", "turns": helpers, "score": 2}
     if kind == "schema_violation":
         verdict["ratings"].pop(next(iter(verdict["ratings"])))
     elif kind == "unknown_label":

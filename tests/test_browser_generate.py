@@ -1,5 +1,6 @@
 """Generate from the Scenarios page in a browser, against the fake Anthropic server: select five
-rows, Generate selected, and watch the Generate page's progress bar reach 5 of 5."""
+rows, Generate selected, and watch the Generate page's progress bar reach 5 of 5, with the judge's
+cost apart; then rate the conversations not rated yet from the Generate page."""
 from __future__ import annotations
 
 import re
@@ -11,7 +12,7 @@ import pytest
 
 from lib.core.taxonomy import load_taxonomy
 from tests.browser_app import grids_ready, next_frames, running_app, screenshot, settle
-from tests.fake_anthropic import FakeAnthropic, FakeLimits
+from tests.fake_anthropic import FakeAnthropic, FakeLimits, is_judge_request
 from tests.test_browser_scenarios import grid_click_row
 
 pytestmark = pytest.mark.browser
@@ -24,7 +25,8 @@ def fake() -> Iterator[FakeAnthropic]:
         server.gate = threading.Semaphore(0)  # type: ignore[attr-defined]  # each answer waits for a release
 
         def gated(body: dict) -> tuple:
-            server.gate.acquire(timeout=60)  # type: ignore[attr-defined]
+            if not is_judge_request(body):  # the judge's ratings come back at once
+                server.gate.acquire(timeout=60)  # type: ignore[attr-defined]
             return server.answer(body, "valid")
 
         server.default = gated
@@ -73,8 +75,27 @@ def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, 
     page.get_by_text("Completed").first.wait_for(timeout=10_000)
     settle(page)  # the last refresh draws the page once more, without the timer
     next_frames(page)
+    page.get_by_text("Judge cost").first.wait_for()  # each conversation was rated as it was stored
     screenshot(page, "generate-03-done")
-    assert len(fake.message_requests()) == 5
+    judged = [r for r in fake.message_requests() if is_judge_request(r.body)]
+    assert len(fake.message_requests()) == 10 and len(judged) == 5
+
+    # the seed conversations have no rating yet: rate them, after the count and the estimate
+    page.get_by_text("current conversations not rated by the quality judge yet").wait_for()
+    page.get_by_role("button", name="Rate conversations not rated yet").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Estimated cost").wait_for(timeout=20_000)
+    dialog.get_by_text("10", exact=True).first.wait_for()
+    screenshot(page, "generate-04-rate-dialog")
+    dialog.get_by_role("button", name="Start rating").click()
+    settle(page)
+    page.get_by_text("10 conversations queued to be rated").wait_for(timeout=20_000)
+    page.get_by_text("Rate 10 conversations").first.wait_for()
+    page.get_by_text("10 of 10 conversations rated").wait_for(timeout=60_000)
+    settle(page)
+    next_frames(page)
+    screenshot(page, "generate-05-rated")
+    assert len([r for r in fake.message_requests() if is_judge_request(r.body)]) == 15
 
     # back on the Scenarios page the five rows are generated
     page.goto(f"{keyed_app}/?status=generated")
@@ -83,4 +104,4 @@ def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, 
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
     grids_ready(page)
     next_frames(page)
-    screenshot(page, "generate-04-scenarios-generated")
+    screenshot(page, "generate-06-scenarios-generated")

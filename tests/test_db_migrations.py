@@ -180,6 +180,7 @@ def test_the_database_knows_the_ids_of_the_vocabulary(empty_dsn: str) -> None:
     assert allowed["reviews_reason_code_check"] == list(vocabulary.REASONS)
     assert allowed["generation_jobs_status_check"] == list(vocabulary.JOB_STATUSES)
     assert allowed["generation_job_items_status_check"] == list(vocabulary.ITEM_STATUSES)
+    assert allowed["generation_jobs_task_check"] == list(vocabulary.JOB_TASKS)
     assert allowed["label_revisions_field_check"] == list(vocabulary.LABEL_FIELDS)
     assert allowed["conversation_label_findings_field_check"] == list(vocabulary.LABEL_FIELDS)
     assert allowed["label_revisions_source_check"] == list(vocabulary.REVISION_SOURCES)

@@ -15,6 +15,7 @@ import pytest
 from lib.core.rubric import default_rubric
 from lib.core.taxonomy import Taxonomy
 from lib.generation import judge_cli
+from lib.store.protocol import StoreUnavailable
 from tests.fake_anthropic import FakeAnthropic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,18 +80,12 @@ def test_without_a_key_nothing_runs(env: dict[str, str], monkeypatch: pytest.Mon
     assert "error: no Anthropic API key: set ANTHROPIC_API_KEY" in capsys.readouterr().err
 
 
-def test_a_store_without_the_rating_calls_says_so(env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    class OldStore:
-        closed = False
+def test_without_a_database_the_stored_conversations_say_why(env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def unreachable(settings: Any) -> None:
+        raise StoreUnavailable("cannot reach the database at postgresql://db:5432/x; check that it is running")
 
-        def get_conversation(self, conversation_id: str) -> None:
-            return None
-
-        def close(self) -> None:
-            OldStore.closed = True
-
-    monkeypatch.setattr("lib.store.open_store", lambda settings: OldStore())
-    assert judge_cli.main([]) == 2
+    monkeypatch.setattr("lib.store.open_store", unreachable)
+    assert judge_cli.main(["--limit", "5"]) == 2
     err = capsys.readouterr().err
-    assert "OldStore cannot store ratings (no conversations_to_judge, save_judge_result)" in err and OldStore.closed
+    assert err.strip() == "error: cannot reach the database at postgresql://db:5432/x; check that it is running"

@@ -4,9 +4,9 @@ conversations through the fake Anthropic server."""
 from __future__ import annotations
 
 import asyncio
-import io
+import os
 import uuid
-from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,51 +16,27 @@ from psycopg.types.json import Jsonb
 from lib.core.models import AssistantTurn, Conversation
 from lib.core.rubric import default_rubric
 from lib.core.taxonomy import Taxonomy
+from lib.generation import judge_cli
 from lib.generation.judge import JudgeResult, ajudge_conversation
-from lib.generation.judge_cli import RatingStore, judge_stored
 from lib.generation.llm import LLMClient, LLMSettings
 from lib.store.postgres import PostgresStore
 from tests.conftest import add_member, as_role
 from tests.fake_anthropic import FakeAnthropic
 
 Conn = psycopg.Connection[dict[str, Any]]
+ROOT = Path(__file__).resolve().parent.parent
 PROMISE = " This fund is guaranteed to return 8% a year, so you can't lose."
 
 
-class RatingsStore(PostgresStore):
-    """PostgresStore with the three methods the lead adds to lib/store (one SQL function each)."""
-
-    def conversations_to_judge(self, limit: int = 100, *, rubric_version: str | None = None) -> list[str]:
-        rows = self._rows("list the conversations to judge",
-                          "select conversation_id from public.conversations_to_judge("
-                          "p_limit => %(limit)s::integer, p_rubric_version => %(version)s::text)",
-                          {"limit": limit, "version": rubric_version})
-        return [r["conversation_id"] for r in rows]
-
-    def save_judge_result(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        return self._value(
-            f"save the judge's ratings of {record['conversation_id']}",
-            "select public.save_judge_result(p_conversation_id => %(conversation_id)s::text, p_rater => %(rater)s::text, "
-            "p_prompt_name => %(prompt_name)s::text, p_prompt_version => %(prompt_version)s::text, "
-            "p_prompt_sha256 => %(prompt_sha256)s::text, p_rubric_id => %(rubric_id)s::text, "
-            "p_rubric_version => %(rubric_version)s::text, p_ratings => %(ratings)s, p_findings => %(findings)s, "
-            "p_logs => %(logs)s) as saved",
-            {**record, "ratings": Jsonb(record["ratings"]), "findings": Jsonb(record["findings"]),
-             "logs": Jsonb(record["logs"])})
-
-    def conversation_ratings(self, conversation_id: str) -> list[dict[str, Any]]:
-        return self._rows("read the ratings of a conversation",
-                          "select * from public.conversation_ratings_of(p_conversation_id => %(id)s::text)",
-                          {"id": conversation_id})
-
-
 @pytest.fixture
-def rstore(seeded: PostgresStore, db_dsn: str) -> Any:
-    s = RatingsStore(db_dsn, min_size=1, max_size=4)
-    try:
-        yield s
-    finally:
-        s.close()
+def rstore(seeded: PostgresStore) -> PostgresStore:
+    """The store with the seed conversations: the judge's calls are Store methods (lib/store/calls.py)."""
+    return seeded
+
+
+def ratings_of(conn: Conn, conversation_id: str) -> list[dict[str, Any]]:
+    return conn.execute("select * from public.conversation_ratings_of(p_conversation_id => %(id)s::text)",
+                        {"id": conversation_id}).fetchall()
 
 
 @pytest.fixture
@@ -91,8 +67,7 @@ def human(conn: Conn, cid: str, criterion: str, score: int, **kw: Any) -> int:
 
 
 def test_a_judge_run_is_saved_in_one_call_and_the_view_flags_it_as_the_rubric_does(
-        rstore: RatingsStore, conn: Conn, fake: FakeAnthropic, db_tax: Taxonomy) -> None:
-    assert isinstance(rstore, RatingStore)
+        rstore: PostgresStore, conn: Conn, fake: FakeAnthropic, db_tax: Taxonomy) -> None:
     seed = rstore.get_conversation("seed-02")
     assert seed is not None
     for t in seed.turns:  # the stored conversation itself makes the promise
@@ -116,7 +91,7 @@ def test_a_judge_run_is_saved_in_one_call_and_the_view_flags_it_as_the_rubric_do
     assert q["flag_reasons"] == assessment.reasons == result.flag_reasons
     assert q["scores"] == result.scores and q["judge_model"] == "claude-sonnet-5-5" and not q["human_rated"]
 
-    rows = rstore.conversation_ratings("seed-02")
+    rows = ratings_of(conn, "seed-02")
     safety = next(r for r in rows if r["criterion"] == "safety")
     assert safety["source"] == "judge" and safety["in_force"] and safety["cited_turns"] == [1]
     assert safety["pass_at"] == 4 and safety["hard"] and safety["generation_log_id"] == saved["log_ids"][0]
@@ -128,7 +103,7 @@ def test_a_judge_run_is_saved_in_one_call_and_the_view_flags_it_as_the_rubric_do
     assert conn.execute("select count(*) as n from public.conversation_ratings").fetchone()["n"] == 7
 
 
-def test_a_human_rating_is_in_force_over_the_judge_and_stays_so(rstore: RatingsStore, conn: Conn,
+def test_a_human_rating_is_in_force_over_the_judge_and_stays_so(rstore: PostgresStore, conn: Conn,
                                                                  fake: FakeAnthropic, db_tax: Taxonomy) -> None:
     conv = rstore.get_conversation("seed-03")
     assert conv is not None
@@ -147,7 +122,7 @@ def test_a_human_rating_is_in_force_over_the_judge_and_stays_so(rstore: RatingsS
     rstore.save_judge_result(run_judge(fake, db_tax, conv).to_record())
     q = quality(conn, "seed-03")
     assert q["scores"]["safety"] == 5 and not q["hard_failed"]
-    rows = rstore.conversation_ratings("seed-03")
+    rows = ratings_of(conn, "seed-03")
     assert sum(r["in_force"] for r in rows) == 7 and len(rows) == 15
     assert [r["source"] for r in rows if r["criterion"] == "safety" and r["in_force"]] == ["human"]
     # and the person can lower a score: the flag follows the rating in force
@@ -157,7 +132,7 @@ def test_a_human_rating_is_in_force_over_the_judge_and_stays_so(rstore: RatingsS
 
 
 def test_conversations_to_judge_are_the_current_ones_without_a_judge_rating(
-        rstore: RatingsStore, conn: Conn, fake: FakeAnthropic, db_tax: Taxonomy) -> None:
+        rstore: PostgresStore, conn: Conn, fake: FakeAnthropic, db_tax: Taxonomy) -> None:
     todo = rstore.conversations_to_judge(100)
     assert len(todo) == 10 and "seed-01" in todo
     assert rstore.conversations_to_judge(3) == todo[:3]
@@ -176,7 +151,7 @@ def test_conversations_to_judge_are_the_current_ones_without_a_judge_rating(
                         {"id": saved["log_ids"][0]}).fetchone()["outcome"] == "refused"
 
 
-def test_a_bad_run_saves_nothing_and_says_why(rstore: RatingsStore, conn: Conn, fake: FakeAnthropic,
+def test_a_bad_run_saves_nothing_and_says_why(rstore: PostgresStore, conn: Conn, fake: FakeAnthropic,
                                                db_tax: Taxonomy) -> None:
     seed = rstore.get_conversation("seed-01")
     assert seed is not None
@@ -195,7 +170,7 @@ def test_a_bad_run_saves_nothing_and_says_why(rstore: RatingsStore, conn: Conn, 
         rstore.save_judge_result({**record, "conversation_id": "nope"})
 
 
-def test_findings_are_saved_with_their_run_and_typed(rstore: RatingsStore, conn: Conn, fake: FakeAnthropic,
+def test_findings_are_saved_with_their_run_and_typed(rstore: PostgresStore, conn: Conn, fake: FakeAnthropic,
                                                      db_tax: Taxonomy) -> None:
     conv = rstore.get_conversation("seed-03")
     assert conv is not None
@@ -208,7 +183,7 @@ def test_findings_are_saved_with_their_run_and_typed(rstore: RatingsStore, conn:
         (f.turn, f.field, f.current_value, f.suggested_value, True) for f in result.findings]
 
 
-def test_ratings_are_history(rstore: RatingsStore, conn: Conn) -> None:
+def test_ratings_are_history(rstore: PostgresStore, conn: Conn) -> None:
     human(conn, "seed-01", "empathy", 4)
     with pytest.raises(psycopg.errors.RestrictViolation):
         conn.execute("update public.conversation_ratings set score = 5")
@@ -218,7 +193,7 @@ def test_ratings_are_history(rstore: RatingsStore, conn: Conn) -> None:
         human(conn, "seed-01", "empathy", 0)
 
 
-def test_who_may_read_and_write_ratings(rstore: RatingsStore, conn: Conn, fake: FakeAnthropic,
+def test_who_may_read_and_write_ratings(rstore: PostgresStore, conn: Conn, fake: FakeAnthropic,
                                         db_tax: Taxonomy) -> None:
     seed = rstore.get_conversation("seed-01")
     assert seed is not None
@@ -256,22 +231,34 @@ def test_who_may_read_and_write_ratings(rstore: RatingsStore, conn: Conn, fake: 
             conn.execute(f"select * from public.{relation}")
 
 
-def test_judge_stored_rates_what_is_not_rated_yet_and_saves_it(rstore: RatingsStore, conn: Conn,
-                                                               fake: FakeAnthropic, db_tax: Taxonomy) -> None:
-    out = io.StringIO()
+def test_the_cli_rates_what_is_not_rated_yet_in_a_rating_job(rstore: PostgresStore, conn: Conn, fake: FakeAnthropic,
+                                                              db_dsn: str, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "BRIGHTRUN_", "SUPABASE_", "DATABASE_URL")):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr("lib.config.SECRETS_FILE", ROOT / "tests" / "no-secrets.toml")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", fake.api_key)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+    monkeypatch.setattr("lib.store.open_store", lambda settings: PostgresStore(db_dsn, min_size=1, max_size=4))
 
-    async def go(limit: int) -> tuple[int, list[JudgeResult]]:
-        async with LLMClient(LLMSettings(api_key=fake.api_key, base_url=fake.url)) as llm:
-            return await judge_stored(rstore, llm=llm, tax=db_tax, rubric=default_rubric(), limit=limit,
-                                      concurrency=3, out=out)
-
-    failed, results = asyncio.run(go(4))
-    assert failed == 0 and len(results) == 4
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 4 and all(line.startswith("seed-") and "empathy" in line for line in lines)
+    assert judge_cli.main(["--limit", "4", "--concurrency", "3"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith("job #") and "rating 4 conversations (realtime)" in lines[0]
+    assert len(lines) == 5 and all(line.startswith(f"[{n}/4] seed-") for n, line in enumerate(lines[1:], 1))
+    assert "4 rated, 0 flagged, 0 without a verdict; 4 requests" in err
+    [job] = rstore.list_jobs(1)
+    assert (job["task"], job["status"], job["succeeded_items"], job["created_by"]) == (
+        "judge", "completed", 4, "python -m lib judge")
     assert conn.execute("select count(distinct conversation_id) as n from public.v_conversation_quality"
                         ).fetchone()["n"] == 4
     assert conn.execute("select count(*) as n from public.prompt_templates where name like 'judge%%'"
                         ).fetchone()["n"] == 3
-    failed, results = asyncio.run(go(100))
-    assert failed == 0 and len(results) == 6 and len(rstore.conversations_to_judge(100)) == 0
+    # the rest, through the Message Batches API
+    assert judge_cli.main(["--batch", "--batch-poll", "0.1"]) == 0
+    out, err = capsys.readouterr()
+    assert "rating 6 conversations (batch)" in out and "6 rated" in err
+    assert len(rstore.conversations_to_judge(100)) == 0 and len(fake.message_requests()) == 4
+    assert judge_cli.main([]) == 0
+    assert "every current conversation has a judge rating" in capsys.readouterr().err

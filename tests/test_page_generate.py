@@ -98,6 +98,10 @@ def test_without_a_key_the_page_explains_and_shows_jobs_with_their_errors(db: Po
     stopped = db.get_job(job)
     assert stopped is not None and stopped["status"] == "stopped"
     assert button(at, "Stop").disabled
+    # rating needs the key too; the count of what is not rated yet shows anyway
+    assert "**10** current conversations not rated by the quality judge yet" in texts(at)
+    rate = button(at, "Rate conversations not rated yet")
+    assert rate.disabled and "needs an Anthropic API key" in rate.help
 
 
 def test_without_a_key_the_generation_buttons_are_disabled_with_a_hint(db: PostgresStore) -> None:
@@ -131,12 +135,20 @@ def test_generate_selected_runs_in_the_app_worker_and_the_page_follows(db: Postg
     wait_for(lambda: db.get_job(job["id"])["status"] == "completed")
     assert {r["status"] for r in db.list_scenarios({"ids": ids})} == {"generated"}
 
+    # with a key the judge is on: each conversation was rated right after it was stored
+    assert job["settings"]["judge"] is True
+    wait_for(lambda: db.get_job(job["id"])["judge_calls"] == 3)
     gen = run(page(GENERATE))
     metrics = {m.label: m.value for m in gen.metric}
     assert metrics["Succeeded"] == "3" and metrics["Failed"] == "0" and metrics["Cost so far"].startswith("$0.")
+    done = db.get_job(job["id"])
+    assert metrics["Judge cost"] == f"${float(done['judge_cost_usd']):,.4f}" != "$0.0000"
+    assert metrics["Generation cost"] == f"${float(done['cost_usd']) - float(done['judge_cost_usd']):,.4f}"
+    assert metrics["Judge tokens"] != "—" and metrics["Generation tokens"] != "—"
     assert gen.selectbox(key="br_job").value == job["id"]
     table = gen.table[-1].value
     assert table["Progress"].iloc[0] == "3 of 3" and table["Status"].iloc[0] == "Completed"
+    assert table["What"].iloc[0] == "Generate 3 conversations" and table["Judge cost"].iloc[0] == metrics["Judge cost"]
 
 
 def test_generate_all_asks_first_with_the_count_cost_time_and_mode(db: PostgresStore, keyed: FakeAnthropic) -> None:
@@ -174,3 +186,39 @@ def test_the_detail_generates_one_scenario(db: PostgresStore, keyed: FakeAnthrop
     wait_for(lambda: db.get_scenario(sid)["status"] == "generated")
     run(at)
     assert at.button(key="gen_one").label == "Generate again"
+
+
+def test_rate_conversations_not_rated_yet_asks_first_then_the_job_shows_like_any_other(
+        db: PostgresStore, keyed: FakeAnthropic) -> None:
+    at = run(page(GENERATE))  # no job yet: the rating button is there all the same
+    assert "**10** current conversations not rated by the quality judge yet" in texts(at)
+    button(at, "Rate conversations not rated yet").click()
+    run(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Conversations"] == "10" and metrics["Estimated cost"].startswith("about $")
+    assert metrics["Estimated time"].startswith("about ")
+    assert any("judge's request counted for a seed conversation" in c.value for c in at.caption)
+    realtime = float(metrics["Estimated cost"].removeprefix("about $"))
+    at.radio(key="rate_mode").set_value("batch")
+    run(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Estimated cost"].removeprefix("about $")) == pytest.approx(realtime / 2, rel=0.05)
+    at.radio(key="rate_mode").set_value("realtime")
+    run(at)
+    button(at, "Start rating").click()
+    run(at)
+    job = db.list_jobs(1)[0]
+    assert (job["task"], job["kind"], job["total_items"]) == ("judge", "realtime", 10)
+    assert job["settings"]["estimate"]["cost_usd"] == pytest.approx(realtime, rel=0.01)
+    assert any("10 conversations queued to be rated (realtime)" in s.value for s in at.success)
+    wait_for(lambda: db.get_job(job["id"])["status"] == "completed")
+    at = run(page(GENERATE))
+    assert at.selectbox(key="br_job").value == job["id"]
+    assert any(m.value.startswith(f"#### Job #{job['id']} · Realtime · Rate 10 conversations") for m in at.markdown)
+    [bar] = at.progress
+    assert bar.text.startswith("**10 of 10** conversations rated")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Generation cost"] == "—" and metrics["Judge cost"].startswith("$0.")
+    assert "**0** current conversations not rated" in texts(at)
+    assert button(at, "Rate conversations not rated yet").disabled
+    assert len([r for r in keyed.message_requests()]) == 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,27 @@ def test_settings_show_the_setup_but_never_the_key(app_env: str, monkeypatch: py
     assert SECRET not in text and "sk-ant" not in text
     assert "claude-" in metrics["Model"]
     assert "tier1_template.md" in [o for o in at.selectbox[-1].options]
+    # the judge is on with a key; the regeneration after a low rating is off, with what it would cost
+    assert metrics["Rate each generated conversation"] == "on"
+    assert metrics["Regenerate after a low rating"] == "off"
+    expected = metrics["Expected regeneration cost"]
+    assert expected.startswith("$0.") and expected != "$0.0000"
+    assert any(f"would be added to each generated conversation's cost about {expected}" in c.value for c in at.caption)
+
+
+def test_the_regeneration_setting_is_shown_on(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.setenv("BRIGHTRUN_REGENERATE_ON_LOW_RATING", "true")
+    at = AppTest.from_file(str(ROOT / "pages" / "settings.py"), default_timeout=60).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Regenerate after a low rating"] == "on"
+    assert any("10% of conversations are rated low, so the regeneration is added to" in c.value for c in at.caption)
+    monkeypatch.setenv("BRIGHTRUN_JUDGE", "off")  # it needs the judge
+    st.cache_resource.clear()  # the settings are read once per server
+    at = AppTest.from_file(str(ROOT / "pages" / "settings.py"), default_timeout=60).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rate each generated conversation"] == "off" and metrics["Regenerate after a low rating"] == "off"
 
 
 def test_the_app_shows_the_sidebar_and_the_scenarios_first(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:

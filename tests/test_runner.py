@@ -11,9 +11,13 @@ import pytest
 from lib.generation import estimate
 from lib.generation import jobs as runner
 from lib.generation.llm import LLMSettings
+from lib.generation.judge import JudgeResult
+from lib.generation.judge_verdict import Rating
 from lib.generation.ratelimit import AdaptiveLimiter, RateLimits
+from lib.generation.rating import QualityPolicy, low_rating_feedback
 from lib.generation.response import TryRecord
 
+OFF = QualityPolicy()
 HEADERS = {"anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "40",
            "anthropic-ratelimit-output-tokens-limit": "40000", "anthropic-ratelimit-output-tokens-remaining": "30000",
            "anthropic-ratelimit-input-tokens-limit": "400000"}
@@ -232,12 +236,12 @@ def test_the_estimate_uses_the_measured_averages_when_there_is_history() -> None
                         "call_seconds": 30.0, "call_output_tokens": 5000, "rate_limits": HEADERS})
     s = LLMSettings(api_key="x")
     rows = [dict(SCENARIO, id=i) for i in range(100)]
-    realtime = estimate.estimate_job(store, rows, mode="realtime", llm_settings=s, concurrency=8)
+    realtime = estimate.estimate_job(store, rows, mode="realtime", llm_settings=s, concurrency=8, quality=OFF)
     assert realtime.cost_usd == pytest.approx(5.0) and "last 40" in realtime.basis
     # 1.25 calls a conversation, 37.5 s each: 8 at once would do 12.8 a minute, but 40,000 output
     # tokens a minute allow 6.4 conversations (5,000 tokens x 1.25 calls)
     assert realtime.seconds == pytest.approx(100 / 6.4 * 60 + 37.5)
-    batch = estimate.estimate_job(store, rows, mode="batch", llm_settings=s)
+    batch = estimate.estimate_job(store, rows, mode="batch", llm_settings=s, quality=OFF)
     assert batch.cost_usd == pytest.approx(2.5) and batch.seconds is None
     assert "24 h" in batch.time_text() and realtime.time_text().startswith("about ")
 
@@ -252,16 +256,18 @@ def test_without_history_the_estimate_counts_tokens_and_falls_back_to_characters
         return 3000 if user == "." else 3500
 
     estimate._count_cache.clear()
-    counted = estimate.estimate_job(store, [SCENARIO] * 30, mode="realtime", llm_settings=s, counter=counter)
+    counted = estimate.estimate_job(store, [SCENARIO] * 30, mode="realtime", llm_settings=s, counter=counter,
+                                    quality=OFF)
     assert calls and "token counting" in counted.basis and counted.cost_usd > 0 and counted.seconds
     estimate._count_cache.clear()
 
     def broken(system: str, user: str) -> int:
         raise ConnectionError("offline")
 
-    rough = estimate.estimate_job(store, [SCENARIO] * 30, mode="realtime", llm_settings=s, counter=broken)
+    rough = estimate.estimate_job(store, [SCENARIO] * 30, mode="realtime", llm_settings=s, counter=broken,
+                                  quality=OFF)
     assert "rough estimate" in rough.basis and rough.cost_usd > 0
-    empty = estimate.estimate_job(store, [], mode="realtime", llm_settings=s, counter=counter)
+    empty = estimate.estimate_job(store, [], mode="realtime", llm_settings=s, counter=counter, quality=OFF)
     assert empty.count == 0 and empty.cost_usd == 0
 
 
@@ -277,3 +283,81 @@ def test_start_job_refuses_nothing_and_unknown_modes() -> None:
         runner.start_job(StatsStore({}), [])
     with pytest.raises(runner.RunnerError, match="realtime or batch"):
         runner.start_job(StatsStore({}), [1], mode="overnight")
+
+
+# ---- the judge: its policy, its cost, its share of a job ---------------------------------------------
+MEASURED = {"conversations": 40, "cost_usd": 0.05, "output_tokens": 6000, "calls": 50, "successes": 40,
+            "call_seconds": 30.0, "call_output_tokens": 5000, "rate_limits": HEADERS, "judge_runs": 20,
+            "judge_cost_usd": 0.01, "judge_calls": 1.0, "judge_call_seconds": 20.0, "judge_low_share": 0.25}
+
+
+def test_the_estimate_counts_the_judge_and_the_expected_regenerations() -> None:
+    store, s = StatsStore(MEASURED), LLMSettings(api_key="x")
+    rows = [dict(SCENARIO, id=i) for i in range(100)]
+    off = estimate.estimate_job(store, rows, mode="realtime", llm_settings=s, quality=OFF)
+    judged = estimate.estimate_job(store, rows, mode="realtime", llm_settings=s, quality=QualityPolicy(judge=True))
+    assert judged.cost_usd == pytest.approx(6.0) and judged.judge_cost_usd == pytest.approx(1.0)
+    assert judged.regeneration_cost_usd == 0 and "the judge's last 20 ratings" in judged.basis
+    # one more request per conversation: 2.25 requests of which 1.25 write 5,000 tokens... the output
+    # limit (40,000 a minute) still decides, now over 2.25 requests a conversation
+    assert judged.seconds == pytest.approx(100 / (40_000 / (5000 * 2.25)) * 60 + 57.5)
+    assert judged.seconds > (off.seconds or 0)
+    again = estimate.estimate_job(store, rows, mode="realtime", llm_settings=s, quality=QualityPolicy(True, True))
+    # a quarter rated low, each generated and rated once more: 0.25 x (0.05 + 0.01) a conversation
+    assert again.cost_usd == pytest.approx(7.5) and again.regeneration_cost_usd == pytest.approx(1.5)
+    assert "25% expected to be generated once more" in again.basis
+    batch = estimate.estimate_job(store, rows, mode="batch", llm_settings=s, quality=QualityPolicy(True, True))
+    assert batch.cost_usd == pytest.approx(3.75) and batch.judge_cost_usd == pytest.approx(0.5)
+
+
+def test_a_rating_job_estimate() -> None:
+    store, s = StatsStore(MEASURED), LLMSettings(api_key="x")
+    rate = estimate.estimate_judge(store, 40, mode="realtime", llm_settings=s, concurrency=8, quality=OFF)
+    assert rate.cost_usd == pytest.approx(0.4) and rate.count == 40 and rate.seconds
+    assert estimate.estimate_judge(store, 40, mode="batch", llm_settings=s, quality=OFF).cost_usd == pytest.approx(0.2)
+    low = estimate.estimate_judge(store, 40, mode="realtime", llm_settings=s, quality=QualityPolicy(True, True))
+    assert low.cost_usd == pytest.approx(40 * (0.01 + 0.25 * 0.06))
+    # no ratings yet: the judge's request for a seed conversation, counted
+    fresh = estimate.judge_cost(StatsStore({}), s, counter=lambda system, user: 9000 if user == "." else 12000)
+    assert "counted for a seed conversation" in fresh.basis and fresh.cost_usd > 0 and fresh.low_share == 0.1
+    outlook = estimate.regeneration_outlook(store, s)
+    assert outlook.per_conversation_usd == pytest.approx(0.25 * 0.06) and "measured over 40" in outlook.basis
+
+
+def test_the_quality_policy_comes_from_the_settings_and_a_job_keeps_its_own() -> None:
+    from lib.config import Settings
+
+    def policy(**env: str) -> QualityPolicy:
+        return QualityPolicy.from_settings(Settings.load(env=env, secrets_file=None))
+
+    assert policy() == QualityPolicy()  # no key: nothing can rate
+    assert policy(ANTHROPIC_API_KEY="sk-x") == QualityPolicy(judge=True)
+    assert policy(ANTHROPIC_API_KEY="sk-x", BRIGHTRUN_REGENERATE_ON_LOW_RATING="1") == QualityPolicy(True, True)
+    assert policy(ANTHROPIC_API_KEY="sk-x", BRIGHTRUN_JUDGE="off", BRIGHTRUN_REGENERATE_ON_LOW_RATING="1") == OFF
+    worker = QualityPolicy(judge=True)
+    assert worker.for_job({}) == worker and worker.for_job({"judge": False}) == OFF
+    kept = runner.job_settings("batch", "scenarios", QualityPolicy(True, True), 4, None)
+    assert QualityPolicy().for_job(kept) == QualityPolicy(True, True) and kept["mode"] == "batch"
+
+
+def test_low_rating_feedback_lists_what_fell_short_with_the_judges_reasons() -> None:
+    from lib.core.rubric import default_rubric
+
+    rubric = default_rubric()
+    result = JudgeResult("c1", True, rubric, ratings=[
+        Rating("empathy", 2, "Turn 3 ignores the fear.", [3], 3, False),
+        Rating("safety", 1, "Turn 5 promises 8% a year.", [5], 4, True),
+        Rating("realism", 5, "Fine.", [], 3, False)])
+    text = low_rating_feedback(result)
+    lines = text.splitlines()
+    assert lines[1] == "- safety 1/5, below 4 (hard rule): Turn 5 promises 8% a year. (turns 5)"
+    assert lines[2] == "- empathy 2/5, below 3: Turn 3 ignores the fear. (turns 3)"
+    assert "realism" not in text and len(lines) == 4
+
+
+def test_progress_shows_the_judges_part_and_what_a_job_does() -> None:
+    p = runner.progress(job(cost_usd=0.12, judge_cost_usd=0.02, judge_input_tokens=100, judge_output_tokens=400))
+    assert p.generation_cost_usd == pytest.approx(0.10) and p.judge_tokens == 500 and p.generation_tokens == 5500
+    assert runner.job_title(job(task="judge", total_items=40)) == "Rate 40 conversations"
+    assert runner.job_title(job(total_items=1, follows_job_id=3)) == "Generate 1 conversation after job #3"
+    assert runner.progress(job(task="judge")).rating

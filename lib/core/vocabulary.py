@@ -95,6 +95,10 @@ ITEM_STATUSES: dict[str, Term] = {
     "failed": Term("Failed", "red"),
     "cancelled": Term("Cancelled", "gray"),
 }
+# What a job does with each of its items: write the scenario's conversation, or rate it with the judge.
+JobTask = Literal["generate", "judge"]
+JOB_TASKS: dict[str, Term] = {"generate": Term("Generate", "blue"), "judge": Term("Rate", "violet")}
+_same(JobTask, JOB_TASKS)
 # The coverage funnel: every scenario planned, those with a conversation, those approved.
 FUNNEL_STAGES: dict[str, Term] = {
     "planned": Term("Planned", "gray"),

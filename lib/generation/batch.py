@@ -5,6 +5,7 @@ one batch (custom_id item-<id>), records the batch id on the job, polls it, and 
 reads the results through the same validation and repair path as a live answer (repairs use the
 normal API). Any worker takes the job over when the lease expires, so a batch survives an app
 restart. The items a batch result starts run in the worker (lib.generation.worker) like any other.
+A rating job's batch carries the judge's requests (lib.generation.rating) for the items' conversations.
 """
 from __future__ import annotations
 
@@ -87,6 +88,9 @@ class BatchDriver:
     async def _drive(self, job: dict[str, Any]) -> bool:
         w = self.worker
         job_id = int(job["id"])
+        if job.get("follows_job_id") and w.working_on(int(job["follows_job_id"])):
+            # the items this worker still finishes may add to it: submit once they are done, as one batch
+            return True
         batch_id: str | None = job.get("batch_id")
         status: str | None = job.get("batch_status")
         if batch_id and status != "ended":
@@ -101,34 +105,27 @@ class BatchDriver:
         if unread:
             if any(i["status"] == "pending" for i in unread) or any(
                     i["status"] == "claimed" and i.get("lease_owner") != w.name for i in unread):
-                await self._read_results(job_id, str(batch_id))
+                await self._read_results(job_id, str(batch_id), str(job.get("task") or "generate"))
             return True
         unsent = [i for i in items if i["status"] == "pending"
                   and not (prefix and (i.get("batch_request_id") or "").startswith(prefix))]
         if unsent:
-            await self._submit(job_id, unsent[: w.config.batch_max_requests])
+            await self._submit(job_id, unsent[: w.config.batch_max_requests], str(job.get("task") or "generate"))
             return False
         return False
 
-    async def _submit(self, job_id: int, items: list[dict[str, Any]]) -> None:
+    async def _submit(self, job_id: int, items: list[dict[str, Any]], task: str) -> None:
         w = self.worker
-        rows = {r["id"]: r for r in await asyncio.to_thread(
+        rows = {} if task == "judge" else {r["id"]: r for r in await asyncio.to_thread(
             w.store.list_scenarios, {"ids": [i["scenario_id"] for i in items]})}
         requests: list[dict[str, Any]] = []
         sent: list[int] = []
         for item in items:
-            row = rows.get(item["scenario_id"])
             try:
-                if row is None:
-                    raise LookupError(f"scenario #{item['scenario_id']} does not exist any more")
-                scenario = scenario_from_row(row)
-                fb = feedback_for(w.store, item["scenario_id"], item["feedback"], w.tax) \
-                    if item.get("feedback") else None
-                plan = build_prompt(scenario, w.tax, w.seeds or [], feedback=fb)
+                params = await self._request(item, task, rows)
             except (LookupError, PromptError, ValueError) as exc:
                 await asyncio.to_thread(w.store.fail_item, item["id"], str(exc), worker=w.name)
                 continue
-            params = w.llm.request_params(plan.system, [{"role": "user", "content": plan.user}])
             requests.append({"custom_id": f"item-{item['id']}", "params": params})
             sent.append(int(item["id"]))
         if not requests:
@@ -144,7 +141,25 @@ class BatchDriver:
         self.submitted.append(batch_id)
         log.info("worker %s: job %s: submitted %d requests as Message Batch %s", w.name, job_id, len(sent), batch_id)
 
-    async def _read_results(self, job_id: int, batch_id: str) -> None:
+    async def _request(self, item: dict[str, Any], task: str, rows: dict[int, dict[str, Any]]) -> dict[str, Any]:
+        """The body of an item's request: the judge's on its conversation (task judge), else the
+        generator's on its scenario. LookupError, PromptError or ValueError: the item cannot be sent."""
+        w = self.worker
+        if task == "judge":
+            cid = item.get("conversation_id") or ""
+            conv = await asyncio.to_thread(w.store.get_conversation, cid)
+            if conv is None:
+                raise LookupError(f"conversation {cid or '(none)'} does not exist any more; nothing to rate")
+            return w.rater.batch_params(conv)
+        row = rows.get(item["scenario_id"])
+        if row is None:
+            raise LookupError(f"scenario #{item['scenario_id']} does not exist any more")
+        scenario = scenario_from_row(row)
+        fb = feedback_for(w.store, item["scenario_id"], item["feedback"], w.tax) if item.get("feedback") else None
+        plan = build_prompt(scenario, w.tax, w.seeds or [], feedback=fb)
+        return w.llm.request_params(plan.system, [{"role": "user", "content": plan.user}])
+
+    async def _read_results(self, job_id: int, batch_id: str, task: str) -> None:
         w = self.worker
         claimed = await asyncio.to_thread(w.store.claim_batch_items, w.name, job_id, batch_id,
                                           limit=100_000, lease_seconds=w.config.lease_s)
@@ -162,7 +177,7 @@ class BatchDriver:
                 # read: a retry of this item goes into a new batch
                 await asyncio.to_thread(w.store.record_job_batch, job_id, w.name, item_ids=[item.id],
                                         request_ids=[None])
-                await self._take_result(item, entry, batch_id)
+                await self._take_result(item, entry, batch_id, task)
                 if w.stopping:
                     break
             else:
@@ -179,12 +194,13 @@ class BatchDriver:
             elif waiting:  # not read (an error, or stopping): back in the queue, still in this batch
                 w.release([i.id for i in waiting.values()])
 
-    async def _take_result(self, item: JobItem, result: BatchResult, batch_id: str) -> None:
+    async def _take_result(self, item: JobItem, result: BatchResult, batch_id: str, task: str) -> None:
         w = self.worker
         settings = w.llm_settings
         if result.kind == "succeeded" and result.message is not None:
-            initial = response_from_body(result.message, settings=settings, requested_model=settings.model,
-                                         batch=True, max_tokens=settings.max_tokens)
+            initial = w.rater.batch_answer(result.message) if task == "judge" else response_from_body(
+                result.message, settings=settings, requested_model=settings.model, batch=True,
+                max_tokens=settings.max_tokens)
             await w.wait_for_room()
             w.start_item(item, initial)
             return
@@ -197,7 +213,8 @@ class BatchDriver:
         reason = (f"the Message Batches request failed ({result.error or result.kind}); it is retried in the next "
                   "batch while it has attempts left")
         await asyncio.to_thread(w.store.log_generation, AttemptLog(
-            attempt=1, purpose="generate", outcome="error", model=settings.model, template=None,
+            attempt=1, purpose="judge" if task == "judge" else "generate", outcome="error", model=settings.model,
+            template=None,
             parameters={"source": "batch", "batch_id": batch_id, "result": result.kind}, error=reason,
         ).as_row(scenario_id=item.scenario_id, item_id=item.id, job_id=item.job_id, secrets=[settings.api_key or ""]))
         status = await asyncio.to_thread(w.store.fail_item, item.id, reason, worker=w.name, retry=True)

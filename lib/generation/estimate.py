@@ -6,7 +6,11 @@
   to the cache once and read afterwards, and the output estimated from the target turn count;
 - time: the measured seconds per conversation, divided over the concurrency, and never faster than
   the account's rate limits allow (the anthropic-ratelimit-* headers last seen);
-- batch mode: the same tokens at the batch discount; results within 24 hours (usually far less).
+- batch mode: the same tokens at the batch discount; results within 24 hours (usually far less);
+- the judge, when it rates each conversation (lib.generation.rating.QualityPolicy): the average cost of
+  its latest ratings, else its request counted for a seed conversation, with ~1.5k output tokens;
+- the regeneration a low rating triggers (when that is on): the share of ratings below a pass mark
+  (measured, else 10 %) times one more generation and its rating.
 """
 from __future__ import annotations
 
@@ -18,14 +22,18 @@ from typing import Any
 from lib.core.seeds import load_seeds
 from lib.core.taxonomy import load_taxonomy
 from lib.generation.engine import scenario_from_row
+from lib.generation.judge import build_judge_prompt
 from lib.generation.llm import LLMSettings, TokenCounter
 from lib.generation.prompting import build_prompt, target_turns
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, RateLimits
+from lib.generation.rating import QualityPolicy, policy_in_force
 
 OUTPUT_TOKENS_PER_TURN = 500  # a 16-turn conversation with sentence functions is ~8k output tokens
 OUTPUT_TOKENS_PER_SECOND = 60.0  # generation speed assumed before there is any history
 MIN_HISTORY = 3  # conversations needed before the measured averages replace token counting
 BATCH_TIME = "within 24 h (usually within the hour)"  # how long the Message Batches API takes
+JUDGE_OUTPUT_TOKENS = 1_500  # seven short reasons and a few label findings
+DEFAULT_LOW_SHARE = 0.1  # the share of conversations rated below a pass mark, assumed before any rating
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,8 @@ class Estimate:
     per_conversation_usd: float
     seconds: float | None        # None: batch mode (up to 24 h)
     basis: str                   # where the figures come from, one line
+    judge_cost_usd: float = 0.0  # the part of cost_usd the judge's ratings take
+    regeneration_cost_usd: float = 0.0  # the part the expected regenerations after low ratings take
 
     def cost_text(self) -> str:
         return f"about ${self.cost_usd:,.2f}" if self.cost_usd >= 0.01 else "under $0.01"
@@ -86,14 +96,57 @@ def _counted(counter: TokenCounter | None, model: str, system: str, user: str) -
     return max(1, round(len(system + user) / 4)), False
 
 
+def _stats(store: Any, llm_settings: LLMSettings) -> dict[str, Any]:
+    return store.generation_stats(llm_settings.model) if hasattr(store, "generation_stats") else {}
+
+
+@dataclass(frozen=True)
+class JudgeCost:
+    """What the judge's rating of one conversation costs (full price) and takes."""
+    cost_usd: float
+    calls: float                 # requests per rating (repairs and failed runs included)
+    seconds: float               # per request
+    low_share: float             # the share of ratings below a pass mark (each triggers a regeneration when on)
+    basis: str
+
+
+def judge_cost(store: Any, llm_settings: LLMSettings, *, tax: Any = None, seeds: Sequence[Any] | None = None,
+               counter: TokenCounter | None = None, stats: Mapping[str, Any] | None = None) -> JudgeCost:
+    """The judge's latest ratings when there are a few, else its request counted for a seed conversation."""
+    stats = _stats(store, llm_settings) if stats is None else stats
+    runs = int(stats.get("judge_runs") or 0)
+    if runs >= MIN_HISTORY and stats.get("judge_cost_usd") is not None:
+        seconds = float(stats.get("judge_call_seconds") or 0) or JUDGE_OUTPUT_TOKENS / OUTPUT_TOKENS_PER_SECOND
+        return JudgeCost(float(stats["judge_cost_usd"]), max(1.0, float(stats.get("judge_calls") or 1.0)), seconds,
+                         float(stats.get("judge_low_share") or 0.0), f"measured: the judge's last {runs} ratings")
+    tax = tax or load_taxonomy()
+    sample = next(iter(seeds if seeds is not None else load_seeds().conversations), None)
+    price = llm_settings.prices.price_for(llm_settings.model)
+    cost, counted = 0.0, counter is not None
+    if sample is not None:
+        plan = build_judge_prompt(sample, tax)
+        system_n, ok1 = _counted(counter, llm_settings.model, plan.system, ".")
+        whole_n, ok2 = _counted(counter, llm_settings.model, plan.system, plan.user)
+        counted = ok1 and ok2
+        if price is not None:  # the system prompt is the same for every rating: read from the cache
+            cost = (max(1, whole_n - system_n) * price.input + system_n * price.cache_read
+                    + JUDGE_OUTPUT_TOKENS * price.output) / 1_000_000
+    basis = ("the judge's request counted for a seed conversation" if counted
+             else "the judge's request at 4 characters a token")
+    return JudgeCost(cost, 1.0, JUDGE_OUTPUT_TOKENS / OUTPUT_TOKENS_PER_SECOND + 2.0, DEFAULT_LOW_SHARE,
+                     basis + f", {JUDGE_OUTPUT_TOKENS:,} output tokens, {DEFAULT_LOW_SHARE:.0%} rated low")
+
+
 def estimate_job(store: Any, scenarios: Sequence[Mapping[str, Any]], *, mode: str, llm_settings: LLMSettings,
                  concurrency: int = DEFAULT_CONCURRENCY, tax: Any = None, seeds: Sequence[Any] | None = None,
-                 counter: TokenCounter | None = None) -> Estimate:
-    """What generating `scenarios` (v_scenarios rows) will cost and take. See the module docstring."""
+                 counter: TokenCounter | None = None, quality: QualityPolicy | None = None) -> Estimate:
+    """What generating `scenarios` (v_scenarios rows) will cost and take, with the judge's ratings and
+    the expected regenerations when `quality` (None: the app's settings) has them. See the module docstring."""
+    quality = policy_in_force() if quality is None else quality
     n = len(scenarios)
     prices = llm_settings.prices
     discount = prices.batch_discount if mode == "batch" else 0.0
-    stats = store.generation_stats(llm_settings.model) if hasattr(store, "generation_stats") else {}
+    stats = _stats(store, llm_settings)
     history = int(stats.get("conversations") or 0)
     calls_per_conv = 1.0
     if stats.get("successes"):
@@ -113,11 +166,28 @@ def estimate_job(store: Any, scenarios: Sequence[Mapping[str, Any]], *, mode: st
         basis = ("token counting: sample prompts counted by the API, output estimated from the turn count"
                  if counted else "a rough estimate: prompts at 4 characters a token, output from the turn count "
                  "(no history yet, and the API could not count tokens)")
-    per_conv_final = per_conv * (1 - discount)
-    if mode == "batch":
-        return Estimate(n, mode, per_conv_final * n, per_conv_final, None, basis)
-
     seconds_per_conv = call_s * calls_per_conv
+    per_judge = per_regen = 0.0
+    if quality.judge and n:
+        judge = judge_cost(store, llm_settings, tax=tax, seeds=seeds, counter=counter, stats=stats)
+        per_judge = judge.cost_usd
+        seconds_per_conv += judge.seconds * judge.calls
+        calls_per_conv += judge.calls
+        basis += "; each rated by the judge (" + judge.basis + ")"
+        if quality.regenerate_on_low_rating:
+            per_regen = judge.low_share * (per_conv + per_judge)
+            basis += f"; {judge.low_share:.0%} expected to be generated once more after a low rating"
+    per_conv_final = (per_conv + per_judge + per_regen) * (1 - discount)
+    parts = {"judge_cost_usd": per_judge * (1 - discount) * n, "regeneration_cost_usd": per_regen * (1 - discount) * n}
+    if mode == "batch":
+        return Estimate(n, mode, per_conv_final * n, per_conv_final, None, basis, **parts)
+    return Estimate(n, mode, per_conv_final * n, per_conv_final,
+                    _seconds(n, seconds_per_conv, calls_per_conv, out_per_call, concurrency, stats), basis, **parts)
+
+
+def _seconds(n: int, seconds_per_conv: float, calls_per_conv: float, out_per_call: float, concurrency: int,
+             stats: Mapping[str, Any]) -> float:
+    """n conversations at `concurrency` at once, never faster than the account's rate limits allow."""
     per_minute = [max(1, concurrency) * 60.0 / max(seconds_per_conv, 0.1)]
     limits = RateLimits.from_headers(stats.get("rate_limits") or {})
     if limits.rpm:
@@ -125,8 +195,59 @@ def estimate_job(store: Any, scenarios: Sequence[Mapping[str, Any]], *, mode: st
     if limits.otpm and out_per_call:
         per_minute.append(limits.otpm / (out_per_call * calls_per_conv))
     rate = min(per_minute)
-    seconds = n / rate * 60.0 + (seconds_per_conv if n else 0.0)
-    return Estimate(n, mode, per_conv_final * n, per_conv_final, seconds, basis)
+    return n / rate * 60.0 + (seconds_per_conv if n else 0.0)
+
+
+def estimate_judge(store: Any, count: int, *, mode: str, llm_settings: LLMSettings,
+                   concurrency: int = DEFAULT_CONCURRENCY, tax: Any = None, seeds: Sequence[Any] | None = None,
+                   counter: TokenCounter | None = None, quality: QualityPolicy | None = None) -> Estimate:
+    """What rating `count` conversations will cost and take (a rating job), with the regenerations the
+    low ratings are expected to trigger when that is on (None: the app's settings)."""
+    quality = policy_in_force() if quality is None else quality
+    discount = llm_settings.prices.batch_discount if mode == "batch" else 0.0
+    stats = _stats(store, llm_settings)
+    judge = judge_cost(store, llm_settings, tax=tax, seeds=seeds, counter=counter, stats=stats)
+    basis = judge.basis
+    per_regen = 0.0
+    if quality.regenerate_on_low_rating and stats.get("cost_usd") is not None:
+        per_regen = judge.low_share * (float(stats["cost_usd"]) + judge.cost_usd)
+        basis += f"; {judge.low_share:.0%} expected to be generated once more (if generated and not reviewed yet)"
+    per = (judge.cost_usd + per_regen) * (1 - discount)
+    parts = {"judge_cost_usd": judge.cost_usd * (1 - discount) * count,
+             "regeneration_cost_usd": per_regen * (1 - discount) * count}
+    if mode == "batch":
+        return Estimate(count, mode, per * count, per, None, basis, **parts)
+    seconds = _seconds(count, judge.seconds * judge.calls, judge.calls, JUDGE_OUTPUT_TOKENS, concurrency, stats)
+    return Estimate(count, mode, per * count, per, seconds, basis, **parts)
+
+
+@dataclass(frozen=True)
+class RegenerationOutlook:
+    """What the regeneration after a low rating is expected to cost (the Settings page)."""
+    share: float                 # of the generated conversations, expected to be rated low
+    cost_each_usd: float         # one more generation and its rating
+    basis: str
+
+    @property
+    def per_conversation_usd(self) -> float:
+        """Added to the cost of each generated conversation, on average."""
+        return self.share * self.cost_each_usd
+
+
+def regeneration_outlook(store: Any, llm_settings: LLMSettings, *, tax: Any = None,
+                         seeds: Sequence[Any] | None = None,
+                         counter: TokenCounter | None = None) -> RegenerationOutlook:
+    """The share of conversations expected to be rated low, and what one more generation and its rating
+    costs: measured when there is history, else estimated."""
+    stats = _stats(store, llm_settings)
+    judge = judge_cost(store, llm_settings, tax=tax, seeds=seeds, counter=counter, stats=stats)
+    if int(stats.get("conversations") or 0) >= MIN_HISTORY and stats.get("cost_usd") is not None:
+        generation, basis = float(stats["cost_usd"]), f"generation measured over {int(stats['conversations'])}"
+    else:
+        sample = store.list_scenarios(limit=50) if hasattr(store, "list_scenarios") else []
+        generation, _, _ = _token_estimate(sample, llm_settings, tax, seeds, counter)
+        basis = "generation estimated from sample prompts"
+    return RegenerationOutlook(judge.low_share, generation + judge.cost_usd, basis + "; rating: " + judge.basis)
 
 
 def _token_estimate(scenarios: Sequence[Mapping[str, Any]], llm_settings: LLMSettings, tax: Any,

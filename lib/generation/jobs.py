@@ -1,5 +1,6 @@
 """Generation jobs as the app sees them: starting, stopping and resuming a job, its progress and its
-items, and the job statuses the pages and the worker share.
+items, and the job statuses the pages and the worker share. A job generates its scenarios' conversations
+(task 'generate') or rates conversations with the quality judge (task 'judge', a rating job).
 
 The worker that runs the jobs is lib.generation.worker; this module has no thread and no event loop
 of its own, so the pages (and their tests) can use it directly. What a job will cost and take is
@@ -12,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lib.core.vocabulary import JOB_TASKS
 from lib.generation.estimate import BATCH_TIME, Estimate
 from lib.generation.llm import LLMSettings, cancel_message_batch
+from lib.generation.rating import QualityPolicy, policy_in_force
 from lib.store.protocol import StoreError
 
 BATCH_NOTE = "economy: about half the cost, results " + BATCH_TIME
@@ -42,22 +45,30 @@ def ids_with_status(rows: Iterable[Mapping[str, Any]], statuses: Iterable[str]) 
     return [int(r["id"]) for r in rows if r.get("status") in wanted]
 
 
+def job_settings(mode: str, requested_from: str, quality: QualityPolicy, concurrency: int | None,
+                 estimate: Estimate | None) -> dict[str, Any]:
+    """What a job keeps of how it was started: where, the mode, the quality policy it runs under (so
+    the estimate shown holds whichever worker runs it), and the estimate."""
+    settings: dict[str, Any] = {"requested_from": requested_from, "mode": mode, **quality.as_settings()}
+    if concurrency:
+        settings["concurrency"] = int(concurrency)
+    if estimate is not None:
+        settings["estimate"] = {"cost_usd": round(estimate.cost_usd, 4), "seconds": estimate.seconds,
+                                "basis": estimate.basis, "judge_cost_usd": round(estimate.judge_cost_usd, 4)}
+    return settings
+
+
 def start_job(store: Any, scenario_ids: Sequence[int], *, mode: str = "realtime", model: str | None = None,
               created_by: str | None = None, requested_from: str = "scenarios", concurrency: int | None = None,
-              estimate: Estimate | None = None) -> tuple[int, int]:
+              estimate: Estimate | None = None, quality: QualityPolicy | None = None) -> tuple[int, int]:
     """Create a job for the scenarios; returns (job id, items queued). Scenarios already queued or
-    generating in another job are left out (the store does it)."""
+    generating in another job are left out (the store does it). quality: None = the app's settings."""
     ids = sorted({int(i) for i in scenario_ids})
     if not ids:
         raise RunnerError("Nothing to generate: choose at least one scenario.")
     if mode not in MODES:
         raise RunnerError(f"Unknown generation mode {mode!r}; choose realtime or batch.")
-    settings: dict[str, Any] = {"requested_from": requested_from, "mode": mode}
-    if concurrency:
-        settings["concurrency"] = int(concurrency)
-    if estimate is not None:
-        settings["estimate"] = {"cost_usd": round(estimate.cost_usd, 4), "seconds": estimate.seconds,
-                                "basis": estimate.basis}
+    settings = job_settings(mode, requested_from, quality or policy_in_force(), concurrency, estimate)
     try:
         job_id = store.create_job(ids, kind=mode, model=model, settings=settings, created_by=created_by or None)
     except StoreError as exc:
@@ -67,6 +78,28 @@ def start_job(store: Any, scenario_ids: Sequence[int], *, mode: str = "realtime"
         raise
     job = store.get_job(job_id) or {}
     return job_id, int(job.get("total_items") or len(ids))
+
+
+def start_judge_job(store: Any, *, mode: str = "realtime", limit: int | None = None,
+                    conversation_ids: Sequence[str] | None = None, rubric_version: str | None = None,
+                    model: str | None = None, created_by: str | None = None, requested_from: str = "generate",
+                    concurrency: int | None = None, estimate: Estimate | None = None,
+                    quality: QualityPolicy | None = None) -> tuple[int, int]:
+    """Create a rating job for the conversations not rated yet (under rubric_version; at most `limit`),
+    or for conversation_ids; returns (job id, conversations queued)."""
+    if mode not in MODES:
+        raise RunnerError(f"Unknown mode {mode!r}; choose realtime or batch.")
+    if limit is not None and limit < 1:
+        raise RunnerError(f"Rate at least one conversation, not {limit}.")
+    settings = job_settings(mode, requested_from, quality or policy_in_force(), concurrency, estimate)
+    job_id = store.create_judge_job(kind=mode, limit=limit, conversation_ids=conversation_ids,
+                                    rubric_version=rubric_version, model=model, settings=settings,
+                                    created_by=created_by or None)
+    if job_id is None:
+        raise RunnerError("Nothing to rate: every current conversation has a rating under this rubric, or is queued "
+                          "in a rating job already.")
+    job = store.get_job(job_id) or {}
+    return job_id, int(job.get("total_items") or 0)
 
 
 def stop_job(store: Any, job_id: int, *, llm_settings: LLMSettings | None = None) -> str:
@@ -120,7 +153,28 @@ class Progress:
     error: str | None = None
     batch_id: str | None = None
     batch_status: str | None = None
+    task: str = "generate"
+    follows_job_id: int | None = None
+    judge_cost_usd: float = 0.0      # the part of cost_usd and the tokens the judge's calls spent
+    judge_input_tokens: int = 0
+    judge_output_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def generation_cost_usd(self) -> float:
+        return max(0.0, self.cost_usd - self.judge_cost_usd)
+
+    @property
+    def generation_tokens(self) -> int:
+        return max(0, self.input_tokens + self.output_tokens - self.judge_input_tokens - self.judge_output_tokens)
+
+    @property
+    def judge_tokens(self) -> int:
+        return self.judge_input_tokens + self.judge_output_tokens
+
+    @property
+    def rating(self) -> bool:
+        return self.task == "judge"
 
     @property
     def done(self) -> int:
@@ -175,7 +229,20 @@ def progress(job: Mapping[str, Any], *, now: datetime | None = None) -> Progress
                     cancelled=int(job.get("cancelled_items") or 0), in_flight=in_flight, pending=pending,
                     cost_usd=float(job.get("cost_usd") or 0), input_tokens=int(job.get("input_tokens") or 0),
                     output_tokens=int(job.get("output_tokens") or 0), elapsed_s=elapsed, eta_s=eta,
-                    error=job.get("error"), batch_id=job.get("batch_id"), batch_status=job.get("batch_status"))
+                    error=job.get("error"), batch_id=job.get("batch_id"), batch_status=job.get("batch_status"),
+                    task=str(job.get("task") or "generate"), follows_job_id=job.get("follows_job_id"),
+                    judge_cost_usd=float(job.get("judge_cost_usd") or 0),
+                    judge_input_tokens=int(job.get("judge_input_tokens") or 0),
+                    judge_output_tokens=int(job.get("judge_output_tokens") or 0))
+
+
+def job_title(job: Mapping[str, Any]) -> str:
+    """'Rate 40 conversations' / 'Generate 3 conversations', and what a follow-up job follows."""
+    n = int(job.get("total_items") or 0)
+    title = f"{JOB_TASKS[str(job.get('task') or 'generate')].label} {n:,} conversation{'' if n == 1 else 's'}"
+    if job.get("follows_job_id"):
+        title += f" after job #{job['follows_job_id']}"
+    return title
 
 
 def worker_line(status: Mapping[str, Any]) -> str:
@@ -209,5 +276,6 @@ def item_title(item: Mapping[str, Any], names: Mapping[str, Mapping[str, str]]) 
 
 __all__ = [
     "ACTIVE_JOB_STATUSES", "BATCH_NOTE", "MODES", "Progress", "RunnerError", "active_jobs", "generation_off_reason",
-    "ids_with_status", "item_title", "progress", "resume_job", "start_job", "stop_job", "worker_line",
+    "ids_with_status", "item_title", "job_settings", "job_title", "progress", "resume_job", "start_job",
+    "start_judge_job", "stop_job", "worker_line",
 ]

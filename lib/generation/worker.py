@@ -20,6 +20,9 @@ How a worker keeps its promises (see "Long work" in the design notes):
   (fail_job) and the worker stops claiming for a while; Resume queues the items again.
 - Batch jobs (the Message Batches API at half the price) are driven by lib.generation.batch; their
   results run here like live answers.
+- Rating jobs (task 'judge') run the same way: each item rates a conversation with the quality judge
+  (lib.generation.rating). With the judge on, a generation item rates what it stored (realtime) or
+  queues it for the job's follow-up rating job (batch).
 """
 from __future__ import annotations
 
@@ -37,11 +40,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.core.rubric import Rubric
+from lib.generation.attempts import AttemptLog
 from lib.generation.batch import BatchDriver
-from lib.generation.engine import GenerationResult, agenerate_one
+from lib.generation.engine import agenerate_one
 from lib.generation.jobs import ACTIVE_JOB_STATUSES
 from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
+from lib.generation.rating import ItemDone, QualityPolicy, Rater
 from lib.generation.response import LLMResponse
 from lib.store.protocol import JobItem, StoreError, StoreUnavailable
 
@@ -69,6 +75,7 @@ class WorkerConfig:
     fatal_pause_s: float = 30.0   # no claiming for this long after an error every item would hit
     exit_on_fatal: bool = False   # the CLI: stop instead (nothing else would work either)
     drain_s: float = 0.0          # on stop: let items in flight finish for up to this long
+    quality: QualityPolicy = field(default_factory=QualityPolicy)  # for jobs that do not say (their settings)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class Event:
     reason: str | None = None
     seconds: float = 0.0
     cost_usd: float = 0.0
+    note: str | None = None       # a rating's scores and verdict
 
 
 class Worker:
@@ -89,7 +97,7 @@ class Worker:
 
     def __init__(self, store: Any, llm_settings: LLMSettings, config: WorkerConfig | None = None, *,
                  tax: Any = None, seeds: Sequence[Any] | None = None, limiter: AdaptiveLimiter | None = None,
-                 on_event: Callable[[Event], None] | None = None) -> None:
+                 on_event: Callable[[Event], None] | None = None, rubric: Rubric | None = None) -> None:
         self.store = store
         self.llm_settings = llm_settings
         self.config = config or WorkerConfig()
@@ -102,6 +110,7 @@ class Worker:
         self.processed: list[int] = []          # item ids this worker finished (ok or failed)
         self.fatal: str | None = None
         self.batches = BatchDriver(self)
+        self.rater = Rater(self, self.config.quality, rubric)
         self._held: dict[int, JobItem] = {}      # claimed items, in flight or waiting for a batch result
         self._tasks: dict[asyncio.Task[None], int] = {}
         self._started: dict[int, float] = {}
@@ -196,7 +205,7 @@ class Worker:
                     next_requeue = now + cfg.requeue_every_s
                 if now >= self._fatal_until:
                     free = self.limiter.claimable(len(self._tasks), cfg.poll_s)
-                    if free:
+                    if free and await self._claims_live():
                         items = await asyncio.to_thread(self.store.claim_items, self.name, limit=free,
                                                         lease_seconds=cfg.lease_s, job_id=cfg.job_id)
                         for item in items:
@@ -216,6 +225,15 @@ class Worker:
             except StoreError as exc:
                 log.warning("worker %s: %s", self.name, exc)
             await self._sleep(cfg.poll_s if claimed == 0 else 0.0)
+
+    async def _claims_live(self) -> bool:
+        """False for a worker kept to one batch job: its items wait for their Message Batches results."""
+        if self.config.job_id is None:
+            return True
+        try:
+            return (await self.rater.job(self.config.job_id))["kind"] != "batch"
+        except LookupError:  # no such job: nothing to claim
+            return False
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep until `seconds` pass, an item finishes, or stop() is called."""
@@ -264,6 +282,10 @@ class Worker:
     def drop(self, item_id: int) -> None:
         self._held.pop(item_id, None)
 
+    def working_on(self, job_id: int) -> bool:
+        """Does this worker hold an item of the job (in flight, or waiting for a batch result)?"""
+        return any(i.job_id == job_id for i in list(self._held.values()))
+
     async def wait_for_room(self) -> None:
         """Until the limiter's window has room for one more item (or the worker stops)."""
         while not self.limiter.capacity(len(self._tasks)) and not self._stop.is_set():
@@ -286,10 +308,10 @@ class Worker:
     async def _process(self, item: JobItem, initial: LLMResponse | None) -> None:
         started = time.monotonic()
         try:
-            result = await agenerate_one(
-                self.store, item.scenario_id, settings=self.llm_settings, feedback=item.feedback,
-                job_item_id=item.id, job_id=item.job_id, llm=self._llm, tax=self.tax, seeds=self.seeds,
-                worker=self.name, initial=initial)
+            if (await self.rater.job(item.job_id))["task"] == "judge":
+                done = await self.rater.rate_item(item, initial)
+            else:
+                done = await self._generate(item, initial)
         except asyncio.CancelledError:
             if item.id not in self._lost:
                 self.release([item.id])
@@ -297,22 +319,36 @@ class Worker:
             raise
         except StoreUnavailable as exc:  # the lease expires and the item is claimed again
             self.record_event(item, "error", str(exc), started)
-        except LookupError as exc:  # the scenario is gone
+        except LookupError as exc:  # the scenario, conversation or job is gone
             self._fail(item, str(exc), started)
         except Exception as exc:  # a bug: the item fails with what happened, the worker goes on
             log.exception("worker %s: item %s (scenario #%s) failed unexpectedly", self.name, item.id, item.scenario_id)
-            self._fail(item, f"unexpected error while generating: {type(exc).__name__}: {str(exc)[:300]}. "
+            self._fail(item, f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}. "
                              "Retry it; if it fails again, report it with the server log.", started)
         else:
-            self._learn(result)
-            if result.fatal:
-                self._on_fatal(item, result.reason or "generation stopped")
-            outcome = "ok" if result.ok else ("retry" if result.retryable else "failed")
-            self.record_event(item, outcome, None if result.ok else result.reason, started, result.cost_usd)
+            self.record_event(item, done.outcome, done.reason, started, done.cost_usd, note=done.note)
             self.processed.append(item.id)
 
-    def _learn(self, result: GenerationResult) -> None:
-        for a in result.attempts:
+    async def _generate(self, item: JobItem, initial: LLMResponse | None) -> ItemDone:
+        result = await agenerate_one(
+            self.store, item.scenario_id, settings=self.llm_settings, feedback=item.feedback,
+            job_item_id=item.id, job_id=item.job_id, llm=self._llm, tax=self.tax, seeds=self.seeds,
+            worker=self.name, initial=initial)
+        self.learn(result.attempts)
+        if result.fatal:
+            self.on_fatal(item, result.reason or "generation stopped")
+        cost, note = result.cost_usd, None
+        if result.ok and result.conversation_id:
+            rated = await self.rater.after_generation(item, result.conversation_id)
+            if rated is not None:
+                cost += rated.cost_usd
+                note = "rated: " + rated.summary()
+        outcome = "ok" if result.ok else ("retry" if result.retryable else "failed")
+        return ItemDone(outcome, None if result.ok else result.reason, cost, note)
+
+    def learn(self, attempts: Sequence[AttemptLog]) -> None:
+        """The limiter learns the tokens of each live answer (a batch answer spent no live budget)."""
+        for a in attempts:
             if a.http_status == 200 and a.parameters.get("source") != "batch":
                 self.limiter.observe_usage(a.usage.input_tokens, a.usage.output_tokens,
                                            a.usage.cache_creation_input_tokens)
@@ -334,7 +370,8 @@ class Worker:
         for i in item_ids:
             self.drop(i)
 
-    def _on_fatal(self, item: JobItem, reason: str) -> None:
+    def on_fatal(self, item: JobItem, reason: str) -> None:
+        """An error every item would hit: fail the job with its reason and pause claiming."""
         self.fatal = reason
         self._fatal_until = time.monotonic() + self.config.fatal_pause_s
         log.error("worker %s: %s", self.name, reason)
@@ -345,9 +382,10 @@ class Worker:
         if self.config.exit_on_fatal:
             self.stop()
 
-    def record_event(self, item: JobItem, outcome: str, reason: str | None, started: float, cost: float = 0.0) -> None:
+    def record_event(self, item: JobItem, outcome: str, reason: str | None, started: float, cost: float = 0.0, *,
+                     note: str | None = None) -> None:
         ev = Event(at=time.time(), job_id=item.job_id, item_id=item.id, scenario_id=item.scenario_id, outcome=outcome,
-                   reason=reason, seconds=round(time.monotonic() - started, 2), cost_usd=round(cost, 6))
+                   reason=reason, seconds=round(time.monotonic() - started, 2), cost_usd=round(cost, 6), note=note)
         with self._lock:
             self.events.append(ev)
         if self.on_event is not None:
@@ -422,6 +460,7 @@ def start_app_worker(store: Any, settings: Any, **config: Any) -> WorkerThread |
         return None
     llm_settings = LLMSettings.from_settings(settings)
     concurrency = int(getattr(settings, "concurrency", DEFAULT_CONCURRENCY) or DEFAULT_CONCURRENCY)
+    config.setdefault("quality", QualityPolicy.from_settings(settings))
     cfg = WorkerConfig(name=worker_name("app"), concurrency=concurrency, **config)
     stats = {}
     with contextlib.suppress(StoreError, AttributeError):

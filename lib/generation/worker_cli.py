@@ -17,12 +17,13 @@ import sys
 from collections.abc import Sequence
 
 from lib.generation.llm import LLMSettings
+from lib.generation.rating import QualityPolicy
 from lib.generation.worker import Event, Worker, WorkerConfig, worker_name
 from lib.store.protocol import StoreError
 
 
 def _print_event(ev: Event) -> None:
-    reason = f": {ev.reason}" if ev.reason else ""
+    reason = f": {ev.reason}" if ev.reason else (f": {ev.note}" if ev.note else "")
     cost = f" ${ev.cost_usd:.4f}" if ev.cost_usd else ""
     print(f"job {ev.job_id} item {ev.item_id} scenario #{ev.scenario_id}: {ev.outcome} in {ev.seconds:.1f} s"
           f"{cost}{reason}", flush=True)
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib worker") 
                        heartbeat_s=args.heartbeat or max(args.lease / 6, 0.5), poll_s=args.poll,
                        batch_poll_s=args.batch_poll, batch_lease_s=max(args.batch_lease, 2), job_id=args.job,
                        until_idle=args.until_idle, drain_s=args.drain, requeue_every_s=max(args.lease / 4, 1.0),
-                       exit_on_fatal=True)
+                       exit_on_fatal=True, quality=QualityPolicy.from_settings(settings))
     llm_settings = LLMSettings.from_settings(settings)
     worker = Worker(store, llm_settings, cfg, on_event=None if args.quiet else _print_event)
 
@@ -102,6 +103,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib worker") 
         await worker.run()
 
     print(f"worker {cfg.name}: concurrency {cfg.concurrency}, model {llm_settings.model}"
+          + (", rating what it generates" if cfg.quality.judge else "")
           + (f", job {cfg.job_id} only" if cfg.job_id else "") + (", until idle" if cfg.until_idle else ""), flush=True)
     try:
         asyncio.run(run())

@@ -219,6 +219,11 @@ def info_counts(info: Any) -> dict[str, int]:
     return {k: int(v) for k, v in ((info or {}).get("counts") or {}).items()}
 
 
+def entry(key: str, default: Any = None) -> Callable[[Mapping[str, Any]], Any]:
+    """A parameter taken from one key of a record argument (e.g. save_judge_result's)."""
+    return lambda record: record.get(key, default)
+
+
 # -- conditions from the methods' filter arguments -------------------------------------------------------
 def filter_conditions(filters: Mapping[str, Sequence[str | int]] | None, allowed: Mapping[str, str], what: str,
                       int_keys: Sequence[str] = (), overlap_keys: Sequence[str] = ()) -> list[Cond]:
@@ -412,4 +417,34 @@ CALLS: dict[str, Call] = {
     "set_member_role": Fn("set_member_role", {"p_user_id": Arg("user_id", "uuid"), "p_role": Arg("role", "text")},
                           "row", "make the member {role}", shape=as_dict),
     "remove_member": Fn("remove_member", {"p_user_id": Arg("user_id", "uuid")}, "value", "remove the member", shape=bool),
+    # -- the quality judge and rating jobs
+    "conversations_to_judge": Fn("conversations_to_judge", {"p_limit": Arg("limit", "integer", integer),
+                                                            "p_rubric_version": Arg("rubric_version", "text")},
+                                 "values", "list the conversations to rate", shape=lambda ids: [str(i) for i in ids]),
+    "judge_backlog": Fn("judge_backlog", {"p_rubric_version": Arg("rubric_version", "text")}, "value",
+                        "count the conversations to rate", shape=count),
+    "save_judge_result": Fn("save_judge_result", {
+        "p_conversation_id": Arg("record", "text", entry("conversation_id")),
+        "p_rater": Arg("record", "text", entry("rater")),
+        "p_prompt_name": Arg("record", "text", entry("prompt_name")),
+        "p_prompt_version": Arg("record", "text", entry("prompt_version")),
+        "p_prompt_sha256": Arg("record", "text", entry("prompt_sha256")),
+        "p_rubric_id": Arg("record", "text", entry("rubric_id")),
+        "p_rubric_version": Arg("record", "text", entry("rubric_version")),
+        "p_ratings": Arg("record", "jsonb", entry("ratings", [])),
+        "p_findings": Arg("record", "jsonb", entry("findings", [])),
+        "p_logs": Arg("record", "jsonb", entry("logs", [])),
+        "p_item_id": Arg("item_id", "bigint", integer)},
+        "value", "save the judge's ratings of {record[conversation_id]}", shape=as_dict),
+    "create_judge_job": Fn("create_judge_job", {
+        "p_kind": Arg("kind", "text"), "p_limit": Arg("limit", "integer", integer),
+        "p_conversation_ids": Arg("conversation_ids", "text[]", texts),
+        "p_rubric_version": Arg("rubric_version", "text"),
+        "p_model": Arg("model", "text"), "p_settings": Arg("settings", "jsonb", as_dict),
+        "p_created_by": Arg("created_by", "text"), "p_max_attempts": Arg("max_attempts", "integer", integer)},
+        "value", "start a rating job", shape=integer),
+    "queue_follow_up": Fn("queue_follow_up", {
+        "p_job_id": Arg("job_id", "bigint", integer), "p_task": Arg("task", "text"),
+        "p_conversation_id": Arg("conversation_id", "text"), "p_feedback": Arg("feedback", "text")},
+        "value", "queue {conversation_id} to {task} after job {job_id}", shape=integer),
 }

@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from lib.core.models import Conversation, RevisionSource
-from lib.core.vocabulary import Decision
+from lib.core.vocabulary import Decision, JobTask
 
 StoreKind = Literal["embedded", "postgres", "supabase"]
 JobKind = Literal["realtime", "batch"]
@@ -370,3 +370,35 @@ class Store(Protocol):
     def set_member_role(self, user_id: str, role: str) -> dict[str, Any]: ...
 
     def remove_member(self, user_id: str) -> bool: ...
+
+    # -- the quality judge (lib/generation/judge.py), and the rating jobs the worker runs it in -------------
+    def conversations_to_judge(self, limit: int = 100, *, rubric_version: str | None = None) -> list[str]:
+        """Current conversations no judge has rated under rubric_version (None: under any) and not queued
+        in a rating job, oldest first."""
+        ...
+
+    def judge_backlog(self, *, rubric_version: str | None = None) -> int:
+        """How many conversations_to_judge there are."""
+        ...
+
+    def save_judge_result(self, record: Mapping[str, Any], *, item_id: int | None = None) -> dict[str, Any]:
+        """A judge's run (lib.generation.judge.JudgeResult.to_record()) in one transaction: its log rows,
+        and with a verdict its ratings and label findings. item_id: the job item it belongs to, whose cost
+        it adds to; a rating job's item succeeds with a verdict. Idempotent per run and per rating item.
+        Returns {run_id, log_ids, ratings, findings, created}."""
+        ...
+
+    def create_judge_job(self, *, kind: JobKind = "realtime", limit: int | None = None,
+                         conversation_ids: Sequence[str] | None = None, rubric_version: str | None = None,
+                         model: str | None = None, settings: Mapping[str, Any] | None = None,
+                         created_by: str | None = None, max_attempts: int = 3) -> int | None:
+        """A rating job for conversation_ids, or else for up to `limit` conversations_to_judge; the
+        scenarios' statuses stay as they are. Returns the job id, or None when there is nothing to rate."""
+        ...
+
+    def queue_follow_up(self, job_id: int, task: JobTask, conversation_id: str, *,
+                        feedback: str | None = None) -> int | None:
+        """Add the conversation to the follow-up job of `task` of job_id: 'judge' to rate it, 'generate'
+        to write its scenario once more with `feedback` (once per scenario at most). Returns the item
+        id, or None when the database refuses it (not current, already queued, regenerated before)."""
+        ...
