@@ -65,10 +65,10 @@ min_rating = qcols[0].selectbox(
 with qcols[1].popover("Minimum per criterion", icon=":material/tune:", width="stretch"):
     min_ratings = {}
     for c in rubric.criteria:
-        n = st.selectbox(c.name, [None, 2, 3, 4, 5], format_func=lambda n: "Any" if n is None else f"{n} or more",
-                         key=f"export_min_{c.id}", help=c.question + (" (a hard rule)" if c.hard else ""))
-        if n is not None:
-            min_ratings[c.id] = int(n)
+        least = st.selectbox(c.name, [None, 2, 3, 4, 5], format_func=lambda n: "Any" if n is None else f"{n} or more",
+                             key=f"export_min_{c.id}", help=c.question + (" (a hard rule)" if c.hard else ""))
+        if least is not None:
+            min_ratings[c.id] = int(least)
 no_hard = qcols[2].toggle(
     "No hard-rule failure", key="export_no_hard",
     help="Leave out a conversation that fails a hard integrity check (run again on the labels in force) or whose "
@@ -207,7 +207,8 @@ if last and manifest:
         said = ", ".join(f"{n} {ex.EXCLUSION_REASONS[code].lower()}" for code, n in ex.reason_counts(excluded).items())
         st.info(f"{len(excluded)} selected conversation{'s were' if len(excluded) != 1 else ' was'} left out by the "
                 f"quality options ({said}); the manifest and the dataset card list them.", icon=":material/filter_alt:")
-        st.dataframe(pd.DataFrame([{"Conversation": e["id"], "Why": ", ".join(ex.EXCLUSION_REASONS[r] for r in e["reasons"]),
+        st.dataframe(pd.DataFrame([{"Conversation": e["id"],
+                                    "Why": ", ".join(ex.EXCLUSION_REASONS[r] for r in e["reasons"]),
                                     "Detail": e.get("detail", "")} for e in excluded]), hide_index=True, width="stretch")
     files = pd.DataFrame([{"File": f["path"], "Format": ex.FORMATS[f["format"]].label if f["format"] in ex.FORMATS
                            else "Dataset card", "Split": f["split"] or "all", "Records": f["records"],

@@ -9,8 +9,8 @@ import streamlit as st
 
 import lib.review as rv
 from lib.config import ConfigError
-from lib.store import StoreError
 from lib.core.vocabulary import REASONS
+from lib.store import StoreError
 from lib.ui import flash as notes
 from lib.ui import nav, quality, resources
 from lib.ui.calibration import calibration_view
@@ -161,7 +161,7 @@ def label_form(pop: Any, t: rv.TurnView, k: str, cid: str, emotions: dict[str, A
             ids = list(emotions)
             primary = st.selectbox("Emotion", ids, index=ids.index(t.emotion) if t.emotion in ids else 0,
                                    format_func=lambda x: emotions[x].name, key=f"{k}_emotion")
-            subs = [""] + list(emotions[primary].sub_emotions)
+            subs = ["", *emotions[primary].sub_emotions]
             st.selectbox("Sub-emotion", subs,
                          index=subs.index(t.sub_emotion) if t.sub_emotion in subs else 0,
                          format_func=lambda x: x.replace("_", " ") if x else "(none)",
@@ -311,7 +311,8 @@ def queue_view() -> None:
         emotions = tax.by_id("emotions")
         strategy_names = names(tax, "strategies")
         for t in view.turns:
-            with st.chat_message(t.role, avatar=":material/person:" if t.role == "user" else ":material/support_agent:"):
+            avatar = ":material/person:" if t.role == "user" else ":material/support_agent:"
+            with st.chat_message(t.role, avatar=avatar):
                 st.markdown(quality.marked_text(t.text, view.findings_for(t.idx)))
                 if t.role == "user":
                     st.markdown(f":{rv.badge_colour(t.colour)}-badge[{esc(t.emotion_name)}] "
@@ -365,7 +366,8 @@ def queue_view() -> None:
                       help="Queue a new version of this scenario with the notes as feedback. The new version "
                            "replaces this one as current and links back to it.")
 
-        r_tab, q_tab, d_tab, h_tab, v_tab = st.tabs(["Ratings", "Checks", "Details", f"Decisions ({len(view.decisions)})",
+        r_tab, q_tab, d_tab, h_tab, v_tab = st.tabs(["Ratings", "Checks", "Details",
+                                                     f"Decisions ({len(view.decisions)})",
                                                      f"Versions ({len(view.versions)})"])
         with r_tab:
             quality.ratings_tab(view, who)

@@ -82,7 +82,8 @@ def test_cli_min_rating_and_no_hard_failures_leave_out_what_fails_and_say_so(
 def test_the_hard_checks_run_on_the_labels_in_force(rated: PostgresStore, tmp_path: Path) -> None:
     tax = load_taxonomy()
     plain = ex.run(rated, ex.ExportOptions(min_rating=3), tax, tmp_path / "a", make_zip=False)
-    assert "seed-04" in {json.loads(r)["id"] for r in (plain.path / "full/conversations.jsonl").read_text().splitlines()}
+    lines = (plain.path / "full/conversations.jsonl").read_text().splitlines()
+    assert "seed-04" in {json.loads(line)["id"] for line in lines}
     strict = ex.run(rated, ex.ExportOptions(min_rating=3, no_hard_failures=True), tax, tmp_path / "b", make_zip=False)
     assert "seed-04" in {e["id"] for e in strict.excluded}
     # a reviewer's rating in force beats the judge's: seed-02's empathy rated 4 lets it through

@@ -314,10 +314,13 @@ def _quality_section(options: ExportOptions, tax: Taxonomy, excluded: Sequence[M
     lines.append(f"{len(excluded)} selected conversation{'s were' if len(excluded) != 1 else ' was'} left out "
                  "(each counted under its first reason):\n")
     lines.append(_table(["Reason", "Conversations"], ([EXCLUSION_REASONS[c], n] for c, n in counts.items())) + "\n")
-    shown = [f"- `{str(e['id']).replace('`', '')}`: " + ", ".join(EXCLUSION_REASONS.get(r, r).lower() for r in e["reasons"])
+    shown = [f"- `{str(e['id']).replace('`', '')}`: "
+             + ", ".join(EXCLUSION_REASONS.get(r, r).lower() for r in e["reasons"])
              + (f" ({_md(e['detail'])})" if e.get("detail") else "") for e in excluded[:CARD_EXCLUDED_LIST]]
     more = len(excluded) - CARD_EXCLUDED_LIST
-    lines.append("\n".join(shown) + (f"\n- … and {more} more (manifest.json lists every one)" if more > 0 else "") + "\n")
+    if more > 0:
+        shown.append(f"- … and {more} more (manifest.json lists every one)")
+    lines.append("\n".join(shown) + "\n")
     return "\n".join(lines)
 
 

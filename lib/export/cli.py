@@ -169,7 +169,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
     for s in result.skipped:
         print(f"skipped  {s['id']}: {s['reason']}", file=sys.stderr)
     if result.excluded:
-        by_reason = ", ".join(f"{n} {EXCLUSION_REASONS[code].lower()}" for code, n in reason_counts(result.excluded).items())
+        counts = reason_counts(result.excluded)
+        by_reason = ", ".join(f"{n} {EXCLUSION_REASONS[code].lower()}" for code, n in counts.items())
         print(f"left out {len(result.excluded)} by the quality options ({by_reason}); listed in manifest.json",
               file=sys.stderr)
         for e in result.excluded:

@@ -87,7 +87,7 @@ __all__ = [
     "CriterionView", "FindingView", "QueueFilters", "Rating", "RatingsView", "ReviewError", "RevisionView", "TurnView",
     "after_decision", "agree", "apply_finding", "arc_figure", "badge_colour", "build_calibration", "build_ratings",
     "build_view", "calibration", "check_title", "correct_assistant_turn", "correct_user_turn", "corrections_chart",
-    "current_in", "decide", "details_frame", "filter_summary", "finding_message", "is_stale", "label_analytics", "label_text_names",
-    "label_value_text", "load_queue", "load_view", "next_after", "position", "position_text", "queue_regeneration",
+    "current_in", "decide", "details_frame", "filter_summary", "finding_message", "is_stale", "label_analytics",
+    "label_text_names", "label_value_text", "load_queue", "load_view", "next_after", "position", "position_text", "queue_regeneration",
     "rate", "set_seed_example", "snapshot_caption", "status_summary", "step", "take_snapshot", "totals",
 ]

@@ -159,7 +159,8 @@ class ConversationView:
                 f"{last['created_at'].strftime('%Y-%m-%d %H:%M')} ({n} decision{'s' if n != 1 else ''} in all)")
 
 
-def load_view(store: Store, conversation_id: str, tax: Taxonomy, rubric: Rubric | None = None) -> ConversationView | None:
+def load_view(store: Store, conversation_id: str, tax: Taxonomy,
+              rubric: Rubric | None = None) -> ConversationView | None:
     """Everything the page shows of one conversation: 7 small reads, then build_view. rubric: the
     taxonomy's (taxonomy/rubric.yaml) unless given; RubricError when it cannot be read."""
     conv = store.get_conversation(conversation_id)

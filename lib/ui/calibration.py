@@ -29,8 +29,9 @@ def calibration_view(store: Store, rubric: Rubric) -> None:
         return
     overall = cal.overall
     if cal.empty:
-        st.info(EMPTY + (f" The judge has rated {overall.judged} conversation{'s' if overall.judged != 1 else ''} "
-                         "so far; none of them has a decision yet." if overall.judged else ""), icon=":material/balance:")
+        judged = (f" The judge has rated {overall.judged} conversation{'s' if overall.judged != 1 else ''} so far; "
+                  "none of them has a decision yet." if overall.judged else "")
+        st.info(EMPTY + judged, icon=":material/balance:")
         return
     m = st.columns(4)
     m[0].metric("Conversations compared", f"{overall.decided:,}",

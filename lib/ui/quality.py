@@ -56,7 +56,8 @@ def marked_text(text: str, findings: Sequence[Finding]) -> str:
 def turn_notes(view: rv.ConversationView, idx: int, who: str) -> None:
     """What the checks and the judge say about one turn, under it in the chat."""
     for f in view.findings_for(idx):
-        badge = ":red-badge[:material/error: Hard check]" if is_hard(f.check) else ":orange-badge[:material/warning: Check]"
+        badge = (":red-badge[:material/error: Hard check]" if is_hard(f.check)
+                 else ":orange-badge[:material/warning: Check]")
         st.markdown(f"{badge} **{esc(rv.check_title(f.check))}**  \n:small[{esc(rv.finding_message(f))}]")
     for c in view.ratings.failing_on(idx):
         r = c.in_force
@@ -110,7 +111,8 @@ def checks_tab(view: rv.ConversationView) -> None:
     failures = sorted(report.failures, key=lambda c: not is_hard(c.name))
     for check in failures:
         hard = is_hard(check.name)
-        head = (":red[:material/cancel:]" if hard else ":orange[:material/warning:]") + f" **{esc(rv.check_title(check.name))}**"
+        head = ((":red[:material/cancel:]" if hard else ":orange[:material/warning:]")
+                + f" **{esc(rv.check_title(check.name))}**")
         head += " :red-badge[Hard: blocks approval]" if hard else " :gray-badge[Soft]"
         found = [f for f in report.findings if f.check == check.name]
         lines = [f"- {'Turn ' + str(f.turn) if f.turn is not None else 'Whole conversation'}: "
@@ -144,10 +146,11 @@ def ratings_tab(view: rv.ConversationView, who: str) -> None:
             st.markdown(f"**{esc(c.name)}**" + (" :red-badge[hard rule]" if c.hard else "")
                         + f" :small[:gray[passes at {c.pass_at} of 5]]", help=c.question or None)
             force = c.in_force
+            both = c.judge is not None and c.human is not None  # then say which one counts
             for rating, label in ((c.judge, "Judge"), (c.human, c.human.rater if c.human else "")):
                 if rating is not None:
                     cited = f" · {rating.cited_text}" if rating.cited_text else ""
-                    st.markdown(_score_badge(rating, label, rating is force and c.judge is not None and c.human is not None)
+                    st.markdown(_score_badge(rating, label, both and rating is force)
                                 + f" :small[{esc(rating.reason)}{esc(cited)}]")
             if force is None:
                 st.caption("Not rated.")
