@@ -238,8 +238,10 @@ def test_calibration_counts_the_judge_against_seeded_decisions(store: PostgresSt
     summary = next(df.value for df in at.dataframe if "Agreement" in df.value.columns)
     first = summary.iloc[0]
     assert (first["Criterion"], first["Compared"], first["Agreement"]) == ("Overall (every criterion)", 5, "60%")
-    row = summary[summary["Criterion"] == "Safety"].iloc[0]
-    assert (row["Judge fail · approved"], row["Overrides"], row["Override rate"]) == (1, 1, "100%")
+    assert summary[summary["Criterion"] == "Safety"].iloc[0]["Fail · approved"] == 1
+    overrides = next(df.value for df in at.dataframe if "Overrides" in df.value.columns)
+    row = overrides[overrides["Criterion"] == "Safety"].iloc[0]
+    assert (row["Reviewer ratings"], row["Overrides"], row["Override rate"]) == (1, 1, "100%")
     at.selectbox(key="rv_cal_criterion").set_value("empathy").run()
     table = next(df.value for df in at.dataframe if "Judge: pass" in list(df.value.index))
     assert table.loc["Judge: fail", "Needs edit"] == 1 and table.loc["Judge: pass", "Approved"] == 3

@@ -66,21 +66,23 @@ class Calibration:
     def row(self, criterion: str) -> CriterionCalibration:
         return next(r for r in self.rows if r.criterion == criterion)
 
-    def summary(self) -> pd.DataFrame:
-        """One row per criterion: conversations compared, agreement, the four corners, reviewer ratings
-        and overrides."""
+    def agreement_table(self) -> pd.DataFrame:
+        """One row per criterion: conversations compared, agreement, and the four corners (the judge's pass
+        or fail against approved or sent back: needs edit or rejected)."""
         return pd.DataFrame([{
             "Criterion": r.name,
             "Compared": r.decided,
             "Agreement": _share(r.agreement),
-            "Judge pass · approved": r.counts.get((True, "approved"), 0),
-            "Judge pass · not approved": sum(r.counts.get((True, d), 0) for d in NOT_APPROVED),
-            "Judge fail · approved": r.counts.get((False, "approved"), 0),
-            "Judge fail · not approved": sum(r.counts.get((False, d), 0) for d in NOT_APPROVED),
-            "Reviewer ratings": r.human_rated,
-            "Overrides": r.overridden,
-            "Override rate": _share(r.override_rate),
+            "Pass · approved": r.counts.get((True, "approved"), 0),
+            "Pass · sent back": sum(r.counts.get((True, d), 0) for d in NOT_APPROVED),
+            "Fail · approved": r.counts.get((False, "approved"), 0),
+            "Fail · sent back": sum(r.counts.get((False, d), 0) for d in NOT_APPROVED),
         } for r in self.rows])
+
+    def override_table(self) -> pd.DataFrame:
+        """One row per criterion: the judge's ratings a reviewer rated too, and how many with another score."""
+        return pd.DataFrame([{"Criterion": r.name, "Reviewer ratings": r.human_rated, "Overrides": r.overridden,
+                              "Override rate": _share(r.override_rate)} for r in self.rows])
 
     def confusion(self, criterion: str) -> pd.DataFrame:
         """The judge's verdict (rows) against the reviewer's decision (columns) for one criterion."""

@@ -40,7 +40,12 @@ def calibration_view(store: Store, rubric: Rubric) -> None:
     m[2].metric("Reviewer ratings", f"{overall.human_rated:,}", help="Criteria a reviewer rated after the judge.")
     m[3].metric("Overrides", f"{overall.overridden:,}",
                 help="Reviewer ratings with another score than the judge's.")
-    st.dataframe(cal.summary(), hide_index=True, width="stretch",
+    st.dataframe(cal.agreement_table(), hide_index=True, width="stretch",
+                 column_config={"Criterion": st.column_config.TextColumn(width="medium")})
+    st.caption("Pass / fail: the judge's verdict on the criterion. Sent back: a reviewer marked it needs edit or "
+               "rejected it.")
+    st.markdown("**Overrides**: the judge's ratings a reviewer rated too, and how many with another score.")
+    st.dataframe(cal.override_table(), hide_index=True, width="stretch",
                  column_config={"Criterion": st.column_config.TextColumn(width="medium")})
     options = {r.criterion: r.name for r in cal.rows}
     chosen = st.selectbox("Confusion table of", list(options), format_func=options.__getitem__, key="rv_cal_criterion")
