@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import lib.export as ex
+from lib.core.rubric import RubricError, default_rubric
 from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.display import names
@@ -50,6 +51,29 @@ if selection == "custom":
 elif selection == "all":
     statuses = list(ex.ALL_STATUSES)
 
+# the quality options: ratings in force (a reviewer's where one rated, else the judge's) and hard rules
+try:
+    rubric = default_rubric(tax.path)
+except RubricError as exc:
+    st.error(f"**The quality rubric could not be read.** {exc}")
+    st.stop()
+qcols = st.columns([1.3, 1.3, 1.4], vertical_alignment="bottom")
+min_rating = qcols[0].selectbox(
+    "Minimum rating", [None, 2, 3, 4, 5], format_func=lambda n: "No minimum" if n is None else f"{n} or more",
+    key="export_min_rating", help="Every criterion's rating in force (1-5): a reviewer's where one rated, else the "
+                                  "judge's. A conversation not rated yet is left out.")
+with qcols[1].popover("Minimum per criterion", icon=":material/tune:", width="stretch"):
+    min_ratings = {}
+    for c in rubric.criteria:
+        least = st.selectbox(c.name, [None, 2, 3, 4, 5], format_func=lambda n: "Any" if n is None else f"{n} or more",
+                             key=f"export_min_{c.id}", help=c.question + (" (a hard rule)" if c.hard else ""))
+        if least is not None:
+            min_ratings[c.id] = int(least)
+no_hard = qcols[2].toggle(
+    "No hard-rule failure", key="export_no_hard",
+    help="Leave out a conversation that fails a hard integrity check (run again on the labels in force) or whose "
+         "rating of a hard criterion (safety) is below its pass mark.")
+
 try:
     counts = store.export_counts(filters)
     total = sum(store.export_counts().values()) if filters else sum(counts.values())
@@ -64,6 +88,23 @@ if matching:
 elif statuses:
     probe = ex.ExportOptions(selection=selection, filters=filters, review_statuses=statuses)  # type: ignore[arg-type]
     st.warning(ex.explain_empty(probe, tax, counts, total))
+quality = ex.ExportOptions(min_rating=min_rating, min_ratings=min_ratings, no_hard_failures=no_hard)
+if matching and quality.quality_active():
+    if filters:
+        st.caption(f"Quality: {quality.quality_text()}. Applied while exporting; what it leaves out is counted and "
+                   "listed in the summary, the manifest and the dataset card.")
+    else:
+        try:
+            left = ex.rating_preview(store.conversation_quality(), statuses, matching, quality)
+        except StoreError as exc:
+            st.error(f"**Cannot read the ratings.** {exc}")
+            st.stop()
+        said = ", ".join(f"{n} {ex.EXCLUSION_REASONS[code].lower()}" for code, n in left.items())
+        st.caption(f"Quality: {quality.quality_text()}. " + (
+            f"Of the {matching}, {sum(left.values())} would be left out ({said})" if left else
+            f"None of the {matching} fails it by its ratings") + "; the hard integrity checks run while exporting."
+            + (" Rate conversations on the Generate page (Rate conversations) or with `python -m lib judge`."
+               if left.get("unrated") else ""))
 
 # ---- 2. formats ---------------------------------------------------------------------------------
 st.subheader("2 · Formats")
@@ -127,7 +168,8 @@ if st.button("Build export", type="primary", disabled=problem is not None, icon=
         options = ex.ExportOptions(selection=selection, filters=filters,  # type: ignore[arg-type]
                                    review_statuses=statuses, formats=formats, eval_ratio=round(eval_ratio, 2),
                                    seed=seed, weights=weights, license=license_id,
-                                   name=card_name.strip() or None)
+                                   name=card_name.strip() or None, min_rating=min_rating, min_ratings=min_ratings,
+                                   no_hard_failures=no_hard)
         with st.spinner(f"Exporting {matching} conversations…"):
             result = ex.run(store, options, tax, dest, make_zip=make_zip)
     except ex.NothingToExport as exc:
@@ -160,6 +202,14 @@ if last and manifest:
     if manifest["skipped"]:
         st.warning(f"{len(manifest['skipped'])} selected conversation(s) could not be exported:")
         st.dataframe(pd.DataFrame(manifest["skipped"]), hide_index=True, width="stretch")
+    excluded = manifest.get("excluded") or []
+    if excluded:
+        said = ", ".join(f"{n} {ex.EXCLUSION_REASONS[code].lower()}" for code, n in ex.reason_counts(excluded).items())
+        st.info(f"{len(excluded)} selected conversation{'s were' if len(excluded) != 1 else ' was'} left out by the "
+                f"quality options ({said}); the manifest and the dataset card list them.", icon=":material/filter_alt:")
+        st.dataframe(pd.DataFrame([{"Conversation": e["id"],
+                                    "Why": ", ".join(ex.EXCLUSION_REASONS[r] for r in e["reasons"]),
+                                    "Detail": e.get("detail", "")} for e in excluded]), hide_index=True, width="stretch")
     files = pd.DataFrame([{"File": f["path"], "Format": ex.FORMATS[f["format"]].label if f["format"] in ex.FORMATS
                            else "Dataset card", "Split": f["split"] or "all", "Records": f["records"],
                            "KB": round(f["bytes"] / 1024, 1), "sha256": f["sha256"][:16]} for f in manifest["files"]])

@@ -1,48 +1,45 @@
-"""Review: go through the queue, read each conversation turn by turn, decide, correct labels."""
+"""Review: go through the queue (flagged conversations first), read each conversation turn by turn with
+what the checks and the judge found on it, rate, decide, correct labels; calibrate the judge."""
 from __future__ import annotations
 
-import inspect
+from functools import partial
 from typing import Any
 
 import streamlit as st
 
 import lib.review as rv
 from lib.config import ConfigError
-from lib.store import StoreError
 from lib.core.vocabulary import REASONS
-from lib.ui import nav, resources
+from lib.store import StoreError
+from lib.ui import flash as notes
+from lib.ui import nav, quality, resources
+from lib.ui.calibration import calibration_view
+from lib.ui.compat import CENTER, LAZY, lazy, shortcut
 from lib.ui.display import STATUS_BADGES, emotion_colours, escape_markdown, names
 from lib.ui.session import REVIEWER_KEY, reviewer
 
 nav.open_in_app("review")
 store = resources.store()
 tax = resources.taxonomy()
+rubric = quality.rubric()
 esc = escape_markdown
-# keyboard shortcuts on buttons (Streamlit ignores them while typing in a field); older Streamlit has none
-_SHORTCUTS = "shortcut" in inspect.signature(st.button).parameters
-CENTER = {"text_alignment": "center"} if "text_alignment" in inspect.signature(st.markdown).parameters else {}
-# Streamlit with lazy tabs and popovers (on_change="rerun", .open): only what is open runs
-LAZY = "on_change" in inspect.signature(st.popover).parameters and "key" in inspect.signature(st.tabs).parameters
-
-
-def shortcut(key: str) -> dict[str, str]:
-    return {"shortcut": key} if _SHORTCUTS else {}
-
-
-def lazy(key: str) -> dict[str, str]:
-    return {"key": key, "on_change": "rerun"} if LAZY else {}
-
+flash = partial(notes.flash, rv.FLASH_KEY)
+show_flash = partial(notes.show_flash, rv.FLASH_KEY)
 
 # -- state ---------------------------------------------------------------------------------------
 FILTER_WIDGETS = {  # QueueFilters field -> widget key
     "status": "rv_f_status", "source": "rv_f_source", "tier": "rv_f_tier", "persona": "rv_f_persona",
     "emotional_arc": "rv_f_arc", "topic": "rv_f_topic", "reviewer": "rv_f_reviewer", "quality": "rv_f_quality",
+    "rating": "rv_f_rating", "below": "rv_f_below", "criterion": "rv_f_criterion",
 }
 ADVANCE_WIDGET = "rv_advance"
 
 
 def widget_value(name: str, value: Any) -> Any:
-    """A QueueFilters field as its widget holds it: the quality slider a (low, high) tuple, the rest lists."""
+    """A QueueFilters field as its widget holds it: the quality slider a (low, high) tuple, the rating
+    choices as they are, the rest lists."""
+    if name in ("rating", "below", "criterion"):
+        return value
     return tuple(value) if name == "quality" else list(value)
 
 
@@ -55,23 +52,6 @@ if rv.CURRENT_KEY not in st.session_state and st.query_params.get(rv.QUERY_PARAM
     # a shared link: show that conversation even when the queue does not hold it
     st.session_state[rv.CURRENT_KEY] = st.query_params[rv.QUERY_PARAM]
     st.session_state["rv_pinned"] = True
-
-
-def flash(kind: str, message: str, where: str = "top") -> None:
-    st.session_state[rv.FLASH_KEY] = {"kind": kind, "message": message, "where": where}
-
-
-def show_flash(where: str) -> None:
-    # Always one container here, message or not: an element that comes and goes would shift the
-    # ones after it, and Streamlit would redraw them (closing an open "Correct labels" popover).
-    slot = st.container()
-    note = st.session_state.get(rv.FLASH_KEY)
-    if not note or note["where"] != where:
-        return
-    st.session_state.pop(rv.FLASH_KEY)
-    show = {"success": slot.success, "error": slot.error, "info": slot.info, "warning": slot.warning}[note["kind"]]
-    show(esc(note["message"]), icon={"success": ":material/check_circle:", "error": ":material/error:",
-                                     "info": ":material/info:"}.get(note["kind"]))
 
 
 def set_filters(**changes: Any) -> None:
@@ -105,7 +85,7 @@ def _queue_ids() -> list[str]:
 
 
 def _view(conversation_id: str) -> rv.ConversationView:
-    view = rv.load_view(resources.store(), conversation_id, resources.taxonomy())
+    view = rv.load_view(resources.store(), conversation_id, resources.taxonomy(), quality.rubric())
     if view is None:
         raise rv.ReviewError(f"Conversation {conversation_id} no longer exists; refresh the queue.")
     return view
@@ -181,7 +161,7 @@ def label_form(pop: Any, t: rv.TurnView, k: str, cid: str, emotions: dict[str, A
             ids = list(emotions)
             primary = st.selectbox("Emotion", ids, index=ids.index(t.emotion) if t.emotion in ids else 0,
                                    format_func=lambda x: emotions[x].name, key=f"{k}_emotion")
-            subs = [""] + list(emotions[primary].sub_emotions)
+            subs = ["", *emotions[primary].sub_emotions]
             st.selectbox("Sub-emotion", subs,
                          index=subs.index(t.sub_emotion) if t.sub_emotion in subs else 0,
                          format_func=lambda x: x.replace("_", " ") if x else "(none)",
@@ -211,20 +191,30 @@ def more_filters(container: Any) -> None:
         reviewer_options = sorted(set(store.reviewer_names()) | set(st.session_state[FILTER_WIDGETS["reviewer"]]))
         st.multiselect("Reviewed by", reviewer_options, key=FILTER_WIDGETS["reviewer"], placeholder="Anyone",
                        help="Conversations with a decision by any of these people.")
-        st.slider("Quality score", 1, 10, key=FILTER_WIDGETS["quality"])
+        st.slider("Quality score", 1, 10, key=FILTER_WIDGETS["quality"], help="The integrity checks' score.")
+        criteria = {"": "Any criterion", **{c.id: c.name for c in rubric.criteria}}
+        st.selectbox("Criterion", list(criteria), format_func=criteria.__getitem__, key=FILTER_WIDGETS["criterion"],
+                     help="Conversations whose rating of this criterion is below its pass mark, or below the "
+                          "score chosen next.")
+        st.selectbox("Rated below", [0, 2, 3, 4, 5], format_func=lambda n: f"Below {n}" if n else "No limit",
+                     key=FILTER_WIDGETS["below"], help="A rating in force (of the criterion, or of any) below this.")
         st.button("Clear all filters", icon=":material/filter_alt_off:", on_click=clear_filters)
 
 
 # -- the queue -----------------------------------------------------------------------------------
 def queue_view() -> None:
-    bar = st.columns([3.2, 1.1, 1.1], vertical_alignment="bottom")
+    bar = st.columns([2.4, 1.5, 1.1, 1.1], vertical_alignment="bottom")
     bar[0].multiselect("Status", list(rv.STATUS_LABELS), format_func=rv.STATUS_LABELS.__getitem__,
                        key=FILTER_WIDGETS["status"], placeholder="Any status",
                        help="The conversation's latest decision. 'Not reviewed': generated, no decision yet.")
-    more = bar[1].popover("More filters", icon=":material/filter_list:", width="stretch", **lazy("rv_pop_filters"))
+    ratings = {"": "Any rating", **rv.RATING_FILTER_LABELS}
+    bar[1].selectbox("Rating", list(ratings), format_func=ratings.__getitem__, key=FILTER_WIDGETS["rating"],
+                     help="What the ratings in force say (the judge's, or a reviewer's where one rated). Flagged "
+                          "conversations come first in the queue either way.")
+    more = bar[2].popover("More filters", icon=":material/filter_list:", width="stretch", **lazy("rv_pop_filters"))
     if not LAZY or more.open:
         more_filters(more)
-    bar[2].button("Refresh queue", icon=":material/refresh:", on_click=refresh_queue, width="stretch",
+    bar[3].button("Refresh queue", icon=":material/refresh:", on_click=refresh_queue, width="stretch",
                   help="Take the queue again: new conversations come in, decided ones drop out of 'Not reviewed'.")
 
     filters = rv.QueueFilters.from_dict({name: st.session_state[key] for name, key in FILTER_WIDGETS.items()})
@@ -235,7 +225,7 @@ def queue_view() -> None:
     retaken = rv.is_stale(snapshot, filters)
     if retaken:
         try:
-            snapshot = rv.take_snapshot(store, filters)
+            snapshot = rv.take_snapshot(store, filters, rubric)
         except StoreError as exc:
             st.error(f"The review queue could not be read: {exc}")
             return
@@ -283,7 +273,7 @@ def queue_view() -> None:
                   width="stretch", key="rv_next", help="Next conversation (N)", **shortcut("N"))
 
     try:
-        view = rv.load_view(store, current, tax) if current else None
+        view = rv.load_view(store, current, tax, rubric) if current else None
     except StoreError as exc:
         st.error(f"The conversation could not be read: {exc}")
         return
@@ -307,6 +297,7 @@ def queue_view() -> None:
     st.markdown(f"### Scenario #{view.scenario_id} · {esc(names(tax, 'personas').get(s.persona, s.persona))} · "
                 f"{esc(names(tax, 'topics').get(s.topic, s.topic))}")
     st.markdown(" ".join(badges) + f" &nbsp; :gray[{esc(cid)}]")
+    st.markdown(quality.rating_summary(view))
     if not view.is_current and view.row.get("next_version_id"):
         st.info("This version was replaced by a regeneration.", icon=":material/history:")
         st.button("Open the current version", on_click=go, args=(view.row["next_version_id"],), key="rv_open_next")
@@ -320,8 +311,9 @@ def queue_view() -> None:
         emotions = tax.by_id("emotions")
         strategy_names = names(tax, "strategies")
         for t in view.turns:
-            with st.chat_message(t.role, avatar=":material/person:" if t.role == "user" else ":material/support_agent:"):
-                st.markdown(esc(t.text))
+            avatar = ":material/person:" if t.role == "user" else ":material/support_agent:"
+            with st.chat_message(t.role, avatar=avatar):
+                st.markdown(quality.marked_text(t.text, view.findings_for(t.idx)))
                 if t.role == "user":
                     st.markdown(f":{rv.badge_colour(t.colour)}-badge[{esc(t.emotion_name)}] "
                                 + f":small[{esc(t.emotion_detail)}]"
@@ -332,6 +324,7 @@ def queue_view() -> None:
                                 + f" :small[:gray[· turn {t.idx}]]")
                 for r in t.revisions:
                     st.caption(":material/history: " + esc(r.summary))
+                quality.turn_notes(view, t.idx, who)
                 show_flash(f"turn-{t.idx}")
                 k = f"rv_{cid}_{t.idx}"
                 pop = st.popover("Correct labels", icon=":material/edit:", disabled=not who,
@@ -349,8 +342,9 @@ def queue_view() -> None:
             st.selectbox("Reason (needed to reject)", list(REASONS), index=None, key=f"rv_reason_{cid}",
                          format_func=rv.REASON_LABELS.__getitem__, placeholder="Choose a reason")
             st.button("Approve", type="primary", icon=":material/check_circle:", width="stretch",
-                      on_click=decide, args=(cid, "approved"), disabled=not who, key="rv_approve",
-                      help="Approve (A)", **shortcut("A"))
+                      on_click=decide, args=(cid, "approved"), disabled=not who or bool(view.approval_block),
+                      key="rv_approve", help=("Cannot be approved. " + view.approval_block) if view.approval_block
+                      else "Approve (A)", **shortcut("A"))
             b = st.columns(2)
             b[0].button("Needs edit", icon=":material/edit_note:", width="stretch",
                         on_click=decide, args=(cid, "needs_edit"), disabled=not who, key="rv_needs_edit",
@@ -358,6 +352,7 @@ def queue_view() -> None:
             b[1].button("Reject", icon=":material/block:", width="stretch",
                         on_click=decide, args=(cid, "rejected"), disabled=not who, key="rv_reject",
                         help="Reject (X): choose a reason and write notes first", **shortcut("X"))
+            quality.approval_note(view)
             show_flash("decision")
             st.toggle("Open the next conversation after a decision", key=ADVANCE_WIDGET)
             st.session_state[rv.ADVANCE_KEY] = st.session_state[ADVANCE_WIDGET]  # kept when the widget is not drawn
@@ -371,19 +366,13 @@ def queue_view() -> None:
                       help="Queue a new version of this scenario with the notes as feedback. The new version "
                            "replaces this one as current and links back to it.")
 
-        q_tab, d_tab, h_tab, v_tab = st.tabs(["Quality", "Details", f"Decisions ({len(view.decisions)})",
-                                              f"Versions ({len(view.versions)})"])
+        r_tab, q_tab, d_tab, h_tab, v_tab = st.tabs(["Ratings", "Checks", "Details",
+                                                     f"Decisions ({len(view.decisions)})",
+                                                     f"Versions ({len(view.versions)})"])
+        with r_tab:
+            quality.ratings_tab(view, who)
         with q_tab:
-            report = view.quality
-            passed = sum(c.passed for c in report.checks)
-            m = st.columns(2)
-            m[0].metric("Quality score", f"{report.score}/10")
-            m[1].metric("Checks passed", f"{passed} of {len(report.checks)}")
-            st.caption(view.quality_note)
-            for check in report.checks:
-                icon = ":green[:material/check_circle:]" if check.passed else ":red[:material/cancel:]"
-                verdict = "Pass" if check.passed else "Fail"
-                st.markdown(f"{icon} **{esc(rv.check_title(check.name))}** · {verdict}  \n:small[{esc(check.reason)}]")
+            quality.checks_tab(view)
         with d_tab:
             for section in rv.DETAIL_SECTIONS:
                 frame = rv.details_frame(view, section)
@@ -462,11 +451,15 @@ if not who:
         show_flash("name")
 
 
-queue_label, analytics_label = ":material/rate_review: Review queue", ":material/insights: Label analytics"
-queue_tab, analytics_tab = st.tabs([queue_label, analytics_label], **lazy("rv_tab"))
+tab_labels = [":material/rate_review: Review queue", ":material/insights: Label analytics",
+              ":material/balance: Judge calibration"]
+queue_tab, analytics_tab, calibration_tab = st.tabs(tab_labels, **lazy("rv_tab"))
 with queue_tab:
     if not LAZY or queue_tab.open:  # with lazy tabs, only the open one runs
         queue_view()
 with analytics_tab:
     if not LAZY or analytics_tab.open:
         analytics_view()
+with calibration_tab:
+    if not LAZY or calibration_tab.open:
+        calibration_view(store, rubric)

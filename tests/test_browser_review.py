@@ -167,7 +167,8 @@ def test_generated_markup_shows_as_text_in_the_browser(review_app: App, page: An
     page.set_viewport_size({"width": 1440, "height": 1300})
     open_review(page, review_app.url, "?conversation=markup-1")
     turn = page.locator('[data-testid="stChatMessage"]').first
-    turn.get_by_text("<script>window.pwned = 1</script>", exact=False).wait_for()
+    # the text, and the findings under it that quote it
+    turn.get_by_text("<script>window.pwned = 1</script>", exact=False).first.wait_for()
     shown = turn.inner_text()
     assert '<img src="http://e/x.png">' in shown and "![x](http://e/x.png) [click](http://evil)" in shown
     assert "**bold** :red[x]" in shown and "$4,000" in shown

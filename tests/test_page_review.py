@@ -13,7 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 from lib.core.models import Conversation
 from lib.store.postgres import PostgresStore
+from lib.core.taxonomy import load_taxonomy
 from tests.conftest import make_conversation
+from tests.quality_data import generate_approvable
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "review.py")
@@ -62,19 +64,9 @@ def current(at: AppTest) -> str:
 
 def generate(store: PostgresStore, n: int = 1, *, texts_: dict[int, str] | None = None,
              prefix: str = "gen") -> list[Conversation]:
-    """Save n generated conversations for planned scenarios (as the generation engine would)."""
-    rows = [r for r in store.list_scenarios({"status": ["not_generated"]}) if r["tier"] == "template"][:n]
-    out = []
-    for i, row in enumerate(rows):
-        conv = make_conversation(row, f"{prefix}-{i}")
-        if texts_:
-            doc = conv.model_dump(mode="json")
-            for idx, text in texts_.items():
-                doc["turns"][idx]["text"] = text
-            conv = Conversation.model_validate(doc)
-        store.save_generated(conv, scenario_id=row["id"])
-        out.append(conv)
-    return out
+    """Save n generated conversations for planned scenarios (as the generation engine would), with
+    seed-01's turns and labels so that they pass the hard checks and can be approved."""
+    return generate_approvable(store, load_taxonomy(), n, prefix, texts=texts_)
 
 
 def open_labels(at: AppTest, conversation_id: str, turn: int) -> AppTest:
@@ -124,9 +116,10 @@ def test_generated_conversations_wait_in_the_default_queue_with_their_details(st
     assert current(at) == convs[0].id
     page = texts(at)
     assert ":gray-badge[Generated]" in page and "Not reviewed" in page
-    # the quality report: computed (the stored one has no checks), every check with its reason
-    assert at.metric[0].label == "Quality score"
-    assert "Checked now" in page and "Turn count" in page and "Fail" in page
+    # the integrity report: checked on the labels in force, every check with its reason
+    assert [m.label for m in at.metric][:3] == ["Quality score", "Checks passed", "Hard failures"]
+    assert "Checked on the labels as generated" in page and "checks passed" in " ".join(e.label for e in at.expander)
+    assert "Not rated by the judge yet" in " ".join(i.value for i in at.info)
     # details: dimensions, model, tokens, cost
     details = details_of(at)
     assert details["Model"] == "claude-test"
@@ -351,14 +344,17 @@ def test_generated_html_links_images_and_scripts_render_as_text(store: PostgresS
     assert current(at) == conv.id
     bodies = [m for m in at.markdown]
     assert all(not m.allow_html for m in bodies)
-    shown = [m.value for m in bodies if "alert" in m.value and ":small[" not in m.value]  # the two turns
-    # the quality checks quote the text they concern in their reasons (":small[reason]")
-    quoted = [m.value.split(":small[", 1)[1][:-1] for m in bodies if "alert" in m.value and ":small[" in m.value]
-    assert len(shown) == 2 and quoted
-    assert shown[0].startswith("\\<script\\>alert\\(1\\)\\</script\\>")
-    assert "\\!\\[x\\]\\(http\\://e/x\\.png\\)" in shown[0] and "\\$5" in shown[0]
-    for body in shown + quoted:  # every character markdown, HTML or LaTeX would act on is escaped
-        assert re.search(r"(?<!\\)[<>\[\]()!:$*=]", body) is None, body
+    # the two turns (a span a check quotes is marked with our own :orange-background[...] around the
+    # escaped text), and the findings under them and in the Checks tab that quote the text
+    shown = [m.value for m in bodies if "alert" in m.value]
+    turns = [v for v in shown if "-badge[" not in v and not v.startswith("- ")]
+    assert len(turns) == 2 and len(shown) > 2
+    assert turns[0].startswith("\\<script\\>alert\\(1\\)\\</script\\>") and "\\$5" in turns[0]
+    assert "\\(http\\://e/x\\.png\\)" in turns[0]
+    for body in shown:  # every character markdown, HTML or LaTeX would act on is escaped
+        assert re.search(r"(?<!\\)[<>()!=$]", body) is None, body
+        for raw in (":red[x", "**now", "**bold", "[click]", "[x]", "[a]"):  # [ ] : * are in our own markup too
+            assert raw not in body, (raw, body)
     assert "<script>" not in texts(at)
     # notes typed by a reviewer are shown as text too
     at.text_area(key=f"rv_notes_{conv.id}").input("<script>x</script> [n](http://evil)")

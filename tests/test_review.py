@@ -99,7 +99,7 @@ def test_view_of_a_seed_has_labels_arc_quality_and_details(seed: Conversation, t
     assert list(view.arc["colour"]) == [emotion_colours(tax)[t.emotion] for t in users]  # type: ignore[index]
     assert len(view.target_curve) == len(users)
     # the seed was stored without checks: the report is computed now
-    assert view.quality.score == 10 and len(view.quality.checks) == len(CHECKS) and "Checked now" in view.quality_note
+    assert view.quality.score == 10 and len(view.quality.checks) == len(CHECKS) and "Checked on the labels" in view.quality_note
     details = {(s, f): v for s, f, v in view.details}
     assert details[("Scenario", "Persona")] == "Anxious first-time investor"
     assert details[("Generation", "Model")] == "(none: written by hand)"

@@ -62,7 +62,8 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "whoami": [{"user_id": "u1", "email": "a@example.com", "display_name": None, "role": "admin"}],
         "add_member": {"user_id": "u2", "email": "b@example.com", "role": "viewer"},
         "set_member_role": {"user_id": "u2", "email": "b@example.com", "role": "reviewer"},
-        "remove_member": True,
+        "remove_member": True, "record_human_rating": 11, "conversation_ratings_of": [], "label_findings_of": [],
+        "rating_calibration": [],
     }.items():
         stub.rpc(name, value)
     stub.table("conversations", [{"id": "conv-a", "version": 1, "document": doc}])
@@ -92,7 +93,9 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "review_queue": lambda: hosted.review_queue({"tier": ["template"], "reviewer": ["Dana Reyes, CFP"],
                                                      "scenario_id": [1], "status": ["unreviewed"]},
                                                     quality=(1, 10), limit=10),
-        "review_queue_ids": lambda: hosted.review_queue_ids({"persona": ["p"]}, quality=(6, 9), current_only=False),
+        "review_queue_ids": lambda: hosted.review_queue_ids({"persona": ["p"], "rating": ["flagged", "hard_failed"],
+                                                             "scores": ["safety=1", "safety=2"], "min_rating": [1, 2]},
+                                                            quality=(6, 9), current_only=False),
         "reviewer_names": lambda: hosted.reviewer_names(),
         "conversation_metadata": lambda: hosted.conversation_metadata("conv-a"),
         "set_seed_example": lambda: hosted.set_seed_example("conv-a", True, by="R"),
@@ -138,6 +141,13 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "add_member": lambda: hosted.add_member("b@example.com", "viewer", display_name="B"),
         "set_member_role": lambda: hosted.set_member_role("00000000-0000-4000-8000-000000000002", "reviewer"),
         "remove_member": lambda: hosted.remove_member("00000000-0000-4000-8000-000000000002"),
+        "conversation_ratings": lambda: hosted.conversation_ratings("conv-a"),
+        "label_findings": lambda: hosted.label_findings("conv-a"),
+        "record_human_rating": lambda: hosted.record_human_rating("conv-a", "safety", 4, rater="R", pass_at=4, hard=True,
+                                                                  reason="ok", cited_turns=[1], rubric_id="r",
+                                                                  rubric_version="1"),
+        "conversation_quality": lambda: hosted.conversation_quality(),
+        "rating_calibration": lambda: hosted.rating_calibration(),
     }
     for fn in called.values():
         fn()

@@ -4,6 +4,7 @@ names below; each lives in the module that owns it:
 
     select     which conversations: the options, the filters, reading from a store or from files
     items      each selected row parsed once, with its labels in force
+    quality    the minimum rating and "no hard-rule failure" options: what they leave out, and why
     targets    approved targets (the per-turn weights)
     split      the grouped, stratified, deterministic train/eval split
     formats    full, messages, sharegpt, hf parquet, metadata csv: one record function per format
@@ -20,6 +21,7 @@ from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS, PATHS, Format, messages_record, sharegpt_record
 from lib.export.items import Item, prepare
 from lib.export.pipeline import ExportResult, export, run
+from lib.export.quality import EXCLUSION_REASONS, QualityOutcome, apply_quality, rating_preview, reason_counts
 from lib.export.readback import preview, read_manifest, verify
 from lib.export.select import (
     ALL_STATUSES,
@@ -40,7 +42,8 @@ from lib.export.targets import approved_target, suited_strategies, target_flags
 from lib.export.writer import default_dest, exports_root, zip_folder
 
 __all__ = [
-    "ALL_STATUSES", "EXPORT_VERSION", "FILTER_DIMENSIONS", "FORMATS", "LICENSES", "PATHS", "REVIEW_LABELS",
+    "ALL_STATUSES", "EXCLUSION_REASONS", "EXPORT_VERSION", "FILTER_DIMENSIONS", "FORMATS", "LICENSES", "PATHS",
+    "QualityOutcome", "REVIEW_LABELS", "apply_quality", "rating_preview", "reason_counts",
     "REVIEW_STATUSES", "SELECTIONS", "SPLITS", "ExportError", "ExportOptions", "ExportResult", "Format", "Item",
     "NothingToExport", "approved_target", "assign_splits", "check_options", "default_dest",
     "explain_empty", "export", "exports_root", "load_files", "messages_record", "prepare", "preview", "read_manifest",

@@ -1,6 +1,6 @@
 """What describes an export: the dataset card (README.md, a YAML header for the Hugging Face Hub,
 then a description made from the data) and manifest.json (counts, format versions, sha256 of every
-file, taxonomy version, the selection)."""
+file, taxonomy version, the selection, what the quality options left out)."""
 from __future__ import annotations
 
 import re
@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lib.core.models import FORMAT_VERSION
+from lib.core.rubric import RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy
 from lib.export.formats import FORMATS, PATHS
 from lib.export.items import Item
+from lib.export.quality import EXCLUSION_REASONS, reason_counts
 from lib.export.select import REVIEW_LABELS, REVIEW_STATUSES, ExportOptions
 from lib.export.split import SPLITS
 from lib.export.targets import item_flags
@@ -135,7 +137,8 @@ def _configs(files: Sequence[FileEntry], splits: Sequence[str]) -> list[dict[str
 
 
 def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, files: Sequence[FileEntry],
-                 stats: Mapping[str, Any], splits: Sequence[str], *, source: str = "database") -> str:
+                 stats: Mapping[str, Any], splits: Sequence[str], *, source: str = "database",
+                 excluded: Sequence[Mapping[str, Any]] = (), ratings_checked: bool = True) -> str:
     """README.md: a YAML header for the Hugging Face Hub, then a description made from the data."""
     import yaml
 
@@ -257,6 +260,9 @@ def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, f
         + f"). {stats['approved_targets']} of {stats['assistant_turns']} assistant turns "
         f"({_share(stats['approved_targets'], stats['assistant_turns'])}) are approved targets.\n")
 
+    if options.quality_active():
+        parts.append(_quality_section(options, tax, excluded, ratings_checked))
+
     parts.append("## Labels and evaluation\n")
     parts.append(
         "An assistant turn is an **approved target** when its primary strategy is one of the strategies the "
@@ -281,6 +287,43 @@ def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, f
     return "\n".join(parts)
 
 
+CARD_EXCLUDED_LIST = 30  # ids listed in the card; manifest.json lists every one
+
+
+def _rubric_text(tax: Taxonomy) -> str:
+    try:
+        rubric = default_rubric(tax.path)
+    except RubricError:
+        return "the rubric"
+    return f"rubric {rubric.id} v{rubric.version}"
+
+
+def _quality_section(options: ExportOptions, tax: Taxonomy, excluded: Sequence[Mapping[str, Any]],
+                     ratings_checked: bool) -> str:
+    lines = ["## Quality filter\n",
+             f"Options: {_md(options.quality_text())}. Ratings are the ones in force: a reviewer's where one rated a "
+             f"criterion, else the judge's ({_md(_rubric_text(tax))}, 1-5). A conversation not rated yet is left out "
+             "under a minimum rating. A hard rule fails when a hard integrity check fails on the labels in force, or "
+             "a hard criterion of the rubric is rated below its pass mark."
+             + ("" if ratings_checked else " No ratings were read (the conversations came from files): only the "
+                                            "integrity checks applied.") + "\n"]
+    if not excluded:
+        lines.append("None of the selected conversations was left out.\n")
+        return "\n".join(lines)
+    counts = reason_counts(excluded)
+    lines.append(f"{len(excluded)} selected conversation{'s were' if len(excluded) != 1 else ' was'} left out "
+                 "(each counted under its first reason):\n")
+    lines.append(_table(["Reason", "Conversations"], ([EXCLUSION_REASONS[c], n] for c, n in counts.items())) + "\n")
+    shown = [f"- `{str(e['id']).replace('`', '')}`: "
+             + ", ".join(EXCLUSION_REASONS.get(r, r).lower() for r in e["reasons"])
+             + (f" ({_md(e['detail'])})" if e.get("detail") else "") for e in excluded[:CARD_EXCLUDED_LIST]]
+    more = len(excluded) - CARD_EXCLUDED_LIST
+    if more > 0:
+        shown.append(f"- … and {more} more (manifest.json lists every one)")
+    lines.append("\n".join(shown) + "\n")
+    return "\n".join(lines)
+
+
 def dataset_name(items: Sequence[Item], options: ExportOptions) -> str:
     if options.name:
         return options.name
@@ -297,7 +340,8 @@ def dataset_version(items: Sequence[Item]) -> str:
 
 def build_manifest(items: Sequence[Item], skipped: Sequence[Mapping[str, str]], options: ExportOptions, tax: Taxonomy,
                    files: Sequence[FileEntry], groups: Mapping[str, int], *, source: str = "database",
-                   now: datetime | None = None) -> dict[str, Any]:
+                   now: datetime | None = None, excluded: Sequence[Mapping[str, Any]] = (),
+                   ratings_checked: bool = True) -> dict[str, Any]:
     per_split = Counter(i.split for i in items)
     turns = Counter()  # type: Counter[str]
     for i in items:
@@ -315,15 +359,20 @@ def build_manifest(items: Sequence[Item], skipped: Sequence[Mapping[str, str]], 
         "dataset": {"name": dataset_name(items, options), "version": dataset_version(items),
                     "vertical": tax.vertical.id, "conversation_format_version": FORMAT_VERSION},
         "selection": {"mode": options.selection, "review_statuses": options.statuses(),
-                      "filters": options.active_filters(), "description": options.describe(tax)},
+                      "filters": options.active_filters(), "description": options.describe(tax),
+                      "quality": {"min_rating": options.min_rating, "min_ratings": dict(options.min_ratings),
+                                  "no_hard_failures": options.no_hard_failures, "ratings": "in force",
+                                  "ratings_checked": ratings_checked and options.quality_active()}},
         "split": {"eval_ratio": options.eval_ratio, "seed": options.seed, "grouped_by": "scenario",
                   "stratified_by": ["emotional_arc", "persona"],
                   "scenarios": {s: int(groups.get(s, 0)) for s in SPLITS}},
         "options": {"formats": list(options.formats), "weights": options.weights, "license": options.license},
         "counts": {"conversations": len(items), "scenarios": len({i.group for i in items}),
                    "turns": sum(turns.values()), "train": per_split.get("train", 0), "eval": per_split.get("eval", 0),
-                   "turns_train": turns.get("train", 0), "turns_eval": turns.get("eval", 0), "skipped": len(skipped)},
+                   "turns_train": turns.get("train", 0), "turns_eval": turns.get("eval", 0), "skipped": len(skipped),
+                   "excluded": len(excluded), "excluded_by_reason": reason_counts(excluded)},
         "skipped": list(skipped),
+        "excluded": [dict(e) for e in excluded],
         "formats": formats,
         "taxonomy": {"vertical": tax.vertical.id, "version": tax.vertical.version, "sha256": tax.sha256},
         "files": [{"path": f.path, "format": f.format, "split": f.split, "records": f.records, "bytes": f.bytes,

@@ -1,12 +1,14 @@
 """`python -m lib export`: the Export page's options on the command line.
 
     python -m lib export [--out DIR] [--selection approved|all|custom] [--filter persona=a,b ...]
-                         [--review-status approved ...] [--formats all|full_jsonl,messages,...]
+                         [--review-status approved ...] [--min-rating 3] [--min-rating safety=4 ...]
+                         [--no-hard-failures] [--formats all|full_jsonl,messages,...]
                          [--eval-ratio 0.1] [--seed 0] [--weights] [--license other] [--name NAME]
                          [--from PATH] [--no-zip] [--preview N]
 
 The export folder gets the chosen formats (lib.export.formats), README.md (the dataset card) and
-manifest.json, and <folder>.zip beside it.
+manifest.json, and <folder>.zip beside it. --min-rating and --no-hard-failures leave conversations out
+(lib.export.quality); the manifest and the card count and list them.
 
 Exit codes: 0 exported, 1 failed (one line says why), 2 bad usage, 3 nothing matched (why, and
 which filters to change)."""
@@ -23,6 +25,7 @@ from pydantic import ValidationError
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS
 from lib.export.pipeline import export, run
+from lib.export.quality import EXCLUSION_REASONS, reason_counts
 from lib.export.readback import preview
 from lib.export.select import (
     FILTER_BY_KEY,
@@ -46,6 +49,26 @@ def _parse_filters(values: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
+def _parse_min_ratings(values: Sequence[str]) -> tuple[int | None, dict[str, int]]:
+    """--min-rating N (every criterion) and --min-rating CRITERION=N, each repeatable (the last wins)."""
+    overall: int | None = None
+    each: dict[str, int] = {}
+    for value in values:
+        key, sep, score = value.rpartition("=") if "=" in value else ("", "", value)
+        try:
+            n = int(score)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= 5 or (sep and not key):
+            raise ExportError(f"--min-rating {value!r}: expected a score 1-5 (every criterion) or CRITERION=SCORE, "
+                              "e.g. --min-rating 3 --min-rating safety=4")
+        if key:
+            each[key] = n
+        else:
+            overall = n
+    return overall, each
+
+
 def _parse_formats(value: str) -> list[str]:
     if value.strip() == "all":
         return list(FORMATS)
@@ -66,6 +89,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
                         help=f"custom: keep these ids of a dimension ({', '.join(FILTER_BY_KEY)}); repeatable")
     parser.add_argument("--review-status", action="append", default=[], choices=list(REVIEW_STATUSES),
                         help="custom: review statuses to include (default approved); repeatable")
+    parser.add_argument("--min-rating", action="append", default=[], metavar="N|CRITERION=N",
+                        help="leave out a conversation with a rating in force below N (1-5), of every criterion or of "
+                             "one (safety=4); one not rated yet is left out too; repeatable")
+    parser.add_argument("--no-hard-failures", action="store_true",
+                        help="leave out a conversation that fails a hard integrity check (labels in force) or a hard "
+                             "criterion of the rubric")
     parser.add_argument("--formats", default="all", help=f"all, or a comma list of {', '.join(FORMATS)}")
     parser.add_argument("--eval-ratio", type=float, default=0.1, help="share of scenarios in eval, 0-0.5 (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="split seed; the same seed gives the same split")
@@ -84,8 +113,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
     try:
         if (args.filter or args.review_status) and args.selection != "custom":
             raise ExportError("--filter and --review-status need --selection custom")
+        if args.source and args.min_rating:
+            raise ExportError("--min-rating reads the ratings in the database; it cannot be used with --from")
+        min_rating, min_ratings = _parse_min_ratings(args.min_rating)
         options = ExportOptions(selection=args.selection, filters=_parse_filters(args.filter),
-                                review_statuses=args.review_status or ["approved"],
+                                review_statuses=args.review_status or ["approved"], min_rating=min_rating,
+                                min_ratings=min_ratings, no_hard_failures=args.no_hard_failures,
                                 formats=_parse_formats(args.formats), eval_ratio=args.eval_ratio, seed=args.seed,
                                 weights=args.weights, license=args.license, name=args.name)
     except ValidationError as exc:
@@ -135,6 +168,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
         print(f"  {f['path']:<42} {f['records']:>7} records {f['bytes']:>12,} bytes  sha256 {f['sha256'][:12]}")
     for s in result.skipped:
         print(f"skipped  {s['id']}: {s['reason']}", file=sys.stderr)
+    if result.excluded:
+        counts = reason_counts(result.excluded)
+        by_reason = ", ".join(f"{n} {EXCLUSION_REASONS[code].lower()}" for code, n in counts.items())
+        print(f"left out {len(result.excluded)} by the quality options ({by_reason}); listed in manifest.json",
+              file=sys.stderr)
+        for e in result.excluded:
+            print(f"left out {e['id']}: " + ", ".join(EXCLUSION_REASONS[r].lower() for r in e["reasons"])
+                  + (f" ({e['detail']})" if e.get("detail") else ""), file=sys.stderr)
     if args.preview > 0:
         for path, records in preview(result.path, args.preview).items():
             print(f"\n== {path}")

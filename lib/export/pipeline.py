@@ -1,6 +1,7 @@
-"""One export from start to finish: parse the selected rows, split them, write every chosen format,
-the dataset card and the manifest (last: a folder with it is complete), zip it, and put it in place.
-The same data and options give byte-identical files (the manifest's created_at aside)."""
+"""One export from start to finish: parse the selected rows, apply the quality options, split them,
+write every chosen format, the dataset card and the manifest (last: a folder with it is complete), zip
+it, and put it in place. The same data and options give byte-identical files (the manifest's created_at
+aside)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any, cast
 from lib.core.taxonomy import Taxonomy
 from lib.export import secret_check
 from lib.export.card import build_manifest, dataset_card, dataset_stats
-from lib.export.errors import NothingToExport
+from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import write_formats
 from lib.export.items import Item, prepare
+from lib.export.quality import apply_quality, nothing_left
 from lib.export.select import ExportOptions, check_options, select_from_store
 from lib.export.split import SPLITS, assign_splits
 from lib.export.targets import item_flags, suited_strategies
@@ -40,6 +42,7 @@ class ExportResult:
     manifest: dict[str, Any]
     skipped: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    excluded: list[dict[str, Any]] = field(default_factory=list)  # left out by the quality options
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -47,10 +50,12 @@ class ExportResult:
 
 
 def export(rows: Sequence[ExportRow] | Sequence[Item], options: ExportOptions, tax: Taxonomy, dest: str | Path, *,
-           make_zip: bool = True, source: str = "database", now: datetime | None = None) -> ExportResult:
+           make_zip: bool = True, source: str = "database", now: datetime | None = None,
+           ratings: Mapping[str, Mapping[str, Any]] | None = None) -> ExportResult:
     """Write the export of `rows` (already selected) to the folder `dest`, replacing an earlier
-    export there only once every file is written. Raises NothingToExport when no row can be
-    exported, ExportError for anything else a person can fix."""
+    export there only once every file is written. ratings: conversation id -> its ratings in force
+    (v_conversation_quality), for the quality options; None when there are none to read (files).
+    Raises NothingToExport when no row can be exported, ExportError for anything else a person can fix."""
     started = time.perf_counter()
     dest = Path(dest).resolve()
     check_options(options, tax)
@@ -65,6 +70,13 @@ def export(rows: Sequence[ExportRow] | Sequence[Item], options: ExportOptions, t
         reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:3])
         raise NothingToExport("None of the selected conversations can be exported" +
                               (f" ({reasons})" if reasons else "") + ".")
+    if ratings is None and (options.min_rating is not None or options.min_ratings):
+        raise ExportError("a minimum rating reads the ratings in the database; export from the database, or "
+                          "leave the minimum rating out")
+    outcome = apply_quality(items, options, tax, ratings)
+    if not outcome.kept:
+        raise NothingToExport(nothing_left(outcome))
+    items = outcome.kept
     secret_check.check_items(items)
     groups = assign_splits(items, options.eval_ratio, options.seed)
     suited = suited_strategies(tax)
@@ -82,10 +94,12 @@ def export(rows: Sequence[ExportRow] | Sequence[Item], options: ExportOptions, t
     try:
         write_formats(folder, options.formats, by_split, tax, options.weights, suited)
         stats = dataset_stats(items, tax, suited)
-        card = dataset_card(items, options, tax, folder.files, stats, splits, source=source)
+        card = dataset_card(items, options, tax, folder.files, stats, splits, source=source, excluded=outcome.excluded,
+                            ratings_checked=ratings is not None)
         secret_check.check_text(card, "README.md")
         folder.write("README.md", [card.encode("utf-8")], fmt="card", split=None, records=0)
-        manifest = build_manifest(items, skipped, options, tax, folder.files, groups, source=source, now=now)
+        manifest = build_manifest(items, skipped, options, tax, folder.files, groups, source=source, now=now,
+                                  excluded=outcome.excluded, ratings_checked=ratings is not None)
         manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
         secret_check.check_text(manifest_text, "manifest.json")
         (tmp / "manifest.json").write_text(manifest_text, encoding="utf-8")  # last: a folder with it is complete
@@ -106,11 +120,15 @@ def export(rows: Sequence[ExportRow] | Sequence[Item], options: ExportOptions, t
         if zip_tmp is not None:
             zip_tmp.unlink(missing_ok=True)
         raise
-    return ExportResult(dest, zip_path, manifest, skipped, round(time.perf_counter() - started, 3))
+    return ExportResult(dest, zip_path, manifest, skipped, round(time.perf_counter() - started, 3), outcome.excluded)
 
 
 def run(store: Store, options: ExportOptions, tax: Taxonomy, dest: str | Path, *, make_zip: bool = True,
         cli: bool = False) -> ExportResult:
-    """Select from the store, then export(). NothingToExport says why nothing matched."""
+    """Select from the store (with the ratings in force, when a quality option needs them), then export().
+    NothingToExport says why nothing matched."""
     rows = select_from_store(store, options, tax, cli=cli)
-    return export(rows, options, tax, dest, make_zip=make_zip, source=f"{getattr(store, 'kind', 'database')} database")
+    ratings = ({r["conversation_id"]: r for r in store.conversation_quality(current_only=True)}
+               if options.quality_active() else None)
+    return export(rows, options, tax, dest, make_zip=make_zip, source=f"{getattr(store, 'kind', 'database')} database",
+                  ratings=ratings)

@@ -3,6 +3,7 @@
 - all: every generated conversation that was not rejected (unreviewed, approved, needs_edit);
 - custom: the dimension filters (persona, emotional state, arc, topic, ...) and the review
   statuses given (approved unless told otherwise; rejected only when asked for).
+Any of them can also ask for a minimum rating and for no hard-rule failure (lib/export/quality.py).
 
 The options the page and the CLI ask for, checking them, reading the selection from a store or from
 full-format files, and saying why nothing matched."""
@@ -25,6 +26,7 @@ from pydantic import (
 
 from lib.core.filters import DIMENSIONS, Dimension
 from lib.core.models import Conversation
+from lib.core.rubric import RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy
 from lib.export.errors import ExportError, NothingToExport
 from lib.core import vocabulary as vocab
@@ -66,6 +68,9 @@ class ExportOptions(BaseModel):
     weights: bool = False
     license: str = Field("other", pattern=r"^[a-z0-9][a-z0-9.+-]*$")
     name: str | None = Field(None, max_length=100, description="dataset name in the card; None: from the data")
+    min_rating: int | None = Field(None, ge=1, le=5, description="every rating in force at least this")
+    min_ratings: dict[str, int] = Field(default_factory=dict, description="criterion -> its rating in force at least")
+    no_hard_failures: bool = Field(False, description="leave out a hard integrity check or hard criterion failed")
 
     @field_validator("formats")
     @classmethod
@@ -81,6 +86,14 @@ class ExportOptions(BaseModel):
             if key not in FILTER_BY_KEY:
                 raise ValueError(f"unknown filter {key!r}; expected one of {', '.join(FILTER_BY_KEY)}")
         return {k: list(dict.fromkeys(v)) for k, v in value.items() if v}
+
+    @field_validator("min_ratings")
+    @classmethod
+    def _scores(cls, value: dict[str, int]) -> dict[str, int]:
+        for criterion, score in value.items():
+            if not 1 <= int(score) <= 5:
+                raise ValueError(f"the minimum rating of {criterion} must be 1 to 5, not {score}")
+        return {k: int(v) for k, v in sorted(value.items())}
 
     @model_validator(mode="after")
     def _custom_needs_statuses(self) -> ExportOptions:
@@ -98,13 +111,31 @@ class ExportOptions(BaseModel):
     def active_filters(self) -> dict[str, list[str]]:
         return dict(self.filters) if self.selection == "custom" else {}
 
+    def quality_active(self) -> bool:
+        return self.min_rating is not None or bool(self.min_ratings) or self.no_hard_failures
+
+    def quality_text(self) -> str:
+        """'rated at least 3 (safety at least 4), no hard-rule failure', or ''."""
+        parts = []
+        if self.min_rating is not None or self.min_ratings:
+            each = ", ".join(f"{c} at least {n}" for c, n in self.min_ratings.items())
+            if self.min_rating is not None:
+                parts.append(f"rated at least {self.min_rating}" + (f" ({each})" if each else ""))
+            else:
+                parts.append(f"rated {each}")
+        if self.no_hard_failures:
+            parts.append("no hard-rule failure")
+        return ", ".join(parts)
+
     def describe(self, tax: Taxonomy) -> str:
         """'approved conversations' / 'persona: Anxious planner; tier: Template (approved, needs edit)'."""
         statuses = ", ".join(REVIEW_LABELS[s].lower() for s in self.statuses())
         chips = filter_chips(self.active_filters(), tax)
+        quality = f"; {self.quality_text()}" if self.quality_active() else ""
         if not chips:
-            return f"{statuses} conversations" if self.selection != "all" else f"all generated conversations ({statuses})"
-        return "; ".join(chips) + f" ({statuses})"
+            return (f"{statuses} conversations" if self.selection != "all"
+                    else f"all generated conversations ({statuses})") + quality
+        return "; ".join(chips) + f" ({statuses})" + quality
 
 
 def filter_chips(filters: Mapping[str, Sequence[str]], tax: Taxonomy) -> list[str]:
@@ -118,7 +149,17 @@ def filter_chips(filters: Mapping[str, Sequence[str]], tax: Taxonomy) -> list[st
 
 
 def check_options(options: ExportOptions, tax: Taxonomy) -> None:
-    """Every filter value is a known id of its dimension; raise ExportError naming the first that is not."""
+    """Every filter value is a known id of its dimension, every minimum rating a criterion of the rubric;
+    raise ExportError naming the first that is not."""
+    if options.min_ratings:
+        try:
+            rubric = default_rubric(tax.path)
+        except RubricError as exc:
+            raise ExportError(str(exc)) from None
+        for criterion in options.min_ratings:
+            if criterion not in rubric.ids:
+                raise ExportError(f"minimum rating of {criterion!r}: the rubric has no such criterion; expected one "
+                                  f"of {', '.join(rubric.ids)}")
     for key, values in options.active_filters().items():
         dim = FILTER_BY_KEY[key]
         known = tax.ids(dim.taxonomy) if dim.taxonomy else []

@@ -2,9 +2,11 @@
 
     labels      the words for statuses, decisions, reasons, sources, label fields and groups
     queue       the filters, the snapshot of conversation ids, moving through it; session keys
-    view        one conversation as the page shows it: turns, arc, quality, decisions, details
-    actions     decide, seed example, label corrections, regeneration with feedback
+    view        one conversation as the page shows it: turns, arc, integrity report, ratings, decisions, details
+    ratings     the judge's and reviewers' ratings per criterion, the judge's label findings per turn
+    actions     decide, seed example, label corrections, ratings (agree, override), regeneration with feedback
     analytics   label corrections counted, with names
+    calibration the judge's verdicts against reviewers' decisions and overrides, per criterion
     figures     the arc figure, the corrections chart, badge colours
     text        ids, label values and times as plain text
     errors      ReviewError
@@ -15,13 +17,17 @@ from __future__ import annotations
 
 from lib.review.actions import (
     ActionResult,
+    agree,
+    apply_finding,
     correct_assistant_turn,
     correct_user_turn,
     decide,
     queue_regeneration,
+    rate,
     set_seed_example,
 )
 from lib.review.analytics import CorrectionTotals, label_analytics, totals
+from lib.review.calibration import OVERALL, Calibration, CriterionCalibration, build_calibration, calibration
 from lib.review.errors import ReviewError
 from lib.review.figures import arc_figure, badge_colour, corrections_chart
 from lib.review.labels import (
@@ -30,6 +36,10 @@ from lib.review.labels import (
     FIELD_LABELS,
     GROUP_DIMENSIONS,
     GROUP_LABELS,
+    RATING_FILTER_LABELS,
+    RATING_FILTERS,
+    RATING_LABELS,
+    RATING_STATES,
     REASON_LABELS,
     SOURCE_LABELS,
     STATUS_LABELS,
@@ -55,6 +65,7 @@ from lib.review.queue import (
     step,
     take_snapshot,
 )
+from lib.review.ratings import CriterionView, FindingView, Rating, RatingsView, build_ratings
 from lib.review.text import label_text_names, label_value_text
 from lib.review.view import (
     DETAIL_SECTIONS,
@@ -64,16 +75,19 @@ from lib.review.view import (
     build_view,
     check_title,
     details_frame,
+    finding_message,
     load_view,
 )
 
 __all__ = [
     "ADVANCE_KEY", "CURRENT_KEY", "DECISION_LABELS", "DEFAULT_STATUSES", "DETAIL_SECTIONS", "FIELD_LABELS",
-    "FILTERS_KEY", "FLASH_KEY", "GROUP_DIMENSIONS", "GROUP_LABELS", "QUERY_PARAM", "QUEUE_KEY", "REASON_LABELS",
-    "SOURCE_LABELS", "STATUS_LABELS", "ActionResult", "ConversationView", "CorrectionTotals", "QueueFilters",
-    "ReviewError", "RevisionView", "TurnView", "after_decision", "arc_figure", "badge_colour", "build_view",
-    "check_title", "correct_assistant_turn", "correct_user_turn", "corrections_chart", "current_in", "decide",
-    "details_frame", "filter_summary", "is_stale", "label_analytics", "label_text_names", "label_value_text",
-    "load_queue", "load_view", "next_after", "position", "position_text", "queue_regeneration", "set_seed_example",
-    "snapshot_caption", "status_summary", "step", "take_snapshot", "totals",
+    "FILTERS_KEY", "FLASH_KEY", "GROUP_DIMENSIONS", "GROUP_LABELS", "OVERALL", "QUERY_PARAM", "QUEUE_KEY",
+    "RATING_FILTERS", "RATING_FILTER_LABELS", "RATING_LABELS", "RATING_STATES", "REASON_LABELS", "SOURCE_LABELS",
+    "STATUS_LABELS", "ActionResult", "Calibration", "ConversationView", "CorrectionTotals", "CriterionCalibration",
+    "CriterionView", "FindingView", "QueueFilters", "Rating", "RatingsView", "ReviewError", "RevisionView", "TurnView",
+    "after_decision", "agree", "apply_finding", "arc_figure", "badge_colour", "build_calibration", "build_ratings",
+    "build_view", "calibration", "check_title", "correct_assistant_turn", "correct_user_turn", "corrections_chart",
+    "current_in", "decide", "details_frame", "filter_summary", "finding_message", "is_stale", "label_analytics",
+    "label_text_names", "label_value_text", "load_queue", "load_view", "next_after", "position", "position_text", "queue_regeneration",
+    "rate", "set_seed_example", "snapshot_caption", "status_summary", "step", "take_snapshot", "totals",
 ]

@@ -1,9 +1,11 @@
-"""What a reviewer does to one conversation: decide, mark a seed example, correct a turn's labels,
-ask for a regeneration with feedback.
+"""What a reviewer does to one conversation: decide, mark a seed example, correct a turn's labels
+(by hand or by applying the judge's suggestion), rate a criterion (agreeing with the judge or
+overriding it), ask for a regeneration with feedback.
 
 Every write goes through the Store's SQL functions (record_review, revise_label, set_seed_example,
-create_job), so each action is a row with who and when, and nothing is overwritten. A request that
-cannot be done as asked raises ReviewError with what to do instead.
+record_human_rating, create_job), so each action is a row with who and when, and nothing is
+overwritten: a reviewer's rating is a row of its own beside the judge's. A request that cannot be
+done as asked raises ReviewError with what to do instead.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.core.rubric import Rubric
 from lib.core.taxonomy import Taxonomy
 from lib.core.vocabulary import REASONS, Decision
 from lib.review.errors import ReviewError
@@ -40,6 +43,8 @@ def decide(store: Store, view: ConversationView, decision: Decision, *, reviewer
     if decision not in DECISION_LABELS:
         raise ReviewError(f"Unknown decision {decision!r}; expected one of {', '.join(DECISION_LABELS)}.")
     notes = (notes or "").strip()
+    if decision == "approved" and view.approval_block:
+        raise ReviewError("This conversation cannot be approved. " + view.approval_block)
     if decision == "rejected":
         if reason_code not in REASONS:
             raise ReviewError("A rejection needs a reason: choose one from the list, then say what is wrong in the notes.")
@@ -152,3 +157,52 @@ def queue_regeneration(store: Store, view: ConversationView, *, notes: str, revi
         message += (" No Anthropic API key is configured, so it will wait in the queue until one is set "
                     "(ANTHROPIC_API_KEY, see Settings).")
     return ActionResult(message, [job_id])
+
+
+def rate(store: Store, view: ConversationView, criterion: str, score: int, *, rater: str, reason: str,
+         rubric: Rubric) -> ActionResult:
+    """A reviewer's rating of one criterion (1-5), in force over the judge's, whose row is kept. A score
+    other than the judge's (an override) needs a reason: it is what calibrating the judge learns from."""
+    who = _need_name(rater, "rate a criterion")
+    try:
+        c = rubric.criterion(criterion)
+    except KeyError:
+        raise ReviewError(f"Unknown criterion {criterion!r}; rate one of {', '.join(rubric.ids)}.") from None
+    if not isinstance(score, int) or not 1 <= score <= 5:
+        raise ReviewError(f"A rating is a whole score from 1 to 5, not {score!r}.")
+    judge = view.ratings.criterion(criterion).judge if criterion in {x.id for x in view.ratings.criteria} else None
+    why = (reason or "").strip()
+    if not why and (judge is None or judge.score != score):
+        raise ReviewError(f"Say why you rate {c.name.lower()} {score}/5" + (f" (the judge gave {judge.score})"
+                          if judge is not None else "") + ": the reason is kept with your rating.")
+    cited = judge.cited_turns if judge is not None and judge.score == score else ()
+    rid = store.record_human_rating(view.id, criterion, score, rater=who, pass_at=c.pass_at, hard=c.hard,
+                                    reason=why or "Agrees with the judge.", cited_turns=cited,
+                                    rubric_id=rubric.id, rubric_version=rubric.version)
+    verdict = "passes" if score >= c.pass_at else f"is below the pass mark ({c.pass_at})"
+    what = ("agreed with the judge" if judge is not None and judge.score == score
+            else f"overrode the judge's {judge.score}/5" if judge is not None else "rated it")
+    return ActionResult(f"{c.name}: {score}/5 recorded for {who} ({what}); it {verdict}. "
+                        "The judge's rating is kept beside yours.", [rid])
+
+
+def agree(store: Store, view: ConversationView, criterion: str, *, rater: str, rubric: Rubric) -> ActionResult:
+    """Record the judge's score of a criterion as the reviewer's own."""
+    judge = view.ratings.criterion(criterion).judge if criterion in {x.id for x in view.ratings.criteria} else None
+    if judge is None:
+        raise ReviewError("The judge has not rated this criterion: rate it yourself (score and reason).")
+    return rate(store, view, criterion, judge.score, rater=rater, reason="", rubric=rubric)
+
+
+def apply_finding(store: Store, view: ConversationView, finding_id: int, *, reviewer: str) -> ActionResult:
+    """Apply a label the judge suggested: a label revision by the reviewer, the judge's reason kept with it."""
+    who = _need_name(reviewer, "apply a suggestion")
+    finding = next((f for f in view.ratings.findings if f.id == finding_id), None)
+    if finding is None:
+        raise ReviewError("That suggestion is not among the judge's latest ones; reload the conversation.")
+    if finding.applied:
+        raise ReviewError(f"Turn {finding.turn}: the {finding.field_label.lower()} is already {finding.suggested}.")
+    rid = store.revise_label(view.id, finding.turn, finding.field, finding.suggested_value, author=who,
+                             reason=("Judge's suggestion: " + finding.reason).strip(), source="human_review")
+    return ActionResult(f"Turn {finding.turn}: {finding.summary}, as the judge suggested. The first-pass label is "
+                        "kept in the history.", [rid] if rid is not None else [])

@@ -3,7 +3,8 @@ moving through it.
 
 The queue is a list of conversation ids taken once per filter change (a snapshot), so the
 position ("12 of 40") stays put while the reviewer decides; a decided conversation keeps its
-place and shows its new status until the queue is refreshed.
+place and shows its new status until the queue is refreshed. The store orders it: conversations
+whose ratings failed a hard rule first, then the other flagged ones, then the rest, oldest first.
 """
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from lib.core.rubric import Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
 from lib.review.labels import (
     DEFAULT_STATUSES,
     GROUP_DIMENSIONS,
     GROUP_LABELS,
+    RATING_FILTER_LABELS,
+    RATING_FILTERS,
     SOURCE_LABELS,
     STATUS_LABELS,
 )
@@ -34,7 +38,10 @@ QUERY_PARAM = "conversation"  # ?conversation=<id> opens that conversation
 
 @dataclass(frozen=True)
 class QueueFilters:
-    """What the queue holds. Empty tuples filter nothing; the default is "not reviewed yet"."""
+    """What the queue holds. Empty tuples filter nothing; the default is "not reviewed yet".
+    rating: a RATING_FILTERS choice ("" any); below: keep a rating in force below this score (0: no
+    limit), of `criterion` when one is chosen, else of any criterion. A criterion without `below` keeps
+    the conversations whose rating of it is below its pass mark."""
     status: tuple[str, ...] = DEFAULT_STATUSES
     tier: tuple[str, ...] = ()
     persona: tuple[str, ...] = ()
@@ -43,17 +50,29 @@ class QueueFilters:
     source: tuple[str, ...] = ()
     reviewer: tuple[str, ...] = ()
     quality: tuple[int, int] = (1, 10)
+    rating: str = ""
+    below: int = 0
+    criterion: str = ""
 
     LISTS = ("status", "tier", "persona", "emotional_arc", "topic", "source", "reviewer")
 
-    def store_filters(self) -> dict[str, list[str]]:
-        return {k: list(getattr(self, k)) for k in self.LISTS if getattr(self, k)}
+    def store_filters(self, rubric: Rubric | None = None) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {k: list(getattr(self, k)) for k in self.LISTS if getattr(self, k)}
+        if self.rating:
+            out["rating"] = list(RATING_FILTERS[self.rating])
+        if self.criterion:
+            limit = self.below or _pass_mark(rubric or default_rubric(), self.criterion)
+            out["scores"] = [f"{self.criterion}={n}" for n in range(1, limit)] or [f"{self.criterion}=0"]
+        elif self.below:
+            out["min_rating"] = list(range(1, self.below)) or [0]
+        return out
 
     def is_default(self) -> bool:
         return self == QueueFilters()
 
     def as_dict(self) -> dict[str, Any]:
-        return {**{k: list(getattr(self, k)) for k in self.LISTS}, "quality": list(self.quality)}
+        return {**{k: list(getattr(self, k)) for k in self.LISTS}, "quality": list(self.quality),
+                "rating": self.rating, "below": self.below, "criterion": self.criterion}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> QueueFilters:
@@ -62,10 +81,19 @@ class QueueFilters:
         lists = {k: tuple(str(v) for v in data.get(k, ()) or ()) for k in cls.LISTS}
         low, high = (list(data.get("quality") or (1, 10)) + [10])[:2]
         low, high = max(1, min(10, int(low))), max(1, min(10, int(high)))
-        return cls(**lists, quality=(min(low, high), max(low, high)))
+        rating = str(data.get("rating") or "")
+        below = int(data.get("below") or 0)
+        return cls(**lists, quality=(min(low, high), max(low, high)),
+                   rating=rating if rating in RATING_FILTERS else "", below=below if 2 <= below <= 5 else 0,
+                   criterion=str(data.get("criterion") or ""))
 
     def replace(self, **changes: Any) -> QueueFilters:
-        return QueueFilters.from_dict({**self.as_dict(), **{k: list(v) for k, v in changes.items()}})
+        return QueueFilters.from_dict({**self.as_dict(), **{k: v if isinstance(v, (str, int)) else list(v)
+                                                            for k, v in changes.items()}})
+
+
+def _pass_mark(rubric: Rubric, criterion: str) -> int:
+    return rubric.criterion(criterion).pass_at if criterion in rubric.ids else 3
 
 
 # the filters a summary names, in the order the page lists them (status is said apart)
@@ -92,6 +120,11 @@ def filter_summary(filters: QueueFilters, tax: Taxonomy) -> list[str]:
             out.append(f"{label}: " + ", ".join(values[:2]) + (f" +{len(values) - 2}" if len(values) > 2 else ""))
     if filters.quality != (1, 10):
         out.append(f"Quality {filters.quality[0]}-{filters.quality[1]}")
+    if filters.rating:
+        out.append(f"Rating: {RATING_FILTER_LABELS[filters.rating].split(' (')[0]}")
+    if filters.criterion or filters.below:
+        what = filters.criterion.replace("_", " ").capitalize() if filters.criterion else "A rating"
+        out.append(f"{what} below {filters.below}" if filters.below else f"{what} below its pass mark")
     return out
 
 
@@ -100,10 +133,10 @@ def status_summary(filters: QueueFilters) -> str:
 
 
 # ---- the snapshot -------------------------------------------------------------------------------
-def load_queue(store: Store, filters: QueueFilters) -> list[str]:
-    """The conversation ids in the queue, oldest first (current versions only)."""
+def load_queue(store: Store, filters: QueueFilters, rubric: Rubric | None = None) -> list[str]:
+    """The conversation ids in the queue (current versions only), flagged ones first, then oldest first."""
     quality = None if filters.quality == (1, 10) else (float(filters.quality[0]), float(filters.quality[1]))
-    return store.review_queue_ids(filters.store_filters(), quality=quality)
+    return store.review_queue_ids(filters.store_filters(rubric), quality=quality)
 
 
 def is_stale(snapshot: Mapping[str, Any] | None, filters: QueueFilters) -> bool:
@@ -111,9 +144,9 @@ def is_stale(snapshot: Mapping[str, Any] | None, filters: QueueFilters) -> bool:
     return snapshot is None or snapshot["filters"] != filters.as_dict()
 
 
-def take_snapshot(store: Store, filters: QueueFilters) -> dict[str, Any]:
+def take_snapshot(store: Store, filters: QueueFilters, rubric: Rubric | None = None) -> dict[str, Any]:
     """The queue as the session keeps it under QUEUE_KEY: the filters, the ids and when."""
-    ids = load_queue(store, filters)
+    ids = load_queue(store, filters, rubric)
     return {"filters": filters.as_dict(), "ids": ids, "at": datetime.now(UTC).isoformat()}
 
 

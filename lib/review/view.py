@@ -1,11 +1,13 @@
 """What the Review page shows of one conversation: its turns with the labels in force and their
-corrections, the emotional arc against the arc's intended curve, the quality report, the
-decisions, the versions and the details (scenario, generation, parameters, usage).
+corrections, the emotional arc against the arc's intended curve, the integrity report (each finding on
+its turn), the judge's and reviewers' ratings, the decisions, the versions and the details (scenario,
+generation, parameters, usage).
 
 No Streamlit here: the page lays out what load_view returns; all text is plain (the page escapes it).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,10 +15,13 @@ from typing import Any
 
 import pandas as pd
 
+from lib.core.checks.base import Finding
 from lib.core.models import AssistantTurn, Conversation, LabelRevision, UserTurn
+from lib.core.rubric import Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
-from lib.core.validation import CHECKS_BY_NAME, QualityReport, check_conversation
+from lib.core.validation import CHECKS_BY_NAME, QualityReport, check_conversation, is_hard
 from lib.review.labels import DECISION_LABELS, FIELD_LABELS, SOURCE_LABELS
+from lib.review.ratings import RatingsView, build_ratings
 from lib.review.text import label_value_text, name, when
 from lib.store.protocol import Store
 
@@ -94,6 +99,7 @@ class ConversationView:
     details: list[tuple[str, str, str]]  # (section, field, value), all plain text
     decisions: list[dict[str, Any]]  # reviews rows, newest first
     versions: list[dict[str, Any]]  # v_review_queue rows of the scenario's versions, newest first
+    ratings: RatingsView = field(default_factory=lambda: RatingsView(criteria=[]))
 
     @property
     def id(self) -> str:
@@ -116,6 +122,34 @@ class ConversationView:
         return bool(self.row.get("use_as_seed_example"))
 
     @property
+    def rating_state(self) -> str:
+        """What the ratings in force say (lib/review/labels.RATING_STATES), as the queue row has it."""
+        return str(self.row.get("rating_state") or "unrated")
+
+    @property
+    def flag_reasons(self) -> list[str]:
+        return [str(r) for r in self.row.get("flag_reasons") or ()]
+
+    @property
+    def approval_block(self) -> str | None:
+        """Why the conversation cannot be approved (a hard integrity check fails), or None."""
+        hard = self.quality.hard_failures
+        if not hard:
+            return None
+        titles = ", ".join(check_title(c.name) for c in hard)
+        return (f"It fails {len(hard)} hard check{'s' if len(hard) != 1 else ''} ({titles}). Correct the labels "
+                "the findings point at, or mark it needs edit or reject it.")
+
+    def findings_for(self, turn: int) -> list[Finding]:
+        """The integrity findings on one turn, hard ones first."""
+        return sorted(self.quality.findings_for(turn), key=lambda f: not is_hard(f.check))
+
+    @property
+    def general_findings(self) -> list[Finding]:
+        """Findings about the conversation as a whole (no turn)."""
+        return [f for f in self.quality.findings if f.turn is None]
+
+    @property
     def decision_summary(self) -> str:
         """The latest decision, who made it and when, and how many there are."""
         if not self.decisions:
@@ -125,8 +159,10 @@ class ConversationView:
                 f"{last['created_at'].strftime('%Y-%m-%d %H:%M')} ({n} decision{'s' if n != 1 else ''} in all)")
 
 
-def load_view(store: Store, conversation_id: str, tax: Taxonomy) -> ConversationView | None:
-    """Everything the page shows of one conversation: 5 small reads, then build_view."""
+def load_view(store: Store, conversation_id: str, tax: Taxonomy,
+              rubric: Rubric | None = None) -> ConversationView | None:
+    """Everything the page shows of one conversation: 7 small reads, then build_view. rubric: the
+    taxonomy's (taxonomy/rubric.yaml) unless given; RubricError when it cannot be read."""
     conv = store.get_conversation(conversation_id)
     if conv is None:
         return None
@@ -135,12 +171,15 @@ def load_view(store: Store, conversation_id: str, tax: Taxonomy) -> Conversation
         return None
     row = rows[0]
     versions = store.review_queue({"scenario_id": [row["scenario_id"]]}, current_only=False)
+    ratings = build_ratings(store.conversation_ratings(conversation_id), store.label_findings(conversation_id),
+                            rubric or default_rubric(tax.path), conv, tax)
     return build_view(conv, row, reviews=store.reviews_for(conversation_id), versions=versions,
-                      metadata=store.conversation_metadata(conversation_id), tax=tax)
+                      metadata=store.conversation_metadata(conversation_id), tax=tax, ratings=ratings)
 
 
 def build_view(conv: Conversation, row: Mapping[str, Any], *, reviews: Sequence[Mapping[str, Any]],
-               versions: Sequence[Mapping[str, Any]], metadata: Mapping[str, Any], tax: Taxonomy) -> ConversationView:
+               versions: Sequence[Mapping[str, Any]], metadata: Mapping[str, Any], tax: Taxonomy,
+               ratings: RatingsView | None = None) -> ConversationView:
     turns = _turns(conv, tax)
     users = [t for t in turns if t.role == "user"]
     arc = pd.DataFrame({
@@ -159,7 +198,8 @@ def build_view(conv: Conversation, row: Mapping[str, Any], *, reviews: Sequence[
     return ConversationView(
         conversation=conv, row=dict(row), turns=turns, arc=arc, target_curve=target, quality=quality,
         quality_note=note, details=_details(conv, row, versions, metadata, tax), decisions=decisions,
-        versions=sorted((dict(v) for v in versions), key=lambda v: v["version"], reverse=True))
+        versions=sorted((dict(v) for v in versions), key=lambda v: v["version"], reverse=True),
+        ratings=ratings or RatingsView(criteria=[]))
 
 
 # ---- turns --------------------------------------------------------------------------------------
@@ -221,22 +261,29 @@ def _resample(curve: Sequence[float], n: int) -> list[float]:
 
 # ---- quality ------------------------------------------------------------------------------------
 def _quality(conv: Conversation, tax: Taxonomy) -> tuple[QualityReport, str]:
-    """The stored report while the first-pass labels stand; once a label is corrected, the checks
-    run again on the labels in force (the stored score judged other labels)."""
-    stored = conv.quality
-    if stored.checks and not conv.label_history:
-        return QualityReport(score=stored.score or 1, checks=list(stored.checks)), "The report stored with the conversation."
+    """The checks run now on the labels in force: a stored report keeps each check's reason but not
+    its findings (the turn and the quoted span), and a corrected label changes what they find."""
     quality = check_conversation(conv, tax)
-    if not conv.label_history:
-        return quality, "Checked now: the conversation was stored without a report."
     n = len(conv.label_history)
-    note = (f"Checked now on the labels in force ({n} correction{'s' if n != 1 else ''} applied)."
-            + (f" The stored score was {stored.score}." if stored.score is not None else ""))
+    note = (f"Checked on the labels in force ({n} correction{'s' if n != 1 else ''} applied)." if n
+            else "Checked on the labels as generated.")
+    stored = conv.quality.score
+    if stored is not None and stored != quality.score:
+        note += f" The score stored with the conversation was {stored}."
     return quality, note
 
 
 def check_title(check_name: str) -> str:
     return CHECKS_BY_NAME[check_name].title if check_name in CHECKS_BY_NAME else check_name.replace("_", " ")
+
+
+_WHERE = re.compile(r"^turn \d+ \((?:user|assistant)\):?\s*")
+
+
+def finding_message(finding: Finding) -> str:
+    """A finding's message without its leading "turn N (role)", for showing it under that turn."""
+    text = _WHERE.sub("", finding.message, count=1)
+    return text[:1].upper() + text[1:]
 
 
 # ---- details ------------------------------------------------------------------------------------

@@ -252,8 +252,8 @@ def scenario_where(args: Args) -> list[Cond]:
 
 
 def review_where(args: Args) -> list[Cond]:
-    out = filter_conditions(args["filters"], REVIEW_FILTERS, "review queue", int_keys=("scenario_id",),
-                            overlap_keys=("reviewer",))
+    out = filter_conditions(args["filters"], REVIEW_FILTERS, "review queue", int_keys=("scenario_id", "min_rating"),
+                            overlap_keys=("reviewer", "scores"))
     if args["current_only"]:
         out.append(IsTrue("is_current"))
     if args["quality"] is not None:
@@ -278,6 +278,8 @@ def equal(column: str, source: str, convert: Callable[[Any], Any] = _same) -> Ca
 STORE_INFO = Fn("store_info", {}, "value", "describe the database")
 JOB_SCENARIO = Embed("scenarios", "scenario_id", ("tier", "persona", "emotional_arc", "topic"))
 BY_TIME = (("created_at", False), ("id", False))
+# the review queue: a hard rule failed first, then the other flagged ones, then the rest, each oldest first
+QUEUE_ORDER = (("hard_failed", True), ("flagged", True), *BY_TIME)
 
 
 CALLS: dict[str, Call] = {
@@ -329,10 +331,10 @@ CALLS: dict[str, Call] = {
     "reviews_for": Read("reviews", "read reviews", where=equal("conversation_id", "conversation_id"), order=BY_TIME),
     "label_revisions_for": Read("label_revisions", "read label revisions",
                                 where=equal("conversation_id", "conversation_id"), order=BY_TIME),
-    "review_queue": Read("v_review_queue", "read the review queue", where=review_where, order=BY_TIME, limit="limit"),
+    "review_queue": Read("v_review_queue", "read the review queue", where=review_where, order=QUEUE_ORDER, limit="limit"),
     # only the id: PostgreSQL then skips the view's per-row review and revision counts
     "review_queue_ids": Read("v_review_queue", "read the review queue", columns=("id",), where=review_where,
-                             order=BY_TIME, shape=lambda rows: [r["id"] for r in rows]),
+                             order=QUEUE_ORDER, shape=lambda rows: [r["id"] for r in rows]),
     "reviewer_names": Read("reviews", "list the reviewers", count_by="reviewer", shape=sorted),
     "conversation_metadata": Read("conversation_metadata", "read the metadata of a conversation",
                                   columns=("key", "value"), where=equal("conversation_id", "conversation_id"),
@@ -447,4 +449,21 @@ CALLS: dict[str, Call] = {
         "p_job_id": Arg("job_id", "bigint", integer), "p_task": Arg("task", "text"),
         "p_conversation_id": Arg("conversation_id", "text"), "p_feedback": Arg("feedback", "text")},
         "value", "queue {conversation_id} to {task} after job {job_id}", shape=integer),
+    # -- quality ratings as the Review page and the export read them (the judge's and people's)
+    "conversation_ratings": Fn("conversation_ratings_of", {"p_conversation_id": Arg("conversation_id", "text")},
+                               "rows", "read the ratings of {conversation_id}"),
+    "label_findings": Fn("label_findings_of", {"p_conversation_id": Arg("conversation_id", "text")},
+                         "rows", "read the judge's label findings on {conversation_id}"),
+    "record_human_rating": Fn("record_human_rating", {
+        "p_conversation_id": Arg("conversation_id", "text"), "p_criterion": Arg("criterion", "text"),
+        "p_score": Arg("score", "integer", integer), "p_rater": Arg("rater", "text"),
+        "p_pass_at": Arg("pass_at", "integer", integer), "p_hard": Arg("hard", "boolean", boolean),
+        "p_reason": Arg("reason", "text"), "p_cited_turns": Arg("cited_turns", "integer[]", ints),
+        "p_rubric_id": Arg("rubric_id", "text"), "p_rubric_version": Arg("rubric_version", "text")},
+        "value", "record a rating of {criterion} for {conversation_id}", shape=int),
+    "conversation_quality": Read("v_conversation_quality", "read the ratings in force",
+                                 where=lambda args: [IsTrue("is_current")] if args["current_only"] else [],
+                                 order=(("conversation_id", False),)),
+    "rating_calibration": Fn("rating_calibration", {}, "rows", "read the judge's calibration",
+                             order=("criterion", "judge_pass", "review_status")),
 }

@@ -25,7 +25,9 @@ JobKind = Literal["realtime", "batch"]
 
 
 # review_queue filter keys -> the v_review_queue column each one filters ("reviewer": any decision by
-# one of them; "status": the conversation's review_status, 'unreviewed' for none yet)
+# one of them; "status": the conversation's review_status, 'unreviewed' for none yet; "rating": the
+# rating state (lib/review/labels.RATING_STATES); "scores": 'criterion=score' of a rating in force, any
+# of them; "min_rating": the lowest rating in force is one of these numbers)
 REVIEW_FILTERS: dict[str, str] = {
     "status": "review_status",
     "tier": "tier",
@@ -36,6 +38,9 @@ REVIEW_FILTERS: dict[str, str] = {
     "reviewer": "reviewers",
     "scenario_id": "scenario_id",
     "ids": "id",
+    "rating": "rating_state",
+    "scores": "criterion_scores",
+    "min_rating": "min_rating",
 }
 LABEL_STATS_GROUPS: tuple[str, ...] = ("topic", "persona", "tier", "emotional_arc")
 
@@ -234,7 +239,8 @@ class Store(Protocol):
     def review_queue(self, filters: Mapping[str, Sequence[str | int]] | None = None, *,
                      quality: tuple[float, float] | None = None, current_only: bool = True,
                      limit: int | None = None) -> list[dict[str, Any]]:
-        """v_review_queue rows (one per conversation version), oldest first. filters: REVIEW_FILTERS
+        """v_review_queue rows (one per conversation version): those whose ratings failed a hard rule first,
+        then the other flagged ones, then the rest, each oldest first. filters: REVIEW_FILTERS
         key -> allowed values (OR within a key, AND across keys; an empty list filters nothing).
         quality: (low, high) score range, inclusive; a conversation without a score passes only
         the full range 1-10. current_only: leave out the versions a regeneration replaced."""
@@ -401,4 +407,33 @@ class Store(Protocol):
         """Add the conversation to the follow-up job of `task` of job_id: 'judge' to rate it, 'generate'
         to write its scenario once more with `feedback` (once per scenario at most). Returns the item
         id, or None when the database refuses it (not current, already queued, regenerated before)."""
+        ...
+
+    # -- quality ratings as the Review page and the export read them ---------------------------------
+    def conversation_ratings(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Every rating of a conversation, the judge's and people's, newest first; in_force marks the ones
+        that count (a person's latest rating of a criterion, else the judge's latest run)."""
+        ...
+
+    def label_findings(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The labels the judge would change (turn_idx, field, current_value, suggested_value, reason),
+        newest first; latest_run marks those of the judge's latest run."""
+        ...
+
+    def record_human_rating(self, conversation_id: str, criterion: str, score: int, *, rater: str, pass_at: int,
+                            hard: bool = False, reason: str = "", cited_turns: Sequence[int] = (),
+                            rubric_id: str | None = None, rubric_version: str | None = None) -> int:
+        """A person's 1-5 rating of one criterion: a new row, in force over the judge's (whose row is
+        kept). pass_at and hard come from the rubric the person rated against. Returns its id."""
+        ...
+
+    def conversation_quality(self, *, current_only: bool = True) -> list[dict[str, Any]]:
+        """v_conversation_quality: per rated conversation, the ratings in force (scores, min_score, flagged,
+        hard_failed, flag_reasons), by conversation id. A conversation nobody rated has no row."""
+        ...
+
+    def rating_calibration(self) -> list[dict[str, Any]]:
+        """The judge against the reviewers (public.rating_calibration): per criterion (None: overall),
+        judge_pass and review_status, the conversations, and how many of those ratings people rated too
+        (human_rated) with another score (overridden)."""
         ...

@@ -3,5 +3,7 @@
 - auth: hosted-mode sign-in and what a role may do;
 - nav: shared links to a page, and the sidebar app.py draws;
 - session: the session-state keys several pages share;
-- display and chat: how labels, statuses and conversations look on every page.
+- display and chat: how labels, statuses and conversations look on every page;
+- compat and flash: what this Streamlit version offers, and a message shown once after a click;
+- quality and calibration: the Review page's quality panel and its judge calibration tab.
 """

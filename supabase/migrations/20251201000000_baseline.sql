@@ -642,10 +642,62 @@ select j.id, j.kind, j.task, j.follows_job_id, j.status, j.batch_id, j.batch_sta
      where l.job_id = j.id and l.purpose = 'judge'
   ) q on true;
 
+-- Per conversation and criterion, the rating that counts: the latest human rating, else the one from
+-- the latest judge run. Written without a shared CTE so that a filter on conversation_id reaches the
+-- index (opening one conversation reads its own ratings, not everyone's).
+create or replace view public.v_ratings_in_force with (security_invoker = on) as
+select h.*
+  from public.conversation_ratings h
+ where h.source = 'human'
+   and not exists (select 1 from public.conversation_ratings x
+                    where x.conversation_id = h.conversation_id and x.criterion = h.criterion and x.source = 'human'
+                      and (x.created_at, x.id) > (h.created_at, h.id))
+union all
+select r.*
+  from public.conversation_ratings r
+  join (select distinct on (j.conversation_id) j.conversation_id, j.run_id
+          from public.conversation_ratings j
+         where j.source = 'judge'
+         order by j.conversation_id, j.created_at desc, j.id desc) l
+    on l.conversation_id = r.conversation_id and l.run_id = r.run_id
+ where not exists (select 1 from public.conversation_ratings x
+                    where x.conversation_id = r.conversation_id and x.criterion = r.criterion and x.source = 'human');
 
+-- Per rated conversation: the lowest rating in force, flagged (any rating below its pass mark),
+-- hard_failed, and the reasons, for the Review queue and the export filters. lib/core/rubric.py
+-- (Rubric.assess) applies the same rule and writes reasons the same way. Aggregated per conversation
+-- (lateral) so that the Review queue's read of one conversation costs one conversation's ratings.
+create or replace view public.v_conversation_quality with (security_invoker = on) as
+select c.id as conversation_id, c.scenario_id, c.is_current, c.review_status, q.min_score, q.flagged, q.hard_failed,
+       q.flag_reasons, q.scores, q.criterion_scores, q.human_rated, q.judged_at, q.judge_model, q.rated_at
+  from public.conversations c
+  cross join lateral (
+    select count(*) as ratings,
+           min(f.score)::integer as min_score,
+           bool_or(f.score < f.pass_at) as flagged,
+           bool_or(f.hard and f.score < f.pass_at) as hard_failed,
+           -- the reason text and order of lib.core.rubric.flag_reason / Rubric.assess
+           coalesce(array_agg(format('%s %s/5, below %s', f.criterion, f.score, f.pass_at)
+                              || case when f.hard then ' (hard rule)' else '' end
+                              order by not f.hard, f.score, f.criterion)
+                      filter (where f.score < f.pass_at), '{}') as flag_reasons,
+           jsonb_object_agg(f.criterion, f.score) as scores,
+           -- 'criterion=score' each: a filter on one criterion's rating is an array overlap, which both
+           -- store transports (SQL and PostgREST) can write
+           array_agg(f.criterion || '=' || f.score order by f.criterion) as criterion_scores,
+           bool_or(f.source = 'human') as human_rated,
+           max(f.created_at) filter (where f.source = 'judge') as judged_at,
+           (array_agg(f.rater order by f.created_at desc) filter (where f.source = 'judge'))[1] as judge_model,
+           max(f.created_at) as rated_at
+      from public.v_ratings_in_force f
+     where f.conversation_id = c.id
+  ) q
+ where q.ratings > 0;
 
 -- One row per conversation version. The queue shows current versions; an earlier version is
--- reachable from the one that replaced it (previous_version_id, next_version_id).
+-- reachable from the one that replaced it (previous_version_id, next_version_id). rating_state is
+-- lib/review/labels.RATING_STATES: unrated, passed, flagged (a rating below its pass mark) or
+-- hard_failed (a hard criterion below it).
 create or replace view public.v_review_queue with (security_invoker = on) as
 select c.id, c.scenario_id, c.version, c.is_current, c.previous_version_id, n.id as next_version_id,
        c.source, c.review_status, c.quality_score, c.turn_count, c.use_as_seed_example,
@@ -656,7 +708,13 @@ select c.id, c.scenario_id, c.version, c.is_current, c.previous_version_id, n.id
        s.status as scenario_status, a.start_emotion, a.end_emotion,
        r.last_reviewer, r.last_decision_at, coalesce(r.review_count, 0) as review_count,
        coalesce(r.reviewers, '{}'::text[]) as reviewers,
-       coalesce(l.revision_count, 0) as label_revision_count
+       coalesce(l.revision_count, 0) as label_revision_count,
+       -- the ratings in force (v_conversation_quality): the queue shows flagged conversations first
+       case when q.conversation_id is null then 'unrated' when q.hard_failed then 'hard_failed'
+            when q.flagged then 'flagged' else 'passed' end as rating_state,
+       coalesce(q.flagged, false) as flagged, coalesce(q.hard_failed, false) as hard_failed,
+       q.min_score as min_rating, coalesce(q.flag_reasons, '{}') as flag_reasons,
+       coalesce(q.criterion_scores, '{}') as criterion_scores
   from public.conversations c
   join public.scenarios s on s.id = c.scenario_id
   join public.emotional_arcs a on a.id = s.emotional_arc
@@ -672,53 +730,8 @@ select c.id, c.scenario_id, c.version, c.is_current, c.previous_version_id, n.id
   ) r on true
   left join lateral (
     select count(*) as revision_count from public.label_revisions lr where lr.conversation_id = c.id
-  ) l on true;
-
--- Per conversation and criterion, the rating that counts: the latest human rating, else the one from
--- the latest judge run.
-create or replace view public.v_ratings_in_force with (security_invoker = on) as
-with latest_judge_run as (
-  select distinct on (r.conversation_id) r.conversation_id, r.run_id
-    from public.conversation_ratings r
-   where r.source = 'judge'
-   order by r.conversation_id, r.created_at desc, r.id desc
-), latest_human as (
-  select distinct on (r.conversation_id, r.criterion) r.*
-    from public.conversation_ratings r
-   where r.source = 'human'
-   order by r.conversation_id, r.criterion, r.created_at desc, r.id desc
-)
-select h.* from latest_human h
-union all
-select r.*
-  from public.conversation_ratings r
-  join latest_judge_run j on j.conversation_id = r.conversation_id and j.run_id = r.run_id
- where not exists (select 1 from latest_human h where h.conversation_id = r.conversation_id and h.criterion = r.criterion);
-
--- Per conversation: the lowest rating in force, flagged (any rating below its pass mark),
--- hard_failed, and the reasons, for the Review queue and the export filters. lib/core/rubric.py
--- (Rubric.assess) applies the same rule and writes reasons the same way.
-create or replace view public.v_conversation_quality with (security_invoker = on) as
-select f.conversation_id,
-       c.scenario_id,
-       c.is_current,
-       c.review_status,
-       min(f.score)::integer as min_score,
-       bool_or(f.score < f.pass_at) as flagged,
-       bool_or(f.hard and f.score < f.pass_at) as hard_failed,
-       -- the reason text and order of lib.core.rubric.flag_reason / Rubric.assess
-       coalesce(array_agg(format('%s %s/5, below %s', f.criterion, f.score, f.pass_at)
-                          || case when f.hard then ' (hard rule)' else '' end
-                          order by not f.hard, f.score, f.criterion)
-                  filter (where f.score < f.pass_at), '{}') as flag_reasons,
-       jsonb_object_agg(f.criterion, f.score) as scores,
-       bool_or(f.source = 'human') as human_rated,
-       max(f.created_at) filter (where f.source = 'judge') as judged_at,
-       (array_agg(f.rater order by f.created_at desc) filter (where f.source = 'judge'))[1] as judge_model,
-       max(f.created_at) as rated_at
-  from public.v_ratings_in_force f
-  join public.conversations c on c.id = f.conversation_id
- group by f.conversation_id, c.scenario_id, c.is_current, c.review_status;
+  ) l on true
+  left join public.v_conversation_quality q on q.conversation_id = c.id;
 
 revoke all on public.v_scenarios, public.v_generation_jobs, public.v_review_queue, public.v_ratings_in_force,
   public.v_conversation_quality from anon;
@@ -2864,6 +2877,51 @@ language sql stable
 set search_path = public, pg_temp
 as $$
   select count(*)::integer from public.conversations_to_judge(2147483647, p_rubric_version)
+$$;
+
+-- The judge against the reviewers, for the Review page's calibration: per criterion (and overall,
+-- criterion null: the judge passes every criterion or not), the conversations by the judge's verdict
+-- in its latest run (score at or above the pass mark) and by review status (the latest decision), and
+-- how many of those ratings a reviewer rated too (human_rated) with another score (overridden). A
+-- conversation rated by people only is left out: there is no judge to calibrate.
+create or replace function public.rating_calibration()
+returns table (criterion text, judge_pass boolean, review_status text, conversations bigint, human_rated bigint,
+               overridden bigint)
+language sql stable
+set search_path = public, pg_temp
+as $$
+  with latest_run as (
+    select distinct on (r.conversation_id) r.conversation_id, r.run_id
+      from public.conversation_ratings r
+     where r.source = 'judge'
+     order by r.conversation_id, r.created_at desc, r.id desc
+  ), latest_human as (
+    select distinct on (r.conversation_id, r.criterion) r.conversation_id, r.criterion, r.score
+      from public.conversation_ratings r
+     where r.source = 'human'
+     order by r.conversation_id, r.criterion, r.created_at desc, r.id desc
+  ), rated as (
+    select r.conversation_id, r.criterion, r.score >= r.pass_at as judge_pass, c.review_status,
+           h.score is not null as human_rated, coalesce(h.score <> r.score, false) as overridden
+      from public.conversation_ratings r
+      join latest_run l on l.conversation_id = r.conversation_id and l.run_id = r.run_id
+      join public.conversations c on c.id = r.conversation_id
+      left join latest_human h on h.conversation_id = r.conversation_id and h.criterion = r.criterion
+  ), overall as (
+    select bool_and(x.judge_pass) as judge_pass, min(x.review_status) as review_status,
+           count(*) filter (where x.human_rated) as human_rated, count(*) filter (where x.overridden) as overridden
+      from rated x
+     group by x.conversation_id
+  )
+  select x.criterion, x.judge_pass, x.review_status, count(*), count(*) filter (where x.human_rated),
+         count(*) filter (where x.overridden)
+    from rated x
+   group by x.criterion, x.judge_pass, x.review_status
+  union all
+  select null, o.judge_pass, o.review_status, count(*), sum(o.human_rated)::bigint, sum(o.overridden)::bigint
+    from overall o
+   group by o.judge_pass, o.review_status
+   order by 1 nulls first, 2 desc, 3
 $$;
 
 -- =============================================================================================
