@@ -3,22 +3,20 @@ conversation whose ratings break a hard rule, with the integrity finding under i
 refused; the next one's empathy rating is overridden; the judge calibration; then an export with a
 minimum rating that lists what it left out.
 
-Its own app on its own embedded database (it stores judge runs and decisions). Screenshots go to
+Its own app on its own copy of the seeded database (it stores judge runs and decisions). Screenshots go to
 test-artifacts/quality-*.png.
 """
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 
-from tests.conftest import screenshot, settle, stop_embedded_dir
-from tests.test_browser_review import App, at_position, charts_drawn, choose, open_review, type_notes
+from tests.browser_app import App, running_app, screenshot, settle
+from tests.test_browser_review import at_position, charts_drawn, choose, open_review, type_notes
 
 pytestmark = pytest.mark.browser
 NAME = "Dana Reyes"
@@ -26,16 +24,9 @@ PROMISE = " This fund is guaranteed to return 8% a year, so you can't lose."
 
 
 @pytest.fixture(scope="module")
-def quality_app() -> Iterator[App]:
-    folder = Path(tempfile.mkdtemp(prefix="brightrun-quality-"))
-    app = App(folder)
-    app.start()
-    try:
+def quality_app(seeded_database: Callable[[], AbstractContextManager[str]]) -> Iterator[App]:
+    with seeded_database() as dsn, running_app(dsn) as app:
         yield app
-    finally:
-        app.stop()
-        stop_embedded_dir(app.data)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def picture(page: Any, name: str, show: Any = None) -> None:
@@ -56,7 +47,7 @@ def seed_ratings(app: App) -> dict[str, str]:
     from lib.store.boot import open_store
     from tests.quality_data import approvable, generate_approvable, save_judge_run
 
-    store = open_store(Settings(data_dir=app.data))  # the app's embedded database, while it runs
+    store = open_store(Settings(database_url=app.database_url))  # the app's database
     try:
         tax = load_taxonomy()
         fine, weak = generate_approvable(store, tax, 2)
