@@ -1,4 +1,5 @@
 """Bright Run Training Data Studio: navigation and the shared sidebar. Nothing else lives here."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -10,16 +11,25 @@ st.set_page_config(page_title="Bright Run Training Data Studio", page_icon="💬
 hosted = resources.hosted()  # Supabase: people sign in and their role decides what they see
 user = auth.current() if hosted else None
 about = st.Page("pages/home.py", title="About", icon=":material/info:", url_path="about")
-signin = st.Page("pages/signin.py", title="Sign in" if user is None else "Account", icon=":material/login:",
-                 url_path="signin", default=hosted and user is None)
+signin = st.Page(
+    "pages/signin.py",
+    title="Sign in" if user is None else "Account",
+    icon=":material/login:",
+    url_path="signin",
+    default=hosted and user is None,
+)
 if hosted and user is None:
     pages = [signin, about]
 else:
     pages = [
-        st.Page("pages/scenarios.py", title="Scenarios", icon=":material/table_rows:", url_path="scenarios",
-                default=True),
-        *([st.Page("pages/generate.py", title="Generate", icon=":material/play_circle:", url_path="generate")]
-          if auth.can("generate") else []),
+        st.Page(
+            "pages/scenarios.py", title="Scenarios", icon=":material/table_rows:", url_path="scenarios", default=True
+        ),
+        *(
+            [st.Page("pages/generate.py", title="Generate", icon=":material/play_circle:", url_path="generate")]
+            if auth.can("generate")
+            else []
+        ),
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
         st.Page("pages/coverage.py", title="Coverage", icon=":material/insights:", url_path="coverage"),
         st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),

@@ -3,6 +3,7 @@
 Each command is the `main(argv)` of the module that owns the work; this file only dispatches,
 so `python -m lib <command> --help` shows that module's own options.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """`python -m lib.validation <files>`: the older spelling of `python -m lib validate`."""
+
 from __future__ import annotations
 
 from lib.__main__ import main

@@ -1,4 +1,5 @@
 """Coverage: what the dataset covers against its targets, the gaps, and scenarios planned to fill them."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -20,8 +21,13 @@ PLAN_KEY = "br_coverage_plan"  # the plan in preview: {"n": rows, "seed": seed}
 SIZE_KEY = "br_coverage_plan_size"  # the number input (None = as many as the gaps need)
 ADDED_KEY = "br_coverage_added"  # the scenario ids just added, for the confirmation after the rerun
 PLAN_SEED = 0
-KIND_PLURALS = {"Emotion": "emotions", "Strategy": "strategies", "Length": "lengths", "Persona": "personas",
-                "Topic": "topics"}
+KIND_PLURALS = {
+    "Emotion": "emotions",
+    "Strategy": "strategies",
+    "Length": "lengths",
+    "Persona": "personas",
+    "Topic": "topics",
+}
 
 
 @st.cache_data(max_entries=4, show_spinner="Counting…")
@@ -32,20 +38,28 @@ def counted_rows(source: str, version: str) -> list[dict]:
 
 
 st.title("Coverage")
-st.caption("What the dataset covers against the targets in `taxonomy/targets.yaml`, where it falls short, "
-           "and scenarios planned to close the gaps.")
+st.caption(
+    "What the dataset covers against the targets in `taxonomy/targets.yaml`, where it falls short, "
+    "and scenarios planned to close the gaps."
+)
 store = resources.store()
 tax = resources.taxonomy()
 rules = tax.targets.quality
 
 scope = st.radio(
-    "Count", list(coverage.SCOPES), format_func=coverage.SCOPES.get, horizontal=True, key=SCOPE_KEY,
+    "Count",
+    list(coverage.SCOPES),
+    format_func=coverage.SCOPES.get,
+    horizontal=True,
+    key=SCOPE_KEY,
     help="Approved only: what training would use today. All generated: every current conversation, reviewed "
-         "or not. Planned: the dataset once every scenario in the table is generated (estimated).")
+    "or not. Planned: the dataset once every scenario in the table is generated (estimated).",
+)
 st.caption(coverage.SCOPE_NOTES[scope])
 if scope == "planned":
-    st.info(coverage.PLANNED_NOTE.format(min_turns=rules.min_turns, max_turns=rules.max_turns),
-            icon=":material/calculate:")
+    st.info(
+        coverage.PLANNED_NOTE.format(min_turns=rules.min_turns, max_turns=rules.max_turns), icon=":material/calculate:"
+    )
 
 try:
     rows = counted_rows(store.label, store.coverage_version())
@@ -63,22 +77,38 @@ total = sum(t for _, t in summary.values())
 # ---- at a glance -----------------------------------------------------------------------------
 cols = st.columns(6)
 cols[0].metric("Targets met", f"{met} of {total}")
-cols[1].metric("Conversations", fmt(cov.conversations),
-               help=f"Counted in this view; {fmt(cov.estimated)} of them estimated from scenarios not generated "
-                    "yet" if cov.estimated else "Counted in this view")
-for col, (kind, plural) in zip(cols[2:], [("emotion", "Emotions"), ("strategy", "Strategies"),
-                                          ("persona", "Personas"), ("topic", "Topics")], strict=True):
+cols[1].metric(
+    "Conversations",
+    fmt(cov.conversations),
+    help=f"Counted in this view; {fmt(cov.estimated)} of them estimated from scenarios not generated yet"
+    if cov.estimated
+    else "Counted in this view",
+)
+for col, (kind, plural) in zip(
+    cols[2:],
+    [("emotion", "Emotions"), ("strategy", "Strategies"), ("persona", "Personas"), ("topic", "Topics")],
+    strict=True,
+):
     m, t = summary[kind]
     col.metric(f"{plural} at target", f"{m} of {t}")
 
 if not cov.conversations:
-    st.info(f"**Nothing to count in this view yet**: there are no {scope} conversations, so every target below "
-            "is unmet." + (" Switch to *Planned* to see what the scenario table will produce." if scope != "planned"
-                           else " Plan scenarios on the Scenarios page, or below."), icon=":material/info:")
+    st.info(
+        f"**Nothing to count in this view yet**: there are no {scope} conversations, so every target below "
+        "is unmet."
+        + (
+            " Switch to *Planned* to see what the scenario table will produce."
+            if scope != "planned"
+            else " Plan scenarios on the Scenarios page, or below."
+        ),
+        icon=":material/info:",
+    )
 elif met < total:
-    st.info(f"**{total - met} of {total} targets are not met yet.** Their bars are hatched in the charts; the "
-            "[Gaps](#gaps) section lists each one with what is missing, and plans scenarios to fill them.",
-            icon=":material/flag:")
+    st.info(
+        f"**{total - met} of {total} targets are not met yet.** Their bars are hatched in the charts; the "
+        "[Gaps](#gaps) section lists each one with what is missing, and plans scenarios to fill them.",
+        icon=":material/flag:",
+    )
 else:
     st.success("Every target is met in this view.", icon=":material/check_circle:")
 
@@ -112,56 +142,83 @@ if gap_frame.empty:
     st.success("Every target is met in this view.")
 else:
     per_kind = gap_frame.groupby("kind_name", sort=False).size()
-    st.caption(f"**{len(gap_frame)} targets not met** in this view ({coverage.SCOPES[scope].lower()}): "
-               + ", ".join(f"{n} {KIND_PLURALS.get(kind, kind) if n != 1 else kind.lower()}"
-                           for kind, n in per_kind.items())
-               + ". Biggest shortfall first within each kind. Personas and topics: an even share of the "
-               f"{coverage.dataset_size_target(tax)} conversations the length targets add up to.")
+    st.caption(
+        f"**{len(gap_frame)} targets not met** in this view ({coverage.SCOPES[scope].lower()}): "
+        + ", ".join(f"{n} {KIND_PLURALS.get(kind, kind) if n != 1 else kind.lower()}" for kind, n in per_kind.items())
+        + ". Biggest shortfall first within each kind. Personas and topics: an even share of the "
+        f"{coverage.dataset_size_target(tax)} conversations the length targets add up to."
+    )
     st.dataframe(
         gap_frame[["kind_name", "name", "target", "count", "short_by", "progress", "unit", "how"]],
-        hide_index=True, width="stretch", height=min(38 + 35 * len(gap_frame), 490),
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * len(gap_frame), 490),
         column_config={
             "kind_name": st.column_config.TextColumn("Kind", width="small"),
             "name": st.column_config.TextColumn("Name", width="medium"),
             "target": st.column_config.NumberColumn("Target", format="%.0f", width="small"),
             "count": st.column_config.NumberColumn("Have", format=number_format, width="small"),
             "short_by": st.column_config.NumberColumn("Short by", format=number_format, width="small"),
-            "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent",
-                                                        width="small"),
+            "progress": st.column_config.ProgressColumn(
+                "Progress", min_value=0.0, max_value=1.0, format="percent", width="small"
+            ),
             "unit": st.column_config.TextColumn("Counted in", width="small"),
             "how": st.column_config.TextColumn("How to fill it", width="large"),
-        })
+        },
+    )
 
 # ---- plan scenarios for the gaps -------------------------------------------------------------
 st.subheader("Plan scenarios to fill the gaps")
 added = st.session_state.pop(ADDED_KEY, None)
 if added:
-    st.success(f"Added {len(added)} scenarios to the scenario table (#{min(added)}–#{max(added)}). The charts "
-               "above include them in the *Planned* view; generate them on the Generate page.",
-               icon=":material/check_circle:")
+    st.success(
+        f"Added {len(added)} scenarios to the scenario table (#{min(added)}–#{max(added)}). The charts "
+        "above include them in the *Planned* view; generate them on the Generate page.",
+        icon=":material/check_circle:",
+    )
 
 planned_gaps = coverage.gaps(planned, tax)
 fillable = planned_gaps[planned_gaps["plannable"]]
 stuck = planned_gaps[~planned_gaps["plannable"]]
 in_table = int(planned.funnel.set_index("stage")["count"].get("planned", 0))
-st.caption(f"Scenarios already in the table count: a plan only fills what would still be missing once all "
-           f"{in_table} of them are generated (the *Planned* view), so nothing is planned twice.")
+st.caption(
+    f"Scenarios already in the table count: a plan only fills what would still be missing once all "
+    f"{in_table} of them are generated (the *Planned* view), so nothing is planned twice."
+)
 if not stuck.empty:
-    st.warning("**Planning cannot fill these:**\n" + "\n".join(
-        f"- {r.kind_name} *{r.name}*, short by {fmt(r.short_by)} {r.unit}. {r.how}."
-        for r in stuck.itertuples(index=False)), icon=":material/block:")
+    st.warning(
+        "**Planning cannot fill these:**\n"
+        + "\n".join(
+            f"- {r.kind_name} *{r.name}*, short by {fmt(r.short_by)} {r.unit}. {r.how}."
+            for r in stuck.itertuples(index=False)
+        ),
+        icon=":material/block:",
+    )
 
 if fillable.empty:
     st.session_state.pop(PLAN_KEY, None)
-    st.success("Once every scenario in the table is generated, every target that planning can fill is met.",
-               icon=":material/check_circle:")
+    st.success(
+        "Once every scenario in the table is generated, every target that planning can fill is met.",
+        icon=":material/check_circle:",
+    )
     st.stop()
 
-st.markdown(f"**{len(fillable)} targets** would still be short: " + ", ".join(
-    f"{r.name} (−{fmt(round(r.short_by, 1))} {r.unit})" for r in fillable.itertuples(index=False)) + ".")
-size = st.number_input("Scenarios to plan", min_value=1, max_value=coverage.MAX_PLAN_ROWS, value=None, step=1,
-                       key=SIZE_KEY, placeholder="As many as the gaps need", width=320,
-                       help="Leave empty to let the planner find the smallest plan that fills the gaps.")
+st.markdown(
+    f"**{len(fillable)} targets** would still be short: "
+    + ", ".join(f"{r.name} (−{fmt(round(r.short_by, 1))} {r.unit})" for r in fillable.itertuples(index=False))
+    + "."
+)
+size = st.number_input(
+    "Scenarios to plan",
+    min_value=1,
+    max_value=coverage.MAX_PLAN_ROWS,
+    value=None,
+    step=1,
+    key=SIZE_KEY,
+    placeholder="As many as the gaps need",
+    width=320,
+    help="Leave empty to let the planner find the smallest plan that fills the gaps.",
+)
 
 
 def plan_for_gaps(n: int | None, seed: int) -> coverage.GapPlan:
@@ -193,12 +250,16 @@ st.markdown(f"#### Preview: {gap_plan.n} new scenarios")
 if not rows:
     st.info("The plan is empty: nothing to add.")
     st.stop()
-st.markdown("Once generated, they would meet **every target planning can fill**." if gap_plan.closes_all else
-            f"Once generated, they would meet **{closed} of the {len(change)} targets** listed. Plan more "
-            "scenarios to close the rest.")
+st.markdown(
+    "Once generated, they would meet **every target planning can fill**."
+    if gap_plan.closes_all
+    else f"Once generated, they would meet **{closed} of the {len(change)} targets** listed. Plan more "
+    "scenarios to close the rest."
+)
 st.caption("What the plan changes, estimated as in the *Planned* view:")
 st.dataframe(
-    change[["kind_name", "name", "target", "before", "after", "short_after", "met"]], hide_index=True,
+    change[["kind_name", "name", "target", "before", "after", "short_after", "met"]],
+    hide_index=True,
     width="stretch",
     column_config={
         "kind_name": st.column_config.TextColumn("Kind", width="small"),
@@ -208,24 +269,41 @@ st.dataframe(
         "after": st.column_config.NumberColumn("With this plan", format="%.1f", width="small"),
         "short_after": st.column_config.NumberColumn("Still short", format="%.1f", width="small"),
         "met": st.column_config.CheckboxColumn("Met", width="small"),
-    })
+    },
+)
 st.caption(f"The {len(rows)} scenarios it adds:")
 label = {d: names(tax, d) for d in ("personas", "arcs", "topics", "intents", "tones", "outcomes", "tiers")}
 st.dataframe(
-    pd.DataFrame([{
-        "Tier": label["tiers"].get(r["tier"], r["tier"]), "Persona": label["personas"].get(r["persona"], r["persona"]),
-        "Emotional arc": label["arcs"].get(r["emotional_arc"], r["emotional_arc"]),
-        "Topic": label["topics"].get(r["topic"], r["topic"]), "Intent": label["intents"].get(r["intent"], r["intent"]),
-        "Tone": label["tones"].get(r["tone"], r["tone"]),
-        "Outcome": label["outcomes"].get(r["outcome_type"], r["outcome_type"]), "Context": r["context_id"] or "",
-    } for r in rows]), hide_index=True, width="stretch", height=min(38 + 35 * len(rows), 400))
+    pd.DataFrame(
+        [
+            {
+                "Tier": label["tiers"].get(r["tier"], r["tier"]),
+                "Persona": label["personas"].get(r["persona"], r["persona"]),
+                "Emotional arc": label["arcs"].get(r["emotional_arc"], r["emotional_arc"]),
+                "Topic": label["topics"].get(r["topic"], r["topic"]),
+                "Intent": label["intents"].get(r["intent"], r["intent"]),
+                "Tone": label["tones"].get(r["tone"], r["tone"]),
+                "Outcome": label["outcomes"].get(r["outcome_type"], r["outcome_type"]),
+                "Context": r["context_id"] or "",
+            }
+            for r in rows
+        ]
+    ),
+    hide_index=True,
+    width="stretch",
+    height=min(38 + 35 * len(rows), 400),
+)
 
 add, discard, _ = st.columns([3, 2, 4])
 if add.button(f"Add these {len(rows)} scenarios to the table", type="primary", icon=":material/playlist_add:"):
     try:
-        ids = store.add_scenarios(rows, plan_batch=f"coverage-gaps-{datetime.now(UTC):%Y%m%d-%H%M%S}",
-                                  plan_seed=preview["seed"] if preview else PLAN_SEED, origin="planned",
-                                  created_by=reviewer() or None)
+        ids = store.add_scenarios(
+            rows,
+            plan_batch=f"coverage-gaps-{datetime.now(UTC):%Y%m%d-%H%M%S}",
+            plan_seed=preview["seed"] if preview else PLAN_SEED,
+            origin="planned",
+            created_by=reviewer() or None,
+        )
     except StoreError as exc:
         st.error(f"**The scenarios were not added.** {exc}")
         st.stop()

@@ -1,8 +1,9 @@
 """Generate: the generation and rating jobs, the progress of one with its generation and judge costs, Stop /
 Resume / Retry failed, and "Rate conversations not rated yet"."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
@@ -33,21 +34,28 @@ gen_off = runner.generation_off_reason(settings)
 worker = None if gen_off else resources.worker()
 
 st.title("Generate")
-st.caption("Generation jobs, started from the Scenarios page (Generate, Generate selected, Generate all, Retry "
-           "failed) or by a reviewer's regeneration, and rating jobs, where the quality judge rates conversations. "
-           "A worker in this app runs them; `python -m lib worker` runs more on any machine with the same database.")
+st.caption(
+    "Generation jobs, started from the Scenarios page (Generate, Generate selected, Generate all, Retry "
+    "failed) or by a reviewer's regeneration, and rating jobs, where the quality judge rates conversations. "
+    "A worker in this app runs them; `python -m lib worker` runs more on any machine with the same database."
+)
 
 if gen_off:
     st.info(gen_off, icon=":material/cloud_off:")
 elif worker is None:
-    st.warning("No generation worker runs in this app, so queued jobs wait for one started with "
-               "`python -m lib worker`. In hosted mode the app's own worker needs SUPABASE_SERVICE_ROLE_KEY; "
-               "otherwise the server log says why it did not start.", icon=":material/error:")
+    st.warning(
+        "No generation worker runs in this app, so queued jobs wait for one started with "
+        "`python -m lib worker`. In hosted mode the app's own worker needs SUPABASE_SERVICE_ROLE_KEY; "
+        "otherwise the server log says why it did not start.",
+        icon=":material/error:",
+    )
 else:
     state = worker.status()  # type: ignore[attr-defined]
     if not state.get("alive"):
-        st.error(f"The generation worker stopped ({state.get('error') or 'no reason given'}). Restart the app; "
-                 "queued items are safe and will be picked up again.")
+        st.error(
+            f"The generation worker stopped ({state.get('error') or 'no reason given'}). Restart the app; "
+            "queued items are safe and will be picked up again."
+        )
 
 pick = names(tax, "personas"), names(tax, "topics")
 label_names = {"personas": pick[0], "topics": pick[1]}
@@ -72,7 +80,7 @@ def act(action: str, job_id: int) -> None:
 
 
 def when(value: datetime | None) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def job_label(job: dict) -> str:
@@ -81,8 +89,11 @@ def job_label(job: dict) -> str:
     mode = "economy batch" if job.get("kind") == "batch" else "realtime"
     by = f" · by {job['created_by']}" if job.get("created_by") else ""
     what = vocab.JOB_TASKS[job.get("task") or "generate"].label
-    what += (f" after job #{job['follows_job_id']}" if job.get("follows_job_id")
-             else f" {job['total_items']:,} conversations")
+    what += (
+        f" after job #{job['follows_job_id']}"
+        if job.get("follows_job_id")
+        else f" {job['total_items']:,} conversations"
+    )
     return f"#{job['id']} · {mode} · {what} · {when(job['created_at'])}{by}"
 
 
@@ -91,8 +102,11 @@ def money(usd: float) -> str:
 
 
 def follow_up_note(p: runner.Progress) -> str:
-    what = ("the conversations it stored, to be rated" if p.rating
-            else "its conversations rated low, generated once more with the judge's reasons")
+    what = (
+        "the conversations it stored, to be rated"
+        if p.rating
+        else "its conversations rated low, generated once more with the judge's reasons"
+    )
     then = ", then goes as one Message Batch" if p.kind == "batch" else ""
     return f"What job #{p.follows_job_id} leaves to do: {what}. It stays open while job #{p.follows_job_id} runs{then}."
 
@@ -113,29 +127,48 @@ def close_rating() -> None:
 def start_rating(mode: str, estimate: object) -> None:
     try:
         job_id, n = runner.start_judge_job(
-            resources.store(), mode=mode, rubric_version=rubric.version if rubric else None, model=settings.model,
-            created_by=reviewer(), concurrency=settings.concurrency, estimate=estimate,  # type: ignore[arg-type]
-            quality=policy_in_force(settings))
+            resources.store(),
+            mode=mode,
+            rubric_version=rubric.version if rubric else None,
+            model=settings.model,
+            created_by=reviewer(),
+            concurrency=settings.concurrency,
+            estimate=estimate,  # type: ignore[arg-type]
+            quality=policy_in_force(settings),
+        )
     except (runner.RunnerError, StoreError) as exc:
         flash("error", str(exc))
     else:
         st.session_state[JOB_KEY] = job_id
-        flash("success", f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued to be rated "
-                         f"({'economy batch' if mode == 'batch' else 'realtime'}).")
+        flash(
+            "success",
+            f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued to be rated "
+            f"({'economy batch' if mode == 'batch' else 'realtime'}).",
+        )
     close_rating()
 
 
 @st.dialog("Rate conversations not rated yet", width="medium", on_dismiss=close_rating)
 def confirm_rating(count: int) -> None:
-    st.caption(f"The quality judge rates each conversation against the rubric ({rubric.id if rubric else '?'} "
-               f"{rubric.version if rubric else ''}): a score and a reason per criterion, and the labels it would "
-               "change. The ratings show in the Review queue.")
+    st.caption(
+        f"The quality judge rates each conversation against the rubric ({rubric.id if rubric else '?'} "
+        f"{rubric.version if rubric else ''}): a score and a reason per criterion, and the labels it would "
+        "change. The ratings show in the Review queue."
+    )
     mode = st.radio("Mode", list(runner.MODES), format_func=runner.MODES.get, key="rate_mode")
     estimate = None
     try:
         llm_settings = LLMSettings.from_settings(settings)
-        estimate = estimate_judge(store, count, mode=mode, llm_settings=llm_settings, concurrency=settings.concurrency,
-                                  tax=tax, counter=api_token_counter(llm_settings), quality=policy_in_force(settings))
+        estimate = estimate_judge(
+            store,
+            count,
+            mode=mode,
+            llm_settings=llm_settings,
+            concurrency=settings.concurrency,
+            tax=tax,
+            counter=api_token_counter(llm_settings),
+            quality=policy_in_force(settings),
+        )
     except (StoreError, ValueError) as exc:
         st.error(f"Cannot estimate this job: {exc}")
     cols = st.columns(3)
@@ -160,12 +193,24 @@ def rating_actions() -> None:
         st.error(f"Cannot count the conversations not rated yet: {exc}")
         return
     row = st.container(horizontal=True, vertical_alignment="center")
-    row.caption(f"**{backlog:,}** current conversation{'s' if backlog != 1 else ''} not rated by the quality judge "
-                "yet" + ("" if settings.judge_on else " (the judge does not rate new conversations as they are "
-                                                      "generated: BRIGHTRUN_JUDGE is off)") + ".")
+    row.caption(
+        f"**{backlog:,}** current conversation{'s' if backlog != 1 else ''} not rated by the quality judge "
+        "yet"
+        + (
+            ""
+            if settings.judge_on
+            else " (the judge does not rate new conversations as they are generated: BRIGHTRUN_JUDGE is off)"
+        )
+        + "."
+    )
     why = gen_off or ("Nothing to rate." if not backlog else None) or (None if rubric else "The rubric cannot be read.")
-    if row.button("Rate conversations not rated yet", icon=":material/grading:", key="rate_open",
-                  disabled=bool(why), help=why or "Shows the count and the estimated cost first."):
+    if row.button(
+        "Rate conversations not rated yet",
+        icon=":material/grading:",
+        key="rate_open",
+        disabled=bool(why),
+        help=why or "Shows the count and the estimated cost first.",
+    ):
         st.session_state[RATE_KEY] = True
     if st.session_state.get(RATE_KEY) and not why:
         confirm_rating(backlog)
@@ -176,8 +221,11 @@ if auth.can("generate"):
 
 jobs_now = store.list_jobs(50)
 if not jobs_now:
-    st.info("No generation job yet. On the **Scenarios** page, select rows and click **Generate selected**, or "
-            "**Generate all** the rows not generated yet.", icon=":material/lightbulb:")
+    st.info(
+        "No generation job yet. On the **Scenarios** page, select rows and click **Generate selected**, or "
+        "**Generate all** the rows not generated yet.",
+        icon=":material/lightbulb:",
+    )
     st.stop()
 any_active = any(j["status"] in runner.ACTIVE_JOB_STATUSES for j in jobs_now)
 
@@ -208,15 +256,21 @@ def jobs_panel() -> None:
         label, colour = STATUS_LABELS.get(p.status, (p.status, "gray"))
         with head[1]:
             st.badge(label, color=colour)
-        st.progress(p.fraction, text=f"**{p.label}** conversations" + (" rated" if p.rating else "")
-                    + (f" ({p.cancelled} cancelled)" if p.cancelled else ""))
+        st.progress(
+            p.fraction,
+            text=f"**{p.label}** conversations"
+            + (" rated" if p.rating else "")
+            + (f" ({p.cancelled} cancelled)" if p.cancelled else ""),
+        )
         if p.follows_job_id and p.active:
             st.caption(follow_up_note(p))
         if p.error:
             st.error(f"**This job stopped:** {p.error}")
         if p.kind == "batch" and p.batch_id:
-            st.caption(f"Message Batch `{p.batch_id}`: {(p.batch_status or 'submitted').replace('_', ' ')}. "
-                       f"{runner.BATCH_NOTE.capitalize()}.")
+            st.caption(
+                f"Message Batch `{p.batch_id}`: {(p.batch_status or 'submitted').replace('_', ' ')}. "
+                f"{runner.BATCH_NOTE.capitalize()}."
+            )
         elif p.kind == "batch" and p.active:
             st.caption(f"Waiting for a worker to submit the Message Batch ({runner.BATCH_NOTE}).")
 
@@ -224,33 +278,66 @@ def jobs_panel() -> None:
         cols[0].metric("Succeeded", f"{p.succeeded:,}")
         cols[1].metric("Failed", f"{p.failed:,}")
         cols[2].metric("Elapsed", duration_text(p.elapsed_s) if p.elapsed_s is not None else "—")
-        cols[3].metric("ETA", duration_text(p.eta_s) if p.eta_s is not None and p.active else "—",
-                       help="About how long the rest takes, at the pace so far.")
+        cols[3].metric(
+            "ETA",
+            duration_text(p.eta_s) if p.eta_s is not None and p.active else "—",
+            help="About how long the rest takes, at the pace so far.",
+        )
         cols[4].metric("Cost so far", f"${p.cost_usd:,.4f}")
-        cols[5].metric("Tokens", compact(p.input_tokens + p.output_tokens),
-                       help=f"{p.input_tokens:,} input and {p.output_tokens:,} output tokens so far (cache reads "
-                            "and writes are priced in the cost)")
+        cols[5].metric(
+            "Tokens",
+            compact(p.input_tokens + p.output_tokens),
+            help=f"{p.input_tokens:,} input and {p.output_tokens:,} output tokens so far (cache reads "
+            "and writes are priced in the cost)",
+        )
         split = st.columns(4)
-        split[0].metric("Generation cost", money(p.generation_cost_usd),
-                        help="What writing the conversations cost: generations and repairs.")
+        split[0].metric(
+            "Generation cost",
+            money(p.generation_cost_usd),
+            help="What writing the conversations cost: generations and repairs.",
+        )
         split[1].metric("Generation tokens", compact(p.generation_tokens) if p.generation_tokens else "—")
-        split[2].metric("Judge cost", money(p.judge_cost_usd),
-                        help="What rating the conversations cost: the quality judge's requests "
-                             f"({int(job.get('judge_calls') or 0):,} so far).")
-        split[3].metric("Judge tokens", compact(p.judge_tokens) if p.judge_tokens else "—",
-                        help=f"{p.judge_input_tokens:,} input and {p.judge_output_tokens:,} output tokens")
+        split[2].metric(
+            "Judge cost",
+            money(p.judge_cost_usd),
+            help="What rating the conversations cost: the quality judge's requests "
+            f"({int(job.get('judge_calls') or 0):,} so far).",
+        )
+        split[3].metric(
+            "Judge tokens",
+            compact(p.judge_tokens) if p.judge_tokens else "—",
+            help=f"{p.judge_input_tokens:,} input and {p.judge_output_tokens:,} output tokens",
+        )
 
         buttons = st.container(horizontal=True, vertical_alignment="center")
-        buttons.button("Stop", icon=":material/stop_circle:", key=f"stop_{p.job_id}", disabled=not p.active,
-                          on_click=act, args=("stop", p.job_id),
-                          help="No new item starts; the ones in flight finish and are kept.")
+        buttons.button(
+            "Stop",
+            icon=":material/stop_circle:",
+            key=f"stop_{p.job_id}",
+            disabled=not p.active,
+            on_click=act,
+            args=("stop", p.job_id),
+            help="No new item starts; the ones in flight finish and are kept.",
+        )
         can_resume = p.status in ("stopped", "failed") and (p.cancelled or p.pending)
-        buttons.button("Resume", icon=":material/play_circle:", key=f"resume_{p.job_id}",
-                          disabled=bool(gen_off) or not can_resume, on_click=act, args=("resume", p.job_id),
-                          help=gen_off or "Queue the items that were cancelled by Stop again.")
-        buttons.button(f"Retry failed ({p.failed})", icon=":material/replay:", key=f"retry_{p.job_id}",
-                          disabled=bool(gen_off) or not p.failed, on_click=act, args=("retry", p.job_id),
-                          help=gen_off or "Queue the failed items of this job again; their attempts start over.")
+        buttons.button(
+            "Resume",
+            icon=":material/play_circle:",
+            key=f"resume_{p.job_id}",
+            disabled=bool(gen_off) or not can_resume,
+            on_click=act,
+            args=("resume", p.job_id),
+            help=gen_off or "Queue the items that were cancelled by Stop again.",
+        )
+        buttons.button(
+            f"Retry failed ({p.failed})",
+            icon=":material/replay:",
+            key=f"retry_{p.job_id}",
+            disabled=bool(gen_off) or not p.failed,
+            on_click=act,
+            args=("retry", p.job_id),
+            help=gen_off or "Queue the failed items of this job again; their attempts start over.",
+        )
         if p.status == "stopped" and p.in_flight:
             buttons.caption(f"Stopping: {p.in_flight} in flight will finish.")
 
@@ -266,30 +353,40 @@ def jobs_panel() -> None:
         failed = store.job_items_with_status(p.job_id, ["failed"], limit=200)
         with st.expander(f"Errors ({p.failed})", expanded=True, icon=":material/error:"):
             # st.table: plain text that wraps, and no canvas to redraw on every refresh
-            st.table(pd.DataFrame({
-                "Scenario": [runner.item_title(i, label_names) for i in failed],
-                "Attempts": [int(i["attempts"]) for i in failed],
-                "Error": [str(i.get("error") or "") for i in failed],
-                "When": [when(i.get("finished_at")) for i in failed],
-            }), hide_index=True)
+            st.table(
+                pd.DataFrame(
+                    {
+                        "Scenario": [runner.item_title(i, label_names) for i in failed],
+                        "Attempts": [int(i["attempts"]) for i in failed],
+                        "Error": [str(i.get("error") or "") for i in failed],
+                        "When": [when(i.get("finished_at")) for i in failed],
+                    }
+                ),
+                hide_index=True,
+            )
             if p.failed > len(failed):
                 st.caption(f"The latest {len(failed)} of {p.failed} failures.")
 
     st.markdown("##### All jobs")
     shown = [runner.progress(j) for j in jobs]
-    st.table(pd.DataFrame({
-        "Job": [f"#{j['id']}" for j in jobs],
-        "What": [runner.job_title(j) for j in jobs],
-        "Mode": ["Economy batch" if j["kind"] == "batch" else "Realtime" for j in jobs],
-        "Status": [STATUS_LABELS.get(j["status"], (j["status"],))[0] for j in jobs],
-        "Progress": [q.label for q in shown],
-        "Succeeded": [int(j["succeeded_items"]) for j in jobs],
-        "Failed": [int(j["failed_items"]) for j in jobs],
-        "Generation cost": [money(q.generation_cost_usd) for q in shown],
-        "Judge cost": [money(q.judge_cost_usd) for q in shown],
-        "Created": [when(j["created_at"]) for j in jobs],
-        "By": [j.get("created_by") or "" for j in jobs],
-    }), hide_index=True)
+    st.table(
+        pd.DataFrame(
+            {
+                "Job": [f"#{j['id']}" for j in jobs],
+                "What": [runner.job_title(j) for j in jobs],
+                "Mode": ["Economy batch" if j["kind"] == "batch" else "Realtime" for j in jobs],
+                "Status": [STATUS_LABELS.get(j["status"], (j["status"],))[0] for j in jobs],
+                "Progress": [q.label for q in shown],
+                "Succeeded": [int(j["succeeded_items"]) for j in jobs],
+                "Failed": [int(j["failed_items"]) for j in jobs],
+                "Generation cost": [money(q.generation_cost_usd) for q in shown],
+                "Judge cost": [money(q.judge_cost_usd) for q in shown],
+                "Created": [when(j["created_at"]) for j in jobs],
+                "By": [j.get("created_by") or "" for j in jobs],
+            }
+        ),
+        hide_index=True,
+    )
 
     if any_active and not active:
         st.rerun()  # everything finished: draw the page once more, without the timer

@@ -1,4 +1,5 @@
 """Overview: what the studio does, and the seed dataset it starts from."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -30,21 +31,25 @@ except TaxonomyError as exc:
     st.stop()
 
 steps = st.columns(5)
-for col, (title, text) in zip(steps, [
-    ("1 · Plan", "A scenario table from the taxonomy: persona × arc × topic × intent × tone × outcome × tier."),
-    ("2 · Generate", "Claude writes each conversation; it is checked and repaired before it is stored."),
-    ("3 · Review", "Experts approve, reject or flag, and correct per-turn labels."),
-    ("4 · Coverage", "Charts of what the dataset covers against its targets, and the gaps."),
-    ("5 · Export", "Approved conversations in the formats training tools load."),
-]):
+for col, (title, text) in zip(
+    steps,
+    [
+        ("1 · Plan", "A scenario table from the taxonomy: persona × arc × topic × intent × tone × outcome × tier."),
+        ("2 · Generate", "Claude writes each conversation; it is checked and repaired before it is stored."),
+        ("3 · Review", "Experts approve, reject or flag, and correct per-turn labels."),
+        ("4 · Coverage", "Charts of what the dataset covers against its targets, and the gaps."),
+        ("5 · Export", "Approved conversations in the formats training tools load."),
+    ],
+):
     with col.container(border=True):
         st.markdown(f"**{title}**")
         st.caption(text)
 
 st.subheader("The seed dataset")
 voice = tax.vertical.brand_voice
-st.caption(f"Vertical: {tax.vertical.name} · assistant voice: {voice.name}, {voice.title} · "
-           f"taxonomy v{tax.vertical.version}")
+st.caption(
+    f"Vertical: {tax.vertical.name} · assistant voice: {voice.name}, {voice.title} · taxonomy v{tax.vertical.version}"
+)
 if seeds.errors:
     st.warning("Some seed files were skipped:\n\n" + "\n".join(f"- {e}" for e in seeds.errors))
 convs = seeds.conversations
@@ -67,11 +72,18 @@ with right:
     emotions = tax.by_id("emotions")
     found = emotion_counts(convs)
     order = [e for e in emotions if e in found]
-    fig = go.Figure(go.Bar(
-        x=[emotions[e].name for e in order], y=[found[e] for e in order],
-        marker_color=[emotions[e].color for e in order],
-        hovertemplate="%{x}: %{y} user turns<extra></extra>",
-    ))
-    fig.update_layout(title="Primary emotion of user turns in the seeds", height=340,
-                      margin=dict(l=10, r=10, t=40, b=10), yaxis_title="User turns")
+    fig = go.Figure(
+        go.Bar(
+            x=[emotions[e].name for e in order],
+            y=[found[e] for e in order],
+            marker_color=[emotions[e].color for e in order],
+            hovertemplate="%{x}: %{y} user turns<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Primary emotion of user turns in the seeds",
+        height=340,
+        margin=dict(l=10, r=10, t=40, b=10),
+        yaxis_title="User turns",
+    )
     st.plotly_chart(fig, width="stretch")

@@ -1,4 +1,5 @@
 """Scenarios: the table of conversations to generate, its filters, a scenario's detail, and planning."""
+
 from __future__ import annotations
 
 import time
@@ -47,12 +48,18 @@ def read_widget(key: str) -> None:
 
 
 filters: flt.Filters = st.session_state[FILTERS_KEY]
-st.query_params.from_dict({**flt.to_query(filters),
-                           **({"scenario": str(st.session_state[FOCUS_KEY])} if st.session_state.get(FOCUS_KEY) else {})})
+st.query_params.from_dict(
+    {
+        **flt.to_query(filters),
+        **({"scenario": str(st.session_state[FOCUS_KEY])} if st.session_state.get(FOCUS_KEY) else {}),
+    }
+)
 
 st.title("Scenarios")
-st.caption("One row per conversation to generate, planned from the taxonomy. Filter, select, and open a row "
-           "to see its parameters and conversation.")
+st.caption(
+    "One row per conversation to generate, planned from the taxonomy. Filter, select, and open a row "
+    "to see its parameters and conversation."
+)
 
 total = store.counts().get("scenarios", 0)
 
@@ -61,33 +68,44 @@ total = store.counts().get("scenarios", 0)
 @st.fragment
 def planning_panel(expanded: bool) -> None:
     with st.expander("Plan scenarios", expanded=expanded, icon=":material/add_circle:"):
-        st.caption("The planner balances every persona, arc, topic, intent, tone and outcome, covers as many "
-                   "persona × arc, arc × topic and persona × topic pairs as it can, and tops up what the "
-                   "table already has instead of repeating it.")
+        st.caption(
+            "The planner balances every persona, arc, topic, intent, tone and outcome, covers as many "
+            "persona × arc, arc × topic and persona × topic pairs as it can, and tops up what the "
+            "table already has instead of repeating it."
+        )
         defaults = {t.id: t.default_count for t in tax.tiers}
         cols = st.columns([1, 1, 1, 1, 1])
         n_total = cols[0].number_input("Scenarios to add", 1, 20_000, sum(defaults.values()), step=10, key="pl_n")
         mix = {}
         for col, t in zip(cols[1:4], tax.tiers):
             share = defaults[t.id] / max(sum(defaults.values()), 1)
-            mix[t.id] = col.number_input(f"{t.name} %", 0, 100, round(share * 100), key=f"pl_mix_{t.id}",
-                                         help=t.description)
-        seed = cols[4].number_input("Random seed", 0, 1_000_000, 0, key="pl_seed",
-                                    help="The same seed and table give the same plan.")
+            mix[t.id] = col.number_input(
+                f"{t.name} %", 0, 100, round(share * 100), key=f"pl_mix_{t.id}", help=t.description
+            )
+        seed = cols[4].number_input(
+            "Random seed", 0, 1_000_000, 0, key="pl_seed", help="The same seed and table give the same plan."
+        )
         if sum(mix.values()) != 100:
             st.warning(f"The tier mix adds up to {sum(mix.values())}%; make it 100%.")
             return
         counts = vocab.round_mix(int(n_total), mix)
         st.caption(" · ".join(f"{t.name}: {counts[t.id]}" for t in tax.tiers))
         request = (int(n_total), tuple(sorted(counts.items())), int(seed))
-        if st.button("Preview coverage", icon=":material/preview:", disabled=st.session_state.get("pl_preview") == request):
+        if st.button(
+            "Preview coverage", icon=":material/preview:", disabled=st.session_state.get("pl_preview") == request
+        ):
             st.session_state["pl_preview"] = request
         if st.session_state.get("pl_preview") != request:
             st.caption("Preview the coverage this plan would reach, then add it.")
             return
         # Planning on top of the whole table (not the filtered view): the planner tops up what it lacks.
-        existing = [{k: r[k] for k in ("tier", "persona", "emotional_arc", "topic", "intent", "tone",
-                                       "outcome_type", "context_id")} for r in store.list_scenarios()]
+        existing = [
+            {
+                k: r[k]
+                for k in ("tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id")
+            }
+            for r in store.list_scenarios()
+        ]
         try:
             before = plan(tax, 0, seed=int(seed), existing=existing).coverage
             result = plan(tax, int(n_total), counts, seed=int(seed), existing=existing)
@@ -98,8 +116,9 @@ def planning_panel(expanded: bool) -> None:
         st.dataframe(pd.DataFrame(compare_coverage(before, result.coverage)), hide_index=True, width="stretch")
         if st.button(f"Add {len(result.scenarios)} scenarios", type="primary", icon=":material/add:"):
             try:
-                ids = store.add_scenarios([s.as_dict() for s in result.scenarios], plan_seed=int(seed),
-                                          plan_batch=f"page-seed-{int(seed)}")
+                ids = store.add_scenarios(
+                    [s.as_dict() for s in result.scenarios], plan_seed=int(seed), plan_batch=f"page-seed-{int(seed)}"
+                )
             except StoreError as exc:
                 st.error(f"The scenarios were not added: {exc}")
                 return
@@ -109,8 +128,11 @@ def planning_panel(expanded: bool) -> None:
 
 
 if total == 0:
-    st.info("**There are no scenarios yet.** Plan the table below: choose how many conversations you want "
-            "and the tier mix, preview the coverage, then add them.", icon=":material/lightbulb:")
+    st.info(
+        "**There are no scenarios yet.** Plan the table below: choose how many conversations you want "
+        "and the tier mix, preview the coverage, then add them.",
+        icon=":material/lightbulb:",
+    )
     planning_panel(expanded=True)
     st.stop()
 
@@ -122,15 +144,28 @@ with st.container(border=True):
         key = f"flt_{dim.key}"
         if key not in st.session_state:
             st.session_state[key] = filters.get(dim.key, [])
-        grid[i % 5].multiselect(dim.label, list(opts), format_func=lambda v, o=opts: o.get(v, v), key=key,
-                                on_change=read_widget, args=(dim.key,), placeholder="All")
+        grid[i % 5].multiselect(
+            dim.label,
+            list(opts),
+            format_func=lambda v, o=opts: o.get(v, v),
+            key=key,
+            on_change=read_widget,
+            args=(dim.key,),
+            placeholder="All",
+        )
     chip_cols = st.columns([6, 1])
     with chip_cols[0]:
         chips = flt.chips(filters, tax)
         if chips:
             labels = {f"{key}={value}": text for key, value, text in chips}
-            removed = st.pills("Active filters (click to remove)", list(labels), format_func=lambda k: f"✕ {labels[k]}",
-                               selection_mode="single", default=None, key=f"chips_{hash(tuple(labels))}")
+            removed = st.pills(
+                "Active filters (click to remove)",
+                list(labels),
+                format_func=lambda k: f"✕ {labels[k]}",
+                selection_mode="single",
+                default=None,
+                key=f"chips_{hash(tuple(labels))}",
+            )
             if removed:
                 key, value = removed.split("=", 1)
                 set_filters(flt.remove(filters, key, value))
@@ -146,15 +181,25 @@ CONFIRM_KEY = "scn_gen_all"  # the scenario ids the "Generate all" dialog asks a
 
 def queue(ids: list[int], mode: str = "realtime", estimate: Estimate | None = None) -> None:
     try:
-        job_id, n = runner.start_job(store, ids, mode=mode, model=settings.model, created_by=reviewer(),
-                                     concurrency=settings.concurrency, estimate=estimate)
+        job_id, n = runner.start_job(
+            store,
+            ids,
+            mode=mode,
+            model=settings.model,
+            created_by=reviewer(),
+            concurrency=settings.concurrency,
+            estimate=estimate,
+        )
     except (runner.RunnerError, StoreError) as exc:
         st.session_state[FLASH_KEY] = ("error", str(exc), time.time())
     else:
-        st.session_state[FLASH_KEY] = ("success", f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued "
-                                                  f"({'economy batch' if mode == 'batch' else 'realtime'}). "
-                                                  "Follow it here or on the [Generate](generate) page.",
-                                      time.time())
+        st.session_state[FLASH_KEY] = (
+            "success",
+            f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued "
+            f"({'economy batch' if mode == 'batch' else 'realtime'}). "
+            "Follow it here or on the [Generate](generate) page.",
+            time.time(),
+        )
     st.session_state.pop(CONFIRM_KEY, None)
     st.rerun()
 
@@ -169,8 +214,15 @@ def confirm_generate_all(ids: list[int]) -> None:
     mode = st.radio("Mode", list(runner.MODES), format_func=runner.MODES.get, key="gen_all_mode")
     try:
         llm_settings = LLMSettings.from_settings(settings)
-        estimate = estimate_job(store, chosen, mode=mode, llm_settings=llm_settings, concurrency=settings.concurrency,
-                                tax=tax, counter=api_token_counter(llm_settings))
+        estimate = estimate_job(
+            store,
+            chosen,
+            mode=mode,
+            llm_settings=llm_settings,
+            concurrency=settings.concurrency,
+            tax=tax,
+            counter=api_token_counter(llm_settings),
+        )
     except (StoreError, ValueError) as exc:
         st.error(f"Cannot estimate this job: {exc}")
         estimate = None
@@ -181,8 +233,10 @@ def confirm_generate_all(ids: list[int]) -> None:
         cols[2].metric("Estimated time", estimate.time_text())
         st.caption(f"Estimate: {estimate.basis}.")
     if mode == "batch":
-        st.caption("Economy mode sends the whole job as one Message Batch: about half the cost, results within "
-                   "24 hours (usually much sooner). Failed checks are repaired with the normal API.")
+        st.caption(
+            "Economy mode sends the whole job as one Message Batch: about half the cost, results within "
+            "24 hours (usually much sooner). Failed checks are repaired with the normal API."
+        )
     left, right = st.columns(2)
     if left.button("Start generating", type="primary", icon=":material/play_arrow:", key="gen_all_go"):
         queue([int(r["id"]) for r in chosen], mode, estimate)
@@ -195,18 +249,32 @@ def generation_actions(rows: list[dict], selected: list[int], live: bool) -> Non
     todo = runner.ids_with_status(rows, ["not_generated"])
     failed = runner.ids_with_status(rows, ["failed"])
     cols = st.columns([1.3, 1.8, 1.1, 2])
-    if cols[0].button(f"Generate selected ({len(selected)})", icon=":material/play_arrow:", key="gen_selected",
-                      disabled=bool(gen_off) or not selected, help=gen_off or "Generate the selected rows now."):
+    if cols[0].button(
+        f"Generate selected ({len(selected)})",
+        icon=":material/play_arrow:",
+        key="gen_selected",
+        disabled=bool(gen_off) or not selected,
+        help=gen_off or "Generate the selected rows now.",
+    ):
         queue(selected)
-    if cols[1].button(f"Generate all not generated ({len(todo):,})", icon=":material/playlist_play:", key="gen_all",
-                      disabled=bool(gen_off) or not todo,
-                      help=gen_off or "Every row shown that has no conversation yet; you confirm the cost first."):
+    if cols[1].button(
+        f"Generate all not generated ({len(todo):,})",
+        icon=":material/playlist_play:",
+        key="gen_all",
+        disabled=bool(gen_off) or not todo,
+        help=gen_off or "Every row shown that has no conversation yet; you confirm the cost first.",
+    ):
         st.session_state[CONFIRM_KEY] = todo
         if live:
             st.rerun()  # the dialog opens outside this fragment
         st.rerun()
-    if cols[2].button(f"Retry failed ({len(failed)})", icon=":material/replay:", key="gen_retry",
-                      disabled=bool(gen_off) or not failed, help=gen_off or "Generate the failed rows shown again."):
+    if cols[2].button(
+        f"Retry failed ({len(failed)})",
+        icon=":material/replay:",
+        key="gen_retry",
+        disabled=bool(gen_off) or not failed,
+        help=gen_off or "Generate the failed rows shown again.",
+    ):
         queue(failed)
     if gen_off:
         st.caption(":material/cloud_off: " + gen_off)
@@ -223,9 +291,12 @@ def table_area(live: bool) -> None:
         for job in jobs[:3]:
             p = runner.progress(job)
             mode = "economy batch" if p.kind == "batch" else "realtime"
-            st.progress(p.fraction, text=f"Job #{p.job_id} ({mode}): **{p.label}** generated"
-                        + (f" · {p.in_flight} generating" if p.in_flight else "")
-                        + (f" · {p.failed} failed" if p.failed else ""))
+            st.progress(
+                p.fraction,
+                text=f"Job #{p.job_id} ({mode}): **{p.label}** generated"
+                + (f" · {p.in_flight} generating" if p.in_flight else "")
+                + (f" · {p.failed} failed" if p.failed else ""),
+            )
     rows = store.list_scenarios(filters)
     table = flt.table_frame(rows, tax)
     st.session_state["scn_load_s"] = time.perf_counter() - started
@@ -241,11 +312,18 @@ def table_area(live: bool) -> None:
     else:
         # The grid's selection is by position: a new key when the rows change (a filter, or a job
         # moving rows out of a status filter), and the ids in SELECTED_KEY select the right rows again.
-        table_key = (f"scn_table_{hash(tuple(sorted((k, tuple(v)) for k, v in filters.items())))}"
-                     f"_{hash(tuple(table['ID'].tolist()))}")
+        table_key = (
+            f"scn_table_{hash(tuple(sorted((k, tuple(v)) for k, v in filters.items())))}"
+            f"_{hash(tuple(table['ID'].tolist()))}"
+        )
         positions = [i for i, sid in enumerate(table["ID"].tolist()) if sid in set(selected)]
         event = st.dataframe(
-            table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True, width="stretch",
+            table,
+            key=table_key,
+            on_select="rerun",
+            selection_mode="multi-row",
+            hide_index=True,
+            width="stretch",
             height=min(38 + 35 * len(table), 520),
             selection_default={"selection": {"rows": positions}} if positions else None,
             column_config={
@@ -253,9 +331,13 @@ def table_area(live: bool) -> None:
                 "Quality": st.column_config.ProgressColumn("Quality", min_value=0, max_value=10, format="%d"),
                 "Updated": st.column_config.DatetimeColumn("Last updated", format="YYYY-MM-DD HH:mm"),
                 "Status": st.column_config.MultiselectColumn(
-                    "Status", options=list(vocab.SCENARIO_STATUSES),
+                    "Status",
+                    options=list(vocab.SCENARIO_STATUSES),
                     color=list(vocab.hexes(vocab.SCENARIO_STATUSES).values()),
-                    format_func=vocab.labels(vocab.SCENARIO_STATUSES).get, width=125, pinned=True),
+                    format_func=vocab.labels(vocab.SCENARIO_STATUSES).get,
+                    width=125,
+                    pinned=True,
+                ),
             },
         )
         now = [int(table["ID"].iloc[i]) for i in event.selection.rows]
@@ -270,8 +352,9 @@ def table_area(live: bool) -> None:
                 st.rerun()  # the detail below is outside this fragment
         hidden = [s for s in selected if s not in visible]
         if selected:
-            selection_note.markdown(f"**{len(selected)}** selected"
-                                    + (f" ({len(hidden)} hidden by the filters)" if hidden else ""))
+            selection_note.markdown(
+                f"**{len(selected)}** selected" + (f" ({len(hidden)} hidden by the filters)" if hidden else "")
+            )
         if selected and st.button("Clear selection", icon=":material/deselect:"):
             st.session_state[SELECTED_KEY] = []
             st.session_state.pop(table_key, None)
@@ -302,18 +385,30 @@ if scenario is None:
     st.caption("Select a row to see its parameters and conversation here.")
     st.stop()
 
-n = {d: names(tax, d) for d in ("personas", "arcs", "topics", "intents", "tones", "outcomes", "emotions",
-                               "topic_clusters")}
+n = {
+    d: names(tax, d)
+    for d in ("personas", "arcs", "topics", "intents", "tones", "outcomes", "emotions", "topic_clusters")
+}
 title = st.columns([5, 1])
-title[0].subheader(f"#{scenario['id']} · {n['personas'].get(scenario['persona'], scenario['persona'])} · "
-                   f"{n['topics'].get(scenario['topic'], scenario['topic'])}")
+title[0].subheader(
+    f"#{scenario['id']} · {n['personas'].get(scenario['persona'], scenario['persona'])} · "
+    f"{n['topics'].get(scenario['topic'], scenario['topic'])}"
+)
 with title[1]:
     status_badge(scenario["status"])
     busy = scenario["status"] in ("queued", "generating")
-    if st.button("Generate again" if scenario.get("conversation_id") else "Generate", icon=":material/play_arrow:",
-                 key="gen_one", disabled=bool(gen_off) or busy,
-                 help=gen_off or ("It is queued or being generated." if busy else
-                                  "Generate this scenario's conversation now (a new version if it has one).")):
+    if st.button(
+        "Generate again" if scenario.get("conversation_id") else "Generate",
+        icon=":material/play_arrow:",
+        key="gen_one",
+        disabled=bool(gen_off) or busy,
+        help=gen_off
+        or (
+            "It is queued or being generated."
+            if busy
+            else "Generate this scenario's conversation now (a new version if it has one)."
+        ),
+    ):
         queue([scenario["id"]])
 
 params = {
@@ -331,8 +426,12 @@ params = {
 }
 left, right = st.columns([1, 2])
 with left:
-    st.dataframe(pd.DataFrame({"Parameter": list(params), "Value": [str(v) for v in params.values()]}),
-                 hide_index=True, width="stretch", height=38 + 35 * len(params))
+    st.dataframe(
+        pd.DataFrame({"Parameter": list(params), "Value": [str(v) for v in params.values()]}),
+        hide_index=True,
+        width="stretch",
+        height=38 + 35 * len(params),
+    )
     if scenario.get("context"):
         st.markdown("**Situation**")
         st.markdown(escape_markdown(scenario["context"]))
@@ -341,11 +440,20 @@ with right:
     if not versions:
         st.info("This scenario has no conversation yet.", icon=":material/hourglass_empty:")
     else:
-        labels = {c.id: f"Version {len(versions) - i}" + (" (current)" if i == 0 else "") +
-                  f" · {c.provenance.source} · {c.provenance.created_at:%Y-%m-%d}" for i, c in enumerate(versions)}
-        chosen = st.selectbox("Conversation", list(labels), format_func=labels.get, key=f"ver_{scenario['id']}") \
-            if len(versions) > 1 else versions[0].id
+        labels = {
+            c.id: f"Version {len(versions) - i}"
+            + (" (current)" if i == 0 else "")
+            + f" · {c.provenance.source} · {c.provenance.created_at:%Y-%m-%d}"
+            for i, c in enumerate(versions)
+        }
+        chosen = (
+            st.selectbox("Conversation", list(labels), format_func=labels.get, key=f"ver_{scenario['id']}")
+            if len(versions) > 1
+            else versions[0].id
+        )
         conv = next(c for c in versions if c.id == chosen)
-        st.caption(f"{len(conv.turns)} turns · review: {conv.review.status.replace('_', ' ')}"
-                   + (f" · model {conv.provenance.model}" if conv.provenance.model else ""))
+        st.caption(
+            f"{len(conv.turns)} turns · review: {conv.review.status.replace('_', ' ')}"
+            + (f" · model {conv.provenance.model}" if conv.provenance.model else "")
+        )
         render_chat(conv.current_turns(), tax)

@@ -1,4 +1,5 @@
 """Sign in (hosted mode): email and password with Supabase Auth; shows who is signed in and their role."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -10,22 +11,30 @@ nav.open_in_app("signin")
 st.title("Sign in")
 
 if not resources.hosted():
-    st.info("Sign-in is used only when the studio runs on a Supabase project (hosted mode). This one runs on "
-            "its own database, with one trusted user: everything is allowed.")
+    st.info(
+        "Sign-in is used only when the studio runs on a Supabase project (hosted mode). This one runs on "
+        "its own database, with one trusted user: everything is allowed."
+    )
     st.stop()
 
 me = auth.current()
 if me is not None:
     st.success(f"You are signed in as **{escape_markdown(me.email)}**.")
     if me.role:
-        st.markdown(f"Your role: **{me.role}**. "
-                    + {"viewer": "You can read everything.",
-                       "reviewer": "You can read, record review decisions and correct labels.",
-                       "operator": "You can also plan scenarios and generate conversations.",
-                       "admin": "You can do everything, including managing members."}[me.role])
+        st.markdown(
+            f"Your role: **{me.role}**. "
+            + {
+                "viewer": "You can read everything.",
+                "reviewer": "You can read, record review decisions and correct labels.",
+                "operator": "You can also plan scenarios and generate conversations.",
+                "admin": "You can do everything, including managing members.",
+            }[me.role]
+        )
     else:
-        st.warning("**You have no role yet.** Your account is not in the members table, so you cannot see the data. "
-                   "Ask an admin to add you.")
+        st.warning(
+            "**You have no role yet.** Your account is not in the members table, so you cannot see the data. "
+            "Ask an admin to add you."
+        )
     if st.button("Sign out", icon=":material/logout:", key="br_signin_sign_out"):
         auth.sign_out()
         st.rerun()

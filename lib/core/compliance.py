@@ -16,6 +16,7 @@
 A hard rule is safety or compliance: a failure blocks approval and export. A soft rule is brand
 voice: it is reported and sent back for repair, but a reviewer may still approve.
 """
+
 from __future__ import annotations
 
 import re
@@ -78,8 +79,9 @@ class ForbiddenRule(_Rule):
     def _catches_its_examples(self) -> ForbiddenRule:
         for n, text in enumerate(self.examples):
             if not self.violations(text):
-                raise ValueError(f"examples[{n}]: the rule does not catch its own example {text!r}; "
-                                 "fix the patterns or the example")
+                raise ValueError(
+                    f"examples[{n}]: the rule does not catch its own example {text!r}; fix the patterns or the example"
+                )
         for n, text in enumerate(self.allowed):
             hit = self.violations(text)
             if hit:

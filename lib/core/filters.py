@@ -3,6 +3,7 @@
 Pure functions over a pandas DataFrame of scenario rows, so the page only lays them out and a
 filter change costs a vectorised mask, not a database round trip.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -22,10 +23,20 @@ class Dimension:
 
 
 # The 8 planning dimensions, then status: row column -> the taxonomy dimension with its names.
-DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension(key, DIMENSION_LABELS[key], taxonomy) for key, taxonomy in (
-    ("persona", "personas"), ("start_emotion", "emotions"), ("topic_cluster", "topic_clusters"),
-    ("intent", "intents"), ("tone", "tones"), ("topic", "topics"), ("outcome_type", "outcomes"),
-    ("tier", "tiers"), ("status", None)))
+DIMENSIONS: tuple[Dimension, ...] = tuple(
+    Dimension(key, DIMENSION_LABELS[key], taxonomy)
+    for key, taxonomy in (
+        ("persona", "personas"),
+        ("start_emotion", "emotions"),
+        ("topic_cluster", "topic_clusters"),
+        ("intent", "intents"),
+        ("tone", "tones"),
+        ("topic", "topics"),
+        ("outcome_type", "outcomes"),
+        ("tier", "tiers"),
+        ("status", None),
+    )
+)
 BY_KEY = {d.key: d for d in DIMENSIONS}
 
 Filters = dict[str, list[str]]
@@ -90,19 +101,35 @@ TABLE_COLUMNS = ["ID", "Status", "Persona", "Emotion", "Topic", "Arc", "Tier", "
 
 def table_frame(rows: list[dict], tax: Taxonomy) -> pd.DataFrame:
     """v_scenarios rows -> the scenario table as shown: names instead of ids, status with its icon."""
-    df = pd.DataFrame(rows, columns=["id", "persona", "start_emotion", "end_emotion", "topic", "emotional_arc",
-                                     "tier", "intent", "status", "quality_score", "updated_at"])
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "id",
+            "persona",
+            "start_emotion",
+            "end_emotion",
+            "topic",
+            "emotional_arc",
+            "tier",
+            "intent",
+            "status",
+            "quality_score",
+            "updated_at",
+        ],
+    )
     emo = {k: v.name for k, v in tax.by_id("emotions").items()}
-    out = pd.DataFrame({
-        "ID": df["id"].astype("int64"),
-        "Status": df["status"].map(lambda v: [v]),  # a one-item list renders as a coloured badge
-        "Persona": df["persona"].map({k: v.name for k, v in tax.by_id("personas").items()}),
-        "Emotion": df["start_emotion"].map(emo).fillna("?") + " → " + df["end_emotion"].map(emo).fillna("?"),
-        "Topic": df["topic"].map({k: v.name for k, v in tax.by_id("topics").items()}),
-        "Arc": df["emotional_arc"].map({k: v.name for k, v in tax.by_id("arcs").items()}),
-        "Tier": df["tier"].map({t.id: t.name for t in tax.tiers}),
-        "Intent": df["intent"].map({k: v.name for k, v in tax.by_id("intents").items()}),
-        "Quality": pd.to_numeric(df["quality_score"], errors="coerce"),
-        "Updated": pd.to_datetime(df["updated_at"], utc=True),
-    })
+    out = pd.DataFrame(
+        {
+            "ID": df["id"].astype("int64"),
+            "Status": df["status"].map(lambda v: [v]),  # a one-item list renders as a coloured badge
+            "Persona": df["persona"].map({k: v.name for k, v in tax.by_id("personas").items()}),
+            "Emotion": df["start_emotion"].map(emo).fillna("?") + " → " + df["end_emotion"].map(emo).fillna("?"),
+            "Topic": df["topic"].map({k: v.name for k, v in tax.by_id("topics").items()}),
+            "Arc": df["emotional_arc"].map({k: v.name for k, v in tax.by_id("arcs").items()}),
+            "Tier": df["tier"].map({t.id: t.name for t in tax.tiers}),
+            "Intent": df["intent"].map({k: v.name for k, v in tax.by_id("intents").items()}),
+            "Quality": pd.to_numeric(df["quality_score"], errors="coerce"),
+            "Updated": pd.to_datetime(df["updated_at"], utc=True),
+        }
+    )
     return out

@@ -9,6 +9,7 @@ written as each revision is recorded (revise_label, whose time is taken under th
 so time order is the order they applied in) and, for a document stored with a history, by replaying it
 in this same order (insert_conversation). SQL counts read those columns; documents are read here.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,8 +27,9 @@ def _when(at: Any) -> datetime:
 
 def latest(history: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], Any]:
     """(turn, field) -> the value in force, for every label a revision touched."""
-    ordered = sorted(history, key=lambda r: (r.get("at") is not None,
-                                             _when(r["at"]) if r.get("at") is not None else datetime.min))
+    ordered = sorted(
+        history, key=lambda r: (r.get("at") is not None, _when(r["at"]) if r.get("at") is not None else datetime.min)
+    )
     return {(int(r["turn"]), str(r["field"])): r.get("new_value") for r in ordered}
 
 

@@ -7,23 +7,19 @@ lib/core/labels.py).
 
 `python -m lib schema --schema` prints the JSON Schema (committed as schema/conversation.schema.json).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from lib.core.labels import in_force
-from lib.core.vocabulary import (
-    LABEL_FIELDS,
-    ConversationSource,
-    ReviewStatus,
-    RevisionSource,
-)
+from lib.core.vocabulary import LABEL_FIELDS, ConversationSource, ReviewStatus, RevisionSource
 
 FORMAT_VERSION = "1.0"
 
@@ -35,7 +31,7 @@ REVISABLE_FIELDS: dict[str, str] = {k: f.role for k, f in LABEL_FIELDS.items()}
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Strict(BaseModel):
@@ -101,7 +97,7 @@ class AssistantTurn(Strict):
     learning_objective: str = Field(description="What a model should learn from this turn.")
 
 
-Turn = Annotated[Union[UserTurn, AssistantTurn], Field(discriminator="role")]
+Turn = Annotated[UserTurn | AssistantTurn, Field(discriminator="role")]
 TURNS: TypeAdapter[list[UserTurn | AssistantTurn]] = TypeAdapter(list[Turn])
 
 
@@ -207,19 +203,28 @@ class Conversation(Strict):
 
     def current_turns(self) -> list[UserTurn | AssistantTurn]:
         """Copies of the turns with the labels in force, for training exports and checks."""
-        return TURNS.validate_python(in_force([t.model_dump() for t in self.turns],
-                                              [r.model_dump() for r in self.label_history]))
+        return TURNS.validate_python(
+            in_force([t.model_dump() for t in self.turns], [r.model_dump() for r in self.label_history])
+        )
 
-    def revise(self, turn: int, field: str, new_value: Any, *, source: RevisionSource, author: str,
-               reason: str = "") -> LabelRevision:
+    def revise(
+        self, turn: int, field: str, new_value: Any, *, source: RevisionSource, author: str, reason: str = ""
+    ) -> LabelRevision:
         """Append a revision (the originals stay as they are) and return it."""
         if not 0 <= turn < len(self.turns):
             raise ValueError(f"there is no turn {turn}; the conversation has {len(self.turns)} turns")
         problem = _field_problem(self.turns[turn], field)
         if problem:
             raise ValueError(problem)
-        rev = LabelRevision(turn=turn, field=field, old_value=self.current_value(turn, field),
-                            new_value=new_value, source=source, author=author, reason=reason)
+        rev = LabelRevision(
+            turn=turn,
+            field=field,
+            old_value=self.current_value(turn, field),
+            new_value=new_value,
+            source=source,
+            author=author,
+            reason=reason,
+        )
         self.label_history.append(rev)
         type(self).model_validate(self.model_dump())  # the revision must leave a valid conversation
         return rev

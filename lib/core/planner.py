@@ -16,12 +16,14 @@ tier-2/3 row). The plan is built in two passes:
 `existing` rows (already in the table) count towards balance and pairs, so a top-up fills gaps instead of
 repeating them. `weights` add demand (in conversations) to values, and the targets follow it.
 """
+
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from lib.core.taxonomy import Context, Taxonomy
 from lib.core.vocabulary import round_mix
@@ -30,37 +32,81 @@ from lib.core.vocabulary import round_mix
 # has are used, and a limit that leaves nothing is ignored: other verticals have other ids.
 ARC_AFFINITY: dict[str, dict[str, tuple[str, ...]]] = {
     "crisis_to_referral": {"tone": ("urgent",), "outcome_type": ("referral",)},
-    "hostility_to_boundary": {"intent": ("boundary_setting", "objection_handling"), "tone": ("tense",),
-                              "outcome_type": ("referral", "resolved", "ongoing")},
-    "emergency_to_calm": {"tone": ("urgent", "tense", "professional"),
-                          "intent": ("get_advice", "make_decision", "decision_support")},
-    "grief_to_steadiness": {"tone": ("reflective", "professional", "casual"),
-                            "outcome_type": ("action_plan", "ongoing", "referral")},
-    "exploratory": {"tone": ("exploratory", "casual", "professional"),
-                    "intent": ("understand_options", "skill_acquisition", "get_advice"),
-                    "outcome_type": ("resolved", "action_plan", "ongoing")},
-    "confusion_to_clarity": {"intent": ("understand_options", "skill_acquisition", "get_advice", "decision_support"),
-                             "outcome_type": ("resolved", "action_plan")},
-    "triumph": {"tone": ("casual", "professional", "exploratory", "reflective"),
-                "intent": ("get_advice", "make_decision", "decision_support", "understand_options",
-                           "skill_acquisition"),
-                "outcome_type": ("resolved", "action_plan")},
-    "shame_to_empowerment": {"tone": ("reflective", "casual", "professional"),
-                             "outcome_type": ("action_plan", "ongoing", "resolved")},
-    "plateau_to_breakthrough": {"tone": ("professional", "casual", "tense", "reflective", "exploratory"),
-                                "outcome_type": ("action_plan", "ongoing", "resolved")},
+    "hostility_to_boundary": {
+        "intent": ("boundary_setting", "objection_handling"),
+        "tone": ("tense",),
+        "outcome_type": ("referral", "resolved", "ongoing"),
+    },
+    "emergency_to_calm": {
+        "tone": ("urgent", "tense", "professional"),
+        "intent": ("get_advice", "make_decision", "decision_support"),
+    },
+    "grief_to_steadiness": {
+        "tone": ("reflective", "professional", "casual"),
+        "outcome_type": ("action_plan", "ongoing", "referral"),
+    },
+    "exploratory": {
+        "tone": ("exploratory", "casual", "professional"),
+        "intent": ("understand_options", "skill_acquisition", "get_advice"),
+        "outcome_type": ("resolved", "action_plan", "ongoing"),
+    },
+    "confusion_to_clarity": {
+        "intent": ("understand_options", "skill_acquisition", "get_advice", "decision_support"),
+        "outcome_type": ("resolved", "action_plan"),
+    },
+    "triumph": {
+        "tone": ("casual", "professional", "exploratory", "reflective"),
+        "intent": ("get_advice", "make_decision", "decision_support", "understand_options", "skill_acquisition"),
+        "outcome_type": ("resolved", "action_plan"),
+    },
+    "shame_to_empowerment": {
+        "tone": ("reflective", "casual", "professional"),
+        "outcome_type": ("action_plan", "ongoing", "resolved"),
+    },
+    "plateau_to_breakthrough": {
+        "tone": ("professional", "casual", "tense", "reflective", "exploratory"),
+        "outcome_type": ("action_plan", "ongoing", "resolved"),
+    },
 }
 
 PAIRS: tuple[tuple[str, str], ...] = (("persona", "emotional_arc"), ("emotional_arc", "topic"), ("persona", "topic"))
-POSITIONS: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (0, 2))  # where each kind of PAIRS sits in [persona, arc, topic]
-COVERAGE_DIMENSIONS: tuple[str, ...] = ("tier", "persona", "emotional_arc", "topic", "topic_cluster", "intent",
-                                        "tone", "outcome_type", "start_emotion")
+POSITIONS: tuple[tuple[int, int], ...] = (
+    (0, 1),
+    (1, 2),
+    (0, 2),
+)  # where each kind of PAIRS sits in [persona, arc, topic]
+COVERAGE_DIMENSIONS: tuple[str, ...] = (
+    "tier",
+    "persona",
+    "emotional_arc",
+    "topic",
+    "topic_cluster",
+    "intent",
+    "tone",
+    "outcome_type",
+    "start_emotion",
+)
 # weights keys (taxonomy dimension names)
-WEIGHT_DIMENSIONS: tuple[str, ...] = ("emotions", "strategies", "personas", "arcs", "topics", "topic_clusters",
-                                      "intents", "tones", "outcomes")
+WEIGHT_DIMENSIONS: tuple[str, ...] = (
+    "emotions",
+    "strategies",
+    "personas",
+    "arcs",
+    "topics",
+    "topic_clusters",
+    "intents",
+    "tones",
+    "outcomes",
+)
 # row field -> the taxonomy dimension that holds its ids
-ROW_DIMENSIONS: dict[str, str] = {"persona": "personas", "emotional_arc": "arcs", "topic": "topics",
-                                  "intent": "intents", "tone": "tones", "outcome_type": "outcomes"}
+ROW_DIMENSIONS: dict[str, str] = {
+    "persona": "personas",
+    "emotional_arc": "arcs",
+    "topic": "topics",
+    "intent": "intents",
+    "tone": "tones",
+    "outcome_type": "outcomes",
+}
 EPS = 1e-9
 
 
@@ -86,8 +132,11 @@ class PlanCoverage:
     pairs: dict[str, tuple[int, int]]  # "persona x emotional_arc" -> (covered, possible)
 
     def as_rows(self) -> list[dict[str, Any]]:
-        return [{"dimension": d, "value": v, "count": c}
-                for d, counts in self.per_dimension.items() for v, c in counts.items()]
+        return [
+            {"dimension": d, "value": v, "count": c}
+            for d, counts in self.per_dimension.items()
+            for v, c in counts.items()
+        ]
 
 
 @dataclass
@@ -187,7 +236,9 @@ def _demand(tax: Taxonomy, weights: Mapping[str, Mapping[str, float]] | None) ->
             if not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
                 raise ValueError(f"weights.{dim}.{value}: expected a number >= 0, got {w!r}")
             if dim in ("emotions", "strategies"):
-                emotions = {value} if dim == "emotions" else {e.id for e in tax.emotions if value in e.suited_strategies}
+                emotions = (
+                    {value} if dim == "emotions" else {e.id for e in tax.emotions if value in e.suited_strategies}
+                )
                 field = "emotional_arc"
                 targets = [a.id for a in tax.arcs if a.start_emotion in emotions or a.end_emotion in emotions]
             elif dim == "topic_clusters":
@@ -200,8 +251,15 @@ def _demand(tax: Taxonomy, weights: Mapping[str, Mapping[str, float]] | None) ->
 
 
 # ---- the pairwise search -------------------------------------------------------------------
-def _best_triple(P: list[int], A: list[int], T: list[int], pa: _Pairs, at: _Pairs, pt: _Pairs,
-                 bal: tuple[_Balance, _Balance, _Balance]) -> tuple[tuple[int, float], tuple[int, int, int]]:
+def _best_triple(
+    P: list[int],
+    A: list[int],
+    T: list[int],
+    pa: _Pairs,
+    at: _Pairs,
+    pt: _Pairs,
+    bal: tuple[_Balance, _Balance, _Balance],
+) -> tuple[tuple[int, float], tuple[int, int, int]]:
     """The (persona, arc, topic) covering the most pairs below level, then with the best balance.
     P, A, T come ranked (neediest first, ties shuffled), so the first best found is the seeded choice."""
     # Only the pair kinds at the lowest level count: never-covered pairs before a second cover of another kind.
@@ -227,8 +285,12 @@ def _best_triple(P: list[int], A: list[int], T: list[int], pa: _Pairs, at: _Pair
     return best, pick
 
 
-def _repair(picks: list[list[int]], fits: list[tuple[list[int], list[int], list[int]] | None],
-            pairs: tuple[_Pairs, _Pairs, _Pairs], rows: int) -> None:
+def _repair(
+    picks: list[list[int]],
+    fits: list[tuple[list[int], list[int], list[int]] | None],
+    pairs: tuple[_Pairs, _Pairs, _Pairs],
+    rows: int,
+) -> None:
     """The greedy can leave a few pairs uncovered once balance forces its last rows. Swapping one value between
     two new rows changes no value's count, so a swap is made when it covers more pairs than it uncovers.
     Only pair kinds that the rows could cover completely are repaired ("where N allows")."""
@@ -269,9 +331,15 @@ def _repair(picks: list[list[int]], fits: list[tuple[list[int], list[int], list[
                     break
 
 
-def plan(tax: Taxonomy, n: int = 90, tier_mix: dict[str, int] | None = None, *, seed: int = 0,
-         existing: Sequence[Mapping[str, Any] | PlannedScenario] = (),
-         weights: Mapping[str, Mapping[str, float]] | None = None) -> Plan:
+def plan(
+    tax: Taxonomy,
+    n: int = 90,
+    tier_mix: dict[str, int] | None = None,
+    *,
+    seed: int = 0,
+    existing: Sequence[Mapping[str, Any] | PlannedScenario] = (),
+    weights: Mapping[str, Mapping[str, float]] | None = None,
+) -> Plan:
     """Plan n new scenarios that top up `existing` (rows already in the table, as dicts or PlannedScenario)
     towards balanced, pairwise-covering coverage. See the module docstring for how."""
     if not isinstance(n, int) or n < 0:
@@ -315,15 +383,27 @@ def plan(tax: Taxonomy, n: int = 90, tier_mix: dict[str, int] | None = None, *, 
     fits: list[tuple[list[int], list[int], list[int]] | None] = []  # what a context row's context allows
     all_p, all_a, all_t = range(len(bp.ids)), range(len(ba.ids)), range(len(bt.ids))
     # tier -> (context, its persona, arc and topic indexes), and the contexts still waiting in this round
-    choices = {tier: [(c, ([bp.index[v] for v in c.personas], [ba.index[v] for v in c.arcs],
-                           [bt.index[v] for v in c.topics])) for c in cs] for tier, cs in contexts.items()}
+    choices = {
+        tier: [
+            (c, ([bp.index[v] for v in c.personas], [ba.index[v] for v in c.arcs], [bt.index[v] for v in c.topics]))
+            for c in cs
+        ]
+        for tier, cs in contexts.items()
+    }
     waiting: dict[str, list[tuple[Context, tuple[list[int], list[int], list[int]]]]] = {t: [] for t in contexts}
     for tier in sorted(tiers, key=lambda t: (t not in contexts, len(contexts.get(t, [])))):
         for _ in range(tiers[tier]):
             ctx, fit = None, None
             if tier not in contexts:
-                _, (p, a, t) = _best_triple(bp.candidates(all_p, rng), ba.candidates(all_a, rng),
-                                            bt.candidates(all_t, rng), pa, at, pt, (bp, ba, bt))
+                _, (p, a, t) = _best_triple(
+                    bp.candidates(all_p, rng),
+                    ba.candidates(all_a, rng),
+                    bt.candidates(all_t, rng),
+                    pa,
+                    at,
+                    pt,
+                    (bp, ba, bt),
+                )
             else:
                 # Spread contexts evenly: rounds in which only the least used contexts compete.
                 if not waiting[tier]:
@@ -332,8 +412,9 @@ def plan(tax: Taxonomy, n: int = 90, tier_mix: dict[str, int] | None = None, *, 
                     rng.shuffle(waiting[tier])
                 best: tuple[int, float] = (-1, 0.0)
                 for k, (c, (P, A, T)) in enumerate(waiting[tier]):
-                    key, triple = _best_triple(bp.candidates(P, rng), ba.candidates(A, rng), bt.candidates(T, rng),
-                                               pa, at, pt, (bp, ba, bt))
+                    key, triple = _best_triple(
+                        bp.candidates(P, rng), ba.candidates(A, rng), bt.candidates(T, rng), pa, at, pt, (bp, ba, bt)
+                    )
                     if key[0] > best[0] or (key[0] == best[0] and key[1] > best[1] + EPS):
                         best, chosen, (p, a, t) = key, k, triple
                 ctx, fit = waiting[tier].pop(chosen)
@@ -373,20 +454,27 @@ def plan(tax: Taxonomy, n: int = 90, tier_mix: dict[str, int] | None = None, *, 
 
 def _coverage(tax: Taxonomy, rows: list[dict[str, Any]], pairs: tuple[_Pairs, _Pairs, _Pairs]) -> PlanCoverage:
     arcs = tax.by_id("arcs")
-    known = {"tier": [t.id for t in tax.tiers], "topic_cluster": [c.id for c in tax.topic_clusters],
-             "start_emotion": list(dict.fromkeys(a.start_emotion for a in tax.arcs)),
-             **{f: tax.ids(d) for f, d in ROW_DIMENSIONS.items()}}
+    known = {
+        "tier": [t.id for t in tax.tiers],
+        "topic_cluster": [c.id for c in tax.topic_clusters],
+        "start_emotion": list(dict.fromkeys(a.start_emotion for a in tax.arcs)),
+        **{f: tax.ids(d) for f, d in ROW_DIMENSIONS.items()},
+    }
     per: dict[str, dict[str, int]] = {d: dict.fromkeys(known[d], 0) for d in COVERAGE_DIMENSIONS}
     for row in rows:
         arc = arcs.get(row.get("emotional_arc"))
-        values = {**row, "topic_cluster": tax.cluster_of.get(row.get("topic")),
-                  "start_emotion": arc.start_emotion if arc else None}
+        values = {
+            **row,
+            "topic_cluster": tax.cluster_of.get(row.get("topic")),
+            "start_emotion": arc.start_emotion if arc else None,
+        }
         for d in COVERAGE_DIMENSIONS:
             if values.get(d) is not None:  # ids the taxonomy no longer has are still counted
                 per[d][values[d]] = per[d].get(values[d], 0) + 1
     possible = {f: len(known[f]) for f in ("persona", "emotional_arc", "topic")}
-    return PlanCoverage(per, {f"{x} x {y}": (p.covered(), possible[x] * possible[y])
-                              for (x, y), p in zip(PAIRS, pairs)})
+    return PlanCoverage(
+        per, {f"{x} x {y}": (p.covered(), possible[x] * possible[y]) for (x, y), p in zip(PAIRS, pairs)}
+    )
 
 
 def compare_coverage(before: PlanCoverage, after: PlanCoverage) -> list[dict[str, Any]]:
@@ -394,14 +482,21 @@ def compare_coverage(before: PlanCoverage, after: PlanCoverage) -> list[dict[str
     rows: list[dict[str, Any]] = []
     for dim, counts in after.per_dimension.items():
         old = before.per_dimension.get(dim, {})
-        rows.append({
-            "Coverage of": dim.replace("_", " "),
-            "Values used": f"{sum(1 for v in old.values() if v)} → {sum(1 for v in counts.values() if v)} of {len(counts)}",
-            "Fewest per value": f"{min(old.values(), default=0)} → {min(counts.values(), default=0)}",
-            "Most per value": f"{max(old.values(), default=0)} → {max(counts.values(), default=0)}",
-        })
+        rows.append(
+            {
+                "Coverage of": dim.replace("_", " "),
+                "Values used": f"{sum(1 for v in old.values() if v)} → {sum(1 for v in counts.values() if v)} of {len(counts)}",
+                "Fewest per value": f"{min(old.values(), default=0)} → {min(counts.values(), default=0)}",
+                "Most per value": f"{max(old.values(), default=0)} → {max(counts.values(), default=0)}",
+            }
+        )
     for kind, (covered, possible) in after.pairs.items():
-        rows.append({"Coverage of": f"pairs {kind}",
-                     "Values used": f"{before.pairs[kind][0]} → {covered} of {possible}",
-                     "Fewest per value": "", "Most per value": ""})
+        rows.append(
+            {
+                "Coverage of": f"pairs {kind}",
+                "Values used": f"{before.pairs[kind][0]} → {covered} of {possible}",
+                "Fewest per value": "",
+                "Most per value": "",
+            }
+        )
     return rows

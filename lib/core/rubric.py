@@ -7,6 +7,7 @@ listed first) is applied in SQL by public.v_conversation_quality, to ratings tha
 pass mark and hardness they were given under, so a human rating can replace a judge's there.
 tests/test_judge_db.py checks that both give the same flag and reasons.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -92,12 +93,19 @@ class Rubric(_Strict):
         """Which criteria fail and why: a score below its pass mark flags the conversation. Reasons are
         ordered hard failures first, then lowest score, then criterion id (the SQL view orders the
         same way). A criterion without a score is not judged here."""
-        failing = [(not c.hard, scores[c.id], c.id, c) for c in self.criteria
-                   if c.id in scores and scores[c.id] < c.pass_at]
-        reasons = [flag_reason(cid, score, c.pass_at, c.hard) for _, score, cid, c in sorted(failing, key=lambda f: f[:3])]
+        failing = [
+            (not c.hard, scores[c.id], c.id, c) for c in self.criteria if c.id in scores and scores[c.id] < c.pass_at
+        ]
+        reasons = [
+            flag_reason(cid, score, c.pass_at, c.hard) for _, score, cid, c in sorted(failing, key=lambda f: f[:3])
+        ]
         present = [s for cid, s in scores.items() if cid in self.ids]
-        return Assessment(flagged=bool(failing), hard_failed=any(c.hard for *_, c in failing), reasons=reasons,
-                          min_score=min(present) if present else None)
+        return Assessment(
+            flagged=bool(failing),
+            hard_failed=any(c.hard for *_, c in failing),
+            reasons=reasons,
+            min_score=min(present) if present else None,
+        )
 
 
 def flag_reason(criterion: str, score: int, pass_at: int, hard: bool) -> str:
@@ -119,8 +127,9 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise RubricError(f"{path}: cannot read the rubric ({exc.strerror}); "
-                          "a taxonomy folder needs a rubric.yaml for the judge") from None
+        raise RubricError(
+            f"{path}: cannot read the rubric ({exc.strerror}); a taxonomy folder needs a rubric.yaml for the judge"
+        ) from None
     try:
         data = yaml.safe_load(raw.decode("utf-8"))
     except yaml.YAMLError as exc:

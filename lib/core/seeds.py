@@ -1,4 +1,5 @@
 """Read the seed conversations from seeds/*.json. A malformed file is reported by name and skipped."""
+
 from __future__ import annotations
 
 import json
@@ -56,17 +57,19 @@ def seed_rows(conversations: list[Conversation], tax: Taxonomy) -> list[dict[str
     rows = []
     for conv in conversations:
         s = conv.scenario
-        rows.append({
-            "ID": conv.id,
-            "Persona": names["personas"].get(s.persona, s.persona),
-            "Arc": names["arcs"].get(s.emotional_arc, s.emotional_arc),
-            "Emotion": f"{names['emotions'].get(conv.arc.start.emotion, conv.arc.start.emotion)} → "
-                       f"{names['emotions'].get(conv.arc.end.emotion, conv.arc.end.emotion)}",
-            "Topic": names["topics"].get(s.topic, s.topic),
-            "Tier": s.tier.replace("_", " "),
-            "Turns": len(conv.turns),
-            "Quality": check_conversation(conv, tax).score,
-        })
+        rows.append(
+            {
+                "ID": conv.id,
+                "Persona": names["personas"].get(s.persona, s.persona),
+                "Arc": names["arcs"].get(s.emotional_arc, s.emotional_arc),
+                "Emotion": f"{names['emotions'].get(conv.arc.start.emotion, conv.arc.start.emotion)} → "
+                f"{names['emotions'].get(conv.arc.end.emotion, conv.arc.end.emotion)}",
+                "Topic": names["topics"].get(s.topic, s.topic),
+                "Tier": s.tier.replace("_", " "),
+                "Turns": len(conv.turns),
+                "Quality": check_conversation(conv, tax).score,
+            }
+        )
     return rows
 
 

@@ -19,14 +19,16 @@ A bad taxonomy fails with one line naming the file, the key path and what is wro
 
 `python -m lib taxonomy check [DIR]` prints the counts per dimension (exit 0) or that line (exit 1).
 """
+
 from __future__ import annotations
 
 import argparse
 import hashlib
 import sys
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -97,9 +99,11 @@ class Emotion(Item):
     valence: float = Field(ge=-1, le=1)
     arousal: float = Field(ge=0, le=1)
     valence_range: tuple[Annotated[float, Field(ge=-1, le=1)], Annotated[float, Field(ge=-1, le=1)]] = Field(
-        description="The valence a turn labelled with this family may have.")
+        description="The valence a turn labelled with this family may have."
+    )
     arousal_range: tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]] = Field(
-        description="The arousal a turn labelled with this family may have.")
+        description="The arousal a turn labelled with this family may have."
+    )
     color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$", description="The colour of this emotion on every chart.")
     sub_emotions: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = Field(min_length=1)
     intensity_bands: list[IntensityBand] = Field(min_length=2)
@@ -108,8 +112,10 @@ class Emotion(Item):
 
     @model_validator(mode="after")
     def _ranges_hold_the_typical_values(self) -> Emotion:
-        for name, bounds, typical in [("valence_range", self.valence_range, self.valence),
-                                      ("arousal_range", self.arousal_range, self.arousal)]:
+        for name, bounds, typical in [
+            ("valence_range", self.valence_range, self.valence),
+            ("arousal_range", self.arousal_range, self.arousal),
+        ]:
             problem = _range_problem(name, bounds, typical)
             if problem:
                 raise ValueError(problem)
@@ -191,12 +197,14 @@ class QualityRules(BaseModel):
     user_words: tuple[int, int]
     assistant_words: tuple[int, int]
     # The integrity checks' thresholds (lib/core/checks); targets.yaml explains each value.
-    intensity_tolerance: float = Field(gt=0, le=1, description="Largest gap between a user turn's intensity "
-                                                               "and the arc's curve.")
+    intensity_tolerance: float = Field(
+        gt=0, le=1, description="Largest gap between a user turn's intensity and the arc's curve."
+    )
     shingle_words: int = Field(ge=1, le=10, description="Words per shingle when turns are compared.")
     near_duplicate_jaccard: float = Field(gt=0, le=1, description="Shingle Jaccard at which two turns repeat.")
-    near_duplicate_containment: float = Field(gt=0, le=1, description="Share of a turn's shingles inside "
-                                                                      "another at which it repeats it.")
+    near_duplicate_containment: float = Field(
+        gt=0, le=1, description="Share of a turn's shingles inside another at which it repeats it."
+    )
     repeated_sentence_words: int = Field(ge=3, description="Words of a sentence that may not recur word for word.")
     max_list_items: int = Field(ge=1, description="Most list lines in a row.")
     min_language_share: float = Field(ge=0, le=1, description="Least share of the language's function words.")
@@ -301,8 +309,20 @@ class Taxonomy(BaseModel):
         return list(self.by_id(dimension))
 
     def counts(self) -> dict[str, int]:
-        dims = ["emotions", "strategies", "personas", "arcs", "topic_clusters", "topics", "intents",
-                "tones", "outcomes", "tiers", "scenario_contexts", "edge_cases"]
+        dims = [
+            "emotions",
+            "strategies",
+            "personas",
+            "arcs",
+            "topic_clusters",
+            "topics",
+            "intents",
+            "tones",
+            "outcomes",
+            "tiers",
+            "scenario_contexts",
+            "edge_cases",
+        ]
         counts = {d: len(self.ids(d)) for d in dims}
         counts["sub_emotions"] = sum(len(e.sub_emotions) for e in self.emotions)
         return counts
@@ -366,8 +386,19 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
         raise TaxonomyError(f"{where[key]}: {loc}: {msg}")
 
     # unique ids in every dimension, topics across clusters included
-    for key in ["emotions", "strategies", "personas", "arcs", "topic_clusters", "intents", "tones",
-                "outcomes", "tiers", "scenario_contexts", "edge_cases"]:
+    for key in [
+        "emotions",
+        "strategies",
+        "personas",
+        "arcs",
+        "topic_clusters",
+        "intents",
+        "tones",
+        "outcomes",
+        "tiers",
+        "scenario_contexts",
+        "edge_cases",
+    ]:
         seen: set[str] = set()
         for n, item in enumerate(getattr(tax, key)):
             if item.id in seen:
@@ -383,8 +414,11 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
     for n, e in enumerate(tax.emotions):
         for s, sub in enumerate(e.sub_emotions):
             if sub in family_of:
-                fail("emotions", f"emotions[{n}].sub_emotions[{s}]",
-                     f"sub-emotion {sub!r} is already in the {family_of[sub]!r} family")
+                fail(
+                    "emotions",
+                    f"emotions[{n}].sub_emotions[{s}]",
+                    f"sub-emotion {sub!r} is already in the {family_of[sub]!r} family",
+                )
             family_of[sub] = e.id
     context_ids = {c.id for c in tax.scenario_contexts}
     for n, e in enumerate(tax.edge_cases):
@@ -392,8 +426,13 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
             fail("edge_cases", f"edge_cases[{n}].id", f"id {e.id!r} is also a scenario context id")
 
     known = {d: set(tax.ids(d)) for d in ["emotions", "strategies", "personas", "arcs", "topics"]}
-    singular = {"emotions": "emotion", "strategies": "strategy", "personas": "persona", "arcs": "arc",
-                "topics": "topic"}
+    singular = {
+        "emotions": "emotion",
+        "strategies": "strategy",
+        "personas": "persona",
+        "arcs": "arc",
+        "topics": "topic",
+    }
 
     def ref(key: str, loc: str, dimension: str, value: str) -> None:
         if value not in known[dimension]:
@@ -426,8 +465,12 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
     if rules.min_turns > rules.max_turns:
         fail("targets", "targets.quality.min_turns", f"{rules.min_turns} is above max_turns {rules.max_turns}")
     if tax.vertical.language not in SUPPORTED_LANGUAGES:
-        fail("vertical", "vertical.language", f"no function-word list for {tax.vertical.language!r}; "
-                                              f"the language check knows {', '.join(SUPPORTED_LANGUAGES)}")
+        fail(
+            "vertical",
+            "vertical.language",
+            f"no function-word list for {tax.vertical.language!r}; "
+            f"the language check knows {', '.join(SUPPORTED_LANGUAGES)}",
+        )
     known_contexts = context_ids | {e.id for e in tax.edge_cases}
     outcomes = set(tax.ids("outcomes"))
     for n, rule in enumerate(tax.compliance.required):

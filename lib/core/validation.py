@@ -16,6 +16,7 @@ The score (1-10) weighs the checks; a conversation that passes everything scores
 `python -m lib validate seeds/` (or `python -m lib.validation seeds/`) checks files or folders of
 conversations and prints one line per file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -151,9 +152,10 @@ def report_line(file: Path | str, report: QualityReport) -> str:
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m lib validate") -> int:
-    parser = argparse.ArgumentParser(prog=prog,
-                                     description="Run the quality checks on conversation files "
-                                                 "(one line per file; [hard] failures block approval).")
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run the quality checks on conversation files (one line per file; [hard] failures block approval).",
+    )
     parser.add_argument("paths", nargs="+", help="JSON files or folders of them")
     parser.add_argument("--taxonomy", default=None, help="taxonomy folder (default: taxonomy/)")
     args = parser.parse_args(argv)

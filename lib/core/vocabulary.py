@@ -6,6 +6,7 @@ same ids in its check constraints (supabase/migrations), since SQL cannot import
 tests read those constraints back and compare them with these. Where a type checker needs ids as a
 Literal, the Literal sits next to its words and the module refuses to load when the two differ.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,14 +17,20 @@ from typing import Any, Literal, get_args
 # Streamlit's badge colours (st.badge, :colour-badge[]) as hex, so a status has the same hue in a badge,
 # a table cell and a chart.
 PALETTE: dict[str, str] = {
-    "gray": "#8a96a0", "violet": "#8e6bbf", "blue": "#3b82c4", "orange": "#d98a1c", "yellow": "#c9a013",
-    "green": "#2e9d5b", "red": "#d64545",
+    "gray": "#8a96a0",
+    "violet": "#8e6bbf",
+    "blue": "#3b82c4",
+    "orange": "#d98a1c",
+    "yellow": "#c9a013",
+    "green": "#2e9d5b",
+    "red": "#d64545",
 }
 
 
 @dataclass(frozen=True)
 class Term:
     """How a state is shown: its label and its colour (a PALETTE name)."""
+
     label: str
     colour: str = "gray"
 
@@ -44,8 +51,10 @@ def hexes(terms: Mapping[str, Term]) -> dict[str, str]:
 
 def _same(kind: Any, words: Mapping[str, Any]) -> None:
     if list(get_args(kind)) != list(words):
-        raise ImportError(f"lib/core/vocabulary.py: the Literal {list(get_args(kind))} and its words {list(words)} "
-                          "name different ids (or in another order); make them the same")
+        raise ImportError(
+            f"lib/core/vocabulary.py: the Literal {list(get_args(kind))} and its words {list(words)} "
+            "name different ids (or in another order); make them the same"
+        )
 
 
 # ---- review ------------------------------------------------------------------------------------
@@ -114,7 +123,10 @@ _same(ConversationSource, CONVERSATION_SOURCES)
 # Who made a label revision.
 RevisionSource = Literal["human_review", "operator_realtime", "automated"]
 REVISION_SOURCES: dict[str, str] = {
-    "human_review": "Reviewer", "operator_realtime": "Operator", "automated": "Automated"}
+    "human_review": "Reviewer",
+    "operator_realtime": "Operator",
+    "automated": "Automated",
+}
 _same(RevisionSource, REVISION_SOURCES)
 
 
@@ -139,9 +151,17 @@ FIELD_LABELS: dict[str, str] = {k: f.label for k, f in LABEL_FIELDS.items()}
 
 # A scenario's dimensions as people read them (filters, groupings, column headers).
 DIMENSION_LABELS: dict[str, str] = {
-    "tier": "Tier", "persona": "Persona", "emotional_arc": "Arc", "topic": "Topic", "intent": "Intent",
-    "tone": "Tone", "outcome_type": "Outcome", "context_id": "Context", "topic_cluster": "Content category",
-    "start_emotion": "Emotional state", "status": "Status",
+    "tier": "Tier",
+    "persona": "Persona",
+    "emotional_arc": "Arc",
+    "topic": "Topic",
+    "intent": "Intent",
+    "tone": "Tone",
+    "outcome_type": "Outcome",
+    "context_id": "Context",
+    "topic_cluster": "Content category",
+    "start_emotion": "Emotional state",
+    "status": "Status",
 }
 
 

@@ -10,6 +10,7 @@ lives in the module that owns it:
 
 The page, the tests and the benchmark use these names through `lib.coverage`.
 """
+
 from __future__ import annotations
 
 from lib.coverage.counts import (
@@ -52,10 +53,41 @@ from lib.coverage.shortfall import (
 from lib.coverage.targets import dataset_size_target, emotion_target, even_share, strategy_target
 
 __all__ = [
-    "FIGURES", "GAP_COLUMNS", "KINDS", "MAX_PLAN_ROWS", "PLANNED_NOTE", "SCOPES", "SCOPE_NOTES", "SCOPE_PHRASES",
-    "SECTIONS", "UNKNOWN_COLOUR", "Coverage", "GapPlan", "arc_user_emotions", "build", "count_rows",
-    "dataset_size_target", "emotion_target", "estimate_rows", "even_share", "figures", "fill_plan", "from_rows",
-    "gap_change", "gap_weights", "gaps", "generator_exchanges", "kind_frames", "label_yields", "load", "load_all",
-    "pending_rows", "scenario_exchanges", "strategy_shares", "strategy_target", "suggested_rows", "target_summary",
+    "FIGURES",
+    "GAP_COLUMNS",
+    "KINDS",
+    "MAX_PLAN_ROWS",
+    "PLANNED_NOTE",
+    "SCOPES",
+    "SCOPE_NOTES",
+    "SCOPE_PHRASES",
+    "SECTIONS",
+    "UNKNOWN_COLOUR",
+    "Coverage",
+    "GapPlan",
+    "arc_user_emotions",
+    "build",
+    "count_rows",
+    "dataset_size_target",
+    "emotion_target",
+    "estimate_rows",
+    "even_share",
+    "figures",
+    "fill_plan",
+    "from_rows",
+    "gap_change",
+    "gap_weights",
+    "gaps",
+    "generator_exchanges",
+    "kind_frames",
+    "label_yields",
+    "load",
+    "load_all",
+    "pending_rows",
+    "scenario_exchanges",
+    "strategy_shares",
+    "strategy_target",
+    "suggested_rows",
+    "target_summary",
     "with_added",
 ]

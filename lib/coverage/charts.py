@@ -9,6 +9,7 @@ plotly config for st.plotly_chart: the modebar is always shown, and its camera b
 Figures are built from one data + layout dict (go.Figure(data=..., layout=...)): plotly's
 update_layout machinery costs ~30 ms a call, a single construction a few.
 """
+
 from __future__ import annotations
 
 import html
@@ -25,8 +26,7 @@ NEUTRAL = "#4263eb"  # bars that are not emotions
 TARGET = "#212529"
 GRID = "#e9ecef"
 HEAT_SCALE: list[list[Any]] = [[0.0, "#f8f9fa"], [0.0001, "#dbe4ff"], [0.5, "#5c7cfa"], [1.0, "#1c2f8a"]]
-FONT: dict[str, Any] = dict(family="Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif", size=13,
-                            color="#212529")
+FONT: dict[str, Any] = dict(family="Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif", size=13, color="#212529")
 
 
 def config(filename: str) -> dict[str, Any]:
@@ -60,29 +60,66 @@ def _axis(title: str, **extra: Any) -> dict[str, Any]:
     return {"title": {"text": html.escape(title)}, "gridcolor": GRID, "zeroline": False, "automargin": True, **extra}
 
 
-def _layout(*, title: str, subtitle: str = "", x: dict[str, Any], y: dict[str, Any], height: int,
-            legend: bool = False, empty: str | None = None, **extra: Any) -> dict[str, Any]:
+def _layout(
+    *,
+    title: str,
+    subtitle: str = "",
+    x: dict[str, Any],
+    y: dict[str, Any],
+    height: int,
+    legend: bool = False,
+    empty: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     lines = [html.escape(line) for line in subtitle.split("\n")]  # a subtitle line per "\n" (plotly never wraps)
     layout: dict[str, Any] = {
-        "title": {"text": f"<b>{html.escape(title)}</b>", "x": 0, "xanchor": "left", "font": {"size": 16},
-                  "subtitle": {"text": "<br>".join(lines), "font": {"size": 12, "color": "#495057"}}},
-        "font": FONT, "height": height + 16 * (len(lines) - 1),
+        "title": {
+            "text": f"<b>{html.escape(title)}</b>",
+            "x": 0,
+            "xanchor": "left",
+            "font": {"size": 16},
+            "subtitle": {"text": "<br>".join(lines), "font": {"size": 12, "color": "#495057"}},
+        },
+        "font": FONT,
+        "height": height + 16 * (len(lines) - 1),
         "margin": {"l": 10, "r": 20, "t": 80 + 16 * (len(lines) - 1), "b": 10},
-        "plot_bgcolor": "white", "paper_bgcolor": "white", "showlegend": legend,
+        "plot_bgcolor": "white",
+        "paper_bgcolor": "white",
+        "showlegend": legend,
         "hoverlabel": {"bgcolor": "white", "font": {"size": 13}},
         "legend": {"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.02},
-        "xaxis": x, "yaxis": y, **extra,
+        "xaxis": x,
+        "yaxis": y,
+        **extra,
     }
     if empty:
-        layout["annotations"] = [{"text": html.escape(empty), "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
-                                  "showarrow": False, "font": {"size": 14, "color": "#868e96"},
-                                  "bgcolor": "rgba(255,255,255,0.85)"}]
+        layout["annotations"] = [
+            {
+                "text": html.escape(empty),
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "showarrow": False,
+                "font": {"size": 14, "color": "#868e96"},
+                "bgcolor": "rgba(255,255,255,0.85)",
+            }
+        ]
     return layout
 
 
-def bar_vs_target(items: pd.DataFrame, *, title: str, subtitle: str = "", value_title: str, unit: str,
-                  category_title: str = "", horizontal: bool = False, height: int | None = None,
-                  empty_text: str = "Nothing counted in this view yet") -> go.Figure:
+def bar_vs_target(
+    items: pd.DataFrame,
+    *,
+    title: str,
+    subtitle: str = "",
+    value_title: str,
+    unit: str,
+    category_title: str = "",
+    horizontal: bool = False,
+    height: int | None = None,
+    empty_text: str = "Nothing counted in this view yet",
+) -> go.Figure:
     """One bar per item (columns name, count, target; optional colour, hover) and its target.
     target NaN = no target for that item; `hover` adds a line to the item's tooltip."""
     n = len(items)
@@ -101,15 +138,30 @@ def bar_vs_target(items: pd.DataFrame, *, title: str, subtitle: str = "", value_
         if x:
             line += f"<br>{html.escape(str(x))}"
         hover.append(line)
-    data: list[dict[str, Any]] = [{
-        "type": "bar", "orientation": "h" if horizontal else "v",
-        "x": counts if horizontal else pos, "y": pos if horizontal else counts,
-        "marker": {"color": colours, "line": {"color": colours, "width": 1.5},
-                   "pattern": {"shape": ["/" if u else "" for u in under], "fgcolor": "white", "size": 7,
-                               "solidity": 0.35}},
-        "text": [fmt(c) for c in counts], "textposition": "outside", "cliponaxis": False,
-        "hovertext": hover, "hovertemplate": "%{hovertext}<extra></extra>", "name": unit.capitalize(),
-    }]
+    data: list[dict[str, Any]] = [
+        {
+            "type": "bar",
+            "orientation": "h" if horizontal else "v",
+            "x": counts if horizontal else pos,
+            "y": pos if horizontal else counts,
+            "marker": {
+                "color": colours,
+                "line": {"color": colours, "width": 1.5},
+                "pattern": {
+                    "shape": ["/" if u else "" for u in under],
+                    "fgcolor": "white",
+                    "size": 7,
+                    "solidity": 0.35,
+                },
+            },
+            "text": [fmt(c) for c in counts],
+            "textposition": "outside",
+            "cliponaxis": False,
+            "hovertext": hover,
+            "hovertemplate": "%{hovertext}<extra></extra>",
+            "name": unit.capitalize(),
+        }
+    ]
     seg_a: list[float | None] = []
     seg_b: list[float | None] = []
     for i, t in enumerate(targets):
@@ -117,9 +169,17 @@ def bar_vs_target(items: pd.DataFrame, *, title: str, subtitle: str = "", value_
             seg_a += [i - 0.45, i + 0.45, None]
             seg_b += [t, t, None]
     if seg_a:
-        data.append({"type": "scatter", "mode": "lines", "x": seg_b if horizontal else seg_a,
-                     "y": seg_a if horizontal else seg_b, "line": {"color": TARGET, "width": 3}, "name": "Target",
-                     "hoverinfo": "skip"})
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": seg_b if horizontal else seg_a,
+                "y": seg_a if horizontal else seg_b,
+                "line": {"color": TARGET, "width": 3},
+                "name": "Target",
+                "hoverinfo": "skip",
+            }
+        )
     top = max([0.0, *counts, *[t for t in targets if not math.isnan(t)]])
     values = _axis(value_title, range=[0, top * 1.15 + 1], **_count_ticks(top))
     cats = _axis(category_title, tickvals=pos, ticktext=[html.escape(x) for x in names], showgrid=False)
@@ -127,16 +187,35 @@ def bar_vs_target(items: pd.DataFrame, *, title: str, subtitle: str = "", value_
         cats["autorange"] = "reversed"
     else:
         cats["tickangle"] = -35
-    layout = _layout(title=title, subtitle=subtitle, x=values if horizontal else cats, y=cats if horizontal else values,
-                     height=height or (max(320, 26 * n + 130) if horizontal else 440),
-                     empty=None if any(counts) else empty_text)
+    layout = _layout(
+        title=title,
+        subtitle=subtitle,
+        x=values if horizontal else cats,
+        y=cats if horizontal else values,
+        height=height or (max(320, 26 * n + 130) if horizontal else 440),
+        empty=None if any(counts) else empty_text,
+    )
     return go.Figure(data=data, layout=layout)
 
 
-def heatmap(frame: pd.DataFrame, *, x: str, y: str, x_order: Sequence[str], y_order: Sequence[str], title: str,
-            subtitle: str = "", x_title: str, y_title: str, unit: str, y_colours: Mapping[str, str] | None = None,
-            hover_y: Mapping[str, str] | None = None, height: int | None = None, text: bool = True,
-            empty_text: str = "Nothing counted in this view yet") -> go.Figure:
+def heatmap(
+    frame: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    x_order: Sequence[str],
+    y_order: Sequence[str],
+    title: str,
+    subtitle: str = "",
+    x_title: str,
+    y_title: str,
+    unit: str,
+    y_colours: Mapping[str, str] | None = None,
+    hover_y: Mapping[str, str] | None = None,
+    height: int | None = None,
+    text: bool = True,
+    empty_text: str = "Nothing counted in this view yet",
+) -> go.Figure:
     """Counts on a grid: frame has columns x, y (display names) and count; missing cells count 0.
     y_colours: y name -> colour of a swatch on the axis; hover_y: y name -> extra tooltip text."""
     cells: dict[tuple[Any, Any], float] = {}
@@ -145,48 +224,87 @@ def heatmap(frame: pd.DataFrame, *, x: str, y: str, x_order: Sequence[str], y_or
     rows_, cols_ = list(y_order), list(x_order)
     z = [[cells.get((yn, xn), 0.0) for xn in cols_] for yn in rows_]
     labels = [[fmt(v) if v else "" for v in row] for row in z]
-    hover = [[f"<b>{html.escape(y_title)}:</b> {html.escape(str(yn))}"
-              + (f" ({html.escape(hover_y[yn])})" if hover_y and yn in hover_y else "")
-              + f"<br><b>{html.escape(x_title)}:</b> {html.escape(str(xn))}<br>{fmt(v)} {unit}"
-              for xn, v in zip(cols_, row)] for yn, row in zip(rows_, z)]
+    hover = [
+        [
+            f"<b>{html.escape(y_title)}:</b> {html.escape(str(yn))}"
+            + (f" ({html.escape(hover_y[yn])})" if hover_y and yn in hover_y else "")
+            + f"<br><b>{html.escape(x_title)}:</b> {html.escape(str(xn))}<br>{fmt(v)} {unit}"
+            for xn, v in zip(cols_, row)
+        ]
+        for yn, row in zip(rows_, z)
+    ]
     top = max((v for row in z for v in row), default=0.0)
     ticks = [swatch(str(n), y_colours[n]) if y_colours and n in y_colours else html.escape(str(n)) for n in rows_]
     zmax = max(top, 1.0)
     trace: dict[str, Any] = {
-        "type": "heatmap", "z": z, "x": list(range(len(cols_))), "y": list(range(len(rows_))),
-        "colorscale": HEAT_SCALE, "zmin": 0, "zmax": zmax,
-        "xgap": 2, "ygap": 2, "hovertext": hover, "hovertemplate": "%{hovertext}<extra></extra>",
-        "colorbar": {"title": {"text": unit.capitalize(), "side": "right"}, "thickness": 12, "outlinewidth": 0,
-                     **_count_ticks(zmax)},
+        "type": "heatmap",
+        "z": z,
+        "x": list(range(len(cols_))),
+        "y": list(range(len(rows_))),
+        "colorscale": HEAT_SCALE,
+        "zmin": 0,
+        "zmax": zmax,
+        "xgap": 2,
+        "ygap": 2,
+        "hovertext": hover,
+        "hovertemplate": "%{hovertext}<extra></extra>",
+        "colorbar": {
+            "title": {"text": unit.capitalize(), "side": "right"},
+            "thickness": 12,
+            "outlinewidth": 0,
+            **_count_ticks(zmax),
+        },
     }
     if text:
         trace.update(text=labels, texttemplate="%{text}", textfont={"size": 11})
     layout = _layout(
-        title=title, subtitle=subtitle,
-        x=_axis(x_title, tickvals=list(range(len(cols_))), ticktext=[html.escape(str(c)) for c in cols_],
-                tickangle=-30 if len(cols_) <= 4 else -40, showgrid=False),
+        title=title,
+        subtitle=subtitle,
+        x=_axis(
+            x_title,
+            tickvals=list(range(len(cols_))),
+            ticktext=[html.escape(str(c)) for c in cols_],
+            tickangle=-30 if len(cols_) <= 4 else -40,
+            showgrid=False,
+        ),
         y=_axis(y_title, tickvals=list(range(len(rows_))), ticktext=ticks, autorange="reversed", showgrid=False),
-        height=height or max(360, 24 * len(rows_) + 190), empty=None if top else empty_text)
+        height=height or max(360, 24 * len(rows_) + 190),
+        empty=None if top else empty_text,
+    )
     return go.Figure(data=[trace], layout=layout)
 
 
 def funnel(frame: pd.DataFrame, *, title: str, subtitle: str = "") -> go.Figure:
     """Scenarios planned -> generated -> approved (columns stage, name, count, detail)."""
     counts = [float(c) for c in frame["count"]]
-    hover = [f"<b>{html.escape(str(n))}</b>: {fmt(c)} scenarios" + (f"<br>{html.escape(str(d))}" if d else "")
-             for n, c, d in zip(frame["name"], counts, frame["detail"])]
-    data = [{"type": "funnel", "y": [str(n) for n in frame["name"]], "x": counts,
-             "textinfo": "value+percent initial",
-             "marker": {"color": [FUNNEL_STAGES[s].hex if s in FUNNEL_STAGES else NEUTRAL for s in frame["stage"]]},
-             "connector": {"line": {"color": GRID}, "fillcolor": "#f1f3f5"}, "hovertext": hover,
-             "hovertemplate": "%{hovertext}<extra></extra>"}]
-    layout = _layout(title=title, subtitle=subtitle, x=_axis("Scenarios", showgrid=False), y=_axis("Stage"),
-                     height=360, empty=None if any(counts) else "The scenario table is empty")
+    hover = [
+        f"<b>{html.escape(str(n))}</b>: {fmt(c)} scenarios" + (f"<br>{html.escape(str(d))}" if d else "")
+        for n, c, d in zip(frame["name"], counts, frame["detail"])
+    ]
+    data = [
+        {
+            "type": "funnel",
+            "y": [str(n) for n in frame["name"]],
+            "x": counts,
+            "textinfo": "value+percent initial",
+            "marker": {"color": [FUNNEL_STAGES[s].hex if s in FUNNEL_STAGES else NEUTRAL for s in frame["stage"]]},
+            "connector": {"line": {"color": GRID}, "fillcolor": "#f1f3f5"},
+            "hovertext": hover,
+            "hovertemplate": "%{hovertext}<extra></extra>",
+        }
+    ]
+    layout = _layout(
+        title=title,
+        subtitle=subtitle,
+        x=_axis("Scenarios", showgrid=False),
+        y=_axis("Stage"),
+        height=360,
+        empty=None if any(counts) else "The scenario table is empty",
+    )
     return go.Figure(data=data, layout=layout)
 
 
-def quality_histogram(frame: pd.DataFrame, *, title: str, subtitle: str = "",
-                      statuses: Mapping[str, str]) -> go.Figure:
+def quality_histogram(frame: pd.DataFrame, *, title: str, subtitle: str = "", statuses: Mapping[str, str]) -> go.Figure:
     """Conversations per whole quality score (0-10), stacked by review status (columns score,
     review_status, count). statuses: review status -> display name, in stacking order."""
     scores = list(range(0, 11))
@@ -194,50 +312,103 @@ def quality_histogram(frame: pd.DataFrame, *, title: str, subtitle: str = "",
     data = []
     for status, name in statuses.items():
         part = known[known["review_status"] == status].groupby("score")["count"].sum()
-        data.append({"type": "bar", "x": scores, "y": [float(part.get(s, 0.0)) for s in scores], "name": name,
-                     "marker": {"color": REVIEW_STATUSES[status].hex if status in REVIEW_STATUSES else NEUTRAL},
-                     "hovertemplate": f"<b>Score %{{x}}</b><br>{html.escape(name)}: %{{y}} conversations<extra></extra>"})
+        data.append(
+            {
+                "type": "bar",
+                "x": scores,
+                "y": [float(part.get(s, 0.0)) for s in scores],
+                "name": name,
+                "marker": {"color": REVIEW_STATUSES[status].hex if status in REVIEW_STATUSES else NEUTRAL},
+                "hovertemplate": f"<b>Score %{{x}}</b><br>{html.escape(name)}: %{{y}} conversations<extra></extra>",
+            }
+        )
     unscored = float(frame[frame["score"].isna()]["count"].sum()) if not frame.empty else 0.0
-    layout = _layout(title=title, subtitle=subtitle + (f" · {fmt(unscored)} without a score" if unscored else ""),
-                     x=_axis("Quality score (automatic checks, 0–10)", tickvals=scores, range=[-0.6, 10.6],
-                             showgrid=False),
-                     y=_axis("Conversations", **_count_ticks(float(known.groupby("score")["count"].sum().max())
-                                                             if not known.empty else 0.0)),
-                     height=360, legend=True, barmode="stack",
-                     empty=None if not known.empty and known["count"].sum() else "No scored conversations in this view")
+    layout = _layout(
+        title=title,
+        subtitle=subtitle + (f" · {fmt(unscored)} without a score" if unscored else ""),
+        x=_axis("Quality score (automatic checks, 0–10)", tickvals=scores, range=[-0.6, 10.6], showgrid=False),
+        y=_axis(
+            "Conversations",
+            **_count_ticks(float(known.groupby("score")["count"].sum().max()) if not known.empty else 0.0),
+        ),
+        height=360,
+        legend=True,
+        barmode="stack",
+        empty=None if not known.empty and known["count"].sum() else "No scored conversations in this view",
+    )
     return go.Figure(data=data, layout=layout)
 
 
-def corrections(frame: pd.DataFrame, *, title: str, subtitle: str = "",
-                emotion_colours: Mapping[str, str] | None = None, top: int = 15) -> go.Figure:
+def corrections(
+    frame: pd.DataFrame,
+    *,
+    title: str,
+    subtitle: str = "",
+    emotion_colours: Mapping[str, str] | None = None,
+    top: int = 15,
+) -> go.Figure:
     """Reviewer corrections per label corrected (columns field, field_name, old, old_name, new_name,
     count): one bar per (field, label it had), the labels it was changed to in the tooltip."""
     emotion_colours = emotion_colours or {}
     bars: dict[str, dict[str, Any]] = {}  # bar name -> count, colour, {changed to: count}
     for field, field_name, old, old_name, new_name, n in zip(
-            frame["field"], frame["field_name"], frame["old"], frame["old_name"], frame["new_name"], frame["count"]):
+        frame["field"], frame["field_name"], frame["old"], frame["old_name"], frame["new_name"], frame["count"]
+    ):
         is_label = field in ("emotion.primary", "emotion.secondary", "strategies.primary")
         name = f"{field_name}: {old_name}" if is_label else str(field_name)
-        bar = bars.setdefault(name, {"count": 0.0, "to": {}, "colour": emotion_colours.get(old, NEUTRAL)
-                                     if str(field).startswith("emotion.") else NEUTRAL})
+        bar = bars.setdefault(
+            name,
+            {
+                "count": 0.0,
+                "to": {},
+                "colour": emotion_colours.get(old, NEUTRAL) if str(field).startswith("emotion.") else NEUTRAL,
+            },
+        )
         bar["count"] += float(n)
         if is_label:
             bar["to"][new_name] = bar["to"].get(new_name, 0.0) + float(n)
     ranked = sorted(bars.items(), key=lambda kv: (-kv[1]["count"], kv[0]))[:top]
-    data = pd.DataFrame([{"name": k, "count": v["count"], "colour": v["colour"],
-                          "to": ", ".join(f"{t} ({fmt(c)})" for t, c in sorted(v["to"].items(), key=lambda kv: -kv[1]))}
-                         for k, v in ranked], columns=["name", "count", "colour", "to"])
-    hover = [f"<b>{html.escape(n)}</b><br>{fmt(c)} corrections" + (f"<br>changed to: {html.escape(t)}" if t else "")
-             for n, c, t in zip(data["name"], data["count"], data["to"])]
+    data = pd.DataFrame(
+        [
+            {
+                "name": k,
+                "count": v["count"],
+                "colour": v["colour"],
+                "to": ", ".join(f"{t} ({fmt(c)})" for t, c in sorted(v["to"].items(), key=lambda kv: -kv[1])),
+            }
+            for k, v in ranked
+        ],
+        columns=["name", "count", "colour", "to"],
+    )
+    hover = [
+        f"<b>{html.escape(n)}</b><br>{fmt(c)} corrections" + (f"<br>changed to: {html.escape(t)}" if t else "")
+        for n, c, t in zip(data["name"], data["count"], data["to"])
+    ]
     top = float(data["count"].max()) if len(data) else 0.0
-    trace = {"type": "bar", "orientation": "h", "x": [float(c) for c in data["count"]], "y": list(range(len(data))),
-             "marker": {"color": list(data["colour"])}, "text": [fmt(c) for c in data["count"]],
-             "textposition": "outside", "cliponaxis": False, "hovertext": hover,
-             "hovertemplate": "%{hovertext}<extra></extra>"}
-    layout = _layout(title=title, subtitle=subtitle,
-                     x=_axis("Corrections", range=[0, top * 1.2 + 1], **_count_ticks(top)),
-                     y=_axis("Label corrected (from)", tickvals=list(range(len(data))),
-                             ticktext=[html.escape(n) for n in data["name"]], autorange="reversed", showgrid=False),
-                     height=max(300, 30 * len(data) + 150),
-                     empty="No label corrections in this view" if data.empty else None)
+    trace = {
+        "type": "bar",
+        "orientation": "h",
+        "x": [float(c) for c in data["count"]],
+        "y": list(range(len(data))),
+        "marker": {"color": list(data["colour"])},
+        "text": [fmt(c) for c in data["count"]],
+        "textposition": "outside",
+        "cliponaxis": False,
+        "hovertext": hover,
+        "hovertemplate": "%{hovertext}<extra></extra>",
+    }
+    layout = _layout(
+        title=title,
+        subtitle=subtitle,
+        x=_axis("Corrections", range=[0, top * 1.2 + 1], **_count_ticks(top)),
+        y=_axis(
+            "Label corrected (from)",
+            tickvals=list(range(len(data))),
+            ticktext=[html.escape(n) for n in data["name"]],
+            autorange="reversed",
+            showgrid=False,
+        ),
+        height=max(300, 30 * len(data) + 150),
+        empty="No label corrections in this view" if data.empty else None,
+    )
     return go.Figure(data=[trace], layout=layout)

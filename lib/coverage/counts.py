@@ -13,6 +13,7 @@ views does not count again. Three scopes:
 
 The targets each table carries come from lib.coverage.targets.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,19 +33,32 @@ SCOPES: dict[str, str] = {"approved": "Approved only", "generated": "All generat
 SCOPE_NOTES: dict[str, str] = {
     "approved": "The current version of every approved conversation, the seed conversations included.",
     "generated": "The current version of every generated conversation, whatever its review (unreviewed, "
-                 "approved, needs edit or rejected).",
+    "approved, needs edit or rejected).",
     "planned": "Every scenario in the table: the dataset once all of them are generated.",
 }
 # the sections public.coverage_counts returns (see the migration for what a, b, c, n and m hold); 'pending'
 # rows become estimate rows of the other sections in `build`
-SECTIONS: tuple[str, ...] = ("total", "emotion", "strategy", "emotion_strategy", "persona_topic", "arc_tier",
-                             "exchanges", "quality", "correction", "pending", "funnel", "status")
+SECTIONS: tuple[str, ...] = (
+    "total",
+    "emotion",
+    "strategy",
+    "emotion_strategy",
+    "persona_topic",
+    "arc_tier",
+    "exchanges",
+    "quality",
+    "correction",
+    "pending",
+    "funnel",
+    "status",
+)
 UNKNOWN_COLOUR = "#9e9e9e"
 
 
 @dataclass(frozen=True)
 class Coverage:
     """The coverage of one scope as small DataFrames with names, colours and targets, ready to chart."""
+
     scope: str
     rows: list[dict[str, Any]]  # what coverage_counts returned, pending rows as such (kept to add a plan)
     totals: dict[str, float]
@@ -108,8 +122,10 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
     counted: list[Mapping[str, Any]] = [r for r in rows if r["section"] != "pending"]
     counted.extend(estimate_rows(pending, tax))
     sums = _Sums(counted)
-    names = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in
-             ("emotions", "strategies", "personas", "topics", "arcs", "tiers")}
+    names = {
+        d: {k: v.name for k, v in tax.by_id(d).items()}
+        for d in ("emotions", "strategies", "personas", "topics", "arcs", "tiers")
+    }
     colours = {e.id: e.color for e in tax.emotions}
 
     totals = {k: v for k, v in sums.get("total").items()}
@@ -117,23 +133,48 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
     # emotions and strategies against their targets
     turns, convs = sums.get("emotion"), sums.get("emotion", 1, 1)
     emotion_names = _ordered(names["emotions"], turns)
-    emotions = pd.DataFrame([{
-        "id": e, "name": nm, "colour": colours.get(e, UNKNOWN_COLOUR), "count": turns.get(e, 0.0),
-        "conversations": convs.get(e, 0.0),
-        "target": float(emotion_target(tax, e)) if e in names["emotions"] else math.nan,
-    } for e, nm in emotion_names.items()])
+    emotions = pd.DataFrame(
+        [
+            {
+                "id": e,
+                "name": nm,
+                "colour": colours.get(e, UNKNOWN_COLOUR),
+                "count": turns.get(e, 0.0),
+                "conversations": convs.get(e, 0.0),
+                "target": float(emotion_target(tax, e)) if e in names["emotions"] else math.nan,
+            }
+            for e, nm in emotion_names.items()
+        ]
+    )
     used, supporting = sums.get("strategy"), sums.get("strategy", 1, 1)
     strategy_names = _ordered(names["strategies"], list(used) + list(supporting))
-    strategies = pd.DataFrame([{
-        "id": s, "name": nm, "count": used.get(s, 0.0), "supporting": supporting.get(s, 0.0),
-        "target": float(strategy_target(tax, s)) if s in names["strategies"] else math.nan,
-    } for s, nm in strategy_names.items()])
+    strategies = pd.DataFrame(
+        [
+            {
+                "id": s,
+                "name": nm,
+                "count": used.get(s, 0.0),
+                "supporting": supporting.get(s, 0.0),
+                "target": float(strategy_target(tax, s)) if s in names["strategies"] else math.nan,
+            }
+            for s, nm in strategy_names.items()
+        ]
+    )
     pair = sums.get("emotion_strategy", 2)
-    emotion_strategy = pd.DataFrame([{
-        "emotion": e, "strategy": s, "emotion_name": en, "strategy_name": sn,
-        "colour": colours.get(e, UNKNOWN_COLOUR), "count": pair.get((e, s), 0.0),
-    } for e, en in _ordered(emotion_names, [k[0] for k in pair]).items()
-        for s, sn in _ordered(strategy_names, [k[1] for k in pair]).items()])
+    emotion_strategy = pd.DataFrame(
+        [
+            {
+                "emotion": e,
+                "strategy": s,
+                "emotion_name": en,
+                "strategy_name": sn,
+                "colour": colours.get(e, UNKNOWN_COLOUR),
+                "count": pair.get((e, s), 0.0),
+            }
+            for e, en in _ordered(emotion_names, [k[0] for k in pair]).items()
+            for s, sn in _ordered(strategy_names, [k[1] for k in pair]).items()
+        ]
+    )
 
     # personas and topics
     pt = sums.get("persona_topic", 2)
@@ -145,27 +186,56 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
         per_persona[p] += c
         per_topic[t] += c
     persona_target, topic_target = float(even_share(tax, "personas")), float(even_share(tax, "topics"))
-    personas = pd.DataFrame([{"id": p, "name": nm, "count": float(per_persona[p]),
-                              "target": persona_target if p in names["personas"] else math.nan}
-                             for p, nm in persona_names.items()])
+    personas = pd.DataFrame(
+        [
+            {
+                "id": p,
+                "name": nm,
+                "count": float(per_persona[p]),
+                "target": persona_target if p in names["personas"] else math.nan,
+            }
+            for p, nm in persona_names.items()
+        ]
+    )
     clusters = {c.id: c.name for c in tax.topic_clusters}
-    topics = pd.DataFrame([{"id": t, "name": nm, "cluster": clusters.get(tax.cluster_of.get(t, ""), ""),
-                            "count": float(per_topic[t]),
-                            "target": topic_target if t in names["topics"] else math.nan}
-                           for t, nm in topic_names.items()])
-    persona_topic = pd.DataFrame([{"persona": p, "topic": t, "persona_name": pn, "topic_name": tn,
-                                   "count": pt.get((p, t), 0.0)}
-                                  for p, pn in persona_names.items() for t, tn in topic_names.items()])
+    topics = pd.DataFrame(
+        [
+            {
+                "id": t,
+                "name": nm,
+                "cluster": clusters.get(tax.cluster_of.get(t, ""), ""),
+                "count": float(per_topic[t]),
+                "target": topic_target if t in names["topics"] else math.nan,
+            }
+            for t, nm in topic_names.items()
+        ]
+    )
+    persona_topic = pd.DataFrame(
+        [
+            {"persona": p, "topic": t, "persona_name": pn, "topic_name": tn, "count": pt.get((p, t), 0.0)}
+            for p, pn in persona_names.items()
+            for t, tn in topic_names.items()
+        ]
+    )
 
     # arcs x tiers
     at = sums.get("arc_tier", 2)
     arcs = tax.by_id("arcs")
-    arc_tier = pd.DataFrame([{
-        "arc": a, "tier": t, "arc_name": an, "tier_name": tn, "count": at.get((a, t), 0.0),
-        "start": names["emotions"].get(arcs[a].start_emotion, "") if a in arcs else "",
-        "end": names["emotions"].get(arcs[a].end_emotion, "") if a in arcs else "",
-    } for a, an in _ordered(names["arcs"], [k[0] for k in at]).items()
-        for t, tn in _ordered(names["tiers"], [k[1] for k in at]).items()])
+    arc_tier = pd.DataFrame(
+        [
+            {
+                "arc": a,
+                "tier": t,
+                "arc_name": an,
+                "tier_name": tn,
+                "count": at.get((a, t), 0.0),
+                "start": names["emotions"].get(arcs[a].start_emotion, "") if a in arcs else "",
+                "end": names["emotions"].get(arcs[a].end_emotion, "") if a in arcs else "",
+            }
+            for a, an in _ordered(names["arcs"], [k[0] for k in at]).items()
+            for t, tn in _ordered(names["tiers"], [k[1] for k in at]).items()
+        ]
+    )
 
     # lengths: exchanges -> the length buckets
     per_exchange = {int(k): v for k, v in sums.get("exchanges").items() if k is not None}
@@ -174,45 +244,94 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
     for b in tax.targets.length_buckets:
         inside = {k: v for k, v in per_exchange.items() if b.min_exchanges <= k <= b.max_exchanges}
         placed |= set(inside)
-        length_rows.append({"id": b.id, "name": f"{b.id.capitalize()} ({b.min_exchanges}–{b.max_exchanges} exchanges)",
-                            "min_exchanges": b.min_exchanges, "max_exchanges": b.max_exchanges,
-                            "count": float(sum(inside.values())), "target": float(b.min_conversations),
-                            "detail": _exchange_detail(inside)})
+        length_rows.append(
+            {
+                "id": b.id,
+                "name": f"{b.id.capitalize()} ({b.min_exchanges}–{b.max_exchanges} exchanges)",
+                "min_exchanges": b.min_exchanges,
+                "max_exchanges": b.max_exchanges,
+                "count": float(sum(inside.values())),
+                "target": float(b.min_conversations),
+                "detail": _exchange_detail(inside),
+            }
+        )
     outside = {k: v for k, v in per_exchange.items() if k not in placed}
     if outside:
-        length_rows.append({"id": "other", "name": "Other lengths", "min_exchanges": min(outside),
-                            "max_exchanges": max(outside), "count": float(sum(outside.values())),
-                            "target": math.nan, "detail": _exchange_detail(outside)})
+        length_rows.append(
+            {
+                "id": "other",
+                "name": "Other lengths",
+                "min_exchanges": min(outside),
+                "max_exchanges": max(outside),
+                "count": float(sum(outside.values())),
+                "target": math.nan,
+                "detail": _exchange_detail(outside),
+            }
+        )
     lengths = pd.DataFrame(length_rows)
 
     # pipeline: funnel, quality, corrections
     stages = sums.get("funnel")
     detail = {
-        "planned": "; ".join(f"{SCENARIO_STATUSES[s].label if s in SCENARIO_STATUSES else s}: {int(v)}"
-                             for s, v in sorted(sums.get("status").items(), key=lambda kv: -kv[1])),
+        "planned": "; ".join(
+            f"{SCENARIO_STATUSES[s].label if s in SCENARIO_STATUSES else s}: {int(v)}"
+            for s, v in sorted(sums.get("status").items(), key=lambda kv: -kv[1])
+        ),
         "generated": ", ".join(f"{t.label}: {int(stages.get(s, 0))}" for s, t in REVIEW_STATUSES.items()),
         "approved": "",
     }
-    funnel = pd.DataFrame([{"stage": s, "name": t.label, "count": stages.get(s, 0.0), "detail": detail[s]}
-                           for s, t in FUNNEL_STAGES.items()])
-    quality = pd.DataFrame([
-        {"score": float(score) if score is not None else math.nan, "review_status": status or "unreviewed",
-         "review_name": labels(REVIEW_STATUSES).get(status or "unreviewed", status), "count": n}
-        for (score, status), n in sums.get("quality", 2).items()],
-        columns=["score", "review_status", "review_name", "count"])
+    funnel = pd.DataFrame(
+        [
+            {"stage": s, "name": t.label, "count": stages.get(s, 0.0), "detail": detail[s]}
+            for s, t in FUNNEL_STAGES.items()
+        ]
+    )
+    quality = pd.DataFrame(
+        [
+            {
+                "score": float(score) if score is not None else math.nan,
+                "review_status": status or "unreviewed",
+                "review_name": labels(REVIEW_STATUSES).get(status or "unreviewed", status),
+                "count": n,
+            }
+            for (score, status), n in sums.get("quality", 2).items()
+        ],
+        columns=["score", "review_status", "review_name", "count"],
+    )
     label_names = {**names["emotions"], **names["strategies"]}
-    corrections = pd.DataFrame([
-        {"field": f, "field_name": FIELD_LABELS.get(f, f), "old": old, "new": new,
-         "old_name": label_names.get(old, old) if isinstance(old, str) else "(none)",
-         "new_name": label_names.get(new, new) if isinstance(new, str) else "(none)", "count": n}
-        for (f, old, new), n in sums.get("correction", 3).items()],
-        columns=["field", "field_name", "old", "new", "old_name", "new_name", "count"])
+    corrections = pd.DataFrame(
+        [
+            {
+                "field": f,
+                "field_name": FIELD_LABELS.get(f, f),
+                "old": old,
+                "new": new,
+                "old_name": label_names.get(old, old) if isinstance(old, str) else "(none)",
+                "new_name": label_names.get(new, new) if isinstance(new, str) else "(none)",
+                "count": n,
+            }
+            for (f, old, new), n in sums.get("correction", 3).items()
+        ],
+        columns=["field", "field_name", "old", "new", "old_name", "new_name", "count"],
+    )
     statuses = {str(k): int(v) for k, v in sums.get("status").items()}
-    return Coverage(scope=scope, rows=[{k: r.get(k) for k in ("section", "a", "b", "c", "n", "m")} for r in rows],
-                    totals=totals, emotions=emotions,
-                    strategies=strategies, emotion_strategy=emotion_strategy, personas=personas, topics=topics,
-                    persona_topic=persona_topic, arc_tier=arc_tier, lengths=lengths, funnel=funnel,
-                    quality=quality, corrections=corrections, statuses=statuses)
+    return Coverage(
+        scope=scope,
+        rows=[{k: r.get(k) for k in ("section", "a", "b", "c", "n", "m")} for r in rows],
+        totals=totals,
+        emotions=emotions,
+        strategies=strategies,
+        emotion_strategy=emotion_strategy,
+        personas=personas,
+        topics=topics,
+        persona_topic=persona_topic,
+        arc_tier=arc_tier,
+        lengths=lengths,
+        funnel=funnel,
+        quality=quality,
+        corrections=corrections,
+        statuses=statuses,
+    )
 
 
 def _exchange_detail(counts: Mapping[int, float]) -> str:

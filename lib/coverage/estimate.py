@@ -5,6 +5,7 @@ arc, and each reply shares out over the strategies suited to the emotion it answ
 public.coverage_counts only lists those scenarios (section 'pending'); the estimate is made here, once,
 for the stored rows and for the rows of a plan being previewed alike.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ def pending_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     keys = Counter(json.dumps({k: row.get(k) for k in LENGTH_KEY}, sort_keys=True) for row in rows)
     out = [{"section": "pending", "a": key, "b": None, "c": None, "n": float(n), "m": None} for key, n in keys.items()]
     if keys:
-        out.append({"section": "funnel", "a": "planned", "b": None, "c": None, "n": float(sum(keys.values())),
-                    "m": None})
+        out.append(
+            {"section": "funnel", "a": "planned", "b": None, "c": None, "n": float(sum(keys.values())), "m": None}
+        )
     return out
 
 
@@ -104,11 +106,21 @@ def estimate_rows(pending: Iterable[Mapping[str, Any]], tax: Taxonomy) -> list[d
             emotion_convs[e] += times
 
     def row_(section: str, a: Any, b: Any = None, n_: float = 0.0, m: float | None = None) -> dict[str, Any]:
-        return {"section": section, "a": None if a is None else str(a), "b": b, "c": None, "n": float(n_),
-                "m": None if m is None else float(m)}
+        return {
+            "section": section,
+            "a": None if a is None else str(a),
+            "b": b,
+            "c": None,
+            "n": float(n_),
+            "m": None if m is None else float(m),
+        }
 
-    out = [row_("total", "conversations", n_=n), row_("total", "estimated", n_=n),
-           row_("total", "user_turns", n_=users), row_("total", "assistant_turns", n_=users)]
+    out = [
+        row_("total", "conversations", n_=n),
+        row_("total", "estimated", n_=n),
+        row_("total", "user_turns", n_=users),
+        row_("total", "assistant_turns", n_=users),
+    ]
     out += [row_("emotion", e, n_=c, m=emotion_convs[e]) for e, c in emotions.items()]
     out += [row_("strategy", s, n_=c, m=0) for s, c in strategies.items()]
     out += [row_("emotion_strategy", e, s, n_=c) for (e, s), c in pairs.items()]

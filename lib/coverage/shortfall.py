@@ -1,5 +1,6 @@
 """The gaps: every target a Coverage does not meet, and scenarios planned to fill them (the gaps as
 planner weights, a plan sized until it closes them, and what it changes)."""
+
 from __future__ import annotations
 
 import math
@@ -24,14 +25,30 @@ KINDS: dict[str, tuple[str, str, str | None]] = {
     "topic": ("Topic", "conversations", "topics"),
 }
 MAX_PLAN_ROWS = 1000
-GAP_COLUMNS: list[str] = ["kind", "kind_name", "id", "name", "unit", "target", "count", "short_by", "progress",
-                          "plannable", "how"]
+GAP_COLUMNS: list[str] = [
+    "kind",
+    "kind_name",
+    "id",
+    "name",
+    "unit",
+    "target",
+    "count",
+    "short_by",
+    "progress",
+    "plannable",
+    "how",
+]
 
 
 def kind_frames(cov: Coverage) -> dict[str, pd.DataFrame]:
     """Gap kind -> the table of cov that holds its ids with their count and target."""
-    return {"emotion": cov.emotions, "strategy": cov.strategies, "length": cov.lengths, "persona": cov.personas,
-            "topic": cov.topics}
+    return {
+        "emotion": cov.emotions,
+        "strategy": cov.strategies,
+        "length": cov.lengths,
+        "persona": cov.personas,
+        "topic": cov.topics,
+    }
 
 
 def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
@@ -49,30 +66,54 @@ def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
             if not isinstance(target, float) or math.isnan(target) or target <= 0 or r.count >= target - 1e-9:
                 continue
             note, ok = how(r)
-            rows.append({"kind": kind, "kind_name": label, "id": r.id, "name": r.name, "unit": unit,
-                         "target": target, "count": float(r.count), "short_by": target - float(r.count),
-                         "progress": min(float(r.count) / target, 1.0), "plannable": ok and dim is not None,
-                         "how": note})
+            rows.append(
+                {
+                    "kind": kind,
+                    "kind_name": label,
+                    "id": r.id,
+                    "name": r.name,
+                    "unit": unit,
+                    "target": target,
+                    "count": float(r.count),
+                    "short_by": target - float(r.count),
+                    "progress": min(float(r.count) / target, 1.0),
+                    "plannable": ok and dim is not None,
+                    "how": note,
+                }
+            )
 
-    add("emotion", lambda r: (
-        (f"More arcs that start or end in {r.name}", True) if r.id in carried else
-        (f"No arc starts or ends in {r.name}: add one to taxonomy/arcs.yaml", False)))
+    add(
+        "emotion",
+        lambda r: (
+            (f"More arcs that start or end in {r.name}", True)
+            if r.id in carried
+            else (f"No arc starts or ends in {r.name}: add one to taxonomy/arcs.yaml", False)
+        ),
+    )
     add("strategy", lambda r: (f"More of the emotions {r.name} suits", True))
     add("persona", lambda r: ("More conversations with this persona", True))
     add("topic", lambda r: ("More conversations on this topic", True))
 
     def length_how(r: Any) -> tuple[str, bool]:
         if r.max_exchanges < lo or r.min_exchanges > hi:
-            return (f"Not plannable: the quality rules allow {rules.min_turns}–{rules.max_turns} turns ({lo}–{hi} "
-                    "exchanges); targets.yaml notes the conflict for the customer to settle", False)
-        return (f"Not plannable by weight: the generator picks each length within {lo}–{hi} exchanges; more "
-                "scenarios of any kind add to it", False)
+            return (
+                f"Not plannable: the quality rules allow {rules.min_turns}–{rules.max_turns} turns ({lo}–{hi} "
+                "exchanges); targets.yaml notes the conflict for the customer to settle",
+                False,
+            )
+        return (
+            f"Not plannable by weight: the generator picks each length within {lo}–{hi} exchanges; more "
+            "scenarios of any kind add to it",
+            False,
+        )
+
     add("length", length_how)
     frame = pd.DataFrame(rows, columns=GAP_COLUMNS)
     order = {k: n for n, k in enumerate(KINDS)}
     if not frame.empty:
-        frame = frame.sort_values(["kind", "short_by"], key=lambda s: s.map(order) if s.name == "kind" else -s,
-                                  kind="stable").reset_index(drop=True)
+        frame = frame.sort_values(
+            ["kind", "short_by"], key=lambda s: s.map(order) if s.name == "kind" else -s, kind="stable"
+        ).reset_index(drop=True)
     return frame
 
 
@@ -101,8 +142,12 @@ def label_yields(tax: Taxonomy) -> dict[tuple[str, str], float]:
             spread = _demand(tax, {dim: {value: 1.0}})["emotional_arc"]  # the planner's own spread
             total = 0.0
             for a, share in spread.items():
-                per_length = [sum(1.0 for e in profile[(a, k)] if e == value) if kind == "emotion"
-                              else sum(shares.get(e, {}).get(value, 0.0) for e in profile[(a, k)]) for k in lengths]
+                per_length = [
+                    sum(1.0 for e in profile[(a, k)] if e == value)
+                    if kind == "emotion"
+                    else sum(shares.get(e, {}).get(value, 0.0) for e in profile[(a, k)])
+                    for k in lengths
+                ]
                 total += share * sum(per_length) / len(per_length)
             out[(kind, value)] = total
     for kind, dim in (("persona", "personas"), ("topic", "topics")):
@@ -132,8 +177,9 @@ def suggested_rows(weights: Mapping[str, Mapping[str, float]]) -> int:
 
 
 def _counts(cov: Coverage) -> dict[tuple[str, str], float]:
-    return {(k, r.id): float(r.count) for k, f in kind_frames(cov).items() if not f.empty
-            for r in f.itertuples(index=False)}
+    return {
+        (k, r.id): float(r.count) for k, f in kind_frames(cov).items() if not f.empty for r in f.itertuples(index=False)
+    }
 
 
 def gap_change(before_cov: Coverage, after_cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
@@ -148,17 +194,28 @@ def gap_change(before_cov: Coverage, after_cov: Coverage, tax: Taxonomy) -> pd.D
         if key in seen:
             continue
         seen.add(key)
-        rows.append({"kind_name": r.kind_name, "name": r.name, "unit": r.unit, "target": r.target,
-                     "before": had.get(key, 0.0), "after": has.get(key, 0.0),
-                     "short_before": max(r.target - had.get(key, 0.0), 0.0),
-                     "short_after": short_after.get(key, 0.0), "met": key not in short_after})
-    return pd.DataFrame(rows, columns=["kind_name", "name", "unit", "target", "before", "after", "short_before",
-                                       "short_after", "met"])
+        rows.append(
+            {
+                "kind_name": r.kind_name,
+                "name": r.name,
+                "unit": r.unit,
+                "target": r.target,
+                "before": had.get(key, 0.0),
+                "after": has.get(key, 0.0),
+                "short_before": max(r.target - had.get(key, 0.0), 0.0),
+                "short_after": short_after.get(key, 0.0),
+                "met": key not in short_after,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["kind_name", "name", "unit", "target", "before", "after", "short_before", "short_after", "met"]
+    )
 
 
 @dataclass(frozen=True)
 class GapPlan:
     """A plan sized to the gaps: its rows, the planned coverage once they are added, and what changes."""
+
     plan: Plan
     after: Coverage
     change: pd.DataFrame  # gap_change(before, after)
@@ -166,8 +223,9 @@ class GapPlan:
     closes_all: bool  # every gap planning can fill is met once the rows are generated
 
 
-def fill_plan(tax: Taxonomy, planned: Coverage, existing: Sequence[Mapping[str, Any]], n: int | None = None,
-              *, seed: int = 0) -> GapPlan:
+def fill_plan(
+    tax: Taxonomy, planned: Coverage, existing: Sequence[Mapping[str, Any]], n: int | None = None, *, seed: int = 0
+) -> GapPlan:
     """Plan scenarios for the plannable gaps of the planned coverage. n=None sizes the plan: the planner
     balances every dimension, so the first estimate (suggested_rows) can fall short; the size grows until
     every plannable gap is met (or a cap: 4x the estimate + 20), then shrinks back to the smallest size that
@@ -208,4 +266,3 @@ def fill_plan(tax: Taxonomy, planned: Coverage, existing: Sequence[Mapping[str, 
         else:
             lo = mid
     return tried[hi][1]
-

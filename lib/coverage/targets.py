@@ -3,6 +3,7 @@ is) and per strategy (replies whose primary strategy it is), with their override
 conversations. Personas and topics have no minimum there, so each is expected to hold an even share
 (rounded down) of the conversations the length targets add up to (90 by default).
 """
+
 from __future__ import annotations
 
 from lib.core.taxonomy import Taxonomy
@@ -24,4 +25,3 @@ def dataset_size_target(tax: Taxonomy) -> int:
 def even_share(tax: Taxonomy, dimension: str) -> int:
     """The target of one persona or topic: an even share of dataset_size_target, rounded down."""
     return dataset_size_target(tax) // max(len(tax.ids(dimension)), 1)
-

@@ -14,6 +14,7 @@ names below; each lives in the module that owns it:
     readback   read_manifest, verify, preview of a finished export
     cli        `python -m lib export`
 """
+
 from __future__ import annotations
 
 from lib.export.card import EXPORT_VERSION, LICENSES
@@ -42,11 +43,47 @@ from lib.export.targets import approved_target, suited_strategies, target_flags
 from lib.export.writer import default_dest, exports_root, zip_folder
 
 __all__ = [
-    "ALL_STATUSES", "EXCLUSION_REASONS", "EXPORT_VERSION", "FILTER_DIMENSIONS", "FORMATS", "LICENSES", "PATHS",
-    "QualityOutcome", "REVIEW_LABELS", "apply_quality", "rating_preview", "reason_counts",
-    "REVIEW_STATUSES", "SELECTIONS", "SPLITS", "ExportError", "ExportOptions", "ExportResult", "Format", "Item",
-    "NothingToExport", "approved_target", "assign_splits", "check_options", "default_dest",
-    "explain_empty", "export", "exports_root", "load_files", "messages_record", "prepare", "preview", "read_manifest",
-    "rows_from_conversations", "run", "select_from_files", "select_from_store", "sharegpt_record", "split_groups",
-    "suited_strategies", "target_flags", "verify", "zip_folder",
+    "ALL_STATUSES",
+    "EXCLUSION_REASONS",
+    "EXPORT_VERSION",
+    "FILTER_DIMENSIONS",
+    "FORMATS",
+    "LICENSES",
+    "PATHS",
+    "REVIEW_LABELS",
+    "REVIEW_STATUSES",
+    "SELECTIONS",
+    "SPLITS",
+    "ExportError",
+    "ExportOptions",
+    "ExportResult",
+    "Format",
+    "Item",
+    "NothingToExport",
+    "QualityOutcome",
+    "apply_quality",
+    "approved_target",
+    "assign_splits",
+    "check_options",
+    "default_dest",
+    "explain_empty",
+    "export",
+    "exports_root",
+    "load_files",
+    "messages_record",
+    "prepare",
+    "preview",
+    "rating_preview",
+    "read_manifest",
+    "reason_counts",
+    "rows_from_conversations",
+    "run",
+    "select_from_files",
+    "select_from_store",
+    "sharegpt_record",
+    "split_groups",
+    "suited_strategies",
+    "target_flags",
+    "verify",
+    "zip_folder",
 ]

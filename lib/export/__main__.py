@@ -1,4 +1,5 @@
 """`python -m lib.export`: the same as `python -m lib export`."""
+
 from __future__ import annotations
 
 from lib.export.cli import main

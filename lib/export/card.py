@@ -1,6 +1,7 @@
 """What describes an export: the dataset card (README.md, a YAML header for the Hugging Face Hub,
 then a description made from the data) and manifest.json (counts, format versions, sha256 of every
 file, taxonomy version, the selection, what the quality options left out)."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,17 @@ from lib.export.writer import FileEntry
 
 EXPORT_VERSION = "1"  # the layout of the folder and of manifest.json
 GENERATOR = "Bright Run Training Data Studio (lib.export)"
-LICENSES: tuple[str, ...] = ("other", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "apache-2.0",
-                             "mit", "cdla-permissive-2.0", "unknown")
+LICENSES: tuple[str, ...] = (
+    "other",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "apache-2.0",
+    "mit",
+    "cdla-permissive-2.0",
+    "unknown",
+)
 
 
 def dataset_stats(items: Sequence[Item], tax: Taxonomy, suited: Mapping[str, frozenset[str]]) -> dict[str, Any]:
@@ -83,13 +93,29 @@ def dataset_stats(items: Sequence[Item], tax: Taxonomy, suited: Mapping[str, fro
         if isinstance(score, int):
             scores.append(score)
     return {
-        "conversations": len(items), "turns": sum(len(i.turns) for i in items),
-        "scenarios": len({i.group for i in items}), "per_split": dict(per_split), "turns_per_split": dict(turns_per_split),
-        "personas": personas, "arcs": arcs, "tiers": tiers, "topic_clusters": topics, "emotions": emotions,
-        "start_emotions": start_emotions, "strategies": strategies, "review": review, "reviewers": len(reviewers),
-        "sources": sources, "models": models, "templates": templates, "corrected": corrected,
-        "revised_fields": revised_fields, "revision_sources": revision_sources, "scores": scores,
-        "assistant_turns": assistant_turns, "approved_targets": targets,
+        "conversations": len(items),
+        "turns": sum(len(i.turns) for i in items),
+        "scenarios": len({i.group for i in items}),
+        "per_split": dict(per_split),
+        "turns_per_split": dict(turns_per_split),
+        "personas": personas,
+        "arcs": arcs,
+        "tiers": tiers,
+        "topic_clusters": topics,
+        "emotions": emotions,
+        "start_emotions": start_emotions,
+        "strategies": strategies,
+        "review": review,
+        "reviewers": len(reviewers),
+        "sources": sources,
+        "models": models,
+        "templates": templates,
+        "corrected": corrected,
+        "revised_fields": revised_fields,
+        "revision_sources": revision_sources,
+        "scores": scores,
+        "assistant_turns": assistant_turns,
+        "approved_targets": targets,
     }
 
 
@@ -116,11 +142,19 @@ def _share(n: int, total: int) -> str:
     return f"{100 * n / total:.1f}%" if total else "-"
 
 
-def _counts_table(title: str, counts: Counter[str], names: Mapping[str, str], total: int, order: Sequence[str],
-                  unit: str = "Conversations") -> str:
+def _counts_table(
+    title: str,
+    counts: Counter[str],
+    names: Mapping[str, str],
+    total: int,
+    order: Sequence[str],
+    unit: str = "Conversations",
+) -> str:
     rank = {k: n for n, k in enumerate(order)}
     keys = sorted(counts, key=lambda k: (-counts[k], rank.get(k, len(rank)), k))
-    return _table([title, "Id", unit, "Share"], ([names.get(k, k), k, counts[k], _share(counts[k], total)] for k in keys))
+    return _table(
+        [title, "Id", unit, "Share"], ([names.get(k, k), k, counts[k], _share(counts[k], total)] for k in keys)
+    )
 
 
 def _configs(files: Sequence[FileEntry], splits: Sequence[str]) -> list[dict[str, Any]]:
@@ -129,16 +163,26 @@ def _configs(files: Sequence[FileEntry], splits: Sequence[str]) -> list[dict[str
     for fmt, name in (("hf", "default"), ("messages", "messages"), ("sharegpt", "sharegpt")):
         paths = {f.split: f.path for f in files if f.format == fmt}
         if paths:
-            configs.append({"config_name": name,
-                            "data_files": [{"split": s, "path": paths[s]} for s in splits if s in paths]})
+            configs.append(
+                {"config_name": name, "data_files": [{"split": s, "path": paths[s]} for s in splits if s in paths]}
+            )
     if configs:
         configs[0]["default"] = True
     return configs
 
 
-def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, files: Sequence[FileEntry],
-                 stats: Mapping[str, Any], splits: Sequence[str], *, source: str = "database",
-                 excluded: Sequence[Mapping[str, Any]] = (), ratings_checked: bool = True) -> str:
+def dataset_card(
+    items: Sequence[Item],
+    options: ExportOptions,
+    tax: Taxonomy,
+    files: Sequence[FileEntry],
+    stats: Mapping[str, Any],
+    splits: Sequence[str],
+    *,
+    source: str = "database",
+    excluded: Sequence[Mapping[str, Any]] = (),
+    ratings_checked: bool = True,
+) -> str:
     """README.md: a YAML header for the Hugging Face Hub, then a description made from the data."""
     import yaml
 
@@ -152,8 +196,14 @@ def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, f
         "language": ["en"],
         "task_categories": ["text-generation"],
         "task_ids": ["dialogue-modeling"],
-        "tags": ["synthetic", "conversational", "multi-turn", "emotional-intelligence", "sft",
-                 tax.vertical.id.replace("_", "-")],
+        "tags": [
+            "synthetic",
+            "conversational",
+            "multi-turn",
+            "emotional-intelligence",
+            "sft",
+            tax.vertical.id.replace("_", "-"),
+        ],
         "size_categories": [_size_category(n)],
     }
     if options.license == "other":
@@ -161,12 +211,16 @@ def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, f
     configs = _configs(files, splits)
     if configs:
         header["configs"] = configs
-        header["dataset_info"] = {"config_name": configs[0]["config_name"], "splits": [
-            {"name": s, "num_examples": stats["per_split"].get(s, 0)} for s in splits]}
+        header["dataset_info"] = {
+            "config_name": configs[0]["config_name"],
+            "splits": [{"name": s, "num_examples": stats["per_split"].get(s, 0)} for s in splits],
+        }
     head = yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=1000)
 
-    names = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in
-             ("personas", "arcs", "emotions", "strategies", "tiers", "topic_clusters")}
+    names = {
+        d: {k: v.name for k, v in tax.by_id(d).items()}
+        for d in ("personas", "arcs", "emotions", "strategies", "tiers", "topic_clusters")
+    }
     order = {d: tax.ids(d) for d in names}
     voice = tax.vertical.brand_voice
     review = stats["review"]
@@ -180,7 +234,8 @@ def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, f
         f"emotion (family, intensity, valence, arousal), every assistant turn with the response strategy behind it, "
         f"and each conversation follows a planned emotional arc. Selection: {_md(options.describe(tax))}. "
         f"Dataset {_md(name)} {_md(version)}, taxonomy {_md(tax.vertical.id)} v{_md(tax.vertical.version)} "
-        f"(sha256 `{tax.sha256[:12]}`).\n")
+        f"(sha256 `{tax.sha256[:12]}`).\n"
+    )
 
     parts.append("## Files\n")
     file_rows = []
@@ -192,52 +247,96 @@ def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, f
         "`manifest.json` lists every file with its sha256. The training formats (messages, ShareGPT, parquet) carry "
         "the labels in force: a reviewer's correction replaces the first label. The full dataset format keeps the "
         "first labels and every correction in `label_history` (apply them with `Conversation.current_turns()`). "
-        "`metadata.csv` lists the conversations in the order of the split files.\n")
+        "`metadata.csv` lists the conversations in the order of the split files.\n"
+    )
     loads = []
     if any(f.format == "hf" for f in files):
-        loads.append('from datasets import load_dataset\nds = load_dataset("parquet", data_files={'
-                     + ", ".join(f'"{s}": "{PATHS["hf"](s)}"' for s in splits) + "})")
+        loads.append(
+            'from datasets import load_dataset\nds = load_dataset("parquet", data_files={'
+            + ", ".join(f'"{s}": "{PATHS["hf"](s)}"' for s in splits)
+            + "})"
+        )
     if any(f.format == "messages" for f in files):
-        loads.append('# TRL: SFTTrainer(..., train_dataset=load_dataset("json", data_files="messages/train.jsonl")'
-                     '["train"])')
+        loads.append(
+            '# TRL: SFTTrainer(..., train_dataset=load_dataset("json", data_files="messages/train.jsonl")["train"])'
+        )
     if loads:
         parts.append("```python\n" + "\n".join(loads) + "\n```\n")
 
     parts.append("## Splits\n")
-    parts.append(_table(["Split", "Conversations", "Turns", "Share"],
-                        ([s, stats["per_split"].get(s, 0), stats["turns_per_split"].get(s, 0),
-                          _share(stats["per_split"].get(s, 0), n)] for s in splits)) + "\n")
+    parts.append(
+        _table(
+            ["Split", "Conversations", "Turns", "Share"],
+            (
+                [
+                    s,
+                    stats["per_split"].get(s, 0),
+                    stats["turns_per_split"].get(s, 0),
+                    _share(stats["per_split"].get(s, 0), n),
+                ]
+                for s in splits
+            ),
+        )
+        + "\n"
+    )
     parts.append(
         f"Eval ratio {options.eval_ratio:g} of the scenarios, seed {options.seed}. The split is grouped by scenario "
         "(every version of a scenario lands in the same split), stratified by emotional arc and persona, and "
-        "deterministic: the same data and seed give the same split.\n")
+        "deterministic: the same data and seed give the same split.\n"
+    )
 
     parts.append("## Composition\n")
-    parts.append("### Personas\n" + _counts_table("Persona", stats["personas"], names["personas"], n,
-                                                  order["personas"]) + "\n")
+    parts.append(
+        "### Personas\n" + _counts_table("Persona", stats["personas"], names["personas"], n, order["personas"]) + "\n"
+    )
     parts.append("### Emotional arcs\n" + _counts_table("Arc", stats["arcs"], names["arcs"], n, order["arcs"]) + "\n")
-    parts.append("### Emotions\nPrimary emotion of the user turns (labels in force).\n\n"
-                 + _counts_table("Emotion", stats["emotions"], names["emotions"], user_turns, order["emotions"],
-                                 unit="User turns") + "\n")
-    parts.append("### Response strategies\n" + _counts_table(
-        "Strategy", stats["strategies"], names["strategies"], stats["assistant_turns"], order["strategies"],
-        unit="Assistant turns") + "\n")
-    parts.append("### Tiers and topics\n" + _counts_table("Tier", stats["tiers"], names["tiers"], n, order["tiers"])
-                 + "\n\n" + _counts_table("Topic cluster", stats["topic_clusters"], names["topic_clusters"], n,
-                                          order["topic_clusters"]) + "\n")
+    parts.append(
+        "### Emotions\nPrimary emotion of the user turns (labels in force).\n\n"
+        + _counts_table(
+            "Emotion", stats["emotions"], names["emotions"], user_turns, order["emotions"], unit="User turns"
+        )
+        + "\n"
+    )
+    parts.append(
+        "### Response strategies\n"
+        + _counts_table(
+            "Strategy",
+            stats["strategies"],
+            names["strategies"],
+            stats["assistant_turns"],
+            order["strategies"],
+            unit="Assistant turns",
+        )
+        + "\n"
+    )
+    parts.append(
+        "### Tiers and topics\n"
+        + _counts_table("Tier", stats["tiers"], names["tiers"], n, order["tiers"])
+        + "\n\n"
+        + _counts_table("Topic cluster", stats["topic_clusters"], names["topic_clusters"], n, order["topic_clusters"])
+        + "\n"
+    )
 
     parts.append("## How it was generated\n")
     sources = stats["sources"]
-    how = [("Scenarios were planned from the taxonomy (persona x emotional arc x topic x intent x tone x outcome x "
-            "tier) for balanced coverage.")]
+    how = [
+        (
+            "Scenarios were planned from the taxonomy (persona x emotional arc x topic x intent x tone x outcome x "
+            "tier) for balanced coverage."
+        )
+    ]
     if sources.get("generated"):
-        how.append(f"{sources['generated']} conversation{'s were' if sources['generated'] != 1 else ' was'} "
-                   "generated by Claude from per-tier prompt templates (the hand-written seeds as examples) and "
-                   "checked automatically (turn count, alternation, lengths, known labels, arc realized, persona and "
-                   "topic consistency); a conversation that failed a check was repaired by the model or left out.")
+        how.append(
+            f"{sources['generated']} conversation{'s were' if sources['generated'] != 1 else ' was'} "
+            "generated by Claude from per-tier prompt templates (the hand-written seeds as examples) and "
+            "checked automatically (turn count, alternation, lengths, known labels, arc realized, persona and "
+            "topic consistency); a conversation that failed a check was repaired by the model or left out."
+        )
     if sources.get("seed"):
-        how.append(f"{sources['seed']} {'are' if sources['seed'] != 1 else 'is a'} hand-written seed "
-                   f"conversation{'s' if sources['seed'] != 1 else ''}.")
+        how.append(
+            f"{sources['seed']} {'are' if sources['seed'] != 1 else 'is a'} hand-written seed "
+            f"conversation{'s' if sources['seed'] != 1 else ''}."
+        )
     how.append(f"The assistant speaks in {_md(voice.name)}'s voice: {_md(voice.summary)}")
     parts.append(" ".join(how) + "\n")
     if stats["models"]:
@@ -247,18 +346,31 @@ def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, f
 
     parts.append("## Review\n")
     reviewed = n - review.get("unreviewed", 0)
-    parts.append(_table(["Review status", "Conversations", "Share"],
-                        ([REVIEW_LABELS.get(s, s), review[s], _share(review[s], n)] for s in REVIEW_STATUSES
-                         if review.get(s))) + "\n")
-    quality = (f"quality score mean {sum(scores) / len(scores):.1f} (min {min(scores)}, max {max(scores)}, "
-               f"{len(scores)} scored)" if scores else "no quality scores")
+    parts.append(
+        _table(
+            ["Review status", "Conversations", "Share"],
+            ([REVIEW_LABELS.get(s, s), review[s], _share(review[s], n)] for s in REVIEW_STATUSES if review.get(s)),
+        )
+        + "\n"
+    )
+    quality = (
+        f"quality score mean {sum(scores) / len(scores):.1f} (min {min(scores)}, max {max(scores)}, "
+        f"{len(scores)} scored)"
+        if scores
+        else "no quality scores"
+    )
     parts.append(
         f"{reviewed} of {n} conversations ({_share(reviewed, n)}) were reviewed by {stats['reviewers']} "
         f"domain reviewer{'s' if stats['reviewers'] != 1 else ''}; {quality}. {stats['corrected']} conversations have "
         f"label corrections ({sum(stats['revised_fields'].values())} in all"
-        + (": " + ", ".join(f"{k} {v}" for k, v in stats["revised_fields"].most_common()) if stats["revised_fields"] else "")
+        + (
+            ": " + ", ".join(f"{k} {v}" for k, v in stats["revised_fields"].most_common())
+            if stats["revised_fields"]
+            else ""
+        )
         + f"). {stats['approved_targets']} of {stats['assistant_turns']} assistant turns "
-        f"({_share(stats['approved_targets'], stats['assistant_turns'])}) are approved targets.\n")
+        f"({_share(stats['approved_targets'], stats['assistant_turns'])}) are approved targets.\n"
+    )
 
     if options.quality_active():
         parts.append(_quality_section(options, tax, excluded, ratings_checked))
@@ -267,22 +379,33 @@ def dataset_card(items: Sequence[Item], options: ExportOptions, tax: Taxonomy, f
     parts.append(
         "An assistant turn is an **approved target** when its primary strategy is one of the strategies the "
         "taxonomy suits to the preceding user turn's primary or secondary emotion (labels in force)"
-        + (". The messages files give each assistant message `weight` 1 (approved target) or 0, and the parquet "
-           "messages carry the same weight" if options.weights else "; the parquet `labels` column flags it per turn")
+        + (
+            ". The messages files give each assistant message `weight` 1 (approved target) or 0, and the parquet "
+            "messages carry the same weight"
+            if options.weights
+            else "; the parquet `labels` column flags it per turn"
+        )
         + ". The same mapping is a rubric for the eval split: a response fits when its strategy suits the emotion "
-        "it answers.\n")
-    rubric = [[names["emotions"].get(e.id, e.id), ", ".join(names["strategies"].get(s, s) for s in e.suited_strategies)]
-              for e in tax.emotions]
+        "it answers.\n"
+    )
+    rubric = [
+        [names["emotions"].get(e.id, e.id), ", ".join(names["strategies"].get(s, s) for s in e.suited_strategies)]
+        for e in tax.emotions
+    ]
     parts.append(_table(["User emotion", "Suited strategies"], rubric) + "\n")
 
     parts.append("## License and limitations\n")
-    lic = ("proprietary: agree terms with the dataset's owner before use or redistribution"
-           if options.license == "other" else options.license)
+    lic = (
+        "proprietary: agree terms with the dataset's owner before use or redistribution"
+        if options.license == "other"
+        else options.license
+    )
     parts.append(
         f"License: {_md(lic)}. The conversations are synthetic: the people, figures and situations are invented, "
         "and nothing here is financial advice. They model how an assistant responds to emotion in a "
         "financial-planning conversation, including when it refers a person to another professional or, in a "
-        "crisis, to the 988 Suicide & Crisis Lifeline.\n")
+        "crisis, to the 988 Suicide & Crisis Lifeline.\n"
+    )
     parts.append(f"Made by {GENERATOR}, export format {EXPORT_VERSION}, from the {_md(source)}.\n")
     return "\n".join(parts)
 
@@ -298,25 +421,37 @@ def _rubric_text(tax: Taxonomy) -> str:
     return f"rubric {rubric.id} v{rubric.version}"
 
 
-def _quality_section(options: ExportOptions, tax: Taxonomy, excluded: Sequence[Mapping[str, Any]],
-                     ratings_checked: bool) -> str:
-    lines = ["## Quality filter\n",
-             f"Options: {_md(options.quality_text())}. Ratings are the ones in force: a reviewer's where one rated a "
-             f"criterion, else the judge's ({_md(_rubric_text(tax))}, 1-5). A conversation not rated yet is left out "
-             "under a minimum rating. A hard rule fails when a hard integrity check fails on the labels in force, or "
-             "a hard criterion of the rubric is rated below its pass mark."
-             + ("" if ratings_checked else " No ratings were read (the conversations came from files): only the "
-                                            "integrity checks applied.") + "\n"]
+def _quality_section(
+    options: ExportOptions, tax: Taxonomy, excluded: Sequence[Mapping[str, Any]], ratings_checked: bool
+) -> str:
+    lines = [
+        "## Quality filter\n",
+        f"Options: {_md(options.quality_text())}. Ratings are the ones in force: a reviewer's where one rated a "
+        f"criterion, else the judge's ({_md(_rubric_text(tax))}, 1-5). A conversation not rated yet is left out "
+        "under a minimum rating. A hard rule fails when a hard integrity check fails on the labels in force, or "
+        "a hard criterion of the rubric is rated below its pass mark."
+        + (
+            ""
+            if ratings_checked
+            else " No ratings were read (the conversations came from files): only the integrity checks applied."
+        )
+        + "\n",
+    ]
     if not excluded:
         lines.append("None of the selected conversations was left out.\n")
         return "\n".join(lines)
     counts = reason_counts(excluded)
-    lines.append(f"{len(excluded)} selected conversation{'s were' if len(excluded) != 1 else ' was'} left out "
-                 "(each counted under its first reason):\n")
+    lines.append(
+        f"{len(excluded)} selected conversation{'s were' if len(excluded) != 1 else ' was'} left out "
+        "(each counted under its first reason):\n"
+    )
     lines.append(_table(["Reason", "Conversations"], ([EXCLUSION_REASONS[c], n] for c, n in counts.items())) + "\n")
-    shown = [f"- `{str(e['id']).replace('`', '')}`: "
-             + ", ".join(EXCLUSION_REASONS.get(r, r).lower() for r in e["reasons"])
-             + (f" ({_md(e['detail'])})" if e.get("detail") else "") for e in excluded[:CARD_EXCLUDED_LIST]]
+    shown = [
+        f"- `{str(e['id']).replace('`', '')}`: "
+        + ", ".join(EXCLUSION_REASONS.get(r, r).lower() for r in e["reasons"])
+        + (f" ({_md(e['detail'])})" if e.get("detail") else "")
+        for e in excluded[:CARD_EXCLUDED_LIST]
+    ]
     more = len(excluded) - CARD_EXCLUDED_LIST
     if more > 0:
         shown.append(f"- … and {more} more (manifest.json lists every one)")
@@ -338,10 +473,19 @@ def dataset_version(items: Sequence[Item]) -> str:
     return versions.most_common(1)[0][0] if versions else ""
 
 
-def build_manifest(items: Sequence[Item], skipped: Sequence[Mapping[str, str]], options: ExportOptions, tax: Taxonomy,
-                   files: Sequence[FileEntry], groups: Mapping[str, int], *, source: str = "database",
-                   now: datetime | None = None, excluded: Sequence[Mapping[str, Any]] = (),
-                   ratings_checked: bool = True) -> dict[str, Any]:
+def build_manifest(
+    items: Sequence[Item],
+    skipped: Sequence[Mapping[str, str]],
+    options: ExportOptions,
+    tax: Taxonomy,
+    files: Sequence[FileEntry],
+    groups: Mapping[str, int],
+    *,
+    source: str = "database",
+    now: datetime | None = None,
+    excluded: Sequence[Mapping[str, Any]] = (),
+    ratings_checked: bool = True,
+) -> dict[str, Any]:
     per_split = Counter(i.split for i in items)
     turns = Counter()  # type: Counter[str]
     for i in items:
@@ -349,32 +493,64 @@ def build_manifest(items: Sequence[Item], skipped: Sequence[Mapping[str, str]], 
     formats = {}
     for fid in options.formats:
         fmt = FORMATS[fid]
-        formats[fid] = {"label": fmt.label, "version": fmt.version,
-                        "files": [f.path for f in files if f.format == fid]}
+        formats[fid] = {"label": fmt.label, "version": fmt.version, "files": [f.path for f in files if f.format == fid]}
     return {
         "manifest_version": EXPORT_VERSION,
         "generator": GENERATOR,
         "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
         "source": source,
-        "dataset": {"name": dataset_name(items, options), "version": dataset_version(items),
-                    "vertical": tax.vertical.id, "conversation_format_version": FORMAT_VERSION},
-        "selection": {"mode": options.selection, "review_statuses": options.statuses(),
-                      "filters": options.active_filters(), "description": options.describe(tax),
-                      "quality": {"min_rating": options.min_rating, "min_ratings": dict(options.min_ratings),
-                                  "no_hard_failures": options.no_hard_failures, "ratings": "in force",
-                                  "ratings_checked": ratings_checked and options.quality_active()}},
-        "split": {"eval_ratio": options.eval_ratio, "seed": options.seed, "grouped_by": "scenario",
-                  "stratified_by": ["emotional_arc", "persona"],
-                  "scenarios": {s: int(groups.get(s, 0)) for s in SPLITS}},
+        "dataset": {
+            "name": dataset_name(items, options),
+            "version": dataset_version(items),
+            "vertical": tax.vertical.id,
+            "conversation_format_version": FORMAT_VERSION,
+        },
+        "selection": {
+            "mode": options.selection,
+            "review_statuses": options.statuses(),
+            "filters": options.active_filters(),
+            "description": options.describe(tax),
+            "quality": {
+                "min_rating": options.min_rating,
+                "min_ratings": dict(options.min_ratings),
+                "no_hard_failures": options.no_hard_failures,
+                "ratings": "in force",
+                "ratings_checked": ratings_checked and options.quality_active(),
+            },
+        },
+        "split": {
+            "eval_ratio": options.eval_ratio,
+            "seed": options.seed,
+            "grouped_by": "scenario",
+            "stratified_by": ["emotional_arc", "persona"],
+            "scenarios": {s: int(groups.get(s, 0)) for s in SPLITS},
+        },
         "options": {"formats": list(options.formats), "weights": options.weights, "license": options.license},
-        "counts": {"conversations": len(items), "scenarios": len({i.group for i in items}),
-                   "turns": sum(turns.values()), "train": per_split.get("train", 0), "eval": per_split.get("eval", 0),
-                   "turns_train": turns.get("train", 0), "turns_eval": turns.get("eval", 0), "skipped": len(skipped),
-                   "excluded": len(excluded), "excluded_by_reason": reason_counts(excluded)},
+        "counts": {
+            "conversations": len(items),
+            "scenarios": len({i.group for i in items}),
+            "turns": sum(turns.values()),
+            "train": per_split.get("train", 0),
+            "eval": per_split.get("eval", 0),
+            "turns_train": turns.get("train", 0),
+            "turns_eval": turns.get("eval", 0),
+            "skipped": len(skipped),
+            "excluded": len(excluded),
+            "excluded_by_reason": reason_counts(excluded),
+        },
         "skipped": list(skipped),
         "excluded": [dict(e) for e in excluded],
         "formats": formats,
         "taxonomy": {"vertical": tax.vertical.id, "version": tax.vertical.version, "sha256": tax.sha256},
-        "files": [{"path": f.path, "format": f.format, "split": f.split, "records": f.records, "bytes": f.bytes,
-                   "sha256": f.sha256} for f in files],
+        "files": [
+            {
+                "path": f.path,
+                "format": f.format,
+                "split": f.split,
+                "records": f.records,
+                "bytes": f.bytes,
+                "sha256": f.sha256,
+            }
+            for f in files
+        ],
     }

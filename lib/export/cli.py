@@ -12,6 +12,7 @@ manifest.json, and <folder>.zip beside it. --min-rating and --no-hard-failures l
 
 Exit codes: 0 exported, 1 failed (one line says why), 2 bad usage, 3 nothing matched (why, and
 which filters to change)."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,7 @@ from lib.export.formats import FORMATS
 from lib.export.pipeline import export, run
 from lib.export.quality import EXCLUSION_REASONS, reason_counts
 from lib.export.readback import preview
-from lib.export.select import (
-    FILTER_BY_KEY,
-    REVIEW_STATUSES,
-    SELECTIONS,
-    ExportOptions,
-    select_from_files,
-)
+from lib.export.select import FILTER_BY_KEY, REVIEW_STATUSES, SELECTIONS, ExportOptions, select_from_files
 from lib.export.writer import default_dest, exports_root
 
 
@@ -44,7 +39,9 @@ def _parse_filters(values: Sequence[str]) -> dict[str, list[str]]:
         if not sep or not ids:
             raise ExportError(f"--filter {value!r}: expected KEY=ID[,ID...], e.g. persona=anxious_planner")
         if key not in FILTER_BY_KEY:
-            raise ExportError(f"--filter {value!r}: unknown dimension {key!r}; expected one of {', '.join(FILTER_BY_KEY)}")
+            raise ExportError(
+                f"--filter {value!r}: unknown dimension {key!r}; expected one of {', '.join(FILTER_BY_KEY)}"
+            )
         out.setdefault(key, []).extend(v for v in ids.split(",") if v)
     return out
 
@@ -60,8 +57,10 @@ def _parse_min_ratings(values: Sequence[str]) -> tuple[int | None, dict[str, int
         except ValueError:
             n = 0
         if not 1 <= n <= 5 or (sep and not key):
-            raise ExportError(f"--min-rating {value!r}: expected a score 1-5 (every criterion) or CRITERION=SCORE, "
-                              "e.g. --min-rating 3 --min-rating safety=4")
+            raise ExportError(
+                f"--min-rating {value!r}: expected a score 1-5 (every criterion) or CRITERION=SCORE, "
+                "e.g. --min-rating 3 --min-rating safety=4"
+            )
         if key:
             each[key] = n
         else:
@@ -80,30 +79,61 @@ def _parse_formats(value: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") -> int:
-    parser = argparse.ArgumentParser(prog=prog,
-                                     description="Export conversations for training (the Export page's options).")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Export conversations for training (the Export page's options)."
+    )
     parser.add_argument("--out", default=None, help="export folder (default: <data dir>/exports/brightrun-<selection>)")
-    parser.add_argument("--selection", choices=list(SELECTIONS), default="approved",
-                        help="approved (default), all (every generated conversation not rejected), custom")
-    parser.add_argument("--filter", action="append", default=[], metavar="KEY=ID[,ID]",
-                        help=f"custom: keep these ids of a dimension ({', '.join(FILTER_BY_KEY)}); repeatable")
-    parser.add_argument("--review-status", action="append", default=[], choices=list(REVIEW_STATUSES),
-                        help="custom: review statuses to include (default approved); repeatable")
-    parser.add_argument("--min-rating", action="append", default=[], metavar="N|CRITERION=N",
-                        help="leave out a conversation with a rating in force below N (1-5), of every criterion or of "
-                             "one (safety=4); one not rated yet is left out too; repeatable")
-    parser.add_argument("--no-hard-failures", action="store_true",
-                        help="leave out a conversation that fails a hard integrity check (labels in force) or a hard "
-                             "criterion of the rubric")
+    parser.add_argument(
+        "--selection",
+        choices=list(SELECTIONS),
+        default="approved",
+        help="approved (default), all (every generated conversation not rejected), custom",
+    )
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=ID[,ID]",
+        help=f"custom: keep these ids of a dimension ({', '.join(FILTER_BY_KEY)}); repeatable",
+    )
+    parser.add_argument(
+        "--review-status",
+        action="append",
+        default=[],
+        choices=list(REVIEW_STATUSES),
+        help="custom: review statuses to include (default approved); repeatable",
+    )
+    parser.add_argument(
+        "--min-rating",
+        action="append",
+        default=[],
+        metavar="N|CRITERION=N",
+        help="leave out a conversation with a rating in force below N (1-5), of every criterion or of "
+        "one (safety=4); one not rated yet is left out too; repeatable",
+    )
+    parser.add_argument(
+        "--no-hard-failures",
+        action="store_true",
+        help="leave out a conversation that fails a hard integrity check (labels in force) or a hard "
+        "criterion of the rubric",
+    )
     parser.add_argument("--formats", default="all", help=f"all, or a comma list of {', '.join(FORMATS)}")
     parser.add_argument("--eval-ratio", type=float, default=0.1, help="share of scenarios in eval, 0-0.5 (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="split seed; the same seed gives the same split")
-    parser.add_argument("--weights", action="store_true",
-                        help="weight assistant messages 1 (approved target) or 0 in the messages format")
+    parser.add_argument(
+        "--weights",
+        action="store_true",
+        help="weight assistant messages 1 (approved target) or 0 in the messages format",
+    )
     parser.add_argument("--license", default="other", help="license id for the dataset card (default other)")
     parser.add_argument("--name", default=None, help="dataset name in the card (default: from the conversations)")
-    parser.add_argument("--from", dest="source", default=None, metavar="PATH",
-                        help="read full-format .json/.jsonl files (e.g. seeds/) instead of the database")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        metavar="PATH",
+        help="read full-format .json/.jsonl files (e.g. seeds/) instead of the database",
+    )
     parser.add_argument("--no-zip", action="store_true", help="do not write <out>.zip")
     parser.add_argument("--preview", type=int, default=0, metavar="N", help="print the first N records of each file")
     args = parser.parse_args(argv)
@@ -116,11 +146,20 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
         if args.source and args.min_rating:
             raise ExportError("--min-rating reads the ratings in the database; it cannot be used with --from")
         min_rating, min_ratings = _parse_min_ratings(args.min_rating)
-        options = ExportOptions(selection=args.selection, filters=_parse_filters(args.filter),
-                                review_statuses=args.review_status or ["approved"], min_rating=min_rating,
-                                min_ratings=min_ratings, no_hard_failures=args.no_hard_failures,
-                                formats=_parse_formats(args.formats), eval_ratio=args.eval_ratio, seed=args.seed,
-                                weights=args.weights, license=args.license, name=args.name)
+        options = ExportOptions(
+            selection=args.selection,
+            filters=_parse_filters(args.filter),
+            review_statuses=args.review_status or ["approved"],
+            min_rating=min_rating,
+            min_ratings=min_ratings,
+            no_hard_failures=args.no_hard_failures,
+            formats=_parse_formats(args.formats),
+            eval_ratio=args.eval_ratio,
+            seed=args.seed,
+            weights=args.weights,
+            license=args.license,
+            name=args.name,
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
@@ -159,8 +198,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
         print(f"error: cannot write the export: {exc}", file=sys.stderr)
         return 1
     c = result.counts
-    print(f"exported {c['conversations']} conversations ({c['turns']} turns, {c['scenarios']} scenarios): "
-          f"train {c['train']}, eval {c['eval']}, in {result.seconds:.2f} s")
+    print(
+        f"exported {c['conversations']} conversations ({c['turns']} turns, {c['scenarios']} scenarios): "
+        f"train {c['train']}, eval {c['eval']}, in {result.seconds:.2f} s"
+    )
     print(f"folder   {result.path}")
     if result.zip_path:
         print(f"zip      {result.zip_path} ({result.zip_path.stat().st_size:,} bytes)")
@@ -171,11 +212,17 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
     if result.excluded:
         counts = reason_counts(result.excluded)
         by_reason = ", ".join(f"{n} {EXCLUSION_REASONS[code].lower()}" for code, n in counts.items())
-        print(f"left out {len(result.excluded)} by the quality options ({by_reason}); listed in manifest.json",
-              file=sys.stderr)
+        print(
+            f"left out {len(result.excluded)} by the quality options ({by_reason}); listed in manifest.json",
+            file=sys.stderr,
+        )
         for e in result.excluded:
-            print(f"left out {e['id']}: " + ", ".join(EXCLUSION_REASONS[r].lower() for r in e["reasons"])
-                  + (f" ({e['detail']})" if e.get("detail") else ""), file=sys.stderr)
+            print(
+                f"left out {e['id']}: "
+                + ", ".join(EXCLUSION_REASONS[r].lower() for r in e["reasons"])
+                + (f" ({e['detail']})" if e.get("detail") else ""),
+                file=sys.stderr,
+            )
     if args.preview > 0:
         for path, records in preview(result.path, args.preview).items():
             print(f"\n== {path}")

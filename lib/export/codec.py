@@ -1,4 +1,5 @@
 """JSON in and out for the export: orjson where it is installed, the standard library otherwise."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The errors an export raises for a person to act on: one line each, saying what is wrong and what to do."""
+
 from __future__ import annotations
 
 

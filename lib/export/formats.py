@@ -8,6 +8,7 @@
     metadata.csv               one row per conversation: dimensions, scores, review status, split
 
 The training formats carry the labels IN FORCE (label revisions applied)."""
+
 from __future__ import annotations
 
 import csv
@@ -35,18 +36,37 @@ class Format:
     help: str
 
 
-FORMATS: dict[str, Format] = {f.id: f for f in (
-    Format("full_jsonl", "Full dataset format (JSONL)", FORMAT_VERSION,
-           "Everything, one conversation per line: labels, label history, quality, review and provenance."),
-    Format("full_json", "Full dataset format (JSON)", FORMAT_VERSION, "The same, as one JSON array."),
-    Format("messages", "OpenAI / TRL messages (JSONL)", "1",
-           "The system prompt, then the turns alternating; one file per split."),
-    Format("sharegpt", "ShareGPT (JSONL)", "1", "conversations / from / value, for Axolotl and Unsloth."),
-    Format("hf", "Hugging Face datasets (parquet)", "1",
-           "A parquet file per split with messages, current labels and dimensions, and the dataset card."),
-    Format("csv", "Metadata (CSV)", "1",
-           "One row per conversation: every dimension, the scores, the review status and the split."),
-)}
+FORMATS: dict[str, Format] = {
+    f.id: f
+    for f in (
+        Format(
+            "full_jsonl",
+            "Full dataset format (JSONL)",
+            FORMAT_VERSION,
+            "Everything, one conversation per line: labels, label history, quality, review and provenance.",
+        ),
+        Format("full_json", "Full dataset format (JSON)", FORMAT_VERSION, "The same, as one JSON array."),
+        Format(
+            "messages",
+            "OpenAI / TRL messages (JSONL)",
+            "1",
+            "The system prompt, then the turns alternating; one file per split.",
+        ),
+        Format("sharegpt", "ShareGPT (JSONL)", "1", "conversations / from / value, for Axolotl and Unsloth."),
+        Format(
+            "hf",
+            "Hugging Face datasets (parquet)",
+            "1",
+            "A parquet file per split with messages, current labels and dimensions, and the dataset card.",
+        ),
+        Format(
+            "csv",
+            "Metadata (CSV)",
+            "1",
+            "One row per conversation: every dimension, the scores, the review status and the split.",
+        ),
+    )
+}
 FormatId = Literal["full_jsonl", "full_json", "messages", "sharegpt", "hf", "csv"]
 
 PATHS: dict[str, Callable[[str], str]] = {
@@ -67,8 +87,9 @@ def full_line(item: Item) -> str:
     return raw[:-1] + sep + '"training": ' + dumpb(training).decode("utf-8") + "}"
 
 
-def messages_record(item: Item, weights: bool = False,
-                    suited: Mapping[str, frozenset[str]] | None = None) -> dict[str, Any]:
+def messages_record(
+    item: Item, weights: bool = False, suited: Mapping[str, frozenset[str]] | None = None
+) -> dict[str, Any]:
     messages: list[dict[str, Any]] = [{"role": "system", "content": item.doc.get("system_prompt") or ""}]
     if weights:
         for turn, flag in zip(item.turns, item_flags(item, suited or {})):
@@ -90,8 +111,20 @@ def sharegpt_record(item: Item) -> dict[str, Any]:
     return {"id": item.id, "conversations": conv}
 
 
-HF_TEXT_COLUMNS: tuple[str, ...] = ("tier", "persona", "emotional_arc", "start_emotion", "end_emotion", "topic",
-                                    "topic_cluster", "intent", "tone", "outcome_type", "context_id", "context")
+HF_TEXT_COLUMNS: tuple[str, ...] = (
+    "tier",
+    "persona",
+    "emotional_arc",
+    "start_emotion",
+    "end_emotion",
+    "topic",
+    "topic_cluster",
+    "intent",
+    "tone",
+    "outcome_type",
+    "context_id",
+    "context",
+)
 
 
 def hf_schema(weights: bool) -> Any:
@@ -102,19 +135,35 @@ def hf_schema(weights: bool) -> Any:
     message = [pa.field("role", pa.string()), pa.field("content", pa.string())]
     if weights:
         message.append(pa.field("weight", pa.int8()))
-    label = pa.struct([
-        pa.field("turn", pa.int32()), pa.field("role", pa.string()), pa.field("emotion", pa.string()),
-        pa.field("secondary_emotion", pa.string()), pa.field("sub_emotion", pa.string()),
-        pa.field("intensity", pa.float64()), pa.field("valence", pa.float64()), pa.field("arousal", pa.float64()),
-        pa.field("strategy", pa.string()), pa.field("supporting_strategies", pa.list_(pa.string())),
-        pa.field("approved_target", pa.bool_())])
-    return pa.schema([
-        pa.field("id", pa.string()), pa.field("scenario_id", pa.int64()), pa.field("version", pa.int32()),
-        pa.field("messages", pa.list_(pa.struct(message))), pa.field("labels", pa.list_(label)),
-        *(pa.field(k, pa.string()) for k in HF_TEXT_COLUMNS),
-        pa.field("quality_score", pa.int32()), pa.field("review_status", pa.string()), pa.field("source", pa.string()),
-        pa.field("model", pa.string()),
-    ])
+    label = pa.struct(
+        [
+            pa.field("turn", pa.int32()),
+            pa.field("role", pa.string()),
+            pa.field("emotion", pa.string()),
+            pa.field("secondary_emotion", pa.string()),
+            pa.field("sub_emotion", pa.string()),
+            pa.field("intensity", pa.float64()),
+            pa.field("valence", pa.float64()),
+            pa.field("arousal", pa.float64()),
+            pa.field("strategy", pa.string()),
+            pa.field("supporting_strategies", pa.list_(pa.string())),
+            pa.field("approved_target", pa.bool_()),
+        ]
+    )
+    return pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("scenario_id", pa.int64()),
+            pa.field("version", pa.int32()),
+            pa.field("messages", pa.list_(pa.struct(message))),
+            pa.field("labels", pa.list_(label)),
+            *(pa.field(k, pa.string()) for k in HF_TEXT_COLUMNS),
+            pa.field("quality_score", pa.int32()),
+            pa.field("review_status", pa.string()),
+            pa.field("source", pa.string()),
+            pa.field("model", pa.string()),
+        ]
+    )
 
 
 def hf_table(items: Sequence[Item], tax: Taxonomy, weights: bool, suited: Mapping[str, frozenset[str]]) -> Any:
@@ -161,38 +210,87 @@ def hf_table(items: Sequence[Item], tax: Taxonomy, weights: bool, suited: Mappin
     arcs = [i.doc.get("arc") or {} for i in items]
     provs = [i.doc.get("provenance") or {} for i in items]
     cols: dict[str, list[Any]] = {
-        "id": [i.id for i in items], "scenario_id": [i.scenario_id for i in items],
+        "id": [i.id for i in items],
+        "scenario_id": [i.scenario_id for i in items],
         "version": [i.version for i in items],
-        **{k: [s.get(k) for s in scen] for k in ("tier", "persona", "emotional_arc", "topic", "intent", "tone",
-                                                  "outcome_type", "context_id", "context")},
+        **{
+            k: [s.get(k) for s in scen]
+            for k in (
+                "tier",
+                "persona",
+                "emotional_arc",
+                "topic",
+                "intent",
+                "tone",
+                "outcome_type",
+                "context_id",
+                "context",
+            )
+        },
         "start_emotion": [(a.get("start") or {}).get("emotion") for a in arcs],
         "end_emotion": [(a.get("end") or {}).get("emotion") for a in arcs],
         "topic_cluster": [tax.cluster_of.get(s.get("topic") or "") for s in scen],
         "quality_score": [(i.doc.get("quality") or {}).get("score") for i in items],
         "review_status": [(i.doc.get("review") or {}).get("status") for i in items],
-        "source": [p.get("source") for p in provs], "model": [p.get("model") for p in provs],
+        "source": [p.get("source") for p in provs],
+        "model": [p.get("model") for p in provs],
     }
     msg_type = schema.field("messages").type.value_type
     msg_children = [pa.array(m_role, pa.string()), pa.array(m_text, pa.string())]
     if weights:
         msg_children.append(pa.array(m_weight, pa.int8()))
-    messages = pa.ListArray.from_arrays(pa.array(m_off, pa.int32()),
-                                        pa.StructArray.from_arrays(msg_children, fields=list(msg_type)))
+    messages = pa.ListArray.from_arrays(
+        pa.array(m_off, pa.int32()), pa.StructArray.from_arrays(msg_children, fields=list(msg_type))
+    )
     label_type = schema.field("labels").type.value_type
     labels = pa.ListArray.from_arrays(
         pa.array(l_off, pa.int32()),
-        pa.StructArray.from_arrays([pa.array(label_cols[f.name], f.type) for f in label_type], fields=list(label_type)))
-    arrays = [messages if f.name == "messages" else labels if f.name == "labels" else pa.array(cols[f.name], f.type)
-              for f in schema]
+        pa.StructArray.from_arrays([pa.array(label_cols[f.name], f.type) for f in label_type], fields=list(label_type)),
+    )
+    arrays = [
+        messages if f.name == "messages" else labels if f.name == "labels" else pa.array(cols[f.name], f.type)
+        for f in schema
+    ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "id", "split", "scenario_id", "version", "source", "tier", "persona", "emotional_arc", "start_emotion",
-    "end_emotion", "topic", "topic_cluster", "intent", "tone", "outcome_type", "context_id", "turns", "user_turns",
-    "emotions", "strategies", "approved_target_turns", "start_intensity", "end_intensity", "quality_score", "empathy",
-    "appropriateness", "brand_voice", "checks_failed", "review_status", "reviewed_at", "label_revisions", "model",
-    "template_name", "template_version", "created_at")
+    "id",
+    "split",
+    "scenario_id",
+    "version",
+    "source",
+    "tier",
+    "persona",
+    "emotional_arc",
+    "start_emotion",
+    "end_emotion",
+    "topic",
+    "topic_cluster",
+    "intent",
+    "tone",
+    "outcome_type",
+    "context_id",
+    "turns",
+    "user_turns",
+    "emotions",
+    "strategies",
+    "approved_target_turns",
+    "start_intensity",
+    "end_intensity",
+    "quality_score",
+    "empathy",
+    "appropriateness",
+    "brand_voice",
+    "checks_failed",
+    "review_status",
+    "reviewed_at",
+    "label_revisions",
+    "model",
+    "template_name",
+    "template_version",
+    "created_at",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -216,15 +314,41 @@ def csv_row(item: Item, tax: Taxonomy, suited: Mapping[str, frozenset[str]]) -> 
     emotions = [str((t.get("emotion") or {}).get("primary")) for t in item.turns if t["role"] == "user"]
     strategies = [str((t.get("strategies") or {}).get("primary")) for t in item.turns if t["role"] == "assistant"]
     row = [
-        item.id, item.split, item.scenario_id, item.version, prov.get("source"), s.get("tier"), s.get("persona"),
-        s.get("emotional_arc"), start.get("emotion"), end.get("emotion"), s.get("topic"),
-        tax.cluster_of.get(s.get("topic") or ""), s.get("intent"), s.get("tone"), s.get("outcome_type"),
-        s.get("context_id"), len(item.turns), len(emotions), ";".join(emotions), ";".join(strategies),
-        sum(1 for f in item_flags(item, suited) if f), start.get("intensity"), end.get("intensity"), quality.get("score"),
-        quality.get("empathy"), quality.get("appropriateness"), quality.get("brand_voice"),
+        item.id,
+        item.split,
+        item.scenario_id,
+        item.version,
+        prov.get("source"),
+        s.get("tier"),
+        s.get("persona"),
+        s.get("emotional_arc"),
+        start.get("emotion"),
+        end.get("emotion"),
+        s.get("topic"),
+        tax.cluster_of.get(s.get("topic") or ""),
+        s.get("intent"),
+        s.get("tone"),
+        s.get("outcome_type"),
+        s.get("context_id"),
+        len(item.turns),
+        len(emotions),
+        ";".join(emotions),
+        ";".join(strategies),
+        sum(1 for f in item_flags(item, suited) if f),
+        start.get("intensity"),
+        end.get("intensity"),
+        quality.get("score"),
+        quality.get("empathy"),
+        quality.get("appropriateness"),
+        quality.get("brand_voice"),
         ";".join(str(c.get("name", "")) for c in quality.get("checks") or [] if not c.get("passed")),
-        review.get("status"), review.get("reviewed_at"), len(item.doc.get("label_history") or []), prov.get("model"),
-        prov.get("template_name"), prov.get("template_version"), prov.get("created_at"),
+        review.get("status"),
+        review.get("reviewed_at"),
+        len(item.doc.get("label_history") or []),
+        prov.get("model"),
+        prov.get("template_name"),
+        prov.get("template_version"),
+        prov.get("created_at"),
     ]
     return [_cell(v) for v in row]
 
@@ -234,7 +358,7 @@ def _lines(encoded: Sequence[bytes], sep: bytes = b"\n", head: bytes = b"", tail
     yield head
     for start in range(0, len(encoded), _CHUNK):
         last = start + _CHUNK >= len(encoded)
-        yield sep.join(encoded[start:start + _CHUNK]) + (tail if last else sep)
+        yield sep.join(encoded[start : start + _CHUNK]) + (tail if last else sep)
 
 
 def _jsonl(records: Iterable[Any]) -> Iterator[bytes]:
@@ -261,8 +385,9 @@ def _csv(items: Sequence[Item], tax: Taxonomy, suited: Mapping[str, frozenset[st
     yield buf.getvalue().encode("utf-8")
 
 
-def _parquet(items: Sequence[Item], tax: Taxonomy, weights: bool,
-             suited: Mapping[str, frozenset[str]]) -> Callable[[Path], None]:
+def _parquet(
+    items: Sequence[Item], tax: Taxonomy, weights: bool, suited: Mapping[str, frozenset[str]]
+) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         import pyarrow.parquet as pq
 
@@ -271,29 +396,50 @@ def _parquet(items: Sequence[Item], tax: Taxonomy, weights: bool,
     return write
 
 
-def write_formats(folder: Folder, formats: Sequence[str], by_split: Mapping[str, Sequence[Item]], tax: Taxonomy,
-                  weights: bool, suited: Mapping[str, frozenset[str]]) -> None:
+def write_formats(
+    folder: Folder,
+    formats: Sequence[str],
+    by_split: Mapping[str, Sequence[Item]],
+    tax: Taxonomy,
+    weights: bool,
+    suited: Mapping[str, frozenset[str]],
+) -> None:
     """Every chosen format's files, from the items of each (non-empty) split in order; metadata.csv
     and full/ list the conversations in the order of the split files."""
     ordered = [i for part in by_split.values() for i in part]
     if "full_jsonl" in formats or "full_json" in formats:
         encoded = [full_line(i).encode("utf-8") for i in ordered]
         if "full_jsonl" in formats:
-            folder.write(PATHS["full_jsonl"](""), _lines(encoded), fmt="full_jsonl", split=None,
-                         records=len(encoded))
+            folder.write(PATHS["full_jsonl"](""), _lines(encoded), fmt="full_jsonl", split=None, records=len(encoded))
         if "full_json" in formats:
-            folder.write(PATHS["full_json"](""), _lines(encoded, b",\n", b"[\n", b"\n]\n"), fmt="full_json",
-                         split=None, records=len(encoded))
+            folder.write(
+                PATHS["full_json"](""),
+                _lines(encoded, b",\n", b"[\n", b"\n]\n"),
+                fmt="full_json",
+                split=None,
+                records=len(encoded),
+            )
         del encoded
     for split, part in by_split.items():
         if "messages" in formats:
-            folder.write(PATHS["messages"](split), _jsonl(messages_record(i, weights, suited) for i in part),
-                         fmt="messages", split=split, records=len(part))
+            folder.write(
+                PATHS["messages"](split),
+                _jsonl(messages_record(i, weights, suited) for i in part),
+                fmt="messages",
+                split=split,
+                records=len(part),
+            )
         if "sharegpt" in formats:
-            folder.write(PATHS["sharegpt"](split), _jsonl(sharegpt_record(i) for i in part),
-                         fmt="sharegpt", split=split, records=len(part))
+            folder.write(
+                PATHS["sharegpt"](split),
+                _jsonl(sharegpt_record(i) for i in part),
+                fmt="sharegpt",
+                split=split,
+                records=len(part),
+            )
         if "hf" in formats:
-            folder.binary(PATHS["hf"](split), _parquet(part, tax, weights, suited),
-                          fmt="hf", split=split, records=len(part))
+            folder.binary(
+                PATHS["hf"](split), _parquet(part, tax, weights, suited), fmt="hf", split=split, records=len(part)
+            )
     if "csv" in formats:
         folder.write(PATHS["csv"](""), _csv(ordered, tax, suited), fmt="csv", split=None, records=len(ordered))

@@ -1,5 +1,6 @@
 """The conversations being exported: each stored row parsed once, with its label revisions applied
 (the labels in force), or set aside with the reason no training format can hold it."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,6 +15,7 @@ from lib.store.protocol import ExportRow
 @dataclass
 class Item:
     """One conversation being exported: parsed once, every format reads it."""
+
     id: str
     group: str
     scenario_id: int | None
@@ -35,8 +37,10 @@ def _group_key(scenario_id: int | None, doc: Mapping[str, Any]) -> str:
         return f"scenario:{scenario_id}"
     # not from the database: versions of one scenario share every dimension and the context
     s = doc.get("scenario") or {}
-    return "dims:" + "|".join(str(s.get(k) or "") for k in (
-        "tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id"))
+    return "dims:" + "|".join(
+        str(s.get(k) or "")
+        for k in ("tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id")
+    )
 
 
 def _turn_problem(turns: Sequence[Mapping[str, Any]]) -> str | None:
@@ -82,15 +86,30 @@ def prepare(rows: Iterable[ExportRow]) -> tuple[list[Item], list[dict[str, str]]
             try:
                 turns = in_force(turns, history)
             except (KeyError, TypeError, ValueError) as exc:
-                skipped.append({"id": conv_id, "reason": str(exc) if isinstance(exc, ValueError) else
-                                f"a label revision is malformed ({type(exc).__name__}: {exc})"})
+                skipped.append(
+                    {
+                        "id": conv_id,
+                        "reason": str(exc)
+                        if isinstance(exc, ValueError)
+                        else f"a label revision is malformed ({type(exc).__name__}: {exc})",
+                    }
+                )
                 continue
         problem = _turn_problem(turns)
         if problem:
             skipped.append({"id": conv_id, "reason": problem})
             continue
         seen.add(conv_id)
-        items.append(Item(id=conv_id, group=_group_key(row.scenario_id, doc), scenario_id=row.scenario_id,
-                          version=int(row.version or 1), raw=row.document, doc=doc, training=dict(row.training or {}),
-                          turns=turns))
+        items.append(
+            Item(
+                id=conv_id,
+                group=_group_key(row.scenario_id, doc),
+                scenario_id=row.scenario_id,
+                version=int(row.version or 1),
+                raw=row.document,
+                doc=doc,
+                training=dict(row.training or {}),
+                turns=turns,
+            )
+        )
     return items, skipped

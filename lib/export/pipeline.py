@@ -2,6 +2,7 @@
 write every chosen format, the dataset card and the manifest (last: a folder with it is complete), zip
 it, and put it in place. The same data and options give byte-identical files (the manifest's created_at
 aside)."""
+
 from __future__ import annotations
 
 import json
@@ -25,13 +26,7 @@ from lib.export.quality import apply_quality, nothing_left
 from lib.export.select import ExportOptions, check_options, select_from_store
 from lib.export.split import SPLITS, assign_splits
 from lib.export.targets import item_flags, suited_strategies
-from lib.export.writer import (
-    Folder,
-    check_destination,
-    clean_leftovers,
-    swap_into_place,
-    zip_folder,
-)
+from lib.export.writer import Folder, check_destination, clean_leftovers, swap_into_place, zip_folder
 from lib.store.protocol import ExportRow, Store
 
 
@@ -49,9 +44,17 @@ class ExportResult:
         return self.manifest["counts"]
 
 
-def export(rows: Sequence[ExportRow] | Sequence[Item], options: ExportOptions, tax: Taxonomy, dest: str | Path, *,
-           make_zip: bool = True, source: str = "database", now: datetime | None = None,
-           ratings: Mapping[str, Mapping[str, Any]] | None = None) -> ExportResult:
+def export(
+    rows: Sequence[ExportRow] | Sequence[Item],
+    options: ExportOptions,
+    tax: Taxonomy,
+    dest: str | Path,
+    *,
+    make_zip: bool = True,
+    source: str = "database",
+    now: datetime | None = None,
+    ratings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ExportResult:
     """Write the export of `rows` (already selected) to the folder `dest`, replacing an earlier
     export there only once every file is written. ratings: conversation id -> its ratings in force
     (v_conversation_quality), for the quality options; None when there are none to read (files).
@@ -68,11 +71,14 @@ def export(rows: Sequence[ExportRow] | Sequence[Item], options: ExportOptions, t
         items, skipped = prepare(cast("Sequence[ExportRow]", rows))
     if not items:
         reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:3])
-        raise NothingToExport("None of the selected conversations can be exported" +
-                              (f" ({reasons})" if reasons else "") + ".")
+        raise NothingToExport(
+            "None of the selected conversations can be exported" + (f" ({reasons})" if reasons else "") + "."
+        )
     if ratings is None and (options.min_rating is not None or options.min_ratings):
-        raise ExportError("a minimum rating reads the ratings in the database; export from the database, or "
-                          "leave the minimum rating out")
+        raise ExportError(
+            "a minimum rating reads the ratings in the database; export from the database, or "
+            "leave the minimum rating out"
+        )
     outcome = apply_quality(items, options, tax, ratings)
     if not outcome.kept:
         raise NothingToExport(nothing_left(outcome))
@@ -94,12 +100,31 @@ def export(rows: Sequence[ExportRow] | Sequence[Item], options: ExportOptions, t
     try:
         write_formats(folder, options.formats, by_split, tax, options.weights, suited)
         stats = dataset_stats(items, tax, suited)
-        card = dataset_card(items, options, tax, folder.files, stats, splits, source=source, excluded=outcome.excluded,
-                            ratings_checked=ratings is not None)
+        card = dataset_card(
+            items,
+            options,
+            tax,
+            folder.files,
+            stats,
+            splits,
+            source=source,
+            excluded=outcome.excluded,
+            ratings_checked=ratings is not None,
+        )
         secret_check.check_text(card, "README.md")
         folder.write("README.md", [card.encode("utf-8")], fmt="card", split=None, records=0)
-        manifest = build_manifest(items, skipped, options, tax, folder.files, groups, source=source, now=now,
-                                  excluded=outcome.excluded, ratings_checked=ratings is not None)
+        manifest = build_manifest(
+            items,
+            skipped,
+            options,
+            tax,
+            folder.files,
+            groups,
+            source=source,
+            now=now,
+            excluded=outcome.excluded,
+            ratings_checked=ratings is not None,
+        )
         manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
         secret_check.check_text(manifest_text, "manifest.json")
         (tmp / "manifest.json").write_text(manifest_text, encoding="utf-8")  # last: a folder with it is complete
@@ -123,12 +148,23 @@ def export(rows: Sequence[ExportRow] | Sequence[Item], options: ExportOptions, t
     return ExportResult(dest, zip_path, manifest, skipped, round(time.perf_counter() - started, 3), outcome.excluded)
 
 
-def run(store: Store, options: ExportOptions, tax: Taxonomy, dest: str | Path, *, make_zip: bool = True,
-        cli: bool = False) -> ExportResult:
+def run(
+    store: Store, options: ExportOptions, tax: Taxonomy, dest: str | Path, *, make_zip: bool = True, cli: bool = False
+) -> ExportResult:
     """Select from the store (with the ratings in force, when a quality option needs them), then export().
     NothingToExport says why nothing matched."""
     rows = select_from_store(store, options, tax, cli=cli)
-    ratings = ({r["conversation_id"]: r for r in store.conversation_quality(current_only=True)}
-               if options.quality_active() else None)
-    return export(rows, options, tax, dest, make_zip=make_zip, source=f"{getattr(store, 'kind', 'database')} database",
-                  ratings=ratings)
+    ratings = (
+        {r["conversation_id"]: r for r in store.conversation_quality(current_only=True)}
+        if options.quality_active()
+        else None
+    )
+    return export(
+        rows,
+        options,
+        tax,
+        dest,
+        make_zip=make_zip,
+        source=f"{getattr(store, 'kind', 'database')} database",
+        ratings=ratings,
+    )

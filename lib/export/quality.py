@@ -5,6 +5,7 @@
 - no hard-rule failure: the hard integrity checks run again on the labels in force, and the rubric's hard
   criteria in force (a safety rating below its pass mark).
 What they leave out is returned with its reasons, for the manifest and the dataset card."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -66,18 +67,25 @@ def rating_problems(row: Mapping[str, Any] | None, options: ExportOptions) -> tu
     if missing:
         reasons.append("unrated")
         details.append("no rating of " + ", ".join(missing))
-    low = [f"{c} {s} < {options.min_rating}" for c, s in sorted(scores.items())
-           if options.min_rating is not None and s < options.min_rating]
-    low += [f"{c} {scores[c]} < {n}" for c, n in options.min_ratings.items() if c in scores and scores[c] < n
-            and not (options.min_rating is not None and scores[c] < options.min_rating)]
+    low = [
+        f"{c} {s} < {options.min_rating}"
+        for c, s in sorted(scores.items())
+        if options.min_rating is not None and s < options.min_rating
+    ]
+    low += [
+        f"{c} {scores[c]} < {n}"
+        for c, n in options.min_ratings.items()
+        if c in scores and scores[c] < n and not (options.min_rating is not None and scores[c] < options.min_rating)
+    ]
     if low:
         reasons.append("below_min_rating")
         details += low
     return reasons, details
 
 
-def apply_quality(items: Sequence[Item], options: ExportOptions, tax: Taxonomy,
-                  ratings: Mapping[str, Mapping[str, Any]] | None) -> QualityOutcome:
+def apply_quality(
+    items: Sequence[Item], options: ExportOptions, tax: Taxonomy, ratings: Mapping[str, Mapping[str, Any]] | None
+) -> QualityOutcome:
     """Keep the items the quality options let through. ratings: conversation id -> its v_conversation_quality
     row (a conversation without one is not rated); None: no ratings are available (files), so only the
     integrity checks apply."""
@@ -112,12 +120,18 @@ def nothing_left(outcome: QualityOutcome) -> str:
         hints.append("lower the minimum rating")
     if outcome.by_reason.get("hard_failure"):
         hints.append("fix the hard failures on the Review page, or drop the “no hard-rule failure” option")
-    return (f"The quality options left out all {n} selected conversation{'s' if n != 1 else ''} ("
-            + ", ".join(parts) + "): " + "; ".join(hints) + ".")
+    return (
+        f"The quality options left out all {n} selected conversation{'s' if n != 1 else ''} ("
+        + ", ".join(parts)
+        + "): "
+        + "; ".join(hints)
+        + "."
+    )
 
 
-def rating_preview(rows: Sequence[Mapping[str, Any]], statuses: Sequence[str], matching: int,
-                   options: ExportOptions) -> dict[str, int]:
+def rating_preview(
+    rows: Sequence[Mapping[str, Any]], statuses: Sequence[str], matching: int, options: ExportOptions
+) -> dict[str, int]:
     """Before the export, what the options would leave out of the `matching` current conversations in
     `statuses`, each under its first reason (the hard integrity checks run only while exporting, so a
     hard failure here is the rubric's). rows: conversation_quality(current_only=True)."""

@@ -1,5 +1,6 @@
 """Reading a finished export back: its manifest, whether every file still matches it, and the first
 records of each file as its consumers would read them."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,6 +1,7 @@
 """No secret leaves in an export: the values of the secret settings now in force must not appear in
 a conversation, the dataset card or the manifest; finding one stops the export before anything is
 written in place."""
+
 from __future__ import annotations
 
 import json
@@ -37,12 +38,16 @@ def check_items(items: Sequence[Item]) -> None:
         training = json.dumps(item.training)
         for name, value in secrets.items():
             if value in item.raw or value in training:
-                raise ExportError(f"conversation {item.id} contains the value of {name}; nothing was exported. "
-                                  "Remove the secret from that conversation (or leave it out of the selection)")
+                raise ExportError(
+                    f"conversation {item.id} contains the value of {name}; nothing was exported. "
+                    "Remove the secret from that conversation (or leave it out of the selection)"
+                )
 
 
 def check_text(text: str, where: str) -> None:
     for name, value in secret_values().items():
         if value in text:
-            raise ExportError(f"{where} would contain the value of {name} (an export option holds it); "
-                              "nothing was exported. Change that option")
+            raise ExportError(
+                f"{where} would contain the value of {name} (an export option holds it); "
+                "nothing was exported. Change that option"
+            )

@@ -7,6 +7,7 @@ Any of them can also ask for a minimum rating and for no hard-rule failure (lib/
 
 The options the page and the CLI ask for, checking them, reading the selection from a store or from
 full-format files, and saying why nothing matched."""
+
 from __future__ import annotations
 
 import json
@@ -15,21 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lib.core import vocabulary as vocab
 from lib.core.filters import DIMENSIONS, Dimension
 from lib.core.models import Conversation
 from lib.core.rubric import RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy
 from lib.export.errors import ExportError, NothingToExport
-from lib.core import vocabulary as vocab
 from lib.export.formats import FORMATS, FormatId
 from lib.export.items import Item, prepare
 from lib.store.protocol import ExportRow, Store
@@ -40,11 +34,7 @@ REVIEW_LABELS: dict[str, str] = vocab.labels(vocab.REVIEW_STATUSES)
 ALL_STATUSES: tuple[str, ...] = ("unreviewed", "approved", "needs_edit")
 
 Selection = Literal["approved", "all", "custom"]
-SELECTIONS: dict[str, str] = {
-    "approved": "Approved",
-    "all": "All generated (not rejected)",
-    "custom": "Custom filter",
-}
+SELECTIONS: dict[str, str] = {"approved": "Approved", "all": "All generated (not rejected)", "custom": "Custom filter"}
 
 # The scenario table's dimensions (lib.core.filters) without its status, plus the arc itself.
 FILTER_DIMENSIONS: tuple[Dimension, ...] = (
@@ -56,12 +46,14 @@ FILTER_BY_KEY: dict[str, Dimension] = {d.key: d for d in FILTER_DIMENSIONS}
 
 class ExportOptions(BaseModel):
     """What the page and the CLI ask for; the manifest records it."""
+
     model_config = ConfigDict(extra="forbid")
 
     selection: Selection = "approved"
     filters: dict[str, list[str]] = Field(default_factory=dict, description="custom only: dimension -> ids")
     review_statuses: list[Literal["unreviewed", "approved", "needs_edit", "rejected"]] = Field(
-        default_factory=lambda: ["approved"], description="custom only")
+        default_factory=lambda: ["approved"], description="custom only"
+    )
     formats: list[FormatId] = Field(default_factory=lambda: list(FORMATS))  # type: ignore[arg-type]
     eval_ratio: float = Field(0.1, ge=0, le=0.5)
     seed: int = 0
@@ -133,8 +125,9 @@ class ExportOptions(BaseModel):
         chips = filter_chips(self.active_filters(), tax)
         quality = f"; {self.quality_text()}" if self.quality_active() else ""
         if not chips:
-            return (f"{statuses} conversations" if self.selection != "all"
-                    else f"all generated conversations ({statuses})") + quality
+            return (
+                f"{statuses} conversations" if self.selection != "all" else f"all generated conversations ({statuses})"
+            ) + quality
         return "; ".join(chips) + f" ({statuses})" + quality
 
 
@@ -158,19 +151,23 @@ def check_options(options: ExportOptions, tax: Taxonomy) -> None:
             raise ExportError(str(exc)) from None
         for criterion in options.min_ratings:
             if criterion not in rubric.ids:
-                raise ExportError(f"minimum rating of {criterion!r}: the rubric has no such criterion; expected one "
-                                  f"of {', '.join(rubric.ids)}")
+                raise ExportError(
+                    f"minimum rating of {criterion!r}: the rubric has no such criterion; expected one "
+                    f"of {', '.join(rubric.ids)}"
+                )
     for key, values in options.active_filters().items():
         dim = FILTER_BY_KEY[key]
         known = tax.ids(dim.taxonomy) if dim.taxonomy else []
         for value in values:
             if value not in known:
-                raise ExportError(f"filter {key}: unknown {dim.label.lower()} {value!r}; "
-                                  f"expected one of {', '.join(known)}")
+                raise ExportError(
+                    f"filter {key}: unknown {dim.label.lower()} {value!r}; expected one of {', '.join(known)}"
+                )
 
 
-def rows_from_conversations(conversations: Iterable[Conversation],
-                            scenario_ids: Sequence[int | None] | None = None) -> list[ExportRow]:
+def rows_from_conversations(
+    conversations: Iterable[Conversation], scenario_ids: Sequence[int | None] | None = None
+) -> list[ExportRow]:
     """ExportRows for conversations that are not in a database (seeds, files, fixtures)."""
     out = []
     for n, conv in enumerate(conversations):
@@ -208,8 +205,9 @@ def load_files(path: str | Path) -> list[ExportRow]:
         for line, doc in docs:
             where = f"{file}" + (f": line {line}" if line else "")
             try:
-                conv = (Conversation.model_validate_json(doc) if isinstance(doc, str)
-                        else Conversation.model_validate(doc))
+                conv = (
+                    Conversation.model_validate_json(doc) if isinstance(doc, str) else Conversation.model_validate(doc)
+                )
             except ValidationError as exc:
                 err = exc.errors()[0]
                 loc = ".".join(str(p) for p in err["loc"])
@@ -226,9 +224,17 @@ def dimension_values(doc: Mapping[str, Any], tax: Taxonomy) -> dict[str, str | N
     """The filter dimensions of a document (start emotion and cluster from the taxonomy, as the database does)."""
     s = doc.get("scenario") or {}
     arc = s.get("emotional_arc")
-    return {"persona": s.get("persona"), "start_emotion": _start_emotion(tax).get(arc), "emotional_arc": arc,
-            "topic_cluster": tax.cluster_of.get(s.get("topic") or ""), "intent": s.get("intent"), "tone": s.get("tone"),
-            "topic": s.get("topic"), "outcome_type": s.get("outcome_type"), "tier": s.get("tier")}
+    return {
+        "persona": s.get("persona"),
+        "start_emotion": _start_emotion(tax).get(arc),
+        "emotional_arc": arc,
+        "topic_cluster": tax.cluster_of.get(s.get("topic") or ""),
+        "intent": s.get("intent"),
+        "tone": s.get("tone"),
+        "topic": s.get("topic"),
+        "outcome_type": s.get("outcome_type"),
+        "tier": s.get("tier"),
+    }
 
 
 def count_in_memory(items: Iterable[Item], filters: Mapping[str, Sequence[str]], tax: Taxonomy) -> dict[str, int]:
@@ -254,33 +260,40 @@ def select_in_memory(items: Iterable[Item], options: ExportOptions, tax: Taxonom
     return out
 
 
-def explain_empty(options: ExportOptions, tax: Taxonomy, matching: Mapping[str, int], total: int,
-                  *, cli: bool = False) -> str:
+def explain_empty(
+    options: ExportOptions, tax: Taxonomy, matching: Mapping[str, int], total: int, *, cli: bool = False
+) -> str:
     """Why nothing matched, and what to change. matching: review status -> conversations that pass
     the dimension filters; total: every current conversation."""
     statuses = options.statuses()
     wanted = " or ".join(REVIEW_LABELS[s].lower() for s in statuses)
     if total == 0:
-        return ("There are no conversations yet. Generate some first (Generate page, or `python -m lib worker`); "
-                "the seed conversations are imported when the database starts.")
+        return (
+            "There are no conversations yet. Generate some first (Generate page, or `python -m lib worker`); "
+            "the seed conversations are imported when the database starts."
+        )
     n_match = sum(matching.values())
     have = ", ".join(f"{n} {REVIEW_LABELS.get(s, s).lower()}" for s, n in sorted(matching.items()) if n)
     if options.active_filters() and n_match == 0:
         where = "the --filter options" if cli else "the custom filter above"
-        return (f"No conversation matches the filters ({'; '.join(filter_chips(options.active_filters(), tax))}), "
-                f"out of {total} conversations in all. Remove a filter value in {where}.")
+        return (
+            f"No conversation matches the filters ({'; '.join(filter_chips(options.active_filters(), tax))}), "
+            f"out of {total} conversations in all. Remove a filter value in {where}."
+        )
     hints = {  # selection -> (page, CLI)
-        "approved": ("review them on the Review page, or choose 'All generated'",
-                     "review them first, or use --selection all"),
-        "all": ("to export rejected ones anyway, choose 'Custom filter' with the Rejected status",
-                "to export rejected ones anyway, use --selection custom --review-status rejected"),
-        "custom": ("add their review status in the custom filter above",
-                   "add their status with --review-status"),
+        "approved": (
+            "review them on the Review page, or choose 'All generated'",
+            "review them first, or use --selection all",
+        ),
+        "all": (
+            "to export rejected ones anyway, choose 'Custom filter' with the Rejected status",
+            "to export rejected ones anyway, use --selection custom --review-status rejected",
+        ),
+        "custom": ("add their review status in the custom filter above", "add their status with --review-status"),
     }
     hint = hints[options.selection][1 if cli else 0]
     scope = "The filters match" if options.active_filters() else ("There are" if n_match != 1 else "There is")
-    return (f"{scope} {n_match} conversation{'s' if n_match != 1 else ''} ({have}), but none is {wanted}: "
-            f"{hint}.")
+    return f"{scope} {n_match} conversation{'s' if n_match != 1 else ''} ({have}), but none is {wanted}: {hint}."
 
 
 def select_from_store(store: Store, options: ExportOptions, tax: Taxonomy, *, cli: bool = False) -> list[ExportRow]:
@@ -295,8 +308,9 @@ def select_from_store(store: Store, options: ExportOptions, tax: Taxonomy, *, cl
     return rows
 
 
-def select_from_files(path: str | Path, options: ExportOptions, tax: Taxonomy, *,
-                      cli: bool = False) -> tuple[list[Item], list[dict[str, str]]]:
+def select_from_files(
+    path: str | Path, options: ExportOptions, tax: Taxonomy, *, cli: bool = False
+) -> tuple[list[Item], list[dict[str, str]]]:
     """The selected conversations of the full-format files at `path` (see load_files), parsed, and
     those that no training format can hold, with the reason. NothingToExport says why nothing matched."""
     items, skipped = prepare(load_files(path))

@@ -4,6 +4,7 @@ gives floor(ratio x its size) scenarios to eval, and the remainder goes to the s
 personas) furthest below their share. Within a stratum scenarios are taken in the order of
 sha256(seed, scenario), so the same data and seed give the same split, whatever the input order.
 A conversation whose training.split is set keeps it (the way to freeze an eval set across exports)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,9 @@ def _h(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}\x00{key}".encode()).digest()[:8], "big")
 
 
-def split_groups(strata: Mapping[str, tuple[str, str]], eval_ratio: float, seed: int,
-                 pinned: Mapping[str, str] | None = None) -> dict[str, str]:
+def split_groups(
+    strata: Mapping[str, tuple[str, str]], eval_ratio: float, seed: int, pinned: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """group -> 'train' | 'eval'. strata: group -> (arc, persona). round(ratio x groups) groups go
     to eval (at least one and not all, when the ratio is above 0 and there are two groups or more).
     pinned: groups whose split is decided already (a conversation's training.split)."""
@@ -48,8 +50,10 @@ def split_groups(strata: Mapping[str, tuple[str, str]], eval_ratio: float, seed:
             e_persona[p] += 1
             e_stratum[(a, p)] += 1
     total = sum(e_stratum.values())
-    free = {s: sorted((g for g in gs if g not in pinned), key=lambda g: (_h(seed, g), g), reverse=True)
-            for s, gs in members.items()}  # reversed: pop() takes the next one
+    free = {
+        s: sorted((g for g in gs if g not in pinned), key=lambda g: (_h(seed, g), g), reverse=True)
+        for s, gs in members.items()
+    }  # reversed: pop() takes the next one
 
     def take(s: tuple[str, str]) -> None:
         nonlocal total

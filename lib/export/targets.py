@@ -3,6 +3,7 @@ label) is one of the taxonomy's `suited_strategies` of the preceding user turn's
 secondary emotion (current labels). With the weights option, the messages format gives every
 assistant message "weight": 1 when it is an approved target and 0 otherwise (OpenAI's multi-turn
 weight key): the model still sees the turn as context, but is not trained to produce it."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -16,14 +17,17 @@ def suited_strategies(tax: Taxonomy) -> dict[str, frozenset[str]]:
     return {e.id: frozenset(e.suited_strategies) for e in tax.emotions}
 
 
-def approved_target(user_turn: Mapping[str, Any] | None, assistant_turn: Mapping[str, Any],
-                    suited: Mapping[str, frozenset[str]]) -> bool:
+def approved_target(
+    user_turn: Mapping[str, Any] | None, assistant_turn: Mapping[str, Any], suited: Mapping[str, frozenset[str]]
+) -> bool:
     """The assistant turn's primary strategy is suited (taxonomy) to the preceding user turn's
     primary or secondary emotion, all labels as now in force."""
     if user_turn is None or user_turn.get("role") != "user":
         return False
     emotion = user_turn.get("emotion") or {}
-    allowed = suited.get(emotion.get("primary") or "", frozenset()) | suited.get(emotion.get("secondary") or "", frozenset())
+    allowed = suited.get(emotion.get("primary") or "", frozenset()) | suited.get(
+        emotion.get("secondary") or "", frozenset()
+    )
     return (assistant_turn.get("strategies") or {}).get("primary") in allowed
 
 

@@ -1,6 +1,7 @@
 """Writing an export folder safely: files are hashed as they are written, everything goes to a
 temporary folder beside the destination, and that folder replaces the earlier export only once it is
 complete, so an export that fails leaves the earlier one as it was. Then the zip beside it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -63,7 +64,9 @@ class Folder:
         self.files.append(entry)
         return entry
 
-    def binary(self, rel: str, write: Callable[[Path], None], *, fmt: str, split: str | None, records: int) -> FileEntry:
+    def binary(
+        self, rel: str, write: Callable[[Path], None], *, fmt: str, split: str | None, records: int
+    ) -> FileEntry:
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         write(path)
@@ -79,16 +82,21 @@ def zip_folder(folder: Path, target: Path, top: str) -> None:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             rel = path.relative_to(folder).as_posix()
-            zf.write(path, f"{top}/{rel}",
-                     compress_type=zipfile.ZIP_STORED if path.suffix == ".parquet" else zipfile.ZIP_DEFLATED)
+            zf.write(
+                path,
+                f"{top}/{rel}",
+                compress_type=zipfile.ZIP_STORED if path.suffix == ".parquet" else zipfile.ZIP_DEFLATED,
+            )
 
 
 def check_destination(dest: Path) -> None:
     if dest.exists() and not dest.is_dir():
         raise ExportError(f"{dest} is a file; choose a folder name for the export")
     if dest.is_dir() and any(dest.iterdir()) and not (dest / "manifest.json").is_file():
-        raise ExportError(f"{dest} already holds files that are not an earlier export (no manifest.json); "
-                          "choose another folder, the export replaces what is there")
+        raise ExportError(
+            f"{dest} already holds files that are not an earlier export (no manifest.json); "
+            "choose another folder, the export replaces what is there"
+        )
 
 
 def clean_leftovers(dest: Path, older_than: float = 3600) -> None:
@@ -114,8 +122,9 @@ def swap_into_place(tmp: Path, dest: Path) -> None:
     except OSError as exc:
         if old is not None:
             os.rename(old, dest)
-        raise ExportError(f"cannot move the finished export into {dest} ({exc.strerror}); "
-                          "the earlier export is unchanged, try again") from None
+        raise ExportError(
+            f"cannot move the finished export into {dest} ({exc.strerror}); the earlier export is unchanged, try again"
+        ) from None
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

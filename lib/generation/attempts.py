@@ -2,6 +2,7 @@
 model, raw response, tokens, cost, duration, outcome), built the same way for a generation, a
 repair and a judge's review, and the call each round of their repair loops makes. Secrets never
 reach a row: `redact` is applied on the way out."""
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,10 @@ from lib.generation.response import LLMResponse, TryRecord
 @dataclass
 class AttemptLog:
     """One model call (a generation, a repair or a judge's review), as a generation_logs row."""
+
     attempt: int
-    purpose: str                      # generate | repair | judge
-    outcome: str                      # ok | invalid | refused | truncated | error | rate_limited | overloaded | timeout
+    purpose: str  # generate | repair | judge
+    outcome: str  # ok | invalid | refused | truncated | error | rate_limited | overloaded | timeout
     model: str
     template: PromptTemplate | None
     parameters: dict[str, Any]
@@ -38,42 +40,94 @@ class AttemptLog:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
-    def of_error(cls, exc: LLMError, *, attempt: int, purpose: str, model: str, template: PromptTemplate | None,
-                 parameters: dict[str, Any]) -> AttemptLog:
+    def of_error(
+        cls,
+        exc: LLMError,
+        *,
+        attempt: int,
+        purpose: str,
+        model: str,
+        template: PromptTemplate | None,
+        parameters: dict[str, Any],
+    ) -> AttemptLog:
         """A call that got no answer; the tries it took go into `parameters`."""
         parameters["tries"] = tries_detail(exc.tries)
-        return cls(attempt=attempt, purpose=purpose, outcome=error_outcome(exc), model=model, template=template,
-                   parameters=parameters, duration_s=exc.duration_s, raw_response=exc.raw_body,
-                   http_status=exc.status, request_id=exc.request_id, error=exc.message)
+        return cls(
+            attempt=attempt,
+            purpose=purpose,
+            outcome=error_outcome(exc),
+            model=model,
+            template=template,
+            parameters=parameters,
+            duration_s=exc.duration_s,
+            raw_response=exc.raw_body,
+            http_status=exc.status,
+            request_id=exc.request_id,
+            error=exc.message,
+        )
 
     @classmethod
-    def of_response(cls, response: LLMResponse, *, attempt: int, purpose: str, template: PromptTemplate | None,
-                    parameters: dict[str, Any]) -> AttemptLog:
+    def of_response(
+        cls,
+        response: LLMResponse,
+        *,
+        attempt: int,
+        purpose: str,
+        template: PromptTemplate | None,
+        parameters: dict[str, Any],
+    ) -> AttemptLog:
         """An answered call, "invalid" until the caller has read the answer; the tries it took (and a
         missing price) go into `parameters`."""
         parameters["tries"] = tries_detail(response.tries)
         if not response.priced:
             parameters["unpriced"] = f"no price for model {response.model!r} in the price table; cost recorded as 0"
-        return cls(attempt=attempt, purpose=purpose, outcome="invalid", model=response.model, template=template,
-                   parameters=parameters, usage=response.usage, cost_usd=response.cost_usd,
-                   duration_s=response.duration_s, raw_response=response.raw_body,
-                   stop_reason=response.stop_reason, http_status=200, request_id=response.request_id)
+        return cls(
+            attempt=attempt,
+            purpose=purpose,
+            outcome="invalid",
+            model=response.model,
+            template=template,
+            parameters=parameters,
+            usage=response.usage,
+            cost_usd=response.cost_usd,
+            duration_s=response.duration_s,
+            raw_response=response.raw_body,
+            stop_reason=response.stop_reason,
+            http_status=200,
+            request_id=response.request_id,
+        )
 
-    def as_row(self, *, scenario_id: int | None = None, item_id: int | None = None, job_id: int | None = None,
-               secrets: Sequence[str] = ()) -> dict[str, Any]:
+    def as_row(
+        self,
+        *,
+        scenario_id: int | None = None,
+        item_id: int | None = None,
+        job_id: int | None = None,
+        secrets: Sequence[str] = (),
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {
-            "job_id": job_id, "item_id": item_id, "scenario_id": scenario_id,
-            "attempt": self.attempt, "purpose": self.purpose, "outcome": self.outcome, "model": self.model,
+            "job_id": job_id,
+            "item_id": item_id,
+            "scenario_id": scenario_id,
+            "attempt": self.attempt,
+            "purpose": self.purpose,
+            "outcome": self.outcome,
+            "model": self.model,
             "template_name": self.template.name if self.template else None,
             "template_version": self.template.version if self.template else None,
             "template_sha256": self.template.sha256 if self.template else None,
             "parameters": self.parameters,
-            "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
             "cache_read_tokens": self.usage.cache_read_input_tokens,
             "cache_write_tokens": self.usage.cache_creation_input_tokens,
-            "cost_usd": round(self.cost_usd, 6), "duration_ms": round(self.duration_s * 1000),
-            "http_status": self.http_status, "request_id": self.request_id, "error": self.error,
-            "raw_response": self.raw_response, "stop_reason": self.stop_reason,
+            "cost_usd": round(self.cost_usd, 6),
+            "duration_ms": round(self.duration_s * 1000),
+            "http_status": self.http_status,
+            "request_id": self.request_id,
+            "error": self.error,
+            "raw_response": self.raw_response,
+            "stop_reason": self.stop_reason,
         }
         return redact(row, secrets)
 
@@ -110,13 +164,29 @@ def error_outcome(exc: LLMError) -> str:
 
 def tries_detail(tries: Sequence[TryRecord]) -> list[dict[str, Any]]:
     """The HTTP tries of a call as they are logged."""
-    return [{"status": t.status, "error": t.error, "duration_ms": round(t.duration_s * 1000),
-             "waited_s": round(t.waited_s, 3), "retry_after": t.retry_after} for t in tries]
+    return [
+        {
+            "status": t.status,
+            "error": t.error,
+            "duration_ms": round(t.duration_s * 1000),
+            "waited_s": round(t.waited_s, 3),
+            "retry_after": t.retry_after,
+        }
+        for t in tries
+    ]
 
 
-async def call_round(llm: LLMClient, system: str, messages: Sequence[Mapping[str, Any]], *, first: bool,
-                     initial: LLMResponse | None, max_tokens: int, parameters: dict[str, Any],
-                     output_format: type[pydantic.BaseModel] = GeneratedConversation) -> LLMResponse:
+async def call_round(
+    llm: LLMClient,
+    system: str,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    first: bool,
+    initial: LLMResponse | None,
+    max_tokens: int,
+    parameters: dict[str, Any],
+    output_format: type[pydantic.BaseModel] = GeneratedConversation,
+) -> LLMResponse:
     """The answer of one round of a repair loop: for the first round an answer obtained elsewhere (a
     Message Batches result) when there is one, else a live call. Raises LLMError without an answer."""
     if first and initial is not None:

@@ -7,6 +7,7 @@ normal API). Any worker takes the job over when the lease expires, so a batch su
 restart. The items a batch result starts run in the worker (lib.generation.worker) like any other.
 A rating job's batch carries the judge's requests (lib.generation.rating) for the items' conversations.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,7 +34,7 @@ class BatchDriver:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.jobs: set[int] = set()     # the batch jobs whose lease this worker holds
+        self.jobs: set[int] = set()  # the batch jobs whose lease this worker holds
         self.submitted: list[str] = []  # the Message Batches this worker created
         self._api: MessageBatches | None = None
 
@@ -52,8 +53,9 @@ class BatchDriver:
         """The heartbeat of the batch jobs held: a job whose lease another worker took is let go."""
         w = self.worker
         for job_id in list(self.jobs):
-            kept = await asyncio.to_thread(w.store.claim_batch_jobs, w.name, lease_seconds=w.config.batch_lease_s,
-                                           job_id=job_id)
+            kept = await asyncio.to_thread(
+                w.store.claim_batch_jobs, w.name, lease_seconds=w.config.batch_lease_s, job_id=job_id
+            )
             if not kept:
                 self.jobs.discard(job_id)
 
@@ -70,8 +72,9 @@ class BatchDriver:
         """One step for every batch job this worker may drive. Returns (any batch job has work,
         something to do soon, e.g. results to read or items to submit)."""
         w = self.worker
-        jobs = await asyncio.to_thread(w.store.claim_batch_jobs, w.name, lease_seconds=w.config.batch_lease_s,
-                                       job_id=w.config.job_id)
+        jobs = await asyncio.to_thread(
+            w.store.claim_batch_jobs, w.name, lease_seconds=w.config.batch_lease_s, job_id=w.config.job_id
+        )
         self.jobs = {int(j["id"]) for j in jobs}
         soon = False
         for job in jobs:
@@ -100,15 +103,22 @@ class BatchDriver:
                 return False
         items = await asyncio.to_thread(w.store.job_items, job_id)
         prefix = (batch_id + ":") if batch_id else None
-        unread = [i for i in items if prefix and (i.get("batch_request_id") or "").startswith(prefix)
-                  and i["status"] in ("pending", "claimed")]
+        unread = [
+            i
+            for i in items
+            if prefix and (i.get("batch_request_id") or "").startswith(prefix) and i["status"] in ("pending", "claimed")
+        ]
         if unread:
             if any(i["status"] == "pending" for i in unread) or any(
-                    i["status"] == "claimed" and i.get("lease_owner") != w.name for i in unread):
+                i["status"] == "claimed" and i.get("lease_owner") != w.name for i in unread
+            ):
                 await self._read_results(job_id, str(batch_id), str(job.get("task") or "generate"))
             return True
-        unsent = [i for i in items if i["status"] == "pending"
-                  and not (prefix and (i.get("batch_request_id") or "").startswith(prefix))]
+        unsent = [
+            i
+            for i in items
+            if i["status"] == "pending" and not (prefix and (i.get("batch_request_id") or "").startswith(prefix))
+        ]
         if unsent:
             await self._submit(job_id, unsent[: w.config.batch_max_requests], str(job.get("task") or "generate"))
             return False
@@ -116,8 +126,14 @@ class BatchDriver:
 
     async def _submit(self, job_id: int, items: list[dict[str, Any]], task: str) -> None:
         w = self.worker
-        rows = {} if task == "judge" else {r["id"]: r for r in await asyncio.to_thread(
-            w.store.list_scenarios, {"ids": [i["scenario_id"] for i in items]})}
+        rows = (
+            {}
+            if task == "judge"
+            else {
+                r["id"]: r
+                for r in await asyncio.to_thread(w.store.list_scenarios, {"ids": [i["scenario_id"] for i in items]})
+            }
+        )
         requests: list[dict[str, Any]] = []
         sent: list[int] = []
         for item in items:
@@ -131,9 +147,15 @@ class BatchDriver:
         if not requests:
             return
         batch_id, status = await self.api.create(requests)
-        ok = await asyncio.to_thread(w.store.record_job_batch, job_id, w.name, batch_id=batch_id,
-                                     batch_status=status, item_ids=sent,
-                                     request_ids=[f"{batch_id}:item-{i}" for i in sent])
+        ok = await asyncio.to_thread(
+            w.store.record_job_batch,
+            job_id,
+            w.name,
+            batch_id=batch_id,
+            batch_status=status,
+            item_ids=sent,
+            request_ids=[f"{batch_id}:item-{i}" for i in sent],
+        )
         if not ok:  # another worker took the job over meanwhile: do not pay twice
             log.warning("worker %s lost batch job %s while submitting; cancelling batch %s", w.name, job_id, batch_id)
             await self.api.cancel(batch_id)
@@ -161,8 +183,9 @@ class BatchDriver:
 
     async def _read_results(self, job_id: int, batch_id: str, task: str) -> None:
         w = self.worker
-        claimed = await asyncio.to_thread(w.store.claim_batch_items, w.name, job_id, batch_id,
-                                          limit=100_000, lease_seconds=w.config.lease_s)
+        claimed = await asyncio.to_thread(
+            w.store.claim_batch_items, w.name, job_id, batch_id, limit=100_000, lease_seconds=w.config.lease_s
+        )
         if not claimed:
             return
         waiting = {f"item-{i.id}": i for i in claimed}
@@ -175,8 +198,9 @@ class BatchDriver:
                 if item is None:
                     continue
                 # read: a retry of this item goes into a new batch
-                await asyncio.to_thread(w.store.record_job_batch, job_id, w.name, item_ids=[item.id],
-                                        request_ids=[None])
+                await asyncio.to_thread(
+                    w.store.record_job_batch, job_id, w.name, item_ids=[item.id], request_ids=[None]
+                )
                 await self._take_result(item, entry, batch_id, task)
                 if w.stopping:
                     break
@@ -185,11 +209,17 @@ class BatchDriver:
         finally:
             if waiting and read_all:  # the batch has no result for them: send them again
                 ids = [i.id for i in waiting.values()]
-                await asyncio.to_thread(w.store.record_job_batch, job_id, w.name, item_ids=ids,
-                                        request_ids=[None] * len(ids))
+                await asyncio.to_thread(
+                    w.store.record_job_batch, job_id, w.name, item_ids=ids, request_ids=[None] * len(ids)
+                )
                 for item in waiting.values():
-                    await asyncio.to_thread(w.store.fail_item, item.id, f"Message Batch {batch_id} had no result "
-                                            "for this item; it goes into the next batch", worker=w.name, retry=True)
+                    await asyncio.to_thread(
+                        w.store.fail_item,
+                        item.id,
+                        f"Message Batch {batch_id} had no result for this item; it goes into the next batch",
+                        worker=w.name,
+                        retry=True,
+                    )
                     w.drop(item.id)
             elif waiting:  # not read (an error, or stopping): back in the queue, still in this batch
                 w.release([i.id for i in waiting.values()])
@@ -198,25 +228,45 @@ class BatchDriver:
         w = self.worker
         settings = w.llm_settings
         if result.kind == "succeeded" and result.message is not None:
-            initial = w.rater.batch_answer(result.message) if task == "judge" else response_from_body(
-                result.message, settings=settings, requested_model=settings.model, batch=True,
-                max_tokens=settings.max_tokens)
+            initial = (
+                w.rater.batch_answer(result.message)
+                if task == "judge"
+                else response_from_body(
+                    result.message,
+                    settings=settings,
+                    requested_model=settings.model,
+                    batch=True,
+                    max_tokens=settings.max_tokens,
+                )
+            )
             await w.wait_for_room()
             w.start_item(item, initial)
             return
         started = time.monotonic()
         if result.kind in ("canceled", "expired"):
             w.release([item.id])
-            w.record_event(item, "released", f"the batch request was {result.kind}; it goes into the next batch",
-                           started)
+            w.record_event(
+                item, "released", f"the batch request was {result.kind}; it goes into the next batch", started
+            )
             return
-        reason = (f"the Message Batches request failed ({result.error or result.kind}); it is retried in the next "
-                  "batch while it has attempts left")
-        await asyncio.to_thread(w.store.log_generation, AttemptLog(
-            attempt=1, purpose="judge" if task == "judge" else "generate", outcome="error", model=settings.model,
-            template=None,
-            parameters={"source": "batch", "batch_id": batch_id, "result": result.kind}, error=reason,
-        ).as_row(scenario_id=item.scenario_id, item_id=item.id, job_id=item.job_id, secrets=[settings.api_key or ""]))
+        reason = (
+            f"the Message Batches request failed ({result.error or result.kind}); it is retried in the next "
+            "batch while it has attempts left"
+        )
+        await asyncio.to_thread(
+            w.store.log_generation,
+            AttemptLog(
+                attempt=1,
+                purpose="judge" if task == "judge" else "generate",
+                outcome="error",
+                model=settings.model,
+                template=None,
+                parameters={"source": "batch", "batch_id": batch_id, "result": result.kind},
+                error=reason,
+            ).as_row(
+                scenario_id=item.scenario_id, item_id=item.id, job_id=item.job_id, secrets=[settings.api_key or ""]
+            ),
+        )
         status = await asyncio.to_thread(w.store.fail_item, item.id, reason, worker=w.name, retry=True)
         w.drop(item.id)
         w.record_event(item, "retry" if status == "pending" else "failed", reason, started)

@@ -19,6 +19,7 @@ How each kind of answer is handled:
     401 / 403                         "the API key is invalid": the run stops (result.fatal)
     429, 529, 5xx, timeouts           retried with backoff inside lib.generation.llm; then failed, retryable later
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,14 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.core.models import (
-    CheckResult,
-    Conversation,
-    DatasetInfo,
-    Provenance,
-    ScenarioDimensions,
-    TrainingFlags,
-)
+from lib.core.models import CheckResult, Conversation, DatasetInfo, Provenance, ScenarioDimensions, TrainingFlags
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import QualityReport, check_conversation
 from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
@@ -54,35 +48,44 @@ class GenerationResult(AttemptTotals):
     conversation: Conversation | None
     report: QualityReport | None
     attempts: list[AttemptLog]
-    reason: str | None = None          # why it failed, one line a person can act on
-    fatal: bool = False                # stop the whole run: the next scenario would fail the same way
-    retryable: bool = False            # a transient failure: generating again later may work
+    reason: str | None = None  # why it failed, one line a person can act on
+    fatal: bool = False  # stop the whole run: the next scenario would fail the same way
+    retryable: bool = False  # a transient failure: generating again later may work
     conversation_id: str | None = None  # the stored id (generate_one)
 
 
 # ---- the engine -----------------------------------------------------------------------------
-def _log_parameters(scenario: ScenarioDimensions, plan: PromptPlan, max_tokens: int,
-                    feedback: Feedback | None, repair_attempts: int) -> dict[str, Any]:
+def _log_parameters(
+    scenario: ScenarioDimensions, plan: PromptPlan, max_tokens: int, feedback: Feedback | None, repair_attempts: int
+) -> dict[str, Any]:
     params: dict[str, Any] = scenario.model_dump(mode="json")
-    params.update({
-        "target_turns": plan.parameters.get("target_turns"),
-        "allowed_emotions": list(plan.labels.emotions),
-        "allowed_strategies": list(plan.labels.strategies),
-        "seed_example_id": plan.seed_example_id,
-        "system_template": {"name": plan.system_template.name, "version": plan.system_template.version,
-                            "sha256": plan.system_template.sha256},
-        "system_prompt_sha256": plan.system_sha256,
-        "max_tokens": max_tokens,
-        "repair_attempts": repair_attempts,
-        "feedback": None,
-    })
+    params.update(
+        {
+            "target_turns": plan.parameters.get("target_turns"),
+            "allowed_emotions": list(plan.labels.emotions),
+            "allowed_strategies": list(plan.labels.strategies),
+            "seed_example_id": plan.seed_example_id,
+            "system_template": {
+                "name": plan.system_template.name,
+                "version": plan.system_template.version,
+                "sha256": plan.system_template.sha256,
+            },
+            "system_prompt_sha256": plan.system_sha256,
+            "max_tokens": max_tokens,
+            "repair_attempts": repair_attempts,
+            "feedback": None,
+        }
+    )
     if feedback is not None and plan.feedback_template is not None:
         params["feedback"] = {
             "notes": feedback.notes,
             "failed_checks": [c.name for c in feedback.failed_checks if not c.passed],
             "previous_conversation_id": feedback.previous.id if feedback.previous else None,
-            "template": {"name": plan.feedback_template.name, "version": plan.feedback_template.version,
-                         "sha256": plan.feedback_template.sha256},
+            "template": {
+                "name": plan.feedback_template.name,
+                "version": plan.feedback_template.version,
+                "sha256": plan.feedback_template.sha256,
+            },
         }
     return params
 
@@ -113,8 +116,17 @@ async def generate_conversation(
     try:
         plan = build_prompt(scenario, tax, seeds, feedback=feedback, templates=templates)
     except PromptError as exc:
-        attempts.append(AttemptLog(attempt=1, purpose="generate", outcome="error", model=settings.model,
-                                   template=None, parameters=scenario.model_dump(mode="json"), error=str(exc)))
+        attempts.append(
+            AttemptLog(
+                attempt=1,
+                purpose="generate",
+                outcome="error",
+                model=settings.model,
+                template=None,
+                parameters=scenario.model_dump(mode="json"),
+                error=str(exc),
+            )
+        )
         return GenerationResult(False, None, None, attempts, reason=str(exc))
     params = _log_parameters(scenario, plan, max_tokens, feedback, repair_attempts)
     messages: list[dict[str, Any]] = [{"role": "user", "content": plan.user}]
@@ -125,38 +137,61 @@ async def generate_conversation(
         purpose = "generate" if n == 0 else "repair"
         call_params = {**params, "max_tokens": max_tokens, "messages": len(messages)}
         try:
-            response = await call_round(llm, plan.system, messages, first=n == 0, initial=initial,
-                                        max_tokens=max_tokens, parameters=call_params)
+            response = await call_round(
+                llm, plan.system, messages, first=n == 0, initial=initial, max_tokens=max_tokens, parameters=call_params
+            )
         except LLMError as exc:
-            attempts.append(AttemptLog.of_error(exc, attempt=n + 1, purpose=purpose, model=settings.model,
-                                                template=plan.template, parameters=call_params))
-            return GenerationResult(False, None, None, attempts, reason=exc.message, fatal=exc.fatal,
-                                    retryable=isinstance(exc, LLMUnavailable))
+            attempts.append(
+                AttemptLog.of_error(
+                    exc,
+                    attempt=n + 1,
+                    purpose=purpose,
+                    model=settings.model,
+                    template=plan.template,
+                    parameters=call_params,
+                )
+            )
+            return GenerationResult(
+                False,
+                None,
+                None,
+                attempts,
+                reason=exc.message,
+                fatal=exc.fatal,
+                retryable=isinstance(exc, LLMUnavailable),
+            )
 
         if response.rate_limits:
             call_params["rate_limits"] = response.rate_limits
-        log = AttemptLog.of_response(response, attempt=n + 1, purpose=purpose, template=plan.template,
-                                     parameters=call_params)
+        log = AttemptLog.of_response(
+            response, attempt=n + 1, purpose=purpose, template=plan.template, parameters=call_params
+        )
         attempts.append(log)
         last_round = n == repair_attempts
 
         if response.outcome == "refusal":
             log.outcome = "refused"
-            log.error = ("Claude declined to write this conversation"
-                         + (" (" + response.refusal + ")" if response.refusal else "")
-                         + ". Edit the scenario's context, or regenerate it with feedback that reframes the request.")
+            log.error = (
+                "Claude declined to write this conversation"
+                + (" (" + response.refusal + ")" if response.refusal else "")
+                + ". Edit the scenario's context, or regenerate it with feedback that reframes the request."
+            )
             return GenerationResult(False, None, None, attempts, reason=log.error)
 
         if response.outcome == "max_tokens":
             log.outcome = "truncated"
             cap = settings.max_tokens_cap
             if not last_round and max_tokens < cap:
-                log.error = (f"the answer was cut off at {max_tokens} output tokens; "
-                             f"trying again with {min(cap, max_tokens * 2)}")
+                log.error = (
+                    f"the answer was cut off at {max_tokens} output tokens; "
+                    f"trying again with {min(cap, max_tokens * 2)}"
+                )
                 max_tokens = min(cap, max_tokens * 2)
                 continue
-            log.error = (f"the answer was cut off at {max_tokens} output tokens (stop_reason max_tokens). "
-                         "Raise BRIGHTRUN_MAX_TOKENS, or plan a shorter conversation for this scenario.")
+            log.error = (
+                f"the answer was cut off at {max_tokens} output tokens (stop_reason max_tokens). "
+                "Raise BRIGHTRUN_MAX_TOKENS, or plan a shorter conversation for this scenario."
+            )
             return GenerationResult(False, None, None, attempts, reason=log.error)
 
         problems: list[str]
@@ -167,13 +202,22 @@ async def generate_conversation(
         else:
             try:
                 conv = Conversation(
-                    id=conversation_id or new_conversation_id(), dataset=dataset, scenario=scenario,
-                    system_prompt=plan.training_system_prompt, turns=response.parsed.to_turns(),
+                    id=conversation_id or new_conversation_id(),
+                    dataset=dataset,
+                    scenario=scenario,
+                    system_prompt=plan.training_system_prompt,
+                    turns=response.parsed.to_turns(),
                     arc=response.parsed.arc(),
-                    provenance=Provenance(source="generated", model=response.model,
-                                          template_name=plan.template.name, template_version=plan.template.version,
-                                          template_sha256=plan.template.sha256, parameters=params),
-                    training=TrainingFlags())
+                    provenance=Provenance(
+                        source="generated",
+                        model=response.model,
+                        template_name=plan.template.name,
+                        template_version=plan.template.version,
+                        template_sha256=plan.template.sha256,
+                        parameters=params,
+                    ),
+                    training=TrainingFlags(),
+                )
             except ValueError as exc:  # e.g. no user turns: nothing to build an arc from
                 problems = ["the conversation cannot be used: " + str(exc).splitlines()[0]]
             else:
@@ -193,20 +237,39 @@ async def generate_conversation(
         unfixable = [c for c in report.failures if c not in report.repairable_failures] if report else []
         if unfixable or last_round:
             what = "quality checks" if report else "the response schema"
-            reason = (f"the conversation still failed {what} after {n + 1} attempt(s): " + "; ".join(last_problems)
-                      + ". Generate again, or regenerate with feedback that addresses these problems.")
+            reason = (
+                f"the conversation still failed {what} after {n + 1} attempt(s): "
+                + "; ".join(last_problems)
+                + ". Generate again, or regenerate with feedback that addresses these problems."
+            )
             return GenerationResult(False, None, report, attempts, reason=reason)
-        messages = [*messages,
-                    {"role": "assistant", "content": response.text.strip() or "(no answer)"},
-                    {"role": "user", "content": render_repair(problems, templates)}]
+        messages = [
+            *messages,
+            {"role": "assistant", "content": response.text.strip() or "(no answer)"},
+            {"role": "user", "content": render_repair(problems, templates)},
+        ]
 
     raise AssertionError("unreachable: the loop returns on its last round")
 
 
 # ---- with the database ----------------------------------------------------------------------
 def scenario_from_row(row: Mapping[str, Any]) -> ScenarioDimensions:
-    return ScenarioDimensions(**{k: row.get(k) for k in (
-        "tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id", "context")})
+    return ScenarioDimensions(
+        **{
+            k: row.get(k)
+            for k in (
+                "tier",
+                "persona",
+                "emotional_arc",
+                "topic",
+                "intent",
+                "tone",
+                "outcome_type",
+                "context_id",
+                "context",
+            )
+        }
+    )
 
 
 def feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxonomy) -> Feedback:
@@ -220,11 +283,21 @@ def feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxon
     return Feedback(notes=notes, failed_checks=failed, previous=previous)
 
 
-async def agenerate_one(store: Any, scenario_id: int, *, settings: Any = None, feedback: str | Feedback | None = None,
-                        job_item_id: int | None = None, job_id: int | None = None, llm: LLMClient | None = None,
-                        tax: Taxonomy | None = None, seeds: Sequence[Conversation] | None = None,
-                        repair_attempts: int | None = None, worker: str | None = None,
-                        initial: LLMResponse | None = None) -> GenerationResult:
+async def agenerate_one(
+    store: Any,
+    scenario_id: int,
+    *,
+    settings: Any = None,
+    feedback: str | Feedback | None = None,
+    job_item_id: int | None = None,
+    job_id: int | None = None,
+    llm: LLMClient | None = None,
+    tax: Taxonomy | None = None,
+    seeds: Sequence[Conversation] | None = None,
+    repair_attempts: int | None = None,
+    worker: str | None = None,
+    initial: LLMResponse | None = None,
+) -> GenerationResult:
     """generate_one for callers that already run an event loop (the worker): pass a shared `llm`,
     `tax` and `seeds` to skip loading them for every scenario. `initial`: a Message Batches result
     for this scenario, validated (and repaired with the normal API) like a live answer."""
@@ -257,19 +330,26 @@ async def agenerate_one(store: Any, scenario_id: int, *, settings: Any = None, f
     if job_item_id is None:
         store.set_scenario_status(scenario_id, "generating")
     try:
-        result = await generate_conversation(scenario, llm=llm, tax=tax, seeds=seeds,
-                                             repair_attempts=repair_attempts, feedback=fb, initial=initial)
+        result = await generate_conversation(
+            scenario, llm=llm, tax=tax, seeds=seeds, repair_attempts=repair_attempts, feedback=fb, initial=initial
+        )
     except BaseException as exc:
         # A bug or a cancellation: do not leave the scenario "generating" for ever.
         if job_item_id is None:
             store.set_scenario_status(scenario_id, None)
         if not isinstance(exc, Exception):
             raise
-        store.log_generation(AttemptLog(attempt=1, purpose="generate", outcome="error", model=llm.settings.model,
-                                        template=None, parameters=scenario.model_dump(mode="json"),
-                                        error=type(exc).__name__ + ": " + str(exc)[:500]
-                                        ).as_row(scenario_id=scenario_id, item_id=job_item_id, job_id=job_id,
-                                                 secrets=secrets))
+        store.log_generation(
+            AttemptLog(
+                attempt=1,
+                purpose="generate",
+                outcome="error",
+                model=llm.settings.model,
+                template=None,
+                parameters=scenario.model_dump(mode="json"),
+                error=type(exc).__name__ + ": " + str(exc)[:500],
+            ).as_row(scenario_id=scenario_id, item_id=job_item_id, job_id=job_id, secrets=secrets)
+        )
         raise
     finally:
         if owns_client:
@@ -277,8 +357,9 @@ async def agenerate_one(store: Any, scenario_id: int, *, settings: Any = None, f
 
     if result.ok and result.conversation is not None:
         try:
-            result.conversation_id = store.save_generated(result.conversation, item_id=job_item_id,
-                                                          scenario_id=scenario_id, worker=worker)
+            result.conversation_id = store.save_generated(
+                result.conversation, item_id=job_item_id, scenario_id=scenario_id, worker=worker
+            )
         except StoreError as exc:
             if isinstance(exc, StoreUnavailable):
                 raise
@@ -291,9 +372,15 @@ async def agenerate_one(store: Any, scenario_id: int, *, settings: Any = None, f
     elif job_item_id is not None:
         usage = result.usage
         # a transient or run-stopping failure goes back in the queue while the item has attempts left
-        store.fail_item(job_item_id, result.reason or "failed", worker=worker,
-                        retry=result.retryable or result.fatal, cost_usd=round(result.cost_usd, 6),
-                        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+        store.fail_item(
+            job_item_id,
+            result.reason or "failed",
+            worker=worker,
+            retry=result.retryable or result.fatal,
+            cost_usd=round(result.cost_usd, 6),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
     else:
         # an invalid key is not the scenario's fault: leave its status as it was
         store.set_scenario_status(scenario_id, None if result.fatal else "failed")
@@ -315,17 +402,26 @@ def _register_templates(store: Any, scenario: ScenarioDimensions, with_feedback:
     for t in _templates_used(scenario, with_feedback):
         if t.sha256 in done:
             continue
-        store.register_prompt_template(t.name, t.version, t.sha256, t.path.read_text(encoding="utf-8"),
-                                       tier=t.tier if t.tier != "all" else None)
+        store.register_prompt_template(
+            t.name, t.version, t.sha256, t.path.read_text(encoding="utf-8"), tier=t.tier if t.tier != "all" else None
+        )
         done.add(t.sha256)
 
 
-def generate_one(store: Any, scenario_id: int, *, settings: Any = None, feedback: str | Feedback | None = None,
-                 job_item_id: int | None = None, **kwargs: Any) -> GenerationResult:
+def generate_one(
+    store: Any,
+    scenario_id: int,
+    *,
+    settings: Any = None,
+    feedback: str | Feedback | None = None,
+    job_item_id: int | None = None,
+    **kwargs: Any,
+) -> GenerationResult:
     """Generate (or, with feedback, regenerate) the conversation of one scenario and store it.
     Returns the result; `result.fatal` means stop generating anything else (e.g. an invalid key)."""
-    return asyncio.run(agenerate_one(store, scenario_id, settings=settings, feedback=feedback,
-                                     job_item_id=job_item_id, **kwargs))
+    return asyncio.run(
+        agenerate_one(store, scenario_id, settings=settings, feedback=feedback, job_item_id=job_item_id, **kwargs)
+    )
 
 
 def _templates_used(scenario: ScenarioDimensions, with_feedback: bool) -> list[PromptTemplate]:
@@ -334,4 +430,3 @@ def _templates_used(scenario: ScenarioDimensions, with_feedback: bool) -> list[P
     templates = default_templates()
     names = ["system", TIER_TEMPLATES[scenario.tier], "repair"] + (["feedback"] if with_feedback else [])
     return [templates[n] for n in names]
-

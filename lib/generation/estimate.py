@@ -12,6 +12,7 @@
 - the regeneration a low rating triggers (when that is on): the share of ratings below a pass mark
   (measured, else 10 %) times one more generation and its rating.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +43,8 @@ class Estimate:
     mode: str
     cost_usd: float
     per_conversation_usd: float
-    seconds: float | None        # None: batch mode (up to 24 h)
-    basis: str                   # where the figures come from, one line
+    seconds: float | None  # None: batch mode (up to 24 h)
+    basis: str  # where the figures come from, one line
     judge_cost_usd: float = 0.0  # the part of cost_usd the judge's ratings take
     regeneration_cost_usd: float = 0.0  # the part the expected regenerations after low ratings take
 
@@ -103,22 +104,35 @@ def _stats(store: Any, llm_settings: LLMSettings) -> dict[str, Any]:
 @dataclass(frozen=True)
 class JudgeCost:
     """What the judge's rating of one conversation costs (full price) and takes."""
+
     cost_usd: float
-    calls: float                 # requests per rating (repairs and failed runs included)
-    seconds: float               # per request
-    low_share: float             # the share of ratings below a pass mark (each triggers a regeneration when on)
+    calls: float  # requests per rating (repairs and failed runs included)
+    seconds: float  # per request
+    low_share: float  # the share of ratings below a pass mark (each triggers a regeneration when on)
     basis: str
 
 
-def judge_cost(store: Any, llm_settings: LLMSettings, *, tax: Any = None, seeds: Sequence[Any] | None = None,
-               counter: TokenCounter | None = None, stats: Mapping[str, Any] | None = None) -> JudgeCost:
+def judge_cost(
+    store: Any,
+    llm_settings: LLMSettings,
+    *,
+    tax: Any = None,
+    seeds: Sequence[Any] | None = None,
+    counter: TokenCounter | None = None,
+    stats: Mapping[str, Any] | None = None,
+) -> JudgeCost:
     """The judge's latest ratings when there are a few, else its request counted for a seed conversation."""
     stats = _stats(store, llm_settings) if stats is None else stats
     runs = int(stats.get("judge_runs") or 0)
     if runs >= MIN_HISTORY and stats.get("judge_cost_usd") is not None:
         seconds = float(stats.get("judge_call_seconds") or 0) or JUDGE_OUTPUT_TOKENS / OUTPUT_TOKENS_PER_SECOND
-        return JudgeCost(float(stats["judge_cost_usd"]), max(1.0, float(stats.get("judge_calls") or 1.0)), seconds,
-                         float(stats.get("judge_low_share") or 0.0), f"measured: the judge's last {runs} ratings")
+        return JudgeCost(
+            float(stats["judge_cost_usd"]),
+            max(1.0, float(stats.get("judge_calls") or 1.0)),
+            seconds,
+            float(stats.get("judge_low_share") or 0.0),
+            f"measured: the judge's last {runs} ratings",
+        )
     tax = tax or load_taxonomy()
     sample = next(iter(seeds if seeds is not None else load_seeds().conversations), None)
     price = llm_settings.prices.price_for(llm_settings.model)
@@ -129,17 +143,37 @@ def judge_cost(store: Any, llm_settings: LLMSettings, *, tax: Any = None, seeds:
         whole_n, ok2 = _counted(counter, llm_settings.model, plan.system, plan.user)
         counted = ok1 and ok2
         if price is not None:  # the system prompt is the same for every rating: read from the cache
-            cost = (max(1, whole_n - system_n) * price.input + system_n * price.cache_read
-                    + JUDGE_OUTPUT_TOKENS * price.output) / 1_000_000
-    basis = ("the judge's request counted for a seed conversation" if counted
-             else "the judge's request at 4 characters a token")
-    return JudgeCost(cost, 1.0, JUDGE_OUTPUT_TOKENS / OUTPUT_TOKENS_PER_SECOND + 2.0, DEFAULT_LOW_SHARE,
-                     basis + f", {JUDGE_OUTPUT_TOKENS:,} output tokens, {DEFAULT_LOW_SHARE:.0%} rated low")
+            cost = (
+                max(1, whole_n - system_n) * price.input
+                + system_n * price.cache_read
+                + JUDGE_OUTPUT_TOKENS * price.output
+            ) / 1_000_000
+    basis = (
+        "the judge's request counted for a seed conversation"
+        if counted
+        else "the judge's request at 4 characters a token"
+    )
+    return JudgeCost(
+        cost,
+        1.0,
+        JUDGE_OUTPUT_TOKENS / OUTPUT_TOKENS_PER_SECOND + 2.0,
+        DEFAULT_LOW_SHARE,
+        basis + f", {JUDGE_OUTPUT_TOKENS:,} output tokens, {DEFAULT_LOW_SHARE:.0%} rated low",
+    )
 
 
-def estimate_job(store: Any, scenarios: Sequence[Mapping[str, Any]], *, mode: str, llm_settings: LLMSettings,
-                 concurrency: int = DEFAULT_CONCURRENCY, tax: Any = None, seeds: Sequence[Any] | None = None,
-                 counter: TokenCounter | None = None, quality: QualityPolicy | None = None) -> Estimate:
+def estimate_job(
+    store: Any,
+    scenarios: Sequence[Mapping[str, Any]],
+    *,
+    mode: str,
+    llm_settings: LLMSettings,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    tax: Any = None,
+    seeds: Sequence[Any] | None = None,
+    counter: TokenCounter | None = None,
+    quality: QualityPolicy | None = None,
+) -> Estimate:
     """What generating `scenarios` (v_scenarios rows) will cost and take, with the judge's ratings and
     the expected regenerations when `quality` (None: the app's settings) has them. See the module docstring."""
     quality = policy_in_force() if quality is None else quality
@@ -163,9 +197,12 @@ def estimate_job(store: Any, scenarios: Sequence[Mapping[str, Any]], *, mode: st
         per_conv, out_per_conv, counted = _token_estimate(scenarios, llm_settings, tax, seeds, counter)
         out_per_call = out_per_conv
         call_s = out_per_conv / OUTPUT_TOKENS_PER_SECOND + 2.0
-        basis = ("token counting: sample prompts counted by the API, output estimated from the turn count"
-                 if counted else "a rough estimate: prompts at 4 characters a token, output from the turn count "
-                 "(no history yet, and the API could not count tokens)")
+        basis = (
+            "token counting: sample prompts counted by the API, output estimated from the turn count"
+            if counted
+            else "a rough estimate: prompts at 4 characters a token, output from the turn count "
+            "(no history yet, and the API could not count tokens)"
+        )
     seconds_per_conv = call_s * calls_per_conv
     per_judge = per_regen = 0.0
     if quality.judge and n:
@@ -181,12 +218,25 @@ def estimate_job(store: Any, scenarios: Sequence[Mapping[str, Any]], *, mode: st
     parts = {"judge_cost_usd": per_judge * (1 - discount) * n, "regeneration_cost_usd": per_regen * (1 - discount) * n}
     if mode == "batch":
         return Estimate(n, mode, per_conv_final * n, per_conv_final, None, basis, **parts)
-    return Estimate(n, mode, per_conv_final * n, per_conv_final,
-                    _seconds(n, seconds_per_conv, calls_per_conv, out_per_call, concurrency, stats), basis, **parts)
+    return Estimate(
+        n,
+        mode,
+        per_conv_final * n,
+        per_conv_final,
+        _seconds(n, seconds_per_conv, calls_per_conv, out_per_call, concurrency, stats),
+        basis,
+        **parts,
+    )
 
 
-def _seconds(n: int, seconds_per_conv: float, calls_per_conv: float, out_per_call: float, concurrency: int,
-             stats: Mapping[str, Any]) -> float:
+def _seconds(
+    n: int,
+    seconds_per_conv: float,
+    calls_per_conv: float,
+    out_per_call: float,
+    concurrency: int,
+    stats: Mapping[str, Any],
+) -> float:
     """n conversations at `concurrency` at once, never faster than the account's rate limits allow."""
     per_minute = [max(1, concurrency) * 60.0 / max(seconds_per_conv, 0.1)]
     limits = RateLimits.from_headers(stats.get("rate_limits") or {})
@@ -198,9 +248,18 @@ def _seconds(n: int, seconds_per_conv: float, calls_per_conv: float, out_per_cal
     return n / rate * 60.0 + (seconds_per_conv if n else 0.0)
 
 
-def estimate_judge(store: Any, count: int, *, mode: str, llm_settings: LLMSettings,
-                   concurrency: int = DEFAULT_CONCURRENCY, tax: Any = None, seeds: Sequence[Any] | None = None,
-                   counter: TokenCounter | None = None, quality: QualityPolicy | None = None) -> Estimate:
+def estimate_judge(
+    store: Any,
+    count: int,
+    *,
+    mode: str,
+    llm_settings: LLMSettings,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    tax: Any = None,
+    seeds: Sequence[Any] | None = None,
+    counter: TokenCounter | None = None,
+    quality: QualityPolicy | None = None,
+) -> Estimate:
     """What rating `count` conversations will cost and take (a rating job), with the regenerations the
     low ratings are expected to trigger when that is on (None: the app's settings)."""
     quality = policy_in_force() if quality is None else quality
@@ -213,8 +272,10 @@ def estimate_judge(store: Any, count: int, *, mode: str, llm_settings: LLMSettin
         per_regen = judge.low_share * (float(stats["cost_usd"]) + judge.cost_usd)
         basis += f"; {judge.low_share:.0%} expected to be generated once more (if generated and not reviewed yet)"
     per = (judge.cost_usd + per_regen) * (1 - discount)
-    parts = {"judge_cost_usd": judge.cost_usd * (1 - discount) * count,
-             "regeneration_cost_usd": per_regen * (1 - discount) * count}
+    parts = {
+        "judge_cost_usd": judge.cost_usd * (1 - discount) * count,
+        "regeneration_cost_usd": per_regen * (1 - discount) * count,
+    }
     if mode == "batch":
         return Estimate(count, mode, per * count, per, None, basis, **parts)
     seconds = _seconds(count, judge.seconds * judge.calls, judge.calls, JUDGE_OUTPUT_TOKENS, concurrency, stats)
@@ -224,8 +285,9 @@ def estimate_judge(store: Any, count: int, *, mode: str, llm_settings: LLMSettin
 @dataclass(frozen=True)
 class RegenerationOutlook:
     """What the regeneration after a low rating is expected to cost (the Settings page)."""
-    share: float                 # of the generated conversations, expected to be rated low
-    cost_each_usd: float         # one more generation and its rating
+
+    share: float  # of the generated conversations, expected to be rated low
+    cost_each_usd: float  # one more generation and its rating
     basis: str
 
     @property
@@ -234,9 +296,14 @@ class RegenerationOutlook:
         return self.share * self.cost_each_usd
 
 
-def regeneration_outlook(store: Any, llm_settings: LLMSettings, *, tax: Any = None,
-                         seeds: Sequence[Any] | None = None,
-                         counter: TokenCounter | None = None) -> RegenerationOutlook:
+def regeneration_outlook(
+    store: Any,
+    llm_settings: LLMSettings,
+    *,
+    tax: Any = None,
+    seeds: Sequence[Any] | None = None,
+    counter: TokenCounter | None = None,
+) -> RegenerationOutlook:
     """The share of conversations expected to be rated low, and what one more generation and its rating
     costs: measured when there is history, else estimated."""
     stats = _stats(store, llm_settings)
@@ -250,8 +317,13 @@ def regeneration_outlook(store: Any, llm_settings: LLMSettings, *, tax: Any = No
     return RegenerationOutlook(judge.low_share, generation + judge.cost_usd, basis + "; rating: " + judge.basis)
 
 
-def _token_estimate(scenarios: Sequence[Mapping[str, Any]], llm_settings: LLMSettings, tax: Any,
-                    seeds: Sequence[Any] | None, counter: TokenCounter | None) -> tuple[float, float, bool]:
+def _token_estimate(
+    scenarios: Sequence[Mapping[str, Any]],
+    llm_settings: LLMSettings,
+    tax: Any,
+    seeds: Sequence[Any] | None,
+    counter: TokenCounter | None,
+) -> tuple[float, float, bool]:
     """(cost per conversation, output tokens per conversation, counted by the API?) from one sample
     scenario per tier, weighted by how many of each tier there are."""
     if not scenarios:

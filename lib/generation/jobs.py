@@ -6,6 +6,7 @@ The worker that runs the jobs is lib.generation.worker; this module has no threa
 of its own, so the pages (and their tests) can use it directly. What a job will cost and take is
 lib.generation.estimate.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,9 +36,11 @@ def generation_off_reason(settings: Any) -> str | None:
     """Why generation is off (no key), or None when it can run."""
     if settings is not None and getattr(settings, "has_api_key", False):
         return None
-    return ("Generation needs an Anthropic API key: set ANTHROPIC_API_KEY in the environment or in "
-            ".streamlit/secrets.toml and restart the app. Everything else (the seed conversations, review, "
-            "coverage and export) works without one.")
+    return (
+        "Generation needs an Anthropic API key: set ANTHROPIC_API_KEY in the environment or in "
+        ".streamlit/secrets.toml and restart the app. Everything else (the seed conversations, review, "
+        "coverage and export) works without one."
+    )
 
 
 def ids_with_status(rows: Iterable[Mapping[str, Any]], statuses: Iterable[str]) -> list[int]:
@@ -45,22 +48,36 @@ def ids_with_status(rows: Iterable[Mapping[str, Any]], statuses: Iterable[str]) 
     return [int(r["id"]) for r in rows if r.get("status") in wanted]
 
 
-def job_settings(mode: str, requested_from: str, quality: QualityPolicy, concurrency: int | None,
-                 estimate: Estimate | None) -> dict[str, Any]:
+def job_settings(
+    mode: str, requested_from: str, quality: QualityPolicy, concurrency: int | None, estimate: Estimate | None
+) -> dict[str, Any]:
     """What a job keeps of how it was started: where, the mode, the quality policy it runs under (so
     the estimate shown holds whichever worker runs it), and the estimate."""
     settings: dict[str, Any] = {"requested_from": requested_from, "mode": mode, **quality.as_settings()}
     if concurrency:
         settings["concurrency"] = int(concurrency)
     if estimate is not None:
-        settings["estimate"] = {"cost_usd": round(estimate.cost_usd, 4), "seconds": estimate.seconds,
-                                "basis": estimate.basis, "judge_cost_usd": round(estimate.judge_cost_usd, 4)}
+        settings["estimate"] = {
+            "cost_usd": round(estimate.cost_usd, 4),
+            "seconds": estimate.seconds,
+            "basis": estimate.basis,
+            "judge_cost_usd": round(estimate.judge_cost_usd, 4),
+        }
     return settings
 
 
-def start_job(store: Any, scenario_ids: Sequence[int], *, mode: str = "realtime", model: str | None = None,
-              created_by: str | None = None, requested_from: str = "scenarios", concurrency: int | None = None,
-              estimate: Estimate | None = None, quality: QualityPolicy | None = None) -> tuple[int, int]:
+def start_job(
+    store: Any,
+    scenario_ids: Sequence[int],
+    *,
+    mode: str = "realtime",
+    model: str | None = None,
+    created_by: str | None = None,
+    requested_from: str = "scenarios",
+    concurrency: int | None = None,
+    estimate: Estimate | None = None,
+    quality: QualityPolicy | None = None,
+) -> tuple[int, int]:
     """Create a job for the scenarios; returns (job id, items queued). Scenarios already queued or
     generating in another job are left out (the store does it). quality: None = the app's settings."""
     ids = sorted({int(i) for i in scenario_ids})
@@ -73,18 +90,29 @@ def start_job(store: Any, scenario_ids: Sequence[int], *, mode: str = "realtime"
         job_id = store.create_job(ids, kind=mode, model=model, settings=settings, created_by=created_by or None)
     except StoreError as exc:
         if "already in a running job" in str(exc):
-            raise RunnerError("Nothing to generate: every chosen scenario is already queued or being generated "
-                              "(see the Generate page).") from None
+            raise RunnerError(
+                "Nothing to generate: every chosen scenario is already queued or being generated "
+                "(see the Generate page)."
+            ) from None
         raise
     job = store.get_job(job_id) or {}
     return job_id, int(job.get("total_items") or len(ids))
 
 
-def start_judge_job(store: Any, *, mode: str = "realtime", limit: int | None = None,
-                    conversation_ids: Sequence[str] | None = None, rubric_version: str | None = None,
-                    model: str | None = None, created_by: str | None = None, requested_from: str = "generate",
-                    concurrency: int | None = None, estimate: Estimate | None = None,
-                    quality: QualityPolicy | None = None) -> tuple[int, int]:
+def start_judge_job(
+    store: Any,
+    *,
+    mode: str = "realtime",
+    limit: int | None = None,
+    conversation_ids: Sequence[str] | None = None,
+    rubric_version: str | None = None,
+    model: str | None = None,
+    created_by: str | None = None,
+    requested_from: str = "generate",
+    concurrency: int | None = None,
+    estimate: Estimate | None = None,
+    quality: QualityPolicy | None = None,
+) -> tuple[int, int]:
     """Create a rating job for the conversations not rated yet (under rubric_version; at most `limit`),
     or for conversation_ids; returns (job id, conversations queued)."""
     if mode not in MODES:
@@ -92,12 +120,20 @@ def start_judge_job(store: Any, *, mode: str = "realtime", limit: int | None = N
     if limit is not None and limit < 1:
         raise RunnerError(f"Rate at least one conversation, not {limit}.")
     settings = job_settings(mode, requested_from, quality or policy_in_force(), concurrency, estimate)
-    job_id = store.create_judge_job(kind=mode, limit=limit, conversation_ids=conversation_ids,
-                                    rubric_version=rubric_version, model=model, settings=settings,
-                                    created_by=created_by or None)
+    job_id = store.create_judge_job(
+        kind=mode,
+        limit=limit,
+        conversation_ids=conversation_ids,
+        rubric_version=rubric_version,
+        model=model,
+        settings=settings,
+        created_by=created_by or None,
+    )
     if job_id is None:
-        raise RunnerError("Nothing to rate: every current conversation has a rating under this rubric, or is queued "
-                          "in a rating job already.")
+        raise RunnerError(
+            "Nothing to rate: every current conversation has a rating under this rubric, or is queued "
+            "in a rating job already."
+        )
     job = store.get_job(job_id) or {}
     return job_id, int(job.get("total_items") or 0)
 
@@ -110,8 +146,13 @@ def stop_job(store: Any, job_id: int, *, llm_settings: LLMSettings | None = None
         raise RunnerError(f"Job #{job_id} does not exist any more; refresh the page.")
     cancelled = store.stop_job(job_id)
     note = ""
-    if job.get("kind") == "batch" and job.get("batch_id") and job.get("batch_status") == "in_progress" \
-            and llm_settings is not None and llm_settings.api_key:
+    if (
+        job.get("kind") == "batch"
+        and job.get("batch_id")
+        and job.get("batch_status") == "in_progress"
+        and llm_settings is not None
+        and llm_settings.api_key
+    ):
         try:
             cancel_message_batch(llm_settings, job["batch_id"])
             note = " Its Message Batch is being cancelled; results it already has are kept for Resume."
@@ -125,8 +166,9 @@ def stop_job(store: Any, job_id: int, *, llm_settings: LLMSettings | None = None
 def resume_job(store: Any, job_id: int, *, failed: bool = False) -> str:
     n = store.resume_job(job_id, failed=failed)
     if failed:
-        return (f"Job #{job_id}: {n} failed item(s) queued again." if n else
-                f"Job #{job_id} has no failed item to retry.")
+        return (
+            f"Job #{job_id}: {n} failed item(s) queued again." if n else f"Job #{job_id} has no failed item to retry."
+        )
     return f"Job #{job_id} resumed: {n} item(s) queued again." if n else f"Job #{job_id} has nothing left to resume."
 
 
@@ -155,7 +197,7 @@ class Progress:
     batch_status: str | None = None
     task: str = "generate"
     follows_job_id: int | None = None
-    judge_cost_usd: float = 0.0      # the part of cost_usd and the tokens the judge's calls spent
+    judge_cost_usd: float = 0.0  # the part of cost_usd and the tokens the judge's calls spent
     judge_input_tokens: int = 0
     judge_output_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -206,8 +248,12 @@ def progress(job: Mapping[str, Any], *, now: datetime | None = None) -> Progress
     finished = job.get("finished_at")
     elapsed = None
     if started is not None:
-        elapsed = max(0.0, ((finished if finished is not None and job.get("status") not in ACTIVE_JOB_STATUSES
-                             else now) - started).total_seconds())
+        elapsed = max(
+            0.0,
+            (
+                (finished if finished is not None and job.get("status") not in ACTIVE_JOB_STATUSES else now) - started
+            ).total_seconds(),
+        )
     succeeded, failed = int(job.get("succeeded_items") or 0), int(job.get("failed_items") or 0)
     pending, in_flight = int(job.get("pending_items") or 0), int(job.get("claimed_items") or 0)
     left = pending + in_flight
@@ -224,16 +270,30 @@ def progress(job: Mapping[str, Any], *, now: datetime | None = None) -> Progress
                 eta = max(eta, 0.0)
     elif job.get("status") in ACTIVE_JOB_STATUSES:
         eta = 0.0
-    return Progress(job_id=int(job["id"]), kind=str(job.get("kind") or "realtime"), status=str(job.get("status")),
-                    total=int(job.get("total_items") or 0), succeeded=succeeded, failed=failed,
-                    cancelled=int(job.get("cancelled_items") or 0), in_flight=in_flight, pending=pending,
-                    cost_usd=float(job.get("cost_usd") or 0), input_tokens=int(job.get("input_tokens") or 0),
-                    output_tokens=int(job.get("output_tokens") or 0), elapsed_s=elapsed, eta_s=eta,
-                    error=job.get("error"), batch_id=job.get("batch_id"), batch_status=job.get("batch_status"),
-                    task=str(job.get("task") or "generate"), follows_job_id=job.get("follows_job_id"),
-                    judge_cost_usd=float(job.get("judge_cost_usd") or 0),
-                    judge_input_tokens=int(job.get("judge_input_tokens") or 0),
-                    judge_output_tokens=int(job.get("judge_output_tokens") or 0))
+    return Progress(
+        job_id=int(job["id"]),
+        kind=str(job.get("kind") or "realtime"),
+        status=str(job.get("status")),
+        total=int(job.get("total_items") or 0),
+        succeeded=succeeded,
+        failed=failed,
+        cancelled=int(job.get("cancelled_items") or 0),
+        in_flight=in_flight,
+        pending=pending,
+        cost_usd=float(job.get("cost_usd") or 0),
+        input_tokens=int(job.get("input_tokens") or 0),
+        output_tokens=int(job.get("output_tokens") or 0),
+        elapsed_s=elapsed,
+        eta_s=eta,
+        error=job.get("error"),
+        batch_id=job.get("batch_id"),
+        batch_status=job.get("batch_status"),
+        task=str(job.get("task") or "generate"),
+        follows_job_id=job.get("follows_job_id"),
+        judge_cost_usd=float(job.get("judge_cost_usd") or 0),
+        judge_input_tokens=int(job.get("judge_input_tokens") or 0),
+        judge_output_tokens=int(job.get("judge_output_tokens") or 0),
+    )
 
 
 def job_title(job: Mapping[str, Any]) -> str:
@@ -248,12 +308,16 @@ def job_title(job: Mapping[str, Any]) -> str:
 def worker_line(status: Mapping[str, Any]) -> str:
     """One line on the app's worker (lib.generation.worker.Worker.status()): what runs and at what pace."""
     lim = status.get("limiter") or {}
-    parts = [f"Worker: {len(status.get('in_flight') or [])} in flight, up to {int(lim.get('window') or 0)} at once "
-             f"(at most {lim.get('max_concurrency', '?')})"]
+    parts = [
+        f"Worker: {len(status.get('in_flight') or [])} in flight, up to {int(lim.get('window') or 0)} at once "
+        f"(at most {lim.get('max_concurrency', '?')})"
+    ]
     if lim.get("gap_s"):
         parts.append(f"one request every {lim['gap_s']:.1f} s")
-    limits = [f"{int(lim['rpm']):,} requests" if lim.get("rpm") else "",
-              f"{int(lim['otpm']):,} output tokens" if lim.get("otpm") else ""]
+    limits = [
+        f"{int(lim['rpm']):,} requests" if lim.get("rpm") else "",
+        f"{int(lim['otpm']):,} output tokens" if lim.get("otpm") else "",
+    ]
     if any(limits):
         parts.append("account limits " + " and ".join(x for x in limits if x) + " a minute")
     if lim.get("throttled"):
@@ -275,7 +339,21 @@ def item_title(item: Mapping[str, Any], names: Mapping[str, Mapping[str, str]]) 
 
 
 __all__ = [
-    "ACTIVE_JOB_STATUSES", "BATCH_NOTE", "MODES", "Progress", "RunnerError", "active_jobs", "generation_off_reason",
-    "ids_with_status", "item_title", "job_settings", "job_title", "progress", "resume_job", "start_job",
-    "start_judge_job", "stop_job", "worker_line",
+    "ACTIVE_JOB_STATUSES",
+    "BATCH_NOTE",
+    "MODES",
+    "Progress",
+    "RunnerError",
+    "active_jobs",
+    "generation_off_reason",
+    "ids_with_status",
+    "item_title",
+    "job_settings",
+    "job_title",
+    "progress",
+    "resume_job",
+    "start_job",
+    "start_judge_job",
+    "stop_job",
+    "worker_line",
 ]

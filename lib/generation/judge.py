@@ -17,6 +17,7 @@ AttemptLog (purpose 'judge'): model, template, tokens, cost, like a generation c
 at half the price: a runner submits the requests (custom_id from `judge_custom_id`) and hands each
 result to `ajudge_conversation(..., initial=...)`, the path a live answer takes.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,12 +33,7 @@ from lib.core.models import AssistantTurn, Conversation, UserTurn
 from lib.core.rubric import Assessment, Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
-from lib.generation.judge_verdict import (
-    LabelFinding,
-    Rating,
-    read_verdict,
-    verdict_model,
-)
+from lib.generation.judge_verdict import LabelFinding, Rating, read_verdict, verdict_model
 from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
 from lib.generation.prompting import (
     PromptError,
@@ -51,7 +47,7 @@ from lib.generation.prompting import (
 )
 from lib.generation.response import LLMResponse, response_from_body
 
-JUDGE_MAX_TOKENS = 6_000       # seven short reasons and a few findings: ~1.5k tokens; room for a long one
+JUDGE_MAX_TOKENS = 6_000  # seven short reasons and a few findings: ~1.5k tokens; room for a long one
 DEFAULT_JUDGE_REPAIRS = 1
 NO_CONTEXT = "(none: a template-tier scenario has no situation text; judge it on the person, arc and topic)"
 
@@ -69,11 +65,17 @@ class JudgePlan:
 
     def log_parameters(self, conv: Conversation) -> dict[str, Any]:
         """What a judge log row records about the request (never the conversation text)."""
-        return {"conversation_id": conv.id, "turns": len(conv.turns),
-                "rubric": {"id": self.rubric.id, "version": self.rubric.version, "sha256": self.rubric.sha256},
-                "user_template": {"name": self.user_template.name, "version": self.user_template.version,
-                                  "sha256": self.user_template.sha256},
-                "system_sha256": hashlib.sha256(self.system.encode()).hexdigest()}
+        return {
+            "conversation_id": conv.id,
+            "turns": len(conv.turns),
+            "rubric": {"id": self.rubric.id, "version": self.rubric.version, "sha256": self.rubric.sha256},
+            "user_template": {
+                "name": self.user_template.name,
+                "version": self.user_template.version,
+                "sha256": self.user_template.sha256,
+            },
+            "system_sha256": hashlib.sha256(self.system.encode()).hexdigest(),
+        }
 
 
 def render_rubric(rubric: Rubric) -> str:
@@ -93,15 +95,28 @@ def render_turns(turns: Sequence[UserTurn | AssistantTurn]) -> str:
     for i, t in enumerate(turns):
         if isinstance(t, UserTurn):
             e = t.emotion
-            lines = [f"[{i}] user",
-                     "emotion: " + e.primary + "; sub_emotion: " + (e.sub_emotion or "none") + "; secondary: "
-                     + (e.secondary or "none") + "; intensity: " + _num(e.intensity) + "; valence: " + _num(e.valence)
-                     + "; arousal: " + _num(e.arousal),
-                     "cues: " + (" | ".join('"' + c + '"' for c in e.cues) if e.cues else "none")]
+            lines = [
+                f"[{i}] user",
+                "emotion: "
+                + e.primary
+                + "; sub_emotion: "
+                + (e.sub_emotion or "none")
+                + "; secondary: "
+                + (e.secondary or "none")
+                + "; intensity: "
+                + _num(e.intensity)
+                + "; valence: "
+                + _num(e.valence)
+                + "; arousal: "
+                + _num(e.arousal),
+                "cues: " + (" | ".join('"' + c + '"' for c in e.cues) if e.cues else "none"),
+            ]
         else:
             s = t.strategies
-            lines = [f"[{i}] assistant",
-                     "strategies: " + s.primary + "; supporting: " + (", ".join(s.supporting) or "none")]
+            lines = [
+                f"[{i}] assistant",
+                "strategies: " + s.primary + "; supporting: " + (", ".join(s.supporting) or "none"),
+            ]
         lines.append("text: " + t.text)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -113,28 +128,42 @@ def judge_templates(templates: Mapping[str, PromptTemplate] | None = None) -> tu
     try:
         return templates["judge_system"], templates["judge_conversation"], templates["judge_repair"]
     except KeyError as exc:
-        raise PromptError(f"prompts/: missing template {exc.args[0]}; the judge needs judge_system, "
-                          "judge_conversation and judge_repair") from None
+        raise PromptError(
+            f"prompts/: missing template {exc.args[0]}; the judge needs judge_system, "
+            "judge_conversation and judge_repair"
+        ) from None
 
 
-def build_judge_prompt(conv: Conversation, tax: Taxonomy, rubric: Rubric | None = None,
-                       templates: Mapping[str, PromptTemplate] | None = None) -> JudgePlan:
+def build_judge_prompt(
+    conv: Conversation,
+    tax: Taxonomy,
+    rubric: Rubric | None = None,
+    templates: Mapping[str, PromptTemplate] | None = None,
+) -> JudgePlan:
     """The system prompt and request that ask for one conversation's verdict."""
     rubric = rubric or default_rubric(tax.path)
     system_t, user_t, repair_t = judge_templates(templates)
-    system = system_t.render({
-        "vertical": tax.vertical.name + ": " + " ".join(tax.vertical.description.split()),
-        "rubric": render_rubric(rubric),
-        "brand_voice": _brand_voice(tax),
-        "emotion_definitions": _emotion_definitions(tax.ids("emotions"), tax),
-        "strategy_definitions": _strategy_definitions(tax.ids("strategies"), tax),
-    })
+    system = system_t.render(
+        {
+            "vertical": tax.vertical.name + ": " + " ".join(tax.vertical.description.split()),
+            "rubric": render_rubric(rubric),
+            "brand_voice": _brand_voice(tax),
+            "emotion_definitions": _emotion_definitions(tax.ids("emotions"), tax),
+            "strategy_definitions": _strategy_definitions(tax.ids("strategies"), tax),
+        }
+    )
     values = scenario_values(conv.scenario, tax)
     turns = conv.current_turns()
-    values.update(context=conv.scenario.context or NO_CONTEXT, turn_count=len(turns),
-                  conversation=render_turns(turns))
-    return JudgePlan(system=system, user=user_t.render(values), system_template=system_t, user_template=user_t,
-                     repair_template=repair_t, rubric=rubric, output_format=verdict_model(rubric))
+    values.update(context=conv.scenario.context or NO_CONTEXT, turn_count=len(turns), conversation=render_turns(turns))
+    return JudgePlan(
+        system=system,
+        user=user_t.render(values),
+        system_template=system_t,
+        user_template=user_t,
+        repair_template=repair_t,
+        rubric=rubric,
+        output_format=verdict_model(rubric),
+    )
 
 
 # ---- the result -----------------------------------------------------------------------------
@@ -146,8 +175,8 @@ class JudgeResult(AttemptTotals):
     ratings: list[Rating] = field(default_factory=list)
     findings: list[LabelFinding] = field(default_factory=list)
     attempts: list[AttemptLog] = field(default_factory=list)
-    reason: str | None = None          # why there is no verdict, one line a person can act on
-    fatal: bool = False                # the next conversation would fail the same way (a bad key)
+    reason: str | None = None  # why there is no verdict, one line a person can act on
+    fatal: bool = False  # the next conversation would fail the same way (a bad key)
     retryable: bool = False
     prompt: PromptTemplate | None = None
 
@@ -177,14 +206,18 @@ class JudgeResult(AttemptTotals):
 
     def to_record(self, secrets: Sequence[str] = ()) -> dict[str, Any]:
         """The arguments of public.save_judge_result (without their p_ prefix)."""
-        return {"conversation_id": self.conversation_id, "rater": self.model or "unknown",
-                "prompt_name": self.prompt.name if self.prompt else None,
-                "prompt_version": self.prompt.version if self.prompt else None,
-                "prompt_sha256": self.prompt.sha256 if self.prompt else None,
-                "rubric_id": self.rubric.id, "rubric_version": self.rubric.version,
-                "ratings": [r.as_dict() for r in self.ratings] if self.ok else [],
-                "findings": [f.as_dict() for f in self.findings] if self.ok else [],
-                "logs": self.log_rows(secrets)}
+        return {
+            "conversation_id": self.conversation_id,
+            "rater": self.model or "unknown",
+            "prompt_name": self.prompt.name if self.prompt else None,
+            "prompt_version": self.prompt.version if self.prompt else None,
+            "prompt_sha256": self.prompt.sha256 if self.prompt else None,
+            "rubric_id": self.rubric.id,
+            "rubric_version": self.rubric.version,
+            "ratings": [r.as_dict() for r in self.ratings] if self.ok else [],
+            "findings": [f.as_dict() for f in self.findings] if self.ok else [],
+            "logs": self.log_rows(secrets),
+        }
 
     def summary(self) -> str:
         """`empathy 5 appropriateness 4 ...`, then the verdict: ok, or FLAGGED with the reasons."""
@@ -197,10 +230,17 @@ class JudgeResult(AttemptTotals):
 
 
 # ---- judging --------------------------------------------------------------------------------
-async def ajudge_conversation(conv: Conversation, *, llm: LLMClient, tax: Taxonomy, rubric: Rubric | None = None,
-                              templates: Mapping[str, PromptTemplate] | None = None,
-                              repair_attempts: int = DEFAULT_JUDGE_REPAIRS, initial: LLMResponse | None = None,
-                              max_tokens: int = JUDGE_MAX_TOKENS) -> JudgeResult:
+async def ajudge_conversation(
+    conv: Conversation,
+    *,
+    llm: LLMClient,
+    tax: Taxonomy,
+    rubric: Rubric | None = None,
+    templates: Mapping[str, PromptTemplate] | None = None,
+    repair_attempts: int = DEFAULT_JUDGE_REPAIRS,
+    initial: LLMResponse | None = None,
+    max_tokens: int = JUDGE_MAX_TOKENS,
+) -> JudgeResult:
     """Judge one conversation. Never raises for a model or API problem: the result says what happened.
     `initial`: an answer obtained elsewhere (a Message Batches result), read like a live one."""
     rubric = rubric or default_rubric(tax.path)
@@ -210,8 +250,17 @@ async def ajudge_conversation(conv: Conversation, *, llm: LLMClient, tax: Taxono
         plan = build_judge_prompt(conv, tax, rubric, templates)
     except PromptError as exc:
         result.reason = str(exc)
-        result.attempts.append(AttemptLog(attempt=1, purpose="judge", outcome="error", model=settings.model,
-                                          template=None, parameters={"conversation_id": conv.id}, error=str(exc)))
+        result.attempts.append(
+            AttemptLog(
+                attempt=1,
+                purpose="judge",
+                outcome="error",
+                model=settings.model,
+                template=None,
+                parameters={"conversation_id": conv.id},
+                error=str(exc),
+            )
+        )
         return result
     result.prompt = plan.system_template
     params = plan.log_parameters(conv)
@@ -220,24 +269,42 @@ async def ajudge_conversation(conv: Conversation, *, llm: LLMClient, tax: Taxono
         last_round = n == repair_attempts
         call_params = {**params, "max_tokens": max_tokens, "messages": len(messages)}
         try:
-            response = await call_round(llm, plan.system, messages, first=n == 0, initial=initial,
-                                        max_tokens=max_tokens, parameters=call_params,
-                                        output_format=plan.output_format)
+            response = await call_round(
+                llm,
+                plan.system,
+                messages,
+                first=n == 0,
+                initial=initial,
+                max_tokens=max_tokens,
+                parameters=call_params,
+                output_format=plan.output_format,
+            )
         except LLMError as exc:
-            result.attempts.append(AttemptLog.of_error(exc, attempt=n + 1, purpose="judge", model=settings.model,
-                                                       template=plan.system_template, parameters=call_params))
+            result.attempts.append(
+                AttemptLog.of_error(
+                    exc,
+                    attempt=n + 1,
+                    purpose="judge",
+                    model=settings.model,
+                    template=plan.system_template,
+                    parameters=call_params,
+                )
+            )
             result.reason, result.fatal = exc.message, exc.fatal
             result.retryable = isinstance(exc, LLMUnavailable)
             return result
-        log = AttemptLog.of_response(response, attempt=n + 1, purpose="judge", template=plan.system_template,
-                                     parameters=call_params)
+        log = AttemptLog.of_response(
+            response, attempt=n + 1, purpose="judge", template=plan.system_template, parameters=call_params
+        )
         result.attempts.append(log)
 
         if response.outcome == "refusal":
             log.outcome = "refused"
-            result.reason = log.error = ("Claude declined to review this conversation"
-                                         + (" (" + response.refusal + ")" if response.refusal else "")
-                                         + "; review it by hand.")
+            result.reason = log.error = (
+                "Claude declined to review this conversation"
+                + (" (" + response.refusal + ")" if response.refusal else "")
+                + "; review it by hand."
+            )
             return result
         if response.outcome == "max_tokens":
             log.outcome = "truncated"
@@ -245,8 +312,10 @@ async def ajudge_conversation(conv: Conversation, *, llm: LLMClient, tax: Taxono
                 max_tokens = min(settings.max_tokens_cap, max_tokens * 2)
                 log.error = f"the review was cut off; trying again with {max_tokens} output tokens"
                 continue
-            result.reason = log.error = (f"the review was cut off at {max_tokens} output tokens; "
-                                         "judge this conversation again, or review it by hand")
+            result.reason = log.error = (
+                f"the review was cut off at {max_tokens} output tokens; "
+                "judge this conversation again, or review it by hand"
+            )
             return result
         if response.parsed is None:
             problems = ["your answer did not match the response schema: " + (response.parse_error or "no JSON found")]
@@ -262,16 +331,29 @@ async def ajudge_conversation(conv: Conversation, *, llm: LLMClient, tax: Taxono
             return result
         log.error = "; ".join(problems)
         if last_round:
-            result.reason = (f"the judge's answer still did not match the response schema after {n + 1} attempt(s): "
-                             + "; ".join(problems) + ". Judge this conversation again, or review it by hand.")
+            result.reason = (
+                f"the judge's answer still did not match the response schema after {n + 1} attempt(s): "
+                + "; ".join(problems)
+                + ". Judge this conversation again, or review it by hand."
+            )
             return result
-        messages = [*messages, {"role": "assistant", "content": response.text.strip() or "(no answer)"},
-                    {"role": "user", "content": plan.repair_template.render({"problems": problems})}]
+        messages = [
+            *messages,
+            {"role": "assistant", "content": response.text.strip() or "(no answer)"},
+            {"role": "user", "content": plan.repair_template.render({"problems": problems})},
+        ]
     raise AssertionError("unreachable: the loop returns on its last round")
 
 
-async def ajudge_many(conversations: Sequence[Conversation], *, llm: LLMClient, tax: Taxonomy,
-                      rubric: Rubric | None = None, concurrency: int = 4, **kwargs: Any) -> list[JudgeResult]:
+async def ajudge_many(
+    conversations: Sequence[Conversation],
+    *,
+    llm: LLMClient,
+    tax: Taxonomy,
+    rubric: Rubric | None = None,
+    concurrency: int = 4,
+    **kwargs: Any,
+) -> list[JudgeResult]:
     """Judge several conversations, `concurrency` at a time; results in the order given. After a
     fatal error (a bad key) the conversations not started fail with the same reason, unsent."""
     rubric = rubric or default_rubric(tax.path)
@@ -290,8 +372,14 @@ async def ajudge_many(conversations: Sequence[Conversation], *, llm: LLMClient, 
     return list(await asyncio.gather(*(one(c) for c in conversations)))
 
 
-def judge_conversation(conv: Conversation, *, settings: Any = None, tax: Taxonomy | None = None,
-                       rubric: Rubric | None = None, **kwargs: Any) -> JudgeResult:
+def judge_conversation(
+    conv: Conversation,
+    *,
+    settings: Any = None,
+    tax: Taxonomy | None = None,
+    rubric: Rubric | None = None,
+    **kwargs: Any,
+) -> JudgeResult:
     """Judge one conversation with a client of its own (settings: lib.config.Settings, LLMSettings or
     None for the environment). For many, use ajudge_many with one shared client."""
     from lib.core.taxonomy import load_taxonomy
@@ -322,18 +410,32 @@ def judge_custom_id(conversation_id: str) -> str:
     return "judge-h" + hashlib.sha256(conversation_id.encode()).hexdigest()[:40]
 
 
-def judge_batch_request(conv: Conversation, *, llm: LLMClient, tax: Taxonomy, rubric: Rubric | None = None,
-                        templates: Mapping[str, PromptTemplate] | None = None,
-                        max_tokens: int = JUDGE_MAX_TOKENS) -> dict[str, Any]:
+def judge_batch_request(
+    conv: Conversation,
+    *,
+    llm: LLMClient,
+    tax: Taxonomy,
+    rubric: Rubric | None = None,
+    templates: Mapping[str, PromptTemplate] | None = None,
+    max_tokens: int = JUDGE_MAX_TOKENS,
+) -> dict[str, Any]:
     """One Message Batches request: the live request's body under the conversation's custom_id."""
     plan = build_judge_prompt(conv, tax, rubric, templates)
-    params = llm.request_params(plan.system, [{"role": "user", "content": plan.user}], max_tokens=max_tokens,
-                                output_format=plan.output_format)
+    params = llm.request_params(
+        plan.system, [{"role": "user", "content": plan.user}], max_tokens=max_tokens, output_format=plan.output_format
+    )
     return {"custom_id": judge_custom_id(conv.id), "params": params}
 
 
-def judge_batch_response(message: Mapping[str, Any], *, llm: LLMClient, rubric: Rubric,
-                         max_tokens: int = JUDGE_MAX_TOKENS) -> LLMResponse:
+def judge_batch_response(
+    message: Mapping[str, Any], *, llm: LLMClient, rubric: Rubric, max_tokens: int = JUDGE_MAX_TOKENS
+) -> LLMResponse:
     """A succeeded batch result's message as the `initial` answer of ajudge_conversation (batch price)."""
-    return response_from_body(message, settings=llm.settings, requested_model=llm.settings.model, batch=True,
-                              max_tokens=max_tokens, output_format=verdict_model(rubric))
+    return response_from_body(
+        message,
+        settings=llm.settings,
+        requested_model=llm.settings.model,
+        batch=True,
+        max_tokens=max_tokens,
+        output_format=verdict_model(rubric),
+    )

@@ -12,6 +12,7 @@ summary of requests, tokens and cost goes to stderr. Exit status 0 when every co
 verdict (flagged or not), 1 when some did not, 2 when nothing could run (no key, bad settings).
 The API key and endpoint are the generator's: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, BRIGHTRUN_MODEL.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,15 +56,24 @@ def read_conversation(path: Path) -> Conversation:
 def totals_line(results: Sequence[JudgeResult], model: str) -> str:
     judged = [r for r in results if r.ok]
     usage = [r.usage for r in results]
-    return (f"{len(judged)} judged, {sum(r.flagged for r in judged)} flagged, {len(results) - len(judged)} without a "
-            f"verdict; {sum(len(r.attempts) for r in results)} requests, "
-            f"{sum(u.input_tokens for u in usage)} input + {sum(u.cache_creation_input_tokens for u in usage)} "
-            f"cache-write + {sum(u.cache_read_input_tokens for u in usage)} cache-read + "
-            f"{sum(u.output_tokens for u in usage)} output tokens, ${sum(r.cost_usd for r in results):.4f} ({model})")
+    return (
+        f"{len(judged)} judged, {sum(r.flagged for r in judged)} flagged, {len(results) - len(judged)} without a "
+        f"verdict; {sum(len(r.attempts) for r in results)} requests, "
+        f"{sum(u.input_tokens for u in usage)} input + {sum(u.cache_creation_input_tokens for u in usage)} "
+        f"cache-write + {sum(u.cache_read_input_tokens for u in usage)} cache-read + "
+        f"{sum(u.output_tokens for u in usage)} output tokens, ${sum(r.cost_usd for r in results):.4f} ({model})"
+    )
 
 
-async def judge_files(paths: Sequence[str | Path], *, llm: LLMClient, tax: Taxonomy, rubric: Rubric,
-                      concurrency: int = 4, out: TextIO | None = None) -> tuple[int, list[JudgeResult]]:
+async def judge_files(
+    paths: Sequence[str | Path],
+    *,
+    llm: LLMClient,
+    tax: Taxonomy,
+    rubric: Rubric,
+    concurrency: int = 4,
+    out: TextIO | None = None,
+) -> tuple[int, list[JudgeResult]]:
     """Judge conversation files; print one line per file in the order given. Returns (files that got
     no verdict, the results)."""
     out = out or sys.stdout
@@ -92,8 +102,18 @@ async def judge_files(paths: Sequence[str | Path], *, llm: LLMClient, tax: Taxon
     return failed, done
 
 
-def run_on_database(settings: Any, *, llm_settings: LLMSettings, tax: Taxonomy, rubric: Rubric, limit: int,
-                    concurrency: int, batch: bool, batch_poll_s: float = 30.0, out: TextIO | None = None) -> int:
+def run_on_database(
+    settings: Any,
+    *,
+    llm_settings: LLMSettings,
+    tax: Taxonomy,
+    rubric: Rubric,
+    limit: int,
+    concurrency: int,
+    batch: bool,
+    batch_poll_s: float = 30.0,
+    out: TextIO | None = None,
+) -> int:
     """A rating job for the conversations not rated yet, run here until it is done. Returns the exit status."""
     from lib.generation.jobs import RunnerError, start_judge_job
     from lib.generation.rating import policy_in_force
@@ -111,12 +131,23 @@ def run_on_database(settings: Any, *, llm_settings: LLMSettings, tax: Taxonomy, 
         quality = policy_in_force(settings)
         mode = "batch" if batch else "realtime"
         try:
-            job_id, total = start_judge_job(store, mode=mode, limit=limit, rubric_version=rubric.version,
-                                            model=llm_settings.model, created_by="python -m lib judge",
-                                            requested_from="cli", concurrency=concurrency, quality=quality)
+            job_id, total = start_judge_job(
+                store,
+                mode=mode,
+                limit=limit,
+                rubric_version=rubric.version,
+                model=llm_settings.model,
+                created_by="python -m lib judge",
+                requested_from="cli",
+                concurrency=concurrency,
+                quality=quality,
+            )
         except RunnerError:
-            print(f"every current conversation has a judge rating under rubric {rubric.id} {rubric.version}, or is "
-                  "queued in a rating job", file=sys.stderr)
+            print(
+                f"every current conversation has a judge rating under rubric {rubric.id} {rubric.version}, or is "
+                "queued in a rating job",
+                file=sys.stderr,
+            )
             return 0
         print(f"job #{job_id}: rating {total} conversation{'s' if total != 1 else ''} ({mode})", file=out, flush=True)
         finished: list[Event] = []
@@ -128,8 +159,15 @@ def run_on_database(settings: Any, *, llm_settings: LLMSettings, tax: Taxonomy, 
             what = ev.note if ev.outcome == "ok" else f"scenario #{ev.scenario_id}  {ev.outcome}: {ev.reason}"
             print(f"{where} {what}  ${ev.cost_usd:.4f}", file=out, flush=True)
 
-        config = WorkerConfig(name=worker_name("judge"), concurrency=concurrency, job_id=job_id, until_idle=True,
-                              exit_on_fatal=True, quality=quality, batch_poll_s=max(batch_poll_s, 0.05))
+        config = WorkerConfig(
+            name=worker_name("judge"),
+            concurrency=concurrency,
+            job_id=job_id,
+            until_idle=True,
+            exit_on_fatal=True,
+            quality=quality,
+            batch_poll_s=max(batch_poll_s, 0.05),
+        )
         worker = Worker(store, llm_settings, config, tax=tax, seeds=[], rubric=rubric, on_event=show)
         asyncio.run(worker.run())
         job = store.get_job(job_id) or {}
@@ -137,13 +175,20 @@ def run_on_database(settings: Any, *, llm_settings: LLMSettings, tax: Taxonomy, 
         left = total - rated - failed
         flagged = sum(1 for ev in finished if ev.note and "FLAGGED" in ev.note)
         again = sum(1 for ev in finished if ev.note and "generated once more" in ev.note)
-        print(f"{rated} rated, {flagged} flagged, {failed} without a verdict"
-              + (f", {left} not done" if left else "") + f"; {int(job.get('judge_calls') or 0)} requests, "
-              f"{int(job.get('judge_input_tokens') or 0)} input + {int(job.get('judge_output_tokens') or 0)} output "
-              f"tokens, ${float(job.get('judge_cost_usd') or 0):.4f} ({llm_settings.model})", file=sys.stderr)
+        print(
+            f"{rated} rated, {flagged} flagged, {failed} without a verdict"
+            + (f", {left} not done" if left else "")
+            + f"; {int(job.get('judge_calls') or 0)} requests, "
+            f"{int(job.get('judge_input_tokens') or 0)} input + {int(job.get('judge_output_tokens') or 0)} output "
+            f"tokens, ${float(job.get('judge_cost_usd') or 0):.4f} ({llm_settings.model})",
+            file=sys.stderr,
+        )
         if again:
-            print(f"{again} rated low are queued to be generated once more; a worker runs them "
-                  "(the app, or python -m lib worker)", file=sys.stderr)
+            print(
+                f"{again} rated low are queued to be generated once more; a worker runs them "
+                "(the app, or python -m lib worker)",
+                file=sys.stderr,
+            )
         if worker.fatal:
             print(f"error: {worker.fatal}", file=sys.stderr)
         return 1 if failed or left or worker.fatal else 0
@@ -155,24 +200,42 @@ def run_on_database(settings: Any, *, llm_settings: LLMSettings, tax: Taxonomy, 
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m lib judge") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=(
-        "Rate conversations against the quality rubric (taxonomy/rubric.yaml) with Claude, and check their "
-        "labels. With files: print the ratings. Without: rate the stored conversations not rated yet in a rating "
-        "job, and save the ratings."))
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Rate conversations against the quality rubric (taxonomy/rubric.yaml) with Claude, and check their "
+            "labels. With files: print the ratings. Without: rate the stored conversations not rated yet in a rating "
+            "job, and save the ratings."
+        ),
+    )
     parser.add_argument("paths", nargs="*", help="conversation JSON files or folders of them")
-    parser.add_argument("--from", dest="folders", action="append", default=[], metavar="DIR",
-                        help="a folder of conversation files (e.g. seeds/); may be repeated")
+    parser.add_argument(
+        "--from",
+        dest="folders",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of conversation files (e.g. seeds/); may be repeated",
+    )
     parser.add_argument("--limit", type=int, default=50, help="stored conversations to rate at most (default 50)")
-    parser.add_argument("--batch", action="store_true",
-                        help="stored conversations: through the Message Batches API, at half the price (results "
-                             "within 24 h, usually far sooner)")
-    parser.add_argument("--batch-poll", type=float, default=30.0,
-                        help="seconds between polls of a Message Batch in progress (default 30)")
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="stored conversations: through the Message Batches API, at half the price (results "
+        "within 24 h, usually far sooner)",
+    )
+    parser.add_argument(
+        "--batch-poll",
+        type=float,
+        default=30.0,
+        help="seconds between polls of a Message Batch in progress (default 30)",
+    )
     parser.add_argument("--model", default=None, help="the judge's model (default: BRIGHTRUN_MODEL or the generator's)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests at once (default 4)")
     parser.add_argument("--taxonomy", default=None, metavar="DIR", help="taxonomy folder (default taxonomy/)")
-    parser.add_argument("--rubric", default=None, metavar="FILE",
-                        help="rubric file (default: the taxonomy's rubric.yaml)")
+    parser.add_argument(
+        "--rubric", default=None, metavar="FILE", help="rubric file (default: the taxonomy's rubric.yaml)"
+    )
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.limit < 1:
         parser.error("--concurrency and --limit must be at least 1")
@@ -191,8 +254,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib judge") -
     paths = [*args.folders, *args.paths]
     if not paths:
         asyncio.run(llm.aclose())
-        return run_on_database(settings, llm_settings=llm_settings, tax=tax, rubric=rubric, limit=args.limit,
-                               concurrency=args.concurrency, batch=args.batch, batch_poll_s=args.batch_poll)
+        return run_on_database(
+            settings,
+            llm_settings=llm_settings,
+            tax=tax,
+            rubric=rubric,
+            limit=args.limit,
+            concurrency=args.concurrency,
+            batch=args.batch,
+            batch_poll_s=args.batch_poll,
+        )
 
     async def run() -> tuple[int, list[JudgeResult]]:
         async with llm:

@@ -5,6 +5,7 @@ Reason before score: the model commits to its evidence first. Every field is req
 generator's schema; ranges are checked on our side (the SDK moves them into descriptions). A
 suggested label is stored typed, as the dataset format has it (a number, a list, null).
 """
+
 from __future__ import annotations
 
 import re
@@ -44,12 +45,17 @@ class LabelFindingOut(_Out):
 
 @lru_cache(maxsize=8)
 def _verdict_model(criteria: tuple[tuple[str, str], ...]) -> type[BaseModel]:
-    ratings = create_model("JudgeRatings", __config__=ConfigDict(extra="forbid"),
-                           **{cid: (CriterionRating, Field(description=name)) for cid, name in criteria})
+    ratings = create_model(
+        "JudgeRatings",
+        __config__=ConfigDict(extra="forbid"),
+        **{cid: (CriterionRating, Field(description=name)) for cid, name in criteria},
+    )
     return create_model(
-        "JudgeVerdict", __config__=ConfigDict(extra="forbid"),
+        "JudgeVerdict",
+        __config__=ConfigDict(extra="forbid"),
         ratings=(ratings, Field(description="One rating per rubric criterion.")),
-        label_findings=(list[LabelFindingOut], Field(description="Labels to change; empty when all are right.")))
+        label_findings=(list[LabelFindingOut], Field(description="Labels to change; empty when all are right.")),
+    )
 
 
 def verdict_model(rubric: Rubric) -> type[BaseModel]:
@@ -68,8 +74,14 @@ class Rating:
     hard: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {"criterion": self.criterion, "score": self.score, "reason": self.reason,
-                "cited_turns": list(self.cited_turns), "pass_at": self.pass_at, "hard": self.hard}
+        return {
+            "criterion": self.criterion,
+            "score": self.score,
+            "reason": self.reason,
+            "cited_turns": list(self.cited_turns),
+            "pass_at": self.pass_at,
+            "hard": self.hard,
+        }
 
 
 @dataclass(frozen=True)
@@ -81,8 +93,13 @@ class LabelFinding:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"turn": self.turn, "field": self.field, "current_value": self.current_value,
-                "suggested_value": self.suggested_value, "reason": self.reason}
+        return {
+            "turn": self.turn,
+            "field": self.field,
+            "current_value": self.current_value,
+            "suggested_value": self.suggested_value,
+            "reason": self.reason,
+        }
 
 
 def label_value(field: str, text: str, tax: Taxonomy) -> Any:
@@ -120,8 +137,9 @@ def label_value(field: str, text: str, tax: Taxonomy) -> Any:
     return ids
 
 
-def read_verdict(verdict: Any, conv: Conversation, tax: Taxonomy, rubric: Rubric
-                 ) -> tuple[list[Rating], list[LabelFinding], list[str]]:
+def read_verdict(
+    verdict: Any, conv: Conversation, tax: Taxonomy, rubric: Rubric
+) -> tuple[list[Rating], list[LabelFinding], list[str]]:
     """Ratings and findings from a parsed verdict, with the problems a repair round should fix.
     What is returned is usable as it is: bad turn numbers and unusable findings are left out."""
     turns = conv.current_turns()
@@ -133,8 +151,9 @@ def read_verdict(verdict: Any, conv: Conversation, tax: Taxonomy, rubric: Rubric
         bad = [t for t in r.turns if not 0 <= t < n]
         if bad:
             problems.append(f"ratings.{c.id}.turns: {bad} are not turn numbers (the turns are 0 to {n - 1})")
-        ratings.append(Rating(c.id, r.score, r.reason.strip(), sorted({t for t in r.turns if 0 <= t < n}),
-                              c.pass_at, c.hard))
+        ratings.append(
+            Rating(c.id, r.score, r.reason.strip(), sorted({t for t in r.turns if 0 <= t < n}), c.pass_at, c.hard)
+        )
     findings: list[LabelFinding] = []
     for i, f in enumerate(verdict.label_findings):
         where = f"label_findings[{i}]"

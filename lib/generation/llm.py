@@ -18,6 +18,7 @@ lib.generation.pricing, the rate-limit headers lib.generation.ratelimit.
 
 The API key is passed to the SDK and nowhere else: it is not in any repr, log record or error.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -52,13 +53,13 @@ class LLMSettings:
     base_url: str | None = None
     model: str = DEFAULT_MODEL
     max_tokens: int = DEFAULT_MAX_TOKENS
-    max_tokens_cap: int = 32_000        # a cut-off answer is retried once with more room, up to this
+    max_tokens_cap: int = 32_000  # a cut-off answer is retried once with more room, up to this
     timeout_s: float = 300.0
-    max_retries: int = 4                # transport retries per call (429, 529, 5xx, timeouts)
+    max_retries: int = 4  # transport retries per call (429, 529, 5xx, timeouts)
     backoff_base_s: float = 1.0
     backoff_max_s: float = 30.0
-    retry_after_cap_s: float = 60.0     # never wait longer than this, whatever retry-after says
-    effort: str | None = None           # output_config.effort; None = the model's default
+    retry_after_cap_s: float = 60.0  # never wait longer than this, whatever retry-after says
+    effort: str | None = None  # output_config.effort; None = the model's default
     prices: PriceTable = field(default_factory=load_prices, repr=False)
 
     @classmethod
@@ -86,12 +87,21 @@ class LLMSettings:
 # ---- errors ---------------------------------------------------------------------------------
 class LLMError(Exception):
     """No answer to judge. `fatal` means stop the whole run (the next call would fail the same way)."""
+
     kind = "error"
     fatal = False
 
-    def __init__(self, message: str, *, status: int | None = None, tries: Sequence[TryRecord] = (),
-                 request_id: str | None = None, rate_limits: Mapping[str, str] | None = None,
-                 duration_s: float = 0.0, raw_body: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        tries: Sequence[TryRecord] = (),
+        request_id: str | None = None,
+        rate_limits: Mapping[str, str] | None = None,
+        duration_s: float = 0.0,
+        raw_body: str = "",
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -120,22 +130,25 @@ class BillingError(LLMError):
 
 class LLMUnavailable(LLMError):
     """429 / 529 / 5xx / timeouts until the retries ran out. The scenario can be retried later."""
+
     kind = "unavailable"
 
 
 class LLMRequestRejected(LLMError):
     """400, 413, 422 and the like: this request will not work as it is."""
+
     kind = "rejected"
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def retry_delay(retry: int, headers: Mapping[str, str] | None, settings: LLMSettings,
-                rng: random.Random | None = None) -> float:
+def retry_delay(
+    retry: int, headers: Mapping[str, str] | None, settings: LLMSettings, rng: random.Random | None = None
+) -> float:
     """How long to wait before retry number `retry` (0-based): retry-after capped, else backoff."""
     after = parse_retry_after(headers)
     if after is not None:
         return min(after, settings.retry_after_cap_s)
-    backoff = min(settings.backoff_base_s * 2 ** retry, settings.backoff_max_s)
+    backoff = min(settings.backoff_base_s * 2**retry, settings.backoff_max_s)
     jitter = (rng or random).uniform(0.75, 1.25)  # spread retries of concurrent workers apart
     return min(backoff * jitter, settings.retry_after_cap_s)
 
@@ -183,25 +196,33 @@ class LLMClient:
     sees every try's record and anthropic-ratelimit-* headers, 429s that are retried included, so
     a runner can adapt its concurrency."""
 
-    def __init__(self, settings: LLMSettings, *, client: anthropic.AsyncAnthropic | None = None,
-                 before_try: Callable[[], Awaitable[None]] | None = None,
-                 on_try: Callable[[TryRecord, dict[str, str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: LLMSettings,
+        *,
+        client: anthropic.AsyncAnthropic | None = None,
+        before_try: Callable[[], Awaitable[None]] | None = None,
+        on_try: Callable[[TryRecord, dict[str, str]], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.before_try = before_try
         self.on_try = on_try
         if client is None:
             key = settings.api_key
             if not key:
-                raise MissingApiKey("no Anthropic API key: set ANTHROPIC_API_KEY in the environment or in "
-                                    ".streamlit/secrets.toml. Without a key the app still works on the seed "
-                                    "conversations; generation is off.")
+                raise MissingApiKey(
+                    "no Anthropic API key: set ANTHROPIC_API_KEY in the environment or in "
+                    ".streamlit/secrets.toml. Without a key the app still works on the seed "
+                    "conversations; generation is off."
+                )
             client = anthropic.AsyncAnthropic(
                 api_key=key,
                 base_url=settings.base_url or None,
                 max_retries=0,  # retries are ours: see the module docstring
                 timeout=settings.timeout_s,
-                http_client=anthropic.DefaultAsyncHttpxClient(timeout=settings.timeout_s,
-                                                              event_hooks={"response": [_on_response]}),
+                http_client=anthropic.DefaultAsyncHttpxClient(
+                    timeout=settings.timeout_s, event_hooks={"response": [_on_response]}
+                ),
             )
         self._client = client
 
@@ -214,9 +235,14 @@ class LLMClient:
     async def aclose(self) -> None:
         await self._client.close()
 
-    def request_params(self, system: str, messages: Sequence[Mapping[str, Any]], *,
-                       max_tokens: int | None = None,
-                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> dict[str, Any]:
+    def request_params(
+        self,
+        system: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int | None = None,
+        output_format: type[pydantic.BaseModel] = GeneratedConversation,
+    ) -> dict[str, Any]:
         """The Messages API body of a call (for a Message Batches request, say): cached system block,
         the structured-output format and the model's settings."""
         from anthropic.lib._parse._transform import to_json_output_format
@@ -239,9 +265,14 @@ class LLMClient:
             params["output_config"] = {"effort": self.settings.effort}
         return params
 
-    async def generate(self, system: str, messages: Sequence[Mapping[str, Any]], *,
-                       max_tokens: int | None = None,
-                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> LLMResponse:
+    async def generate(
+        self,
+        system: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int | None = None,
+        output_format: type[pydantic.BaseModel] = GeneratedConversation,
+    ) -> LLMResponse:
         """One structured-output call, retried on transient errors. Raises LLMError without an answer."""
         params = self._params(system, messages, max_tokens)
         tries: list[TryRecord] = []
@@ -265,15 +296,30 @@ class LLMClient:
                 status = exc.status_code
                 self._raise_if_final(exc, status, headers, tries, elapsed, started)
                 wait = retry_delay(attempt, headers, self.settings) if attempt < retries else 0.0
-                self._record(tries, TryRecord(status=status, error=_error_message(exc), duration_s=elapsed,
-                                              waited_s=wait, retry_after=headers.get("retry-after")), headers)
+                self._record(
+                    tries,
+                    TryRecord(
+                        status=status,
+                        error=_error_message(exc),
+                        duration_s=elapsed,
+                        waited_s=wait,
+                        retry_after=headers.get("retry-after"),
+                    ),
+                    headers,
+                )
                 if attempt < retries:
                     log.info("Anthropic answered %s; retry %d of %d in %.1fs", status, attempt + 1, retries, wait)
                     await asyncio.sleep(wait)
                     continue
-                raise LLMUnavailable(self._unavailable_message(tries), status=status, tries=tries,
-                                     request_id=headers.get("request-id"), rate_limits=rate_limit_headers(headers),
-                                     duration_s=time.monotonic() - started, raw_body=_body_text(exc)) from None
+                raise LLMUnavailable(
+                    self._unavailable_message(tries),
+                    status=status,
+                    tries=tries,
+                    request_id=headers.get("request-id"),
+                    rate_limits=rate_limit_headers(headers),
+                    duration_s=time.monotonic() - started,
+                    raw_body=_body_text(exc),
+                ) from None
             except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
                 elapsed = time.monotonic() - t0
                 wait = retry_delay(attempt, None, self.settings) if attempt < retries else 0.0
@@ -283,8 +329,9 @@ class LLMClient:
                     log.info("Anthropic request %s; retry %d of %d in %.1fs", what, attempt + 1, retries, wait)
                     await asyncio.sleep(wait)
                     continue
-                raise LLMUnavailable(self._unavailable_message(tries), tries=tries,
-                                     duration_s=time.monotonic() - started) from None
+                raise LLMUnavailable(
+                    self._unavailable_message(tries), tries=tries, duration_s=time.monotonic() - started
+                ) from None
             except (anthropic.APIError, AttributeError) as exc:
                 # A 200 that is not a Messages answer (a proxy's HTML page, say): the SDK hands the
                 # text to its parser, which fails. With a JSON body the same error is a real bug.
@@ -295,8 +342,12 @@ class LLMClient:
                 self._record(tries, record, cap.headers)
                 raise LLMRequestRejected(
                     f"the endpoint answered, but not with a Messages API response ({str(exc)[:200]}). "
-                    "Check ANTHROPIC_BASE_URL points at an Anthropic-compatible API.", status=cap.status, tries=tries,
-                    duration_s=time.monotonic() - started, raw_body=cap.body[:10_000]) from None
+                    "Check ANTHROPIC_BASE_URL points at an Anthropic-compatible API.",
+                    status=cap.status,
+                    tries=tries,
+                    duration_s=time.monotonic() - started,
+                    raw_body=cap.body[:10_000],
+                ) from None
             finally:
                 _capture.reset(token)
             elapsed = time.monotonic() - t0
@@ -305,10 +356,18 @@ class LLMClient:
                 body = json.loads(cap.body) if cap.body else {}
             except ValueError:
                 body = {}
-            return response_from_body(body, settings=self.settings, requested_model=self.settings.model,
-                                      raw_body=cap.body, duration_s=time.monotonic() - started, headers=cap.headers,
-                                      tries=tries, parsed=parsed, max_tokens=params["max_tokens"],
-                                      output_format=output_format)
+            return response_from_body(
+                body,
+                settings=self.settings,
+                requested_model=self.settings.model,
+                raw_body=cap.body,
+                duration_s=time.monotonic() - started,
+                headers=cap.headers,
+                tries=tries,
+                parsed=parsed,
+                max_tokens=params["max_tokens"],
+                output_format=output_format,
+            )
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _record(self, tries: list[TryRecord], record: TryRecord, headers: Mapping[str, str] | None) -> None:
@@ -316,8 +375,15 @@ class LLMClient:
         if self.on_try is not None:
             self.on_try(record, rate_limit_headers(headers))
 
-    def _raise_if_final(self, exc: anthropic.APIStatusError, status: int, headers: Mapping[str, str],
-                        tries: list[TryRecord], elapsed: float, started: float) -> None:
+    def _raise_if_final(
+        self,
+        exc: anthropic.APIStatusError,
+        status: int,
+        headers: Mapping[str, str],
+        tries: list[TryRecord],
+        elapsed: float,
+        started: float,
+    ) -> None:
         should_retry = headers.get("x-should-retry")
         if status in RETRYABLE_STATUS and should_retry != "false":
             return
@@ -327,23 +393,39 @@ class LLMClient:
         record = TryRecord(status=status, error=detail, duration_s=elapsed)
         if self.on_try is not None:
             self.on_try(record, rate_limit_headers(headers))
-        kw: dict[str, Any] = {"status": status, "tries": [*tries, record], "request_id": headers.get("request-id"),
-                              "duration_s": time.monotonic() - started, "raw_body": _body_text(exc)}
+        kw: dict[str, Any] = {
+            "status": status,
+            "tries": [*tries, record],
+            "request_id": headers.get("request-id"),
+            "duration_s": time.monotonic() - started,
+            "raw_body": _body_text(exc),
+        }
         if status in (401, 403):
-            raise InvalidApiKey(f"the API key is invalid (Anthropic answered {status}). Check ANTHROPIC_API_KEY in "
-                                "the environment or .streamlit/secrets.toml; generation has stopped.", **kw) from None
+            raise InvalidApiKey(
+                f"the API key is invalid (Anthropic answered {status}). Check ANTHROPIC_API_KEY in "
+                "the environment or .streamlit/secrets.toml; generation has stopped.",
+                **kw,
+            ) from None
         if status == 402:
-            raise BillingError("the Anthropic account cannot be billed (402): add credit or a payment method in "
-                               "the Anthropic console, then resume.", **kw) from None
+            raise BillingError(
+                "the Anthropic account cannot be billed (402): add credit or a payment method in "
+                "the Anthropic console, then resume.",
+                **kw,
+            ) from None
         if status == 404:
-            raise ModelNotFound(f"Anthropic does not know the model {self.settings.model!r} (404: {detail}). Set "
-                                f"BRIGHTRUN_MODEL to a current model id, e.g. {DEFAULT_MODEL}.", **kw) from None
+            raise ModelNotFound(
+                f"Anthropic does not know the model {self.settings.model!r} (404: {detail}). Set "
+                f"BRIGHTRUN_MODEL to a current model id, e.g. {DEFAULT_MODEL}.",
+                **kw,
+            ) from None
         raise LLMRequestRejected(f"Anthropic rejected the request ({status}: {detail}).", **kw) from None
 
     def _unavailable_message(self, tries: Sequence[TryRecord]) -> str:
         seen = ", ".join(str(t.status) if t.status else (t.error or "error") for t in tries)
-        return (f"Anthropic did not answer after {len(tries)} tries ({seen}). The API is overloaded or "
-                "rate-limited; retry this scenario later, or lower the concurrency.")
+        return (
+            f"Anthropic did not answer after {len(tries)} tries ({seen}). The API is overloaded or "
+            "rate-limited; retry this scenario later, or lower the concurrency."
+        )
 
 
 # ---- the other endpoints: count_tokens and Message Batches ----------------------------------
@@ -353,16 +435,18 @@ TokenCounter = Callable[[str, str], int]  # (system, user) -> input tokens
 def api_token_counter(settings: LLMSettings, timeout_s: float = 5.0) -> TokenCounter:
     """Counts a prompt with the API's count_tokens endpoint (free; needs the key). After one
     failure it fails at once, so an unreachable API costs one timeout, not one per prompt."""
-    client = anthropic.Anthropic(api_key=settings.api_key, base_url=settings.base_url or None,
-                                 max_retries=0, timeout=timeout_s)
+    client = anthropic.Anthropic(
+        api_key=settings.api_key, base_url=settings.base_url or None, max_retries=0, timeout=timeout_s
+    )
     failed: list[Exception] = []
 
     def count(system: str, user: str) -> int:
         if failed:
             raise failed[0]
         try:
-            answer = client.messages.count_tokens(model=settings.model, system=system,
-                                                  messages=[{"role": "user", "content": user}])
+            answer = client.messages.count_tokens(
+                model=settings.model, system=system, messages=[{"role": "user", "content": user}]
+            )
         except Exception as exc:
             failed.append(exc)
             raise
@@ -374,18 +458,20 @@ def api_token_counter(settings: LLMSettings, timeout_s: float = 5.0) -> TokenCou
 @dataclass(frozen=True)
 class BatchResult:
     """One request's result in an ended Message Batch."""
+
     custom_id: str
-    kind: str | None                   # succeeded | errored | canceled | expired
-    message: dict[str, Any] | None     # the Messages API body of a succeeded request
-    error: str                         # "type: message" of a failed one ("" when it says nothing)
+    kind: str | None  # succeeded | errored | canceled | expired
+    message: dict[str, Any] | None  # the Messages API body of a succeeded request
+    error: str  # "type: message" of a failed one ("" when it says nothing)
 
 
 class MessageBatches:
     """The Message Batches API as a worker drives it: submit, poll, read the results, cancel."""
 
     def __init__(self, settings: LLMSettings) -> None:
-        self._client = anthropic.AsyncAnthropic(api_key=settings.api_key, base_url=settings.base_url or None,
-                                                max_retries=3, timeout=120.0)
+        self._client = anthropic.AsyncAnthropic(
+            api_key=settings.api_key, base_url=settings.base_url or None, max_retries=3, timeout=120.0
+        )
 
     async def create(self, requests: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
         """Submit requests ({"custom_id", "params"}) as one batch: (batch id, processing status)."""
@@ -405,9 +491,12 @@ class MessageBatches:
             message = getattr(result, "message", None)
             err = getattr(getattr(result, "error", None), "error", None)
             detail = f"{getattr(err, 'type', 'error')}: {getattr(err, 'message', '')}".strip(": ")
-            yield BatchResult(custom_id=entry.custom_id, kind=kind,
-                              message=message.to_dict() if kind == "succeeded" and message is not None else None,
-                              error=detail)
+            yield BatchResult(
+                custom_id=entry.custom_id,
+                kind=kind,
+                message=message.to_dict() if kind == "succeeded" and message is not None else None,
+                error=detail,
+            )
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -415,8 +504,9 @@ class MessageBatches:
 
 def cancel_message_batch(settings: LLMSettings, batch_id: str) -> None:
     """Cancel a Message Batch (a job stopped on the page); the results it already has are kept."""
-    anthropic.Anthropic(api_key=settings.api_key, base_url=settings.base_url or None, max_retries=1,
-                        timeout=15).messages.batches.cancel(batch_id)
+    anthropic.Anthropic(
+        api_key=settings.api_key, base_url=settings.base_url or None, max_retries=1, timeout=15
+    ).messages.batches.cancel(batch_id)
 
 
 __all__: list[str] = [

@@ -1,6 +1,7 @@
 """What a call costs: the price table (config/prices.yaml, per-model overrides) and the usage a
 Messages API body reports, priced with or without the Message Batches discount. No SDK here: the
 estimate, the client and a batch result all price tokens the same way."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from lib.core.models import Usage
 @dataclass(frozen=True)
 class ModelPrice:
     """USD per million tokens."""
+
     input: float
     output: float
     cache_write_5m: float
@@ -37,19 +39,20 @@ class PriceTable:
         prefixes = [m for m in self.models if model.startswith(m + "-")]
         return self.models[max(prefixes, key=len)] if prefixes else None
 
-    def cost(self, usage: Usage, model: str, *, batch: bool = False,
-             cache_write_1h_tokens: int = 0) -> float | None:
+    def cost(self, usage: Usage, model: str, *, batch: bool = False, cache_write_1h_tokens: int = 0) -> float | None:
         """Cost in USD, or None when the model has no price. `input_tokens` excludes cached tokens
         (the API counts cache writes and reads separately), so the four categories simply add up."""
         price = self.price_for(model)
         if price is None:
             return None
         write_5m = max(0, usage.cache_creation_input_tokens - cache_write_1h_tokens)
-        total = (usage.input_tokens * price.input
-                 + usage.output_tokens * price.output
-                 + write_5m * price.cache_write_5m
-                 + cache_write_1h_tokens * price.cache_write_1h
-                 + usage.cache_read_input_tokens * price.cache_read) / 1_000_000
+        total = (
+            usage.input_tokens * price.input
+            + usage.output_tokens * price.output
+            + write_5m * price.cache_write_5m
+            + cache_write_1h_tokens * price.cache_write_1h
+            + usage.cache_read_input_tokens * price.cache_read
+        ) / 1_000_000
         if batch:
             total *= 1 - self.batch_discount
         return total
@@ -59,16 +62,18 @@ class PriceError(ValueError):
     pass
 
 
-def load_prices(path: str | Path | None = None,
-                overrides: Mapping[str, Mapping[str, float]] | None = None) -> PriceTable:
+def load_prices(
+    path: str | Path | None = None, overrides: Mapping[str, Mapping[str, float]] | None = None
+) -> PriceTable:
     """The price table from config/prices.yaml (or `path`), with per-model overrides merged in
     (an override may give only some rates: {"claude-sonnet-5-5": {"cache_read": 0.2}})."""
     path = Path(path) if path else PRICES_FILE
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
-        raise PriceError(f"{path}: cannot read the price table ({exc.strerror}); "
-                         "set BRIGHTRUN_PRICES_FILE to a readable YAML file") from None
+        raise PriceError(
+            f"{path}: cannot read the price table ({exc.strerror}); set BRIGHTRUN_PRICES_FILE to a readable YAML file"
+        ) from None
     except yaml.YAMLError as exc:
         raise PriceError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     raw_models: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (data.get("models") or {}).items()}
@@ -79,8 +84,10 @@ def load_prices(path: str | Path | None = None,
         try:
             models[model] = ModelPrice(**{k: float(v) for k, v in rates.items()})
         except (TypeError, ValueError) as exc:
-            raise PriceError(f"{path}: models.{model}: {exc}; each model needs input, output, "
-                             "cache_write_5m, cache_write_1h and cache_read (USD per million tokens)") from None
+            raise PriceError(
+                f"{path}: models.{model}: {exc}; each model needs input, output, "
+                "cache_write_5m, cache_write_1h and cache_read (USD per million tokens)"
+            ) from None
     discount = float(data.get("batch_discount", 0.5))
     if not 0 <= discount < 1:
         raise PriceError(f"{path}: batch_discount {discount} must be between 0 and 1")
@@ -91,14 +98,18 @@ def _usage_from_body(body: Mapping[str, Any]) -> tuple[Usage, int]:
     """(usage, cache-write tokens of the 1-hour cache) of a Messages API body."""
     u = body.get("usage") or {}
     creation = u.get("cache_creation") or {}
-    usage = Usage(input_tokens=int(u.get("input_tokens") or 0), output_tokens=int(u.get("output_tokens") or 0),
-                  cache_creation_input_tokens=int(u.get("cache_creation_input_tokens") or 0),
-                  cache_read_input_tokens=int(u.get("cache_read_input_tokens") or 0))
+    usage = Usage(
+        input_tokens=int(u.get("input_tokens") or 0),
+        output_tokens=int(u.get("output_tokens") or 0),
+        cache_creation_input_tokens=int(u.get("cache_creation_input_tokens") or 0),
+        cache_read_input_tokens=int(u.get("cache_read_input_tokens") or 0),
+    )
     return usage, int(creation.get("ephemeral_1h_input_tokens") or 0)
 
 
-def body_cost(body: Mapping[str, Any], prices: PriceTable, requested_model: str, *,
-              batch: bool = False) -> tuple[Usage, str, float | None]:
+def body_cost(
+    body: Mapping[str, Any], prices: PriceTable, requested_model: str, *, batch: bool = False
+) -> tuple[Usage, str, float | None]:
     """(usage, model, cost or None when unpriced) of a Messages API body. An endpoint may report its
     own model name; then the price of the model we asked for applies."""
     usage, write_1h = _usage_from_body(body)

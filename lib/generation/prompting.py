@@ -14,6 +14,7 @@ The system prompt holds the brand voice, the definitions of only the labels the 
 the output contract and one seed example. It depends only on the arc and the tier (and, for an edge
 case, its resolution strategy), so scenarios that share them share a prompt-cache entry.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from string import Template
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,12 +102,13 @@ class GeneratedAssistantTurn(_Out):
     learning_objective: str
 
 
-GeneratedTurn = Annotated[Union[GeneratedUserTurn, GeneratedAssistantTurn], Field(discriminator="role")]
+GeneratedTurn = Annotated[GeneratedUserTurn | GeneratedAssistantTurn, Field(discriminator="role")]
 
 
 class GeneratedConversation(_Out):
     """The output_format of a generation request: the turns with their labels, nothing else.
     Ids, scenario, arc, provenance and quality are filled in by lib.generation.engine."""
+
     turns: list[GeneratedTurn]
 
     def to_turns(self) -> list[UserTurn | AssistantTurn]:
@@ -114,17 +116,34 @@ class GeneratedConversation(_Out):
         for t in self.turns:
             if isinstance(t, GeneratedUserTurn):
                 e = t.emotion
-                out.append(UserTurn(text=t.text, emotion=EmotionLabel(
-                    primary=e.primary, secondary=e.secondary, sub_emotion=e.sub_emotion, intensity=e.intensity,
-                    valence=e.valence, arousal=e.arousal, cues=list(e.cues))))
+                out.append(
+                    UserTurn(
+                        text=t.text,
+                        emotion=EmotionLabel(
+                            primary=e.primary,
+                            secondary=e.secondary,
+                            sub_emotion=e.sub_emotion,
+                            intensity=e.intensity,
+                            valence=e.valence,
+                            arousal=e.arousal,
+                            cues=list(e.cues),
+                        ),
+                    )
+                )
             else:
-                out.append(AssistantTurn(
-                    text=t.text,
-                    strategies=StrategyLabel(primary=t.strategies.primary, supporting=list(t.strategies.supporting)),
-                    intended_effect=t.intended_effect,
-                    sentence_functions=[SentenceFunction(sentence=s.sentence, function=s.function)
-                                        for s in t.sentence_functions],
-                    learning_objective=t.learning_objective))
+                out.append(
+                    AssistantTurn(
+                        text=t.text,
+                        strategies=StrategyLabel(
+                            primary=t.strategies.primary, supporting=list(t.strategies.supporting)
+                        ),
+                        intended_effect=t.intended_effect,
+                        sentence_functions=[
+                            SentenceFunction(sentence=s.sentence, function=s.function) for s in t.sentence_functions
+                        ],
+                        learning_objective=t.learning_objective,
+                    )
+                )
         return out
 
     def arc(self) -> Arc:
@@ -133,8 +152,10 @@ class GeneratedConversation(_Out):
         if not users:
             raise ValueError("the conversation has no user turns")
         first, last = users[0].emotion, users[-1].emotion
-        return Arc(start=ArcPoint(emotion=first.primary, intensity=first.intensity),
-                   end=ArcPoint(emotion=last.primary, intensity=last.intensity))
+        return Arc(
+            start=ArcPoint(emotion=first.primary, intensity=first.intensity),
+            end=ArcPoint(emotion=last.primary, intensity=last.intensity),
+        )
 
     @classmethod
     def from_conversation(cls, conv: Conversation) -> GeneratedConversation:
@@ -144,10 +165,16 @@ class GeneratedConversation(_Out):
             if isinstance(t, UserTurn):
                 turns.append({"role": "user", "text": t.text, "emotion": t.emotion.model_dump()})
             else:
-                turns.append({"role": "assistant", "text": t.text, "strategies": t.strategies.model_dump(),
-                              "intended_effect": t.intended_effect,
-                              "sentence_functions": [s.model_dump() for s in t.sentence_functions],
-                              "learning_objective": t.learning_objective})
+                turns.append(
+                    {
+                        "role": "assistant",
+                        "text": t.text,
+                        "strategies": t.strategies.model_dump(),
+                        "intended_effect": t.intended_effect,
+                        "sentence_functions": [s.model_dump() for s in t.sentence_functions],
+                        "learning_objective": t.learning_objective,
+                    }
+                )
         return cls.model_validate({"turns": turns})
 
 
@@ -172,8 +199,10 @@ class PromptTemplate:
         missing = [p for p in self.placeholders if _is_blank(values.get(p))]
         if missing:
             names = ", ".join("${" + p + "}" for p in missing)
-            raise PromptError(f"{self.where}: no value for {names}; "
-                              f"the scenario or the taxonomy must provide {', '.join(missing)} before this prompt can be sent")
+            raise PromptError(
+                f"{self.where}: no value for {names}; "
+                f"the scenario or the taxonomy must provide {', '.join(missing)} before this prompt can be sent"
+            )
         fenced = {p: fence(p, values[p]) for p in self.placeholders}
         # safe_substitute: a literal `$` in the template text that is not a placeholder stays as it is.
         return Template(self.body).safe_substitute(fenced)
@@ -226,8 +255,10 @@ def load_template(path: str | Path) -> PromptTemplate:
     text = raw.decode("utf-8")
     match = _HEADER.match(text)
     if not match:
-        raise PromptError(f"{where}: line 1: expected a header between '---' lines "
-                          "(name, tier, version, placeholders) before the prompt text")
+        raise PromptError(
+            f"{where}: line 1: expected a header between '---' lines "
+            "(name, tier, version, placeholders) before the prompt text"
+        )
     try:
         header = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as exc:
@@ -242,26 +273,39 @@ def load_template(path: str | Path) -> PromptTemplate:
     placeholders = header["placeholders"]
     if not isinstance(placeholders, list) or not all(isinstance(p, str) for p in placeholders):
         raise PromptError(f"{where}: header: placeholders must be a list of names")
-    body = text[match.end():]
-    header_lines = text[:match.end()].count("\n")
+    body = text[match.end() :]
+    header_lines = text[: match.end()].count("\n")
     template = Template(body)
     if not template.is_valid():
         # Find the offending `$` to point at its line.
         for n, line in enumerate(body.splitlines(), start=header_lines + 1):
             if not Template(line).is_valid():
-                raise PromptError(f"{where}: line {n}: a '$' that is not a placeholder; "
-                                  "write $$ for a literal dollar sign or ${name} for a placeholder")
+                raise PromptError(
+                    f"{where}: line {n}: a '$' that is not a placeholder; "
+                    "write $$ for a literal dollar sign or ${name} for a placeholder"
+                )
     used = set(template.get_identifiers())
     declared = set(placeholders)
     if used - declared:
-        raise PromptError(f"{where}: the text uses {', '.join(sorted(used - declared))} "
-                          "but the header does not declare it; add it to placeholders")
+        raise PromptError(
+            f"{where}: the text uses {', '.join(sorted(used - declared))} "
+            "but the header does not declare it; add it to placeholders"
+        )
     if declared - used:
-        raise PromptError(f"{where}: the header declares {', '.join(sorted(declared - used))} "
-                          "but the text never uses it; remove it from placeholders")
-    return PromptTemplate(name=str(header["name"]), tier=str(header["tier"]), version=str(header["version"]),
-                          placeholders=tuple(placeholders), body=body, sha256=hashlib.sha256(raw).hexdigest(),
-                          path=path, description=str(header.get("description", "")))
+        raise PromptError(
+            f"{where}: the header declares {', '.join(sorted(declared - used))} "
+            "but the text never uses it; remove it from placeholders"
+        )
+    return PromptTemplate(
+        name=str(header["name"]),
+        tier=str(header["tier"]),
+        version=str(header["version"]),
+        placeholders=tuple(placeholders),
+        body=body,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        path=path,
+        description=str(header.get("description", "")),
+    )
 
 
 def load_templates(directory: str | Path = PROMPTS_DIR) -> dict[str, PromptTemplate]:
@@ -271,7 +315,9 @@ def load_templates(directory: str | Path = PROMPTS_DIR) -> dict[str, PromptTempl
     for path in sorted(directory.glob("*.md")):
         t = load_template(path)
         if t.name in out:
-            raise PromptError(f"{_display(path)}: template name {t.name!r} is also used by {_display(out[t.name].path)}")
+            raise PromptError(
+                f"{_display(path)}: template name {t.name!r} is also used by {_display(out[t.name].path)}"
+            )
         out[t.name] = t
     required = ["system", "repair", "feedback", *TIER_TEMPLATES.values()]
     missing = [n for n in required if n not in out]
@@ -334,10 +380,12 @@ def pick_seed_example(scenario: ScenarioDimensions, seeds: Sequence[Conversation
     """One seed marked use_as_seed_example: same tier and arc, else same arc, else same tier, else any.
     Deterministic (lowest id wins), so the system prompt stays cacheable."""
     usable = sorted((s for s in seeds if s.training.use_as_seed_example), key=lambda s: s.id)
-    for match in (lambda s: s.scenario.tier == scenario.tier and s.scenario.emotional_arc == scenario.emotional_arc,
-                  lambda s: s.scenario.emotional_arc == scenario.emotional_arc,
-                  lambda s: s.scenario.tier == scenario.tier,
-                  lambda s: True):
+    for match in (
+        lambda s: s.scenario.tier == scenario.tier and s.scenario.emotional_arc == scenario.emotional_arc,
+        lambda s: s.scenario.emotional_arc == scenario.emotional_arc,
+        lambda s: s.scenario.tier == scenario.tier,
+        lambda s: True,
+    ):
         found = [s for s in usable if match(s)]
         if found:
             return found[0]
@@ -353,8 +401,16 @@ def turn_choices(tax: Taxonomy) -> list[int]:
 
 
 # The dimensions a scenario's length depends on (its context text does not change it).
-LENGTH_KEY: tuple[str, ...] = ("tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type",
-                               "context_id")
+LENGTH_KEY: tuple[str, ...] = (
+    "tier",
+    "persona",
+    "emotional_arc",
+    "topic",
+    "intent",
+    "tone",
+    "outcome_type",
+    "context_id",
+)
 
 
 def target_turns(scenario: ScenarioDimensions | Mapping[str, Any], tax: Taxonomy) -> int:
@@ -388,15 +444,20 @@ def _emotion_definitions(ids: Sequence[str], tax: Taxonomy) -> str:
     blocks = []
     for eid in ids:
         e = emotions[eid]
-        bands = "; ".join(b.label + " " + _num(b.min) + "-" + _num(b.max) + ": " + b.description
-                          for b in e.intensity_bands)
-        blocks.append("\n".join([
-            eid + " (" + e.name + "): " + " ".join(e.description.split()),
-            "  sub-emotions: " + ", ".join(e.sub_emotions),
-            "  typical valence " + _num(e.valence) + ", arousal " + _num(e.arousal),
-            "  cues: " + _items(e.cues),
-            "  intensity: " + bands,
-        ]))
+        bands = "; ".join(
+            b.label + " " + _num(b.min) + "-" + _num(b.max) + ": " + b.description for b in e.intensity_bands
+        )
+        blocks.append(
+            "\n".join(
+                [
+                    eid + " (" + e.name + "): " + " ".join(e.description.split()),
+                    "  sub-emotions: " + ", ".join(e.sub_emotions),
+                    "  typical valence " + _num(e.valence) + ", arousal " + _num(e.arousal),
+                    "  cues: " + _items(e.cues),
+                    "  intensity: " + bands,
+                ]
+            )
+        )
     return "\n".join(blocks)
 
 
@@ -405,13 +466,17 @@ def _strategy_definitions(ids: Sequence[str], tax: Taxonomy) -> str:
     blocks = []
     for sid in ids:
         s = strategies[sid]
-        blocks.append("\n".join([
-            sid + " (" + s.name + "): " + " ".join(s.description.split()),
-            "  use when: " + _items(s.when_to_use),
-            "  not when: " + _items(s.when_not_to_use),
-            "  sounds like: " + " / ".join(s.example_phrasing[:2]),
-            "  done well: " + _items(s.quality_markers),
-        ]))
+        blocks.append(
+            "\n".join(
+                [
+                    sid + " (" + s.name + "): " + " ".join(s.description.split()),
+                    "  use when: " + _items(s.when_to_use),
+                    "  not when: " + _items(s.when_not_to_use),
+                    "  sounds like: " + " / ".join(s.example_phrasing[:2]),
+                    "  done well: " + _items(s.quality_markers),
+                ]
+            )
+        )
     return "\n".join(blocks)
 
 
@@ -427,8 +492,23 @@ def _seed_example(seed: Conversation | None) -> str:
     if seed is None:
         return "(no seed example is available; follow the output contract above)"
     s = seed.scenario
-    head = ("Scenario of the example: tier " + s.tier + ", persona " + s.persona + ", arc " + s.emotional_arc
-            + ", topic " + s.topic + ", intent " + s.intent + ", tone " + s.tone + ", outcome " + s.outcome_type + ".")
+    head = (
+        "Scenario of the example: tier "
+        + s.tier
+        + ", persona "
+        + s.persona
+        + ", arc "
+        + s.emotional_arc
+        + ", topic "
+        + s.topic
+        + ", intent "
+        + s.intent
+        + ", tone "
+        + s.tone
+        + ", outcome "
+        + s.outcome_type
+        + "."
+    )
     # Compact JSON: the example is the biggest part of the prompt, and whitespace costs tokens.
     body = json.dumps(GeneratedConversation.from_conversation(seed).model_dump(mode="json"), ensure_ascii=False)
     return head + "\n" + body
@@ -436,22 +516,26 @@ def _seed_example(seed: Conversation | None) -> str:
 
 def _persona_profile(pid: str, tax: Taxonomy) -> str:
     p = tax.by_id("personas")[pid]
-    return "\n".join([
-        p.name + ": " + " ".join(p.description.split()),
-        "Age " + p.age_band + "; income " + p.income_band + "; financial literacy " + p.financial_literacy + ".",
-        "Situation: " + p.life_situation,
-        "Usual emotional state: " + p.emotional_baseline + ".",
-        "How they write: " + p.communication_style,
-        "Goals: " + "; ".join(p.goals) + ".",
-        "Words this person naturally uses (use some): " + ", ".join(p.keywords) + ".",
-    ])
+    return "\n".join(
+        [
+            p.name + ": " + " ".join(p.description.split()),
+            "Age " + p.age_band + "; income " + p.income_band + "; financial literacy " + p.financial_literacy + ".",
+            "Situation: " + p.life_situation,
+            "Usual emotional state: " + p.emotional_baseline + ".",
+            "How they write: " + p.communication_style,
+            "Goals: " + "; ".join(p.goals) + ".",
+            "Words this person naturally uses (use some): " + ", ".join(p.keywords) + ".",
+        ]
+    )
 
 
 def _arc_profile(aid: str, tax: Taxonomy) -> str:
     a = tax.by_id("arcs")[aid]
     lines = [
         a.name + ": from " + a.start_emotion + " to " + a.end_emotion + ". " + " ".join(a.description.split()),
-        "Intensity of the user's emotion, first user turn to last: " + ", ".join(_num(x) for x in a.intensity_curve) + ".",
+        "Intensity of the user's emotion, first user turn to last: "
+        + ", ".join(_num(x) for x in a.intensity_curve)
+        + ".",
         "Milestones (0 = first turn, 1 = last turn):",
     ]
     lines += ["- " + _num(m.position) + " " + m.emotion + ": " + m.description for m in a.milestones]
@@ -461,10 +545,12 @@ def _arc_profile(aid: str, tax: Taxonomy) -> str:
 def _topic_profile(tid: str, tax: Taxonomy) -> str:
     t = tax.by_id("topics")[tid]
     cluster = {c.id: c for c in tax.topic_clusters}[tax.cluster_of[tid]]
-    return "\n".join([
-        t.name + " (" + cluster.name + "): " + " ".join(t.description.split()),
-        "Words that show the topic (use some): " + ", ".join(t.keywords) + ".",
-    ])
+    return "\n".join(
+        [
+            t.name + " (" + cluster.name + "): " + " ".join(t.description.split()),
+            "Words that show the topic (use some): " + ", ".join(t.keywords) + ".",
+        ]
+    )
 
 
 def _dimension_notes(scenario: ScenarioDimensions, tax: Taxonomy) -> str:
@@ -481,8 +567,9 @@ def scenario_values(scenario: ScenarioDimensions, tax: Taxonomy) -> dict[str, An
     """Every value a tier template may use, from the scenario row and the taxonomy."""
     for dim, key in [("personas", scenario.persona), ("arcs", scenario.emotional_arc), ("topics", scenario.topic)]:
         if key not in tax.by_id(dim):
-            raise PromptError(f"scenario: {dim[:-1]} {key!r} is not in the taxonomy; "
-                              f"choose one of {', '.join(tax.ids(dim)[:6])}, ...")
+            raise PromptError(
+                f"scenario: {dim[:-1]} {key!r} is not in the taxonomy; choose one of {', '.join(tax.ids(dim)[:6])}, ..."
+            )
     tier = {t.id: t for t in tax.tiers}.get(scenario.tier)
     values: dict[str, Any] = {
         "tier": (tier.name + " (tier " + str(tier.number) + ")") if tier else scenario.tier,
@@ -509,7 +596,9 @@ def scenario_values(scenario: ScenarioDimensions, tax: Taxonomy) -> dict[str, An
     if edge is not None:
         values["stress_factors"] = list(edge.stress_factors)
         strat = tax.by_id("strategies").get(edge.resolution_strategy)
-        values["resolution_strategy"] = (edge.resolution_strategy + " (" + strat.name + ")") if strat else edge.resolution_strategy
+        values["resolution_strategy"] = (
+            (edge.resolution_strategy + " (" + strat.name + ")") if strat else edge.resolution_strategy
+        )
     return values
 
 
@@ -517,6 +606,7 @@ def scenario_values(scenario: ScenarioDimensions, tax: Taxonomy) -> dict[str, An
 @dataclass(frozen=True)
 class Feedback:
     """A reviewer's request for a new version: their notes, plus the previous version and the checks it failed."""
+
     notes: str
     failed_checks: tuple[CheckResult, ...] = ()
     previous: Conversation | None = None
@@ -525,14 +615,15 @@ class Feedback:
 @dataclass(frozen=True)
 class PromptPlan:
     """Everything lib.generation.llm needs for the first request, and what the logs record about it."""
+
     system: str
     user: str
-    template: PromptTemplate          # the tier template
+    template: PromptTemplate  # the tier template
     system_template: PromptTemplate
-    parameters: dict[str, Any]        # the scenario values as rendered (for the logs)
+    parameters: dict[str, Any]  # the scenario values as rendered (for the logs)
     labels: AllowedLabels
     seed_example_id: str | None
-    training_system_prompt: str       # the system prompt stored with the conversation, for training
+    training_system_prompt: str  # the system prompt stored with the conversation, for training
     feedback_template: PromptTemplate | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -541,23 +632,29 @@ class PromptPlan:
         return hashlib.sha256(self.system.encode()).hexdigest()
 
 
-def render_system(scenario: ScenarioDimensions, tax: Taxonomy, seeds: Sequence[Conversation],
-                  templates: Mapping[str, PromptTemplate] | None = None) -> tuple[str, AllowedLabels, Conversation | None]:
+def render_system(
+    scenario: ScenarioDimensions,
+    tax: Taxonomy,
+    seeds: Sequence[Conversation],
+    templates: Mapping[str, PromptTemplate] | None = None,
+) -> tuple[str, AllowedLabels, Conversation | None]:
     templates = templates or default_templates()
     labels = allowed_labels(scenario, tax)
     seed = pick_seed_example(scenario, seeds)
     rules = tax.targets.quality
-    text = templates["system"].render({
-        "vertical": tax.vertical.name + ": " + " ".join(tax.vertical.description.split()),
-        "brand_voice": _brand_voice(tax),
-        "emotion_definitions": _emotion_definitions(labels.emotions, tax),
-        "strategy_definitions": _strategy_definitions(labels.strategies, tax),
-        "min_turns": rules.min_turns,
-        "max_turns": rules.max_turns,
-        "user_words": str(rules.user_words[0]) + "-" + str(rules.user_words[1]),
-        "assistant_words": str(rules.assistant_words[0]) + "-" + str(rules.assistant_words[1]),
-        "seed_example": _seed_example(seed),
-    })
+    text = templates["system"].render(
+        {
+            "vertical": tax.vertical.name + ": " + " ".join(tax.vertical.description.split()),
+            "brand_voice": _brand_voice(tax),
+            "emotion_definitions": _emotion_definitions(labels.emotions, tax),
+            "strategy_definitions": _strategy_definitions(labels.strategies, tax),
+            "min_turns": rules.min_turns,
+            "max_turns": rules.max_turns,
+            "user_words": str(rules.user_words[0]) + "-" + str(rules.user_words[1]),
+            "assistant_words": str(rules.assistant_words[0]) + "-" + str(rules.assistant_words[1]),
+            "seed_example": _seed_example(seed),
+        }
+    )
     return text, labels, seed
 
 
@@ -566,13 +663,16 @@ def render_feedback(feedback: Feedback, templates: Mapping[str, PromptTemplate] 
     failed = [c.name + ": " + c.reason for c in feedback.failed_checks if not c.passed]
     previous = "(not available)"
     if feedback.previous is not None:
-        previous = "\n".join("[" + str(i) + "] " + t.role + ": " + t.text
-                             for i, t in enumerate(feedback.previous.current_turns()))
-    return templates["feedback"].render({
-        "reviewer_notes": feedback.notes.strip() or "(no notes; fix the failed checks)",
-        "failed_checks": failed or ["(none: every automated check passed)"],
-        "previous_version": previous,
-    })
+        previous = "\n".join(
+            "[" + str(i) + "] " + t.role + ": " + t.text for i, t in enumerate(feedback.previous.current_turns())
+        )
+    return templates["feedback"].render(
+        {
+            "reviewer_notes": feedback.notes.strip() or "(no notes; fix the failed checks)",
+            "failed_checks": failed or ["(none: every automated check passed)"],
+            "previous_version": previous,
+        }
+    )
 
 
 def render_repair(problems: Sequence[str], templates: Mapping[str, PromptTemplate] | None = None) -> str:
@@ -588,9 +688,14 @@ def training_system_prompt(seed: Conversation | None, tax: Taxonomy) -> str:
     return "You are " + v.name + ", " + v.title + ". " + " ".join(v.summary.split())
 
 
-def build_prompt(scenario: ScenarioDimensions, tax: Taxonomy, seeds: Sequence[Conversation], *,
-                 feedback: Feedback | None = None,
-                 templates: Mapping[str, PromptTemplate] | None = None) -> PromptPlan:
+def build_prompt(
+    scenario: ScenarioDimensions,
+    tax: Taxonomy,
+    seeds: Sequence[Conversation],
+    *,
+    feedback: Feedback | None = None,
+    templates: Mapping[str, PromptTemplate] | None = None,
+) -> PromptPlan:
     """The system prompt and first user message for one scenario (with a reviewer's feedback if given)."""
     templates = templates or default_templates()
     system, labels, seed = render_system(scenario, tax, seeds, templates)
@@ -600,7 +705,14 @@ def build_prompt(scenario: ScenarioDimensions, tax: Taxonomy, seeds: Sequence[Co
     if feedback is not None:
         user = user + "\n\n" + render_feedback(feedback, templates)
     parameters = {p: values[p] for p in template.placeholders}
-    return PromptPlan(system=system, user=user, template=template, system_template=templates["system"],
-                      parameters=parameters, labels=labels, seed_example_id=seed.id if seed else None,
-                      training_system_prompt=training_system_prompt(seed, tax),
-                      feedback_template=templates["feedback"] if feedback is not None else None)
+    return PromptPlan(
+        system=system,
+        user=user,
+        template=template,
+        system_template=templates["system"],
+        parameters=parameters,
+        labels=labels,
+        seed_example_id=seed.id if seed else None,
+        training_system_prompt=training_system_prompt(seed, tax),
+        feedback_template=templates["feedback"] if feedback is not None else None,
+    )

@@ -1,6 +1,7 @@
 """The shared rate-limit budget: the anthropic-ratelimit-* and retry-after headers, and the adaptive
 limiter that keeps a worker's requests just under the account's limits (lib.generation.worker runs one
 per event loop; lib.generation.estimate reads the last headers seen to bound its time estimate)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,13 +44,17 @@ def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = 
 
 def rate_limit_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """The anthropic-ratelimit-* and retry-after headers of an answer, names in lower case."""
-    return {k.lower(): v for k, v in (headers or {}).items()
-            if k.lower().startswith(RATE_LIMIT_PREFIX) or k.lower() in ("retry-after", "retry-after-ms")}
+    return {
+        k.lower(): v
+        for k, v in (headers or {}).items()
+        if k.lower().startswith(RATE_LIMIT_PREFIX) or k.lower() in ("retry-after", "retry-after-ms")
+    }
 
 
 @dataclass(frozen=True)
 class RateLimits:
     """The anthropic-ratelimit-* headers of one answer (None: not sent)."""
+
     rpm: float | None = None
     itpm: float | None = None
     otpm: float | None = None
@@ -68,9 +73,14 @@ class RateLimits:
                 return None
             return value if value >= 0 else None
 
-        return cls(rpm=num("requests-limit"), itpm=num("input-tokens-limit"), otpm=num("output-tokens-limit"),
-                   requests_remaining=num("requests-remaining"), input_remaining=num("input-tokens-remaining"),
-                   output_remaining=num("output-tokens-remaining"))
+        return cls(
+            rpm=num("requests-limit"),
+            itpm=num("input-tokens-limit"),
+            otpm=num("output-tokens-limit"),
+            requests_remaining=num("requests-remaining"),
+            input_remaining=num("input-tokens-remaining"),
+            output_remaining=num("output-tokens-remaining"),
+        )
 
     @property
     def known(self) -> bool:
@@ -100,10 +110,19 @@ class AdaptiveLimiter:
     One limiter serves one event loop; `snapshot()` may be read from any thread.
     """
 
-    def __init__(self, max_concurrency: int = DEFAULT_CONCURRENCY, *, min_concurrency: int = 1,
-                 utilization: float = 0.95, output_tokens: float | None = None, input_tokens: float | None = None,
-                 pace: bool = True, slow_start: bool = True, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        *,
+        min_concurrency: int = 1,
+        utilization: float = 0.95,
+        output_tokens: float | None = None,
+        input_tokens: float | None = None,
+        pace: bool = True,
+        slow_start: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"the concurrency must be at least 1, not {max_concurrency}")
         self.max_concurrency = max_concurrency
@@ -114,7 +133,7 @@ class AdaptiveLimiter:
         self.target_utilization = utilization
         self.utilization = utilization
         self.output_tokens = output_tokens  # EWMA per request
-        self.input_tokens = input_tokens    # EWMA per request (uncached input + cache writes)
+        self.input_tokens = input_tokens  # EWMA per request (uncached input + cache writes)
         self.limits = RateLimits()
         self.clock = clock
         self.sleep = sleep
@@ -257,8 +276,14 @@ class AdaptiveLimiter:
         self.input_tokens = inp if self.input_tokens is None else (1 - alpha) * self.input_tokens + alpha * inp
 
     def snapshot(self) -> dict[str, Any]:
-        return {"window": round(self.window, 2), "max_concurrency": self.max_concurrency,
-                "gap_s": round(self.gap(), 3), "utilization": round(self.utilization, 3),
-                "requests": self.requests, "throttled": self.throttled,
-                "rpm": self.limits.rpm, "otpm": self.limits.otpm,
-                "output_tokens_per_request": round(self.output_tokens or 0)}
+        return {
+            "window": round(self.window, 2),
+            "max_concurrency": self.max_concurrency,
+            "gap_s": round(self.gap(), 3),
+            "utilization": round(self.utilization, 3),
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "rpm": self.limits.rpm,
+            "otpm": self.limits.otpm,
+            "output_tokens_per_request": round(self.output_tokens or 0),
+        }

@@ -17,6 +17,7 @@ conversation is stored, and the one regeneration a low rating may trigger.
   the scenario, with the judge's reasons as feedback, in the job's follow-up generation job. The
   database allows one automatic regeneration per scenario (queue_follow_up).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,22 +48,26 @@ log = logging.getLogger(__name__)
 class QualityPolicy:
     """What follows a stored conversation: rate it (judge), and write it once more when it is rated
     below a pass mark (regenerate_on_low_rating)."""
+
     judge: bool = False
     regenerate_on_low_rating: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any) -> QualityPolicy:
         """From lib.config.Settings (judge_on, regenerate_on_low_rating_on)."""
-        return cls(judge=bool(getattr(settings, "judge_on", False)),
-                   regenerate_on_low_rating=bool(getattr(settings, "regenerate_on_low_rating_on", False)))
+        return cls(
+            judge=bool(getattr(settings, "judge_on", False)),
+            regenerate_on_low_rating=bool(getattr(settings, "regenerate_on_low_rating_on", False)),
+        )
 
     def for_job(self, job_settings: Mapping[str, Any] | None) -> QualityPolicy:
         """The policy a job was started with (kept in its settings, so the estimate shown then holds
         whichever worker runs it), else this worker's."""
         s = job_settings or {}
-        return QualityPolicy(judge=bool(s.get("judge", self.judge)),
-                             regenerate_on_low_rating=bool(s.get("regenerate_on_low_rating",
-                                                                 self.regenerate_on_low_rating)))
+        return QualityPolicy(
+            judge=bool(s.get("judge", self.judge)),
+            regenerate_on_low_rating=bool(s.get("regenerate_on_low_rating", self.regenerate_on_low_rating)),
+        )
 
     def as_settings(self) -> dict[str, bool]:
         """The keys a job's settings keep it under."""
@@ -84,8 +89,9 @@ def policy_in_force(settings: Any = None) -> QualityPolicy:
 def low_rating_feedback(result: JudgeResult) -> str:
     """The notes of the regeneration a low rating queues: each rating below its pass mark, in the
     order the review queue shows them, with the judge's reason and the turns it cites."""
-    failing = sorted((r for r in result.ratings if r.score < r.pass_at),
-                     key=lambda r: (not r.hard, r.score, r.criterion))
+    failing = sorted(
+        (r for r in result.ratings if r.score < r.pass_at), key=lambda r: (not r.hard, r.score, r.criterion)
+    )
     lines = ["The quality judge rated the previous version below the pass mark:"]
     for r in failing:
         cited = f" (turns {', '.join(map(str, r.cited_turns))})" if r.cited_turns else ""
@@ -97,6 +103,7 @@ def low_rating_feedback(result: JudgeResult) -> str:
 @dataclass(frozen=True)
 class ItemDone:
     """How a worker's run of one item ended, for its event: ok | failed | retry, and what it cost."""
+
     outcome: str
     reason: str | None = None
     cost_usd: float = 0.0
@@ -127,8 +134,11 @@ class Rater:
             row = await asyncio.to_thread(self.worker.store.get_job, job_id)
             if row is None:
                 raise LookupError(f"job #{job_id} does not exist any more")
-            job = {"task": row.get("task") or "generate", "kind": row.get("kind") or "realtime",
-                   "settings": dict(row.get("settings") or {})}
+            job = {
+                "task": row.get("task") or "generate",
+                "kind": row.get("kind") or "realtime",
+                "settings": dict(row.get("settings") or {}),
+            }
             self._jobs[job_id] = job
         return job
 
@@ -150,12 +160,21 @@ class Rater:
                 return None
             result, _ = await self.rate(item, conversation_id, policy=policy)
             if not result.ok:
-                log.warning("worker %s: conversation %s is stored but got no rating (%s); a later rating job "
-                            "rates it", w.name, conversation_id, result.reason)
+                log.warning(
+                    "worker %s: conversation %s is stored but got no rating (%s); a later rating job rates it",
+                    w.name,
+                    conversation_id,
+                    result.reason,
+                )
             return result
         except Exception as exc:  # the conversation stays stored and unrated
-            log.warning("worker %s: conversation %s is stored but could not be rated (%s: %s); a later rating job "
-                        "rates it", w.name, conversation_id, type(exc).__name__, str(exc)[:300])
+            log.warning(
+                "worker %s: conversation %s is stored but could not be rated (%s: %s); a later rating job rates it",
+                w.name,
+                conversation_id,
+                type(exc).__name__,
+                str(exc)[:300],
+            )
             return None
 
     # -- a rating job's item -----------------------------------------------------------------------
@@ -178,15 +197,17 @@ class Rater:
             note = f"{item.conversation_id}  {result.summary()}{again}"
             return ItemDone("ok", None, result.cost_usd, note)
         reason = result.reason or "the judge gave no verdict"
-        status = await asyncio.to_thread(w.store.fail_item, item.id, reason, worker=w.name,
-                                         retry=result.retryable or result.fatal)
+        status = await asyncio.to_thread(
+            w.store.fail_item, item.id, reason, worker=w.name, retry=result.retryable or result.fatal
+        )
         if result.fatal:
             w.on_fatal(item, reason)
         return ItemDone("retry" if status == "pending" else "failed", reason, result.cost_usd)
 
     # -- rating ------------------------------------------------------------------------------------
-    async def rate(self, item: JobItem, conversation_id: str, *, policy: QualityPolicy,
-                   initial: LLMResponse | None = None) -> tuple[JudgeResult, int | None]:
+    async def rate(
+        self, item: JobItem, conversation_id: str, *, policy: QualityPolicy, initial: LLMResponse | None = None
+    ) -> tuple[JudgeResult, int | None]:
         """Rate the conversation, save the run with the item, and queue the regeneration a low rating
         calls for. Returns the result and the regeneration's item id (None: none queued)."""
         w = self.worker
@@ -197,12 +218,14 @@ class Rater:
         result = await ajudge_conversation(conv, llm=w.llm, tax=w.tax, rubric=self.rubric, initial=initial)
         w.learn(result.attempts)
         if result.attempts:
-            await asyncio.to_thread(w.store.save_judge_result, result.to_record([w.llm_settings.api_key or ""]),
-                                    item_id=item.id)
+            await asyncio.to_thread(
+                w.store.save_judge_result, result.to_record([w.llm_settings.api_key or ""]), item_id=item.id
+            )
         queued = None
         if result.ok and result.flagged and policy.regenerate_on_low_rating:
-            queued = await asyncio.to_thread(w.store.queue_follow_up, item.job_id, "generate", conversation_id,
-                                             feedback=low_rating_feedback(result))
+            queued = await asyncio.to_thread(
+                w.store.queue_follow_up, item.job_id, "generate", conversation_id, feedback=low_rating_feedback(result)
+            )
         return result, queued
 
     async def _register_templates(self) -> None:
@@ -210,8 +233,14 @@ class Rater:
         if self._registered:
             return
         for t in judge_templates():
-            await asyncio.to_thread(self.worker.store.register_prompt_template, t.name, t.version, t.sha256,
-                                    t.path.read_text(encoding="utf-8"), None)
+            await asyncio.to_thread(
+                self.worker.store.register_prompt_template,
+                t.name,
+                t.version,
+                t.sha256,
+                t.path.read_text(encoding="utf-8"),
+                None,
+            )
         self._registered = True
 
     # -- Message Batches (for lib.generation.batch) --------------------------------------------------

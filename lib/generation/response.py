@@ -2,6 +2,7 @@
 validated against the call's output format and priced, and the record of each HTTP try. A live
 call (lib.generation.llm) and a Message Batches result (lib.generation.batch, the judge's batches)
 are read the same way here."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TryRecord:
     """One HTTP try of a call: what came back and how long we waited before the next."""
-    status: int | None          # None for a timeout or connection error
+
+    status: int | None  # None for a timeout or connection error
     error: str | None
     duration_s: float
     waited_s: float = 0.0
@@ -81,11 +83,20 @@ def _text_of(body: Mapping[str, Any]) -> str:
     return "".join(b.get("text", "") for b in body.get("content") or [] if b.get("type") == "text")
 
 
-def response_from_body(body: Mapping[str, Any], *, settings: LLMSettings, requested_model: str,
-                       raw_body: str = "", duration_s: float = 0.0, headers: Mapping[str, str] | None = None,
-                       tries: Sequence[TryRecord] = (), parsed: pydantic.BaseModel | None = None,
-                       batch: bool = False, max_tokens: int = 0,
-                       output_format: type[pydantic.BaseModel] = GeneratedConversation) -> LLMResponse:
+def response_from_body(
+    body: Mapping[str, Any],
+    *,
+    settings: LLMSettings,
+    requested_model: str,
+    raw_body: str = "",
+    duration_s: float = 0.0,
+    headers: Mapping[str, str] | None = None,
+    tries: Sequence[TryRecord] = (),
+    parsed: pydantic.BaseModel | None = None,
+    batch: bool = False,
+    max_tokens: int = 0,
+    output_format: type[pydantic.BaseModel] = GeneratedConversation,
+) -> LLMResponse:
     """An LLMResponse from a Messages API body: a live call's, or a Message Batches result's message.
     The output is validated against `output_format` here unless the SDK already parsed it."""
     usage, model, cost = body_cost(body, settings.prices, requested_model, batch=batch)
@@ -102,9 +113,21 @@ def response_from_body(body: Mapping[str, Any], *, settings: LLMSettings, reques
         details = body.get("stop_details") or {}
         refusal = details.get("explanation") or details.get("category") or text.strip() or None
     headers = dict(headers or {})
-    return LLMResponse(requested_model=requested_model, model=model, stop_reason=stop_reason, text=text,
-                       raw_body=raw_body or json.dumps(body), parsed=parsed, parse_error=parse_error, usage=usage,
-                       cost_usd=cost or 0.0, priced=cost is not None, duration_s=duration_s,
-                       request_id=headers.get("request-id") or body.get("_request_id"),
-                       rate_limits=rate_limit_headers(headers), tries=list(tries), refusal=refusal,
-                       max_tokens=max_tokens)
+    return LLMResponse(
+        requested_model=requested_model,
+        model=model,
+        stop_reason=stop_reason,
+        text=text,
+        raw_body=raw_body or json.dumps(body),
+        parsed=parsed,
+        parse_error=parse_error,
+        usage=usage,
+        cost_usd=cost or 0.0,
+        priced=cost is not None,
+        duration_s=duration_s,
+        request_id=headers.get("request-id") or body.get("_request_id"),
+        rate_limits=rate_limit_headers(headers),
+        tries=list(tries),
+        refusal=refusal,
+        max_tokens=max_tokens,
+    )

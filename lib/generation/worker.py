@@ -24,6 +24,7 @@ How a worker keeps its promises (see "Long work" in the design notes):
   (lib.generation.rating). With the judge on, a generation item rates what it stored (realtime) or
   queues it for the job's follow-up rating job (batch).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -63,41 +64,51 @@ def worker_name(prefix: str = "worker") -> str:
 class WorkerConfig:
     name: str = field(default_factory=worker_name)
     concurrency: int = DEFAULT_CONCURRENCY
-    lease_s: int = 120            # an item's lease; heartbeats extend it while the item is in flight
+    lease_s: int = 120  # an item's lease; heartbeats extend it while the item is in flight
     heartbeat_s: float = 20.0
-    poll_s: float = 1.0           # how often to look for new work
-    batch_poll_s: float = 30.0    # how often to ask the Message Batches API about a batch in progress
-    batch_lease_s: int = 90       # the lease on a batch job; another worker takes over after it
+    poll_s: float = 1.0  # how often to look for new work
+    batch_poll_s: float = 30.0  # how often to ask the Message Batches API about a batch in progress
+    batch_lease_s: int = 90  # the lease on a batch job; another worker takes over after it
     batch_max_requests: int = 10_000
     requeue_every_s: float = 30.0
-    job_id: int | None = None     # only this job
-    until_idle: bool = False      # return when no job has work left
-    fatal_pause_s: float = 30.0   # no claiming for this long after an error every item would hit
-    exit_on_fatal: bool = False   # the CLI: stop instead (nothing else would work either)
-    drain_s: float = 0.0          # on stop: let items in flight finish for up to this long
+    job_id: int | None = None  # only this job
+    until_idle: bool = False  # return when no job has work left
+    fatal_pause_s: float = 30.0  # no claiming for this long after an error every item would hit
+    exit_on_fatal: bool = False  # the CLI: stop instead (nothing else would work either)
+    drain_s: float = 0.0  # on stop: let items in flight finish for up to this long
     quality: QualityPolicy = field(default_factory=QualityPolicy)  # for jobs that do not say (their settings)
 
 
 @dataclass(frozen=True)
 class Event:
     """One item finished (or given up) by this worker: for the CLI's output and the status panel."""
+
     at: float
     job_id: int
     item_id: int
     scenario_id: int
-    outcome: str                  # ok | failed | retry | released | error
+    outcome: str  # ok | failed | retry | released | error
     reason: str | None = None
     seconds: float = 0.0
     cost_usd: float = 0.0
-    note: str | None = None       # a rating's scores and verdict
+    note: str | None = None  # a rating's scores and verdict
 
 
 class Worker:
     """One worker: an asyncio loop that claims and runs items until stop() (or until idle)."""
 
-    def __init__(self, store: Any, llm_settings: LLMSettings, config: WorkerConfig | None = None, *,
-                 tax: Any = None, seeds: Sequence[Any] | None = None, limiter: AdaptiveLimiter | None = None,
-                 on_event: Callable[[Event], None] | None = None, rubric: Rubric | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        llm_settings: LLMSettings,
+        config: WorkerConfig | None = None,
+        *,
+        tax: Any = None,
+        seeds: Sequence[Any] | None = None,
+        limiter: AdaptiveLimiter | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        rubric: Rubric | None = None,
+    ) -> None:
         self.store = store
         self.llm_settings = llm_settings
         self.config = config or WorkerConfig()
@@ -107,11 +118,11 @@ class Worker:
         self.limiter = limiter or AdaptiveLimiter(self.config.concurrency)
         self.on_event = on_event
         self.events: deque[Event] = deque(maxlen=200)
-        self.processed: list[int] = []          # item ids this worker finished (ok or failed)
+        self.processed: list[int] = []  # item ids this worker finished (ok or failed)
         self.fatal: str | None = None
         self.batches = BatchDriver(self)
         self.rater = Rater(self, self.config.quality, rubric)
-        self._held: dict[int, JobItem] = {}      # claimed items, in flight or waiting for a batch result
+        self._held: dict[int, JobItem] = {}  # claimed items, in flight or waiting for a batch result
         self._tasks: dict[asyncio.Task[None], int] = {}
         self._started: dict[int, float] = {}
         self._lost: set[int] = set()
@@ -155,9 +166,14 @@ class Worker:
         else:
             held = []
         with self._lock:
-            return {"name": self.name, "state": self._state, "in_flight": held,
-                    "fatal": self.fatal, "limiter": self.limiter.snapshot(),
-                    "events": list(self.events)[-20:]}
+            return {
+                "name": self.name,
+                "state": self._state,
+                "in_flight": held,
+                "fatal": self.fatal,
+                "limiter": self.limiter.snapshot(),
+                "events": list(self.events)[-20:],
+            }
 
     # -- the loop ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -206,8 +222,9 @@ class Worker:
                 if now >= self._fatal_until:
                     free = self.limiter.claimable(len(self._tasks), cfg.poll_s)
                     if free and await self._claims_live():
-                        items = await asyncio.to_thread(self.store.claim_items, self.name, limit=free,
-                                                        lease_seconds=cfg.lease_s, job_id=cfg.job_id)
+                        items = await asyncio.to_thread(
+                            self.store.claim_items, self.name, limit=free, lease_seconds=cfg.lease_s, job_id=cfg.job_id
+                        )
                         for item in items:
                             self.hold(item)
                             self.start_item(item)
@@ -215,8 +232,13 @@ class Worker:
                     if now >= next_batch and not self._stop.is_set():
                         batch_work, soon = await self.batches.step()
                         next_batch = time.monotonic() + (cfg.poll_s if soon else cfg.batch_poll_s)
-                if cfg.until_idle and not self._tasks and not claimed and not batch_work \
-                        and not await asyncio.to_thread(self._work_left):
+                if (
+                    cfg.until_idle
+                    and not self._tasks
+                    and not claimed
+                    and not batch_work
+                    and not await asyncio.to_thread(self._work_left)
+                ):
                     return
             except StoreUnavailable as exc:
                 log.warning("worker %s: %s; trying again in %.0f s", self.name, exc, max(cfg.poll_s, 5.0))
@@ -323,17 +345,30 @@ class Worker:
             self._fail(item, str(exc), started)
         except Exception as exc:  # a bug: the item fails with what happened, the worker goes on
             log.exception("worker %s: item %s (scenario #%s) failed unexpectedly", self.name, item.id, item.scenario_id)
-            self._fail(item, f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}. "
-                             "Retry it; if it fails again, report it with the server log.", started)
+            self._fail(
+                item,
+                f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}. "
+                "Retry it; if it fails again, report it with the server log.",
+                started,
+            )
         else:
             self.record_event(item, done.outcome, done.reason, started, done.cost_usd, note=done.note)
             self.processed.append(item.id)
 
     async def _generate(self, item: JobItem, initial: LLMResponse | None) -> ItemDone:
         result = await agenerate_one(
-            self.store, item.scenario_id, settings=self.llm_settings, feedback=item.feedback,
-            job_item_id=item.id, job_id=item.job_id, llm=self._llm, tax=self.tax, seeds=self.seeds,
-            worker=self.name, initial=initial)
+            self.store,
+            item.scenario_id,
+            settings=self.llm_settings,
+            feedback=item.feedback,
+            job_item_id=item.id,
+            job_id=item.job_id,
+            llm=self._llm,
+            tax=self.tax,
+            seeds=self.seeds,
+            worker=self.name,
+            initial=initial,
+        )
         self.learn(result.attempts)
         if result.fatal:
             self.on_fatal(item, result.reason or "generation stopped")
@@ -350,8 +385,9 @@ class Worker:
         """The limiter learns the tokens of each live answer (a batch answer spent no live budget)."""
         for a in attempts:
             if a.http_status == 200 and a.parameters.get("source") != "batch":
-                self.limiter.observe_usage(a.usage.input_tokens, a.usage.output_tokens,
-                                           a.usage.cache_creation_input_tokens)
+                self.limiter.observe_usage(
+                    a.usage.input_tokens, a.usage.output_tokens, a.usage.cache_creation_input_tokens
+                )
 
     def _fail(self, item: JobItem, reason: str, started: float) -> None:
         try:
@@ -382,10 +418,27 @@ class Worker:
         if self.config.exit_on_fatal:
             self.stop()
 
-    def record_event(self, item: JobItem, outcome: str, reason: str | None, started: float, cost: float = 0.0, *,
-                     note: str | None = None) -> None:
-        ev = Event(at=time.time(), job_id=item.job_id, item_id=item.id, scenario_id=item.scenario_id, outcome=outcome,
-                   reason=reason, seconds=round(time.monotonic() - started, 2), cost_usd=round(cost, 6), note=note)
+    def record_event(
+        self,
+        item: JobItem,
+        outcome: str,
+        reason: str | None,
+        started: float,
+        cost: float = 0.0,
+        *,
+        note: str | None = None,
+    ) -> None:
+        ev = Event(
+            at=time.time(),
+            job_id=item.job_id,
+            item_id=item.id,
+            scenario_id=item.scenario_id,
+            outcome=outcome,
+            reason=reason,
+            seconds=round(time.monotonic() - started, 2),
+            cost_usd=round(cost, 6),
+            note=note,
+        )
         with self._lock:
             self.events.append(ev)
         if self.on_event is not None:
@@ -410,8 +463,9 @@ class Worker:
                     for task, item_id in list(self._tasks.items()):
                         if item_id in ids and item_id not in held and not task.done():
                             # its lease expired and another worker took it: that one finishes it
-                            log.warning("worker %s lost item %s to another worker; cancelling it here",
-                                        self.name, item_id)
+                            log.warning(
+                                "worker %s lost item %s to another worker; cancelling it here", self.name, item_id
+                            )
                             self._lost.add(item_id)
                             task.cancel()
                 await self.batches.renew_leases()

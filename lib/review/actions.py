@@ -7,6 +7,7 @@ record_human_rating, create_job), so each action is a row with who and when, and
 overwritten: a reviewer's rating is a row of its own beside the judge's. A request that cannot be
 done as asked raises ReviewError with what to do instead.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,8 +36,15 @@ def _need_name(who: str, what: str) -> str:
     return who
 
 
-def decide(store: Store, view: ConversationView, decision: Decision, *, reviewer: str,
-           reason_code: str | None = None, notes: str = "") -> ActionResult:
+def decide(
+    store: Store,
+    view: ConversationView,
+    decision: Decision,
+    *,
+    reviewer: str,
+    reason_code: str | None = None,
+    notes: str = "",
+) -> ActionResult:
     """Record one decision (a reviews row). A rejection needs a reason from REASONS and notes.
     A seed example that is not approved any more stops being one."""
     who = _need_name(reviewer, "record a decision")
@@ -47,7 +55,9 @@ def decide(store: Store, view: ConversationView, decision: Decision, *, reviewer
         raise ReviewError("This conversation cannot be approved. " + view.approval_block)
     if decision == "rejected":
         if reason_code not in REASONS:
-            raise ReviewError("A rejection needs a reason: choose one from the list, then say what is wrong in the notes.")
+            raise ReviewError(
+                "A rejection needs a reason: choose one from the list, then say what is wrong in the notes."
+            )
         if not notes:
             raise ReviewError("A rejection needs notes too: say what is wrong, so the regeneration can fix it.")
     else:
@@ -70,8 +80,18 @@ def set_seed_example(store: Store, view: ConversationView, value: bool, *, by: s
     return ActionResult(f"{view.id} is no longer a seed example.")
 
 
-def correct_user_turn(store: Store, view: ConversationView, turn: int, *, primary: str, sub_emotion: str | None,
-                      intensity: float, author: str, reason: str, tax: Taxonomy) -> ActionResult:
+def correct_user_turn(
+    store: Store,
+    view: ConversationView,
+    turn: int,
+    *,
+    primary: str,
+    sub_emotion: str | None,
+    intensity: float,
+    author: str,
+    reason: str,
+    tax: Taxonomy,
+) -> ActionResult:
     """Revise the emotion of a user turn: primary, sub-emotion and intensity, each changed field a
     label_revisions row (primary first: the sub-emotion must belong to the family in force)."""
     who = _need_name(author, "correct a label")
@@ -81,8 +101,10 @@ def correct_user_turn(store: Store, view: ConversationView, turn: int, *, primar
         raise ReviewError(f"Unknown emotion {primary!r}; choose one from the list.")
     sub = sub_emotion or None
     if sub is not None and sub not in emotions[primary].sub_emotions:
-        raise ReviewError(f"{sub.replace('_', ' ')} is not a kind of {emotions[primary].name.lower()}; "
-                          f"choose one of: {', '.join(x.replace('_', ' ') for x in emotions[primary].sub_emotions)}.")
+        raise ReviewError(
+            f"{sub.replace('_', ' ')} is not a kind of {emotions[primary].name.lower()}; "
+            f"choose one of: {', '.join(x.replace('_', ' ') for x in emotions[primary].sub_emotions)}."
+        )
     value = round(float(intensity), 2)
     if not 0 <= value <= 1:
         raise ReviewError(f"Intensity must be between 0 and 1, not {value}.")
@@ -96,8 +118,17 @@ def correct_user_turn(store: Store, view: ConversationView, turn: int, *, primar
     return _revise(store, view, turn, changes, who, reason)
 
 
-def correct_assistant_turn(store: Store, view: ConversationView, turn: int, *, primary: str,
-                           supporting: Sequence[str], author: str, reason: str, tax: Taxonomy) -> ActionResult:
+def correct_assistant_turn(
+    store: Store,
+    view: ConversationView,
+    turn: int,
+    *,
+    primary: str,
+    supporting: Sequence[str],
+    author: str,
+    reason: str,
+    tax: Taxonomy,
+) -> ActionResult:
     """Revise the strategies of an assistant turn: primary and supporting."""
     who = _need_name(author, "correct a label")
     t = _turn(view, turn, "assistant")
@@ -123,14 +154,16 @@ def _turn(view: ConversationView, turn: int, role: str) -> TurnView:
     return t
 
 
-def _revise(store: Store, view: ConversationView, turn: int, changes: list[tuple[str, Any]], who: str,
-            reason: str) -> ActionResult:
+def _revise(
+    store: Store, view: ConversationView, turn: int, changes: list[tuple[str, Any]], who: str, reason: str
+) -> ActionResult:
     if not changes:
         raise ReviewError("Nothing to save: these are the labels the turn already has.")
     ids = []
     for field_name, value in changes:
-        rid = store.revise_label(view.id, turn, field_name, value, author=who, reason=(reason or "").strip(),
-                                 source="human_review")
+        rid = store.revise_label(
+            view.id, turn, field_name, value, author=who, reason=(reason or "").strip(), source="human_review"
+        )
         if rid is not None:
             ids.append(rid)
     labels = [FIELD_LABELS[f].lower() for f, _ in changes]
@@ -138,8 +171,15 @@ def _revise(store: Store, view: ConversationView, turn: int, changes: list[tuple
     return ActionResult(f"Turn {turn}: corrected the {fields}. The first-pass label is kept in the history.", ids)
 
 
-def queue_regeneration(store: Store, view: ConversationView, *, notes: str, reviewer: str,
-                       model: str | None = None, has_api_key: bool = False) -> ActionResult:
+def queue_regeneration(
+    store: Store,
+    view: ConversationView,
+    *,
+    notes: str,
+    reviewer: str,
+    model: str | None = None,
+    has_api_key: bool = False,
+) -> ActionResult:
     """A generation job for this scenario with the notes as feedback. The new conversation becomes
     the scenario's current version; the store links it to this one (previous_version_id)."""
     who = _need_name(reviewer, "ask for a regeneration")
@@ -148,19 +188,29 @@ def queue_regeneration(store: Store, view: ConversationView, *, notes: str, revi
         raise ReviewError("Write what should change in the notes first: they are sent to the model as feedback.")
     if not view.is_current:
         raise ReviewError("This is an earlier version; open the current one to regenerate the scenario.")
-    job_id = store.create_job([view.scenario_id], model=model, created_by=who, feedback=feedback,
-                              settings={"requested_from": "review", "previous_conversation_id": view.id})
-    message = (f"Regeneration of scenario #{view.scenario_id} queued as job #{job_id}, with your notes as feedback. "
-               "It runs when a generation worker picks it up (the Generate page, or python -m lib worker); "
-               "the new version then appears in this queue, linked to this one.")
+    job_id = store.create_job(
+        [view.scenario_id],
+        model=model,
+        created_by=who,
+        feedback=feedback,
+        settings={"requested_from": "review", "previous_conversation_id": view.id},
+    )
+    message = (
+        f"Regeneration of scenario #{view.scenario_id} queued as job #{job_id}, with your notes as feedback. "
+        "It runs when a generation worker picks it up (the Generate page, or python -m lib worker); "
+        "the new version then appears in this queue, linked to this one."
+    )
     if not has_api_key:
-        message += (" No Anthropic API key is configured, so it will wait in the queue until one is set "
-                    "(ANTHROPIC_API_KEY, see Settings).")
+        message += (
+            " No Anthropic API key is configured, so it will wait in the queue until one is set "
+            "(ANTHROPIC_API_KEY, see Settings)."
+        )
     return ActionResult(message, [job_id])
 
 
-def rate(store: Store, view: ConversationView, criterion: str, score: int, *, rater: str, reason: str,
-         rubric: Rubric) -> ActionResult:
+def rate(
+    store: Store, view: ConversationView, criterion: str, score: int, *, rater: str, reason: str, rubric: Rubric
+) -> ActionResult:
     """A reviewer's rating of one criterion (1-5), in force over the judge's, whose row is kept. A score
     other than the judge's (an override) needs a reason: it is what calibrating the judge learns from."""
     who = _need_name(rater, "rate a criterion")
@@ -173,17 +223,36 @@ def rate(store: Store, view: ConversationView, criterion: str, score: int, *, ra
     judge = view.ratings.criterion(criterion).judge if criterion in {x.id for x in view.ratings.criteria} else None
     why = (reason or "").strip()
     if not why and (judge is None or judge.score != score):
-        raise ReviewError(f"Say why you rate {c.name.lower()} {score}/5" + (f" (the judge gave {judge.score})"
-                          if judge is not None else "") + ": the reason is kept with your rating.")
+        raise ReviewError(
+            f"Say why you rate {c.name.lower()} {score}/5"
+            + (f" (the judge gave {judge.score})" if judge is not None else "")
+            + ": the reason is kept with your rating."
+        )
     cited = judge.cited_turns if judge is not None and judge.score == score else ()
-    rid = store.record_human_rating(view.id, criterion, score, rater=who, pass_at=c.pass_at, hard=c.hard,
-                                    reason=why or "Agrees with the judge.", cited_turns=cited,
-                                    rubric_id=rubric.id, rubric_version=rubric.version)
+    rid = store.record_human_rating(
+        view.id,
+        criterion,
+        score,
+        rater=who,
+        pass_at=c.pass_at,
+        hard=c.hard,
+        reason=why or "Agrees with the judge.",
+        cited_turns=cited,
+        rubric_id=rubric.id,
+        rubric_version=rubric.version,
+    )
     verdict = "passes" if score >= c.pass_at else f"is below the pass mark ({c.pass_at})"
-    what = ("agreed with the judge" if judge is not None and judge.score == score
-            else f"overrode the judge's {judge.score}/5" if judge is not None else "rated it")
-    return ActionResult(f"{c.name}: {score}/5 recorded for {who} ({what}); it {verdict}. "
-                        "The judge's rating is kept beside yours.", [rid])
+    what = (
+        "agreed with the judge"
+        if judge is not None and judge.score == score
+        else f"overrode the judge's {judge.score}/5"
+        if judge is not None
+        else "rated it"
+    )
+    return ActionResult(
+        f"{c.name}: {score}/5 recorded for {who} ({what}); it {verdict}. The judge's rating is kept beside yours.",
+        [rid],
+    )
 
 
 def agree(store: Store, view: ConversationView, criterion: str, *, rater: str, rubric: Rubric) -> ActionResult:
@@ -202,7 +271,16 @@ def apply_finding(store: Store, view: ConversationView, finding_id: int, *, revi
         raise ReviewError("That suggestion is not among the judge's latest ones; reload the conversation.")
     if finding.applied:
         raise ReviewError(f"Turn {finding.turn}: the {finding.field_label.lower()} is already {finding.suggested}.")
-    rid = store.revise_label(view.id, finding.turn, finding.field, finding.suggested_value, author=who,
-                             reason=("Judge's suggestion: " + finding.reason).strip(), source="human_review")
-    return ActionResult(f"Turn {finding.turn}: {finding.summary}, as the judge suggested. The first-pass label is "
-                        "kept in the history.", [rid] if rid is not None else [])
+    rid = store.revise_label(
+        view.id,
+        finding.turn,
+        finding.field,
+        finding.suggested_value,
+        author=who,
+        reason=("Judge's suggestion: " + finding.reason).strip(),
+        source="human_review",
+    )
+    return ActionResult(
+        f"Turn {finding.turn}: {finding.summary}, as the judge suggested. The first-pass label is kept in the history.",
+        [rid] if rid is not None else [],
+    )

@@ -1,5 +1,6 @@
 """Label analytics: how often reviewers corrected which label from what to what, overall or by
 topic, persona, tier or arc (counted in SQL by label_correction_stats), with names for display."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,16 +21,18 @@ def label_analytics(store: Store, tax: Taxonomy, by: str | None = None) -> pd.Da
         raise ReviewError(f"Group by one of {', '.join(LABEL_STATS_GROUPS)}, not {by!r}.")
     rows = store.label_correction_stats(by)
     groups = tax.by_id(GROUP_DIMENSIONS[by]) if by else {}
-    out = pd.DataFrame({
-        "Field": [FIELD_LABELS.get(r["field"], r["field"]) for r in rows],
-        "From": [label_text_names(r["field"], r["from_value"], tax) for r in rows],
-        "To": [label_text_names(r["field"], r["to_value"], tax) for r in rows],
-        "Group": [name(groups, r["group_id"]) if r["group_id"] else "" for r in rows],
-        "Times": [int(r["corrections"]) for r in rows],
-        "Conversations": [int(r["conversations"]) for r in rows],
-        "Reviewers": [int(r["authors"]) for r in rows],
-        "Last": [when(r["last_at"]) for r in rows],
-    })
+    out = pd.DataFrame(
+        {
+            "Field": [FIELD_LABELS.get(r["field"], r["field"]) for r in rows],
+            "From": [label_text_names(r["field"], r["from_value"], tax) for r in rows],
+            "To": [label_text_names(r["field"], r["to_value"], tax) for r in rows],
+            "Group": [name(groups, r["group_id"]) if r["group_id"] else "" for r in rows],
+            "Times": [int(r["corrections"]) for r in rows],
+            "Conversations": [int(r["conversations"]) for r in rows],
+            "Reviewers": [int(r["authors"]) for r in rows],
+            "Last": [when(r["last_at"]) for r in rows],
+        }
+    )
     if by is None:
         out = out.drop(columns=["Group"])
     else:
@@ -47,6 +50,8 @@ class CorrectionTotals:
 def totals(stats: pd.DataFrame) -> CorrectionTotals:
     """The headline figures of a label_analytics table (zeros and no field when it is empty)."""
     by_field = stats.groupby("Field")["Times"].sum().sort_values(ascending=False)
-    return CorrectionTotals(corrections=int(stats["Times"].sum()),
-                            distinct=len(stats.drop_duplicates(["Field", "From", "To"])),
-                            most_corrected=str(by_field.index[0]) if len(by_field) else "")
+    return CorrectionTotals(
+        corrections=int(stats["Times"].sum()),
+        distinct=len(stats.drop_duplicates(["Field", "From", "To"])),
+        most_corrected=str(by_field.index[0]) if len(by_field) else "",
+    )

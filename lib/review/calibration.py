@@ -6,6 +6,7 @@ judge's score of a criterion with their own. Counted in SQL (public.rating_calib
 Agreement: the judge passed it and the reviewer approved it, or the judge failed it and the reviewer
 did not. Overall, the judge passes a conversation when it passes every criterion.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -38,8 +39,7 @@ class CriterionCalibration:
 
     @property
     def agreed(self) -> int:
-        return (self.counts.get((True, "approved"), 0)
-                + sum(self.counts.get((False, d), 0) for d in NOT_APPROVED))
+        return self.counts.get((True, "approved"), 0) + sum(self.counts.get((False, d), 0) for d in NOT_APPROVED)
 
     @property
     def agreement(self) -> float | None:
@@ -69,27 +69,43 @@ class Calibration:
     def agreement_table(self) -> pd.DataFrame:
         """One row per criterion: conversations compared, agreement, and the four corners (the judge's pass
         or fail against approved or sent back: needs edit or rejected)."""
-        return pd.DataFrame([{
-            "Criterion": r.name,
-            "Compared": r.decided,
-            "Agreement": _share(r.agreement),
-            "Pass · approved": r.counts.get((True, "approved"), 0),
-            "Pass · sent back": sum(r.counts.get((True, d), 0) for d in NOT_APPROVED),
-            "Fail · approved": r.counts.get((False, "approved"), 0),
-            "Fail · sent back": sum(r.counts.get((False, d), 0) for d in NOT_APPROVED),
-        } for r in self.rows])
+        return pd.DataFrame(
+            [
+                {
+                    "Criterion": r.name,
+                    "Compared": r.decided,
+                    "Agreement": _share(r.agreement),
+                    "Pass · approved": r.counts.get((True, "approved"), 0),
+                    "Pass · sent back": sum(r.counts.get((True, d), 0) for d in NOT_APPROVED),
+                    "Fail · approved": r.counts.get((False, "approved"), 0),
+                    "Fail · sent back": sum(r.counts.get((False, d), 0) for d in NOT_APPROVED),
+                }
+                for r in self.rows
+            ]
+        )
 
     def override_table(self) -> pd.DataFrame:
         """One row per criterion: the judge's ratings a reviewer rated too, and how many with another score."""
-        return pd.DataFrame([{"Criterion": r.name, "Reviewer ratings": r.human_rated, "Overrides": r.overridden,
-                              "Override rate": _share(r.override_rate)} for r in self.rows])
+        return pd.DataFrame(
+            [
+                {
+                    "Criterion": r.name,
+                    "Reviewer ratings": r.human_rated,
+                    "Overrides": r.overridden,
+                    "Override rate": _share(r.override_rate),
+                }
+                for r in self.rows
+            ]
+        )
 
     def confusion(self, criterion: str) -> pd.DataFrame:
         """The judge's verdict (rows) against the reviewer's decision (columns) for one criterion."""
         r = self.row(criterion)
         return pd.DataFrame(
             [[r.counts.get((passed, d), 0) for d in DECISION_LABELS] for passed in (True, False)],
-            index=["Judge: pass", "Judge: fail"], columns=list(DECISION_LABELS.values()))
+            index=["Judge: pass", "Judge: fail"],
+            columns=list(DECISION_LABELS.values()),
+        )
 
 
 def _share(value: float | None) -> str:
@@ -108,10 +124,16 @@ def build_calibration(rows: Sequence[Mapping[str, Any]], rubric: Rubric) -> Cali
         for r in mine:
             if r["review_status"] in DECISION_LABELS:
                 counts[(bool(r["judge_pass"]), str(r["review_status"]))] = int(r["conversations"])
-        out.append(CriterionCalibration(
-            criterion=key, name=names.get(key, key.replace("_", " ").capitalize()), counts=counts,
-            judged=sum(int(r["conversations"]) for r in mine), human_rated=sum(int(r["human_rated"]) for r in mine),
-            overridden=sum(int(r["overridden"]) for r in mine)))
+        out.append(
+            CriterionCalibration(
+                criterion=key,
+                name=names.get(key, key.replace("_", " ").capitalize()),
+                counts=counts,
+                judged=sum(int(r["conversations"]) for r in mine),
+                human_rated=sum(int(r["human_rated"]) for r in mine),
+                overridden=sum(int(r["overridden"]) for r in mine),
+            )
+        )
     return Calibration(out)
 
 

@@ -1,4 +1,5 @@
 """The one error of lib/review: a request the reviewer made that cannot be done as asked."""
+
 from __future__ import annotations
 
 

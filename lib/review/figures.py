@@ -1,5 +1,6 @@
 """The Review page's figures: the emotional arc of one conversation and the chart of label
 corrections (plotly), and the badge colour nearest an emotion's colour."""
+
 from __future__ import annotations
 
 import colorsys
@@ -29,27 +30,63 @@ def arc_figure(view: ConversationView, colours: Mapping[str, str]) -> go.Figure:
     turns = [int(x) for x in df["turn"]]
     data: list[dict[str, Any]] = []
     if view.target_curve:
-        data.append({"type": "scatter", "x": turns, "y": list(view.target_curve), "mode": "lines",
-                     "name": "Arc target", "line": {"color": "#b0b0b0", "dash": "dot", "width": 2},
-                     "hovertemplate": "target %{y:.2f}<extra></extra>"})
-    data.append({"type": "scatter", "x": turns, "y": [float(v) for v in df["intensity"]], "mode": "lines",
-                 "line": {"color": "#7f7f7f", "width": 2}, "showlegend": False, "hoverinfo": "skip"})
+        data.append(
+            {
+                "type": "scatter",
+                "x": turns,
+                "y": list(view.target_curve),
+                "mode": "lines",
+                "name": "Arc target",
+                "line": {"color": "#b0b0b0", "dash": "dot", "width": 2},
+                "hovertemplate": "target %{y:.2f}<extra></extra>",
+            }
+        )
+    data.append(
+        {
+            "type": "scatter",
+            "x": turns,
+            "y": [float(v) for v in df["intensity"]],
+            "mode": "lines",
+            "line": {"color": "#7f7f7f", "width": 2},
+            "showlegend": False,
+            "hoverinfo": "skip",
+        }
+    )
     for emotion in dict.fromkeys(df["emotion"]):  # one trace per emotion: the legend names the colours
         part = df[df["emotion"] == emotion]
-        data.append({
-            "type": "scatter", "x": [int(x) for x in part["turn"]], "y": [float(v) for v in part["intensity"]],
-            "mode": "markers", "name": str(part["emotion_name"].iloc[0]),
-            "marker": {"color": colours.get(str(emotion), "#888888"), "size": 13,
-                       "line": {"color": "white", "width": 1.5}},
-            "customdata": [[n, s, int(i)] for n, s, i in zip(part["emotion_name"], part["sub_emotion"], part["idx"])],
-            "hovertemplate": "User turn %{x} (turn %{customdata[2]})<br>%{customdata[0]} %{customdata[1]}"
-                             "<br>intensity %{y:.2f}<extra></extra>"})
+        data.append(
+            {
+                "type": "scatter",
+                "x": [int(x) for x in part["turn"]],
+                "y": [float(v) for v in part["intensity"]],
+                "mode": "markers",
+                "name": str(part["emotion_name"].iloc[0]),
+                "marker": {
+                    "color": colours.get(str(emotion), "#888888"),
+                    "size": 13,
+                    "line": {"color": "white", "width": 1.5},
+                },
+                "customdata": [
+                    [n, s, int(i)] for n, s, i in zip(part["emotion_name"], part["sub_emotion"], part["idx"])
+                ],
+                "hovertemplate": "User turn %{x} (turn %{customdata[2]})<br>%{customdata[0]} %{customdata[1]}"
+                "<br>intensity %{y:.2f}<extra></extra>",
+            }
+        )
     layout = {
-        "height": 230, "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+        "height": 230,
+        "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
         "title": {"text": "Emotional arc", "font": {"size": 14}},
         "xaxis": {"title": {"text": "User turn"}, "dtick": 1},
         "yaxis": {"title": {"text": "Intensity"}, "range": [0, 1.05]},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1, "font": {"size": 11}},
+        "legend": {
+            "orientation": "h",
+            "yanchor": "bottom",
+            "y": 1.02,
+            "xanchor": "right",
+            "x": 1,
+            "font": {"size": 11},
+        },
     }
     return _figure(data, layout)
 
@@ -60,8 +97,16 @@ def corrections_chart(df: pd.DataFrame, by: str | None, top: int = 12) -> go.Fig
     if by is None:
         part = df.head(top).iloc[::-1]
         labels = [f"{f}: {a} → {b}" for f, a, b in zip(part["Field"], part["From"], part["To"])]
-        data = [{"type": "bar", "x": [int(v) for v in part["Times"]], "y": labels, "orientation": "h",
-                 "marker": {"color": "#4c78a8"}, "hovertemplate": "%{y}: %{x} times<extra></extra>"}]
+        data = [
+            {
+                "type": "bar",
+                "x": [int(v) for v in part["Times"]],
+                "y": labels,
+                "orientation": "h",
+                "marker": {"color": "#4c78a8"},
+                "hovertemplate": "%{y}: %{x} times<extra></extra>",
+            }
+        ]
         height = 120 + 28 * len(part)
         layout: dict[str, Any] = {"title": {"text": "Most frequent corrections", "font": {"size": 14}}}
         most = int(part["Times"].max()) if len(part) else 0
@@ -69,14 +114,29 @@ def corrections_chart(df: pd.DataFrame, by: str | None, top: int = 12) -> go.Fig
         col = GROUP_LABELS[by]
         pivot = df.pivot_table(index=col, columns="Field", values="Times", aggfunc="sum", fill_value=0)
         pivot = pivot.loc[pivot.sum(axis=1).sort_values().index]
-        data = [{"type": "bar", "x": [int(v) for v in pivot[f]], "y": list(pivot.index), "orientation": "h",
-                 "name": f, "hovertemplate": f"%{{y}} · {f}: %{{x}}<extra></extra>"} for f in pivot.columns]
+        data = [
+            {
+                "type": "bar",
+                "x": [int(v) for v in pivot[f]],
+                "y": list(pivot.index),
+                "orientation": "h",
+                "name": f,
+                "hovertemplate": f"%{{y}} · {f}: %{{x}}<extra></extra>",
+            }
+            for f in pivot.columns
+        ]
         height = 160 + 26 * len(pivot)
-        layout = {"barmode": "stack", "title": {"text": f"Corrections by {col.lower()}", "font": {"size": 14}},
-                  "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1}}
+        layout = {
+            "barmode": "stack",
+            "title": {"text": f"Corrections by {col.lower()}", "font": {"size": 14}},
+            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        }
         most = int(pivot.sum(axis=1).max()) if len(pivot) else 0
-    layout.update(height=min(max(height, 220), 700), margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                  xaxis={"title": {"text": "Times"}, **({"dtick": 1} if most <= 10 else {})})  # counts: no half ticks
+    layout.update(
+        height=min(max(height, 220), 700),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"title": {"text": "Times"}, **({"dtick": 1} if most <= 10 else {})},
+    )  # counts: no half ticks
     return _figure(data, layout)
 
 
@@ -86,7 +146,7 @@ _NAMED = {"red": 0, "orange": 30, "yellow": 52, "green": 120, "blue": 210, "viol
 def badge_colour(hex_colour: str) -> str:
     """The nearest of Streamlit's named badge colours to an emotion's hex colour."""
     try:
-        r, g, b = (int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        r, g, b = (int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
     except (ValueError, IndexError):
         return "gray"
     h, _, s = colorsys.rgb_to_hls(r, g, b)

@@ -2,6 +2,7 @@
 statuses the queue starts on: lib/core/vocabulary.py's words, under the names lib/review and the page
 read. The rating states (what the ratings in force say of a conversation) are the Review queue's own
 words; v_review_queue.rating_state spells the same ids."""
+
 from __future__ import annotations
 
 from lib.core.vocabulary import (
@@ -41,9 +42,23 @@ RATING_FILTERS: dict[str, tuple[str, ...]] = {
     "unrated": ("unrated",),
 }
 RATING_FILTER_LABELS: dict[str, str] = {
-    "flagged": "Flagged (a rating below its pass mark)", "hard_failed": "Hard rule failed",
-    "passed": "Passed every criterion", "unrated": "Not rated yet"}
+    "flagged": "Flagged (a rating below its pass mark)",
+    "hard_failed": "Hard rule failed",
+    "passed": "Passed every criterion",
+    "unrated": "Not rated yet",
+}
 
-__all__ = ["DECISION_LABELS", "DEFAULT_STATUSES", "FIELD_LABELS", "GROUP_DIMENSIONS", "GROUP_LABELS",
-           "RATING_FILTERS", "RATING_FILTER_LABELS", "RATING_LABELS", "RATING_STATES", "REASON_LABELS",
-           "SOURCE_LABELS", "STATUS_LABELS"]
+__all__ = [
+    "DECISION_LABELS",
+    "DEFAULT_STATUSES",
+    "FIELD_LABELS",
+    "GROUP_DIMENSIONS",
+    "GROUP_LABELS",
+    "RATING_FILTERS",
+    "RATING_FILTER_LABELS",
+    "RATING_LABELS",
+    "RATING_STATES",
+    "REASON_LABELS",
+    "SOURCE_LABELS",
+    "STATUS_LABELS",
+]

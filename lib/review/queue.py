@@ -6,6 +6,7 @@ position ("12 of 40") stays put while the reviewer decides; a decided conversati
 place and shows its new status until the queue is refreshed. The store orders it: conversations
 whose ratings failed a hard rule first, then the other flagged ones, then the rest, oldest first.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ class QueueFilters:
     rating: a RATING_FILTERS choice ("" any); below: keep a rating in force below this score (0: no
     limit), of `criterion` when one is chosen, else of any criterion. A criterion without `below` keeps
     the conversations whose rating of it is below its pass mark."""
+
     status: tuple[str, ...] = DEFAULT_STATUSES
     tier: tuple[str, ...] = ()
     persona: tuple[str, ...] = ()
@@ -71,8 +73,13 @@ class QueueFilters:
         return self == QueueFilters()
 
     def as_dict(self) -> dict[str, Any]:
-        return {**{k: list(getattr(self, k)) for k in self.LISTS}, "quality": list(self.quality),
-                "rating": self.rating, "below": self.below, "criterion": self.criterion}
+        return {
+            **{k: list(getattr(self, k)) for k in self.LISTS},
+            "quality": list(self.quality),
+            "rating": self.rating,
+            "below": self.below,
+            "criterion": self.criterion,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> QueueFilters:
@@ -83,13 +90,18 @@ class QueueFilters:
         low, high = max(1, min(10, int(low))), max(1, min(10, int(high)))
         rating = str(data.get("rating") or "")
         below = int(data.get("below") or 0)
-        return cls(**lists, quality=(min(low, high), max(low, high)),
-                   rating=rating if rating in RATING_FILTERS else "", below=below if 2 <= below <= 5 else 0,
-                   criterion=str(data.get("criterion") or ""))
+        return cls(
+            **lists,
+            quality=(min(low, high), max(low, high)),
+            rating=rating if rating in RATING_FILTERS else "",
+            below=below if 2 <= below <= 5 else 0,
+            criterion=str(data.get("criterion") or ""),
+        )
 
     def replace(self, **changes: Any) -> QueueFilters:
-        return QueueFilters.from_dict({**self.as_dict(), **{k: v if isinstance(v, (str, int)) else list(v)
-                                                            for k, v in changes.items()}})
+        return QueueFilters.from_dict(
+            {**self.as_dict(), **{k: v if isinstance(v, (str, int)) else list(v) for k, v in changes.items()}}
+        )
 
 
 def _pass_mark(rubric: Rubric, criterion: str) -> int:

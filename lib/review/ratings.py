@@ -5,6 +5,7 @@ on each turn. Built from the store's rows (conversation_ratings_of, label_findin
 Whether the conversation is flagged is not decided here: the queue row (v_review_queue.rating_state and
 flag_reasons, from v_conversation_quality) says it, so the page and the queue cannot disagree.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from lib.review.text import label_value_text
 @dataclass(frozen=True)
 class Rating:
     """One rating row: the judge's or a person's score of one criterion."""
+
     score: int
     reason: str
     cited_turns: tuple[int, ...]
@@ -38,7 +40,7 @@ class Rating:
 
     @property
     def cited_text(self) -> str:
-        """"turns 3, 5" / "turn 3" / "" for the turns the rating cites."""
+        """ "turns 3, 5" / "turn 3" / "" for the turns the rating cites."""
         if not self.cited_turns:
             return ""
         return ("turn " if len(self.cited_turns) == 1 else "turns ") + ", ".join(map(str, self.cited_turns))
@@ -68,6 +70,7 @@ class CriterionView:
 @dataclass(frozen=True)
 class FindingView:
     """A label the judge would change on one turn."""
+
     id: int
     turn: int
     field: str
@@ -109,19 +112,33 @@ class RatingsView:
 
     def failing_on(self, turn: int) -> list[CriterionView]:
         """The criteria in force below their pass mark whose rating cites this turn."""
-        return [c for c in self.criteria
-                if c.in_force is not None and not c.in_force.passed and turn in c.in_force.cited_turns]
+        return [
+            c
+            for c in self.criteria
+            if c.in_force is not None and not c.in_force.passed and turn in c.in_force.cited_turns
+        ]
 
 
 def _rating(row: Mapping[str, Any]) -> Rating:
-    return Rating(score=int(row["score"]), reason=str(row.get("reason") or ""),
-                  cited_turns=tuple(int(t) for t in row.get("cited_turns") or ()), rater=str(row["rater"]),
-                  source=str(row["source"]), pass_at=int(row["pass_at"]), hard=bool(row["hard"]),
-                  at=row["created_at"])
+    return Rating(
+        score=int(row["score"]),
+        reason=str(row.get("reason") or ""),
+        cited_turns=tuple(int(t) for t in row.get("cited_turns") or ()),
+        rater=str(row["rater"]),
+        source=str(row["source"]),
+        pass_at=int(row["pass_at"]),
+        hard=bool(row["hard"]),
+        at=row["created_at"],
+    )
 
 
-def build_ratings(rows: Sequence[Mapping[str, Any]], findings: Sequence[Mapping[str, Any]], rubric: Rubric,
-                  conv: Conversation, tax: Taxonomy) -> RatingsView:
+def build_ratings(
+    rows: Sequence[Mapping[str, Any]],
+    findings: Sequence[Mapping[str, Any]],
+    rubric: Rubric,
+    conv: Conversation,
+    tax: Taxonomy,
+) -> RatingsView:
     """rows: conversation_ratings_of (newest first); findings: label_findings_of (newest first)."""
     ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=True)
     judge_rows = [r for r in ordered if r["source"] == "judge"]
@@ -131,15 +148,23 @@ def build_ratings(rows: Sequence[Mapping[str, Any]], findings: Sequence[Mapping[
     for r in reversed(ordered):  # oldest first: the latest of a criterion is written last
         if r["source"] == "human":
             human[r["criterion"]] = _rating(r)
-    criteria = [CriterionView(c.id, c.name, c.question, c.pass_at, c.hard, judge.get(c.id), human.get(c.id),
-                              dict(c.anchors)) for c in rubric.criteria]
+    criteria = [
+        CriterionView(c.id, c.name, c.question, c.pass_at, c.hard, judge.get(c.id), human.get(c.id), dict(c.anchors))
+        for c in rubric.criteria
+    ]
     for cid in sorted((set(judge) | set(human)) - set(rubric.ids)):  # rated under an earlier rubric
         known = judge.get(cid) or human[cid]
-        criteria.append(CriterionView(cid, cid.replace("_", " ").capitalize(), "", known.pass_at, known.hard,
-                                      judge.get(cid), human.get(cid)))
-    return RatingsView(criteria=criteria, findings=_findings(findings, latest_run, conv, tax),
-                       judge_model=judge_rows[0]["rater"] if judge_rows else None,
-                       judged_at=judge_rows[0]["created_at"] if judge_rows else None)
+        criteria.append(
+            CriterionView(
+                cid, cid.replace("_", " ").capitalize(), "", known.pass_at, known.hard, judge.get(cid), human.get(cid)
+            )
+        )
+    return RatingsView(
+        criteria=criteria,
+        findings=_findings(findings, latest_run, conv, tax),
+        judge_model=judge_rows[0]["rater"] if judge_rows else None,
+        judged_at=judge_rows[0]["created_at"] if judge_rows else None,
+    )
 
 
 def _findings(rows: Sequence[Mapping[str, Any]], run_id: Any, conv: Conversation, tax: Taxonomy) -> list[FindingView]:
@@ -154,11 +179,19 @@ def _findings(rows: Sequence[Mapping[str, Any]], run_id: Any, conv: Conversation
         now: Any = turns[turn]
         for part in name.split("."):
             now = getattr(now, part)
-        out.append(FindingView(
-            id=int(r["id"]), turn=turn, field=name, field_label=FIELD_LABELS.get(name, name),
-            current=label_value_text(name, now, tax), suggested=label_value_text(name, r["suggested_value"], tax),
-            suggested_value=r["suggested_value"], reason=str(r.get("reason") or ""),
-            applied=_same(now, r["suggested_value"])))
+        out.append(
+            FindingView(
+                id=int(r["id"]),
+                turn=turn,
+                field=name,
+                field_label=FIELD_LABELS.get(name, name),
+                current=label_value_text(name, now, tax),
+                suggested=label_value_text(name, r["suggested_value"], tax),
+                suggested_value=r["suggested_value"],
+                reason=str(r.get("reason") or ""),
+                applied=_same(now, r["suggested_value"]),
+            )
+        )
     return sorted(out, key=lambda f: (f.turn, f.field))
 
 

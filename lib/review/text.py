@@ -1,4 +1,5 @@
 """Taxonomy ids, label values and times as a person reads them (plain text: the page escapes it)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

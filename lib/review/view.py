@@ -5,6 +5,7 @@ generation, parameters, usage).
 
 No Streamlit here: the page lays out what load_view returns; all text is plain (the page escapes it).
 """
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,9 @@ class RevisionView:
     @property
     def summary(self) -> str:
         """One line: what changed, who, when and why."""
-        return (f"{self.field_label}: {self.old} → {self.new} · {self.author} · {self.at.strftime('%Y-%m-%d %H:%M')}"
-                + (f" · “{self.reason}”" if self.reason else ""))
+        return f"{self.field_label}: {self.old} → {self.new} · {self.author} · {self.at.strftime('%Y-%m-%d %H:%M')}" + (
+            f" · “{self.reason}”" if self.reason else ""
+        )
 
 
 @dataclass
@@ -137,8 +139,10 @@ class ConversationView:
         if not hard:
             return None
         titles = ", ".join(check_title(c.name) for c in hard)
-        return (f"It fails {len(hard)} hard check{'s' if len(hard) != 1 else ''} ({titles}). Correct the labels "
-                "the findings point at, or mark it needs edit or reject it.")
+        return (
+            f"It fails {len(hard)} hard check{'s' if len(hard) != 1 else ''} ({titles}). Correct the labels "
+            "the findings point at, or mark it needs edit or reject it."
+        )
 
     def findings_for(self, turn: int) -> list[Finding]:
         """The integrity findings on one turn, hard ones first."""
@@ -155,12 +159,15 @@ class ConversationView:
         if not self.decisions:
             return "No decision yet."
         last, n = self.decisions[0], len(self.decisions)
-        return (f"Latest: {DECISION_LABELS.get(last['decision'], last['decision'])} by {last['reviewer']}, "
-                f"{last['created_at'].strftime('%Y-%m-%d %H:%M')} ({n} decision{'s' if n != 1 else ''} in all)")
+        return (
+            f"Latest: {DECISION_LABELS.get(last['decision'], last['decision'])} by {last['reviewer']}, "
+            f"{last['created_at'].strftime('%Y-%m-%d %H:%M')} ({n} decision{'s' if n != 1 else ''} in all)"
+        )
 
 
-def load_view(store: Store, conversation_id: str, tax: Taxonomy,
-              rubric: Rubric | None = None) -> ConversationView | None:
+def load_view(
+    store: Store, conversation_id: str, tax: Taxonomy, rubric: Rubric | None = None
+) -> ConversationView | None:
     """Everything the page shows of one conversation: 7 small reads, then build_view. rubric: the
     taxonomy's (taxonomy/rubric.yaml) unless given; RubricError when it cannot be read."""
     conv = store.get_conversation(conversation_id)
@@ -171,35 +178,64 @@ def load_view(store: Store, conversation_id: str, tax: Taxonomy,
         return None
     row = rows[0]
     versions = store.review_queue({"scenario_id": [row["scenario_id"]]}, current_only=False)
-    ratings = build_ratings(store.conversation_ratings(conversation_id), store.label_findings(conversation_id),
-                            rubric or default_rubric(tax.path), conv, tax)
-    return build_view(conv, row, reviews=store.reviews_for(conversation_id), versions=versions,
-                      metadata=store.conversation_metadata(conversation_id), tax=tax, ratings=ratings)
+    ratings = build_ratings(
+        store.conversation_ratings(conversation_id),
+        store.label_findings(conversation_id),
+        rubric or default_rubric(tax.path),
+        conv,
+        tax,
+    )
+    return build_view(
+        conv,
+        row,
+        reviews=store.reviews_for(conversation_id),
+        versions=versions,
+        metadata=store.conversation_metadata(conversation_id),
+        tax=tax,
+        ratings=ratings,
+    )
 
 
-def build_view(conv: Conversation, row: Mapping[str, Any], *, reviews: Sequence[Mapping[str, Any]],
-               versions: Sequence[Mapping[str, Any]], metadata: Mapping[str, Any], tax: Taxonomy,
-               ratings: RatingsView | None = None) -> ConversationView:
+def build_view(
+    conv: Conversation,
+    row: Mapping[str, Any],
+    *,
+    reviews: Sequence[Mapping[str, Any]],
+    versions: Sequence[Mapping[str, Any]],
+    metadata: Mapping[str, Any],
+    tax: Taxonomy,
+    ratings: RatingsView | None = None,
+) -> ConversationView:
     turns = _turns(conv, tax)
     users = [t for t in turns if t.role == "user"]
-    arc = pd.DataFrame({
-        "turn": list(range(1, len(users) + 1)),
-        "idx": [t.idx for t in users],
-        "emotion": [t.emotion for t in users],
-        "emotion_name": [t.emotion_name for t in users],
-        "sub_emotion": [t.sub_emotion or "" for t in users],
-        "intensity": [t.intensity for t in users],
-        "colour": [t.colour for t in users],
-    })
+    arc = pd.DataFrame(
+        {
+            "turn": list(range(1, len(users) + 1)),
+            "idx": [t.idx for t in users],
+            "emotion": [t.emotion for t in users],
+            "emotion_name": [t.emotion_name for t in users],
+            "sub_emotion": [t.sub_emotion or "" for t in users],
+            "intensity": [t.intensity for t in users],
+            "colour": [t.colour for t in users],
+        }
+    )
     arc_def = tax.by_id("arcs").get(conv.scenario.emotional_arc)
     target = _resample(arc_def.intensity_curve, len(users)) if arc_def is not None and users else []
     quality, note = _quality(conv, tax)
     decisions = sorted((dict(r) for r in reviews), key=lambda r: (r["created_at"], r["id"]), reverse=True)
     return ConversationView(
-        conversation=conv, row=dict(row), turns=turns, arc=arc, target_curve=target, quality=quality,
-        quality_note=note, details=_details(conv, row, versions, metadata, tax), decisions=decisions,
+        conversation=conv,
+        row=dict(row),
+        turns=turns,
+        arc=arc,
+        target_curve=target,
+        quality=quality,
+        quality_note=note,
+        details=_details(conv, row, versions, metadata, tax),
+        decisions=decisions,
         versions=sorted((dict(v) for v in versions), key=lambda v: v["version"], reverse=True),
-        ratings=ratings or RatingsView(criteria=[]))
+        ratings=ratings or RatingsView(criteria=[]),
+    )
 
 
 # ---- turns --------------------------------------------------------------------------------------
@@ -213,18 +249,35 @@ def _turns(conv: Conversation, tax: Taxonomy) -> list[TurnView]:
         if isinstance(turn, UserTurn):
             e = turn.emotion
             family = emotions.get(e.primary)
-            turns.append(TurnView(
-                idx=idx, role="user", text=turn.text, emotion=e.primary,
-                emotion_name=family.name if family else e.primary, sub_emotion=e.sub_emotion,
-                intensity=float(e.intensity), band=_band(family, e.intensity),
-                colour=family.color if family else "#888888", revisions=revs))
+            turns.append(
+                TurnView(
+                    idx=idx,
+                    role="user",
+                    text=turn.text,
+                    emotion=e.primary,
+                    emotion_name=family.name if family else e.primary,
+                    sub_emotion=e.sub_emotion,
+                    intensity=float(e.intensity),
+                    band=_band(family, e.intensity),
+                    colour=family.color if family else "#888888",
+                    revisions=revs,
+                )
+            )
         else:
             assert isinstance(turn, AssistantTurn)
             s = turn.strategies
-            turns.append(TurnView(
-                idx=idx, role="assistant", text=turn.text, strategy=s.primary,
-                strategy_name=name(strategies, s.primary), supporting=list(s.supporting),
-                supporting_names=[name(strategies, x) for x in s.supporting], revisions=revs))
+            turns.append(
+                TurnView(
+                    idx=idx,
+                    role="assistant",
+                    text=turn.text,
+                    strategy=s.primary,
+                    strategy_name=name(strategies, s.primary),
+                    supporting=list(s.supporting),
+                    supporting_names=[name(strategies, x) for x in s.supporting],
+                    revisions=revs,
+                )
+            )
     return turns
 
 
@@ -238,10 +291,16 @@ def _band(family: Any, intensity: float) -> str:
 
 
 def _revision_view(rev: LabelRevision, tax: Taxonomy) -> RevisionView:
-    return RevisionView(field=rev.field, field_label=FIELD_LABELS.get(rev.field, rev.field),
-                        old=label_value_text(rev.field, rev.old_value, tax),
-                        new=label_value_text(rev.field, rev.new_value, tax),
-                        author=rev.author, reason=rev.reason, source=rev.source, at=rev.at)
+    return RevisionView(
+        field=rev.field,
+        field_label=FIELD_LABELS.get(rev.field, rev.field),
+        old=label_value_text(rev.field, rev.old_value, tax),
+        new=label_value_text(rev.field, rev.new_value, tax),
+        author=rev.author,
+        reason=rev.reason,
+        source=rev.source,
+        at=rev.at,
+    )
 
 
 def _resample(curve: Sequence[float], n: int) -> list[float]:
@@ -265,8 +324,11 @@ def _quality(conv: Conversation, tax: Taxonomy) -> tuple[QualityReport, str]:
     its findings (the turn and the quoted span), and a corrected label changes what they find."""
     quality = check_conversation(conv, tax)
     n = len(conv.label_history)
-    note = (f"Checked on the labels in force ({n} correction{'s' if n != 1 else ''} applied)." if n
-            else "Checked on the labels as generated.")
+    note = (
+        f"Checked on the labels in force ({n} correction{'s' if n != 1 else ''} applied)."
+        if n
+        else "Checked on the labels as generated."
+    )
     stored = conv.quality.score
     if stored is not None and stored != quality.score:
         note += f" The score stored with the conversation was {stored}."
@@ -287,8 +349,13 @@ def finding_message(finding: Finding) -> str:
 
 
 # ---- details ------------------------------------------------------------------------------------
-def _details(conv: Conversation, row: Mapping[str, Any], versions: Sequence[Mapping[str, Any]],
-             metadata: Mapping[str, Any], tax: Taxonomy) -> list[tuple[str, str, str]]:
+def _details(
+    conv: Conversation,
+    row: Mapping[str, Any],
+    versions: Sequence[Mapping[str, Any]],
+    metadata: Mapping[str, Any],
+    tax: Taxonomy,
+) -> list[tuple[str, str, str]]:
     s = conv.scenario
     p = conv.provenance
     arcs = tax.by_id("arcs")

@@ -14,6 +14,7 @@ At start it
    seeds' own scenarios counted within them);
 and logs how long it took. Two processes starting at once take turns (an advisory lock).
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,15 +31,15 @@ from psycopg.types.json import Jsonb
 from lib.config import Settings
 from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
-from lib.store.protocol import BootError, BootReport, InvalidInput, StoreKind, StoreUnavailable
-from lib.store.embedded import start_embedded
-from lib.store.calls import SCENARIO_FIELDS
-from lib.store.ledger import inspect
-from lib.store.migrate import MIGRATIONS_DIR, discover, migrate
-from lib.store.postgres import PostgresStore, connect_check
 from lib.core.taxonomy import DEFAULT_DIR as TAXONOMY_DIR
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from lib.core.validation import check_conversation
+from lib.store.calls import SCENARIO_FIELDS
+from lib.store.embedded import start_embedded
+from lib.store.ledger import inspect
+from lib.store.migrate import MIGRATIONS_DIR, discover, migrate
+from lib.store.postgres import PostgresStore, connect_check
+from lib.store.protocol import BootError, BootReport, InvalidInput, StoreKind, StoreUnavailable
 
 if TYPE_CHECKING:
     from lib.core.planner import PlanCoverage
@@ -51,9 +52,15 @@ DEFAULT_PLAN_N = 90
 DEFAULT_PLAN_SEED = 0
 
 
-def open_store(settings: Settings | None = None, *, prepare: bool = True, taxonomy_dir: Path = TAXONOMY_DIR,
-               seeds_dir: Path = SEEDS_DIR, migrations_dir: Path = MIGRATIONS_DIR,
-               default_plan_n: int = DEFAULT_PLAN_N) -> PostgresStore:
+def open_store(
+    settings: Settings | None = None,
+    *,
+    prepare: bool = True,
+    taxonomy_dir: Path = TAXONOMY_DIR,
+    seeds_dir: Path = SEEDS_DIR,
+    migrations_dir: Path = MIGRATIONS_DIR,
+    default_plan_n: int = DEFAULT_PLAN_N,
+) -> PostgresStore:
     """A ready Store. Raises StoreUnavailable (cannot reach or start the database),
     MigrationError (a migration failed) or BootError (taxonomy/seeds/plan), each one line.
     default_plan_n=0 skips the default plan of a first start (the CLI's `plan` does)."""
@@ -61,6 +68,7 @@ def open_store(settings: Settings | None = None, *, prepare: bool = True, taxono
     settings = settings or Settings.load()
     if settings.store_mode == "supabase":  # hosted: migrations are applied with `supabase db push`
         from lib.store.supabase import open_supabase_store
+
         return open_supabase_store(settings)  # type: ignore[return-value]
     dsn, kind, label = resolve_database(settings)
     connect_check(dsn, label)
@@ -74,8 +82,9 @@ def open_store(settings: Settings | None = None, *, prepare: bool = True, taxono
         store = PostgresStore(dsn, kind=kind, label=label)
         try:
             if prepare:
-                prepare_database(store, report, taxonomy_dir=taxonomy_dir, seeds_dir=seeds_dir,
-                                 default_plan_n=default_plan_n)
+                prepare_database(
+                    store, report, taxonomy_dir=taxonomy_dir, seeds_dir=seeds_dir, default_plan_n=default_plan_n
+                )
         except BaseException:
             store.close()
             raise
@@ -83,10 +92,17 @@ def open_store(settings: Settings | None = None, *, prepare: bool = True, taxono
             admin.execute("select pg_advisory_unlock(%(key)s)", {"key": BOOT_LOCK_KEY})
     report.seconds = round(time.perf_counter() - started, 3)
     store.boot = report
-    log.info("database ready in %.2f s (%s): %d migrations applied, taxonomy %s, %d seeds imported, "
-             "%d seed problems, %d scenarios planned", report.seconds, label, len(report.migrations_applied),
-             "synced" if report.taxonomy_synced else "unchanged", len(report.seeds_imported),
-             len(report.seed_problems), report.planned)
+    log.info(
+        "database ready in %.2f s (%s): %d migrations applied, taxonomy %s, %d seeds imported, "
+        "%d seed problems, %d scenarios planned",
+        report.seconds,
+        label,
+        len(report.migrations_applied),
+        "synced" if report.taxonomy_synced else "unchanged",
+        len(report.seeds_imported),
+        len(report.seed_problems),
+        report.planned,
+    )
     return store
 
 
@@ -99,7 +115,8 @@ def resolve_database(settings: Settings) -> tuple[str, StoreKind, str]:
         raise StoreUnavailable(
             "SUPABASE_URL is set without DATABASE_URL: a hosted project's migrations are applied with "
             "`supabase db push`; to use this command set DATABASE_URL to the project's connection string "
-            "(Supabase: Project settings > Database)")
+            "(Supabase: Project settings > Database)"
+        )
     assert settings.database_url is not None
     dsn = settings.database_url.get_secret_value()
     host = (urlsplit(dsn).hostname or "") if "://" in dsn else ""
@@ -107,8 +124,14 @@ def resolve_database(settings: Settings) -> tuple[str, StoreKind, str]:
     return dsn, kind, settings.database_label()
 
 
-def prepare_database(store: PostgresStore, report: BootReport, *, taxonomy_dir: Path = TAXONOMY_DIR,
-                     seeds_dir: Path = SEEDS_DIR, default_plan_n: int = DEFAULT_PLAN_N) -> None:
+def prepare_database(
+    store: PostgresStore,
+    report: BootReport,
+    *,
+    taxonomy_dir: Path = TAXONOMY_DIR,
+    seeds_dir: Path = SEEDS_DIR,
+    default_plan_n: int = DEFAULT_PLAN_N,
+) -> None:
     try:
         tax = load_taxonomy(taxonomy_dir)
     except TaxonomyError as exc:
@@ -124,20 +147,30 @@ def prepare_database(store: PostgresStore, report: BootReport, *, taxonomy_dir: 
 # -- taxonomy ----------------------------------------------------------------------------------
 def taxonomy_rows(tax: Taxonomy) -> dict[str, list[dict[str, Any]]]:
     """The taxonomy as rows of its tables (sync_taxonomy's argument)."""
+
     def row(item: Any, n: int, **extra: Any) -> dict[str, Any]:
         data = item.model_dump(mode="json", exclude={"topics"})
-        return {"id": item.id, "name": item.name, "description": item.description, "data": data,
-                "sort_order": n, **extra}
+        return {
+            "id": item.id,
+            "name": item.name,
+            "description": item.description,
+            "data": data,
+            "sort_order": n,
+            **extra,
+        }
 
     return {
         "tiers": [row(t, n) for n, t in enumerate(tax.tiers)],
         "emotions": [row(e, n) for n, e in enumerate(tax.emotions)],
         "strategies": [row(s, n) for n, s in enumerate(tax.strategies)],
         "personas": [row(p, n) for n, p in enumerate(tax.personas)],
-        "emotional_arcs": [row(a, n, start_emotion=a.start_emotion, end_emotion=a.end_emotion)
-                           for n, a in enumerate(tax.arcs)],
-        "topic_clusters": [{**row(c, n), "data": {**row(c, n)["data"], "topics": [t.id for t in c.topics]}}
-                           for n, c in enumerate(tax.topic_clusters)],
+        "emotional_arcs": [
+            row(a, n, start_emotion=a.start_emotion, end_emotion=a.end_emotion) for n, a in enumerate(tax.arcs)
+        ],
+        "topic_clusters": [
+            {**row(c, n), "data": {**row(c, n)["data"], "topics": [t.id for t in c.topics]}}
+            for n, c in enumerate(tax.topic_clusters)
+        ],
         "topics": [row(t, n, cluster_id=tax.cluster_of[t.id]) for n, t in enumerate(tax.topics)],
         "intents": [row(i, n) for n, i in enumerate(tax.intents)],
         "tones": [row(t, n) for n, t in enumerate(tax.tones)],
@@ -154,8 +187,10 @@ def sync_taxonomy(store: PostgresStore, tax: Taxonomy, *, force: bool = False) -
         row = conn.execute("select value ->> 'sha256' as sha from public.app_meta where key = 'taxonomy'").fetchone()
         if row and row["sha"] == tax.sha256 and not force:
             return False
-        conn.execute("select public.sync_taxonomy(p_taxonomy => %(rows)s, p_sha256 => %(sha)s::text)",
-                     {"rows": Jsonb(taxonomy_rows(tax)), "sha": tax.sha256})
+        conn.execute(
+            "select public.sync_taxonomy(p_taxonomy => %(rows)s, p_sha256 => %(sha)s::text)",
+            {"rows": Jsonb(taxonomy_rows(tax)), "sha": tax.sha256},
+        )
     log.info("synced the taxonomy tables from %s", tax.path)
     return True
 
@@ -180,8 +215,9 @@ def import_seeds(store: PostgresStore, directory: Path, tax: Taxonomy | None = N
             conv = _with_quality(conv, tax)
         try:
             with store.connection(f"import {name}") as conn:
-                conn.execute("select public.import_seed(p_conversation => %(doc)s)",
-                             {"doc": Jsonb(conv.model_dump(mode="json"))})
+                conn.execute(
+                    "select public.import_seed(p_conversation => %(doc)s)", {"doc": Jsonb(conv.model_dump(mode="json"))}
+                )
         except (StoreUnavailable, BootError):
             raise
         except Exception as exc:  # a StoreError from one seed must not stop the others
@@ -211,12 +247,14 @@ def is_first_start(store: PostgresStore) -> bool:
     with store.connection("check for a first start") as conn:
         row = conn.execute(
             "select (select count(*) from public.scenarios) as n, "
-            "exists (select 1 from public.app_meta where key = 'default_plan') as planned").fetchone()
+            "exists (select 1 from public.app_meta where key = 'default_plan') as planned"
+        ).fetchone()
     return row["n"] == 0 and not row["planned"]
 
 
-def plan_default(store: PostgresStore, tax: Taxonomy, n_total: int = DEFAULT_PLAN_N,
-                 seed: int = DEFAULT_PLAN_SEED) -> int:
+def plan_default(
+    store: PostgresStore, tax: Taxonomy, n_total: int = DEFAULT_PLAN_N, seed: int = DEFAULT_PLAN_SEED
+) -> int:
     """Plan the default table: n_total scenarios including the ones already there (the seeds'),
     with the default tier mix. Returns how many were added."""
     from lib.core.planner import tier_counts
@@ -227,19 +265,28 @@ def plan_default(store: PostgresStore, tax: Taxonomy, n_total: int = DEFAULT_PLA
     room = max(n_total - len(existing), 0)
     while sum(need.values()) > room:  # the seeds overfilled a tier: take the surplus off the largest
         need[max(need, key=lambda t: need[t])] -= 1
-    added, _ = plan_scenarios(store, tax, sum(need.values()), tier_mix=need, seed=seed, batch="default",
-                              existing=existing)
+    added, _ = plan_scenarios(
+        store, tax, sum(need.values()), tier_mix=need, seed=seed, batch="default", existing=existing
+    )
     with store.connection("remember the default plan") as conn:
-        conn.execute("insert into public.app_meta (key, value) values ('default_plan', %(v)s) "
-                     "on conflict (key) do nothing",
-                     {"v": Jsonb({"n": n_total, "added": len(added), "seed": seed, "at": time.time()})})
+        conn.execute(
+            "insert into public.app_meta (key, value) values ('default_plan', %(v)s) on conflict (key) do nothing",
+            {"v": Jsonb({"n": n_total, "added": len(added), "seed": seed, "at": time.time()})},
+        )
     log.info("planned the default scenario table: %d new scenarios, %d in all", len(added), len(existing) + len(added))
     return len(added)
 
 
-def plan_scenarios(store: PostgresStore, tax: Taxonomy, n: int, *, tier_mix: Mapping[str, int] | None = None,
-                   seed: int = 0, batch: str | None = None,
-                   existing: list[dict[str, Any]] | None = None) -> tuple[list[int], PlanCoverage | None]:
+def plan_scenarios(
+    store: PostgresStore,
+    tax: Taxonomy,
+    n: int,
+    *,
+    tier_mix: Mapping[str, int] | None = None,
+    seed: int = 0,
+    batch: str | None = None,
+    existing: list[dict[str, Any]] | None = None,
+) -> tuple[list[int], PlanCoverage | None]:
     """Plan n more scenarios on top of the table (the planner tops up what is under-covered).
     Returns the new ids and the coverage the table has with them."""
     from lib.core.planner import plan
@@ -253,6 +300,7 @@ def plan_scenarios(store: PostgresStore, tax: Taxonomy, n: int, *, tier_mix: Map
         result = plan(tax, n, dict(tier_mix) if tier_mix is not None else None, seed=seed, existing=existing)
     except ValueError as exc:
         raise InvalidInput(f"cannot plan {n} scenarios: {exc}") from None
-    ids = store.add_scenarios([s.as_dict() for s in result.scenarios], plan_batch=batch or f"plan-seed-{seed}",
-                              plan_seed=seed)
+    ids = store.add_scenarios(
+        [s.as_dict() for s in result.scenarios], plan_batch=batch or f"plan-seed-{seed}", plan_seed=seed
+    )
     return ids, result.coverage

@@ -14,6 +14,7 @@ Uses DATABASE_URL when set, else the embedded PostgreSQL in BRIGHTRUN_DATA_DIR (
 Exit codes: 0 done (status: the database matches its migrations, pending ones aside), 1 failed or does
 not match (one line on stderr says why), 2 bad usage or reset not confirmed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,10 +43,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib db") -> i
     plan = sub.add_parser("plan", help="plan N more scenarios on top of the table")
     plan.add_argument("--n", type=int, default=90, help="how many scenarios to add (default 90)")
     plan.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same plan")
-    plan.add_argument("--tier-mix", default=None, metavar="T=N,...",
-                      help="counts per tier, summing to N (default: the taxonomy's mix scaled to N)")
+    plan.add_argument(
+        "--tier-mix",
+        default=None,
+        metavar="T=N,...",
+        help="counts per tier, summing to N (default: the taxonomy's mix scaled to N)",
+    )
     reset = sub.add_parser("reset", help="delete every table, row and function, then start again")
-    reset.add_argument("--yes", action="store_true", help="confirm: this deletes all scenarios, conversations and reviews")
+    reset.add_argument(
+        "--yes", action="store_true", help="confirm: this deletes all scenarios, conversations and reviews"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
@@ -105,9 +112,11 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def print_ledger(ledger: LedgerStatus) -> None:
-    print(f"migrations {len(ledger.applied)} applied"
-          + (f", {len(ledger.pending)} pending" if ledger.pending else ", none pending")
-          + " (supabase/migrations/)")
+    print(
+        f"migrations {len(ledger.applied)} applied"
+        + (f", {len(ledger.pending)} pending" if ledger.pending else ", none pending")
+        + " (supabase/migrations/)"
+    )
     for m in ledger.pending:
         print(f"  pending    {m.path.name}: not applied yet (`python -m lib db migrate` or the app's start applies it)")
     for e in ledger.edited:
@@ -137,11 +146,13 @@ def print_rows(counts: dict[str, int], statuses: dict[str, int]) -> None:
 
 
 def print_start(label: str, boot: BootReport) -> None:
-    print(f"started    {label} in {boot.seconds:.2f} s"
-          + (f"; applied {', '.join(boot.migrations_applied)}" if boot.migrations_applied else "")
-          + ("; taxonomy synced" if boot.taxonomy_synced else "")
-          + (f"; imported {len(boot.seeds_imported)} seeds" if boot.seeds_imported else "")
-          + (f"; planned {boot.planned} scenarios" if boot.planned else ""))
+    print(
+        f"started    {label} in {boot.seconds:.2f} s"
+        + (f"; applied {', '.join(boot.migrations_applied)}" if boot.migrations_applied else "")
+        + ("; taxonomy synced" if boot.taxonomy_synced else "")
+        + (f"; imported {len(boot.seeds_imported)} seeds" if boot.seeds_imported else "")
+        + (f"; planned {boot.planned} scenarios" if boot.planned else "")
+    )
     for problem in boot.seed_problems:
         print(f"warning    {problem}")
 
@@ -155,8 +166,10 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
         try:
             tier_mix = {k.strip(): int(v) for k, v in (part.split("=", 1) for part in args.tier_mix.split(","))}
         except ValueError:
-            print(f"error: --tier-mix {args.tier_mix!r}: expected tier=count pairs, e.g. template=40,scenario=35,edge_case=15",
-                  file=sys.stderr)
+            print(
+                f"error: --tier-mix {args.tier_mix!r}: expected tier=count pairs, e.g. template=40,scenario=35,edge_case=15",
+                file=sys.stderr,
+            )
             return 2
     tax = load_taxonomy()
     # no default plan on a first start: "plan --n 90" on an empty database means these 90
@@ -180,8 +193,10 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_reset(settings: Settings, args: argparse.Namespace) -> int:
     dsn, _, label = resolve_database(settings)
     if not args.yes:
-        print(f"reset deletes every scenario, conversation, review and job in {label}. "
-              "Run again with --yes to do it.", file=sys.stderr)
+        print(
+            f"reset deletes every scenario, conversation, review and job in {label}. Run again with --yes to do it.",
+            file=sys.stderr,
+        )
         return 2
     connect_check(dsn, label)
     with psycopg.connect(dsn, autocommit=True) as conn:

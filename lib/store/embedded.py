@@ -4,6 +4,7 @@ Its files live in <data_dir>/pgdata (gitignored). The server listens on a Unix s
 keeps running after the process that started it exits (cleanup_mode=None), so the app, the CLI
 and workers share it and the next start takes well under a second.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,10 +25,10 @@ DATABASE = "brightrun"
 
 @dataclass(frozen=True)
 class EmbeddedServer:
-    dsn: str          # of the app's database on the server
-    admin_dsn: str    # of the server's maintenance database (postgres), for create/drop database
+    dsn: str  # of the app's database on the server
+    admin_dsn: str  # of the server's maintenance database (postgres), for create/drop database
     pgdata: Path
-    label: str        # safe to show
+    label: str  # safe to show
 
 
 def start_embedded(data_dir: Path, database: str = DATABASE, *, keep_running: bool = True) -> EmbeddedServer:
@@ -38,8 +39,9 @@ def start_embedded(data_dir: Path, database: str = DATABASE, *, keep_running: bo
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreUnavailable(f"cannot create the data folder {data_dir}: {exc.strerror}; "
-                               "set BRIGHTRUN_DATA_DIR to a writable folder") from None
+        raise StoreUnavailable(
+            f"cannot create the data folder {data_dir}: {exc.strerror}; set BRIGHTRUN_DATA_DIR to a writable folder"
+        ) from None
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
@@ -49,16 +51,23 @@ def start_embedded(data_dir: Path, database: str = DATABASE, *, keep_running: bo
 
             server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "delete")
     except ImportError:
-        raise StoreUnavailable("the embedded database needs the pgserver package: pip install -r requirements.txt, "
-                               "or set DATABASE_URL to a PostgreSQL server") from None
+        raise StoreUnavailable(
+            "the embedded database needs the pgserver package: pip install -r requirements.txt, "
+            "or set DATABASE_URL to a PostgreSQL server"
+        ) from None
     except (subprocess.SubprocessError, OSError, AssertionError) as exc:
         raise StoreUnavailable(
             f"cannot start the embedded PostgreSQL in {pgdata}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
-            f"See {pgdata / 'log'}; to start over, delete {data_dir} (this deletes the embedded data)") from None
+            f"See {pgdata / 'log'}; to start over, delete {data_dir} (this deletes the embedded data)"
+        ) from None
     admin_dsn = server.get_uri("postgres")
     ensure_database(admin_dsn, database)
-    return EmbeddedServer(dsn=server.get_uri(database), admin_dsn=admin_dsn, pgdata=pgdata,
-                          label=f"embedded PostgreSQL in {_show(data_dir)}")
+    return EmbeddedServer(
+        dsn=server.get_uri(database),
+        admin_dsn=admin_dsn,
+        pgdata=pgdata,
+        label=f"embedded PostgreSQL in {_show(data_dir)}",
+    )
 
 
 def ensure_database(admin_dsn: str, database: str) -> bool:

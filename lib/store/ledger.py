@@ -11,6 +11,7 @@ function, view, table, index, trigger and policy of the app's schemas, public an
 - drift: objects dropped, changed or added by hand since the migrations ran.
 Versions that `supabase db push` recorded without this ledger are applied but cannot be checked.
 """
+
 from __future__ import annotations
 
 import re
@@ -120,8 +121,11 @@ def ledger_rows(conn: psycopg.Connection) -> dict[str, tuple[str, str]]:
     """version -> (name, sha256) of every file this app applied."""
     if not has_ledger(conn):
         return {}
-    rows = conn.cursor(row_factory=tuple_row).execute(
-        "select version, name, sha256 from public.schema_migrations").fetchall()
+    rows = (
+        conn.cursor(row_factory=tuple_row)
+        .execute("select version, name, sha256 from public.schema_migrations")
+        .fetchall()
+    )
     return {str(v): (str(n), str(s)) for v, n, s in rows}
 
 
@@ -129,8 +133,11 @@ def supabase_versions(conn: psycopg.Connection) -> dict[str, str]:
     """version -> name of what `supabase db push` recorded."""
     if not has_supabase_ledger(conn):
         return {}
-    rows = conn.cursor(row_factory=tuple_row).execute(
-        "select version::text, coalesce(name, '') from supabase_migrations.schema_migrations").fetchall()
+    rows = (
+        conn.cursor(row_factory=tuple_row)
+        .execute("select version::text, coalesce(name, '') from supabase_migrations.schema_migrations")
+        .fetchall()
+    )
     return {str(v): str(n) for v, n in rows}
 
 
@@ -142,21 +149,29 @@ def applied_versions(conn: psycopg.Connection) -> list[str]:
 def recorded_catalog(conn: psycopg.Connection) -> dict[str, str] | None:
     """The catalogue the migrations applied so far should have left, or None when none was recorded."""
     if not has_ledger(conn) or not scalar(
-            conn, "select exists (select 1 from information_schema.columns where table_schema = 'public' "
-                  "and table_name = 'schema_migrations' and column_name = 'catalog')"):
+        conn,
+        "select exists (select 1 from information_schema.columns where table_schema = 'public' "
+        "and table_name = 'schema_migrations' and column_name = 'catalog')",
+    ):
         return None
-    found = scalar(conn, "select catalog from public.schema_migrations where catalog is not null "
-                         "order by applied_at desc, version desc limit 1")
+    found = scalar(
+        conn,
+        "select catalog from public.schema_migrations where catalog is not null "
+        "order by applied_at desc, version desc limit 1",
+    )
     return dict(found) if isinstance(found, dict) else None
 
 
 def record_catalog(conn: psycopg.Connection, version: str, expected: Mapping[str, str]) -> None:
-    conn.execute("update public.schema_migrations set catalog = %(c)s where version = %(v)s",
-                 {"c": Jsonb(dict(expected)), "v": version})
+    conn.execute(
+        "update public.schema_migrations set catalog = %(c)s where version = %(v)s",
+        {"c": Jsonb(dict(expected)), "v": version},
+    )
 
 
-def carried_forward(expected: Mapping[str, str] | None, before: Mapping[str, str],
-                    after: Mapping[str, str]) -> dict[str, str]:
+def carried_forward(
+    expected: Mapping[str, str] | None, before: Mapping[str, str], after: Mapping[str, str]
+) -> dict[str, str]:
     """The catalogue to expect once a migration ran: what the migration changed (before -> after)
     on top of what was expected before it. An object changed by hand earlier and left alone by the
     migration keeps its expected definition, so the drift stays visible instead of being adopted."""
@@ -189,8 +204,10 @@ class Edited:
     now: str
 
     def describe(self) -> str:
-        return (f"{self.file} was changed after it was applied (sha256 {self.recorded[:12]}… when applied, "
-                f"{self.now[:12]}… now)")
+        return (
+            f"{self.file} was changed after it was applied (sha256 {self.recorded[:12]}… when applied, "
+            f"{self.now[:12]}… now)"
+        )
 
 
 @dataclass
@@ -217,14 +234,19 @@ class LedgerStatus:
             advice.append("undo the change to the applied file and make it a new migration with a later timestamp")
         if self.missing:
             advice.append("put the missing file back")
-        return (f"the database does not match supabase/migrations/: {'; '.join(parts)}. To go on, "
-                f"{' and '.join(advice)}; or, if this database is disposable, start it again from the files "
-                "with `python -m lib db reset --yes` (this deletes its data)")
+        return (
+            f"the database does not match supabase/migrations/: {'; '.join(parts)}. To go on, "
+            f"{' and '.join(advice)}; or, if this database is disposable, start it again from the files "
+            "with `python -m lib db reset --yes` (this deletes its data)"
+        )
 
     def drift_text(self) -> str:
-        return ("the database differs from its migrations: " + "; ".join(d.describe() for d in self.drift)
-                + ". Re-run the definition from the migration file named (or add a migration that makes the "
-                  "change for good); a disposable database: `python -m lib db reset --yes`")
+        return (
+            "the database differs from its migrations: "
+            + "; ".join(d.describe() for d in self.drift)
+            + ". Re-run the definition from the migration file named (or add a migration that makes the "
+            "change for good); a disposable database: `python -m lib db reset --yes`"
+        )
 
 
 def inspect(conn: psycopg.Connection, migrations: Sequence[Migration], *, check_catalog: bool = True) -> LedgerStatus:

@@ -13,6 +13,7 @@
 - Nothing is applied to a database whose applied files were edited or removed since: it would run
   code the folder no longer describes. The error names the files and says what to do.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -89,6 +90,7 @@ select count(*) = 3 and to_regprocedure('auth.uid()') is not null and to_regproc
   from pg_roles where rolname in ('anon', 'authenticated', 'service_role')
 """
 
+
 @dataclass(frozen=True)
 class Migration:
     version: str
@@ -119,8 +121,9 @@ def discover(directory: Path | None = None) -> list[Migration]:
     for path in sorted(directory.glob("*.sql")):
         m = FILE_NAME.match(path.name)
         if not m:
-            raise MigrationError(f"{path}: not a migration file name; expected YYYYMMDDHHmmss_description.sql "
-                                 "(lowercase, digits and _)")
+            raise MigrationError(
+                f"{path}: not a migration file name; expected YYYYMMDDHHmmss_description.sql (lowercase, digits and _)"
+            )
         data = path.read_bytes()
         try:
             data.decode("utf-8")
@@ -247,8 +250,10 @@ def migrate(conn: psycopg.Connection, directory: Path | None = None) -> list[str
         # files `supabase db push` applied: their sha256 is kept from now on, so a later edit is caught
         pushed = [m for m in migrations if m.path.name in set(status.unchecked)]
         for m in pushed:
-            conn.execute("insert into public.schema_migrations (version, name, sha256) values (%(v)s, %(n)s, %(s)s)",
-                         {"v": m.version, "n": m.name, "s": m.sha256})
+            conn.execute(
+                "insert into public.schema_migrations (version, name, sha256) values (%(v)s, %(n)s, %(s)s)",
+                {"v": m.version, "n": m.name, "s": m.sha256},
+            )
         expected = recorded_catalog(conn)
         applied: list[str] = []
         for migration in status.pending:
@@ -283,13 +288,20 @@ def _apply(conn: psycopg.Connection, migration: Migration, expected: dict[str, s
         conn.execute(
             "insert into public.schema_migrations (version, name, sha256, duration_ms, catalog) "
             "values (%(version)s, %(name)s, %(sha)s, %(ms)s, %(catalog)s)",
-            {"version": migration.version, "name": migration.name, "sha": migration.sha256, "ms": ms,
-             "catalog": Jsonb(expected)})
+            {
+                "version": migration.version,
+                "name": migration.name,
+                "sha": migration.sha256,
+                "ms": ms,
+                "catalog": Jsonb(expected),
+            },
+        )
         if has_supabase_ledger(conn):
             conn.execute(
                 "insert into supabase_migrations.schema_migrations (version, name) "
                 "values (%(version)s, %(name)s) on conflict do nothing",
-                {"version": migration.version, "name": migration.name})
+                {"version": migration.version, "name": migration.name},
+            )
     log.info("applied migration %s in %d ms", migration.path.name, ms)
     return expected
 

@@ -6,6 +6,7 @@ where the migrations have no function, the reads of CALLS are written here, once
 tables and v_* views (and the export reads the documents as text, its fastest way). SQL parameters
 are always named.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -22,7 +23,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from lib.config import safe_dsn_label
 from lib.store.calls import AnyOf, Between, Cond, Eq, Fn, Insert, IsTrue, NotNull, Overlaps, Read
 from lib.store.protocol import (
-    BootReport, ExportRow, InvalidInput, NotFound, PermissionDenied, StoreError, StoreKind, StoreUnavailable,
+    BootReport,
+    ExportRow,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+    StoreKind,
+    StoreUnavailable,
 )
 from lib.store.transport import CallStore
 
@@ -37,30 +45,43 @@ def connect_check(dsn: str, label: str, timeout: int = 5) -> None:
         reason = (_first_line(exc) or type(exc).__name__).removeprefix("connection failed: ")
         raise StoreUnavailable(
             f"cannot connect to the database at {label}: {reason}. Check that the server is running and that "
-            "DATABASE_URL is right, or unset DATABASE_URL to use the embedded database") from None
+            "DATABASE_URL is right, or unset DATABASE_URL to use the embedded database"
+        ) from None
     except psycopg.ProgrammingError as exc:  # a malformed connection string
-        raise StoreUnavailable(f"DATABASE_URL is not a valid PostgreSQL connection string ({_first_line(exc)}); "
-                               "expected postgresql://user:password@host:5432/dbname") from None
+        raise StoreUnavailable(
+            f"DATABASE_URL is not a valid PostgreSQL connection string ({_first_line(exc)}); "
+            "expected postgresql://user:password@host:5432/dbname"
+        ) from None
 
 
 class PostgresStore(CallStore):
     """The Store on one PostgreSQL database. Thread-safe: the pool hands each call a connection."""
 
-    def __init__(self, dsn: str, *, kind: StoreKind = "postgres", label: str | None = None,
-                 min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(
+        self, dsn: str, *, kind: StoreKind = "postgres", label: str | None = None, min_size: int = 1, max_size: int = 8
+    ) -> None:
         self.kind: StoreKind = kind
         self.label = label or safe_dsn_label(dsn)
         self.boot: BootReport | None = None
         connect_check(dsn, self.label)
         # check: a connection that died (the server restarted) is replaced when handed out
-        self._pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False, configure=_configure,
-                                    check=ConnectionPool.check_connection,
-                                    kwargs={"row_factory": dict_row, "connect_timeout": 5}, name="brightrun")
+        self._pool = ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            configure=_configure,
+            check=ConnectionPool.check_connection,
+            kwargs={"row_factory": dict_row, "connect_timeout": 5},
+            name="brightrun",
+        )
         try:
             self._pool.open(wait=True, timeout=10)
         except PoolTimeout:
-            raise StoreUnavailable(f"cannot open connections to the database at {self.label} within 10 s; "
-                                   "check the server's max_connections and the network") from None
+            raise StoreUnavailable(
+                f"cannot open connections to the database at {self.label} within 10 s; "
+                "check the server's max_connections and the network"
+            ) from None
 
     @contextmanager
     def connection(self, action: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
@@ -79,7 +100,8 @@ class PostgresStore(CallStore):
     def call_function(self, fn: Fn, params: dict[str, Any], action: str) -> Any:
         named = sql.SQL(", ").join(
             sql.SQL("{} => {}::{}").format(sql.Identifier(name), sql.Placeholder(name), sql.SQL(fn.args[name].type))
-            for name in params)
+            for name in params
+        )
         call = sql.SQL("public.{}({})").format(sql.Identifier(fn.name), named)
         if fn.returns in ("rows", "row"):
             query = sql.SQL("select * from {}").format(call)
@@ -97,17 +119,21 @@ class PostgresStore(CallStore):
 
     def read_rows(self, read: Read, conds: list[Cond], limit: int | None, action: str) -> list[dict[str, Any]]:
         params: dict[str, Any] = {}
-        columns = [sql.SQL("r.*")] if not read.columns else [
-            sql.SQL("r.{}").format(sql.Identifier(c)) for c in read.columns]
+        columns = (
+            [sql.SQL("r.*")] if not read.columns else [sql.SQL("r.{}").format(sql.Identifier(c)) for c in read.columns]
+        )
         source = sql.SQL("public.{} r").format(sql.Identifier(read.relation))
         if read.embed is not None:
             columns += [sql.SQL("e.{}").format(sql.Identifier(c)) for c in read.embed.columns]
             source += sql.SQL(" join public.{} e on e.id = r.{}").format(
-                sql.Identifier(read.embed.table), sql.Identifier(read.embed.key))
-        order = sql.SQL(", ").join(sql.SQL("r.{}{}").format(sql.Identifier(c), sql.SQL(" desc" if desc else ""))
-                                   for c, desc in read.order)
+                sql.Identifier(read.embed.table), sql.Identifier(read.embed.key)
+            )
+        order = sql.SQL(", ").join(
+            sql.SQL("r.{}{}").format(sql.Identifier(c), sql.SQL(" desc" if desc else "")) for c, desc in read.order
+        )
         query = sql.SQL("select {} from {}{} order by {}").format(
-            sql.SQL(", ").join(columns), source, _where(conds, params), order)
+            sql.SQL(", ").join(columns), source, _where(conds, params), order
+        )
         if limit is not None:
             params["limit"] = limit
             query += sql.SQL(" limit %(limit)s")
@@ -117,14 +143,17 @@ class PostgresStore(CallStore):
         assert read.count_by is not None
         params: dict[str, Any] = {}
         query = sql.SQL("select r.{} as key, count(*) as n from public.{} r{} group by 1").format(
-            sql.Identifier(read.count_by), sql.Identifier(read.relation), _where(conds, params))
+            sql.Identifier(read.count_by), sql.Identifier(read.relation), _where(conds, params)
+        )
         return {r["key"]: int(r["n"]) for r in self._rows(action, query, params)}
 
     def insert_row(self, insert: Insert, row: dict[str, Any], action: str) -> int:
         params = {k: Jsonb(v) if k in insert.json_columns else v for k, v in row.items()}
         query = sql.SQL("insert into public.{} ({}) values ({}) returning id").format(
-            sql.Identifier(insert.table), sql.SQL(", ").join(sql.Identifier(k) for k in params),
-            sql.SQL(", ").join(sql.Placeholder(k) for k in params))
+            sql.Identifier(insert.table),
+            sql.SQL(", ").join(sql.Identifier(k) for k in params),
+            sql.SQL(", ").join(sql.Placeholder(k) for k in params),
+        )
         return self._rows(action, query, params)[0]["id"]
 
     def export_rows(self, conds: list[Cond], limit: int | None, action: str) -> list[ExportRow]:
@@ -135,7 +164,8 @@ class PostgresStore(CallStore):
             "select r.id as scenario_id, c.version, (c.document - 'training')::text as document, "
             "coalesce(c.document -> 'training', '{{}}'::jsonb) as training "
             "from public.v_scenarios r join public.conversations c on c.id = r.conversation_id{} "
-            "order by r.id").format(_where(conds, params))
+            "order by r.id"
+        ).format(_where(conds, params))
         if limit is not None:
             params["limit"] = limit
             query += sql.SQL(" limit %(limit)s")
@@ -145,7 +175,7 @@ class PostgresStore(CallStore):
 
 
 def _where(conds: list[Cond], params: dict[str, Any]) -> sql.Composable:
-    """ WHERE on the relation aliased r, its values added to params as w0, w1, ..."""
+    """WHERE on the relation aliased r, its values added to params as w0, w1, ..."""
     clauses: list[sql.Composable] = []
     for n, c in enumerate(conds):
         col = sql.SQL("r.{}").format(sql.Identifier(c.column))
@@ -161,7 +191,9 @@ def _where(conds: list[Cond], params: dict[str, Any]) -> sql.Composable:
             clauses.append(sql.SQL("{} && {}::text[]").format(col, sql.Placeholder(name)))
         elif isinstance(c, Between):
             params[name + "lo"], params[name + "hi"] = c.low, c.high
-            test = sql.SQL("{} between {} and {}").format(col, sql.Placeholder(name + "lo"), sql.Placeholder(name + "hi"))
+            test = sql.SQL("{} between {} and {}").format(
+                col, sql.Placeholder(name + "lo"), sql.Placeholder(name + "hi")
+            )
             clauses.append(sql.SQL("({} is null or {})").format(col, test) if c.or_null else test)
         elif isinstance(c, IsTrue):
             clauses.append(col)
@@ -202,13 +234,20 @@ def _translate(action: str) -> Iterator[None]:
         raise PermissionDenied(_pg_message(exc)) from None
     except psycopg.errors.NoDataFound as exc:
         raise NotFound(_pg_message(exc)) from None
-    except (psycopg.errors.InvalidParameterValue, psycopg.errors.RaiseException, psycopg.IntegrityError,
-            psycopg.DataError) as exc:
+    except (
+        psycopg.errors.InvalidParameterValue,
+        psycopg.errors.RaiseException,
+        psycopg.IntegrityError,
+        psycopg.DataError,
+    ) as exc:
         raise InvalidInput(f"cannot {action}: {_pg_message(exc)}") from None
     except psycopg.errors.TransactionRollback as exc:  # deadlock or serialization failure: retryable
-        raise StoreError(f"cannot {action} now: it collided with another change ({_pg_message(exc)}); try again") from None
+        raise StoreError(
+            f"cannot {action} now: it collided with another change ({_pg_message(exc)}); try again"
+        ) from None
     except (psycopg.OperationalError, PoolTimeout) as exc:
-        raise StoreUnavailable(f"lost the database while trying to {action}: {_first_line(exc)}; "
-                               "check that it is running, then try again") from None
+        raise StoreUnavailable(
+            f"lost the database while trying to {action}: {_first_line(exc)}; check that it is running, then try again"
+        ) from None
     except psycopg.Error as exc:
         raise StoreError(f"cannot {action}: {_pg_message(exc)}") from None

@@ -9,6 +9,7 @@ Rows come back as plain dicts (column -> value; numbers as int/float, times as a
 conversations as lib.core.models.Conversation. Errors are the StoreError subclasses below, each with a
 one-line message a person can act on.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -61,10 +62,35 @@ SCENARIO_FILTERS: dict[str, str] = {
 
 # The columns of a scenario row (v_scenarios), in display order.
 SCENARIO_COLUMNS: tuple[str, ...] = (
-    "id", "tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id", "context",
-    "status", "origin", "quality_score", "plan_seed", "plan_batch", "created_by", "created_at", "updated_at",
-    "start_emotion", "end_emotion", "topic_cluster", "conversation_id", "conversation_version",
-    "conversation_source", "conversation_quality", "review_status", "turn_count", "conversation_created_at")
+    "id",
+    "tier",
+    "persona",
+    "emotional_arc",
+    "topic",
+    "intent",
+    "tone",
+    "outcome_type",
+    "context_id",
+    "context",
+    "status",
+    "origin",
+    "quality_score",
+    "plan_seed",
+    "plan_batch",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "start_emotion",
+    "end_emotion",
+    "topic_cluster",
+    "conversation_id",
+    "conversation_version",
+    "conversation_source",
+    "conversation_quality",
+    "review_status",
+    "turn_count",
+    "conversation_created_at",
+)
 
 
 class StoreError(Exception):
@@ -97,6 +123,7 @@ class InvalidInput(StoreError):
 
 class BootReport(BaseModel):
     """What open_store did at start, for the log, the CLI and the app's data-source panel."""
+
     model_config = ConfigDict(extra="forbid")
     seconds: float = 0.0
     migrations_applied: list[str] = Field(default_factory=list)
@@ -118,6 +145,7 @@ class StoreInfo(BaseModel):
 
 class JobItem(BaseModel):
     """One scenario to generate within a job, as a worker sees it after claiming it."""
+
     model_config = ConfigDict(extra="ignore")
     id: int
     job_id: int
@@ -142,6 +170,7 @@ class ExportRow(NamedTuple):
     without its `training` block, which comes apart in `training`: the export copies the text into
     the full format as it is and sets the split, instead of validating and re-serializing 10,000
     documents. scenario_id groups the split (None: not from the database)."""
+
     scenario_id: int | None
     version: int
     document: str
@@ -178,17 +207,24 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     # -- scenarios ----------------------------------------------------------------------------
-    def list_scenarios(self, filters: Mapping[str, Sequence[str | int]] | None = None,
-                       limit: int | None = None) -> list[dict[str, Any]]:
+    def list_scenarios(
+        self, filters: Mapping[str, Sequence[str | int]] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """v_scenarios rows ordered by id. filters: SCENARIO_FILTERS key -> allowed values (OR
         within a key, AND across keys; an empty list filters nothing)."""
         ...
 
     def get_scenario(self, scenario_id: int) -> dict[str, Any] | None: ...
 
-    def add_scenarios(self, rows: Sequence[Mapping[str, Any]], *, plan_batch: str | None = None,
-                      plan_seed: int | None = None, origin: str = "planned",
-                      created_by: str | None = None) -> list[int]:
+    def add_scenarios(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        plan_batch: str | None = None,
+        plan_seed: int | None = None,
+        origin: str = "planned",
+        created_by: str | None = None,
+    ) -> list[int]:
         """rows: tier, persona, emotional_arc, topic, intent, tone, outcome_type, context_id, context."""
         ...
 
@@ -212,19 +248,41 @@ class Store(Protocol):
         the scenario's current conversation says. Returns the new status."""
         ...
 
-    def save_generated(self, conversation: Conversation, *, item_id: int | None = None,
-                       scenario_id: int | None = None, worker: str | None = None,
-                       metadata: Mapping[str, Any] | None = None) -> str:
+    def save_generated(
+        self,
+        conversation: Conversation,
+        *,
+        item_id: int | None = None,
+        scenario_id: int | None = None,
+        worker: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
         """Store a generated conversation as its scenario's current version and close its job
         item, in one transaction. Idempotent per item and per conversation id."""
         ...
 
     # -- review -------------------------------------------------------------------------------
-    def record_review(self, conversation_id: str, decision: Decision, *, reviewer: str,
-                      reason_code: str | None = None, notes: str = "") -> int: ...
+    def record_review(
+        self,
+        conversation_id: str,
+        decision: Decision,
+        *,
+        reviewer: str,
+        reason_code: str | None = None,
+        notes: str = "",
+    ) -> int: ...
 
-    def revise_label(self, conversation_id: str, turn: int, field: str, new_value: Any, *, author: str,
-                     reason: str = "", source: RevisionSource = "human_review") -> int | None:
+    def revise_label(
+        self,
+        conversation_id: str,
+        turn: int,
+        field: str,
+        new_value: Any,
+        *,
+        author: str,
+        reason: str = "",
+        source: RevisionSource = "human_review",
+    ) -> int | None:
         """Returns the revision id, or None when new_value is already in force."""
         ...
 
@@ -236,9 +294,14 @@ class Store(Protocol):
         """Every label revision of a conversation, oldest first."""
         ...
 
-    def review_queue(self, filters: Mapping[str, Sequence[str | int]] | None = None, *,
-                     quality: tuple[float, float] | None = None, current_only: bool = True,
-                     limit: int | None = None) -> list[dict[str, Any]]:
+    def review_queue(
+        self,
+        filters: Mapping[str, Sequence[str | int]] | None = None,
+        *,
+        quality: tuple[float, float] | None = None,
+        current_only: bool = True,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         """v_review_queue rows (one per conversation version): those whose ratings failed a hard rule first,
         then the other flagged ones, then the rest, each oldest first. filters: REVIEW_FILTERS
         key -> allowed values (OR within a key, AND across keys; an empty list filters nothing).
@@ -246,8 +309,13 @@ class Store(Protocol):
         the full range 1-10. current_only: leave out the versions a regeneration replaced."""
         ...
 
-    def review_queue_ids(self, filters: Mapping[str, Sequence[str | int]] | None = None, *,
-                         quality: tuple[float, float] | None = None, current_only: bool = True) -> list[str]:
+    def review_queue_ids(
+        self,
+        filters: Mapping[str, Sequence[str | int]] | None = None,
+        *,
+        quality: tuple[float, float] | None = None,
+        current_only: bool = True,
+    ) -> list[str]:
         """The ids review_queue() would return, in its order: the cheap read for taking the queue."""
         ...
 
@@ -270,19 +338,37 @@ class Store(Protocol):
         ...
 
     # -- generation jobs ----------------------------------------------------------------------
-    def create_job(self, scenario_ids: Sequence[int], *, kind: JobKind = "realtime", model: str | None = None,
-                   settings: Mapping[str, Any] | None = None, created_by: str | None = None,
-                   feedback: str | None = None, max_attempts: int = 3) -> int: ...
+    def create_job(
+        self,
+        scenario_ids: Sequence[int],
+        *,
+        kind: JobKind = "realtime",
+        model: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        created_by: str | None = None,
+        feedback: str | None = None,
+        max_attempts: int = 3,
+    ) -> int: ...
 
-    def claim_items(self, worker: str, *, limit: int = 1, lease_seconds: int = 300,
-                    job_id: int | None = None) -> list[JobItem]: ...
+    def claim_items(
+        self, worker: str, *, limit: int = 1, lease_seconds: int = 300, job_id: int | None = None
+    ) -> list[JobItem]: ...
 
     def heartbeat(self, worker: str, item_ids: Sequence[int], *, lease_seconds: int = 300) -> list[int]:
         """Extend the leases; returns the item ids the worker still holds."""
         ...
 
-    def fail_item(self, item_id: int, error: str, *, worker: str | None = None, retry: bool = False,
-                  cost_usd: float = 0.0, input_tokens: int = 0, output_tokens: int = 0) -> str:
+    def fail_item(
+        self,
+        item_id: int,
+        error: str,
+        *,
+        worker: str | None = None,
+        retry: bool = False,
+        cost_usd: float = 0.0,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+    ) -> str:
         """Returns the item's new status (failed, or pending when retried)."""
         ...
 
@@ -315,20 +401,29 @@ class Store(Protocol):
         pending items are cancelled (Resume queues them again). Returns how many were cancelled."""
         ...
 
-    def claim_batch_jobs(self, worker: str, *, lease_seconds: int = 120, job_id: int | None = None,
-                         limit: int = 10) -> list[dict[str, Any]]:
+    def claim_batch_jobs(
+        self, worker: str, *, lease_seconds: int = 120, job_id: int | None = None, limit: int = 10
+    ) -> list[dict[str, Any]]:
         """Lease the batch jobs with work (or extend this worker's leases): generation_jobs rows."""
         ...
 
-    def record_job_batch(self, job_id: int, worker: str, *, batch_id: str | None = None,
-                         batch_status: str | None = None, item_ids: Sequence[int] = (),
-                         request_ids: Sequence[str | None] = ()) -> bool:
+    def record_job_batch(
+        self,
+        job_id: int,
+        worker: str,
+        *,
+        batch_id: str | None = None,
+        batch_status: str | None = None,
+        item_ids: Sequence[int] = (),
+        request_ids: Sequence[str | None] = (),
+    ) -> bool:
         """The job's Message Batch (id, processing status) and each item's request in it ('<batch
         id>:<custom id>', None once its result was read). False: the worker lost the job lease."""
         ...
 
-    def claim_batch_items(self, worker: str, job_id: int, batch_id: str, *, limit: int = 1000,
-                          lease_seconds: int = 300) -> list[JobItem]:
+    def claim_batch_items(
+        self, worker: str, job_id: int, batch_id: str, *, limit: int = 1000, lease_seconds: int = 300
+    ) -> list[JobItem]:
         """Claim the items of the job's batch whose result has not been read yet."""
         ...
 
@@ -344,13 +439,17 @@ class Store(Protocol):
         successes, call_seconds, call_output_tokens, failure_rate, rate_limits (the last headers)."""
         ...
 
-    def register_prompt_template(self, name: str, version: str, sha256: str, body: str,
-                                 tier: str | None = None) -> int: ...
+    def register_prompt_template(
+        self, name: str, version: str, sha256: str, body: str, tier: str | None = None
+    ) -> int: ...
 
     # -- export ---------------------------------------------------------------------------------
-    def export_conversations(self, filters: Mapping[str, Sequence[str | int]] | None = None,
-                             review_statuses: Sequence[str] | None = None,
-                             limit: int | None = None) -> list[ExportRow]:
+    def export_conversations(
+        self,
+        filters: Mapping[str, Sequence[str | int]] | None = None,
+        review_statuses: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[ExportRow]:
         """The current conversation of every scenario that passes `filters` (SCENARIO_FILTERS keys,
         as list_scenarios) and whose review status is one of `review_statuses` (None: any), by
         scenario id."""
@@ -368,8 +467,9 @@ class Store(Protocol):
 
     def list_members(self) -> list[dict[str, Any]]: ...
 
-    def add_member(self, email: str, role: str = "viewer", *, user_id: str | None = None,
-                   display_name: str | None = None) -> dict[str, Any]:
+    def add_member(
+        self, email: str, role: str = "viewer", *, user_id: str | None = None, display_name: str | None = None
+    ) -> dict[str, Any]:
         """Add (or update) a member; without user_id the person is looked up by email (admins only)."""
         ...
 
@@ -394,16 +494,25 @@ class Store(Protocol):
         Returns {run_id, log_ids, ratings, findings, created}."""
         ...
 
-    def create_judge_job(self, *, kind: JobKind = "realtime", limit: int | None = None,
-                         conversation_ids: Sequence[str] | None = None, rubric_version: str | None = None,
-                         model: str | None = None, settings: Mapping[str, Any] | None = None,
-                         created_by: str | None = None, max_attempts: int = 3) -> int | None:
+    def create_judge_job(
+        self,
+        *,
+        kind: JobKind = "realtime",
+        limit: int | None = None,
+        conversation_ids: Sequence[str] | None = None,
+        rubric_version: str | None = None,
+        model: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        created_by: str | None = None,
+        max_attempts: int = 3,
+    ) -> int | None:
         """A rating job for conversation_ids, or else for up to `limit` conversations_to_judge; the
         scenarios' statuses stay as they are. Returns the job id, or None when there is nothing to rate."""
         ...
 
-    def queue_follow_up(self, job_id: int, task: JobTask, conversation_id: str, *,
-                        feedback: str | None = None) -> int | None:
+    def queue_follow_up(
+        self, job_id: int, task: JobTask, conversation_id: str, *, feedback: str | None = None
+    ) -> int | None:
         """Add the conversation to the follow-up job of `task` of job_id: 'judge' to rate it, 'generate'
         to write its scenario once more with `feedback` (once per scenario at most). Returns the item
         id, or None when the database refuses it (not current, already queued, regenerated before)."""
@@ -420,9 +529,20 @@ class Store(Protocol):
         newest first; latest_run marks those of the judge's latest run."""
         ...
 
-    def record_human_rating(self, conversation_id: str, criterion: str, score: int, *, rater: str, pass_at: int,
-                            hard: bool = False, reason: str = "", cited_turns: Sequence[int] = (),
-                            rubric_id: str | None = None, rubric_version: str | None = None) -> int:
+    def record_human_rating(
+        self,
+        conversation_id: str,
+        criterion: str,
+        score: int,
+        *,
+        rater: str,
+        pass_at: int,
+        hard: bool = False,
+        reason: str = "",
+        cited_turns: Sequence[int] = (),
+        rubric_id: str | None = None,
+        rubric_version: str | None = None,
+    ) -> int:
         """A person's 1-5 rating of one criterion: a new row, in force over the judge's (whose row is
         kept). pass_at and hard come from the rubric the person rated against. Returns its id."""
         ...

@@ -15,6 +15,7 @@ PostgREST returns at most `max-rows` rows per request (1,000 on Supabase), so ev
 may be long is paged with an ORDER BY and a range. It sends times as ISO text; they come back
 as datetimes here, as psycopg gives them.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,14 @@ from urllib.parse import urlsplit
 
 from lib.store.calls import AnyOf, Between, Cond, Embed, Eq, Fn, Insert, IsTrue, NotNull, Overlaps, Read
 from lib.store.protocol import (
-    BootReport, ExportRow, InvalidInput, NotFound, PermissionDenied, StoreError, StoreKind, StoreUnavailable,
+    BootReport,
+    ExportRow,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+    StoreKind,
+    StoreUnavailable,
 )
 from lib.store.transport import CallStore, count_values
 
@@ -46,8 +54,17 @@ def supabase_label(url: str) -> str:
 class SupabaseStore(CallStore):
     """The Store on a Supabase project's REST API. Thread-safe (httpx clients are)."""
 
-    def __init__(self, url: str, key: str, *, access_token: str | None = None, timeout: float = 30.0,
-                 kind: StoreKind = "supabase", label: str | None = None, client: Any = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        *,
+        access_token: str | None = None,
+        timeout: float = 30.0,
+        kind: StoreKind = "supabase",
+        label: str | None = None,
+        client: Any = None,
+    ) -> None:
         self.kind: StoreKind = kind
         self.url = url
         self.label = label or supabase_label(url)
@@ -57,13 +74,16 @@ class SupabaseStore(CallStore):
             from supabase import ClientOptions, SupabaseException, create_client
 
             headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
-            options = ClientOptions(headers=headers, postgrest_client_timeout=timeout, auto_refresh_token=False,
-                                    persist_session=False)
+            options = ClientOptions(
+                headers=headers, postgrest_client_timeout=timeout, auto_refresh_token=False, persist_session=False
+            )
             try:
                 client = create_client(url, key, options=options)
             except SupabaseException as exc:
-                raise StoreUnavailable(f"SUPABASE_URL or SUPABASE_KEY is not usable ({exc.message}); expected "
-                                       "https://<project>.supabase.co and the project's anon key") from None
+                raise StoreUnavailable(
+                    f"SUPABASE_URL or SUPABASE_KEY is not usable ({exc.message}); expected "
+                    "https://<project>.supabase.co and the project's anon key"
+                ) from None
         self._client = client
 
     def close(self) -> None:
@@ -96,11 +116,13 @@ class SupabaseStore(CallStore):
     def call_function(self, fn: Fn, params: dict[str, Any], action: str) -> Any:
         body = {k: _json(v) for k, v in params.items()}
         if fn.returns == "rows" and fn.order:
+
             def page(start: int, end: int) -> Any:
                 q = self._client.rpc(fn.name, body)
                 for col in fn.order:
                     q = q.order(col, nullsfirst=True)
                 return q.range(start, end)
+
             return [_times(r) for r in self._pages(action, page)]
         data = self._run(action, lambda: self._client.rpc(fn.name, body))
         if fn.returns == "rows":
@@ -122,6 +144,7 @@ class SupabaseStore(CallStore):
             for col, desc in read.order:
                 q = q.order(col, desc=desc)
             return q.range(start, end)
+
         return [_flatten(_times(r), read.embed) for r in self._pages(action, page, limit)]
 
     def count_rows(self, read: Read, conds: list[Cond], action: str) -> dict[Any, int]:
@@ -141,7 +164,7 @@ class SupabaseStore(CallStore):
         docs: dict[str, dict[str, Any]] = {}
         read = Read("conversations", action, columns=("id", "version", "document"))
         for start in range(0, len(ids), ID_CHUNK):
-            for r in self.read_rows(read, [AnyOf("id", tuple(ids[start:start + ID_CHUNK]))], None, action):
+            for r in self.read_rows(read, [AnyOf("id", tuple(ids[start : start + ID_CHUNK]))], None, action):
                 docs[r["id"]] = r
         out: list[ExportRow] = []
         for s in scenarios:
@@ -247,26 +270,32 @@ def _translate(action: str) -> Iterator[None]:
         if code == "P0002" or code == "PGRST116":
             raise NotFound(msg) from None
         if code in ("PGRST202", "PGRST205", "42883", "42P01"):
-            raise StoreError(f"cannot {action}: the database lacks what this version of the app needs ({msg}); "
-                             "apply the migrations with `supabase db push`") from None
+            raise StoreError(
+                f"cannot {action}: the database lacks what this version of the app needs ({msg}); "
+                "apply the migrations with `supabase db push`"
+            ) from None
         if code.startswith(("22", "23")) or code in ("P0001", "PGRST204"):
             raise InvalidInput(f"cannot {action}: {msg}") from None
         if code.startswith("40"):
             raise StoreError(f"cannot {action} now: it collided with another change ({msg}); try again") from None
         raise StoreError(f"cannot {action}: {msg}") from None
     except httpx.HTTPError as exc:
-        raise StoreUnavailable(f"cannot reach the Supabase project to {action}: {type(exc).__name__} "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}".rstrip()
-                               + "; check SUPABASE_URL and the network, then try again") from None
+        raise StoreUnavailable(
+            f"cannot reach the Supabase project to {action}: {type(exc).__name__} "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}".rstrip()
+            + "; check SUPABASE_URL and the network, then try again"
+        ) from None
     except StoreError:
         raise
     except ValueError as exc:  # a response that is not what PostgREST sends (a proxy's error page)
-        raise StoreUnavailable(f"the Supabase project answered something unexpected to {action} ({exc}); "
-                               "check SUPABASE_URL") from None
+        raise StoreUnavailable(
+            f"the Supabase project answered something unexpected to {action} ({exc}); check SUPABASE_URL"
+        ) from None
 
 
-def open_supabase_store(settings: Any, *, access_token: str | None = None, service: bool = False,
-                        check: bool | None = None) -> SupabaseStore:
+def open_supabase_store(
+    settings: Any, *, access_token: str | None = None, service: bool = False, check: bool | None = None
+) -> SupabaseStore:
     """The hosted-mode store (SUPABASE_URL set, DATABASE_URL not). No migrations and no boot here:
     a hosted project's schema is applied with `supabase db push`.
     - service=False: the anon key (SUPABASE_KEY), as the signed-in user when access_token is given;
@@ -284,9 +313,10 @@ def open_supabase_store(settings: Any, *, access_token: str | None = None, servi
             raise StoreUnavailable(
                 "SUPABASE_URL is set but SUPABASE_KEY is not: set SUPABASE_KEY to the project's anon key (Project "
                 "settings > API) for the app, and SUPABASE_SERVICE_ROLE_KEY (or DATABASE_URL) for a worker"
-                if not service else
-                "the worker needs SUPABASE_SERVICE_ROLE_KEY (Project settings > API > service_role) or DATABASE_URL "
-                "in the server's secrets")
+                if not service
+                else "the worker needs SUPABASE_SERVICE_ROLE_KEY (Project settings > API > service_role) or DATABASE_URL "
+                "in the server's secrets"
+            )
         key, access_token, as_service = secret, None, True
     else:
         key, as_service = anon, False

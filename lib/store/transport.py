@@ -1,6 +1,7 @@
 """CallStore: the Store protocol made of the rows of CALLS (lib/store/calls.py), the base of the
 two transports. Each method has the protocol's own signature; it binds its arguments, runs its row,
 and shapes the result. A transport implements the primitives below and nothing else."""
+
 from __future__ import annotations
 
 import inspect
@@ -9,7 +10,18 @@ from collections.abc import Callable
 from typing import Any
 
 from lib.store.calls import (
-    CALLS, STORE_INFO, Args, Call, Cond, Export, Fn, Insert, Read, info_counts, integer, matches_nothing,
+    CALLS,
+    STORE_INFO,
+    Args,
+    Call,
+    Cond,
+    Export,
+    Fn,
+    Insert,
+    Read,
+    info_counts,
+    integer,
+    matches_nothing,
 )
 from lib.store.protocol import BootReport, ExportRow, InvalidInput, Store, StoreInfo, StoreKind
 
@@ -55,8 +67,10 @@ class CallStore:
             row = dict(args[call.source])
             unknown = sorted(set(row) - call.columns)
             if unknown:
-                raise InvalidInput(f"cannot {action}: unknown column {unknown[0]!r}; expected some of "
-                                   f"{', '.join(sorted(call.columns))}")
+                raise InvalidInput(
+                    f"cannot {action}: unknown column {unknown[0]!r}; expected some of "
+                    f"{', '.join(sorted(call.columns))}"
+                )
             missing = [c for c in call.required if c not in row]
             if missing:
                 raise InvalidInput(f"cannot {action}: the {missing[0]} is missing")
@@ -73,9 +87,14 @@ class CallStore:
 
     def describe(self) -> StoreInfo:
         info = self.call_function(STORE_INFO, {}, STORE_INFO.action) or {}
-        return StoreInfo(kind=self.kind, label=self.label, server_version=str(info.get("server_version", "")),
-                         counts=info_counts(info), migrations=[str(m) for m in info.get("migrations") or []],
-                         boot=self.boot)
+        return StoreInfo(
+            kind=self.kind,
+            label=self.label,
+            server_version=str(info.get("server_version", "")),
+            counts=info_counts(info),
+            migrations=[str(m) for m in info.get("migrations") or []],
+            boot=self.boot,
+        )
 
 
 def _method(name: str, call: Call) -> Callable[..., Any]:

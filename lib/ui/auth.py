@@ -12,6 +12,7 @@ there is one trusted user and everything is allowed.
 The functions without Streamlit in their name (sign_in_with_password, refresh_session,
 allowed, role_message) are plain and testable; the rest use st.session_state.
 """
+
 from __future__ import annotations
 
 import time
@@ -70,17 +71,22 @@ def _auth_client(settings: Settings) -> Any:
     key = settings.supabase_key.get_secret_value() if settings.supabase_key is not None else ""
     if not settings.supabase_url or not key:
         raise AuthError("sign-in needs SUPABASE_URL and SUPABASE_KEY (the anon key) in the server's secrets")
-    return create_client(settings.supabase_url, key,
-                         options=ClientOptions(auto_refresh_token=False, persist_session=False))
+    return create_client(
+        settings.supabase_url, key, options=ClientOptions(auto_refresh_token=False, persist_session=False)
+    )
 
 
 def _session_from(settings: Settings, session: Any, fallback_email: str = "") -> AuthSession:
     from lib.store.supabase import SupabaseStore
 
     user = getattr(session, "user", None)
-    out = AuthSession(access_token=session.access_token, refresh_token=session.refresh_token or "",
-                      expires_at=float(session.expires_at or time.time() + (session.expires_in or 3600)),
-                      user_id=str(getattr(user, "id", "") or ""), email=str(getattr(user, "email", "") or fallback_email))
+    out = AuthSession(
+        access_token=session.access_token,
+        refresh_token=session.refresh_token or "",
+        expires_at=float(session.expires_at or time.time() + (session.expires_in or 3600)),
+        user_id=str(getattr(user, "id", "") or ""),
+        email=str(getattr(user, "email", "") or fallback_email),
+    )
     key = settings.supabase_key.get_secret_value() if settings.supabase_key is not None else ""
     me = SupabaseStore(str(settings.supabase_url), key, access_token=out.access_token).whoami()
     return out.model_copy(update={"role": me.get("role"), "email": me.get("email") or out.email})
@@ -137,8 +143,11 @@ def role_message(exc: PermissionDenied | str, role: str | None = None) -> str:
     """'Your role cannot do this' in words, from the database's refusal."""
     detail = str(exc).strip()
     who = f"the **{role}** role" if role else "**no role** (you are not in the members table)"
-    return (f"**Your role cannot do this.** You have {who}. {detail[:1].upper() + detail[1:]}"
-            + ("" if detail.endswith(".") else ".") + " Ask an admin if you need more.")
+    return (
+        f"**Your role cannot do this.** You have {who}. {detail[:1].upper() + detail[1:]}"
+        + ("" if detail.endswith(".") else ".")
+        + " Ask an admin if you need more."
+    )
 
 
 # -- Streamlit -----------------------------------------------------------------------------------------
@@ -208,8 +217,10 @@ def not_signed_in() -> None:
     import streamlit as st
 
     st.title("Sign in to continue")
-    st.info("**You are not signed in.** This studio keeps its data in a Supabase project, and every "
-            "page needs you to sign in with your email and password first.")
+    st.info(
+        "**You are not signed in.** This studio keeps its data in a Supabase project, and every "
+        "page needs you to sign in with your email and password first."
+    )
     try:
         st.page_link("pages/signin.py", label="Go to the sign-in page", icon=":material/login:")
     except Exception:  # the page is not registered in this app (a test runs the page alone)

@@ -1,4 +1,5 @@
 """A conversation as chat bubbles, the same wherever one is shown."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -16,7 +17,9 @@ def render_chat(turns: Sequence[UserTurn | AssistantTurn], tax: Taxonomy) -> Non
     emotions = names(tax, "emotions")
     strategies = names(tax, "strategies")
     for i, turn in enumerate(turns):
-        with st.chat_message(turn.role, avatar=":material/person:" if turn.role == "user" else ":material/support_agent:"):
+        with st.chat_message(
+            turn.role, avatar=":material/person:" if turn.role == "user" else ":material/support_agent:"
+        ):
             if isinstance(turn, UserTurn):
                 e = turn.emotion
                 label = emotions.get(e.primary, e.primary)

@@ -1,5 +1,6 @@
 """What must look the same on every page: status badges, taxonomy names, emotion colours, and
 generated or typed text shown as the characters it is."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -9,7 +10,8 @@ from lib.core.taxonomy import Taxonomy
 
 # status -> (label, streamlit colour), for scenario and review statuses alike
 STATUS_BADGES: dict[str, tuple[str, str]] = {
-    k: (t.label, t.colour) for k, t in {**vocab.REVIEW_STATUSES, **vocab.SCENARIO_STATUSES}.items()}
+    k: (t.label, t.colour) for k, t in {**vocab.REVIEW_STATUSES, **vocab.SCENARIO_STATUSES}.items()
+}
 STORE_KINDS = {"embedded": "Embedded PostgreSQL", "postgres": "PostgreSQL", "supabase": "Supabase"}
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$=:")

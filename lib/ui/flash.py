@@ -1,5 +1,6 @@
 """A message shown once, at a named place of the page, on the next run: what a button's callback says
 about what it did (callbacks run before the script, so they cannot draw it themselves)."""
+
 from __future__ import annotations
 
 import streamlit as st

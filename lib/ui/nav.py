@@ -8,6 +8,7 @@ runs st.navigation, Streamlit ignores pages/ for every session (documented with 
 So a page that finds app.py has not run in its session switches to app.py, which calls
 st.navigation and opens the page asked for, with the link's query parameters.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -64,15 +65,21 @@ def sidebar() -> None:
         if user is None:
             return
     else:
-        st.text_input("Your name", key=REVIEWER_KEY, placeholder="e.g. Dana Reyes, CFP",
-                      help="Recorded with every review decision and label correction in this session.")
+        st.text_input(
+            "Your name",
+            key=REVIEWER_KEY,
+            placeholder="e.g. Dana Reyes, CFP",
+            help="Recorded with every review decision and label correction in this session.",
+        )
     info = store_info()
     if isinstance(info, str):
         st.error(f"Database unavailable: {info}")
         return
     c = info.counts
-    st.caption(f"**Data:** {escape_markdown(info.label)}  \n"
-               f"{c.get('scenarios', 0):,} scenarios · {c.get('conversations', 0):,} conversations · "
-               f"{c.get('conversation_turns', 0):,} turns")
+    st.caption(
+        f"**Data:** {escape_markdown(info.label)}  \n"
+        f"{c.get('scenarios', 0):,} scenarios · {c.get('conversations', 0):,} conversations · "
+        f"{c.get('conversation_turns', 0):,} turns"
+    )
     key = "set" if config.has_api_key else "not set (generation is off; everything else works)"
     st.caption(f"**Model:** {escape_markdown(config.model)}  \n**API key:** {key}")

@@ -3,6 +3,7 @@ marked in the text) and the judge's label suggestions; the Checks tab (the integ
 failures first); the Ratings tab (per criterion the judge's rating with its reason and cited turns
 beside a reviewer's, who can agree or override); and what stands in the way of approval. The logic
 is lib/review's; this draws it and wires the buttons."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,8 +22,10 @@ from lib.ui.display import escape_markdown as esc
 from lib.ui.flash import flash, show_flash
 from lib.ui.session import reviewer
 
-RATE_HINT = ("Rate it with the judge: **Rate conversations** on the Generate page, or `python -m lib judge` on "
-             "the command line. You can also rate each criterion yourself below.")
+RATE_HINT = (
+    "Rate it with the judge: **Rate conversations** on the Generate page, or `python -m lib judge` on "
+    "the command line. You can also rate each criterion yourself below."
+)
 
 
 def rubric() -> Rubric:
@@ -56,23 +59,35 @@ def marked_text(text: str, findings: Sequence[Finding]) -> str:
 def turn_notes(view: rv.ConversationView, idx: int, who: str) -> None:
     """What the checks and the judge say about one turn, under it in the chat."""
     for f in view.findings_for(idx):
-        badge = (":red-badge[:material/error: Hard check]" if is_hard(f.check)
-                 else ":orange-badge[:material/warning: Check]")
+        badge = (
+            ":red-badge[:material/error: Hard check]" if is_hard(f.check) else ":orange-badge[:material/warning: Check]"
+        )
         st.markdown(f"{badge} **{esc(rv.check_title(f.check))}**  \n:small[{esc(rv.finding_message(f))}]")
     for c in view.ratings.failing_on(idx):
         r = c.in_force
         assert r is not None
         by = "The judge" if r.source == "judge" else r.rater
-        st.markdown(f":{'red' if r.hard else 'orange'}-badge[:material/gavel: {esc(c.name)} {r.score}/5] "
-                    f":small[{esc(by)} cites this turn: {esc(r.reason)}]")
+        st.markdown(
+            f":{'red' if r.hard else 'orange'}-badge[:material/gavel: {esc(c.name)} {r.score}/5] "
+            f":small[{esc(by)} cites this turn: {esc(r.reason)}]"
+        )
     for s in view.ratings.findings_for(idx):
-        st.markdown(f":violet-badge[:material/gavel: Judge suggests] {esc(s.summary)}"
-                    + (f"  \n:small[{esc(s.reason)}]" if s.reason else ""))
+        st.markdown(
+            f":violet-badge[:material/gavel: Judge suggests] {esc(s.summary)}"
+            + (f"  \n:small[{esc(s.reason)}]" if s.reason else "")
+        )
         if s.applied:
             st.caption(":material/check: In force now")
         else:
-            st.button("Apply suggestion", icon=":material/done:", key=f"rv_apply_{view.id}_{s.id}", on_click=_apply,
-                      args=(view.id, s.id, idx), disabled=not who, help=None if who else "Enter your name first")
+            st.button(
+                "Apply suggestion",
+                icon=":material/done:",
+                key=f"rv_apply_{view.id}_{s.id}",
+                on_click=_apply,
+                args=(view.id, s.id, idx),
+                disabled=not who,
+                help=None if who else "Enter your name first",
+            )
 
 
 # -- the header and the decision ------------------------------------------------------------------
@@ -95,9 +110,11 @@ def approval_note(view: rv.ConversationView) -> None:
     hard = [c for c in view.ratings.criteria if c.in_force and c.hard and not c.in_force.passed]
     if hard:
         names = ", ".join(f"{c.name} {c.in_force.score}/5" for c in hard if c.in_force)
-        st.markdown(f":orange[:material/gavel: **A hard rule fails: {esc(names)}.**] :small[An export with "
-                    "“no hard-rule failure” leaves it out even when approved. If the rating is wrong, override "
-                    "it in the Ratings tab.]")
+        st.markdown(
+            f":orange[:material/gavel: **A hard rule fails: {esc(names)}.**] :small[An export with "
+            "“no hard-rule failure” leaves it out even when approved. If the rating is wrong, override "
+            "it in the Ratings tab.]"
+        )
 
 
 # -- the Checks tab --------------------------------------------------------------------------------
@@ -111,20 +128,24 @@ def checks_tab(view: rv.ConversationView) -> None:
     failures = sorted(report.failures, key=lambda c: not is_hard(c.name))
     for check in failures:
         hard = is_hard(check.name)
-        head = ((":red[:material/cancel:]" if hard else ":orange[:material/warning:]")
-                + f" **{esc(rv.check_title(check.name))}**")
+        head = (
+            ":red[:material/cancel:]" if hard else ":orange[:material/warning:]"
+        ) + f" **{esc(rv.check_title(check.name))}**"
         head += " :red-badge[Hard: blocks approval]" if hard else " :gray-badge[Soft]"
         found = [f for f in report.findings if f.check == check.name]
-        lines = [f"- {'Turn ' + str(f.turn) if f.turn is not None else 'Whole conversation'}: "
-                 f"{esc(rv.finding_message(f))}" for f in found] or [f"- {esc(check.reason)}"]
+        lines = [
+            f"- {'Turn ' + str(f.turn) if f.turn is not None else 'Whole conversation'}: {esc(rv.finding_message(f))}"
+            for f in found
+        ] or [f"- {esc(check.reason)}"]
         st.markdown(head + "\n" + "\n".join(lines))
     if not failures:
         st.success("Every check passes.", icon=":material/check_circle:")
     passed = [c for c in report.checks if c.passed]
     with st.expander(f"{len(passed)} checks passed"):
         for check in passed:
-            st.markdown(f":green[:material/check_circle:] **{esc(rv.check_title(check.name))}**  \n"
-                        f":small[{esc(check.reason)}]")
+            st.markdown(
+                f":green[:material/check_circle:] **{esc(rv.check_title(check.name))}**  \n:small[{esc(check.reason)}]"
+            )
 
 
 # -- the Ratings tab -------------------------------------------------------------------------------
@@ -139,47 +160,83 @@ def ratings_tab(view: rv.ConversationView, who: str) -> None:
     if not r.judged:
         st.info("**Not rated by the judge yet.** " + RATE_HINT, icon=":material/gavel:")
     else:
-        st.caption(f"Judged by {esc(r.judge_model or '')} on {r.judged_at:%Y-%m-%d %H:%M UTC}. A reviewer's rating "
-                   "of a criterion is in force over the judge's; both are kept.")
+        st.caption(
+            f"Judged by {esc(r.judge_model or '')} on {r.judged_at:%Y-%m-%d %H:%M UTC}. A reviewer's rating "
+            "of a criterion is in force over the judge's; both are kept."
+        )
     for c in r.criteria:
         with st.container(border=True):
-            st.markdown(f"**{esc(c.name)}**" + (" :red-badge[hard rule]" if c.hard else "")
-                        + f" :small[:gray[passes at {c.pass_at} of 5]]", help=c.question or None)
+            st.markdown(
+                f"**{esc(c.name)}**"
+                + (" :red-badge[hard rule]" if c.hard else "")
+                + f" :small[:gray[passes at {c.pass_at} of 5]]",
+                help=c.question or None,
+            )
             force = c.in_force
             both = c.judge is not None and c.human is not None  # then say which one counts
             for rating, label in ((c.judge, "Judge"), (c.human, c.human.rater if c.human else "")):
                 if rating is not None:
                     cited = f" · {rating.cited_text}" if rating.cited_text else ""
-                    st.markdown(_score_badge(rating, label, both and rating is force)
-                                + f" :small[{esc(rating.reason)}{esc(cited)}]")
+                    st.markdown(
+                        _score_badge(rating, label, both and rating is force)
+                        + f" :small[{esc(rating.reason)}{esc(cited)}]"
+                    )
             if force is None:
                 st.caption("Not rated.")
             show_flash(rv.FLASH_KEY, f"rating-{c.id}")
             b = st.columns([1, 1.3], vertical_alignment="center")
             agreed = c.judge is not None and c.human is not None and c.human.score == c.judge.score
-            b[0].button("Agree", icon=":material/thumb_up:", key=f"rv_agree_{view.id}_{c.id}", on_click=_agree,
-                        args=(view.id, c.id), disabled=not who or c.judge is None or agreed, width="stretch",
-                        help=("You agree with the judge's score." if agreed else
-                              "Record the judge's score as yours." if c.judge else "The judge has not rated it."))
-            pop = b[1].popover("Override" if c.judge else "Rate", icon=":material/edit:", disabled=not who,
-                               width="stretch", help=None if who else "Enter your name first",
-                               **lazy(f"rv_ratepop_{view.id}_{c.id}"))
+            b[0].button(
+                "Agree",
+                icon=":material/thumb_up:",
+                key=f"rv_agree_{view.id}_{c.id}",
+                on_click=_agree,
+                args=(view.id, c.id),
+                disabled=not who or c.judge is None or agreed,
+                width="stretch",
+                help=(
+                    "You agree with the judge's score."
+                    if agreed
+                    else "Record the judge's score as yours."
+                    if c.judge
+                    else "The judge has not rated it."
+                ),
+            )
+            pop = b[1].popover(
+                "Override" if c.judge else "Rate",
+                icon=":material/edit:",
+                disabled=not who,
+                width="stretch",
+                help=None if who else "Enter your name first",
+                **lazy(f"rv_ratepop_{view.id}_{c.id}"),
+            )
             if not LAZY or pop.open:
                 _rating_form(pop, view, c)
 
 
 def _rating_form(pop: Any, view: rv.ConversationView, c: rv.CriterionView) -> None:
     key = f"rv_rate_{view.id}_{c.id}"
-    current = (c.human or c.judge)
+    current = c.human or c.judge
     with pop:
         if c.question:
             st.caption(esc(c.question))
         st.caption("  \n".join(f"**{p}**: {esc(t)}" for p, t in sorted(c.anchors.items())))
-        st.radio("Score", [1, 2, 3, 4, 5], index=(current.score - 1) if current else None, horizontal=True,
-                 key=f"{key}_score")
+        st.radio(
+            "Score",
+            [1, 2, 3, 4, 5],
+            index=(current.score - 1) if current else None,
+            horizontal=True,
+            key=f"{key}_score",
+        )
         st.text_area("Why", key=f"{key}_why", height=80, placeholder="What in the conversation earns this score")
-        st.button("Save rating", type="primary", icon=":material/save:", key=f"{key}_save", on_click=_rate,
-                  args=(view.id, c.id))
+        st.button(
+            "Save rating",
+            type="primary",
+            icon=":material/save:",
+            key=f"{key}_save",
+            on_click=_rate,
+            args=(view.id, c.id),
+        )
 
 
 # -- callbacks -------------------------------------------------------------------------------------
@@ -200,8 +257,10 @@ def _run(where: str, action: Any) -> None:
 
 
 def _agree(conversation_id: str, criterion: str) -> None:
-    _run(f"rating-{criterion}", lambda: rv.agree(resources.store(), _view(conversation_id), criterion,
-                                                 rater=reviewer(), rubric=rubric()))
+    _run(
+        f"rating-{criterion}",
+        lambda: rv.agree(resources.store(), _view(conversation_id), criterion, rater=reviewer(), rubric=rubric()),
+    )
 
 
 def _rate(conversation_id: str, criterion: str) -> None:
@@ -211,14 +270,24 @@ def _rate(conversation_id: str, criterion: str) -> None:
     def action() -> rv.ActionResult:
         if score is None:
             raise rv.ReviewError("Choose a score from 1 to 5 first.")
-        result = rv.rate(resources.store(), _view(conversation_id), criterion, int(score), rater=reviewer(),
-                         reason=st.session_state.get(f"{key}_why", ""), rubric=rubric())
+        result = rv.rate(
+            resources.store(),
+            _view(conversation_id),
+            criterion,
+            int(score),
+            rater=reviewer(),
+            reason=st.session_state.get(f"{key}_why", ""),
+            rubric=rubric(),
+        )
         st.session_state.pop(f"{key}_why", None)
         st.session_state[f"rv_ratepop_{conversation_id}_{criterion}"] = False  # close the popover
         return result
+
     _run(f"rating-{criterion}", action)
 
 
 def _apply(conversation_id: str, finding_id: int, turn: int) -> None:
-    _run(f"turn-{turn}", lambda: rv.apply_finding(resources.store(), _view(conversation_id), finding_id,
-                                                  reviewer=reviewer()))
+    _run(
+        f"turn-{turn}",
+        lambda: rv.apply_finding(resources.store(), _view(conversation_id), finding_id, reviewer=reviewer()),
+    )

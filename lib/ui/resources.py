@@ -6,6 +6,7 @@ so the database's RLS policies and role checks apply to them), and the server's 
 otherwise (embedded PostgreSQL or DATABASE_URL: one trusted user). Either way a failure stops the
 page with one clear line, never a traceback. Mutable objects cached here are never mutated.
 """
+
 from __future__ import annotations
 
 import logging
@@ -123,6 +124,7 @@ def worker() -> object | None:
     try:
         if hosted():
             from lib.store.supabase import open_supabase_store
+
             config = settings()
             if config.supabase_service_key is None or not config.has_api_key:
                 return None

@@ -1,5 +1,6 @@
 """The session-state keys that several pages share (each page's own keys live in the page), and the
 name of the person using the app. Keys are prefixed `br_` and hold ids, never whole tables."""
+
 from __future__ import annotations
 
 import streamlit as st

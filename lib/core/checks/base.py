@@ -4,6 +4,7 @@ A finding names the turn (0-based, as the review page and label revisions count)
 span it concerns, so a reviewer can find it and the generation engine's repair loop can send it
 back to the model with enough to act on.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -19,15 +20,15 @@ AnyTurn = UserTurn | AssistantTurn
 
 class Finding(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    turn: int | None = None   # None: the conversation as a whole
-    span: str | None = None   # the text concerned, quoted in the message too
+    turn: int | None = None  # None: the conversation as a whole
+    span: str | None = None  # the text concerned, quoted in the message too
     message: str
-    check: str = ""           # filled in by the runner
+    check: str = ""  # filled in by the runner
 
 
 @dataclass(frozen=True)
 class Outcome:
-    fraction: float           # 0..1 of the check passed (weighs the score)
+    fraction: float  # 0..1 of the check passed (weighs the score)
     reason: str
     findings: tuple[Finding, ...] = ()
 

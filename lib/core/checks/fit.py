@@ -4,6 +4,7 @@ The person is the one who shows the persona (their situation, their words) and b
 topic, so only user turns count: an assistant that names the topic in every answer does not make
 a conversation about it. Keywords match their inflections (save, saving, saved).
 """
+
 from __future__ import annotations
 
 from lib.core.checks.base import AnyTurn, Finding, Outcome, ok
@@ -18,8 +19,10 @@ def consistency(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Outc
     span = ", ".join(str(i) for i, _ in users) or "none"
     found: list[Finding] = []
     shown: list[str] = []
-    for kind, item in [("persona", tax.by_id("personas").get(conv.scenario.persona)),
-                       ("topic", tax.by_id("topics").get(conv.scenario.topic))]:
+    for kind, item in [
+        ("persona", tax.by_id("personas").get(conv.scenario.persona)),
+        ("topic", tax.by_id("topics").get(conv.scenario.topic)),
+    ]:
         if item is None:
             found.append(Finding(message=f"unknown {kind}"))
             continue
@@ -27,8 +30,12 @@ def consistency(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Outc
         if hits:
             shown.append(f"{kind} {item.id} ({', '.join(hits[:3])})")
         else:
-            found.append(Finding(message=f"nothing in the user's turns (turns {span}) shows the {kind} {item.id} "
-                                         f"(none of: {', '.join(item.keywords)})"))
+            found.append(
+                Finding(
+                    message=f"nothing in the user's turns (turns {span}) shows the {kind} {item.id} "
+                    f"(none of: {', '.join(item.keywords)})"
+                )
+            )
     if found:
         return Outcome(0.5 if len(found) == 1 else 0, "; ".join(f.message for f in found), tuple(found))
     return ok("the user's turns show the " + " and the ".join(shown))

@@ -6,6 +6,7 @@
 - a secondary emotion differs from the primary, supporting strategies exclude the primary;
 - the user's intensity follows the arc's curve within the taxonomy's tolerance.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -42,17 +43,27 @@ def cues_in_text(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Out
     found: list[Finding] = []
     for i, t in users:
         if not t.emotion.cues:
-            found.append(Finding(turn=i, message=f"{where(i, t)} has no emotion cues; quote at least one phrase "
-                                                 "of the turn that shows the emotion"))
+            found.append(
+                Finding(
+                    turn=i,
+                    message=f"{where(i, t)} has no emotion cues; quote at least one phrase "
+                    "of the turn that shows the emotion",
+                )
+            )
         for n, cue in enumerate(t.emotion.cues):
             phrase = normalize_phrase(cue)
             if phrase and phrase in texts[i]:
                 continue
             elsewhere = [j for j, text in texts.items() if j != i and phrase and phrase in text]
             hint = f" (it is in turn {elsewhere[0]})" if elsewhere else ""
-            found.append(Finding(turn=i, span=cue,
-                                 message=f"{where(i, t)}: emotion.cues[{n}] {_quote(cue)} is not in the turn's "
-                                         f"text{hint}; a cue must be copied from its turn"))
+            found.append(
+                Finding(
+                    turn=i,
+                    span=cue,
+                    message=f"{where(i, t)}: emotion.cues[{n}] {_quote(cue)} is not in the turn's "
+                    f"text{hint}; a cue must be copied from its turn",
+                )
+            )
     return judged(found, len(users), "every emotion cue is a span of its own turn")
 
 
@@ -67,46 +78,79 @@ def _entry_problems(i: int, turn: AssistantTurn) -> list[Finding]:
     text = normalize(turn.text)
     found: list[Finding] = []
     if not entries:
-        return [Finding(turn=i, message=f"{here} has no sentence_functions; give one per sentence "
-                                        f"({len(sentences)} sentences)")]
+        return [
+            Finding(
+                turn=i, message=f"{here} has no sentence_functions; give one per sentence ({len(sentences)} sentences)"
+            )
+        ]
     index_of = {s: j for j, s in reversed(list(enumerate(norm_s)))}
     matched: dict[int, int] = {}  # sentence index -> entry index
     for k, (entry, e) in enumerate(zip(entries, norm_e)):
         if e in index_of:
             j = index_of[e]
             if j in matched:
-                found.append(Finding(turn=i, span=entry, message=f"{here}: sentence_functions[{k}] repeats "
-                                                                 f"sentence_functions[{matched[j]}] {_quote(entry)}"))
+                found.append(
+                    Finding(
+                        turn=i,
+                        span=entry,
+                        message=f"{here}: sentence_functions[{k}] repeats "
+                        f"sentence_functions[{matched[j]}] {_quote(entry)}",
+                    )
+                )
             else:
                 matched[j] = k
             continue
         inside = [j for j, s in enumerate(norm_s) if s and s in e]
         if not e or e not in text:
-            found.append(Finding(turn=i, span=entry, message=f"{here}: sentence_functions[{k}] {_quote(entry)} is "
-                                                             "not a sentence of the turn's text"))
+            found.append(
+                Finding(
+                    turn=i,
+                    span=entry,
+                    message=f"{here}: sentence_functions[{k}] {_quote(entry)} is not a sentence of the turn's text",
+                )
+            )
         elif len(inside) >= 2:
-            found.append(Finding(turn=i, span=entry,
-                                 message=f"{here}: sentence_functions[{k}] holds {len(inside)} sentences "
-                                         f"{_quote(entry)}; give each sentence its own entry"))
+            found.append(
+                Finding(
+                    turn=i,
+                    span=entry,
+                    message=f"{here}: sentence_functions[{k}] holds {len(inside)} sentences "
+                    f"{_quote(entry)}; give each sentence its own entry",
+                )
+            )
             for j in inside:
                 matched.setdefault(j, k)
         else:
             whole = next((sentences[j] for j, s in enumerate(norm_s) if e in s), entry)
-            found.append(Finding(turn=i, span=entry, message=f"{here}: sentence_functions[{k}] {_quote(entry)} is "
-                                                             f"only part of the sentence {_quote(whole)}"))
+            found.append(
+                Finding(
+                    turn=i,
+                    span=entry,
+                    message=f"{here}: sentence_functions[{k}] {_quote(entry)} is "
+                    f"only part of the sentence {_quote(whole)}",
+                )
+            )
             for j, s in enumerate(norm_s):
                 if e in s:
                     matched.setdefault(j, k)
     for j, sentence in enumerate(sentences):
         if j not in matched:
-            found.append(Finding(turn=i, span=sentence, message=f"{here}: the sentence {_quote(sentence)} has no "
-                                                                "entry in sentence_functions"))
+            found.append(
+                Finding(
+                    turn=i,
+                    span=sentence,
+                    message=f"{here}: the sentence {_quote(sentence)} has no entry in sentence_functions",
+                )
+            )
     order = [matched[j] for j in sorted(matched)]
     if not found and order != sorted(order):
         found.append(Finding(turn=i, message=f"{here}: sentence_functions are not in the order of the text"))
     if not found:  # same sentences, same order: the splitter and the entries disagree on a boundary
-        found.append(Finding(turn=i, message=f"{here}: sentence_functions do not split the text into its "
-                                             f"{len(sentences)} sentences"))
+        found.append(
+            Finding(
+                turn=i, message=f"{here}: sentence_functions do not split the text into its {len(sentences)} sentences"
+            )
+        )
     return found
 
 
@@ -125,11 +169,17 @@ def affect_in_range(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> 
         family = emotions.get(e.primary)
         if family is None:
             continue  # known_labels reports it
-        for name, value, (lo, hi) in [("valence", e.valence, family.valence_range),
-                                      ("arousal", e.arousal, family.arousal_range)]:
+        for name, value, (lo, hi) in [
+            ("valence", e.valence, family.valence_range),
+            ("arousal", e.arousal, family.arousal_range),
+        ]:
             if not lo <= value <= hi:
-                found.append(Finding(turn=i, message=f"{where(i, t)}: {name} {value:g} is outside {e.primary}'s "
-                                                     f"range [{lo:g}, {hi:g}]"))
+                found.append(
+                    Finding(
+                        turn=i,
+                        message=f"{where(i, t)}: {name} {value:g} is outside {e.primary}'s range [{lo:g}, {hi:g}]",
+                    )
+                )
     return judged(found, len(users), "valence and arousal fit every turn's emotion family")
 
 
@@ -138,17 +188,28 @@ def distinct_labels(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> 
     for i, t in enumerate(turns):
         if isinstance(t, UserTurn):
             if t.emotion.secondary is not None and t.emotion.secondary == t.emotion.primary:
-                found.append(Finding(turn=i, message=f"{where(i, t)}: emotion.secondary repeats the primary "
-                                                     f"{t.emotion.primary!r}; use another family or null"))
+                found.append(
+                    Finding(
+                        turn=i,
+                        message=f"{where(i, t)}: emotion.secondary repeats the primary "
+                        f"{t.emotion.primary!r}; use another family or null",
+                    )
+                )
         else:
             s = t.strategies
             if s.primary in s.supporting:
-                found.append(Finding(turn=i, message=f"{where(i, t)}: strategies.supporting includes the primary "
-                                                     f"{s.primary!r}"))
+                found.append(
+                    Finding(turn=i, message=f"{where(i, t)}: strategies.supporting includes the primary {s.primary!r}")
+                )
             doubles = sorted({x for x in s.supporting if s.supporting.count(x) > 1})
             if doubles:
-                found.append(Finding(turn=i, message=f"{where(i, t)}: strategies.supporting lists "
-                                                     f"{', '.join(map(repr, doubles))} more than once"))
+                found.append(
+                    Finding(
+                        turn=i,
+                        message=f"{where(i, t)}: strategies.supporting lists "
+                        f"{', '.join(map(repr, doubles))} more than once",
+                    )
+                )
     return judged(found, len(turns), "secondary emotions and supporting strategies differ from the primaries")
 
 
@@ -163,7 +224,12 @@ def intensity_follows_arc(conv: Conversation, turns: list[AnyTurn], tax: Taxonom
     for (i, t), target in zip(users, expected):
         gap = abs(t.emotion.intensity - target)
         if gap > tolerance + 1e-9:
-            found.append(Finding(turn=i, message=f"{where(i, t)}: intensity {t.emotion.intensity:g} is {gap:.2f} from "
-                                                 f"the {arc.id} arc's curve ({target:g} at this turn; tolerance "
-                                                 f"{tolerance:g})"))
+            found.append(
+                Finding(
+                    turn=i,
+                    message=f"{where(i, t)}: intensity {t.emotion.intensity:g} is {gap:.2f} from "
+                    f"the {arc.id} arc's curve ({target:g} at this turn; tolerance "
+                    f"{tolerance:g})",
+                )
+            )
     return judged(found, len(users), f"the user's intensity follows the {arc.id} arc's curve")

@@ -5,6 +5,7 @@ the language they belong to and only a few percent of text in another one, so th
 cheap, offline and deterministic signal that needs no model. The lists overlap a little ("a",
 "no", "me"); a turn is judged by the language with the highest share.
 """
+
 from __future__ import annotations
 
 from lib.core.checks.normalize import words
@@ -77,10 +78,15 @@ def language_problem(text: str, expected: str, min_share: float) -> str | None:
     got = shares(text)
     best = max(got, key=lambda lang: got[lang])
     if got[expected] < min_share:
-        like = f"it reads most like {best!r}" if best != expected and got[best] > got[expected] else \
-            "it does not read as running prose"
-        return (f"only {got[expected]:.0%} of its words are common {expected!r} function words "
-                f"(at least {min_share:.0%} expected; {like})")
+        like = (
+            f"it reads most like {best!r}"
+            if best != expected and got[best] > got[expected]
+            else "it does not read as running prose"
+        )
+        return (
+            f"only {got[expected]:.0%} of its words are common {expected!r} function words "
+            f"(at least {min_share:.0%} expected; {like})"
+        )
     if best != expected and got[best] > got[expected]:
         return f"it reads as {best!r} ({got[best]:.0%} function words) rather than {expected!r} ({got[expected]:.0%})"
     return None

@@ -4,16 +4,39 @@ Matching a label against its turn ignores only what a copy of the text may innoc
 case, runs of whitespace, typographic quotes and apostrophes, dash and ellipsis glyphs. Nothing
 looser: a cue that paraphrases the text, drops a word or fixes a typo does not match.
 """
+
 from __future__ import annotations
 
 import re
 
-_GLYPHS = str.maketrans({
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
-    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u200b": "",
-})
+_GLYPHS = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "`": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u200b": "",
+    }
+)
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*", re.UNICODE)
 _EDGE_PUNCT = " \t\n.,;:!?"
@@ -64,7 +87,7 @@ def contains_phrase(text_stems: list[str], phrase: str) -> bool:
     if not target:
         return False
     n = len(target)
-    return any(text_stems[i:i + n] == target for i in range(len(text_stems) - n + 1))
+    return any(text_stems[i : i + n] == target for i in range(len(text_stems) - n + 1))
 
 
 def clip(text: str, limit: int = 80) -> str:

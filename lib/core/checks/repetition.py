@@ -5,6 +5,7 @@ Two turns repeat each other when their word shingles overlap beyond the taxonomy
 share a long sentence word for word (a boilerplate line copied into every answer). Thresholds:
 targets.yaml quality.
 """
+
 from __future__ import annotations
 
 from lib.core.checks.base import AnyTurn, Finding, Outcome, judged, where
@@ -33,19 +34,29 @@ def no_empty_or_duplicate(conv: Conversation, turns: list[AnyTurn], tax: Taxonom
             if not norms[i]:
                 continue
             if norms[i] == norms[j]:
-                found.append(Finding(turn=j, span=clip(turns[j].text),
-                                     message=f'turn {j} repeats turn {i} word for word: "{clip(turns[j].text)}"'))
+                found.append(
+                    Finding(
+                        turn=j,
+                        span=clip(turns[j].text),
+                        message=f'turn {j} repeats turn {i} word for word: "{clip(turns[j].text)}"',
+                    )
+                )
                 flagged.add(j)
                 break
             jac, con = jaccard(sets[i], sets[j]), containment(sets[i], sets[j])
             if jac >= rules.near_duplicate_jaccard or con >= rules.near_duplicate_containment:
                 run = shared_run(turns[i].text, turns[j].text, k) or clip(turns[j].text)
-                measure = (f"Jaccard {jac:.2f} of {k}-word shingles, limit {rules.near_duplicate_jaccard:g}"
-                           if jac >= rules.near_duplicate_jaccard else
-                           f"{con:.0%} of the shorter turn's {k}-word shingles are in the other, "
-                           f"limit {rules.near_duplicate_containment:.0%}")
-                found.append(Finding(turn=j, span=run, message=f'{where(j, turns[j])} repeats turn {i} ({measure}): '
-                                                               f'"{clip(run)}"'))
+                measure = (
+                    f"Jaccard {jac:.2f} of {k}-word shingles, limit {rules.near_duplicate_jaccard:g}"
+                    if jac >= rules.near_duplicate_jaccard
+                    else f"{con:.0%} of the shorter turn's {k}-word shingles are in the other, "
+                    f"limit {rules.near_duplicate_containment:.0%}"
+                )
+                found.append(
+                    Finding(
+                        turn=j, span=run, message=f'{where(j, turns[j])} repeats turn {i} ({measure}): "{clip(run)}"'
+                    )
+                )
                 flagged.add(j)
                 break
     first_seen: dict[str, int] = {}
@@ -56,7 +67,10 @@ def no_empty_or_duplicate(conv: Conversation, turns: list[AnyTurn], tax: Taxonom
                 continue
             i = first_seen.setdefault(key, j)
             if i != j and j not in flagged:
-                found.append(Finding(turn=j, span=s.text, message=f'{where(j, t)} repeats a sentence of turn {i}: '
-                                                                  f'"{clip(s.text)}"'))
+                found.append(
+                    Finding(
+                        turn=j, span=s.text, message=f'{where(j, t)} repeats a sentence of turn {i}: "{clip(s.text)}"'
+                    )
+                )
                 flagged.add(j)
     return judged(found, len(turns), "no empty or repeated turns")

@@ -5,6 +5,7 @@
 - required_elements: what the scenario's arc, context or outcome requires is said in some turn.
 What the user says is not checked: a person may well ask for guaranteed returns.
 """
+
 from __future__ import annotations
 
 from lib.core.checks.base import AnyTurn, Finding, Outcome, judged, where
@@ -20,9 +21,14 @@ def _forbidden(severity: str, conv: Conversation, turns: list[AnyTurn], tax: Tax
     for i, t in assistants:
         for rule in rules:
             for v in rule.violations(t.text):
-                found.append(Finding(turn=i, span=v.span,
-                                     message=f'{where(i, t)} says "{clip(v.span)}": {rule.name.lower()} '
-                                             f"({rule.id}); rewrite it without that"))
+                found.append(
+                    Finding(
+                        turn=i,
+                        span=v.span,
+                        message=f'{where(i, t)} says "{clip(v.span)}": {rule.name.lower()} '
+                        f"({rule.id}); rewrite it without that",
+                    )
+                )
     return judged(found, len(assistants), ok_reason)
 
 
@@ -46,6 +52,10 @@ def required_elements(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -
         missing = rule.missing(texts)
         if missing:
             span = ", ".join(map(str, indexes)) or "none"
-            found.append(Finding(message=f"no assistant turn (turns {span}) gives the {rule.name.lower()} "
-                                         f"({rule.id}) this scenario requires; for example: \"{rule.example}\""))
+            found.append(
+                Finding(
+                    message=f"no assistant turn (turns {span}) gives the {rule.name.lower()} "
+                    f'({rule.id}) this scenario requires; for example: "{rule.example}"'
+                )
+            )
     return judged(found, len(indexes), "the scenario's required elements: " + ", ".join(r.id for r in rules))

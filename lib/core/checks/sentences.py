@@ -11,6 +11,7 @@ It does not end:
 - inside a number or amount (1.5, $1.5k, 18.99%): there is no whitespace after the point.
 "etc." ends a sentence only when a capital letter follows.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,17 +19,120 @@ from dataclasses import dataclass
 
 # Lower-cased, without the final period.
 _NEVER_FINAL = {
-    "dr", "mr", "mrs", "ms", "mx", "prof", "sr", "jr", "st", "mt", "gov", "sen", "capt", "lt", "sgt", "rev",
-    "e.g", "i.e", "cf", "vs", "viz", "approx", "dept", "inc", "ltd", "corp", "llc",
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "mx",
+    "prof",
+    "sr",
+    "jr",
+    "st",
+    "mt",
+    "gov",
+    "sen",
+    "capt",
+    "lt",
+    "sgt",
+    "rev",
+    "e.g",
+    "i.e",
+    "cf",
+    "vs",
+    "viz",
+    "approx",
+    "dept",
+    "inc",
+    "ltd",
+    "corp",
+    "llc",
 }
-_BEFORE_NUMBER = {"no", "nos", "vol", "vols", "p", "pp", "ch", "sec", "art", "para", "ex", "tel", "fig", "jan",
-                  "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"}
+_BEFORE_NUMBER = {
+    "no",
+    "nos",
+    "vol",
+    "vols",
+    "p",
+    "pp",
+    "ch",
+    "sec",
+    "art",
+    "para",
+    "ex",
+    "tel",
+    "fig",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+}
 # Words that open a sentence far more often than they follow "U.S." or "a.m." inside one.
 _OPENERS = {
-    "i", "you", "we", "they", "he", "she", "it", "if", "the", "this", "that", "these", "those", "there", "but",
-    "and", "so", "or", "when", "what", "why", "how", "where", "which", "who", "my", "your", "our", "their",
-    "a", "an", "in", "on", "for", "to", "as", "at", "let's", "let", "here", "now", "then", "yes", "no", "please",
-    "many", "most", "some", "one", "each", "every", "after", "before", "because", "since", "while", "once",
+    "i",
+    "you",
+    "we",
+    "they",
+    "he",
+    "she",
+    "it",
+    "if",
+    "the",
+    "this",
+    "that",
+    "these",
+    "those",
+    "there",
+    "but",
+    "and",
+    "so",
+    "or",
+    "when",
+    "what",
+    "why",
+    "how",
+    "where",
+    "which",
+    "who",
+    "my",
+    "your",
+    "our",
+    "their",
+    "a",
+    "an",
+    "in",
+    "on",
+    "for",
+    "to",
+    "as",
+    "at",
+    "let's",
+    "let",
+    "here",
+    "now",
+    "then",
+    "yes",
+    "no",
+    "please",
+    "many",
+    "most",
+    "some",
+    "one",
+    "each",
+    "every",
+    "after",
+    "before",
+    "because",
+    "since",
+    "while",
+    "once",
 }
 _MAYBE_FINAL = {"etc"}
 
@@ -55,7 +159,7 @@ def _is_boundary(text: str, stop: int, dot_at: int) -> bool:
         return True
     m = _TOKEN_BEFORE.search(text, 0, dot_at)
     token = (m.group(1) if m else "").lstrip("(['\"\u2018\u201c").lower()
-    following = text[nxt.end():nxt.end() + 1]
+    following = text[nxt.end() : nxt.end() + 1]
     if token in _NEVER_FINAL:
         return False
     if token in _BEFORE_NUMBER and following.isdigit():
@@ -64,7 +168,7 @@ def _is_boundary(text: str, stop: int, dot_at: int) -> bool:
         return following.isupper()
     initial = len(token) == 1 and token.isalpha() and bool(m) and m.group(1)[-1].isupper() and token != "i"
     if initial or re.fullmatch(r"(?:[a-z]\.)+[a-z]", token):  # "F. Kennedy", "Plan B.", U.S., a.m.
-        word = re.match(r"[\w'\u2019]+", text[nxt.end():])
+        word = re.match(r"[\w'\u2019]+", text[nxt.end() :])
         return bool(word) and word.group(0).lower().replace("\u2019", "'") in _OPENERS
     return True
 
@@ -80,7 +184,7 @@ def split_sentences(text: str) -> list[Sentence]:
         if m.end() <= start:
             continue
         if _is_boundary(text, m.end(), m.start()):
-            out.append(Sentence(text[start:m.end()], start, m.end()))
+            out.append(Sentence(text[start : m.end()], start, m.end()))
             start = m.end()
             while start < length and text[start].isspace():
                 start += 1

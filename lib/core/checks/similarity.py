@@ -3,6 +3,7 @@
 Exact comparison on at most 16 turns is a few hundred small set operations, so no MinHash sketch
 is needed here; `jaccard` and `containment` are the exact values a sketch would estimate.
 """
+
 from __future__ import annotations
 
 from lib.core.checks.normalize import words
@@ -13,7 +14,7 @@ def shingles(text: str, k: int) -> frozenset[tuple[str, ...]]:
     w = words(text)
     if len(w) < k:
         return frozenset([tuple(w)]) if w else frozenset()
-    return frozenset(tuple(w[i:i + k]) for i in range(len(w) - k + 1))
+    return frozenset(tuple(w[i : i + k]) for i in range(len(w) - k + 1))
 
 
 def jaccard(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
@@ -42,4 +43,4 @@ def shared_run(a: str, b: str, k: int) -> str:
                     best = (cur[j], i - cur[j])
         prev = cur
     length, start = best
-    return " ".join(wa[start:start + length]) if length >= k else ""
+    return " ".join(wa[start : start + length]) if length >= k else ""

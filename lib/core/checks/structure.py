@@ -1,4 +1,5 @@
 """Structural checks: turn count, alternation, turn lengths, known labels, the arc."""
+
 from __future__ import annotations
 
 from lib.core.checks.base import AnyTurn, Finding, Outcome, judged, ok
@@ -29,8 +30,10 @@ def alternation(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Outc
             article = "an" if role == "assistant" else "a"
             return fail(f"turn {i} ({role}) follows turn {i - 1}, also {article} {role} turn; roles must alternate", i)
     if turns[-1].role != "assistant":
-        return fail(f"turn {len(turns) - 1} (user) is the last turn; a conversation ends with the assistant's answer",
-                    len(turns) - 1)
+        return fail(
+            f"turn {len(turns) - 1} (user) is the last turn; a conversation ends with the assistant's answer",
+            len(turns) - 1,
+        )
     return ok("user and assistant alternate, starting with the user")
 
 
@@ -51,10 +54,15 @@ def known_labels(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Out
     emotions = tax.by_id("emotions")
     strategies = set(tax.ids("strategies"))
     found: list[Finding] = []
-    dims = {"tier": {t.id for t in tax.tiers}, "persona": set(tax.ids("personas")),
-            "emotional_arc": set(tax.ids("arcs")), "topic": set(tax.ids("topics")),
-            "intent": set(tax.ids("intents")), "tone": set(tax.ids("tones")),
-            "outcome_type": set(tax.ids("outcomes"))}
+    dims = {
+        "tier": {t.id for t in tax.tiers},
+        "persona": set(tax.ids("personas")),
+        "emotional_arc": set(tax.ids("arcs")),
+        "topic": set(tax.ids("topics")),
+        "intent": set(tax.ids("intents")),
+        "tone": set(tax.ids("tones")),
+        "outcome_type": set(tax.ids("outcomes")),
+    }
     for dim, known in dims.items():
         value = getattr(conv.scenario, dim)
         if value not in known:
@@ -67,8 +75,13 @@ def known_labels(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Out
                     found.append(Finding(turn=i, message=f"turn {i} emotion.{field} {value!r}"))
             family = emotions.get(e.primary)
             if e.sub_emotion and family and e.sub_emotion not in family.sub_emotions:
-                found.append(Finding(turn=i, message=f"turn {i} sub_emotion {e.sub_emotion!r} "
-                                                      f"(not in {e.primary}: {', '.join(family.sub_emotions)})"))
+                found.append(
+                    Finding(
+                        turn=i,
+                        message=f"turn {i} sub_emotion {e.sub_emotion!r} "
+                        f"(not in {e.primary}: {', '.join(family.sub_emotions)})",
+                    )
+                )
         else:
             for value in [t.strategies.primary, *t.strategies.supporting]:
                 if value not in strategies:
@@ -89,12 +102,21 @@ def arc_realized(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Out
     found = []
     (i0, first), (i1, last) = users[0], users[-1]
     if first.emotion.primary != arc.start_emotion:
-        found.append(Finding(turn=i0, message=f"the first user turn (turn {i0}) is {first.emotion.primary}, "
-                                              f"the {arc.id} arc starts in {arc.start_emotion}"))
+        found.append(
+            Finding(
+                turn=i0,
+                message=f"the first user turn (turn {i0}) is {first.emotion.primary}, "
+                f"the {arc.id} arc starts in {arc.start_emotion}",
+            )
+        )
     if last.emotion.primary != arc.end_emotion:
-        found.append(Finding(turn=i1, message=f"the last user turn (turn {i1}) is {last.emotion.primary}, "
-                                              f"the {arc.id} arc ends in {arc.end_emotion}"))
+        found.append(
+            Finding(
+                turn=i1,
+                message=f"the last user turn (turn {i1}) is {last.emotion.primary}, "
+                f"the {arc.id} arc ends in {arc.end_emotion}",
+            )
+        )
     if found:
         return Outcome(0, "; ".join(f.message for f in found), tuple(found))
     return ok(f"{arc.start_emotion} -> {arc.end_emotion} as the {arc.id} arc requires")
-
