@@ -21,10 +21,13 @@ signin = st.Page(
 if hosted and user is None:
     pages = [signin, about]
 else:
+    # The default page is served at "/", so a link to its own name (/scenarios) needs a hidden alias.
+    scenarios = st.Page(
+        "pages/scenarios.py", title="Scenarios", icon=":material/table_rows:", url_path="scenario-table", default=True
+    )
     pages = [
-        st.Page(
-            "pages/scenarios.py", title="Scenarios", icon=":material/table_rows:", url_path="scenarios", default=True
-        ),
+        scenarios,
+        st.Page(nav.alias(scenarios), title="Scenarios", url_path="scenarios", visibility="hidden"),
         *(
             [st.Page("pages/generate.py", title="Generate", icon=":material/play_circle:", url_path="generate")]
             if auth.can("generate")

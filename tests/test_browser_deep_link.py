@@ -46,3 +46,9 @@ def test_a_shared_link_to_the_scenarios_opens_the_app_with_its_filters(
         assert_inside_the_app(page)
         assert "status=approved" in page.url and "scenario=1" in page.url
         screenshot(page, "deep-link-scenarios")
+        # Regression: once the app runs, /scenarios (the default page, served at "/") said "Page not found".
+        page.goto(f"{app.url}/scenarios?status=rejected")
+        settle(page, timeout=90_000)
+        page.get_by_text("Showing 0 of 90 scenarios").wait_for(timeout=60_000)
+        assert page.get_by_text("Page not found").count() == 0
+        assert_inside_the_app(page)

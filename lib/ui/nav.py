@@ -11,7 +11,7 @@ st.navigation and opens the page asked for, with the link's query parameters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
@@ -36,6 +36,15 @@ def open_in_app(url_path: str) -> None:
         st.switch_page("app.py")
     except StreamlitAPIException:  # the page runs as the main script itself (a test, `streamlit run pages/x.py`)
         st.session_state.pop(GOTO_KEY, None)
+
+
+def alias(target: Any) -> Callable[[], None]:
+    """A page body that opens `target` (an st.Page) with the link's query parameters."""
+
+    def forward() -> None:
+        st.switch_page(target, query_params=st.query_params.to_dict())
+
+    return forward
 
 
 def app_started(pages: Sequence[Any]) -> None:
