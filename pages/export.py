@@ -342,7 +342,7 @@ if last and manifest:
     st.markdown(f"**Preview** · the first {PREVIEW_RECORDS} records of each file, as they will be downloaded")
     shown = ex.preview(folder, PREVIEW_RECORDS)
     labels = [p for p in shown if p != "README.md"] + (["README.md"] if "README.md" in shown else [])
-    for tab, path in zip(st.tabs(labels), labels):
+    for tab, path in zip(st.tabs(labels), labels, strict=True):
         with tab:
             value = shown[path]
             if isinstance(value, str):

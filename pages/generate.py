@@ -17,7 +17,7 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.generation.rating import policy_in_force
 from lib.store import StoreError
 from lib.ui import auth, nav, resources
-from lib.ui.display import names
+from lib.ui.display import badge, names
 from lib.ui.session import reviewer
 
 nav.open_in_app("generate")
@@ -255,7 +255,7 @@ def jobs_panel() -> None:
         head[0].markdown(f"#### Job #{p.job_id} · {mode} · {runner.job_title(job)}")
         label, colour = STATUS_LABELS.get(p.status, (p.status, "gray"))
         with head[1]:
-            st.badge(label, color=colour)
+            badge(label, colour)
         st.progress(
             p.fraction,
             text=f"**{p.label}** conversations"

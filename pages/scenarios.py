@@ -77,7 +77,7 @@ def planning_panel(expanded: bool) -> None:
         cols = st.columns([1, 1, 1, 1, 1])
         n_total = cols[0].number_input("Scenarios to add", 1, 20_000, sum(defaults.values()), step=10, key="pl_n")
         mix = {}
-        for col, t in zip(cols[1:4], tax.tiers):
+        for col, t in zip(cols[1:4], tax.tiers, strict=False):
             share = defaults[t.id] / max(sum(defaults.values()), 1)
             mix[t.id] = col.number_input(
                 f"{t.name} %", 0, 100, round(share * 100), key=f"pl_mix_{t.id}", help=t.description
@@ -415,7 +415,7 @@ params = {
     "Tier": next((t.name for t in tax.tiers if t.id == scenario["tier"]), scenario["tier"]),
     "Persona": n["personas"].get(scenario["persona"], scenario["persona"]),
     "Emotional arc": n["arcs"].get(scenario["emotional_arc"], scenario["emotional_arc"]),
-    "Emotion": f"{n['emotions'].get(scenario['start_emotion'], '?')} → {n['emotions'].get(scenario['end_emotion'], '?')}",
+    "Emotion": " → ".join(n["emotions"].get(scenario[end], "?") for end in ("start_emotion", "end_emotion")),
     "Content category": n["topic_clusters"].get(scenario["topic_cluster"], scenario["topic_cluster"]),
     "Topic": n["topics"].get(scenario["topic"], scenario["topic"]),
     "Intent": n["intents"].get(scenario["intent"], scenario["intent"]),

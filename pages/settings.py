@@ -44,6 +44,7 @@ with data:
         cols,
         ["scenarios", "conversations", "conversation_turns", "reviews"],
         ["Scenarios", "Conversations", "Turns", "Review decisions"],
+        strict=True,
     ):
         col.metric(label, f"{info.counts.get(key, 0):,}")
     st.caption(f"Server: {info.server_version} · migrations applied: {len(info.migrations)}")

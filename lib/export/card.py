@@ -66,7 +66,7 @@ def dataset_stats(items: Sequence[Item], tax: Taxonomy, suited: Mapping[str, fro
         start_emotions[str(((item.doc.get("arc") or {}).get("start") or {}).get("emotion"))] += 1
         per_split[item.split] += 1
         turns_per_split[item.split] += len(item.turns)
-        for flag, t in zip(item_flags(item, suited), item.turns):
+        for flag, t in zip(item_flags(item, suited), item.turns, strict=True):
             if t["role"] == "user":
                 emotions[str((t.get("emotion") or {}).get("primary"))] += 1
             else:

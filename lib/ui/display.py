@@ -3,6 +3,8 @@ generated or typed text shown as the characters it is."""
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import streamlit as st
 
 from lib.core import vocabulary as vocab
@@ -14,12 +16,18 @@ STATUS_BADGES: dict[str, tuple[str, str]] = {
 }
 STORE_KINDS = {"embedded": "Embedded PostgreSQL", "postgres": "PostgreSQL", "supabase": "Supabase"}
 
+BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
+_BADGE_COLOURS: dict[str, BadgeColour] = {c: c for c in get_args(BadgeColour)}
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$=:")
 
 
+def badge(label: str, colour: str) -> None:
+    """A badge in one of Streamlit's named colours (gray for a name it does not know)."""
+    st.badge(label, color=_BADGE_COLOURS.get(colour, "gray"))
+
+
 def status_badge(status: str) -> None:
-    label, colour = STATUS_BADGES.get(status, (status, "gray"))
-    st.badge(label, color=colour)
+    badge(*STATUS_BADGES.get(status, (status, "gray")))
 
 
 def names(tax: Taxonomy, dimension: str) -> dict[str, str]:
