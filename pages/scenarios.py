@@ -6,6 +6,7 @@ import time
 
 import pandas as pd
 import streamlit as st
+from streamlit.elements.arrow import DataframeStateInput
 
 from lib.core import filters as flt
 from lib.core import vocabulary as vocab
@@ -16,7 +17,7 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.chat import render_chat
-from lib.ui.display import escape_markdown, names, status_badge
+from lib.ui.display import escape_markdown, name_or_id, names, status_badge
 from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, reviewer
 
 nav.open_in_app("scenarios")
@@ -147,7 +148,7 @@ with st.container(border=True):
         grid[i % 5].multiselect(
             dim.label,
             list(opts),
-            format_func=lambda v, o=opts: o.get(v, v),
+            format_func=name_or_id(opts),
             key=key,
             on_change=read_widget,
             args=(dim.key,),
@@ -317,6 +318,7 @@ def table_area(live: bool) -> None:
             f"_{hash(tuple(table['ID'].tolist()))}"
         )
         positions = [i for i, sid in enumerate(table["ID"].tolist()) if sid in set(selected)]
+        default: DataframeStateInput | None = {"selection": {"rows": positions}} if positions else None
         event = st.dataframe(
             table,
             key=table_key,
@@ -325,7 +327,7 @@ def table_area(live: bool) -> None:
             hide_index=True,
             width="stretch",
             height=min(38 + 35 * len(table), 520),
-            selection_default={"selection": {"rows": positions}} if positions else None,
+            selection_default=default,
             column_config={
                 "ID": st.column_config.NumberColumn("ID", format="#%d", width=60, pinned=True),
                 "Quality": st.column_config.ProgressColumn("Quality", min_value=0, max_value=10, format="%d"),
@@ -334,7 +336,7 @@ def table_area(live: bool) -> None:
                     "Status",
                     options=list(vocab.SCENARIO_STATUSES),
                     color=list(vocab.hexes(vocab.SCENARIO_STATUSES).values()),
-                    format_func=vocab.labels(vocab.SCENARIO_STATUSES).get,
+                    format_func=name_or_id(vocab.labels(vocab.SCENARIO_STATUSES)),
                     width=125,
                     pinned=True,
                 ),
@@ -447,7 +449,7 @@ with right:
             for i, c in enumerate(versions)
         }
         chosen = (
-            st.selectbox("Conversation", list(labels), format_func=labels.get, key=f"ver_{scenario['id']}")
+            st.selectbox("Conversation", list(labels), format_func=labels.__getitem__, key=f"ver_{scenario['id']}")
             if len(versions) > 1
             else versions[0].id
         )

@@ -3,6 +3,7 @@ generated or typed text shown as the characters it is."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Literal, get_args
 
 import streamlit as st
@@ -33,6 +34,11 @@ def status_badge(status: str) -> None:
 def names(tax: Taxonomy, dimension: str) -> dict[str, str]:
     """id -> display name of a taxonomy dimension."""
     return {k: v.name for k, v in tax.by_id(dimension).items()}
+
+
+def name_or_id(options: Mapping[str, str]) -> Callable[[str], str]:
+    """A widget's format_func: the name of an id, or the id itself when it has none."""
+    return lambda x: options.get(x, x)
 
 
 def emotion_colours(tax: Taxonomy) -> dict[str, str]:

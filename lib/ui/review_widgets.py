@@ -4,7 +4,6 @@ lib/ui/review_actions; what they show comes from lib/review."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -16,7 +15,7 @@ from lib.core.vocabulary import REASONS
 from lib.store import Store
 from lib.ui import quality
 from lib.ui.compat import shortcut
-from lib.ui.display import STATUS_BADGES, names
+from lib.ui.display import STATUS_BADGES, name_or_id, names
 from lib.ui.display import escape_markdown as esc
 from lib.ui.review_actions import (
     ADVANCE_WIDGET,
@@ -32,10 +31,6 @@ from lib.ui.review_actions import (
 )
 
 TIME = "%Y-%m-%d %H:%M"
-
-
-def _name_or_id(options: dict[str, str]) -> Callable[[str], str]:
-    return lambda x: options.get(x, x)
 
 
 def name_form() -> None:
@@ -71,7 +66,7 @@ def more_filters(container: Any, store: Store, tax: Taxonomy, rubric: Rubric) ->
         ]:
             options = names(tax, rv.GROUP_DIMENSIONS[name])
             st.multiselect(
-                label, list(options), format_func=_name_or_id(options), key=FILTER_WIDGETS[name], placeholder="Any"
+                label, list(options), format_func=name_or_id(options), key=FILTER_WIDGETS[name], placeholder="Any"
             )
         reviewer_options = sorted(set(store.reviewer_names()) | set(st.session_state[FILTER_WIDGETS["reviewer"]]))
         st.multiselect(
