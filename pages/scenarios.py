@@ -17,7 +17,7 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.chat import render_chat
-from lib.ui.display import escape_markdown, name_or_id, names, status_badge
+from lib.ui.display import escape_markdown, estimate_figures, name_or_id, names, status_badge
 from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, reviewer
 
 nav.open_in_app("scenarios")
@@ -227,12 +227,7 @@ def confirm_generate_all(ids: list[int]) -> None:
     except (StoreError, ValueError) as exc:
         st.error(f"Cannot estimate this job: {exc}")
         estimate = None
-    cols = st.columns(3)
-    cols[0].metric("Conversations", f"{len(chosen):,}")
-    if estimate is not None:
-        cols[1].metric("Estimated cost", estimate.cost_text())
-        cols[2].metric("Estimated time", estimate.time_text())
-        st.caption(f"Estimate: {estimate.basis}.")
+    estimate_figures(len(chosen), estimate)
     if mode == "batch":
         st.caption(
             "Economy mode sends the whole job as one Message Batch: about half the cost, results within "
