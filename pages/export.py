@@ -44,12 +44,12 @@ if selection == "custom":
     table_filters = st.session_state.get(FILTERS_KEY) or {}
     cols = st.columns(3)
     for n, dim in enumerate(ex.FILTER_DIMENSIONS):
-        options = names(tax, dim.taxonomy) if dim.taxonomy else {}
+        dim_names = names(tax, dim.taxonomy) if dim.taxonomy else {}
         key = f"export_filter_{dim.key}"
         if key not in st.session_state:  # start from the scenario table's filters
-            st.session_state[key] = [v for v in table_filters.get(dim.key, []) if v in options]
+            st.session_state[key] = [v for v in table_filters.get(dim.key, []) if v in dim_names]
         chosen = cols[n % 3].multiselect(
-            dim.label, options=list(options), format_func=options.get, key=key, placeholder="Any"
+            dim.label, options=list(dim_names), format_func=dim_names.__getitem__, key=key, placeholder="Any"
         )
         if chosen:
             filters[dim.key] = chosen
@@ -57,7 +57,7 @@ if selection == "custom":
         "Review status",
         options=list(ex.REVIEW_STATUSES),
         default=["approved"],
-        format_func=ex.REVIEW_LABELS.get,
+        format_func=ex.REVIEW_LABELS.__getitem__,
         key="export_review_statuses",
         help="Rejected conversations are left out unless you add them here.",
     )
@@ -113,7 +113,7 @@ if matching:
     )
     st.info(f"**{matching}** conversation{'s match' if matching != 1 else ' matches'} ({detail}), out of {total}.")
 elif statuses:
-    probe = ex.ExportOptions(selection=selection, filters=filters, review_statuses=statuses)  # type: ignore[arg-type]
+    probe = ex.ExportOptions(selection=selection, filters=filters, review_statuses=statuses)
     st.warning(ex.explain_empty(probe, tax, counts, total))
 quality = ex.ExportOptions(min_rating=min_rating, min_ratings=min_ratings, no_hard_failures=no_hard)
 if matching and quality.quality_active():
@@ -237,7 +237,7 @@ if st.button("Build export", type="primary", disabled=problem is not None, icon=
     try:
         options = ex.ExportOptions(
             selection=selection,
-            filters=filters,  # type: ignore[arg-type]
+            filters=filters,
             review_statuses=statuses,
             formats=formats,
             eval_ratio=round(eval_ratio, 2),
@@ -342,7 +342,7 @@ if last and manifest:
     st.markdown(f"**Preview** · the first {PREVIEW_RECORDS} records of each file, as they will be downloaded")
     shown = ex.preview(folder, PREVIEW_RECORDS)
     labels = [p for p in shown if p != "README.md"] + (["README.md"] if "README.md" in shown else [])
-    for tab, path in zip(st.tabs(labels), labels):
+    for tab, path in zip(st.tabs(labels), labels, strict=True):
         with tab:
             value = shown[path]
             if isinstance(value, str):

@@ -17,7 +17,7 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.generation.rating import policy_in_force
 from lib.store import StoreError
 from lib.ui import auth, nav, resources
-from lib.ui.display import names
+from lib.ui.display import badge, estimate_figures, names
 from lib.ui.session import reviewer
 
 nav.open_in_app("generate")
@@ -171,12 +171,7 @@ def confirm_rating(count: int) -> None:
         )
     except (StoreError, ValueError) as exc:
         st.error(f"Cannot estimate this job: {exc}")
-    cols = st.columns(3)
-    cols[0].metric("Conversations", f"{count:,}")
-    if estimate is not None:
-        cols[1].metric("Estimated cost", estimate.cost_text())
-        cols[2].metric("Estimated time", estimate.time_text())
-        st.caption(f"Estimate: {estimate.basis}.")
+    estimate_figures(count, estimate)
     left, right = st.columns(2)
     if left.button("Start rating", type="primary", icon=":material/grading:", key="rate_go"):
         start_rating(mode, estimate)
@@ -255,7 +250,7 @@ def jobs_panel() -> None:
         head[0].markdown(f"#### Job #{p.job_id} · {mode} · {runner.job_title(job)}")
         label, colour = STATUS_LABELS.get(p.status, (p.status, "gray"))
         with head[1]:
-            st.badge(label, color=colour)
+            badge(label, colour)
         st.progress(
             p.fraction,
             text=f"**{p.label}** conversations"

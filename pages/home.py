@@ -6,15 +6,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lib.core.seeds import emotion_counts, load_seeds, seed_rows
-from lib.core.taxonomy import TaxonomyError, load_taxonomy
+from lib.core.seeds import SeedLoad, emotion_counts, load_seeds, seed_rows
+from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from lib.ui import nav
 
 nav.open_in_app("about")
 
 
 @st.cache_data(show_spinner=False)
-def _load() -> tuple[object, object]:
+def _load() -> tuple[Taxonomy, SeedLoad]:
     return load_taxonomy(), load_seeds()
 
 
@@ -40,6 +40,7 @@ for col, (title, text) in zip(
         ("4 · Coverage", "Charts of what the dataset covers against its targets, and the gaps."),
         ("5 · Export", "Approved conversations in the formats training tools load."),
     ],
+    strict=True,
 ):
     with col.container(border=True):
         st.markdown(f"**{title}**")

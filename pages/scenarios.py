@@ -6,6 +6,7 @@ import time
 
 import pandas as pd
 import streamlit as st
+from streamlit.elements.arrow import DataframeStateInput
 
 from lib.core import filters as flt
 from lib.core import vocabulary as vocab
@@ -16,7 +17,7 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.chat import render_chat
-from lib.ui.display import escape_markdown, names, status_badge
+from lib.ui.display import escape_markdown, estimate_figures, name_or_id, names, status_badge
 from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, reviewer
 
 nav.open_in_app("scenarios")
@@ -77,7 +78,7 @@ def planning_panel(expanded: bool) -> None:
         cols = st.columns([1, 1, 1, 1, 1])
         n_total = cols[0].number_input("Scenarios to add", 1, 20_000, sum(defaults.values()), step=10, key="pl_n")
         mix = {}
-        for col, t in zip(cols[1:4], tax.tiers):
+        for col, t in zip(cols[1:4], tax.tiers, strict=False):
             share = defaults[t.id] / max(sum(defaults.values()), 1)
             mix[t.id] = col.number_input(
                 f"{t.name} %", 0, 100, round(share * 100), key=f"pl_mix_{t.id}", help=t.description
@@ -147,7 +148,7 @@ with st.container(border=True):
         grid[i % 5].multiselect(
             dim.label,
             list(opts),
-            format_func=lambda v, o=opts: o.get(v, v),
+            format_func=name_or_id(opts),
             key=key,
             on_change=read_widget,
             args=(dim.key,),
@@ -226,12 +227,7 @@ def confirm_generate_all(ids: list[int]) -> None:
     except (StoreError, ValueError) as exc:
         st.error(f"Cannot estimate this job: {exc}")
         estimate = None
-    cols = st.columns(3)
-    cols[0].metric("Conversations", f"{len(chosen):,}")
-    if estimate is not None:
-        cols[1].metric("Estimated cost", estimate.cost_text())
-        cols[2].metric("Estimated time", estimate.time_text())
-        st.caption(f"Estimate: {estimate.basis}.")
+    estimate_figures(len(chosen), estimate)
     if mode == "batch":
         st.caption(
             "Economy mode sends the whole job as one Message Batch: about half the cost, results within "
@@ -317,6 +313,7 @@ def table_area(live: bool) -> None:
             f"_{hash(tuple(table['ID'].tolist()))}"
         )
         positions = [i for i, sid in enumerate(table["ID"].tolist()) if sid in set(selected)]
+        default: DataframeStateInput | None = {"selection": {"rows": positions}} if positions else None
         event = st.dataframe(
             table,
             key=table_key,
@@ -325,7 +322,7 @@ def table_area(live: bool) -> None:
             hide_index=True,
             width="stretch",
             height=min(38 + 35 * len(table), 520),
-            selection_default={"selection": {"rows": positions}} if positions else None,
+            selection_default=default,
             column_config={
                 "ID": st.column_config.NumberColumn("ID", format="#%d", width=60, pinned=True),
                 "Quality": st.column_config.ProgressColumn("Quality", min_value=0, max_value=10, format="%d"),
@@ -334,7 +331,7 @@ def table_area(live: bool) -> None:
                     "Status",
                     options=list(vocab.SCENARIO_STATUSES),
                     color=list(vocab.hexes(vocab.SCENARIO_STATUSES).values()),
-                    format_func=vocab.labels(vocab.SCENARIO_STATUSES).get,
+                    format_func=name_or_id(vocab.labels(vocab.SCENARIO_STATUSES)),
                     width=125,
                     pinned=True,
                 ),
@@ -415,7 +412,7 @@ params = {
     "Tier": next((t.name for t in tax.tiers if t.id == scenario["tier"]), scenario["tier"]),
     "Persona": n["personas"].get(scenario["persona"], scenario["persona"]),
     "Emotional arc": n["arcs"].get(scenario["emotional_arc"], scenario["emotional_arc"]),
-    "Emotion": f"{n['emotions'].get(scenario['start_emotion'], '?')} → {n['emotions'].get(scenario['end_emotion'], '?')}",
+    "Emotion": " → ".join(n["emotions"].get(scenario[end], "?") for end in ("start_emotion", "end_emotion")),
     "Content category": n["topic_clusters"].get(scenario["topic_cluster"], scenario["topic_cluster"]),
     "Topic": n["topics"].get(scenario["topic"], scenario["topic"]),
     "Intent": n["intents"].get(scenario["intent"], scenario["intent"]),
@@ -447,7 +444,7 @@ with right:
             for i, c in enumerate(versions)
         }
         chosen = (
-            st.selectbox("Conversation", list(labels), format_func=labels.get, key=f"ver_{scenario['id']}")
+            st.selectbox("Conversation", list(labels), format_func=labels.__getitem__, key=f"ver_{scenario['id']}")
             if len(versions) > 1
             else versions[0].id
         )

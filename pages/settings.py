@@ -44,6 +44,7 @@ with data:
         cols,
         ["scenarios", "conversations", "conversation_turns", "reviews"],
         ["Scenarios", "Conversations", "Turns", "Review decisions"],
+        strict=True,
     ):
         col.metric(label, f"{info.counts.get(key, 0):,}")
     st.caption(f"Server: {info.server_version} · migrations applied: {len(info.migrations)}")
@@ -62,10 +63,10 @@ with data:
         )
 
 with model:
-    cols = st.columns(3)
-    cols[0].metric("Model", settings.model)
-    cols[1].metric("Concurrency", settings.concurrency)
-    cols[2].metric("API key", "set" if settings.has_api_key else "not set")
+    figures = st.columns(3)
+    figures[0].metric("Model", settings.model)
+    figures[1].metric("Concurrency", settings.concurrency)
+    figures[2].metric("API key", "set" if settings.has_api_key else "not set")
     if not settings.has_api_key:
         st.info(
             "Without `ANTHROPIC_API_KEY` generation is off. Review, coverage and export work on the data already here."

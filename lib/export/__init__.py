@@ -8,7 +8,8 @@ names below; each lives in the module that owns it:
     targets    approved targets (the per-turn weights)
     split      the grouped, stratified, deterministic train/eval split
     formats    full, messages, sharegpt, hf parquet, metadata csv: one record function per format
-    card       the dataset card (README.md) and manifest.json
+    card       the dataset card (README.md)
+    manifest   manifest.json
     writer     the atomic folder writer and the zip
     pipeline   export() and run(): all of the above, in order
     readback   read_manifest, verify, preview of a finished export
@@ -17,10 +18,11 @@ names below; each lives in the module that owns it:
 
 from __future__ import annotations
 
-from lib.export.card import EXPORT_VERSION, LICENSES
+from lib.export.card import LICENSES
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS, PATHS, Format, messages_record, sharegpt_record
 from lib.export.items import Item, prepare
+from lib.export.manifest import EXPORT_VERSION
 from lib.export.pipeline import ExportResult, export, run
 from lib.export.quality import EXCLUSION_REASONS, QualityOutcome, apply_quality, rating_preview, reason_counts
 from lib.export.readback import preview, read_manifest, verify

@@ -18,10 +18,11 @@ from typing import Any, cast
 
 from lib.core.taxonomy import Taxonomy
 from lib.export import secret_check
-from lib.export.card import build_manifest, dataset_card, dataset_stats
+from lib.export.card import dataset_card, dataset_stats
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import write_formats
 from lib.export.items import Item, prepare
+from lib.export.manifest import build_manifest
 from lib.export.quality import apply_quality, nothing_left
 from lib.export.select import ExportOptions, check_options, select_from_store
 from lib.export.split import SPLITS, assign_splits

@@ -5,5 +5,7 @@
 - session: the session-state keys several pages share;
 - display and chat: how labels, statuses and conversations look on every page;
 - compat and flash: what this Streamlit version offers, and a message shown once after a click;
-- quality and calibration: the Review page's quality panel and its judge calibration tab.
+- quality and calibration: the Review page's quality panel and its judge calibration tab;
+- review_actions, review_widgets, review_analytics: the Review queue's state and callbacks, its forms
+  and panels, and the label analytics tab.
 """

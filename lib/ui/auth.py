@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -133,10 +133,8 @@ def refresh_session(settings: Settings, auth: AuthSession) -> AuthSession:
 
 def sign_out_token(settings: Settings, access_token: str) -> None:
     """End the session at Supabase too (best effort: the local sign-out happens anyway)."""
-    try:
+    with suppress(Exception):
         _auth_client(settings).auth.admin.sign_out(access_token)
-    except Exception:
-        pass
 
 
 def role_message(exc: PermissionDenied | str, role: str | None = None) -> str:

@@ -1,12 +1,18 @@
-"""What must look the same on every page: status badges, taxonomy names, emotion colours, and
-generated or typed text shown as the characters it is."""
+"""What must look the same on every page: status badges, taxonomy names, emotion colours, a job's
+estimate, and generated or typed text shown as the characters it is."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Literal, get_args
 
 import streamlit as st
 
 from lib.core import vocabulary as vocab
 from lib.core.taxonomy import Taxonomy
+
+if TYPE_CHECKING:  # only the annotation: the pages that draw an estimate have imported it already
+    from lib.generation.estimate import Estimate
 
 # status -> (label, streamlit colour), for scenario and review statuses alike
 STATUS_BADGES: dict[str, tuple[str, str]] = {
@@ -14,12 +20,18 @@ STATUS_BADGES: dict[str, tuple[str, str]] = {
 }
 STORE_KINDS = {"embedded": "Embedded PostgreSQL", "postgres": "PostgreSQL", "supabase": "Supabase"}
 
+BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
+_BADGE_COLOURS: dict[str, BadgeColour] = {c: c for c in get_args(BadgeColour)}
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$=:")
 
 
+def badge(label: str, colour: str) -> None:
+    """A badge in one of Streamlit's named colours (gray for a name it does not know)."""
+    st.badge(label, color=_BADGE_COLOURS.get(colour, "gray"))
+
+
 def status_badge(status: str) -> None:
-    label, colour = STATUS_BADGES.get(status, (status, "gray"))
-    st.badge(label, color=colour)
+    badge(*STATUS_BADGES.get(status, (status, "gray")))
 
 
 def names(tax: Taxonomy, dimension: str) -> dict[str, str]:
@@ -27,9 +39,24 @@ def names(tax: Taxonomy, dimension: str) -> dict[str, str]:
     return {k: v.name for k, v in tax.by_id(dimension).items()}
 
 
+def name_or_id(options: Mapping[str, str]) -> Callable[[str], str]:
+    """A widget's format_func: the name of an id, or the id itself when it has none."""
+    return lambda x: options.get(x, x)
+
+
 def emotion_colours(tax: Taxonomy) -> dict[str, str]:
     """emotion id -> its colour, the same on every chart."""
     return {e.id: e.color for e in tax.emotions}
+
+
+def estimate_figures(count: int, estimate: Estimate | None) -> None:
+    """A job's size, and its cost and time when they could be estimated, as the confirm dialogs show them."""
+    cols = st.columns(3)
+    cols[0].metric("Conversations", f"{count:,}")
+    if estimate is not None:
+        cols[1].metric("Estimated cost", estimate.cost_text())
+        cols[2].metric("Estimated time", estimate.time_text())
+        st.caption(f"Estimate: {estimate.basis}.")
 
 
 def escape_markdown(text: str) -> str:

@@ -240,7 +240,8 @@ def _rating_form(pop: Any, view: rv.ConversationView, c: rv.CriterionView) -> No
 
 
 # -- callbacks -------------------------------------------------------------------------------------
-def _view(conversation_id: str) -> rv.ConversationView:
+def conversation_view(conversation_id: str) -> rv.ConversationView:
+    """The conversation a callback acts on, read again (callbacks run before the script)."""
     view = rv.load_view(resources.store(), conversation_id, resources.taxonomy(), rubric())
     if view is None:
         raise rv.ReviewError(f"Conversation {conversation_id} no longer exists; refresh the queue.")
@@ -259,7 +260,9 @@ def _run(where: str, action: Any) -> None:
 def _agree(conversation_id: str, criterion: str) -> None:
     _run(
         f"rating-{criterion}",
-        lambda: rv.agree(resources.store(), _view(conversation_id), criterion, rater=reviewer(), rubric=rubric()),
+        lambda: rv.agree(
+            resources.store(), conversation_view(conversation_id), criterion, rater=reviewer(), rubric=rubric()
+        ),
     )
 
 
@@ -272,7 +275,7 @@ def _rate(conversation_id: str, criterion: str) -> None:
             raise rv.ReviewError("Choose a score from 1 to 5 first.")
         result = rv.rate(
             resources.store(),
-            _view(conversation_id),
+            conversation_view(conversation_id),
             criterion,
             int(score),
             rater=reviewer(),
@@ -289,5 +292,7 @@ def _rate(conversation_id: str, criterion: str) -> None:
 def _apply(conversation_id: str, finding_id: int, turn: int) -> None:
     _run(
         f"turn-{turn}",
-        lambda: rv.apply_finding(resources.store(), _view(conversation_id), finding_id, reviewer=reviewer()),
+        lambda: rv.apply_finding(
+            resources.store(), conversation_view(conversation_id), finding_id, reviewer=reviewer()
+        ),
     )

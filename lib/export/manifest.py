@@ -1,0 +1,119 @@
+"""manifest.json of an export: counts, format versions, sha256 of every file, taxonomy version, the
+selection, the split, and what the quality options left out; and the dataset's name and version,
+which the card shows too."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from lib.core.models import FORMAT_VERSION
+from lib.core.taxonomy import Taxonomy
+from lib.export.formats import FORMATS
+from lib.export.items import Item
+from lib.export.quality import reason_counts
+from lib.export.select import ExportOptions
+from lib.export.split import SPLITS
+from lib.export.writer import FileEntry
+
+EXPORT_VERSION = "1"  # the layout of the folder and of manifest.json
+GENERATOR = "Bright Run Training Data Studio (lib.export)"
+
+
+def dataset_name(items: Sequence[Item], options: ExportOptions) -> str:
+    if options.name:
+        return options.name
+    names = Counter(str((i.doc.get("dataset") or {}).get("name") or "") for i in items)
+    names.pop("", None)
+    return names.most_common(1)[0][0] if names else "brightrun-dataset"
+
+
+def dataset_version(items: Sequence[Item]) -> str:
+    versions = Counter(str((i.doc.get("dataset") or {}).get("version") or "") for i in items)
+    versions.pop("", None)
+    return versions.most_common(1)[0][0] if versions else ""
+
+
+def build_manifest(
+    items: Sequence[Item],
+    skipped: Sequence[Mapping[str, str]],
+    options: ExportOptions,
+    tax: Taxonomy,
+    files: Sequence[FileEntry],
+    groups: Mapping[str, int],
+    *,
+    source: str = "database",
+    now: datetime | None = None,
+    excluded: Sequence[Mapping[str, Any]] = (),
+    ratings_checked: bool = True,
+) -> dict[str, Any]:
+    per_split = Counter(i.split for i in items)
+    turns: Counter[str] = Counter()
+    for i in items:
+        turns[i.split] += len(i.turns)
+    formats = {}
+    for fid in options.formats:
+        fmt = FORMATS[fid]
+        formats[fid] = {"label": fmt.label, "version": fmt.version, "files": [f.path for f in files if f.format == fid]}
+    return {
+        "manifest_version": EXPORT_VERSION,
+        "generator": GENERATOR,
+        "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "source": source,
+        "dataset": {
+            "name": dataset_name(items, options),
+            "version": dataset_version(items),
+            "vertical": tax.vertical.id,
+            "conversation_format_version": FORMAT_VERSION,
+        },
+        "selection": {
+            "mode": options.selection,
+            "review_statuses": options.statuses(),
+            "filters": options.active_filters(),
+            "description": options.describe(tax),
+            "quality": {
+                "min_rating": options.min_rating,
+                "min_ratings": dict(options.min_ratings),
+                "no_hard_failures": options.no_hard_failures,
+                "ratings": "in force",
+                "ratings_checked": ratings_checked and options.quality_active(),
+            },
+        },
+        "split": {
+            "eval_ratio": options.eval_ratio,
+            "seed": options.seed,
+            "grouped_by": "scenario",
+            "stratified_by": ["emotional_arc", "persona"],
+            "scenarios": {s: int(groups.get(s, 0)) for s in SPLITS},
+        },
+        "options": {"formats": list(options.formats), "weights": options.weights, "license": options.license},
+        "counts": {
+            "conversations": len(items),
+            "scenarios": len({i.group for i in items}),
+            "turns": sum(turns.values()),
+            "train": per_split.get("train", 0),
+            "eval": per_split.get("eval", 0),
+            "turns_train": turns.get("train", 0),
+            "turns_eval": turns.get("eval", 0),
+            "skipped": len(skipped),
+            "excluded": len(excluded),
+            "excluded_by_reason": reason_counts(excluded),
+        },
+        "skipped": list(skipped),
+        "excluded": [dict(e) for e in excluded],
+        "formats": formats,
+        "taxonomy": {"vertical": tax.vertical.id, "version": tax.vertical.version, "sha256": tax.sha256},
+        "files": [
+            {
+                "path": f.path,
+                "format": f.format,
+                "split": f.split,
+                "records": f.records,
+                "bytes": f.bytes,
+                "sha256": f.sha256,
+            }
+            for f in files
+        ],
+    }
