@@ -1,4 +1,4 @@
-"""PostgresStore: the psycopg transport of the Store (lib/store/calls.py), with a connection pool.
+"""PostgresStore: the psycopg transport of the Store (lib/store/calls/), with a connection pool.
 
 Used for the embedded database and for DATABASE_URL (any PostgreSQL, a Supabase project's
 connection string included). A function call is `select * from public.fn(p_x => %(p_x)s::type)`;

@@ -1,6 +1,6 @@
 """The Store protocol: everything the pages and the worker may ask of the database.
 
-lib/store/calls.py makes each method of one row of a table (the SQL function it calls, its
+lib/store/calls/ makes each method of one row of a table (the SQL function it calls, its
 parameters, the shape of its result), run by one of two transports: PostgresStore (psycopg, for the
 embedded database and DATABASE_URL) and, in hosted mode, SupabaseStore (supabase-py). The
 signatures below are the only ones: the methods are made with them.

@@ -1,4 +1,4 @@
-"""SupabaseStore: the supabase-py transport of the Store (lib/store/calls.py), over a Supabase
+"""SupabaseStore: the supabase-py transport of the Store (lib/store/calls/), over a Supabase
 project's HTTP API.
 
 A function call is `rpc("fn", {"p_x": ...})`, the same function with the same named arguments
