@@ -123,7 +123,7 @@ def run_on_database(
 
     out = out or sys.stdout
     try:
-        store: Any = open_store(settings)  # the Store protocol's methods are made at import (lib/store/transport.py)
+        store = open_store(settings)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

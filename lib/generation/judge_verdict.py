@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -32,7 +32,10 @@ class CriterionRating(_Out):
     score: int = Field(ge=1, le=5, description="1-5 against the criterion's anchors.")
 
 
-LabelField = Literal[tuple(REVISABLE_FIELDS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    LabelField = str  # the field names are known at run time only, so mypy checks them as text
+else:
+    LabelField = Literal[tuple(REVISABLE_FIELDS)]
 
 
 class LabelFindingOut(_Out):
@@ -45,11 +48,8 @@ class LabelFindingOut(_Out):
 
 @lru_cache(maxsize=8)
 def _verdict_model(criteria: tuple[tuple[str, str], ...]) -> type[BaseModel]:
-    ratings = create_model(
-        "JudgeRatings",
-        __config__=ConfigDict(extra="forbid"),
-        **{cid: (CriterionRating, Field(description=name)) for cid, name in criteria},
-    )
+    fields: dict[str, Any] = {cid: (CriterionRating, Field(description=name)) for cid, name in criteria}
+    ratings = create_model("JudgeRatings", __config__=ConfigDict(extra="forbid"), **fields)
     return create_model(
         "JudgeVerdict",
         __config__=ConfigDict(extra="forbid"),

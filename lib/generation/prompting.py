@@ -485,7 +485,7 @@ def _items(items: Sequence[str]) -> str:
 
 
 def _num(x: float) -> str:
-    return ("%.2f" % x).rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
 
 
 def _seed_example(seed: Conversation | None) -> str:
