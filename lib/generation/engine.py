@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lib.config import Settings
 from lib.core.models import CheckResult, Conversation, DatasetInfo, Provenance, ScenarioDimensions, TrainingFlags
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import QualityReport, check_conversation
@@ -36,7 +37,7 @@ from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
 from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
 from lib.generation.prompting import Feedback, PromptError, PromptPlan, PromptTemplate, build_prompt, render_repair
 from lib.generation.response import LLMResponse
-from lib.store.protocol import StoreError, StoreUnavailable
+from lib.store.protocol import Store, StoreError, StoreUnavailable
 
 DEFAULT_REPAIR_ATTEMPTS = 2
 DEFAULT_DATASET = DatasetInfo(name="brightrun-emotional-fp", version="1.0.0", vertical="financial_planning")
@@ -272,7 +273,7 @@ def scenario_from_row(row: Mapping[str, Any]) -> ScenarioDimensions:
     )
 
 
-def feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxonomy) -> Feedback:
+def feedback_for(store: Store, scenario_id: int, notes: str | Feedback, tax: Taxonomy) -> Feedback:
     if isinstance(notes, Feedback):
         return notes
     versions = store.conversation_versions(scenario_id)
@@ -284,10 +285,10 @@ def feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxon
 
 
 async def agenerate_one(
-    store: Any,
+    store: Store,
     scenario_id: int,
     *,
-    settings: Any = None,
+    settings: Settings | LLMSettings | None = None,
     feedback: str | Feedback | None = None,
     job_item_id: int | None = None,
     job_id: int | None = None,
@@ -392,7 +393,7 @@ async def agenerate_one(
 _registered: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def _register_templates(store: Any, scenario: ScenarioDimensions, with_feedback: bool) -> None:
+def _register_templates(store: Store, scenario: ScenarioDimensions, with_feedback: bool) -> None:
     """Record the template versions used (prompt_templates), once per store and version, before
     saving: save_generated links the conversation to its tier template's row."""
     try:
@@ -409,10 +410,10 @@ def _register_templates(store: Any, scenario: ScenarioDimensions, with_feedback:
 
 
 def generate_one(
-    store: Any,
+    store: Store,
     scenario_id: int,
     *,
-    settings: Any = None,
+    settings: Settings | LLMSettings | None = None,
     feedback: str | Feedback | None = None,
     job_item_id: int | None = None,
     **kwargs: Any,

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from lib.config import Settings
 from lib.core.models import AssistantTurn, Conversation, UserTurn
 from lib.core.rubric import Assessment, Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
@@ -375,7 +376,7 @@ async def ajudge_many(
 def judge_conversation(
     conv: Conversation,
     *,
-    settings: Any = None,
+    settings: Settings | LLMSettings | None = None,
     tax: Taxonomy | None = None,
     rubric: Rubric | None = None,
     **kwargs: Any,
