@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from lib.generation.attempts import AttemptLog
 from lib.generation.engine import feedback_for, scenario_from_row
 from lib.generation.llm import BatchResult, MessageBatches
-from lib.generation.prompting import PromptError, build_prompt
+from lib.generation.prompting import build_prompt
 from lib.generation.response import response_from_body
+from lib.generation.templates import PromptError
 from lib.store.protocol import JobItem, StoreError
 
 if TYPE_CHECKING:

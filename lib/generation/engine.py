@@ -35,8 +35,9 @@ from lib.core.taxonomy import Taxonomy
 from lib.core.validation import QualityReport, check_conversation
 from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
 from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
-from lib.generation.prompting import Feedback, PromptError, PromptPlan, PromptTemplate, build_prompt, render_repair
+from lib.generation.prompting import Feedback, PromptPlan, build_prompt, render_repair
 from lib.generation.response import LLMResponse
+from lib.generation.templates import PromptError, PromptTemplate
 from lib.store.protocol import Store, StoreError, StoreUnavailable
 
 DEFAULT_REPAIR_ATTEMPTS = 2
@@ -426,7 +427,7 @@ def generate_one(
 
 
 def _templates_used(scenario: ScenarioDimensions, with_feedback: bool) -> list[PromptTemplate]:
-    from lib.generation.prompting import TIER_TEMPLATES, default_templates
+    from lib.generation.templates import TIER_TEMPLATES, default_templates
 
     templates = default_templates()
     names = ["system", TIER_TEMPLATES[scenario.tier], "repair"] + (["feedback"] if with_feedback else [])

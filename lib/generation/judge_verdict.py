@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from lib.core.models import REVISABLE_FIELDS, Conversation
 from lib.core.rubric import Rubric
 from lib.core.taxonomy import Taxonomy
-from lib.generation.prompting import _num
+from lib.generation.prompt_text import num
 
 
 # ---- what the judge writes ------------------------------------------------------------------
@@ -123,7 +123,7 @@ def label_value(field: str, text: str, tax: Taxonomy) -> Any:
             raise ValueError(f"{raw!r} is not a number") from None
         low = -1.0 if field == "emotion.valence" else 0.0
         if not low <= number <= 1.0:
-            raise ValueError(f"{number} is outside {_num(low)} to 1")
+            raise ValueError(f"{number} is outside {num(low)} to 1")
         return number
     if field == "strategies.primary":
         if raw not in tax.by_id("strategies"):
