@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from lib.core.models import FORMAT_VERSION
+from lib.core.models import FORMAT_VERSION, SCENARIO_FIELDS
 from lib.core.taxonomy import Taxonomy
 from lib.export.codec import dumpb
 from lib.export.items import Item
@@ -216,20 +216,7 @@ def hf_table(items: Sequence[Item], tax: Taxonomy, weights: bool, suited: Mappin
         "id": [i.id for i in items],
         "scenario_id": [i.scenario_id for i in items],
         "version": [i.version for i in items],
-        **{
-            k: [s.get(k) for s in scen]
-            for k in (
-                "tier",
-                "persona",
-                "emotional_arc",
-                "topic",
-                "intent",
-                "tone",
-                "outcome_type",
-                "context_id",
-                "context",
-            )
-        },
+        **{k: [s.get(k) for s in scen] for k in SCENARIO_FIELDS},
         "start_emotion": [(a.get("start") or {}).get("emotion") for a in arcs],
         "end_emotion": [(a.get("end") or {}).get("emotion") for a in arcs],
         "topic_cluster": [tax.cluster_of.get(s.get("topic") or "") for s in scen],

@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.config import Settings
-from lib.core.models import CheckResult, Conversation, DatasetInfo, Provenance, ScenarioDimensions, TrainingFlags
+from lib.core.models import (
+    SCENARIO_FIELDS,
+    CheckResult,
+    Conversation,
+    DatasetInfo,
+    Provenance,
+    ScenarioDimensions,
+    TrainingFlags,
+)
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import QualityReport, check_conversation
 from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
@@ -256,22 +264,7 @@ async def generate_conversation(
 
 # ---- with the database ----------------------------------------------------------------------
 def scenario_from_row(row: Mapping[str, Any]) -> ScenarioDimensions:
-    return ScenarioDimensions(
-        **{
-            k: row.get(k)
-            for k in (
-                "tier",
-                "persona",
-                "emotional_arc",
-                "topic",
-                "intent",
-                "tone",
-                "outcome_type",
-                "context_id",
-                "context",
-            )
-        }
-    )
+    return ScenarioDimensions(**{k: row.get(k) for k in SCENARIO_FIELDS})
 
 
 def feedback_for(store: Store, scenario_id: int, notes: str | Feedback, tax: Taxonomy) -> Feedback:

@@ -8,20 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lib.core.models import Conversation
+from lib.core.models import SCENARIO_FIELDS, Conversation
 from lib.store.protocol import LABEL_STATS_GROUPS, REVIEW_FILTERS, SCENARIO_FILTERS, InvalidInput, JobItem
 
-SCENARIO_FIELDS: tuple[str, ...] = (
-    "tier",
-    "persona",
-    "emotional_arc",
-    "topic",
-    "intent",
-    "tone",
-    "outcome_type",
-    "context_id",
-    "context",
-)
 LOG_COLUMNS: frozenset[str] = frozenset(
     {
         "job_id",
