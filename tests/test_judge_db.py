@@ -30,7 +30,7 @@ PROMISE = " This fund is guaranteed to return 8% a year, so you can't lose."
 
 @pytest.fixture
 def rstore(seeded: PostgresStore) -> PostgresStore:
-    """The store with the seed conversations: the judge's calls are Store methods (lib/store/calls.py)."""
+    """The store with the seed conversations: the judge's calls are Store methods (lib/store/calls/)."""
     return seeded
 
 

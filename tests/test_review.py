@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 import lib.review as rv
+from lib.core.checks.labels import arc_curve
 from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
 from lib.core.taxonomy import Taxonomy, load_taxonomy
 from lib.core.validation import CHECKS
-from lib.review.view import _resample
 from lib.ui.display import emotion_colours
 
 
@@ -130,8 +130,8 @@ def test_revisions_show_per_turn_with_names(seed: Conversation, tax: Taxonomy) -
 
 
 def test_resample_and_label_texts(tax: Taxonomy) -> None:
-    assert _resample([0.8, 0.2], 4) == [0.8, 0.6, 0.4, 0.2]
-    assert _resample([0.5, 0.9, 0.1], 1) == [0.5] and _resample([0.5], 0) == []
+    assert arc_curve([0.8, 0.2], 4) == [0.8, 0.6, 0.4, 0.2]
+    assert arc_curve([0.5, 0.9, 0.1], 1) == [0.5] and arc_curve([0.5], 0) == []
     assert rv.label_value_text("emotion.intensity", 0.5, tax) == "0.50"
     assert rv.label_value_text("strategies.supporting", [], tax) == "(none)"
     assert rv.label_value_text("emotion.sub_emotion", "self_blame", tax) == "self blame"

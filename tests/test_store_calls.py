@@ -1,4 +1,4 @@
-"""The table of calls (lib/store/calls.py) against the migrated database, and the two transports
+"""The table of calls (lib/store/calls/) against the migrated database, and the two transports
 against each other: every Store method is one row; every function row names a function of the
 catalog with those parameters, those types and that kind of result; every read names columns that
 exist; and SupabaseStore, served the rows PostgresStore reads, returns what PostgresStore returns."""

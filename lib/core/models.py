@@ -62,6 +62,10 @@ class ScenarioDimensions(Strict):
         return self
 
 
+# The fields of a scenario row that make its dimensions, in order.
+SCENARIO_FIELDS: tuple[str, ...] = tuple(ScenarioDimensions.model_fields)
+
+
 class EmotionLabel(Strict):
     primary: str = Field(description="Emotion family id from the taxonomy.")
     secondary: str | None = Field(None, description="Optional second family id.")

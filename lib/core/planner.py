@@ -296,7 +296,7 @@ def _repair(
     Only pair kinds that the rows could cover completely are repaired ("where N allows")."""
     counts = [k.count for k in pairs]
     # position -> the kinds a swap there changes (swapping topics leaves persona x arc as it is)
-    touching = [[(c, i, j) for c, (i, j) in zip(counts, POSITIONS) if pos in (i, j)] for pos in range(3)]
+    touching = [[(c, i, j) for c, (i, j) in zip(counts, POSITIONS, strict=True) if pos in (i, j)] for pos in range(3)]
 
     def gain(a: list[int], b: list[int], a2: list[int], b2: list[int], pos: int) -> int:
         change = 0
@@ -306,9 +306,10 @@ def _repair(
         return change
 
     def fits_in(r: int, pos: int, value: int) -> bool:
-        return fits[r] is None or value in fits[r][pos]  # a context row only takes values its context lists
+        fit = fits[r]
+        return fit is None or value in fit[pos]  # a context row only takes values its context lists
 
-    for c, (i, j) in zip(counts, POSITIONS):
+    for c, (i, j) in zip(counts, POSITIONS, strict=True):
         if len(c) * len(c[0]) > rows:
             continue
         for x, y in [(x, y) for x, row in enumerate(c) for y, n in enumerate(row) if not n]:
@@ -323,7 +324,7 @@ def _repair(
                 a2, b2 = a.copy(), b.copy()
                 a2[pos], b2[pos] = b[pos], a[pos]
                 if gain(a, b, a2, b2, pos) > 0:
-                    for k, (ki, kj) in zip(counts, POSITIONS):
+                    for k, (ki, kj) in zip(counts, POSITIONS, strict=True):
                         for old, now in ((a, a2), (b, b2)):
                             k[old[ki]][old[kj]] -= 1
                             k[now[ki]][now[kj]] += 1
@@ -363,17 +364,18 @@ def plan(
     arc_with = {f: [[0] * len(bal[f].ids) for _ in ba.ids] for f in ("intent", "tone", "outcome_type")}
     used = {c.id: 0 for cs in contexts.values() for c in cs}  # context id -> rows using it
     for row in old:  # ids the taxonomy does not have (any more) are skipped
-        idx = {f: b.index.get(row.get(f)) for f, b in bal.items()}
+        idx = {f: b.index.get(row.get(f) or "") for f, b in bal.items()}
         for f, i in idx.items():
             if i is not None:
                 bal[f].add(i)
-        p, a, t = idx["persona"], idx["emotional_arc"], idx["topic"]
-        for pairs, x, y in ((pa, p, a), (at, a, t), (pt, p, t)):
+        old_p, old_a, old_t = idx["persona"], idx["emotional_arc"], idx["topic"]
+        for pairs, x, y in ((pa, old_p, old_a), (at, old_a, old_t), (pt, old_p, old_t)):
             if x is not None and y is not None:
                 pairs.add(x, y)
         for f, table in arc_with.items():
-            if a is not None and idx[f] is not None:
-                table[a][idx[f]] += 1
+            value = idx[f]
+            if old_a is not None and value is not None:
+                table[old_a][value] += 1
         if row.get("context_id") in used:
             used[row["context_id"]] += 1
 
@@ -411,7 +413,7 @@ def plan(
                     waiting[tier] = [ch for ch in choices[tier] if used[ch[0].id] == low]
                     rng.shuffle(waiting[tier])
                 best: tuple[int, float] = (-1, 0.0)
-                for k, (c, (P, A, T)) in enumerate(waiting[tier]):
+                for k, (_, (P, A, T)) in enumerate(waiting[tier]):
                     key, triple = _best_triple(
                         bp.candidates(P, rng), ba.candidates(A, rng), bt.candidates(T, rng), pa, at, pt, (bp, ba, bt)
                     )
@@ -427,7 +429,7 @@ def plan(
             picks.append([p, a, t])
             fits.append(fit)
     _repair(picks, fits, (pa, at, pt), len(old) + n)
-    for row, (p, a, t) in zip(new, picks):
+    for row, (p, a, t) in zip(new, picks, strict=True):
         row.update(persona=bp.ids[p], emotional_arc=ba.ids[a], topic=bt.ids[t])
 
     # Pass 2: intent, tone, outcome. Rows the affinity table limits most choose first, so the free rows
@@ -462,10 +464,10 @@ def _coverage(tax: Taxonomy, rows: list[dict[str, Any]], pairs: tuple[_Pairs, _P
     }
     per: dict[str, dict[str, int]] = {d: dict.fromkeys(known[d], 0) for d in COVERAGE_DIMENSIONS}
     for row in rows:
-        arc = arcs.get(row.get("emotional_arc"))
+        arc = arcs.get(row.get("emotional_arc") or "")
         values = {
             **row,
-            "topic_cluster": tax.cluster_of.get(row.get("topic")),
+            "topic_cluster": tax.cluster_of.get(row.get("topic") or ""),
             "start_emotion": arc.start_emotion if arc else None,
         }
         for d in COVERAGE_DIMENSIONS:
@@ -473,7 +475,7 @@ def _coverage(tax: Taxonomy, rows: list[dict[str, Any]], pairs: tuple[_Pairs, _P
                 per[d][values[d]] = per[d].get(values[d], 0) + 1
     possible = {f: len(known[f]) for f in ("persona", "emotional_arc", "topic")}
     return PlanCoverage(
-        per, {f"{x} x {y}": (p.covered(), possible[x] * possible[y]) for (x, y), p in zip(PAIRS, pairs)}
+        per, {f"{x} x {y}": (p.covered(), possible[x] * possible[y]) for (x, y), p in zip(PAIRS, pairs, strict=True)}
     )
 
 
@@ -485,7 +487,8 @@ def compare_coverage(before: PlanCoverage, after: PlanCoverage) -> list[dict[str
         rows.append(
             {
                 "Coverage of": dim.replace("_", " "),
-                "Values used": f"{sum(1 for v in old.values() if v)} → {sum(1 for v in counts.values() if v)} of {len(counts)}",
+                "Values used": f"{sum(1 for v in old.values() if v)} → "
+                f"{sum(1 for v in counts.values() if v)} of {len(counts)}",
                 "Fewest per value": f"{min(old.values(), default=0)} → {min(counts.values(), default=0)}",
                 "Most per value": f"{max(old.values(), default=0)} → {max(counts.values(), default=0)}",
             }

@@ -421,9 +421,9 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
                 )
             family_of[sub] = e.id
     context_ids = {c.id for c in tax.scenario_contexts}
-    for n, e in enumerate(tax.edge_cases):
-        if e.id in context_ids:
-            fail("edge_cases", f"edge_cases[{n}].id", f"id {e.id!r} is also a scenario context id")
+    for n, edge in enumerate(tax.edge_cases):
+        if edge.id in context_ids:
+            fail("edge_cases", f"edge_cases[{n}].id", f"id {edge.id!r} is also a scenario context id")
 
     known = {d: set(tax.ids(d)) for d in ["emotions", "strategies", "personas", "arcs", "topics"]}
     singular = {
@@ -453,8 +453,8 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
             for dim, field in [("personas", "personas"), ("topics", "topics"), ("arcs", "arcs")]:
                 for m, value in enumerate(getattr(c, field)):
                     ref(key, f"{key}[{n}].{field}[{m}]", dim, value)
-    for n, e in enumerate(tax.edge_cases):
-        ref("edge_cases", f"edge_cases[{n}].resolution_strategy", "strategies", e.resolution_strategy)
+    for n, edge in enumerate(tax.edge_cases):
+        ref("edge_cases", f"edge_cases[{n}].resolution_strategy", "strategies", edge.resolution_strategy)
     for key, dim in [("emotion_overrides", "emotions"), ("strategy_overrides", "strategies")]:
         for value in getattr(tax.targets, key):
             ref("targets", f"targets.{key}.{value}", dim, value)

@@ -129,9 +129,9 @@ def bar_vs_target(
     colours = list(items["colour"]) if "colour" in items else [NEUTRAL] * n
     extra = list(items["hover"]) if "hover" in items else [""] * n
     names = [str(x) for x in items["name"]] if n else []
-    under = [not math.isnan(t) and t > 0 and c < t - 1e-9 for c, t in zip(counts, targets)]
+    under = [not math.isnan(t) and t > 0 and c < t - 1e-9 for c, t in zip(counts, targets, strict=True)]
     hover = []
-    for name, c, t, u, x in zip(names, counts, targets, under, extra):
+    for name, c, t, u, x in zip(names, counts, targets, under, extra, strict=True):
         line = f"<b>{html.escape(name)}</b><br>{fmt(c)} {unit}"
         if not math.isnan(t):
             line += f" · target {fmt(t)}" + (f"<br>short by {fmt(t - c)}" if u else "<br>target met")
@@ -219,7 +219,7 @@ def heatmap(
     """Counts on a grid: frame has columns x, y (display names) and count; missing cells count 0.
     y_colours: y name -> colour of a swatch on the axis; hover_y: y name -> extra tooltip text."""
     cells: dict[tuple[Any, Any], float] = {}
-    for xv, yv, c in zip(frame[x], frame[y], frame["count"]):
+    for xv, yv, c in zip(frame[x], frame[y], frame["count"], strict=True):
         cells[(yv, xv)] = cells.get((yv, xv), 0.0) + float(c)
     rows_, cols_ = list(y_order), list(x_order)
     z = [[cells.get((yn, xn), 0.0) for xn in cols_] for yn in rows_]
@@ -229,9 +229,9 @@ def heatmap(
             f"<b>{html.escape(y_title)}:</b> {html.escape(str(yn))}"
             + (f" ({html.escape(hover_y[yn])})" if hover_y and yn in hover_y else "")
             + f"<br><b>{html.escape(x_title)}:</b> {html.escape(str(xn))}<br>{fmt(v)} {unit}"
-            for xn, v in zip(cols_, row)
+            for xn, v in zip(cols_, row, strict=True)
         ]
-        for yn, row in zip(rows_, z)
+        for yn, row in zip(rows_, z, strict=True)
     ]
     top = max((v for row in z for v in row), default=0.0)
     ticks = [swatch(str(n), y_colours[n]) if y_colours and n in y_colours else html.escape(str(n)) for n in rows_]
@@ -279,7 +279,7 @@ def funnel(frame: pd.DataFrame, *, title: str, subtitle: str = "") -> go.Figure:
     counts = [float(c) for c in frame["count"]]
     hover = [
         f"<b>{html.escape(str(n))}</b>: {fmt(c)} scenarios" + (f"<br>{html.escape(str(d))}" if d else "")
-        for n, c, d in zip(frame["name"], counts, frame["detail"])
+        for n, c, d in zip(frame["name"], counts, frame["detail"], strict=True)
     ]
     data = [
         {
@@ -352,7 +352,13 @@ def corrections(
     emotion_colours = emotion_colours or {}
     bars: dict[str, dict[str, Any]] = {}  # bar name -> count, colour, {changed to: count}
     for field, field_name, old, old_name, new_name, n in zip(
-        frame["field"], frame["field_name"], frame["old"], frame["old_name"], frame["new_name"], frame["count"]
+        frame["field"],
+        frame["field_name"],
+        frame["old"],
+        frame["old_name"],
+        frame["new_name"],
+        frame["count"],
+        strict=True,
     ):
         is_label = field in ("emotion.primary", "emotion.secondary", "strategies.primary")
         name = f"{field_name}: {old_name}" if is_label else str(field_name)
@@ -382,9 +388,9 @@ def corrections(
     )
     hover = [
         f"<b>{html.escape(n)}</b><br>{fmt(c)} corrections" + (f"<br>changed to: {html.escape(t)}" if t else "")
-        for n, c, t in zip(data["name"], data["count"], data["to"])
+        for n, c, t in zip(data["name"], data["count"], data["to"], strict=True)
     ]
-    top = float(data["count"].max()) if len(data) else 0.0
+    most = float(data["count"].max()) if len(data) else 0.0
     trace = {
         "type": "bar",
         "orientation": "h",
@@ -400,7 +406,7 @@ def corrections(
     layout = _layout(
         title=title,
         subtitle=subtitle,
-        x=_axis("Corrections", range=[0, top * 1.2 + 1], **_count_ticks(top)),
+        x=_axis("Corrections", range=[0, most * 1.2 + 1], **_count_ticks(most)),
         y=_axis(
             "Label corrected (from)",
             tickvals=list(range(len(data))),

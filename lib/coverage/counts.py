@@ -28,6 +28,7 @@ from lib.core.taxonomy import Taxonomy
 from lib.core.vocabulary import FIELD_LABELS, FUNNEL_STAGES, REVIEW_STATUSES, SCENARIO_STATUSES, labels
 from lib.coverage.estimate import estimate_rows, pending_rows
 from lib.coverage.targets import emotion_target, even_share, strategy_target
+from lib.store.protocol import Store
 
 SCOPES: dict[str, str] = {"approved": "Approved only", "generated": "All generated", "planned": "Planned"}
 SCOPE_NOTES: dict[str, str] = {
@@ -342,7 +343,7 @@ def _fmt(x: float) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
 
 
-def count_rows(store: Any, tax: Taxonomy, scopes: Sequence[str] = tuple(SCOPES)) -> list[dict[str, Any]]:
+def count_rows(store: Store, tax: Taxonomy, scopes: Sequence[str] = tuple(SCOPES)) -> list[dict[str, Any]]:
     """The SQL counts of the scopes (one call, one pass over the turns): coverage_counts' rows."""
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
@@ -359,12 +360,12 @@ def from_rows(rows: Iterable[Mapping[str, Any]], tax: Taxonomy, scopes: Sequence
     return {s: build(by_scope[s], tax, s) for s in scopes}
 
 
-def load_all(store: Any, tax: Taxonomy, scopes: Sequence[str] = tuple(SCOPES)) -> dict[str, Coverage]:
+def load_all(store: Store, tax: Taxonomy, scopes: Sequence[str] = tuple(SCOPES)) -> dict[str, Coverage]:
     """Count the scopes in SQL through the store, then build each."""
     return from_rows(count_rows(store, tax, scopes), tax, scopes)
 
 
-def load(store: Any, tax: Taxonomy, scope: str) -> Coverage:
+def load(store: Store, tax: Taxonomy, scope: str) -> Coverage:
     return load_all(store, tax, (scope,))[scope]
 
 

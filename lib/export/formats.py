@@ -1,7 +1,8 @@
 """The training formats, one record function each, and the files they go to:
 
     full/conversations.jsonl   full dataset format, one conversation per line (schema/conversation.schema.json):
-    full/conversations.json    labels as first written, label_history, quality, review, provenance; the split in training.split
+    full/conversations.json    labels as first written, label_history, quality, review, provenance;
+                               the split in training.split
     messages/<split>.jsonl     {"messages": [system, user, assistant, ...]}: OpenAI fine-tuning, TRL SFTTrainer
     sharegpt/<split>.jsonl     {"id", "conversations": [{"from": system|human|gpt, "value"}]}: Axolotl, Unsloth
     data/<split>-00000-of-00001.parquet   Hugging Face datasets layout: messages, current labels, dimensions
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from lib.core.models import FORMAT_VERSION
+from lib.core.models import FORMAT_VERSION, SCENARIO_FIELDS
 from lib.core.taxonomy import Taxonomy
 from lib.export.codec import dumpb
 from lib.export.items import Item
@@ -92,7 +93,7 @@ def messages_record(
 ) -> dict[str, Any]:
     messages: list[dict[str, Any]] = [{"role": "system", "content": item.doc.get("system_prompt") or ""}]
     if weights:
-        for turn, flag in zip(item.turns, item_flags(item, suited or {})):
+        for turn, flag in zip(item.turns, item_flags(item, suited or {}), strict=True):
             if turn["role"] == "assistant":
                 messages.append({"role": "assistant", "content": turn["text"], "weight": 1 if flag else 0})
             else:
@@ -175,8 +176,8 @@ def hf_table(items: Sequence[Item], tax: Taxonomy, weights: bool, suited: Mappin
     turns = [t for item in items for t in item.turns]
     flags = [f for item in items for f in item_flags(item, suited)]
     is_user = [t["role"] == "user" for t in turns]
-    emotions = [(t.get("emotion") or {}) if u else {} for t, u in zip(turns, is_user)]
-    strategies = [{} if u else (t.get("strategies") or {}) for t, u in zip(turns, is_user)]
+    emotions = [(t.get("emotion") or {}) if u else {} for t, u in zip(turns, is_user, strict=True)]
+    strategies = [{} if u else (t.get("strategies") or {}) for t, u in zip(turns, is_user, strict=True)]
     l_off = [0]
     m_off = [0]
     for item in items:
@@ -192,7 +193,9 @@ def hf_table(items: Sequence[Item], tax: Taxonomy, weights: bool, suited: Mappin
         "valence": [e.get("valence") for e in emotions],
         "arousal": [e.get("arousal") for e in emotions],
         "strategy": [s.get("primary") for s in strategies],
-        "supporting_strategies": [None if u else list(s.get("supporting") or []) for s, u in zip(strategies, is_user)],
+        "supporting_strategies": [
+            None if u else list(s.get("supporting") or []) for s, u in zip(strategies, is_user, strict=True)
+        ],
         "approved_target": flags,
     }
     m_role: list[str] = []
@@ -213,20 +216,7 @@ def hf_table(items: Sequence[Item], tax: Taxonomy, weights: bool, suited: Mappin
         "id": [i.id for i in items],
         "scenario_id": [i.scenario_id for i in items],
         "version": [i.version for i in items],
-        **{
-            k: [s.get(k) for s in scen]
-            for k in (
-                "tier",
-                "persona",
-                "emotional_arc",
-                "topic",
-                "intent",
-                "tone",
-                "outcome_type",
-                "context_id",
-                "context",
-            )
-        },
+        **{k: [s.get(k) for s in scen] for k in SCENARIO_FIELDS},
         "start_emotion": [(a.get("start") or {}).get("emotion") for a in arcs],
         "end_emotion": [(a.get("end") or {}).get("emotion") for a in arcs],
         "topic_cluster": [tax.cluster_of.get(s.get("topic") or "") for s in scen],

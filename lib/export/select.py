@@ -44,6 +44,10 @@ FILTER_DIMENSIONS: tuple[Dimension, ...] = (
 FILTER_BY_KEY: dict[str, Dimension] = {d.key: d for d in FILTER_DIMENSIONS}
 
 
+def _approved_only() -> list[vocab.ReviewStatus]:
+    return ["approved"]
+
+
 class ExportOptions(BaseModel):
     """What the page and the CLI ask for; the manifest records it."""
 
@@ -51,9 +55,7 @@ class ExportOptions(BaseModel):
 
     selection: Selection = "approved"
     filters: dict[str, list[str]] = Field(default_factory=dict, description="custom only: dimension -> ids")
-    review_statuses: list[Literal["unreviewed", "approved", "needs_edit", "rejected"]] = Field(
-        default_factory=lambda: ["approved"], description="custom only"
-    )
+    review_statuses: list[vocab.ReviewStatus] = Field(default_factory=_approved_only, description="custom only")
     formats: list[FormatId] = Field(default_factory=lambda: list(FORMATS))  # type: ignore[arg-type]
     eval_ratio: float = Field(0.1, ge=0, le=0.5)
     seed: int = 0
@@ -194,6 +196,7 @@ def load_files(path: str | Path) -> list[ExportRow]:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ExportError(f"{file}: cannot read it ({exc})") from None
+        docs: list[tuple[int | None, Any]]
         if file.suffix == ".jsonl":
             docs = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
         else:
@@ -226,7 +229,7 @@ def dimension_values(doc: Mapping[str, Any], tax: Taxonomy) -> dict[str, str | N
     arc = s.get("emotional_arc")
     return {
         "persona": s.get("persona"),
-        "start_emotion": _start_emotion(tax).get(arc),
+        "start_emotion": _start_emotion(tax).get(arc or ""),
         "emotional_arc": arc,
         "topic_cluster": tax.cluster_of.get(s.get("topic") or ""),
         "intent": s.get("intent"),

@@ -15,8 +15,9 @@ import pydantic
 
 from lib.core.models import Usage
 from lib.generation.llm import LLMClient, LLMError, LLMUnavailable
-from lib.generation.prompting import GeneratedConversation, PromptTemplate
+from lib.generation.prompting import GeneratedConversation
 from lib.generation.response import LLMResponse, TryRecord
+from lib.generation.templates import PromptTemplate
 
 
 @dataclass

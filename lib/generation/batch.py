@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from lib.generation.attempts import AttemptLog
 from lib.generation.engine import feedback_for, scenario_from_row
 from lib.generation.llm import BatchResult, MessageBatches
-from lib.generation.prompting import PromptError, build_prompt
+from lib.generation.prompting import build_prompt
 from lib.generation.response import response_from_body
+from lib.generation.templates import PromptError
 from lib.store.protocol import JobItem, StoreError
 
 if TYPE_CHECKING:
@@ -177,8 +178,8 @@ class BatchDriver:
         if row is None:
             raise LookupError(f"scenario #{item['scenario_id']} does not exist any more")
         scenario = scenario_from_row(row)
-        fb = feedback_for(w.store, item["scenario_id"], item["feedback"], w.tax) if item.get("feedback") else None
-        plan = build_prompt(scenario, w.tax, w.seeds or [], feedback=fb)
+        fb = feedback_for(w.store, item["scenario_id"], item["feedback"], w.taxonomy) if item.get("feedback") else None
+        plan = build_prompt(scenario, w.taxonomy, w.seeds or [], feedback=fb)
         return w.llm.request_params(plan.system, [{"role": "user", "content": plan.user}])
 
     async def _read_results(self, job_id: int, batch_id: str, task: str) -> None:

@@ -29,14 +29,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lib.core.models import CheckResult, Conversation, DatasetInfo, Provenance, ScenarioDimensions, TrainingFlags
+from lib.config import Settings
+from lib.core.models import (
+    SCENARIO_FIELDS,
+    CheckResult,
+    Conversation,
+    DatasetInfo,
+    Provenance,
+    ScenarioDimensions,
+    TrainingFlags,
+)
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import QualityReport, check_conversation
 from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
 from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
-from lib.generation.prompting import Feedback, PromptError, PromptPlan, PromptTemplate, build_prompt, render_repair
+from lib.generation.prompting import Feedback, PromptPlan, build_prompt, render_repair
 from lib.generation.response import LLMResponse
-from lib.store.protocol import StoreError, StoreUnavailable
+from lib.generation.templates import PromptError, PromptTemplate
+from lib.store.protocol import Store, StoreError, StoreUnavailable
 
 DEFAULT_REPAIR_ATTEMPTS = 2
 DEFAULT_DATASET = DatasetInfo(name="brightrun-emotional-fp", version="1.0.0", vertical="financial_planning")
@@ -254,25 +264,10 @@ async def generate_conversation(
 
 # ---- with the database ----------------------------------------------------------------------
 def scenario_from_row(row: Mapping[str, Any]) -> ScenarioDimensions:
-    return ScenarioDimensions(
-        **{
-            k: row.get(k)
-            for k in (
-                "tier",
-                "persona",
-                "emotional_arc",
-                "topic",
-                "intent",
-                "tone",
-                "outcome_type",
-                "context_id",
-                "context",
-            )
-        }
-    )
+    return ScenarioDimensions(**{k: row.get(k) for k in SCENARIO_FIELDS})
 
 
-def feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxonomy) -> Feedback:
+def feedback_for(store: Store, scenario_id: int, notes: str | Feedback, tax: Taxonomy) -> Feedback:
     if isinstance(notes, Feedback):
         return notes
     versions = store.conversation_versions(scenario_id)
@@ -284,10 +279,10 @@ def feedback_for(store: Any, scenario_id: int, notes: str | Feedback, tax: Taxon
 
 
 async def agenerate_one(
-    store: Any,
+    store: Store,
     scenario_id: int,
     *,
-    settings: Any = None,
+    settings: Settings | LLMSettings | None = None,
     feedback: str | Feedback | None = None,
     job_item_id: int | None = None,
     job_id: int | None = None,
@@ -392,7 +387,7 @@ async def agenerate_one(
 _registered: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def _register_templates(store: Any, scenario: ScenarioDimensions, with_feedback: bool) -> None:
+def _register_templates(store: Store, scenario: ScenarioDimensions, with_feedback: bool) -> None:
     """Record the template versions used (prompt_templates), once per store and version, before
     saving: save_generated links the conversation to its tier template's row."""
     try:
@@ -409,10 +404,10 @@ def _register_templates(store: Any, scenario: ScenarioDimensions, with_feedback:
 
 
 def generate_one(
-    store: Any,
+    store: Store,
     scenario_id: int,
     *,
-    settings: Any = None,
+    settings: Settings | LLMSettings | None = None,
     feedback: str | Feedback | None = None,
     job_item_id: int | None = None,
     **kwargs: Any,
@@ -425,7 +420,7 @@ def generate_one(
 
 
 def _templates_used(scenario: ScenarioDimensions, with_feedback: bool) -> list[PromptTemplate]:
-    from lib.generation.prompting import TIER_TEMPLATES, default_templates
+    from lib.generation.templates import TIER_TEMPLATES, default_templates
 
     templates = default_templates()
     names = ["system", TIER_TEMPLATES[scenario.tier], "repair"] + (["feedback"] if with_feedback else [])

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.core.seeds import load_seeds
-from lib.core.taxonomy import load_taxonomy
+from lib.core.taxonomy import Taxonomy, load_taxonomy
 from lib.generation.engine import scenario_from_row
 from lib.generation.judge import build_judge_prompt
 from lib.generation.llm import LLMSettings, TokenCounter
 from lib.generation.prompting import build_prompt, target_turns
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, RateLimits
 from lib.generation.rating import QualityPolicy, policy_in_force
+from lib.store.protocol import Store
 
 OUTPUT_TOKENS_PER_TURN = 500  # a 16-turn conversation with sentence functions is ~8k output tokens
 OUTPUT_TOKENS_PER_SECOND = 60.0  # generation speed assumed before there is any history
@@ -97,7 +98,7 @@ def _counted(counter: TokenCounter | None, model: str, system: str, user: str) -
     return max(1, round(len(system + user) / 4)), False
 
 
-def _stats(store: Any, llm_settings: LLMSettings) -> dict[str, Any]:
+def _stats(store: Store, llm_settings: LLMSettings) -> dict[str, Any]:
     return store.generation_stats(llm_settings.model) if hasattr(store, "generation_stats") else {}
 
 
@@ -113,10 +114,10 @@ class JudgeCost:
 
 
 def judge_cost(
-    store: Any,
+    store: Store,
     llm_settings: LLMSettings,
     *,
-    tax: Any = None,
+    tax: Taxonomy | None = None,
     seeds: Sequence[Any] | None = None,
     counter: TokenCounter | None = None,
     stats: Mapping[str, Any] | None = None,
@@ -163,13 +164,13 @@ def judge_cost(
 
 
 def estimate_job(
-    store: Any,
+    store: Store,
     scenarios: Sequence[Mapping[str, Any]],
     *,
     mode: str,
     llm_settings: LLMSettings,
     concurrency: int = DEFAULT_CONCURRENCY,
-    tax: Any = None,
+    tax: Taxonomy | None = None,
     seeds: Sequence[Any] | None = None,
     counter: TokenCounter | None = None,
     quality: QualityPolicy | None = None,
@@ -249,13 +250,13 @@ def _seconds(
 
 
 def estimate_judge(
-    store: Any,
+    store: Store,
     count: int,
     *,
     mode: str,
     llm_settings: LLMSettings,
     concurrency: int = DEFAULT_CONCURRENCY,
-    tax: Any = None,
+    tax: Taxonomy | None = None,
     seeds: Sequence[Any] | None = None,
     counter: TokenCounter | None = None,
     quality: QualityPolicy | None = None,
@@ -297,10 +298,10 @@ class RegenerationOutlook:
 
 
 def regeneration_outlook(
-    store: Any,
+    store: Store,
     llm_settings: LLMSettings,
     *,
-    tax: Any = None,
+    tax: Taxonomy | None = None,
     seeds: Sequence[Any] | None = None,
     counter: TokenCounter | None = None,
 ) -> RegenerationOutlook:
@@ -320,7 +321,7 @@ def regeneration_outlook(
 def _token_estimate(
     scenarios: Sequence[Mapping[str, Any]],
     llm_settings: LLMSettings,
-    tax: Any,
+    tax: Taxonomy | None,
     seeds: Sequence[Any] | None,
     counter: TokenCounter | None,
 ) -> tuple[float, float, bool]:

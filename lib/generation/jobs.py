@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lib.config import Settings
 from lib.core.vocabulary import JOB_TASKS
 from lib.generation.estimate import BATCH_TIME, Estimate
 from lib.generation.llm import LLMSettings, cancel_message_batch
 from lib.generation.rating import QualityPolicy, policy_in_force
-from lib.store.protocol import StoreError
+from lib.store.protocol import JobKind, Store, StoreError
 
 BATCH_NOTE = "economy: about half the cost, results " + BATCH_TIME
-MODES: dict[str, str] = {
+MODES: dict[JobKind, str] = {
     "realtime": "Realtime: results as they come, full price",
     "batch": "Economy (Message Batches API): about half the cost, results within 24 h",
 }
@@ -32,7 +33,7 @@ class RunnerError(ValueError):
 
 
 # ---- starting and steering jobs ---------------------------------------------------------------
-def generation_off_reason(settings: Any) -> str | None:
+def generation_off_reason(settings: Settings | None) -> str | None:
     """Why generation is off (no key), or None when it can run."""
     if settings is not None and getattr(settings, "has_api_key", False):
         return None
@@ -66,8 +67,16 @@ def job_settings(
     return settings
 
 
+def _job_kind(mode: str, unknown: str) -> JobKind:
+    """mode as a job kind; RunnerError(unknown) for any other text."""
+    for kind in MODES:
+        if kind == mode:
+            return kind
+    raise RunnerError(unknown)
+
+
 def start_job(
-    store: Any,
+    store: Store,
     scenario_ids: Sequence[int],
     *,
     mode: str = "realtime",
@@ -83,11 +92,10 @@ def start_job(
     ids = sorted({int(i) for i in scenario_ids})
     if not ids:
         raise RunnerError("Nothing to generate: choose at least one scenario.")
-    if mode not in MODES:
-        raise RunnerError(f"Unknown generation mode {mode!r}; choose realtime or batch.")
+    kind = _job_kind(mode, f"Unknown generation mode {mode!r}; choose realtime or batch.")
     settings = job_settings(mode, requested_from, quality or policy_in_force(), concurrency, estimate)
     try:
-        job_id = store.create_job(ids, kind=mode, model=model, settings=settings, created_by=created_by or None)
+        job_id = store.create_job(ids, kind=kind, model=model, settings=settings, created_by=created_by or None)
     except StoreError as exc:
         if "already in a running job" in str(exc):
             raise RunnerError(
@@ -100,7 +108,7 @@ def start_job(
 
 
 def start_judge_job(
-    store: Any,
+    store: Store,
     *,
     mode: str = "realtime",
     limit: int | None = None,
@@ -115,13 +123,12 @@ def start_judge_job(
 ) -> tuple[int, int]:
     """Create a rating job for the conversations not rated yet (under rubric_version; at most `limit`),
     or for conversation_ids; returns (job id, conversations queued)."""
-    if mode not in MODES:
-        raise RunnerError(f"Unknown mode {mode!r}; choose realtime or batch.")
+    kind = _job_kind(mode, f"Unknown mode {mode!r}; choose realtime or batch.")
     if limit is not None and limit < 1:
         raise RunnerError(f"Rate at least one conversation, not {limit}.")
     settings = job_settings(mode, requested_from, quality or policy_in_force(), concurrency, estimate)
     job_id = store.create_judge_job(
-        kind=mode,
+        kind=kind,
         limit=limit,
         conversation_ids=conversation_ids,
         rubric_version=rubric_version,
@@ -138,7 +145,7 @@ def start_judge_job(
     return job_id, int(job.get("total_items") or 0)
 
 
-def stop_job(store: Any, job_id: int, *, llm_settings: LLMSettings | None = None) -> str:
+def stop_job(store: Store, job_id: int, *, llm_settings: LLMSettings | None = None) -> str:
     """Stop: nothing new starts, items in flight finish. A batch job's Message Batch is cancelled
     too (its finished results are kept and used on Resume). Returns a message for the person."""
     job = store.get_job(job_id)
@@ -163,7 +170,7 @@ def stop_job(store: Any, job_id: int, *, llm_settings: LLMSettings | None = None
     return f"Job #{job_id} stopped: {cancelled} not started were cancelled.{flight}{note}"
 
 
-def resume_job(store: Any, job_id: int, *, failed: bool = False) -> str:
+def resume_job(store: Store, job_id: int, *, failed: bool = False) -> str:
     n = store.resume_job(job_id, failed=failed)
     if failed:
         return (
@@ -327,7 +334,7 @@ def worker_line(status: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def active_jobs(store: Any, limit: int = 20) -> list[dict[str, Any]]:
+def active_jobs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     return [j for j in store.list_jobs(limit) if j.get("status") in ACTIVE_JOB_STATUSES]
 
 

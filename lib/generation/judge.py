@@ -29,23 +29,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from lib.config import Settings
 from lib.core.models import AssistantTurn, Conversation, UserTurn
 from lib.core.rubric import Assessment, Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
 from lib.generation.judge_verdict import LabelFinding, Rating, read_verdict, verdict_model
 from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
-from lib.generation.prompting import (
-    PromptError,
-    PromptTemplate,
-    _brand_voice,
-    _emotion_definitions,
-    _num,
-    _strategy_definitions,
-    default_templates,
-    scenario_values,
-)
+from lib.generation.prompt_text import brand_voice, emotion_definitions, num, strategy_definitions
+from lib.generation.prompting import scenario_values
 from lib.generation.response import LLMResponse, response_from_body
+from lib.generation.templates import PromptError, PromptTemplate, default_templates
 
 JUDGE_MAX_TOKENS = 6_000  # seven short reasons and a few findings: ~1.5k tokens; room for a long one
 DEFAULT_JUDGE_REPAIRS = 1
@@ -104,11 +98,11 @@ def render_turns(turns: Sequence[UserTurn | AssistantTurn]) -> str:
                 + "; secondary: "
                 + (e.secondary or "none")
                 + "; intensity: "
-                + _num(e.intensity)
+                + num(e.intensity)
                 + "; valence: "
-                + _num(e.valence)
+                + num(e.valence)
                 + "; arousal: "
-                + _num(e.arousal),
+                + num(e.arousal),
                 "cues: " + (" | ".join('"' + c + '"' for c in e.cues) if e.cues else "none"),
             ]
         else:
@@ -147,9 +141,9 @@ def build_judge_prompt(
         {
             "vertical": tax.vertical.name + ": " + " ".join(tax.vertical.description.split()),
             "rubric": render_rubric(rubric),
-            "brand_voice": _brand_voice(tax),
-            "emotion_definitions": _emotion_definitions(tax.ids("emotions"), tax),
-            "strategy_definitions": _strategy_definitions(tax.ids("strategies"), tax),
+            "brand_voice": brand_voice(tax),
+            "emotion_definitions": emotion_definitions(tax.ids("emotions"), tax),
+            "strategy_definitions": strategy_definitions(tax.ids("strategies"), tax),
         }
     )
     values = scenario_values(conv.scenario, tax)
@@ -375,7 +369,7 @@ async def ajudge_many(
 def judge_conversation(
     conv: Conversation,
     *,
-    settings: Any = None,
+    settings: Settings | LLMSettings | None = None,
     tax: Taxonomy | None = None,
     rubric: Rubric | None = None,
     **kwargs: Any,

@@ -21,10 +21,11 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from pydantic import ValidationError
 
+from lib.config import Settings
 from lib.core.models import Conversation
 from lib.core.rubric import Rubric, RubricError, default_rubric, load_rubric
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
@@ -103,7 +104,7 @@ async def judge_files(
 
 
 def run_on_database(
-    settings: Any,
+    settings: Settings,
     *,
     llm_settings: LLMSettings,
     tax: Taxonomy,
@@ -123,7 +124,7 @@ def run_on_database(
 
     out = out or sys.stdout
     try:
-        store: Any = open_store(settings)  # the Store protocol's methods are made at import (lib/store/transport.py)
+        store = open_store(settings)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

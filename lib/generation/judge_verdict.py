@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from lib.core.models import REVISABLE_FIELDS, Conversation
 from lib.core.rubric import Rubric
 from lib.core.taxonomy import Taxonomy
-from lib.generation.prompting import _num
+from lib.generation.prompt_text import num
 
 
 # ---- what the judge writes ------------------------------------------------------------------
@@ -32,7 +32,10 @@ class CriterionRating(_Out):
     score: int = Field(ge=1, le=5, description="1-5 against the criterion's anchors.")
 
 
-LabelField = Literal[tuple(REVISABLE_FIELDS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    LabelField = str  # the field names are known at run time only, so mypy checks them as text
+else:
+    LabelField = Literal[tuple(REVISABLE_FIELDS)]
 
 
 class LabelFindingOut(_Out):
@@ -45,11 +48,8 @@ class LabelFindingOut(_Out):
 
 @lru_cache(maxsize=8)
 def _verdict_model(criteria: tuple[tuple[str, str], ...]) -> type[BaseModel]:
-    ratings = create_model(
-        "JudgeRatings",
-        __config__=ConfigDict(extra="forbid"),
-        **{cid: (CriterionRating, Field(description=name)) for cid, name in criteria},
-    )
+    fields: dict[str, Any] = {cid: (CriterionRating, Field(description=name)) for cid, name in criteria}
+    ratings = create_model("JudgeRatings", __config__=ConfigDict(extra="forbid"), **fields)
     return create_model(
         "JudgeVerdict",
         __config__=ConfigDict(extra="forbid"),
@@ -123,7 +123,7 @@ def label_value(field: str, text: str, tax: Taxonomy) -> Any:
             raise ValueError(f"{raw!r} is not a number") from None
         low = -1.0 if field == "emotion.valence" else 0.0
         if not low <= number <= 1.0:
-            raise ValueError(f"{number} is outside {_num(low)} to 1")
+            raise ValueError(f"{number} is outside {num(low)} to 1")
         return number
     if field == "strategies.primary":
         if raw not in tax.by_id("strategies"):

@@ -1,14 +1,5 @@
-"""prompts/ templates -> the system prompt and user message of one generation request.
-
-A template file is a small YAML header between `---` lines (name, tier, version, placeholders),
-then the text with `$placeholder` / `${placeholder}` slots (string.Template syntax; `$$` is a
-literal dollar sign). Rendering is safe by construction:
-
-- every value is fenced in a tag named after its placeholder and escaped (`&`, `<`, `>`), so a
-  value cannot close its fence or open a tag of its own;
-- substitution is one pass of string.Template, so `$`, `${...}`, `{braces}` and quotes inside a
-  value are copied as they are, never interpreted;
-- a placeholder without a value fails with PromptError naming the file and the placeholder.
+"""The system prompt and user message of one generation request, from the prompts/ templates
+(lib/generation/templates.py), the scenario and the taxonomy (lib/generation/prompt_text.py).
 
 The system prompt holds the brand voice, the definitions of only the labels the scenario may use,
 the output contract and one seed example. It depends only on the arc and the tier (and, for an edge
@@ -18,17 +9,11 @@ case, its resolution strategy), so scenarios that share them share a prompt-cach
 from __future__ import annotations
 
 import hashlib
-import html
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from string import Template
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from lib.core.models import (
@@ -44,19 +29,16 @@ from lib.core.models import (
     UserTurn,
 )
 from lib.core.taxonomy import Taxonomy
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-PROMPTS_DIR = ROOT / "prompts"
-TIER_TEMPLATES: dict[str, str] = {
-    "template": "tier1_template",
-    "scenario": "tier2_scenario",
-    "edge_case": "tier3_edge_case",
-}
-TEMPLATE_TIERS = {"template", "scenario", "edge_case", "all"}
-
-
-class PromptError(ValueError):
-    """A template or rendering problem, phrased as one line that names the file and what to do."""
+from lib.generation.prompt_text import (
+    arc_profile,
+    brand_voice,
+    dimension_notes,
+    emotion_definitions,
+    persona_profile,
+    strategy_definitions,
+    topic_profile,
+)
+from lib.generation.templates import TIER_TEMPLATES, PromptError, PromptTemplate, default_templates
 
 
 # ---- what the model writes ------------------------------------------------------------------
@@ -178,166 +160,6 @@ class GeneratedConversation(_Out):
         return cls.model_validate({"turns": turns})
 
 
-# ---- templates ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PromptTemplate:
-    name: str
-    tier: str
-    version: str
-    placeholders: tuple[str, ...]
-    body: str
-    sha256: str  # of the whole file, header included: any edit gives a new hash
-    path: Path
-    description: str = ""
-
-    @property
-    def where(self) -> str:
-        return f"{_display(self.path)} ({self.name} v{self.version})"
-
-    def render(self, values: Mapping[str, Any]) -> str:
-        """Fill every placeholder with its fenced, escaped value. A missing or empty value is an error."""
-        missing = [p for p in self.placeholders if _is_blank(values.get(p))]
-        if missing:
-            names = ", ".join("${" + p + "}" for p in missing)
-            raise PromptError(
-                f"{self.where}: no value for {names}; "
-                f"the scenario or the taxonomy must provide {', '.join(missing)} before this prompt can be sent"
-            )
-        fenced = {p: fence(p, values[p]) for p in self.placeholders}
-        # safe_substitute: a literal `$` in the template text that is not a placeholder stays as it is.
-        return Template(self.body).safe_substitute(fenced)
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
-def _is_blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, (list, tuple, dict)):
-        return not value
-    return False
-
-
-def escape(value: Any) -> str:
-    """Text safe to put between tags: `&`, `<` and `>` escaped; quotes, `$` and braces left as they are
-    (nothing downstream interprets them: values are never formatted or parsed again)."""
-    if isinstance(value, (list, tuple)):
-        value = "\n".join("- " + str(v) for v in value)
-    return html.escape(str(value), quote=False)
-
-
-def fence(name: str, value: Any) -> str:
-    """`<name>escaped value</name>`; a multi-line value starts and ends on its own lines."""
-    text = escape(value)
-    if "\n" in text:
-        text = "\n" + text + "\n"
-    return "<" + name + ">" + text + "</" + name + ">"
-
-
-_HEADER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
-
-
-def load_template(path: str | Path) -> PromptTemplate:
-    """Read one template file and check it: header fields, and placeholders that match the text."""
-    path = Path(path)
-    where = _display(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PromptError(f"{where}: cannot read the template ({exc.strerror})") from None
-    text = raw.decode("utf-8")
-    match = _HEADER.match(text)
-    if not match:
-        raise PromptError(
-            f"{where}: line 1: expected a header between '---' lines "
-            "(name, tier, version, placeholders) before the prompt text"
-        )
-    try:
-        header = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise PromptError(f"{where}: the header is not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(header, dict):
-        raise PromptError(f"{where}: the header must be a mapping of name, tier, version, placeholders")
-    for key in ("name", "tier", "version", "placeholders"):
-        if key not in header:
-            raise PromptError(f"{where}: header: missing field '{key}'")
-    if header["tier"] not in TEMPLATE_TIERS:
-        raise PromptError(f"{where}: header: tier {header['tier']!r} is not one of {sorted(TEMPLATE_TIERS)}")
-    placeholders = header["placeholders"]
-    if not isinstance(placeholders, list) or not all(isinstance(p, str) for p in placeholders):
-        raise PromptError(f"{where}: header: placeholders must be a list of names")
-    body = text[match.end() :]
-    header_lines = text[: match.end()].count("\n")
-    template = Template(body)
-    if not template.is_valid():
-        # Find the offending `$` to point at its line.
-        for n, line in enumerate(body.splitlines(), start=header_lines + 1):
-            if not Template(line).is_valid():
-                raise PromptError(
-                    f"{where}: line {n}: a '$' that is not a placeholder; "
-                    "write $$ for a literal dollar sign or ${name} for a placeholder"
-                )
-    used = set(template.get_identifiers())
-    declared = set(placeholders)
-    if used - declared:
-        raise PromptError(
-            f"{where}: the text uses {', '.join(sorted(used - declared))} "
-            "but the header does not declare it; add it to placeholders"
-        )
-    if declared - used:
-        raise PromptError(
-            f"{where}: the header declares {', '.join(sorted(declared - used))} "
-            "but the text never uses it; remove it from placeholders"
-        )
-    return PromptTemplate(
-        name=str(header["name"]),
-        tier=str(header["tier"]),
-        version=str(header["version"]),
-        placeholders=tuple(placeholders),
-        body=body,
-        sha256=hashlib.sha256(raw).hexdigest(),
-        path=path,
-        description=str(header.get("description", "")),
-    )
-
-
-def load_templates(directory: str | Path = PROMPTS_DIR) -> dict[str, PromptTemplate]:
-    """Every template in the folder by name; the tier templates, system, repair and feedback are required."""
-    directory = Path(directory)
-    out: dict[str, PromptTemplate] = {}
-    for path in sorted(directory.glob("*.md")):
-        t = load_template(path)
-        if t.name in out:
-            raise PromptError(
-                f"{_display(path)}: template name {t.name!r} is also used by {_display(out[t.name].path)}"
-            )
-        out[t.name] = t
-    required = ["system", "repair", "feedback", *TIER_TEMPLATES.values()]
-    missing = [n for n in required if n not in out]
-    if missing:
-        raise PromptError(f"{_display(directory)}: missing template(s) {', '.join(missing)}")
-    for tier, name in TIER_TEMPLATES.items():
-        if out[name].tier != tier:
-            raise PromptError(f"{out[name].where}: header tier is {out[name].tier!r}, expected {tier!r}")
-    return out
-
-
-@lru_cache(maxsize=4)
-def _cached_templates(directory: str) -> dict[str, PromptTemplate]:
-    return load_templates(directory)
-
-
-def default_templates() -> dict[str, PromptTemplate]:
-    return _cached_templates(str(PROMPTS_DIR))
-
-
 # ---- what a scenario may use ----------------------------------------------------------------
 @dataclass(frozen=True)
 class AllowedLabels:
@@ -425,69 +247,6 @@ def target_turns(scenario: ScenarioDimensions | Mapping[str, Any], tax: Taxonomy
 
 
 # ---- rendering the pieces -------------------------------------------------------------------
-def _brand_voice(tax: Taxonomy) -> str:
-    v = tax.vertical.brand_voice
-    lines = [v.name + ", " + v.title + ". " + v.summary, "", "Principles:"]
-    lines += ["- " + p for p in v.principles]
-    if v.signature_phrases:
-        lines += ["", "Phrases in this voice (use sparingly, never as a formula):"]
-        lines += ["- " + p for p in v.signature_phrases]
-    if v.avoid:
-        lines += ["", "Never:"]
-        lines += ["- " + a for a in v.avoid]
-    lines += ["", "Referral policy: " + v.referral_policy]
-    return "\n".join(lines)
-
-
-def _emotion_definitions(ids: Sequence[str], tax: Taxonomy) -> str:
-    emotions = tax.by_id("emotions")
-    blocks = []
-    for eid in ids:
-        e = emotions[eid]
-        bands = "; ".join(
-            b.label + " " + _num(b.min) + "-" + _num(b.max) + ": " + b.description for b in e.intensity_bands
-        )
-        blocks.append(
-            "\n".join(
-                [
-                    eid + " (" + e.name + "): " + " ".join(e.description.split()),
-                    "  sub-emotions: " + ", ".join(e.sub_emotions),
-                    "  typical valence " + _num(e.valence) + ", arousal " + _num(e.arousal),
-                    "  cues: " + _items(e.cues),
-                    "  intensity: " + bands,
-                ]
-            )
-        )
-    return "\n".join(blocks)
-
-
-def _strategy_definitions(ids: Sequence[str], tax: Taxonomy) -> str:
-    strategies = tax.by_id("strategies")
-    blocks = []
-    for sid in ids:
-        s = strategies[sid]
-        blocks.append(
-            "\n".join(
-                [
-                    sid + " (" + s.name + "): " + " ".join(s.description.split()),
-                    "  use when: " + _items(s.when_to_use),
-                    "  not when: " + _items(s.when_not_to_use),
-                    "  sounds like: " + " / ".join(s.example_phrasing[:2]),
-                    "  done well: " + _items(s.quality_markers),
-                ]
-            )
-        )
-    return "\n".join(blocks)
-
-
-def _items(items: Sequence[str]) -> str:
-    return "; ".join(i.strip().rstrip(".") for i in items) + "."
-
-
-def _num(x: float) -> str:
-    return ("%.2f" % x).rstrip("0").rstrip(".") if x != int(x) else str(int(x))
-
-
 def _seed_example(seed: Conversation | None) -> str:
     if seed is None:
         return "(no seed example is available; follow the output contract above)"
@@ -514,55 +273,6 @@ def _seed_example(seed: Conversation | None) -> str:
     return head + "\n" + body
 
 
-def _persona_profile(pid: str, tax: Taxonomy) -> str:
-    p = tax.by_id("personas")[pid]
-    return "\n".join(
-        [
-            p.name + ": " + " ".join(p.description.split()),
-            "Age " + p.age_band + "; income " + p.income_band + "; financial literacy " + p.financial_literacy + ".",
-            "Situation: " + p.life_situation,
-            "Usual emotional state: " + p.emotional_baseline + ".",
-            "How they write: " + p.communication_style,
-            "Goals: " + "; ".join(p.goals) + ".",
-            "Words this person naturally uses (use some): " + ", ".join(p.keywords) + ".",
-        ]
-    )
-
-
-def _arc_profile(aid: str, tax: Taxonomy) -> str:
-    a = tax.by_id("arcs")[aid]
-    lines = [
-        a.name + ": from " + a.start_emotion + " to " + a.end_emotion + ". " + " ".join(a.description.split()),
-        "Intensity of the user's emotion, first user turn to last: "
-        + ", ".join(_num(x) for x in a.intensity_curve)
-        + ".",
-        "Milestones (0 = first turn, 1 = last turn):",
-    ]
-    lines += ["- " + _num(m.position) + " " + m.emotion + ": " + m.description for m in a.milestones]
-    return "\n".join(lines)
-
-
-def _topic_profile(tid: str, tax: Taxonomy) -> str:
-    t = tax.by_id("topics")[tid]
-    cluster = {c.id: c for c in tax.topic_clusters}[tax.cluster_of[tid]]
-    return "\n".join(
-        [
-            t.name + " (" + cluster.name + "): " + " ".join(t.description.split()),
-            "Words that show the topic (use some): " + ", ".join(t.keywords) + ".",
-        ]
-    )
-
-
-def _dimension_notes(scenario: ScenarioDimensions, tax: Taxonomy) -> str:
-    lines = []
-    for dim, value in [("intents", scenario.intent), ("tones", scenario.tone), ("outcomes", scenario.outcome_type)]:
-        item = tax.by_id(dim).get(value)
-        if item is None:
-            raise PromptError(f"scenario: {dim[:-1]} {value!r} is not in the taxonomy's dimensions.yaml")
-        lines.append(item.id + " (" + item.name + "): " + " ".join(item.description.split()))
-    return "\n".join(lines)
-
-
 def scenario_values(scenario: ScenarioDimensions, tax: Taxonomy) -> dict[str, Any]:
     """Every value a tier template may use, from the scenario row and the taxonomy."""
     for dim, key in [("personas", scenario.persona), ("arcs", scenario.emotional_arc), ("topics", scenario.topic)]:
@@ -574,15 +284,15 @@ def scenario_values(scenario: ScenarioDimensions, tax: Taxonomy) -> dict[str, An
     values: dict[str, Any] = {
         "tier": (tier.name + " (tier " + str(tier.number) + ")") if tier else scenario.tier,
         "persona": scenario.persona,
-        "persona_profile": _persona_profile(scenario.persona, tax),
+        "persona_profile": persona_profile(scenario.persona, tax),
         "emotional_arc": scenario.emotional_arc,
-        "arc_profile": _arc_profile(scenario.emotional_arc, tax),
+        "arc_profile": arc_profile(scenario.emotional_arc, tax),
         "topic": scenario.topic,
-        "topic_profile": _topic_profile(scenario.topic, tax),
+        "topic_profile": topic_profile(scenario.topic, tax),
         "intent": scenario.intent,
         "tone": scenario.tone,
         "outcome_type": scenario.outcome_type,
-        "dimension_notes": _dimension_notes(scenario, tax),
+        "dimension_notes": dimension_notes(scenario, tax),
         "target_turns": target_turns(scenario, tax),
         "context_id": scenario.context_id or "custom",
         "context": scenario.context,
@@ -645,9 +355,9 @@ def render_system(
     text = templates["system"].render(
         {
             "vertical": tax.vertical.name + ": " + " ".join(tax.vertical.description.split()),
-            "brand_voice": _brand_voice(tax),
-            "emotion_definitions": _emotion_definitions(labels.emotions, tax),
-            "strategy_definitions": _strategy_definitions(labels.strategies, tax),
+            "brand_voice": brand_voice(tax),
+            "emotion_definitions": emotion_definitions(labels.emotions, tax),
+            "strategy_definitions": strategy_definitions(labels.strategies, tax),
             "min_turns": rules.min_turns,
             "max_turns": rules.max_turns,
             "user_words": str(rules.user_words[0]) + "-" + str(rules.user_words[1]),

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lib.config import Settings
 from lib.core.models import Conversation
 from lib.core.rubric import Rubric, default_rubric, flag_reason
 from lib.generation.judge import (
@@ -53,7 +54,7 @@ class QualityPolicy:
     regenerate_on_low_rating: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Any) -> QualityPolicy:
+    def from_settings(cls, settings: Settings) -> QualityPolicy:
         """From lib.config.Settings (judge_on, regenerate_on_low_rating_on)."""
         return cls(
             judge=bool(getattr(settings, "judge_on", False)),
@@ -74,7 +75,7 @@ class QualityPolicy:
         return {"judge": self.judge, "regenerate_on_low_rating": self.regenerate_on_low_rating}
 
 
-def policy_in_force(settings: Any = None) -> QualityPolicy:
+def policy_in_force(settings: Settings | None = None) -> QualityPolicy:
     """The policy of the app's settings (Settings.load() when None); all off when they cannot be read."""
     if settings is None:
         from lib.config import ConfigError, Settings
@@ -215,7 +216,7 @@ class Rater:
         if conv is None:
             raise LookupError(f"conversation {conversation_id} does not exist any more; nothing to rate")
         await self._register_templates()
-        result = await ajudge_conversation(conv, llm=w.llm, tax=w.tax, rubric=self.rubric, initial=initial)
+        result = await ajudge_conversation(conv, llm=w.llm, tax=w.taxonomy, rubric=self.rubric, initial=initial)
         w.learn(result.attempts)
         if result.attempts:
             await asyncio.to_thread(
@@ -247,7 +248,7 @@ class Rater:
     def batch_params(self, conv: Conversation) -> dict[str, Any]:
         """The body of the request that rates `conv`, for a Message Batch."""
         w = self.worker
-        return judge_batch_request(conv, llm=w.llm, tax=w.tax, rubric=self.rubric)["params"]
+        return judge_batch_request(conv, llm=w.llm, tax=w.taxonomy, rubric=self.rubric)["params"]
 
     def batch_answer(self, message: Mapping[str, Any]) -> LLMResponse:
         """A succeeded batch result as the first answer of the item's run."""

@@ -41,7 +41,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.config import Settings
 from lib.core.rubric import Rubric
+from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog
 from lib.generation.batch import BatchDriver
 from lib.generation.engine import agenerate_one
@@ -50,7 +52,7 @@ from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import ItemDone, QualityPolicy, Rater
 from lib.generation.response import LLMResponse
-from lib.store.protocol import JobItem, StoreError, StoreUnavailable
+from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +101,11 @@ class Worker:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         llm_settings: LLMSettings,
         config: WorkerConfig | None = None,
         *,
-        tax: Any = None,
+        tax: Taxonomy | None = None,
         seeds: Sequence[Any] | None = None,
         limiter: AdaptiveLimiter | None = None,
         on_event: Callable[[Event], None] | None = None,
@@ -192,6 +194,15 @@ class Worker:
             await self._llm.aclose()
             await self.batches.aclose()
             self._set_state("stopped")
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The taxonomy the prompts are built with; run() loads it before the first item."""
+        if self.tax is None:
+            from lib.core.taxonomy import load_taxonomy
+
+            self.tax = load_taxonomy()
+        return self.tax
 
     def _load_prompt_inputs(self) -> None:
         from lib.core.seeds import load_seeds
@@ -508,7 +519,7 @@ class WorkerThread:
         return {**self.worker.status(), "alive": self.alive, "error": self.error}
 
 
-def start_app_worker(store: Any, settings: Any, **config: Any) -> WorkerThread | None:
+def start_app_worker(store: Store, settings: Settings | None, **config: Any) -> WorkerThread | None:
     """The app's worker (lib.ui.common.get_worker), or None when there is no API key (offline demos)."""
     if settings is None or not getattr(settings, "has_api_key", False):
         return None

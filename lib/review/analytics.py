@@ -33,11 +33,7 @@ def label_analytics(store: Store, tax: Taxonomy, by: str | None = None) -> pd.Da
             "Last": [when(r["last_at"]) for r in rows],
         }
     )
-    if by is None:
-        out = out.drop(columns=["Group"])
-    else:
-        out = out.rename(columns={"Group": GROUP_LABELS[by]})
-    return out
+    return out.drop(columns=["Group"]) if by is None else out.rename(columns={"Group": GROUP_LABELS[by]})
 
 
 @dataclass(frozen=True)

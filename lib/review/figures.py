@@ -67,7 +67,8 @@ def arc_figure(view: ConversationView, colours: Mapping[str, str]) -> go.Figure:
                     "line": {"color": "white", "width": 1.5},
                 },
                 "customdata": [
-                    [n, s, int(i)] for n, s, i in zip(part["emotion_name"], part["sub_emotion"], part["idx"])
+                    [n, s, int(i)]
+                    for n, s, i in zip(part["emotion_name"], part["sub_emotion"], part["idx"], strict=True)
                 ],
                 "hovertemplate": "User turn %{x} (turn %{customdata[2]})<br>%{customdata[0]} %{customdata[1]}"
                 "<br>intensity %{y:.2f}<extra></extra>",
@@ -96,7 +97,7 @@ def corrections_chart(df: pd.DataFrame, by: str | None, top: int = 12) -> go.Fig
     corrections per group, stacked by label field."""
     if by is None:
         part = df.head(top).iloc[::-1]
-        labels = [f"{f}: {a} → {b}" for f, a, b in zip(part["Field"], part["From"], part["To"])]
+        labels = [f"{f}: {a} → {b}" for f, a, b in zip(part["Field"], part["From"], part["To"], strict=True)]
         data = [
             {
                 "type": "bar",

@@ -86,7 +86,7 @@ class QueueFilters:
         if not data:
             return cls()
         lists = {k: tuple(str(v) for v in data.get(k, ()) or ()) for k in cls.LISTS}
-        low, high = (list(data.get("quality") or (1, 10)) + [10])[:2]
+        low, high = [*(data.get("quality") or (1, 10)), 10][:2]
         low, high = max(1, min(10, int(low))), max(1, min(10, int(high)))
         rating = str(data.get("rating") or "")
         below = int(data.get("below") or 0)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lib.core.checks.base import Finding
+from lib.core.checks.labels import arc_curve
 from lib.core.models import AssistantTurn, Conversation, LabelRevision, UserTurn
 from lib.core.rubric import Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
@@ -220,7 +221,7 @@ def build_view(
         }
     )
     arc_def = tax.by_id("arcs").get(conv.scenario.emotional_arc)
-    target = _resample(arc_def.intensity_curve, len(users)) if arc_def is not None and users else []
+    target = arc_curve(arc_def.intensity_curve, len(users)) if arc_def is not None and users else []
     quality, note = _quality(conv, tax)
     decisions = sorted((dict(r) for r in reviews), key=lambda r: (r["created_at"], r["id"]), reverse=True)
     return ConversationView(
@@ -301,21 +302,6 @@ def _revision_view(rev: LabelRevision, tax: Taxonomy) -> RevisionView:
         source=rev.source,
         at=rev.at,
     )
-
-
-def _resample(curve: Sequence[float], n: int) -> list[float]:
-    """The arc's intensity curve at n evenly spaced points (linear interpolation)."""
-    if n <= 0 or not curve:
-        return []
-    if n == 1:
-        return [float(curve[0])]
-    out = []
-    for i in range(n):
-        x = i * (len(curve) - 1) / (n - 1)
-        lo = int(x)
-        hi = min(lo + 1, len(curve) - 1)
-        out.append(round(curve[lo] + (curve[hi] - curve[lo]) * (x - lo), 3))
-    return out
 
 
 # ---- quality ------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from lib.store.embedded import start_embedded
 from lib.store.ledger import inspect
 from lib.store.migrate import MIGRATIONS_DIR, discover, migrate
 from lib.store.postgres import PostgresStore, connect_check
-from lib.store.protocol import BootError, BootReport, InvalidInput, StoreKind, StoreUnavailable
+from lib.store.protocol import BootError, BootReport, InvalidInput, Store, StoreKind, StoreUnavailable
 
 if TYPE_CHECKING:
     from lib.core.planner import PlanCoverage
@@ -60,7 +60,7 @@ def open_store(
     seeds_dir: Path = SEEDS_DIR,
     migrations_dir: Path = MIGRATIONS_DIR,
     default_plan_n: int = DEFAULT_PLAN_N,
-) -> PostgresStore:
+) -> Store:
     """A ready Store. Raises StoreUnavailable (cannot reach or start the database),
     MigrationError (a migration failed) or BootError (taxonomy/seeds/plan), each one line.
     default_plan_n=0 skips the default plan of a first start (the CLI's `plan` does)."""
@@ -69,7 +69,7 @@ def open_store(
     if settings.store_mode == "supabase":  # hosted: migrations are applied with `supabase db push`
         from lib.store.supabase import open_supabase_store
 
-        return open_supabase_store(settings)  # type: ignore[return-value]
+        return open_supabase_store(settings)
     dsn, kind, label = resolve_database(settings)
     connect_check(dsn, label)
     report = BootReport()
@@ -79,7 +79,7 @@ def open_store(
         ledger = inspect(admin, discover(migrations_dir))
         if ledger.drift:
             log.warning("%s: %s", label, ledger.drift_text())
-        store = PostgresStore(dsn, kind=kind, label=label)
+        store = PostgresStore(dsn, kind=kind, label=label)  # type: ignore[abstract]  # its methods are made from CALLS at import (lib/store/transport.py)
         try:
             if prepare:
                 prepare_database(
@@ -249,6 +249,7 @@ def is_first_start(store: PostgresStore) -> bool:
             "select (select count(*) from public.scenarios) as n, "
             "exists (select 1 from public.app_meta where key = 'default_plan') as planned"
         ).fetchone()
+    assert row is not None  # an aggregate returns one row
     return row["n"] == 0 and not row["planned"]
 
 
@@ -278,7 +279,7 @@ def plan_default(
 
 
 def plan_scenarios(
-    store: PostgresStore,
+    store: Store,
     tax: Taxonomy,
     n: int,
     *,

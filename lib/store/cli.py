@@ -95,7 +95,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     print(f"database   {label} ({kind}, PostgreSQL {version})")
     print_ledger(ledger)
     if has_tables:
-        store = PostgresStore(dsn, kind=kind, label=label, min_size=1, max_size=1)
+        store = PostgresStore(dsn, kind=kind, label=label, min_size=1, max_size=1)  # type: ignore[abstract]  # its methods are made from CALLS at import (lib/store/transport.py)
         try:
             print_rows(store.counts(), store.scenario_status_counts())
         except StoreError as exc:  # a database changed by hand may not count: the report above says why
@@ -167,7 +167,8 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
             tier_mix = {k.strip(): int(v) for k, v in (part.split("=", 1) for part in args.tier_mix.split(","))}
         except ValueError:
             print(
-                f"error: --tier-mix {args.tier_mix!r}: expected tier=count pairs, e.g. template=40,scenario=35,edge_case=15",
+                f"error: --tier-mix {args.tier_mix!r}: expected tier=count pairs, "
+                "e.g. template=40,scenario=35,edge_case=15",
                 file=sys.stderr,
             )
             return 2
@@ -204,9 +205,10 @@ def cmd_reset(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{label}: deleted everything; starting again")
     store = open_store(settings)
     try:
-        if store.boot is not None:
-            print_start(label, store.boot)
-        print_rows(store.counts(), store.scenario_status_counts())
+        info = store.describe()
+        if info.boot is not None:
+            print_start(label, info.boot)
+        print_rows(info.counts, store.scenario_status_counts())
     finally:
         store.close()
     return 0

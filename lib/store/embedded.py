@@ -56,8 +56,9 @@ def start_embedded(data_dir: Path, database: str = DATABASE, *, keep_running: bo
             "or set DATABASE_URL to a PostgreSQL server"
         ) from None
     except (subprocess.SubprocessError, OSError, AssertionError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StoreUnavailable(
-            f"cannot start the embedded PostgreSQL in {pgdata}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
+            f"cannot start the embedded PostgreSQL in {pgdata}: {reason}. "
             f"See {pgdata / 'log'}; to start over, delete {data_dir} (this deletes the embedded data)"
         ) from None
     admin_dsn = server.get_uri("postgres")

@@ -1,4 +1,4 @@
-"""PostgresStore: the psycopg transport of the Store (lib/store/calls.py), with a connection pool.
+"""PostgresStore: the psycopg transport of the Store (lib/store/calls/), with a connection pool.
 
 Used for the embedded database and for DATABASE_URL (any PostgreSQL, a Supabase project's
 connection string included). A function call is `select * from public.fn(p_x => %(p_x)s::type)`;
@@ -89,7 +89,7 @@ class PostgresStore(CallStore):
         with _translate(action), self._pool.connection() as conn:
             yield conn
 
-    def _rows(self, action: str, query: sql.Composable, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _rows(self, action: str, query: sql.SQL | sql.Composed, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.connection(action) as conn:
             return conn.execute(query, params).fetchall()
 
@@ -119,7 +119,7 @@ class PostgresStore(CallStore):
 
     def read_rows(self, read: Read, conds: list[Cond], limit: int | None, action: str) -> list[dict[str, Any]]:
         params: dict[str, Any] = {}
-        columns = (
+        columns: list[sql.Composable] = (
             [sql.SQL("r.*")] if not read.columns else [sql.SQL("r.{}").format(sql.Identifier(c)) for c in read.columns]
         )
         source = sql.SQL("public.{} r").format(sql.Identifier(read.relation))

@@ -1,4 +1,4 @@
-"""SupabaseStore: the supabase-py transport of the Store (lib/store/calls.py), over a Supabase
+"""SupabaseStore: the supabase-py transport of the Store (lib/store/calls/), over a Supabase
 project's HTTP API.
 
 A function call is `rpc("fn", {"p_x": ...})`, the same function with the same named arguments
@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+from lib.config import Settings
 from lib.store.calls import AnyOf, Between, Cond, Embed, Eq, Fn, Insert, IsTrue, NotNull, Overlaps, Read
 from lib.store.protocol import (
     BootReport,
@@ -90,10 +92,8 @@ class SupabaseStore(CallStore):
         pg = getattr(self._client, "_postgrest", None)
         session = getattr(pg, "session", None)
         if session is not None:
-            try:
+            with suppress(Exception):  # closing is best effort
                 session.close()
-            except Exception:  # closing is best effort
-                pass
 
     def _run(self, action: str, build: Callable[[], Any]) -> Any:
         with _translate(action):
@@ -107,7 +107,7 @@ class SupabaseStore(CallStore):
             if size <= 0:
                 return out
             start, end = len(out), len(out) + size - 1
-            rows = list(self._run(action, lambda start=start, end=end: build(start, end)) or [])
+            rows = list(self._run(action, partial(build, start, end)) or [])
             out.extend(rows)
             if len(rows) < size:
                 return out
@@ -168,12 +168,12 @@ class SupabaseStore(CallStore):
                 docs[r["id"]] = r
         out: list[ExportRow] = []
         for s in scenarios:
-            r = docs.get(s["conversation_id"])
-            if r is None:  # replaced between the two reads: the next export has it
+            found = docs.get(s["conversation_id"])
+            if found is None:  # replaced between the two reads: the next export has it
                 continue
-            doc = dict(r["document"])
+            doc = dict(found["document"])
             training = doc.pop("training", None) or {}
-            out.append(ExportRow(s["id"], int(r["version"]), json.dumps(doc, ensure_ascii=False), training))
+            out.append(ExportRow(s["id"], int(found["version"]), json.dumps(doc, ensure_ascii=False), training))
         return out
 
 
@@ -226,10 +226,8 @@ def _times(row: dict[str, Any]) -> dict[str, Any]:
     """The *_at columns as datetimes (PostgREST sends ISO text)."""
     for key, value in row.items():
         if key.endswith("_at") and isinstance(value, str):
-            try:
+            with suppress(ValueError):
                 row[key] = datetime.fromisoformat(value)
-            except ValueError:
-                pass
     return row
 
 
@@ -294,7 +292,7 @@ def _translate(action: str) -> Iterator[None]:
 
 
 def open_supabase_store(
-    settings: Any, *, access_token: str | None = None, service: bool = False, check: bool | None = None
+    settings: Settings, *, access_token: str | None = None, service: bool = False, check: bool | None = None
 ) -> SupabaseStore:
     """The hosted-mode store (SUPABASE_URL set, DATABASE_URL not). No migrations and no boot here:
     a hosted project's schema is applied with `supabase db push`.
@@ -314,13 +312,13 @@ def open_supabase_store(
                 "SUPABASE_URL is set but SUPABASE_KEY is not: set SUPABASE_KEY to the project's anon key (Project "
                 "settings > API) for the app, and SUPABASE_SERVICE_ROLE_KEY (or DATABASE_URL) for a worker"
                 if not service
-                else "the worker needs SUPABASE_SERVICE_ROLE_KEY (Project settings > API > service_role) or DATABASE_URL "
-                "in the server's secrets"
+                else "the worker needs SUPABASE_SERVICE_ROLE_KEY (Project settings > API > service_role) "
+                "or DATABASE_URL in the server's secrets"
             )
         key, access_token, as_service = secret, None, True
     else:
         key, as_service = anon, False
-    store = SupabaseStore(url, key, access_token=access_token)
+    store = SupabaseStore(url, key, access_token=access_token)  # type: ignore[abstract]  # its methods are made from CALLS at import (lib/store/transport.py)
     if check if check is not None else as_service:
         store.describe()
     return store

@@ -85,7 +85,7 @@ def _entry_problems(i: int, turn: AssistantTurn) -> list[Finding]:
         ]
     index_of = {s: j for j, s in reversed(list(enumerate(norm_s)))}
     matched: dict[int, int] = {}  # sentence index -> entry index
-    for k, (entry, e) in enumerate(zip(entries, norm_e)):
+    for k, (entry, e) in enumerate(zip(entries, norm_e, strict=True)):
         if e in index_of:
             j = index_of[e]
             if j in matched:
@@ -221,7 +221,7 @@ def intensity_follows_arc(conv: Conversation, turns: list[AnyTurn], tax: Taxonom
     tolerance = tax.targets.quality.intensity_tolerance
     expected = arc_curve(arc.intensity_curve, len(users))
     found = []
-    for (i, t), target in zip(users, expected):
+    for (i, t), target in zip(users, expected, strict=False):  # an arc without a curve expects nothing
         gap = abs(t.emotion.intensity - target)
         if gap > tolerance + 1e-9:
             found.append(

@@ -166,10 +166,10 @@ def _is_boundary(text: str, stop: int, dot_at: int) -> bool:
         return False
     if token in _MAYBE_FINAL:
         return following.isupper()
-    initial = len(token) == 1 and token.isalpha() and bool(m) and m.group(1)[-1].isupper() and token != "i"
+    initial = len(token) == 1 and token.isalpha() and m is not None and m.group(1)[-1].isupper() and token != "i"
     if initial or re.fullmatch(r"(?:[a-z]\.)+[a-z]", token):  # "F. Kennedy", "Plan B.", U.S., a.m.
         word = re.match(r"[\w'\u2019]+", text[nxt.end() :])
-        return bool(word) and word.group(0).lower().replace("\u2019", "'") in _OPENERS
+        return word is not None and word.group(0).lower().replace("\u2019", "'") in _OPENERS
     return True
 
 
