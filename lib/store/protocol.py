@@ -64,6 +64,8 @@ __all__ = [
 class Store(Protocol):
     """The database as the app sees it. Writes that touch several rows are atomic."""
 
+    label: str  # where the data lives, safe to show (no password, no key)
+
     # -- the store itself ---------------------------------------------------------------------
     def describe(self) -> StoreInfo:
         """Kind, a label safe to show, server version, row counts, migrations, last boot."""

@@ -88,7 +88,9 @@ def _session_from(settings: Settings, session: Any, fallback_email: str = "") ->
         email=str(getattr(user, "email", "") or fallback_email),
     )
     key = settings.supabase_key.get_secret_value() if settings.supabase_key is not None else ""
-    me = SupabaseStore(str(settings.supabase_url), key, access_token=out.access_token).whoami()
+    # its methods are made from CALLS at import (lib/store/transport.py), which mypy cannot see
+    store = SupabaseStore(str(settings.supabase_url), key, access_token=out.access_token)  # type: ignore[abstract]
+    me = store.whoami()
     return out.model_copy(update={"role": me.get("role"), "email": me.get("email") or out.email})
 
 
