@@ -194,6 +194,33 @@ def test_corrections_write_only_what_changed_primary_first(seed: Conversation, t
         rv.correct_assistant_turn(store, view, 1, primary="magic", supporting=[], author="Ana", reason="", tax=tax)
 
 
+def test_a_new_emotion_family_brings_its_valence_arousal_and_secondary_along(seed: Conversation, tax: Taxonomy) -> None:
+    # Regression: correcting turn 0 from anxiety to hope left valence -0.6 (outside hope's range), a hard
+    # integrity failure that blocked approval with no field on the form to mend it.
+    from lib.core.validation import check_conversation
+
+    store = FakeStore()
+    view = view_of(seed, tax)
+    before = seed.current_turns()[0].emotion
+    assert before.secondary == "confusion" and before.valence < 0
+    hope = tax.by_id("emotions")["hope"]
+    rv.correct_user_turn(store, view, 0, primary="hope", sub_emotion=None, intensity=0.75, author="Ana",
+                         reason="she is hopeful", tax=tax)
+    changed = {c[2]: c[3] for c in store.calls}
+    assert changed["emotion.primary"] == "hope" and changed["emotion.valence"] == hope.valence
+    assert "emotion.secondary" not in changed  # confusion may stay beside hope
+    corrected = seed.model_copy(deep=True)
+    for _, turn, field, value, author, source in store.calls:
+        corrected.revise(turn, field, value, source=source, author=author)
+    report = check_conversation(corrected, tax)
+    assert "affect_in_range" not in [f.name for f in report.failures]
+
+    store.calls.clear()
+    rv.correct_user_turn(store, view, 0, primary="confusion", sub_emotion=None, intensity=0.75, author="Ana",
+                         reason="", tax=tax)
+    assert ("emotion.secondary", None) in [(c[2], c[3]) for c in store.calls]  # never the primary twice
+
+
 def test_regeneration_needs_notes_and_says_when_it_runs(seed: Conversation, tax: Taxonomy) -> None:
     store = FakeStore()
     view = view_of(seed, tax)

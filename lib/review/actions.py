@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.core.rubric import Rubric
-from lib.core.taxonomy import Taxonomy
+from lib.core.taxonomy import Emotion, Taxonomy
 from lib.core.vocabulary import REASONS, Decision
 from lib.review.errors import ReviewError
 from lib.review.labels import DECISION_LABELS, FIELD_LABELS
@@ -111,11 +111,30 @@ def correct_user_turn(
     changes: list[tuple[str, Any]] = []
     if primary != t.emotion:
         changes.append(("emotion.primary", primary))
+        changes += _follow_the_family(view, turn, emotions[primary])
     if sub != (t.sub_emotion or None):
         changes.append(("emotion.sub_emotion", sub))
     if t.intensity is None or abs(value - t.intensity) > 1e-9:
         changes.append(("emotion.intensity", value))
     return _revise(store, view, turn, changes, who, reason)
+
+
+def _follow_the_family(view: ConversationView, turn: int, family: Emotion) -> list[tuple[str, Any]]:
+    """The labels a new emotion family makes inconsistent, set right in the same correction: a secondary
+    emotion equal to the new primary is cleared, and a valence or arousal outside the family's range takes
+    the family's typical value. Otherwise the correction itself would fail the integrity checks and
+    block approval, with no field on the form to mend it."""
+    emotion = view.conversation.current_turns()[turn].emotion  # type: ignore[union-attr]  # a user turn
+    out: list[tuple[str, Any]] = []
+    if emotion.secondary == family.id:
+        out.append(("emotion.secondary", None))
+    for label, value, (low, high), typical in (
+        ("emotion.valence", emotion.valence, family.valence_range, family.valence),
+        ("emotion.arousal", emotion.arousal, family.arousal_range, family.arousal),
+    ):
+        if not low <= value <= high:
+            out.append((label, typical))
+    return out
 
 
 def correct_assistant_turn(
