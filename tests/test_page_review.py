@@ -303,7 +303,9 @@ def test_changing_the_emotion_family_offers_its_sub_emotions_and_stores_the_prim
     sub.set_value("calm")
     at.button(key=f"{k}_save").click().run()
     revs = store.label_revisions_for("seed-01")
+    # relief's valence and arousal come along (the turn's were anxiety's, outside relief's range)
     assert [(r["field"], r["new_value"]) for r in revs] == [("emotion.primary", "relief"),
+                                                           ("emotion.valence", 0.65), ("emotion.arousal", 0.25),
                                                            ("emotion.sub_emotion", "calm")]
 
 
