@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lib.core.models import (
+    SCENARIO_FIELDS,
     Arc,
     ArcPoint,
     AssistantTurn,
@@ -223,16 +224,7 @@ def turn_choices(tax: Taxonomy) -> list[int]:
 
 
 # The dimensions a scenario's length depends on (its context text does not change it).
-LENGTH_KEY: tuple[str, ...] = (
-    "tier",
-    "persona",
-    "emotional_arc",
-    "topic",
-    "intent",
-    "tone",
-    "outcome_type",
-    "context_id",
-)
+LENGTH_KEY: tuple[str, ...] = tuple(f for f in SCENARIO_FIELDS if f != "context")
 
 
 def target_turns(scenario: ScenarioDimensions | Mapping[str, Any], tax: Taxonomy) -> int:

@@ -9,6 +9,8 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lib.core.models import SCENARIO_FIELDS
+
 StoreKind = Literal["embedded", "postgres", "supabase"]
 JobKind = Literal["realtime", "batch"]
 
@@ -51,15 +53,7 @@ SCENARIO_FILTERS: dict[str, str] = {
 # The columns of a scenario row (v_scenarios), in display order.
 SCENARIO_COLUMNS: tuple[str, ...] = (
     "id",
-    "tier",
-    "persona",
-    "emotional_arc",
-    "topic",
-    "intent",
-    "tone",
-    "outcome_type",
-    "context_id",
-    "context",
+    *SCENARIO_FIELDS,
     "status",
     "origin",
     "quality_score",
