@@ -135,3 +135,15 @@ def test_the_export_page_previews_and_lists_what_the_quality_options_leave_out(
     assert any("8 selected conversations were left out by the quality options" in i.value for i in at.info)
     table = next(df.value for df in at.dataframe if "Why" in df.value.columns)
     assert len(table) == 8 and set(table["Conversation"]) >= {"seed-03", "seed-04", "seed-07"}
+
+
+def test_metadata_carries_the_ratings_in_force_without_a_quality_option(rated: PostgresStore, tmp_path: Path) -> None:
+    import pandas as pd
+
+    rated.record_human_rating("seed-02", "empathy", 4, rater="Ana", pass_at=3, reason="warm enough")
+    done = ex.run(rated, ex.ExportOptions(), load_taxonomy(), tmp_path / "m", make_zip=False)
+    meta = pd.read_csv(done.path / "metadata.csv", keep_default_na=False).set_index("id")
+    seed2 = dict(pair.split("=") for pair in meta.loc["seed-02", "ratings"].split(";"))
+    assert seed2["empathy"] == "4"  # the reviewer's rating, over the judge's 2
+    assert int(meta.loc["seed-05", "min_rating"]) == 4 and meta.loc["seed-05", "ratings"].count("=4") == 7
+    assert meta.loc["seed-07", "ratings"] == "" and meta.loc["seed-07", "min_rating"] == ""  # not rated yet

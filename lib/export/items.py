@@ -26,6 +26,7 @@ class Item:
     turns: list[dict[str, Any]]  # labels in force
     split: str = "train"
     flags: list[bool | None] = field(default_factory=list)  # approved target per turn (None: user turn)
+    ratings: dict[str, int] = field(default_factory=dict)  # criterion -> score in force (judge or reviewer)
 
     @property
     def scenario(self) -> dict[str, Any]:

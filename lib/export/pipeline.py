@@ -84,6 +84,9 @@ def export(
     if not outcome.kept:
         raise NothingToExport(nothing_left(outcome))
     items = outcome.kept
+    for item in items:
+        row = (ratings or {}).get(item.id) or {}
+        item.ratings = {str(c): int(s) for c, s in (row.get("scores") or {}).items()}
     secret_check.check_items(items)
     groups = assign_splits(items, options.eval_ratio, options.seed)
     suited = suited_strategies(tax)
@@ -152,14 +155,10 @@ def export(
 def run(
     store: Store, options: ExportOptions, tax: Taxonomy, dest: str | Path, *, make_zip: bool = True, cli: bool = False
 ) -> ExportResult:
-    """Select from the store (with the ratings in force, when a quality option needs them), then export().
-    NothingToExport says why nothing matched."""
+    """Select from the store with the ratings in force (for the quality options and metadata.csv), then
+    export(). NothingToExport says why nothing matched."""
     rows = select_from_store(store, options, tax, cli=cli)
-    ratings = (
-        {r["conversation_id"]: r for r in store.conversation_quality(current_only=True)}
-        if options.quality_active()
-        else None
-    )
+    ratings = {r["conversation_id"]: r for r in store.conversation_quality(current_only=True)}
     return export(
         rows,
         options,
