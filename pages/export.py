@@ -272,7 +272,8 @@ if last and manifest:
     st.divider()
     st.subheader("Export")
     st.success(
-        f"Exported {c['conversations']} conversations ({c['turns']} turns) at {manifest['created_at']}: "
+        f"Exported {c['conversations']} conversation{'' if c['conversations'] == 1 else 's'} ({c['turns']} turns) "
+        f"at {manifest['created_at']}: "
         f"train {c['train']}, eval {c['eval']}."
     )
     m = st.columns(4)
