@@ -104,3 +104,11 @@ def test_only_lib_config_reads_the_environment() -> None:
     readers = [str(p.relative_to(ROOT)) for p in files
                if p != ROOT / "lib" / "config.py" and reads_env.search(p.read_text(encoding="utf-8"))]
     assert not readers, f"read settings through lib.config.Settings, not os.environ: {readers}"
+
+
+def test_the_secrets_example_names_every_setting() -> None:
+    from lib.config import Settings
+
+    example = (ROOT / ".streamlit" / "secrets.toml.example").read_text(encoding="utf-8")
+    names = [str(f.validation_alias) for f in Settings.model_fields.values()]
+    assert [n for n in names if f"{n} = " not in example] == []
