@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.config import ConfigError
+from lib.core.taxonomy import DIMENSIONS
 from lib.generation.estimate import regeneration_outlook
 from lib.generation.llm import LLMSettings
 from lib.store import StoreError
@@ -131,23 +132,7 @@ with taxonomy_tab:
     with st.expander(f"Brand voice: {voice.name}, {voice.title}"):
         st.markdown(escape_markdown(voice.summary))
         st.markdown("\n".join(f"- {escape_markdown(p)}" for p in voice.principles))
-    dimension = st.selectbox(
-        "Dimension",
-        [
-            "emotions",
-            "strategies",
-            "personas",
-            "arcs",
-            "topics",
-            "intents",
-            "tones",
-            "outcomes",
-            "tiers",
-            "scenario_contexts",
-            "edge_cases",
-        ],
-        format_func=lambda d: d.replace("_", " ").capitalize(),
-    )
+    dimension = st.selectbox("Dimension", list(DIMENSIONS), format_func=lambda d: d.replace("_", " ").capitalize())
     items = tax.topics if dimension == "topics" else getattr(tax, dimension)
     frame = pd.DataFrame([i.model_dump() for i in items])
     for col in frame.columns:  # lists and nested models read better as text in a table

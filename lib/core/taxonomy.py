@@ -272,6 +272,23 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+# The taxonomy's lists, in the order people read them (the Settings page, `python -m lib taxonomy check`).
+DIMENSIONS: tuple[str, ...] = (
+    "emotions",
+    "strategies",
+    "personas",
+    "arcs",
+    "topic_clusters",
+    "topics",
+    "intents",
+    "tones",
+    "outcomes",
+    "tiers",
+    "scenario_contexts",
+    "edge_cases",
+)
+
+
 class Taxonomy(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     path: Path
@@ -309,21 +326,7 @@ class Taxonomy(BaseModel):
         return list(self.by_id(dimension))
 
     def counts(self) -> dict[str, int]:
-        dims = [
-            "emotions",
-            "strategies",
-            "personas",
-            "arcs",
-            "topic_clusters",
-            "topics",
-            "intents",
-            "tones",
-            "outcomes",
-            "tiers",
-            "scenario_contexts",
-            "edge_cases",
-        ]
-        counts = {d: len(self.ids(d)) for d in dims}
+        counts = {d: len(self.ids(d)) for d in DIMENSIONS}
         counts["sub_emotions"] = sum(len(e.sub_emotions) for e in self.emotions)
         return counts
 
