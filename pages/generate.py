@@ -189,8 +189,11 @@ def rating_actions() -> None:
         return
     row = st.container(horizontal=True, vertical_alignment="center")
     row.caption(
-        f"**{backlog:,}** current conversation{'s' if backlog != 1 else ''} not rated by the quality judge "
-        "yet"
+        (
+            f"**{backlog:,}** current conversation{'s' if backlog != 1 else ''} not rated by the quality judge yet"
+            if backlog
+            else "Every current conversation has a rating from the quality judge"
+        )
         + (
             ""
             if settings.judge_on

@@ -219,6 +219,6 @@ def test_rate_conversations_not_rated_yet_asks_first_then_the_job_shows_like_any
     assert bar.text.startswith("**10 of 10** conversations rated")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Generation cost"] == "—" and metrics["Judge cost"].startswith("$0.")
-    assert "**0** current conversations not rated" in texts(at)
+    assert "Every current conversation has a rating from the quality judge" in texts(at)
     assert button(at, "Rate conversations not rated yet").disabled
     assert len([r for r in keyed.message_requests()]) == 10
