@@ -1,7 +1,7 @@
 """The generation worker: claims job items, generates them concurrently within the rate limits, and
 stores the results.
 
-The app runs one worker as a thread per server process (lib.ui.common.get_worker); `python -m lib
+The app runs one worker as a thread per server process (lib.generation.app_worker); `python -m lib
 worker` (lib.generation.worker_cli) runs more, on any machine that reaches the same database
 (DATABASE_URL) with an API key.
 
@@ -28,7 +28,6 @@ How a worker keeps its promises (see "Long work" in the design notes):
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import logging
 import os
@@ -41,7 +40,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.config import Settings
 from lib.core.rubric import Rubric
 from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog
@@ -482,53 +480,3 @@ class Worker:
                 await self.batches.renew_leases()
             except StoreError as exc:
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
-
-
-# ---- the app's worker thread ------------------------------------------------------------------
-class WorkerThread:
-    """A Worker on its own event loop in a daemon thread. The thread never calls st.*; pages read
-    status() and the database."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="brightrun-worker", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self.worker.run())
-        except Exception as exc:  # the thread ends; the page shows why, and the leases expire
-            log.exception("the generation worker stopped")
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def start(self) -> WorkerThread:
-        self._thread.start()
-        atexit.register(self.stop)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.worker.stop()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def status(self) -> dict[str, Any]:
-        return {**self.worker.status(), "alive": self.alive, "error": self.error}
-
-
-def start_app_worker(store: Store, settings: Settings | None, **config: Any) -> WorkerThread | None:
-    """The app's worker (lib.ui.common.get_worker), or None when there is no API key (offline demos)."""
-    if settings is None or not getattr(settings, "has_api_key", False):
-        return None
-    llm_settings = LLMSettings.from_settings(settings)
-    concurrency = int(getattr(settings, "concurrency", DEFAULT_CONCURRENCY) or DEFAULT_CONCURRENCY)
-    config.setdefault("quality", QualityPolicy.from_settings(settings))
-    cfg = WorkerConfig(name=worker_name("app"), concurrency=concurrency, **config)
-    stats = {}
-    with contextlib.suppress(StoreError, AttributeError):
-        stats = store.generation_stats(llm_settings.model)
-    limiter = AdaptiveLimiter(cfg.concurrency, output_tokens=stats.get("call_output_tokens") or None)
-    return WorkerThread(Worker(store, llm_settings, cfg, limiter=limiter)).start()

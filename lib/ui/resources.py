@@ -116,10 +116,10 @@ def _stop_worker(worker: object) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_stop_worker)
 def worker() -> object | None:
-    """The generation worker of this server process: one thread (lib.generation.worker.WorkerThread) that
+    """The generation worker of this server process: one thread (lib.generation.app_worker.WorkerThread) that
     claims the queued job items, or None without an API key (the app then works offline). In hosted
     mode it runs as the service role, from the server's secrets (never a browser's token)."""
-    from lib.generation.worker import start_app_worker
+    from lib.generation.app_worker import start_app_worker
 
     try:
         if hosted():

@@ -1,0 +1,70 @@
+"""The app's generation worker: a Worker on its own event loop in a daemon thread, one per server
+process (started through st.cache_resource by lib.ui.resources.worker). `python -m lib worker` runs
+the same Worker in a process of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from lib.config import Settings
+from lib.generation.llm import LLMSettings
+from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
+from lib.generation.rating import QualityPolicy
+from lib.generation.worker import Worker, WorkerConfig, worker_name
+from lib.store.protocol import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+
+class WorkerThread:
+    """A Worker on its own event loop in a daemon thread. The thread never calls st.*; pages read
+    status() and the database."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="brightrun-worker", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.worker.run())
+        except Exception as exc:  # the thread ends; the page shows why, and the leases expire
+            log.exception("the generation worker stopped")
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def start(self) -> WorkerThread:
+        self._thread.start()
+        atexit.register(self.stop)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.worker.stop()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def status(self) -> dict[str, Any]:
+        return {**self.worker.status(), "alive": self.alive, "error": self.error}
+
+
+def start_app_worker(store: Store, settings: Settings | None, **config: Any) -> WorkerThread | None:
+    """The app's worker (lib.ui.resources.worker), or None when there is no API key (offline demos)."""
+    if settings is None or not getattr(settings, "has_api_key", False):
+        return None
+    llm_settings = LLMSettings.from_settings(settings)
+    concurrency = int(getattr(settings, "concurrency", DEFAULT_CONCURRENCY) or DEFAULT_CONCURRENCY)
+    config.setdefault("quality", QualityPolicy.from_settings(settings))
+    cfg = WorkerConfig(name=worker_name("app"), concurrency=concurrency, **config)
+    stats = {}
+    with contextlib.suppress(StoreError, AttributeError):
+        stats = store.generation_stats(llm_settings.model)
+    limiter = AdaptiveLimiter(cfg.concurrency, output_tokens=stats.get("call_output_tokens") or None)
+    return WorkerThread(Worker(store, llm_settings, cfg, limiter=limiter)).start()
