@@ -62,7 +62,7 @@ st.caption(
     "to see its parameters and conversation."
 )
 
-total = store.counts().get("scenarios", 0)
+total = sum(store.scenario_status_counts().values())  # one grouped count, not every table
 
 
 # -- planning ------------------------------------------------------------------------------------

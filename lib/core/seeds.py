@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,3 +82,24 @@ def emotion_counts(conversations: list[Conversation]) -> dict[str, int]:
             if turn.role == "user":
                 counts[turn.emotion.primary] = counts.get(turn.emotion.primary, 0) + 1
     return counts
+
+
+def conversation_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The files named, and every *.json in the folders named, in name order per folder."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(p.glob("*.json")) if p.is_dir() else [p])
+    return out
+
+
+def read_conversation(path: Path) -> Conversation:
+    """One conversation file, or ValueError with one line saying what is wrong with it."""
+    try:
+        return Conversation.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ValueError(f"cannot read it ({exc.strerror})") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ValueError(".".join(map(str, err["loc"])) + ": " + err["msg"] + "; not a conversation file") from None
+    except ValueError as exc:
+        raise ValueError("not valid JSON (" + str(exc).splitlines()[0] + ")") from None

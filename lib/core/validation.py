@@ -20,16 +20,16 @@ conversations and prints one line per file.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from lib.core.checks import fit, labels, prose, repetition, rules, structure
 from lib.core.checks.base import CheckFn, Finding
 from lib.core.models import CheckResult, Conversation, Quality
+from lib.core.seeds import conversation_files, read_conversation
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 
 HARD_SCORE_CAP = 5
@@ -136,13 +136,6 @@ def check_conversation(conv: Conversation, tax: Taxonomy) -> QualityReport:
     return QualityReport(score=score, checks=results, findings=findings)
 
 
-def _files(paths: list[str]) -> list[Path]:
-    out: list[Path] = []
-    for p in map(Path, paths):
-        out.extend(sorted(p.glob("*.json")) if p.is_dir() else [p])
-    return out
-
-
 def report_line(file: Path | str, report: QualityReport) -> str:
     """One line: the file, its score, and each failed check with its reason (turns and spans)."""
     if report.passed:
@@ -164,17 +157,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m lib validate") ->
     except TaxonomyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    files = _files(args.paths)
+    files = conversation_files(args.paths)
     if not files:
         print(f"error: no .json files in {', '.join(args.paths)}", file=sys.stderr)
         return 1
     ok = True
     for file in files:
         try:
-            conv = Conversation.model_validate(json.loads(file.read_text(encoding="utf-8")))
-        except (OSError, ValueError, ValidationError) as exc:
-            first = str(exc).splitlines()
-            print(f"{file}: does not load: {' '.join(first[:3])}")
+            conv = read_conversation(file)
+        except ValueError as exc:
+            print(f"{file}: does not load: {exc}")
             ok = False
             continue
         report = check_conversation(conv, tax)

@@ -302,9 +302,9 @@ async def agenerate_one(
     tax = tax or load_taxonomy()
     if seeds is None:
         # The seed examples live in the database (a reviewer may mark more); the files are the fallback.
-        seeds = (store.seed_examples() if hasattr(store, "seed_examples") else []) or load_seeds().conversations
+        seeds = store.seed_examples() or load_seeds().conversations
     if repair_attempts is None:
-        repair_attempts = int(getattr(settings, "repair_attempts", None) or DEFAULT_REPAIR_ATTEMPTS)
+        repair_attempts = DEFAULT_REPAIR_ATTEMPTS
     row = store.get_scenario(scenario_id)
     if row is None:
         raise LookupError(f"scenario #{scenario_id} does not exist; refresh the scenario table")

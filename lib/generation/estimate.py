@@ -99,7 +99,7 @@ def _counted(counter: TokenCounter | None, model: str, system: str, user: str) -
 
 
 def _stats(store: Store, llm_settings: LLMSettings) -> dict[str, Any]:
-    return store.generation_stats(llm_settings.model) if hasattr(store, "generation_stats") else {}
+    return store.generation_stats(llm_settings.model)
 
 
 @dataclass(frozen=True)
@@ -312,7 +312,7 @@ def regeneration_outlook(
     if int(stats.get("conversations") or 0) >= MIN_HISTORY and stats.get("cost_usd") is not None:
         generation, basis = float(stats["cost_usd"]), f"generation measured over {int(stats['conversations'])}"
     else:
-        sample = store.list_scenarios(limit=50) if hasattr(store, "list_scenarios") else []
+        sample = store.list_scenarios(limit=50)
         generation, _, _ = _token_estimate(sample, llm_settings, tax, seeds, counter)
         basis = "generation estimated from sample prompts"
     return RegenerationOutlook(judge.low_share, generation + judge.cost_usd, basis + "; rating: " + judge.basis)

@@ -17,41 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pydantic import ValidationError
-
 from lib.config import Settings
 from lib.core.models import Conversation
 from lib.core.rubric import Rubric, RubricError, default_rubric, load_rubric
+from lib.core.seeds import conversation_files, read_conversation
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from lib.generation.judge import JudgeResult, ajudge_many
 from lib.generation.llm import LLMClient, LLMError, LLMSettings
-
-
-def conversation_files(paths: Sequence[str | Path]) -> list[Path]:
-    """The files named, and every *.json in the folders named, in name order per folder."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        out.extend(sorted(p.glob("*.json")) if p.is_dir() else [p])
-    return out
-
-
-def read_conversation(path: Path) -> Conversation:
-    """One conversation file, or ValueError with one line saying what is wrong with it."""
-    try:
-        return Conversation.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise ValueError(f"cannot read it ({exc.strerror})") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ValueError(".".join(map(str, err["loc"])) + ": " + err["msg"] + "; not a conversation file") from None
-    except ValueError as exc:
-        raise ValueError("not valid JSON (" + str(exc).splitlines()[0] + ")") from None
 
 
 def totals_line(results: Sequence[JudgeResult], model: str) -> str:

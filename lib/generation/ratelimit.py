@@ -99,7 +99,7 @@ class AdaptiveLimiter:
     - Pace: the gap between request starts, from the limits in the anthropic-ratelimit-* headers
       and the measured tokens per request: max(60/rpm, 60*output/otpm, 60*input/itpm) divided by
       `utilization` (0.95: just under the tightest limit, instead of bursting into 429s and
-      backing off). A 429 lowers the utilization by 15% (down to 0.5), good answers bring it back.
+      backing off). A 429 lowers the utilization by 10% (down to 0.5), good answers bring it back.
     - Room: the "remaining" headers, refilled at the limit's rate since they came and less what
       the requests in flight will still use, tell when the buckets hold the next request with half
       a request to spare; then a request starts without waiting for its turn. So a full bucket (the
