@@ -9,7 +9,6 @@ import pandas as pd
 import streamlit as st
 
 import lib.export as ex
-from lib.core.rubric import RubricError, default_rubric
 from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.display import names
@@ -67,11 +66,7 @@ elif selection == "all":
     statuses = list(ex.ALL_STATUSES)
 
 # the quality options: ratings in force (a reviewer's where one rated, else the judge's) and hard rules
-try:
-    rubric = default_rubric(tax.path)
-except RubricError as exc:
-    st.error(f"**The quality rubric could not be read.** {exc}")
-    st.stop()
+rubric = resources.rubric()
 qcols = st.columns([1.3, 1.3, 1.4], vertical_alignment="bottom")
 min_rating = qcols[0].selectbox(
     "Minimum rating",

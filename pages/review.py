@@ -19,7 +19,7 @@ from lib.ui.session import reviewer
 nav.open_in_app("review")
 store = resources.store()
 tax = resources.taxonomy()
-rubric = quality.rubric()
+rubric = resources.rubric()
 esc = escape_markdown
 show_flash = act.show_flash
 
@@ -156,7 +156,6 @@ def queue_view() -> None:
 
     # -- header --
     label, colour = STATUS_BADGES.get(view.status, (view.status, "gray"))
-    label = rv.STATUS_LABELS.get(view.status, label)
     badges = [
         f":{colour}-badge[{label}]",
         f":gray-badge[{rv.SOURCE_LABELS.get(view.conversation.provenance.source, 'Conversation')}]",

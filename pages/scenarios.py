@@ -241,7 +241,7 @@ def confirm_generate_all(ids: list[int]) -> None:
         st.rerun()
 
 
-def generation_actions(rows: list[dict], selected: list[int], live: bool) -> None:
+def generation_actions(rows: list[dict], selected: list[int]) -> None:
     todo = runner.ids_with_status(rows, ["not_generated"])
     failed = runner.ids_with_status(rows, ["failed"])
     cols = st.columns([1.3, 1.8, 1.1, 2])
@@ -261,9 +261,7 @@ def generation_actions(rows: list[dict], selected: list[int], live: bool) -> Non
         help=gen_off or "Every row shown that has no conversation yet; you confirm the cost first.",
     ):
         st.session_state[CONFIRM_KEY] = todo
-        if live:
-            st.rerun()  # the dialog opens outside this fragment
-        st.rerun()
+        st.rerun()  # the whole app: the dialog opens outside this fragment
     if cols[2].button(
         f"Retry failed ({len(failed)})",
         icon=":material/replay:",
@@ -357,7 +355,7 @@ def table_area(live: bool) -> None:
             st.session_state.pop(table_key, None)
             st.rerun()
 
-    generation_actions(rows, selected, live)
+    generation_actions(rows, selected)
 
 
 flash = st.session_state.get(FLASH_KEY)

@@ -98,8 +98,10 @@ def apply_quality(
         reasons, details = rating_problems(row, options) if ratings is not None else ([], [])
         if options.no_hard_failures:
             hard = integrity_hard_failures(item.doc, item.training, tax)
+            # the view decides (hard_failed); its reasons only say which criterion, for the detail
+            rubric_failed = bool((row or {}).get("hard_failed"))
             rubric_hard = [r for r in (row or {}).get("flag_reasons") or () if str(r).endswith("(hard rule)")]
-            if hard or rubric_hard:
+            if hard or rubric_failed:
                 reasons.insert(0, "hard_failure")
                 details = [*hard, *map(str, rubric_hard), *details]
         if reasons:

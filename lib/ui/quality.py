@@ -13,7 +13,7 @@ import streamlit as st
 
 import lib.review as rv
 from lib.core.checks.base import Finding
-from lib.core.rubric import Rubric, RubricError, default_rubric
+from lib.core.rubric import RubricError
 from lib.core.validation import is_hard
 from lib.store import StoreError
 from lib.ui import resources
@@ -26,16 +26,6 @@ RATE_HINT = (
     "Rate it with the judge: **Rate conversations** on the Generate page, or `python -m lib judge` on "
     "the command line. You can also rate each criterion yourself below."
 )
-
-
-def rubric() -> Rubric:
-    """The taxonomy's rubric; a clear error on the page and the script stops when it cannot be read."""
-    try:
-        return default_rubric(resources.taxonomy().path)
-    except RubricError as exc:
-        st.error(f"**The quality rubric could not be read.** {exc}")
-        st.stop()
-        raise  # unreachable: st.stop() ends the script
 
 
 # -- the turn ------------------------------------------------------------------------------------
@@ -242,7 +232,7 @@ def _rating_form(pop: Any, view: rv.ConversationView, c: rv.CriterionView) -> No
 # -- callbacks -------------------------------------------------------------------------------------
 def conversation_view(conversation_id: str) -> rv.ConversationView:
     """The conversation a callback acts on, read again (callbacks run before the script)."""
-    view = rv.load_view(resources.store(), conversation_id, resources.taxonomy(), rubric())
+    view = rv.load_view(resources.store(), conversation_id, resources.taxonomy(), resources.rubric())
     if view is None:
         raise rv.ReviewError(f"Conversation {conversation_id} no longer exists; refresh the queue.")
     return view
@@ -261,7 +251,11 @@ def _agree(conversation_id: str, criterion: str) -> None:
     _run(
         f"rating-{criterion}",
         lambda: rv.agree(
-            resources.store(), conversation_view(conversation_id), criterion, rater=reviewer(), rubric=rubric()
+            resources.store(),
+            conversation_view(conversation_id),
+            criterion,
+            rater=reviewer(),
+            rubric=resources.rubric(),
         ),
     )
 
@@ -280,7 +274,7 @@ def _rate(conversation_id: str, criterion: str) -> None:
             int(score),
             rater=reviewer(),
             reason=st.session_state.get(f"{key}_why", ""),
-            rubric=rubric(),
+            rubric=resources.rubric(),
         )
         st.session_state.pop(f"{key}_why", None)
         st.session_state[f"rv_ratepop_{conversation_id}_{criterion}"] = False  # close the popover

@@ -15,6 +15,7 @@ import time
 import streamlit as st
 
 from lib.config import ConfigError, Settings
+from lib.core.rubric import Rubric, RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from lib.store import PermissionDenied, Store, StoreError, StoreInfo, open_store
 from lib.ui import auth
@@ -44,6 +45,16 @@ def taxonomy() -> Taxonomy:
         return _taxonomy()
     except TaxonomyError as exc:
         st.error(f"**The taxonomy could not be loaded.** {exc}. Fix that file and reload the page.")
+        st.stop()
+        raise  # unreachable: st.stop() ends the script
+
+
+def rubric() -> Rubric:
+    """The quality rubric beside the taxonomy, or a clear error on the page and the script stops."""
+    try:
+        return default_rubric(taxonomy().path)
+    except RubricError as exc:
+        st.error(f"**The quality rubric could not be read.** {exc}. Fix that file and reload the page.")
         st.stop()
         raise  # unreachable: st.stop() ends the script
 
