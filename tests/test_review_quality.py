@@ -162,6 +162,7 @@ def test_a_conversation_not_rated_yet_says_so_and_how_to_rate_it(store: Postgres
     note = " ".join(i.value for i in at.info)
     assert "Not rated by the judge yet" in note
     assert "Rate conversations" in note and "python -m lib judge" in note
+    assert "needs an API key: set ANTHROPIC_API_KEY" in note  # this app has none: say what is missing
     assert ":gray-badge[:material/gavel: Not rated yet]" in texts(at)
     assert at.button(key="rv_agree_seed-01_empathy").disabled  # no judge rating to agree with
 

@@ -26,6 +26,10 @@ RATE_HINT = (
     "Rate it with the judge: **Rate conversations** on the Generate page, or `python -m lib judge` on "
     "the command line. You can also rate each criterion yourself below."
 )
+NO_KEY_HINT = (
+    "The judge is Claude and needs an API key: set ANTHROPIC_API_KEY, then use **Rate conversations** on the "
+    "Generate page, or `python -m lib judge`. You can also rate each criterion yourself below."
+)
 
 
 # -- the turn ------------------------------------------------------------------------------------
@@ -148,7 +152,9 @@ def _score_badge(r: rv.Rating, who: str, in_force: bool) -> str:
 def ratings_tab(view: rv.ConversationView, who: str) -> None:
     r = view.ratings
     if not r.judged:
-        st.info("**Not rated by the judge yet.** " + RATE_HINT, icon=":material/gavel:")
+        # the judge is Claude: without a key, say so rather than send people to a disabled button
+        hint = RATE_HINT if resources.settings().has_api_key else NO_KEY_HINT
+        st.info("**Not rated by the judge yet.** " + hint, icon=":material/gavel:")
     else:
         st.caption(
             f"Judged by {esc(r.judge_model or '')} on {r.judged_at:%Y-%m-%d %H:%M UTC}. A reviewer's rating "
