@@ -196,7 +196,7 @@ def rating_actions() -> None:
         )
         + (
             ""
-            if settings.judge_on
+            if settings.judge_on or not settings.has_api_key  # without a key the banner above says why
             else " (the judge does not rate new conversations as they are generated: BRIGHTRUN_JUDGE is off)"
         )
         + "."

@@ -116,7 +116,7 @@ def checks_tab(view: rv.ConversationView) -> None:
     report = view.quality
     m = st.columns(3)
     m[0].metric("Quality score", f"{report.score}/10")
-    m[1].metric("Checks passed", f"{sum(c.passed for c in report.checks)} of {len(report.checks)}")
+    m[1].metric("Checks passed", f"{sum(c.passed for c in report.checks)}/{len(report.checks)}")
     m[2].metric("Hard failures", len(report.hard_failures))
     st.caption(esc(view.quality_note) + " A hard failure blocks approval and export.")
     failures = sorted(report.failures, key=lambda c: not is_hard(c.name))
