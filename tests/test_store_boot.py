@@ -227,3 +227,20 @@ def test_cli_plan_on_an_empty_database_adds_n_to_the_seeds(monkeypatch: pytest.M
     monkeypatch.setenv("DATABASE_URL", empty_dsn)
     assert cli.main(["plan", "--n", "5"]) == 0
     assert "added 5 scenarios (#11-#15)" in capsys.readouterr().out  # no default plan of 90 first
+
+
+def test_times_come_back_in_utc_whatever_the_server_time_zone(fresh_dsn: str) -> None:
+    # Regression: the pages print times with "UTC" after them; a server in another zone gave local times.
+    import psycopg
+
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        name = conn.execute("select current_database()").fetchone()[0]
+        conn.execute(f'alter database "{name}" set timezone = \'America/New_York\'')
+    store = PostgresStore(fresh_dsn, min_size=1, max_size=1)  # type: ignore[abstract]
+    try:
+        with store.connection("read the time zone") as conn:
+            assert conn.execute("show timezone").fetchone()["TimeZone"] == "UTC"
+            at = conn.execute("select now() as at").fetchone()["at"]
+        assert at.utcoffset().total_seconds() == 0
+    finally:
+        store.close()

@@ -72,7 +72,8 @@ class PostgresStore(CallStore):
             open=False,
             configure=_configure,
             check=ConnectionPool.check_connection,
-            kwargs={"row_factory": dict_row, "connect_timeout": 5},
+            # times come back in UTC, as every page labels them, whatever the server's time zone
+            kwargs={"row_factory": dict_row, "connect_timeout": 5, "options": "-c TimeZone=UTC"},
             name="brightrun",
         )
         try:
