@@ -86,8 +86,8 @@ def test_a_viewer_reads_everything_and_writes_nothing(conn: Conn, world: dict[st
             "insert into public.scenarios (tier, persona, emotional_arc, topic, intent, tone, outcome_type) "
             "select tier, persona, emotional_arc, topic, intent, tone, outcome_type from public.scenarios limit 1",
             user_id=viewer)
+    refused(conn, "authenticated", "update public.scenarios set status = 'approved'", user_id=viewer)
     with as_role(conn, "authenticated", viewer):
-        assert conn.execute("update public.scenarios set status = 'approved'").rowcount == 0
         assert conn.execute("delete from public.generation_job_items").rowcount == 0
         assert conn.execute("update public.members set role = 'admin'").rowcount == 0
     assert {r["status"] for r in conn.execute("select status from public.scenarios")} == {"generated", "queued", "not_generated"}
@@ -161,20 +161,30 @@ def test_history_stays_append_only_even_for_the_service_role(conn: Conn, world: 
             conn.execute("delete from public.reviews")
 
 
-@pytest.mark.parametrize("claims_only", [True, False])
-def test_the_role_comes_from_the_jwt_or_the_database_role(conn: Conn, claims_only: bool) -> None:
-    """PostgREST sets both; a claim without SET ROLE (or the reverse) still resolves."""
+@pytest.mark.parametrize(("db_role", "claims", "expected"), [
+    ("authenticated", {"role": "authenticated"}, "reviewer"),
+    # a client writes its own claims: a role claim changes nothing (the bug: this was the service)
+    ("authenticated", {"role": "service_role"}, "reviewer"),
+    ("service_role", {"role": "service_role"}, "service"),
+    ("anon", {"role": "service_role"}, None),
+    # no SET ROLE: the owner's own connection, whatever the claims say
+    (None, {"role": "authenticated"}, "service"),
+])
+def test_the_role_comes_from_the_database_role_and_membership_never_a_claim(
+        conn: Conn, db_role: str | None, claims: dict[str, str], expected: str | None) -> None:
     reviewer = add_member(conn, "reviewer")
     with conn.transaction():
-        if claims_only:
-            conn.execute("select set_config('request.jwt.claims', %(c)s, true)",
-                         {"c": json.dumps({"role": "authenticated", "sub": str(reviewer)})})
+        conn.execute("select set_config('request.jwt.claims', %(c)s, true)",
+                     {"c": json.dumps({**claims, "sub": str(reviewer)})})
+        if db_role:
+            conn.execute(f"set local role {db_role}")
+        if db_role == "anon":
+            refused_call = conn.execute("select has_function_privilege('anon', 'public.app_role()', 'execute') as ok")
+            assert refused_call.fetchone() == {"ok": False}
+            role = {"r": None}
         else:
-            conn.execute("set local role service_role")
-        role = conn.execute("select public.app_role() as r").fetchone()
-    assert role == {"r": "reviewer" if claims_only else "service"}
-    # a direct connection (no SET ROLE, no claims) is the owner's: trusted like the service role
-    assert conn.execute("select public.app_role() as r").fetchone() == {"r": "service"}
+            role = conn.execute("select public.app_role() as r").fetchone()
+    assert role == {"r": expected}
 
 
 def test_functions_are_not_executable_by_public(conn: Conn) -> None:

@@ -62,7 +62,11 @@ WRITES: list[tuple[str, str, str]] = [
                                  "'y@example.com', 'admin')"),
     ("insert a conversation turn", "admin", "insert into public.conversation_turns (conversation_id, idx, role, text) "
                                             "values ('conv-a', 99, 'user', 'x')"),
-    # nobody writes history directly, whatever their role
+    # nobody writes history or a scenario's status directly, whatever their role
+    ("approve every scenario", "nobody", "update public.scenarios set status = 'approved'"),
+    ("insert an approved scenario", "nobody", "insert into public.scenarios (tier, persona, emotional_arc, topic, "
+                                              "intent, tone, outcome_type, status) select tier, persona, emotional_arc, "
+                                              "topic, intent, tone, outcome_type, 'approved' from public.scenarios limit 1"),
     ("insert a review", "nobody", "insert into public.reviews (conversation_id, decision, reviewer) "
                                   "values ('conv-a', 'approved', 'me')"),
     ("insert a label revision", "nobody", "insert into public.label_revisions (conversation_id, turn_idx, field, "
@@ -72,7 +76,6 @@ WRITES: list[tuple[str, str, str]] = [
 
 # updates and deletes RLS filters to no rows (no error): (what, least role, statement, table, column)
 SILENT: list[tuple[str, str, str]] = [
-    ("approve every scenario", "operator", "update public.scenarios set status = 'approved'"),
     ("delete job items", "admin", "delete from public.generation_job_items"),
     ("promote every member", "admin", "update public.members set role = 'admin'"),
     ("rename an emotion", "admin", "update public.emotions set name = 'x'"),

@@ -44,9 +44,12 @@ def decide(
     reviewer: str,
     reason_code: str | None = None,
     notes: str = "",
+    seen: int | None = None,
 ) -> ActionResult:
     """Record one decision (a reviews row). A rejection needs a reason from REASONS and notes.
-    A seed example that is not approved any more stops being one."""
+    A seed example that is not approved any more stops being one (record_review ends it).
+    seen: how many decisions the reviewer had in front of them; when another came in since, the store
+    refuses this one (Stale) with who made it and when."""
     who = _need_name(reviewer, "record a decision")
     if decision not in DECISION_LABELS:
         raise ReviewError(f"Unknown decision {decision!r}; expected one of {', '.join(DECISION_LABELS)}.")
@@ -62,10 +65,11 @@ def decide(
             raise ReviewError("A rejection needs notes too: say what is wrong, so the regeneration can fix it.")
     else:
         reason_code = None
-    review_id = store.record_review(view.id, decision, reviewer=who, reason_code=reason_code, notes=notes)
+    review_id = store.record_review(
+        view.id, decision, reviewer=who, reason_code=reason_code, notes=notes, review_count=seen
+    )
     message = f"{DECISION_LABELS[decision]}: scenario #{view.scenario_id} ({view.id}), recorded for {who}."
     if view.is_seed_example and decision != "approved":
-        store.set_seed_example(view.id, False, by=who)
         message += " It is no longer a seed example."
     return ActionResult(message, [review_id])
 

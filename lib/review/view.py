@@ -223,7 +223,8 @@ def build_view(
     arc_def = tax.by_id("arcs").get(conv.scenario.emotional_arc)
     target = arc_curve(arc_def.intensity_curve, len(users)) if arc_def is not None and users else []
     quality, note = _quality(conv, tax)
-    decisions = sorted((dict(r) for r in reviews), key=lambda r: (r["created_at"], r["id"]), reverse=True)
+    # the order record_review applied them in, which their ids keep (their times may not)
+    decisions = sorted((dict(r) for r in reviews), key=lambda r: r["id"], reverse=True)
     return ConversationView(
         conversation=conv,
         row=dict(row),

@@ -23,11 +23,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from lib.config import safe_dsn_label
 from lib.store.calls import AnyOf, Between, Cond, Eq, Fn, Insert, IsTrue, NotNull, Overlaps, Read
 from lib.store.protocol import (
+    STALE_SQLSTATE,
     BootReport,
     ExportRow,
     InvalidInput,
     NotFound,
     PermissionDenied,
+    Stale,
     StoreError,
     StoreKind,
     StoreUnavailable,
@@ -219,7 +221,9 @@ def _first_line(exc: BaseException) -> str:
 def _pg_message(exc: psycopg.Error) -> str:
     diag = exc.diag
     msg = diag.message_primary or _first_line(exc) or type(exc).__name__
-    if diag.message_detail:
+    # a check violation's detail is "Failing row contains (...)": the whole row, 1 MiB notes included;
+    # the constraint's name already says which limit it broke
+    if diag.message_detail and not isinstance(exc, psycopg.errors.CheckViolation):
         msg += f" ({diag.message_detail})"
     if diag.message_hint:
         msg += f". {diag.message_hint}"
@@ -251,4 +255,6 @@ def _translate(action: str) -> Iterator[None]:
             f"lost the database while trying to {action}: {_first_line(exc)}; check that it is running, then try again"
         ) from None
     except psycopg.Error as exc:
+        if exc.sqlstate == STALE_SQLSTATE:
+            raise Stale(_pg_message(exc)) from None
         raise StoreError(f"cannot {action}: {_pg_message(exc)}") from None

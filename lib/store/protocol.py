@@ -23,6 +23,7 @@ from lib.store.types import (
     REVIEW_FILTERS,
     SCENARIO_COLUMNS,
     SCENARIO_FILTERS,
+    STALE_SQLSTATE,
     BootError,
     BootReport,
     ExportRow,
@@ -32,6 +33,7 @@ from lib.store.types import (
     MigrationError,
     NotFound,
     PermissionDenied,
+    Stale,
     StoreError,
     StoreInfo,
     StoreKind,
@@ -43,6 +45,7 @@ __all__ = [
     "REVIEW_FILTERS",
     "SCENARIO_COLUMNS",
     "SCENARIO_FILTERS",
+    "STALE_SQLSTATE",
     "BootError",
     "BootReport",
     "ExportRow",
@@ -52,6 +55,7 @@ __all__ = [
     "MigrationError",
     "NotFound",
     "PermissionDenied",
+    "Stale",
     "Store",
     "StoreError",
     "StoreInfo",
@@ -155,6 +159,7 @@ class Store(Protocol):
         reviewer: str,
         reason_code: str | None = None,
         notes: str = "",
+        review_count: int | None = None,
     ) -> int: ...
 
     def revise_label(

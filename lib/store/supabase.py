@@ -29,11 +29,13 @@ from urllib.parse import urlsplit
 from lib.config import Settings
 from lib.store.calls import AnyOf, Between, Cond, Embed, Eq, Fn, Insert, IsTrue, NotNull, Overlaps, Read
 from lib.store.protocol import (
+    STALE_SQLSTATE,
     BootReport,
     ExportRow,
     InvalidInput,
     NotFound,
     PermissionDenied,
+    Stale,
     StoreError,
     StoreKind,
     StoreUnavailable,
@@ -240,7 +242,8 @@ def _flatten(row: dict[str, Any], embed: Embed | None) -> dict[str, Any]:
 
 def _message(exc: Any) -> str:
     msg = str(getattr(exc, "message", None) or exc).strip() or type(exc).__name__
-    details = getattr(exc, "details", None)
+    # a check violation's details are "Failing row contains (...)", the row itself: left out
+    details = getattr(exc, "details", None) if getattr(exc, "code", None) != "23514" else None
     hint = getattr(exc, "hint", None)
     if details:
         msg += f" ({details})"
@@ -263,6 +266,8 @@ def _translate(action: str) -> Iterator[None]:
         msg = _message(exc)
         if code == "42501":
             raise PermissionDenied(msg) from None
+        if code == STALE_SQLSTATE:
+            raise Stale(msg) from None
         if code in ("PGRST301", "PGRST302", "PGRST303") or "JWT" in msg:
             raise PermissionDenied(f"your sign-in has expired or is not valid ({msg}); sign in again") from None
         if code == "P0002" or code == "PGRST116":

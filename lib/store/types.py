@@ -103,6 +103,14 @@ class InvalidInput(StoreError):
     """The call's arguments were refused (unknown id, bad value, constraint)."""
 
 
+# The SQLSTATE record_review raises for a decision made on what is no longer there.
+STALE_SQLSTATE = "BR409"
+
+
+class Stale(StoreError):
+    """Someone changed the row since the caller read it (SQLSTATE BR409): reload, then try again."""
+
+
 class BootReport(BaseModel):
     """What open_store did at start, for the log, the CLI and the app's data-source panel."""
 

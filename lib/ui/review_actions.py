@@ -12,7 +12,7 @@ import streamlit as st
 import lib.review as rv
 from lib.config import ConfigError
 from lib.core.vocabulary import Decision
-from lib.store import StoreError
+from lib.store import Stale, StoreError
 from lib.ui import flash as notes
 from lib.ui import resources
 from lib.ui.quality import conversation_view
@@ -33,6 +33,7 @@ FILTER_WIDGETS = {  # QueueFilters field -> widget key
 }
 ADVANCE_WIDGET = "rv_advance"
 PINNED_KEY = "rv_pinned"  # the conversation came from a shared link: show it even when the queue does not hold it
+STALE_KEY = "rv_stale"  # the conversation whose decision was refused as stale: the page offers to reload it
 
 flash = partial(notes.flash, rv.FLASH_KEY)
 show_flash = partial(notes.show_flash, rv.FLASH_KEY)
@@ -95,7 +96,10 @@ def _queue_ids() -> list[str]:
     return list((st.session_state.get(rv.QUEUE_KEY) or {}).get("ids", []))
 
 
-def decide(conversation_id: str, decision: Decision) -> None:
+def decide(conversation_id: str, decision: Decision, seen: int | None = None) -> None:
+    """seen: how many decisions the page showed when the button was drawn (another reviewer's decision
+    since then makes this one stale)."""
+    st.session_state.pop(STALE_KEY, None)
     try:
         result = rv.decide(
             resources.store(),
@@ -104,7 +108,12 @@ def decide(conversation_id: str, decision: Decision) -> None:
             reviewer=reviewer(),
             reason_code=st.session_state.get(f"rv_reason_{conversation_id}"),
             notes=st.session_state.get(f"rv_notes_{conversation_id}", ""),
+            seen=seen,
         )
+    except Stale as exc:
+        st.session_state[STALE_KEY] = conversation_id
+        flash("error", str(exc), "decision")
+        return
     except (rv.ReviewError, StoreError) as exc:
         flash("error", str(exc), "decision")
         return
@@ -112,6 +121,13 @@ def decide(conversation_id: str, decision: Decision) -> None:
     following, note = rv.after_decision(_queue_ids(), conversation_id, advance=advance)
     go(following)
     flash("success", result.message + note, "top" if following else "decision")
+
+
+def reload_stale() -> None:
+    """The page reads the conversation on every run; reloading drops the notice and the queue's cached
+    order, which the other decision may have changed."""
+    st.session_state.pop(STALE_KEY, None)
+    refresh_queue()
 
 
 def toggle_seed(conversation_id: str) -> None:

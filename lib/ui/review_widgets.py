@@ -20,11 +20,13 @@ from lib.ui.display import escape_markdown as esc
 from lib.ui.review_actions import (
     ADVANCE_WIDGET,
     FILTER_WIDGETS,
+    STALE_KEY,
     clear_filters,
     correct,
     decide,
     go,
     regenerate,
+    reload_stale,
     set_name,
     show_flash,
     toggle_seed,
@@ -148,6 +150,7 @@ def label_form(
 def decision_panel(view: rv.ConversationView, who: str) -> None:
     """Notes, a reason, the decision buttons, and the seed-example and regeneration controls."""
     cid = view.id
+    seen = len(view.decisions)  # what this reviewer decides on: a decision made since makes theirs stale
     with st.container(border=True):
         st.markdown("#### Decision")
         st.caption(esc(view.decision_summary))
@@ -171,7 +174,7 @@ def decision_panel(view: rv.ConversationView, who: str) -> None:
             icon=":material/check_circle:",
             width="stretch",
             on_click=decide,
-            args=(cid, "approved"),
+            args=(cid, "approved", seen),
             disabled=not who or bool(view.approval_block),
             key="rv_approve",
             help=("Cannot be approved. " + view.approval_block) if view.approval_block else "Approve (A)",
@@ -183,7 +186,7 @@ def decision_panel(view: rv.ConversationView, who: str) -> None:
             icon=":material/edit_note:",
             width="stretch",
             on_click=decide,
-            args=(cid, "needs_edit"),
+            args=(cid, "needs_edit", seen),
             disabled=not who,
             key="rv_needs_edit",
             help="Needs edit (E)",
@@ -194,7 +197,7 @@ def decision_panel(view: rv.ConversationView, who: str) -> None:
             icon=":material/block:",
             width="stretch",
             on_click=decide,
-            args=(cid, "rejected"),
+            args=(cid, "rejected", seen),
             disabled=not who,
             key="rv_reject",
             help="Reject (X): choose a reason and write notes first",
@@ -202,6 +205,14 @@ def decision_panel(view: rv.ConversationView, who: str) -> None:
         )
         quality.approval_note(view)
         show_flash("decision")
+        if st.session_state.get(STALE_KEY) == cid:
+            st.button(
+                "Reload: show the latest decision",
+                icon=":material/refresh:",
+                key="rv_reload",
+                on_click=reload_stale,
+                help="Read the conversation again as it is now, then decide on that.",
+            )
         st.toggle("Open the next conversation after a decision", key=ADVANCE_WIDGET)
         st.session_state[rv.ADVANCE_KEY] = st.session_state[ADVANCE_WIDGET]  # kept when the widget is not drawn
         st.session_state[f"rv_seed_{cid}"] = view.is_seed_example  # the database decides, not the last click

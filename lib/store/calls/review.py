@@ -6,6 +6,8 @@ from __future__ import annotations
 from lib.store.calls.kinds import Arg, Call, Fn, IsTrue, Read, boolean, equal, integer, ints, label_group, review_where
 
 BY_TIME = (("created_at", False), ("id", False))
+# decisions in the order record_review applied them (the order of their ids, not of their times)
+IN_ORDER = (("id", False),)
 # the review queue: a hard rule failed first, then the other flagged ones, then the rest, each oldest first
 QUEUE_ORDER = (("hard_failed", True), ("flagged", True), *BY_TIME)
 
@@ -20,6 +22,7 @@ REVIEW_CALLS: dict[str, Call] = {
             "p_reviewer": Arg("reviewer", "text"),
             "p_reason_code": Arg("reason_code", "text"),
             "p_notes": Arg("notes", "text"),
+            "p_review_count": Arg("review_count", "integer", integer),
         },
         "value",
         "record a review of {conversation_id}",
@@ -40,7 +43,7 @@ REVIEW_CALLS: dict[str, Call] = {
         "revise {field} of turn {turn} of {conversation_id}",
         shape=integer,
     ),
-    "reviews_for": Read("reviews", "read reviews", where=equal("conversation_id", "conversation_id"), order=BY_TIME),
+    "reviews_for": Read("reviews", "read reviews", where=equal("conversation_id", "conversation_id"), order=IN_ORDER),
     "label_revisions_for": Read(
         "label_revisions", "read label revisions", where=equal("conversation_id", "conversation_id"), order=BY_TIME
     ),
