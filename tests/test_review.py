@@ -156,15 +156,15 @@ def test_decide_checks_name_reason_and_notes(seed: Conversation, tax: Taxonomy) 
         rv.decide(store, view, "rejected", reviewer="Ana", reason_code="off_voice")  # type: ignore[arg-type]
     assert store.calls == []
     result = rv.decide(store, view, "rejected", reviewer="Ana", reason_code="off_voice",  # type: ignore[arg-type]
-                       notes=" too salesy ")
-    assert store.calls[0] == ("record_review", "seed-01", "rejected",
-                              {"reviewer": "Ana", "reason_code": "off_voice", "notes": "too salesy"})
-    assert store.calls[1] == ("set_seed_example", "seed-01", False, "Ana")  # a rejected seed example stops being one
+                       notes=" too salesy ", seen=2)
+    # one call: record_review itself ends a rejected conversation's time as a seed example
+    assert store.calls == [("record_review", "seed-01", "rejected",
+                            {"reviewer": "Ana", "reason_code": "off_voice", "notes": "too salesy", "review_count": 2})]
     assert "no longer a seed example" in result.message
     store.calls.clear()
     rv.decide(store, view, "approved", reviewer="Ana", reason_code="off_voice")  # type: ignore[arg-type]
     assert store.calls == [("record_review", "seed-01", "approved", {"reviewer": "Ana", "reason_code": None,
-                                                                      "notes": ""})]
+                                                                      "notes": "", "review_count": None})]
 
 
 def test_corrections_write_only_what_changed_primary_first(seed: Conversation, tax: Taxonomy) -> None:

@@ -124,10 +124,10 @@ def decide(conversation_id: str, decision: Decision, seen: int | None = None) ->
 
 
 def reload_stale() -> None:
-    """The page reads the conversation on every run; reloading drops the notice and the queue's cached
-    order, which the other decision may have changed."""
+    """The page reads the conversation on every run, so the run this click starts shows it as it is now.
+    The queue keeps its order, so the conversation stays open even when the other decision took it out
+    of the filters."""
     st.session_state.pop(STALE_KEY, None)
-    refresh_queue()
 
 
 def toggle_seed(conversation_id: str) -> None:

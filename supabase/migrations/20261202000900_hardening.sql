@@ -484,6 +484,28 @@ begin
                                        app_private.actor(p_by, 'p_by', 'marks the seed example'));
 end $$;
 
+-- A person's rating of one criterion: the baseline's record_human_rating (now app_private.record_rating),
+-- with the rater from the session.
+alter function public.record_human_rating(text, text, integer, text, integer, boolean, text, integer[], text, text)
+  set schema app_private;
+alter function app_private.record_human_rating(text, text, integer, text, integer, boolean, text, integer[], text, text)
+  rename to record_rating;
+
+create or replace function public.record_human_rating(
+  p_conversation_id text, p_criterion text, p_score integer, p_rater text, p_pass_at integer,
+  p_hard boolean default false, p_reason text default '', p_cited_turns integer[] default '{}',
+  p_rubric_id text default null, p_rubric_version text default null) returns bigint
+language plpgsql security definer
+set search_path = public, pg_temp
+as $$
+begin
+  perform app_private.require_role('reviewer', 'rate a conversation');
+  perform app_private.check_size('the reason', 'reason', p_reason);
+  return app_private.record_rating(p_conversation_id, p_criterion, p_score,
+                                   app_private.actor(p_rater, 'p_rater', 'is rating'), p_pass_at, p_hard, p_reason,
+                                   p_cited_turns, p_rubric_id, p_rubric_version);
+end $$;
+
 -- The review queue (see the baseline): the latest decision is the one with the highest id, the order
 -- record_review applied them in.
 create or replace view public.v_review_queue with (security_invoker = on) as
@@ -546,7 +568,8 @@ begin
   end loop;
 end $$;
 grant execute on function public.record_review(text, text, text, text, text, integer), public.save_generated(jsonb, bigint, bigint, text, jsonb),
-  public.revise_label(text, integer, text, jsonb, text, text, text), public.set_seed_example(text, boolean, text)
+  public.revise_label(text, integer, text, jsonb, text, text, text), public.set_seed_example(text, boolean, text),
+  public.record_human_rating(text, text, integer, text, integer, boolean, text, integer[], text, text)
   to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------------
