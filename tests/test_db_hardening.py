@@ -19,7 +19,10 @@ from psycopg.types.json import Jsonb
 from lib.core.taxonomy import Taxonomy
 from lib.store.postgres import PostgresStore
 from lib.store.protocol import STALE_SQLSTATE, InvalidInput, Stale
+from lib.store.supabase import SupabaseStore
 from tests.conftest import add_member, as_role, make_conversation
+from tests.supabase_stub import SupabaseStub
+from tests.test_supabase_store import hosted, stub  # noqa: F401  (the supabase-py adapter against a stub)
 from tests.test_roles import world  # noqa: F401  (conv-a, a job for scenario 2, one member per role)
 
 Conn = psycopg.Connection[dict[str, Any]]
@@ -223,8 +226,9 @@ def test_save_generated_ignores_the_review_seed_split_and_history_a_document_cla
         "select review_status, use_as_seed_example, document from public.conversations where id = 'conv-forged'"
     ).fetchone()
     assert (row["review_status"], row["use_as_seed_example"]) == ("unreviewed", False)
-    assert "review" not in row["document"] and "label_history" not in row["document"]
-    assert row["document"]["training"] == {}
+    assert row["document"]["review"] == {"status": "unreviewed", "reviewer": None, "notes": None, "reviewed_at": None}
+    assert row["document"]["label_history"] == []
+    assert row["document"]["training"] == {"use_as_seed_example": False, "split": None}
     assert store.reviews_for("conv-forged") == [] and store.label_revisions_for("conv-forged") == []
     assert store.conversation_turn_rows("conv-forged")[0]["emotion_intensity"] == 0.7
     assert store.get_scenario(scn["id"])["status"] == "generated"  # type: ignore[index]
@@ -283,6 +287,22 @@ def test_the_store_raises_stale_with_who_and_when(store: PostgresStore, world: d
     assert [r["reviewer"] for r in store.reviews_for("conv-a")] == ["Alice"]
 
 
+def test_the_hosted_store_raises_stale_and_leaves_out_the_failing_row(hosted: SupabaseStore,
+                                                                      stub: SupabaseStub) -> None:
+    stub.error("/rest/v1/rpc/record_review", 400, {
+        "code": STALE_SQLSTATE, "hint": "Your decision was not recorded.",
+        "message": "conversation c was changed by bob@example.com at 2026-12-02 01:00:00 UTC (rejected): reload it"})
+    with pytest.raises(Stale, match="changed by bob@example.com .*not recorded"):
+        hosted.record_review("c", "approved", reviewer="x", review_count=0)
+    stub.error("/rest/v1/rpc/create_job", 400, {
+        "code": "23514", "details": "Failing row contains (" + "f" * 5000 + ")",
+        "message": 'new row for relation "generation_job_items" violates check constraint '
+                   '"generation_job_items_feedback_at_most_10000_characters"'})
+    with pytest.raises(InvalidInput) as err:
+        hosted.create_job([1], feedback="f" * 20_000)
+    assert "at_most_10000_characters" in str(err.value) and "fff" not in str(err.value)
+
+
 # -- seed examples, the last admin, sizes -------------------------------------------------------------------
 
 
@@ -296,7 +316,7 @@ def test_a_conversation_not_approved_stops_being_a_seed_example(
     row = conn.execute(
         "select use_as_seed_example, document -> 'training' as t from public.conversations where id = 'conv-a'"
     ).fetchone()
-    assert row == {"use_as_seed_example": False, "t": {"use_as_seed_example": False}}
+    assert row == {"use_as_seed_example": False, "t": {"use_as_seed_example": False, "split": None}}
     assert store.seed_examples() == []
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("update public.conversations set use_as_seed_example = true where id = 'conv-a'")

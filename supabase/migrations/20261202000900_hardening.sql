@@ -349,11 +349,16 @@ begin
   if jsonb_typeof(p_conversation) is distinct from 'object' then
     raise exception 'save_generated needs a conversation document (a JSON object)' using errcode = 'invalid_parameter_value';
   end if;
+  -- the blocks as an unreviewed Conversation has them (lib/core/models.py's defaults), so readers of the
+  -- document find the shape they expect
   return app_private.store_generated(
-    (p_conversation - 'review' - 'label_history')
-      || jsonb_build_object('training', case when jsonb_typeof(p_conversation -> 'training') = 'object'
-                                             then p_conversation -> 'training' else '{}'::jsonb end
-                                        - 'use_as_seed_example' - 'split'),
+    p_conversation
+      || jsonb_build_object(
+           'review', jsonb_build_object('status', 'unreviewed', 'reviewer', null, 'notes', null, 'reviewed_at', null),
+           'label_history', '[]'::jsonb,
+           'training', case when jsonb_typeof(p_conversation -> 'training') = 'object'
+                            then p_conversation -> 'training' else '{}'::jsonb end
+                       || jsonb_build_object('use_as_seed_example', false, 'split', null)),
     p_item_id, p_scenario_id, left(p_worker, app_private.text_limit('name')), p_metadata);
 end $$;
 
