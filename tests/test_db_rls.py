@@ -166,24 +166,18 @@ def test_history_stays_append_only_even_for_the_service_role(conn: Conn, world: 
     # a client writes its own claims: a role claim changes nothing (the bug: this was the service)
     ("authenticated", {"role": "service_role"}, "reviewer"),
     ("service_role", {"role": "service_role"}, "service"),
-    ("anon", {"role": "service_role"}, None),
     # no SET ROLE: the owner's own connection, whatever the claims say
     (None, {"role": "authenticated"}, "service"),
 ])
 def test_the_role_comes_from_the_database_role_and_membership_never_a_claim(
-        conn: Conn, db_role: str | None, claims: dict[str, str], expected: str | None) -> None:
+        conn: Conn, db_role: str | None, claims: dict[str, str], expected: str) -> None:
     reviewer = add_member(conn, "reviewer")
     with conn.transaction():
         conn.execute("select set_config('request.jwt.claims', %(c)s, true)",
                      {"c": json.dumps({**claims, "sub": str(reviewer)})})
         if db_role:
             conn.execute(f"set local role {db_role}")
-        if db_role == "anon":
-            refused_call = conn.execute("select has_function_privilege('anon', 'public.app_role()', 'execute') as ok")
-            assert refused_call.fetchone() == {"ok": False}
-            role = {"r": None}
-        else:
-            role = conn.execute("select public.app_role() as r").fetchone()
+        role = conn.execute("select public.app_role() as r").fetchone()
     assert role == {"r": expected}
 
 
