@@ -3,6 +3,11 @@
 A scenario is one row: tier, persona, emotional_arc, topic, intent, tone, outcome_type (+ the context of a
 tier-2/3 row). The plan is built in two passes:
 
+Only plausible rows are planned (taxonomy/plausibility.yaml, lib/core/plausibility.py): a tier uses only
+its arcs, a persona and an arc only the topics they fit, an arc only the intents, tones and outcomes that
+suit it, and sensitive arcs stay under their share of all rows. Pairs the rules forbid are never counted as
+possible, so "covered" means covered within the rules.
+
 1. persona, arc and topic (the main dimensions) by a greedy pairwise covering. Each row takes the
    candidate that covers the most pairs (persona x arc, arc x topic, persona x topic) not yet covered;
    ties go to the better balance, then to a seeded RNG. Balance is also a hard filter: a row may only
@@ -11,7 +16,7 @@ tier-2/3 row). The plan is built in two passes:
    limit their choices, and the free template rows then fill whatever they left uneven. Where N allows
    a pair kind to be covered completely, a last step swaps values between rows (no count changes) to
    cover the few pairs the greedy's forced last rows missed.
-2. intent, tone and outcome_type, balanced, within the ARC_AFFINITY table when the ids exist.
+2. intent, tone and outcome_type, balanced, within the arc's arc_fit.
 
 `existing` rows (already in the table) count towards balance and pairs, so a top-up fills gaps instead of
 repeating them. `weights` add demand (in conversations) to values, and the targets follow it.
@@ -25,49 +30,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lib.core.plausibility import context_triples, topic_rule
 from lib.core.taxonomy import Context, Taxonomy
 from lib.core.vocabulary import round_mix
-
-# Which intents, tones and outcomes suit an arc. Only arcs listed here are limited, only ids the taxonomy
-# has are used, and a limit that leaves nothing is ignored: other verticals have other ids.
-ARC_AFFINITY: dict[str, dict[str, tuple[str, ...]]] = {
-    "crisis_to_referral": {"tone": ("urgent",), "outcome_type": ("referral",)},
-    "hostility_to_boundary": {
-        "intent": ("boundary_setting", "objection_handling"),
-        "tone": ("tense",),
-        "outcome_type": ("referral", "resolved", "ongoing"),
-    },
-    "emergency_to_calm": {
-        "tone": ("urgent", "tense", "professional"),
-        "intent": ("get_advice", "make_decision", "decision_support"),
-    },
-    "grief_to_steadiness": {
-        "tone": ("reflective", "professional", "casual"),
-        "outcome_type": ("action_plan", "ongoing", "referral"),
-    },
-    "exploratory": {
-        "tone": ("exploratory", "casual", "professional"),
-        "intent": ("understand_options", "skill_acquisition", "get_advice"),
-        "outcome_type": ("resolved", "action_plan", "ongoing"),
-    },
-    "confusion_to_clarity": {
-        "intent": ("understand_options", "skill_acquisition", "get_advice", "decision_support"),
-        "outcome_type": ("resolved", "action_plan"),
-    },
-    "triumph": {
-        "tone": ("casual", "professional", "exploratory", "reflective"),
-        "intent": ("get_advice", "make_decision", "decision_support", "understand_options", "skill_acquisition"),
-        "outcome_type": ("resolved", "action_plan"),
-    },
-    "shame_to_empowerment": {
-        "tone": ("reflective", "casual", "professional"),
-        "outcome_type": ("action_plan", "ongoing", "resolved"),
-    },
-    "plateau_to_breakthrough": {
-        "tone": ("professional", "casual", "tense", "reflective", "exploratory"),
-        "outcome_type": ("action_plan", "ongoing", "resolved"),
-    },
-}
 
 PAIRS: tuple[tuple[str, str], ...] = (("persona", "emotional_arc"), ("emotional_arc", "topic"), ("persona", "topic"))
 POSITIONS: tuple[tuple[int, int], ...] = (
@@ -108,6 +73,7 @@ ROW_DIMENSIONS: dict[str, str] = {
     "outcome_type": "outcomes",
 }
 EPS = 1e-9
+BLOCKED = 1 << 40
 
 
 @dataclass(frozen=True)
@@ -159,16 +125,16 @@ class _Balance:
     def add(self, i: int) -> None:
         self.need[i] -= 1
 
-    def candidates(self, among: Iterable[int], rng: random.Random) -> list[int]:
+    def candidates(self, among: Iterable[int], rng: random.Random, slack: float = 1) -> list[int]:
         """The values of `among` a row may use, neediest first, ties in seeded-random order. Only values within
-        one row of the neediest qualify: a round-robin that keeps every count within one of its target
-        (with equal targets: only the values with the lowest count)."""
+        `slack` rows of the neediest qualify: with slack 1 a round-robin that keeps every count within one of
+        its target (with equal targets: only the values with the lowest count)."""
         need = self.need
         pool = list(among)
         if len(pool) == 1:
             return pool
         top = max(map(need.__getitem__, pool))
-        pool = [i for i in pool if need[i] > top - 1 + EPS]
+        pool = [i for i in pool if need[i] > top - slack + EPS]
         rng.shuffle(pool)
         pool.sort(key=need.__getitem__, reverse=True)
         return pool
@@ -178,8 +144,9 @@ class _Pairs:
     """How often each (x, y) pair occurs. mask[x] has bit y set while (x, y) is below the current level:
     first "not covered yet"; once every pair is covered the level rises, so big plans keep spreading."""
 
-    def __init__(self, nx: int, ny: int) -> None:
-        self.count = [[0] * ny for _ in range(nx)]
+    def __init__(self, nx: int, ny: int, fit: Sequence[int] | None = None) -> None:
+        # A pair the rules forbid holds BLOCKED, so it is never below the level and never counts as possible.
+        self.count = [[0 if fit is None or fit[x] >> y & 1 else BLOCKED for y in range(ny)] for x in range(nx)]
         self.level = 0
         self.mask = [0] * nx
         self.below = 0
@@ -193,6 +160,8 @@ class _Pairs:
             self.below = sum(m.bit_count() for m in self.mask)
 
     def add(self, x: int, y: int) -> None:
+        if self.count[x][y] >= BLOCKED:
+            return  # an existing row outside today's rules
         self.count[x][y] += 1
         if self.count[x][y] == self.level:
             self.mask[x] &= ~(1 << y)
@@ -200,7 +169,10 @@ class _Pairs:
             self._raise()
 
     def covered(self) -> int:
-        return sum(c > 0 for row in self.count for c in row)
+        return sum(0 < c < BLOCKED for row in self.count for c in row)
+
+    def possible(self) -> int:
+        return sum(c < BLOCKED for row in self.count for c in row)
 
 
 # ---- input checks --------------------------------------------------------------------------
@@ -251,6 +223,62 @@ def _demand(tax: Taxonomy, weights: Mapping[str, Mapping[str, float]] | None) ->
 
 
 # ---- the pairwise search -------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Fit:
+    """The plausibility rules as bit masks: topics[kind][x] has bit t set when x (a persona for kind 0, an
+    arc for kind 1) may meet topic t."""
+
+    persona_topics: list[int]
+    arc_topics: list[int]
+
+    def topics(self, p: int, a: int) -> int:
+        return self.persona_topics[p] & self.arc_topics[a]
+
+    def allows(self, p: int, a: int, t: int) -> bool:
+        return bool(self.topics(p, a) >> t & 1)
+
+
+def _fit(tax: Taxonomy, personas: list[str], arcs: list[str], topics: list[str]) -> _Fit:
+    clusters = {c.id: [t.id for t in c.topics] for c in tax.topic_clusters}
+    everything = (1 << len(topics)) - 1
+
+    def mask(kind: str, key: str) -> int:
+        allowed = topic_rule(tax.plausibility, kind, key, clusters)
+        return everything if allowed is None else sum(1 << i for i, t in enumerate(topics) if t in allowed)
+
+    return _Fit([mask("persona", p) for p in personas], [mask("arc", a) for a in arcs])
+
+
+def _possible_pairs(
+    tax: Taxonomy, fit: _Fit, P: dict[str, int], A: dict[str, int], T: dict[str, int]
+) -> tuple[list[int], list[int], list[int]]:
+    """The persona x arc, arc x topic and persona x topic pairs some plausible row of some tier can hold, as
+    bit masks: a free tier's rows within its arcs, a context tier's within what its contexts list."""
+    pa, at, pt = [0] * len(P), [0] * len(A), [0] * len(P)
+
+    def hold(p: int, a: int, t: int) -> None:
+        pa[p] |= 1 << a
+        at[a] |= 1 << t
+        pt[p] |= 1 << t
+
+    clusters = {c.id: [t.id for t in c.topics] for c in tax.topic_clusters}
+    contexts: dict[str, list[Context]] = {"scenario": list(tax.scenario_contexts), "edge_case": list(tax.edge_cases)}
+    for tier in tax.tiers:
+        if tier.id in contexts:
+            for c in contexts[tier.id]:
+                for ps, as_, ts in context_triples(tax.plausibility, tier.id, c.personas, c.arcs, c.topics, clusters):
+                    hold(P[ps], A[as_], T[ts])
+            continue
+        for arc in tax.plausibility.arcs_of_tier(tier.id, list(A)):
+            a = A[arc]
+            for p in P.values():
+                topics = fit.topics(p, a)
+                for t in T.values():
+                    if topics >> t & 1:
+                        hold(p, a, t)
+    return pa, at, pt
+
+
 def _best_triple(
     P: list[int],
     A: list[int],
@@ -259,9 +287,11 @@ def _best_triple(
     at: _Pairs,
     pt: _Pairs,
     bal: tuple[_Balance, _Balance, _Balance],
+    fit: _Fit,
 ) -> tuple[tuple[int, float], tuple[int, int, int]]:
-    """The (persona, arc, topic) covering the most pairs below level, then with the best balance.
-    P, A, T come ranked (neediest first, ties shuffled), so the first best found is the seeded choice."""
+    """The plausible (persona, arc, topic) covering the most pairs below level, then with the best balance.
+    P, A, T come ranked (neediest first, ties shuffled), so the first best found is the seeded choice.
+    The key's first element is -1 when no plausible triple is among them."""
     # Only the pair kinds at the lowest level count: never-covered pairs before a second cover of another kind.
     level = min(pa.level, at.level, pt.level)
     pa_mask, at_mask, pt_mask = (k.mask if k.level == level else k.zero for k in (pa, at, pt))
@@ -270,11 +300,14 @@ def _best_triple(
     pick = (P[0], A[0], T[0])
     bp, ba, bt = bal
     for p in P:
-        m_pt = pt_mask[p] & tmask
         for a in A:
-            m_at = at_mask[a] & tmask
+            ok = tmask & fit.topics(p, a)
+            if not ok:
+                continue
+            m_pt = pt_mask[p] & ok
+            m_at = at_mask[a] & ok
             both = m_at & m_pt
-            m = both or (m_at | m_pt) or tmask
+            m = both or (m_at | m_pt) or ok
             score = (pa_mask[p] >> a & 1) + (2 if both else 1 if m_at | m_pt else 0)
             if score < best[0]:
                 continue
@@ -285,11 +318,41 @@ def _best_triple(
     return best, pick
 
 
+def _search(
+    PAT: tuple[Sequence[int], Sequence[int], Sequence[int]],
+    pairs: tuple[_Pairs, _Pairs, _Pairs],
+    bal: tuple[_Balance, _Balance, _Balance],
+    fit: _Fit,
+    rng: random.Random,
+) -> tuple[tuple[int, float], tuple[int, int, int]]:
+    """_best_triple among the balanced candidates. When the rules leave them no plausible row (the neediest
+    persona has no topic among the neediest topics), the balance gives way as little as it must: the slack
+    doubles until a plausible row is found."""
+    pa, at, pt = pairs
+    (bp, ba, bt), (P, A, T) = bal, PAT
+    slack = 1.0
+    while True:
+        found = _best_triple(
+            bp.candidates(P, rng, slack),
+            ba.candidates(A, rng, slack),
+            bt.candidates(T, rng, slack),
+            pa,
+            at,
+            pt,
+            bal,
+            fit,
+        )
+        if found[0][0] >= 0 or slack > len(bp.need) + len(ba.need) + len(bt.need) + sum(map(abs, bp.need)):
+            return found
+        slack *= 2
+
+
 def _repair(
     picks: list[list[int]],
     fits: list[tuple[list[int], list[int], list[int]] | None],
     pairs: tuple[_Pairs, _Pairs, _Pairs],
     rows: int,
+    fit: _Fit,
 ) -> None:
     """The greedy can leave a few pairs uncovered once balance forces its last rows. Swapping one value between
     two new rows changes no value's count, so a swap is made when it covers more pairs than it uncovers.
@@ -310,7 +373,7 @@ def _repair(
         return fit is None or value in fit[pos]  # a context row only takes values its context lists
 
     for c, (i, j) in zip(counts, POSITIONS, strict=True):
-        if len(c) * len(c[0]) > rows:
+        if sum(n < BLOCKED for row in c for n in row) > rows:
             continue
         for x, y in [(x, y) for x, row in enumerate(c) for y, n in enumerate(row) if not n]:
             if c[x][y]:
@@ -323,6 +386,8 @@ def _repair(
                     continue
                 a2, b2 = a.copy(), b.copy()
                 a2[pos], b2[pos] = b[pos], a[pos]
+                if not (fit.allows(*a2) and fit.allows(*b2)):
+                    continue
                 if gain(a, b, a2, b2, pos) > 0:
                     for k, (ki, kj) in zip(counts, POSITIONS, strict=True):
                         for old, now in ((a, a2), (b, b2)):
@@ -356,13 +421,22 @@ def plan(
             raise ValueError(f"the taxonomy has no {dim}, so no {field} can be planned")
 
     rng = random.Random(seed)
+    rules = tax.plausibility
     old = [dict(r.as_dict() if isinstance(r, PlannedScenario) else r) for r in existing]
     bal = {f: _Balance(tax.ids(d), len(old) + n, demand[f]) for f, d in ROW_DIMENSIONS.items()}
     bp, ba, bt = bal["persona"], bal["emotional_arc"], bal["topic"]
-    pa, at, pt = _Pairs(len(bp.ids), len(ba.ids)), _Pairs(len(ba.ids), len(bt.ids)), _Pairs(len(bp.ids), len(bt.ids))
+    fit = _fit(tax, bp.ids, ba.ids, bt.ids)
+    pa_fit, at_fit, pt_fit = _possible_pairs(tax, fit, bp.index, ba.index, bt.index)
+    pa, at, pt = (
+        _Pairs(len(bp.ids), len(ba.ids), pa_fit),
+        _Pairs(len(ba.ids), len(bt.ids), at_fit),
+        _Pairs(len(bp.ids), len(bt.ids), pt_fit),
+    )
     # arc x intent/tone/outcome counts: only to vary those values across the rows of an arc
     arc_with = {f: [[0] * len(bal[f].ids) for _ in ba.ids] for f in ("intent", "tone", "outcome_type")}
     used = {c.id: 0 for cs in contexts.values() for c in cs}  # context id -> rows using it
+    sensitive = {ba.index[a] for a in rules.sensitive_arcs if a in ba.index}
+    sensitive_left = rules.sensitive.cap(len(old) + n)
     for row in old:  # ids the taxonomy does not have (any more) are skipped
         idx = {f: b.index.get(row.get(f) or "") for f, b in bal.items()}
         for f, i in idx.items():
@@ -378,12 +452,18 @@ def plan(
                 table[old_a][value] += 1
         if row.get("context_id") in used:
             used[row["context_id"]] += 1
+        sensitive_left -= old_a in sensitive
+
+    def tier_arcs(tier: str, arcs: Iterable[int]) -> list[int]:
+        """The arcs a row of this tier may still take: its tier's, and no sensitive one once the cap is reached."""
+        allowed = set(rules.arcs_of_tier(tier, ba.ids))
+        return [a for a in arcs if ba.ids[a] in allowed and (sensitive_left > 0 or a not in sensitive)]
 
     # Pass 1: persona, arc, topic (and context). Constrained tiers first, the most constrained first.
     new: list[dict[str, Any]] = []
     picks: list[list[int]] = []  # [persona, arc, topic] of each new row
-    fits: list[tuple[list[int], list[int], list[int]] | None] = []  # what a context row's context allows
-    all_p, all_a, all_t = range(len(bp.ids)), range(len(ba.ids)), range(len(bt.ids))
+    fits: list[tuple[list[int], list[int], list[int]] | None] = []  # the values each row's tier or context allows
+    all_p, all_a, all_t = list(range(len(bp.ids))), range(len(ba.ids)), list(range(len(bt.ids)))
     # tier -> (context, its persona, arc and topic indexes), and the contexts still waiting in this round
     choices = {
         tier: [
@@ -393,52 +473,64 @@ def plan(
         for tier, cs in contexts.items()
     }
     waiting: dict[str, list[tuple[Context, tuple[list[int], list[int], list[int]]]]] = {t: [] for t in contexts}
+    pairs3 = (pa, at, pt)
     for tier in sorted(tiers, key=lambda t: (t not in contexts, len(contexts.get(t, [])))):
         for _ in range(tiers[tier]):
-            ctx, fit = None, None
+            ctx = None
             if tier not in contexts:
-                _, (p, a, t) = _best_triple(
-                    bp.candidates(all_p, rng),
-                    ba.candidates(all_a, rng),
-                    bt.candidates(all_t, rng),
-                    pa,
-                    at,
-                    pt,
-                    (bp, ba, bt),
-                )
+                A = tier_arcs(tier, all_a)
+                if not A:
+                    raise ValueError(f"plausibility.tier_arcs.{tier} leaves tier {tier!r} no arc to plan")
+                key, (p, a, t) = _search((all_p, A, all_t), pairs3, (bp, ba, bt), fit, rng)
+                if key[0] < 0:
+                    raise ValueError(f"the plausibility rules leave tier {tier!r} no persona, arc and topic that fit")
+                row_fit: tuple[list[int], list[int], list[int]] = (all_p, A, all_t)
             else:
-                # Spread contexts evenly: rounds in which only the least used contexts compete.
-                if not waiting[tier]:
-                    low = min(used[c.id] for c, _ in choices[tier])
-                    waiting[tier] = [ch for ch in choices[tier] if used[ch[0].id] == low]
-                    rng.shuffle(waiting[tier])
                 best: tuple[int, float] = (-1, 0.0)
-                for k, (_, (P, A, T)) in enumerate(waiting[tier]):
-                    key, triple = _best_triple(
-                        bp.candidates(P, rng), ba.candidates(A, rng), bt.candidates(T, rng), pa, at, pt, (bp, ba, bt)
+                for refill in (False, True):
+                    # Spread contexts evenly: rounds in which only the least used contexts compete. When none
+                    # of them has a plausible row left (the sensitive cap), every context competes.
+                    if not waiting[tier] or refill:
+                        pool = [ch for ch in choices[tier] if tier_arcs(tier, ch[1][1])]
+                        low = min((used[c.id] for c, _ in pool), default=0)
+                        waiting[tier] = [ch for ch in pool if refill or used[ch[0].id] == low]
+                        rng.shuffle(waiting[tier])
+                        if refill:
+                            waiting[tier].sort(key=lambda ch: used[ch[0].id])
+                    for k, (_, (P, A, T)) in enumerate(waiting[tier]):
+                        key, triple = _search((P, tier_arcs(tier, A), T), pairs3, (bp, ba, bt), fit, rng)
+                        if key[0] > best[0] or (key[0] == best[0] and key[1] > best[1] + EPS):
+                            best, chosen, (p, a, t) = key, k, triple
+                    if best[0] >= 0:
+                        break
+                else:
+                    raise ValueError(
+                        f"no {tier} context has a plausible persona, arc and topic left "
+                        "(plausibility.yaml; the sensitive cap included)"
                     )
-                    if key[0] > best[0] or (key[0] == best[0] and key[1] > best[1] + EPS):
-                        best, chosen, (p, a, t) = key, k, triple
-                ctx, fit = waiting[tier].pop(chosen)
+                ctx, (P, A, T) = waiting[tier].pop(chosen)
+                row_fit = (P, tier_arcs(tier, A), T)
                 used[ctx.id] += 1
+            if a in sensitive:
+                sensitive_left -= 1
             for b, i in ((bp, p), (ba, a), (bt, t)):
                 b.add(i)
             for pairs, x, y in ((pa, p, a), (at, a, t), (pt, p, t)):
                 pairs.add(x, y)
             new.append({"tier": tier, "context_id": ctx.id if ctx else None, "context": ctx.context if ctx else None})
             picks.append([p, a, t])
-            fits.append(fit)
-    _repair(picks, fits, (pa, at, pt), len(old) + n)
+            fits.append(row_fit)
+    _repair(picks, fits, pairs3, len(old) + n, fit)
     for row, (p, a, t) in zip(new, picks, strict=True):
         row.update(persona=bp.ids[p], emotional_arc=ba.ids[a], topic=bt.ids[t])
 
-    # Pass 2: intent, tone, outcome. Rows the affinity table limits most choose first, so the free rows
-    # can even out what they had to take.
+    # Pass 2: intent, tone, outcome. Rows the arc_fit limits most choose first, so the free rows can even out
+    # what they had to take. A fit whose ids the taxonomy does not have leaves the dimension free.
     for f, table in arc_with.items():
         b = bal[f]
         allowed: list[list[int]] = []
         for r in new:
-            fits_f = [b.index[v] for v in ARC_AFFINITY.get(r["emotional_arc"], {}).get(f, ()) if v in b.index]
+            fits_f = [b.index[v] for v in rules.fit_values(r["emotional_arc"], f) if v in b.index]
             allowed.append(fits_f or list(range(len(b.ids))))
         for i in sorted(range(len(new)), key=lambda i: len(allowed[i])):
             a = ba.index[new[i]["emotional_arc"]]
@@ -473,9 +565,8 @@ def _coverage(tax: Taxonomy, rows: list[dict[str, Any]], pairs: tuple[_Pairs, _P
         for d in COVERAGE_DIMENSIONS:
             if values.get(d) is not None:  # ids the taxonomy no longer has are still counted
                 per[d][values[d]] = per[d].get(values[d], 0) + 1
-    possible = {f: len(known[f]) for f in ("persona", "emotional_arc", "topic")}
     return PlanCoverage(
-        per, {f"{x} x {y}": (p.covered(), possible[x] * possible[y]) for (x, y), p in zip(PAIRS, pairs, strict=True)}
+        per, {f"{x} x {y}": (p.covered(), p.possible()) for (x, y), p in zip(PAIRS, pairs, strict=True)}
     )
 
 

@@ -15,6 +15,7 @@ from lib.core.planner import Plan, _demand, plan
 from lib.core.taxonomy import Taxonomy
 from lib.coverage.counts import Coverage, with_added
 from lib.coverage.estimate import arc_user_emotions, generator_exchanges, strategy_shares
+from lib.coverage.rules import blocking_rule, rows_for_capped, sensitive_only
 
 # gap kind -> (label, unit counted, planner weight dimension or None when planning cannot fill it)
 KINDS: dict[str, tuple[str, str, str | None]] = {
@@ -82,23 +83,36 @@ def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
                 }
             )
 
-    add(
-        "emotion",
-        lambda r: (
-            (f"More arcs that start or end in {r.name}", True)
-            if r.id in carried
-            else (f"No arc starts or ends in {r.name}: add one to taxonomy/arcs.yaml", False)
-        ),
-    )
+    def emotion_how(r: Any) -> tuple[str, bool]:
+        if r.id not in carried:
+            return f"No arc starts or ends in {r.name}: add one to taxonomy/arcs.yaml", False
+        blocked = blocking_rule(tax, "emotion", r.id)
+        if blocked:
+            return blocked, False
+        capped = sensitive_only(tax, r.id)
+        if capped:
+            share = tax.plausibility.sensitive.max_share
+            return (
+                f"More {', '.join(capped)} conversations; rule plausibility.sensitive holds them to "
+                f"{share:.0%} of all scenarios, so it takes a bigger table",
+                True,
+            )
+        return f"More arcs that start or end in {r.name}", True
+
+    def plannable_by(kind: str, note: str) -> Any:
+        return lambda r: (blocking_rule(tax, kind, r.id), False) if blocking_rule(tax, kind, r.id) else (note, True)
+
+    add("emotion", emotion_how)
     add("strategy", lambda r: (f"More of the emotions {r.name} suits", True))
-    add("persona", lambda r: ("More conversations with this persona", True))
-    add("topic", lambda r: ("More conversations on this topic", True))
+    add("persona", plannable_by("persona", "More conversations with this persona"))
+    add("topic", plannable_by("topic", "More conversations on this topic"))
 
     def length_how(r: Any) -> tuple[str, bool]:
         if r.max_exchanges < lo or r.min_exchanges > hi:
+            rule = "min_turns" if r.max_exchanges < lo else "max_turns"
             return (
-                f"Not plannable: the quality rules allow {rules.min_turns}–{rules.max_turns} turns ({lo}–{hi} "
-                "exchanges); targets.yaml notes the conflict for the customer to settle",
+                f"Impossible under rule targets.quality.{rule}: the quality rules allow {rules.min_turns}–"
+                f"{rules.max_turns} turns ({lo}–{hi} exchanges); change the bucket or that rule in targets.yaml",
                 False,
             )
         return (
@@ -176,6 +190,19 @@ def suggested_rows(weights: Mapping[str, Mapping[str, float]]) -> int:
     return max(1, min(MAX_PLAN_ROWS, math.ceil(need - 1e-9)))
 
 
+def _capped_size(gap_frame: pd.DataFrame, tax: Taxonomy, existing: Sequence[Mapping[str, Any]]) -> int:
+    """The new rows the sensitive cap needs before it lets enough capped rows in for every emotion gap that
+    only capped arcs carry (0 when there is none)."""
+    yields = label_yields(tax)
+    rows = list(existing)
+    needed = [
+        rows_for_capped(tax, r.id, r.short_by, yields.get(("emotion", r.id), 0.0), rows)
+        for r in gap_frame.itertuples(index=False)
+        if r.kind == "emotion" and r.plannable and sensitive_only(tax, r.id)
+    ]
+    return max([n - len(rows) for n in needed], default=0)
+
+
 def _counts(cov: Coverage) -> dict[tuple[str, str], float]:
     return {
         (k, r.id): float(r.count) for k, f in kind_frames(cov).items() if not f.empty for r in f.itertuples(index=False)
@@ -247,7 +274,7 @@ def fill_plan(
     start = suggested_rows(weights)
     if start == 0:
         return attempt(0)[1]
-    cap = min(MAX_PLAN_ROWS, 4 * start + 20)
+    cap = min(MAX_PLAN_ROWS, max(4 * start + 20, _capped_size(before, tax, existing)))
     tried: dict[int, tuple[float, GapPlan]] = {}
     size = start
     while True:
