@@ -5,10 +5,7 @@ Coverage page; the sensitive cap does not make a target impossible, it makes it 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from lib.core.plausibility import context_triples, topic_rule
 from lib.core.taxonomy import Context, Taxonomy
@@ -80,18 +77,3 @@ def sensitive_only(tax: Taxonomy, emotion: str) -> list[str]:
     arcs = [a for a in carriers(tax, emotion) if a in reach(tax).arcs]
     sensitive = tax.plausibility.sensitive_arcs
     return arcs if arcs and all(a in sensitive for a in arcs) else []
-
-
-def rows_for_capped(
-    tax: Taxonomy, emotion: str, short_by: float, per_row: float, existing: Iterable[Mapping[str, Any]]
-) -> int:
-    """How many scenarios the table needs in all before the sensitive cap lets enough rows of the arcs that
-    carry `emotion` in to close a shortfall of short_by, each such row adding per_row of it."""
-    rows = list(existing)
-    arcs = set(sensitive_only(tax, emotion))
-    have = sum(1 for r in rows if r.get("emotional_arc") in arcs)
-    share = tax.plausibility.sensitive.max_share
-    if not arcs or per_row <= 0 or share <= 0:
-        return len(rows)
-    wanted = have + math.ceil(short_by / per_row - 1e-9)
-    return math.ceil(wanted / share - 1e-9)

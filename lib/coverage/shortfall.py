@@ -15,7 +15,8 @@ from lib.core.planner import Plan, _demand, plan
 from lib.core.taxonomy import Taxonomy
 from lib.coverage.counts import Coverage, with_added
 from lib.coverage.estimate import arc_user_emotions, generator_exchanges, strategy_shares
-from lib.coverage.rules import blocking_rule, rows_for_capped, sensitive_only
+from lib.coverage.rules import blocking_rule, sensitive_only
+from lib.generation.prompting import length_weights
 
 # gap kind -> (label, unit counted, planner weight dimension or None when planning cannot fill it)
 KINDS: dict[str, tuple[str, str, str | None]] = {
@@ -61,7 +62,7 @@ def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
     frames = kind_frames(cov)
 
     def add(kind: str, how: Any) -> None:
-        label, unit, dim = KINDS[kind]
+        label, unit, _ = KINDS[kind]
         for r in frames[kind].itertuples(index=False):
             target = r.target
             if not isinstance(target, float) or math.isnan(target) or target <= 0 or r.count >= target - 1e-9:
@@ -78,7 +79,7 @@ def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
                     "count": float(r.count),
                     "short_by": target - float(r.count),
                     "progress": min(float(r.count) / target, 1.0),
-                    "plannable": ok and dim is not None,
+                    "plannable": ok,
                     "how": note,
                 }
             )
@@ -115,11 +116,10 @@ def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
                 f"{rules.max_turns} turns ({lo}–{hi} exchanges); change the bucket or that rule in targets.yaml",
                 False,
             )
-        return (
-            f"Not plannable by weight: the generator picks each length within {lo}–{hi} exchanges; more "
-            "scenarios of any kind add to it",
-            False,
-        )
+        share = bucket_share(tax, r.id)
+        if share <= 0:
+            return f"The generator writes no conversation of this length: {r.id} has no target weight", False
+        return f"More scenarios of any kind: the generator writes {share:.0%} of them at this length", True
 
     add("length", length_how)
     frame = pd.DataFrame(rows, columns=GAP_COLUMNS)
@@ -182,25 +182,32 @@ def gap_weights(gap_frame: pd.DataFrame, tax: Taxonomy) -> dict[str, dict[str, f
     return dict(weights)
 
 
+def bucket_share(tax: Taxonomy, bucket: str) -> float:
+    """The share of conversations the generator writes at a length bucket's lengths."""
+    weights = length_weights(tax)
+    b = next((b for b in tax.targets.length_buckets if b.id == bucket), None)
+    if b is None or not sum(weights.values()):
+        return 0.0
+    inside = sum(w for t, w in weights.items() if b.min_exchanges <= t // 2 <= b.max_exchanges)
+    return inside / sum(weights.values())
+
+
+def length_rows(gap_frame: pd.DataFrame, tax: Taxonomy) -> int:
+    """The scenarios a plan needs for its length gaps: each shortfall over its bucket's share."""
+    need = [
+        r.short_by / bucket_share(tax, r.id)
+        for r in gap_frame.itertuples(index=False)
+        if r.kind == "length" and r.plannable and bucket_share(tax, r.id) > 0
+    ]
+    return min(MAX_PLAN_ROWS, math.ceil(max(need, default=0.0) - 1e-9))
+
+
 def suggested_rows(weights: Mapping[str, Mapping[str, float]]) -> int:
     """How many scenarios to plan: the largest total shortfall of one kind, in conversations."""
     if not weights:
         return 0
     need = max(sum(values.values()) for values in weights.values())
     return max(1, min(MAX_PLAN_ROWS, math.ceil(need - 1e-9)))
-
-
-def _capped_size(gap_frame: pd.DataFrame, tax: Taxonomy, existing: Sequence[Mapping[str, Any]]) -> int:
-    """The new rows the sensitive cap needs before it lets enough capped rows in for every emotion gap that
-    only capped arcs carry (0 when there is none)."""
-    yields = label_yields(tax)
-    rows = list(existing)
-    needed = [
-        rows_for_capped(tax, r.id, r.short_by, yields.get(("emotion", r.id), 0.0), rows)
-        for r in gap_frame.itertuples(index=False)
-        if r.kind == "emotion" and r.plannable and sensitive_only(tax, r.id)
-    ]
-    return max([n - len(rows) for n in needed], default=0)
 
 
 def _counts(cov: Coverage) -> dict[tuple[str, str], float]:
@@ -271,10 +278,10 @@ def fill_plan(
 
     if n is not None:
         return attempt(max(0, min(int(n), MAX_PLAN_ROWS)))[1]
-    start = suggested_rows(weights)
+    start = max(suggested_rows(weights), length_rows(before, tax))
     if start == 0:
         return attempt(0)[1]
-    cap = min(MAX_PLAN_ROWS, max(4 * start + 20, _capped_size(before, tax, existing)))
+    cap = min(MAX_PLAN_ROWS, 4 * start + 20)
     tried: dict[int, tuple[float, GapPlan]] = {}
     size = start
     while True:
