@@ -138,8 +138,10 @@ def test_a_rule_that_makes_a_target_impossible_is_named(folder: Path, tax: Taxon
     blocked = gaps.loc[("persona", persona)]
     assert not blocked.plannable and f"plausibility.persona_topics.{persona}" in blocked.how
     assert persona not in {s.persona for s in plan(changed, 120).scenarios}
+    # distress: only the capped crisis arc carries it. Not impossible, a bigger table: the note says how big
     distress = gaps.loc[("emotion", "distress")]
-    assert distress.plannable and "plausibility.sensitive" in distress.how
+    assert not distress.plannable and distress.how.startswith("Needs a bigger table")
+    assert "rule plausibility.sensitive" in distress.how and "scenarios in all" in distress.how
 
 
 # ---- one min_turns setting -------------------------------------------------------------------

@@ -49,9 +49,10 @@ def carriers(tax: Taxonomy, emotion: str) -> list[str]:
     return [a.id for a in tax.arcs if emotion in (a.start_emotion, a.end_emotion)]
 
 
-def blocking_rule(tax: Taxonomy, kind: str, value: str) -> str | None:
-    """Why no plausible row can add to an emotion, persona or topic target, naming the rule; None if one can."""
-    r = reach(tax)
+def blocking_rule(tax: Taxonomy, kind: str, value: str, r: Reach | None = None) -> str | None:
+    """Why no plausible row can add to an emotion, persona or topic target, naming the rule; None if one can.
+    r: reach(tax), when the caller has it."""
+    r = r or reach(tax)
     if kind == "emotion":
         arcs = carriers(tax, value)
         if arcs and not set(arcs) & r.arcs:
@@ -72,8 +73,8 @@ def blocking_rule(tax: Taxonomy, kind: str, value: str) -> str | None:
     return None
 
 
-def sensitive_only(tax: Taxonomy, emotion: str) -> list[str]:
+def sensitive_only(tax: Taxonomy, emotion: str, r: Reach | None = None) -> list[str]:
     """The arcs carrying an emotion when every plannable one is sensitive (capped), else []."""
-    arcs = [a for a in carriers(tax, emotion) if a in reach(tax).arcs]
+    arcs = [a for a in carriers(tax, emotion) if a in (r or reach(tax)).arcs]
     sensitive = tax.plausibility.sensitive_arcs
     return arcs if arcs and all(a in sensitive for a in arcs) else []

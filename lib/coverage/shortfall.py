@@ -15,7 +15,7 @@ from lib.core.planner import Plan, _demand, plan
 from lib.core.taxonomy import Taxonomy
 from lib.coverage.counts import Coverage, with_added
 from lib.coverage.estimate import arc_user_emotions, generator_exchanges, strategy_shares
-from lib.coverage.rules import blocking_rule, sensitive_only
+from lib.coverage.rules import blocking_rule, reach, sensitive_only
 from lib.generation.prompting import length_weights
 
 # gap kind -> (label, unit counted, planner weight dimension or None when planning cannot fill it)
@@ -60,6 +60,8 @@ def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
     carried = {e.id for e in tax.emotions if any(e.id in (a.start_emotion, a.end_emotion) for a in tax.arcs)}
     rows: list[dict[str, Any]] = []
     frames = kind_frames(cov)
+    reach_ = reach(tax)
+    yields = label_yields(tax)
 
     def add(kind: str, how: Any) -> None:
         label, unit, _ = KINDS[kind]
@@ -87,21 +89,29 @@ def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
     def emotion_how(r: Any) -> tuple[str, bool]:
         if r.id not in carried:
             return f"No arc starts or ends in {r.name}: add one to taxonomy/arcs.yaml", False
-        blocked = blocking_rule(tax, "emotion", r.id)
+        blocked = blocking_rule(tax, "emotion", r.id, reach_)
         if blocked:
             return blocked, False
-        capped = sensitive_only(tax, r.id)
-        if capped:
+        capped = sensitive_only(tax, r.id, reach_)
+        per_row = yields.get(("emotion", r.id), 0.0)
+        if capped and per_row > 0:
+            # Not impossible, but not for a gap plan either: the cap lets these rows in only as the table grows.
             share = tax.plausibility.sensitive.max_share
+            table = math.ceil(r.target / per_row / max(share, 1e-9) - 1e-9)
             return (
-                f"More {', '.join(capped)} conversations; rule plausibility.sensitive holds them to "
-                f"{share:.0%} of all scenarios, so it takes a bigger table",
-                True,
+                f"Needs a bigger table: only {', '.join(capped)} carries it, and rule plausibility.sensitive holds "
+                f"those to {share:.0%} of all scenarios; at about {per_row:.1f} per conversation, "
+                f"{r.target:.0f} take about {table} scenarios in all",
+                False,
             )
         return f"More arcs that start or end in {r.name}", True
 
     def plannable_by(kind: str, note: str) -> Any:
-        return lambda r: (blocking_rule(tax, kind, r.id), False) if blocking_rule(tax, kind, r.id) else (note, True)
+        def how(r: Any) -> tuple[str, bool]:
+            blocked = blocking_rule(tax, kind, r.id, reach_)
+            return (blocked, False) if blocked else (note, True)
+
+        return how
 
     add("emotion", emotion_how)
     add("strategy", lambda r: (f"More of the emotions {r.name} suits", True))
