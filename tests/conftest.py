@@ -206,7 +206,7 @@ def shared_seeded_db(pg_server: EmbeddedServer, seeded_template: str) -> Iterato
 @pytest.fixture
 def seeded_dsn(shared_seeded_db: Snapshot) -> Iterator[str]:
     """A shared database as a first start leaves it: the seeds imported (10 approved conversations)
-    and the default plan (90 scenarios)."""
+    and the default plan (90 new scenarios: 100 in all)."""
     try:
         yield shared_seeded_db.dsn
     finally:
@@ -341,7 +341,7 @@ def streamlit_components_scanned_once() -> Iterator[None]:
 @pytest.fixture
 def app_env(seeded_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Pages run under AppTest against the shared seeded database (a first start: seeds imported,
-    the default 90 scenarios planned), put back as it was after the test. Returns its DSN."""
+    the default 90 new scenarios planned), put back as it was after the test. Returns its DSN."""
     import os
 
     import streamlit as st

@@ -510,12 +510,17 @@ class FakeAnthropic:
     # -- a conversation that passes every check ------------------------------------------------
     def conversation_for(self, body: dict[str, Any]) -> dict[str, Any]:
         """User turns written from the taxonomy (the arc's emotions and curve, the family's cues,
-        the persona's and the topic's words); assistant turns taken from the seeds, with what the
-        scenario's compliance rules require added."""
+        the persona's and the topic's words) and from the prompt's person (the first turn gives their
+        name and the situation's first amount; a lower-case writer writes in lower case); assistant turns
+        taken from the seeds, with what the scenario's compliance rules require added."""
         messages = body.get("messages") or []
         first = _content_text(messages[0].get("content")) if messages else ""
         tags = {name: _tag(first, name) for name in
                 ("persona", "emotional_arc", "topic", "target_turns", "context_id", "outcome_type")}
+        person = _tag(first, "person") or ""
+        name = re.search(r"Name ([^,]+),", person)
+        lower = re.search(r"capitalisation: (All|Mostly) lower-case", person) is not None
+        amounts = re.findall(r"\$[\d,]*\d", _tag(first, "context") or "")
         tax = self.tax
         persona = tax.by_id("personas").get(tags["persona"] or "") or tax.personas[0]
         arc = tax.by_id("arcs").get(tags["emotional_arc"] or "") or tax.arcs[0]
@@ -546,6 +551,12 @@ class FakeAnthropic:
             user_text = " ".join([_line(_CUE_LINES, i, cue),
                                   _line(_PERSONA_LINES, i, persona.keywords[i % len(persona.keywords)]),
                                   _line(_TOPIC_LINES, i, topic.keywords[i % len(topic.keywords)])])
+            if i == 0 and name:
+                user_text = "I'm " + name.group(1).split()[0] + ". " + user_text
+            if i == 0 and amounts:
+                user_text += " The figure I keep coming back to is " + amounts[0] + "."
+            if lower:
+                user_text, cue = user_text.lower(), cue.lower()
             turns.append({"role": "user", "text": user_text, "emotion": {
                 "primary": emo, "secondary": None, "sub_emotion": family.sub_emotions[0],
                 "intensity": curve[i], "valence": family.valence, "arousal": family.arousal, "cues": [cue]}})

@@ -21,7 +21,7 @@ def grid_click_row(page, row: int) -> None:
 def test_filter_select_and_open_a_conversation(page, app_url: str) -> None:
     page.goto(app_url)
     settle(page, timeout=90_000)  # the first visit of a server imports what the pages need
-    page.get_by_text("Showing 90 of 90 scenarios").wait_for()
+    page.get_by_text("Showing 100 of 100 scenarios").wait_for()
     screenshot(page, "scenarios-01-table")
 
     persona = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Persona")
@@ -32,7 +32,7 @@ def test_filter_select_and_open_a_conversation(page, app_url: str) -> None:
     page.wait_for_url("**/?persona=recently_widowed*")  # the filtered view is a link
     page.get_by_text("Active filters").wait_for()
     shown = page.get_by_text("Showing ").first.inner_text()
-    assert shown.startswith("Showing ") and " of 90 scenarios" in shown and not shown.startswith("Showing 90")
+    assert shown.startswith("Showing ") and " of 100 scenarios" in shown and not shown.startswith("Showing 100")
 
     grid_click_row(page, 0)
     grid_click_row(page, 1)
@@ -43,13 +43,13 @@ def test_filter_select_and_open_a_conversation(page, app_url: str) -> None:
 
     page.get_by_test_id("stBaseButton-secondary").filter(has_text="Clear all").click()
     settle(page)
-    page.get_by_text("Showing 90 of 90 scenarios").wait_for()
+    page.get_by_text("Showing 100 of 100 scenarios").wait_for()
     page.get_by_text("2 selected").wait_for()  # the selection survives a filter change
 
     # the seeds are approved conversations: open one through a shared link
     page.goto(f"{app_url}/?status=approved&scenario=1")
     settle(page)
-    page.get_by_text("Showing 10 of 90 scenarios").wait_for()
+    page.get_by_text("Showing 10 of 100 scenarios").wait_for()
     page.locator('[data-testid="stChatMessage"]').first.wait_for(timeout=20_000)
     page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length >= 10")
     page.get_by_text("Anxiety (", exact=False).first.wait_for()  # the user turn's emotion label

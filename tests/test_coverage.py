@@ -237,8 +237,9 @@ def test_build_puts_names_colours_and_targets_on_the_counts(store: PostgresStore
     assert cov.personas["count"].sum() == 4 and cov.topics["count"].sum() == 4
     assert set(cov.personas["target"]) == {90 // len(db_tax.personas)}  # an even share of 50 + 30 + 10
     lengths = cov.lengths.set_index("id")
-    assert lengths["count"].to_dict() == {"short": 1, "medium": 2, "long": 1}
-    assert lengths["target"].to_dict() == {"short": 50, "medium": 30, "long": 10}
+    # 2, 4, 4 and 8 exchanges: 2 is below the short bucket (4 exchanges), so it is counted apart
+    assert lengths["count"].to_dict() == {"short": 2, "medium": 0, "long": 1, "other": 1}
+    assert lengths["target"].dropna().to_dict() == {"short": 50, "medium": 30, "long": 10}
     assert cov.funnel.set_index("stage")["count"].to_dict() == {"planned": 6, "generated": 4, "approved": 1}
     assert cov.corrections.set_index("field")["old_name"].to_dict() == {
         "emotion.primary": "Hope", "strategies.primary": "Empathic validation"}
@@ -252,7 +253,8 @@ def test_gaps_list_every_target_not_met_and_by_how_much(store: PostgresStore, db
     assert by[("emotion", "anxiety")].short_by == 40 and by[("emotion", "grief")].short_by == 50
     assert by[("strategy", "empathic_validation")].short_by == 3  # 17 of 20
     assert by[("strategy", "reframing")].short_by == 19
-    assert by[("length", "short")].short_by == 49 and not by[("length", "short")].plannable
+    short = by[("length", "short")]
+    assert short.short_by == 48 and short.plannable and "56%" in short.how  # 50 of the 90 conversations targets ask for
     assert by[("length", "long")].short_by == 9
     # every emotion, strategy, persona and topic is under target with 4 conversations: nothing met is listed
     summary = coverage.target_summary(cov, db_tax)
@@ -270,7 +272,7 @@ def test_gap_weights_are_conversations_the_planner_understands(db_tax: Taxonomy)
     weights = coverage.gap_weights(gaps, db_tax)
     assert weights and set(weights) <= {"emotions", "strategies", "personas", "topics"}
     yields = coverage.label_yields(db_tax)
-    for r in gaps[gaps["plannable"]].itertuples(index=False):
+    for r in gaps[gaps["plannable"] & (gaps["kind"] != "length")].itertuples(index=False):
         dim = coverage.KINDS[r.kind][2]
         assert weights[dim][r.id] == pytest.approx(r.short_by / yields[(r.kind, r.id)], abs=1e-3)
     assert "length" not in {k for k in weights}  # lengths cannot be planned
@@ -284,13 +286,18 @@ def test_fill_plan_closes_the_plannable_gaps_of_the_default_plan(db_tax: Taxonom
     before = coverage.gaps(cov, db_tax)
     assert before["plannable"].any()
     result = coverage.fill_plan(tax=db_tax, planned=cov, existing=default)
-    assert result.closes_all and result.n == len(result.plan.scenarios) > 0
+    assert result.n == len(result.plan.scenarios) > 0
     after = coverage.gaps(result.after, db_tax)
-    assert not after["plannable"].any()
+    # what is left is held back by the sensitive cap (distress: only crisis_to_referral starts in it), and the
+    # gap says so with the rule's name
+    left = after[after["plannable"]]
+    assert set(left["id"]) <= {"distress"} and result.closes_all == left.empty
+    assert all("plausibility.sensitive" in how for how in left["how"])
     # the change table: every gap before, now met, except what planning cannot fill
     change = result.change.set_index("name")
     for r in before.itertuples(index=False):
-        assert change.loc[r.name, "met"] == bool(r.plannable)
+        if r.plannable:  # a length gap may be met too: more scenarios of any kind add lengths
+            assert change.loc[r.name, "met"] == (r.id not in set(left["id"]))
         assert change.loc[r.name, "before"] == pytest.approx(r.count)
     # smaller plans fall short, so the size found is the smallest that closes everything
     smaller = coverage.fill_plan(db_tax, cov, default, result.n - 1)

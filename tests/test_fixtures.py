@@ -40,7 +40,7 @@ def change_everything(dsn: str, tax: Taxonomy) -> None:
 def test_the_seeded_database_is_put_back_with_its_rows_ids_and_taxonomy(shared_seeded_db: Snapshot,
                                                                           db_tax: Taxonomy) -> None:
     before = fingerprint(shared_seeded_db.dsn)
-    assert before["sequence scenarios_id_seq"] == 90  # the default plan
+    assert before["sequence scenarios_id_seq"] == 100  # the seeds and the default plan
     try:
         change_everything(shared_seeded_db.dsn, db_tax)
         assert fingerprint(shared_seeded_db.dsn) != before

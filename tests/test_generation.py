@@ -68,13 +68,15 @@ def test_each_tier_yields_a_valid_conversation(fake: FakeAnthropic, tax: Taxonom
         assert result.ok, result.reason
         conv = result.conversation
         assert conv is not None and result.report is not None and result.report.passed
-        assert conv.scenario == sc and conv.quality.score == 10 and len(conv.quality.checks) == len(CHECKS)
+        # the scenario as written, with the context's facts as this conversation's seed varied them
+        assert conv.scenario.model_copy(update={"context": sc.context}) == sc and conv.quality.score == 10
+        assert (conv.scenario.context is None) == (sc.context is None) and len(conv.quality.checks) == len(CHECKS)
         assert conv.arc.start.emotion == tax.by_id("arcs")[sc.emotional_arc].start_emotion
         p = conv.provenance
         assert p.source == "generated" and p.model == "claude-sonnet-5-5"
         assert p.template_name == {"template": "tier1_template", "scenario": "tier2_scenario",
                                    "edge_case": "tier3_edge_case"}[sc.tier]
-        assert p.template_version == "1.0.0" and len(p.template_sha256 or "") == 64
+        assert p.template_version == "1.1.0" and len(p.template_sha256 or "") == 64
         assert p.usage == result.usage and p.cost_usd == pytest.approx(result.cost_usd, abs=1e-6)
         assert p.parameters["persona"] == sc.persona and p.parameters["seed_example_id"]
         assert conv.system_prompt == seeds["seed-01"].system_prompt
@@ -84,8 +86,13 @@ def test_each_tier_yields_a_valid_conversation(fake: FakeAnthropic, tax: Taxonom
 
 def test_the_second_request_reads_the_cached_system_prompt(fake: FakeAnthropic, tax: Taxonomy,
                                                            seeds: dict[str, Conversation]) -> None:
-    first = run(fake, tax, seeds)
-    second = run(fake, tax, seeds, template_scenario().model_copy(update={"persona": "gig_worker"}))
+    # two people, one example (the seed draws the example among the tier's; 1 and 6 draw the same one)
+    first = run(fake, tax, seeds, variation_seed=1)
+    second = run(fake, tax, seeds, template_scenario().model_copy(update={"persona": "gig_worker"}), variation_seed=6)
+    assert first.conversation is not None and second.conversation is not None
+    assert first.conversation.provenance.parameters["seed_example_id"] == second.conversation.provenance.parameters[
+        "seed_example_id"]
+    assert first.conversation.turns[0].text != second.conversation.turns[0].text
     assert first.usage.cache_creation_input_tokens > 0 and first.usage.cache_read_input_tokens == 0
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
     assert second.cost_usd < first.cost_usd
@@ -234,7 +241,7 @@ def test_every_attempt_is_a_complete_log_row(fake: FakeAnthropic, tax: Taxonomy,
     for a in result.attempts:
         row = a.as_row(scenario_id=7, item_id=None)
         assert row["scenario_id"] == 7 and row["template_name"] == "tier1_template"
-        assert row["template_version"] == "1.0.0" and len(row["template_sha256"]) == 64
+        assert row["template_version"] == "1.1.0" and len(row["template_sha256"]) == 64
         assert row["model"] == "claude-sonnet-5-5" and row["raw_response"]
         assert row["input_tokens"] > 0 and row["output_tokens"] > 0 and row["cost_usd"] > 0
         assert row["duration_ms"] >= 0 and row["outcome"] in ("invalid", "repaired")
@@ -341,7 +348,7 @@ def test_generate_one_stores_logs_and_sets_the_status(fake: FakeAnthropic, tax: 
         assert store.scenarios[sid]["status"] == "generated"
     assert [st for st in store.statuses if st[0] == 1] == [(1, "generating"), (1, None)]
     assert len(store.logs) == 3 and {r["outcome"] for r in store.logs} == {"ok"}
-    assert ("tier1_template", "1.0.0") in [(n, v) for n, v, _ in store.templates]
+    assert ("tier1_template", "1.1.0") in [(n, v) for n, v, _ in store.templates]
     fake.script("overloaded", "overloaded", "overloaded")
     failed = generate_one(store, 1, settings=s, tax=tax, seeds=list(seeds.values()))
     assert not failed.ok and store.scenarios[1]["status"] == "failed"

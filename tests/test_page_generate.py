@@ -109,7 +109,7 @@ def test_without_a_key_the_generation_buttons_are_disabled_with_a_hint(db: Postg
     at.session_state[SELECTED_KEY] = not_generated(db, 2)
     at.session_state[FOCUS_KEY] = at.session_state[SELECTED_KEY][0]
     run(at)
-    for label in ("Generate selected (2)", "Generate all not generated (80)", "Retry failed (0)"):
+    for label in ("Generate selected (2)", "Generate all not generated (90)", "Retry failed (0)"):
         assert button(at, label).disabled, label
     assert at.button(key="gen_one").disabled
     assert "Generation needs an Anthropic API key" in texts(at)
@@ -154,10 +154,10 @@ def test_generate_selected_runs_in_the_app_worker_and_the_page_follows(db: Postg
 def test_generate_all_asks_first_with_the_count_cost_time_and_mode(db: PostgresStore, keyed: FakeAnthropic) -> None:
     keyed.batch_polls_to_end = 10**9  # the batch stays in progress: the test looks at the job only
     at = run(page(SCENARIOS))
-    button(at, "Generate all not generated (80)").click()
+    button(at, "Generate all not generated (90)").click()
     run(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Conversations"] == "80"
+    assert metrics["Conversations"] == "90"
     assert metrics["Estimated cost"].startswith("about $") and metrics["Estimated time"].startswith("about ")
     assert any("token counting" in c.value for c in at.caption)  # no history yet: the fake counted the prompts
     assert any(r.path == "/v1/messages/count_tokens" for r in keyed.requests)
@@ -170,8 +170,8 @@ def test_generate_all_asks_first_with_the_count_cost_time_and_mode(db: PostgresS
     button(at, "Start generating").click()
     run(at)
     job = db.list_jobs(1)[0]
-    assert job["kind"] == "batch" and job["total_items"] == 80 and job["settings"]["estimate"]["cost_usd"] > 0
-    assert any("80 conversations queued (economy batch)" in s.value for s in at.success)
+    assert job["kind"] == "batch" and job["total_items"] == 90 and job["settings"]["estimate"]["cost_usd"] > 0
+    assert any("90 conversations queued (economy batch)" in s.value for s in at.success)
 
 
 def test_the_detail_generates_one_scenario(db: PostgresStore, keyed: FakeAnthropic) -> None:

@@ -30,9 +30,9 @@ def multiselect(at: AppTest, label: str):
 
 def test_first_start_shows_the_default_plan_with_the_seeds(app_env: str) -> None:
     at = run()
-    assert showing(at) == "Showing **90** of **90** scenarios"
+    assert showing(at) == "Showing **100** of **100** scenarios"
     table = at.dataframe[0].value
-    assert len(table) == 90
+    assert len(table) == 100
     assert table["Status"].map(lambda v: list(v) == ["approved"]).sum() == 10  # the seeds, attached to their scenarios
     assert table["Quality"].dropna().eq(10).sum() == 10
 
@@ -42,8 +42,8 @@ def test_filters_apply_at_once_show_chips_and_clear(app_env: str) -> None:
     multiselect(at, "Persona").set_value(["recent_retiree"])
     run(at)
     table = at.dataframe[0].value
-    assert 0 < len(table) < 90 and set(table["Persona"]) == {"Recent retiree"}
-    assert showing(at) == f"Showing **{len(table)}** of **90** scenarios"
+    assert 0 < len(table) < 100 and set(table["Persona"]) == {"Recent retiree"}
+    assert showing(at) == f"Showing **{len(table)}** of **100** scenarios"
     assert at.query_params["persona"] == "recent_retiree"
     multiselect(at, "Tier").set_value(["edge_case"])
     run(at)
@@ -53,7 +53,7 @@ def test_filters_apply_at_once_show_chips_and_clear(app_env: str) -> None:
     assert len(chips.options) == 2
     next(b for b in at.button if b.label == "Clear all").click()
     run(at)
-    assert showing(at) == "Showing **90** of **90** scenarios"
+    assert showing(at) == "Showing **100** of **100** scenarios"
     assert at.session_state[FILTERS_KEY] == {}
 
 
@@ -112,7 +112,7 @@ def test_planning_previews_coverage_then_adds(app_env: str) -> None:
     assert any(b.label == "Add 30 scenarios" for b in at.button)
     next(b for b in at.button if b.label == "Add 30 scenarios").click()
     run(at)
-    assert showing(at) == "Showing **120** of **120** scenarios"
+    assert showing(at) == "Showing **130** of **130** scenarios"
 
 
 def test_a_tier_mix_that_is_not_100_percent_is_explained(app_env: str) -> None:

@@ -8,12 +8,16 @@ from typing import Any
 import pytest
 
 from lib.core.vocabulary import round_mix
-from lib.core.planner import ARC_AFFINITY, PAIRS, Plan, PlanCoverage, PlannedScenario, plan
+from lib.core.planner import PAIRS, Plan, PlanCoverage, PlannedScenario, plan
+from lib.core.plausibility import row_problems
 from lib.core.taxonomy import Taxonomy, load_taxonomy
 
 SUPPORT_DIR = Path(__file__).parent / "fixtures" / "taxonomy_support"
 BALANCED = {"persona": "personas", "emotional_arc": "arcs", "topic": "topics", "intent": "intents",
             "tone": "tones", "outcome_type": "outcomes"}
+# Within one of each other in the financial taxonomy. Arcs and intents cannot be: tier 1 uses 5 of the 11
+# arcs, contexts list theirs, and an arc's arc_fit keeps e.g. boundary_setting to the hostility arc.
+EVEN = ("persona", "topic", "tone", "outcome_type")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +50,26 @@ def covered(rows: list[Any], x: str, y: str) -> set[tuple[str, str]]:
     return {(getattr(r, x), getattr(r, y)) for r in rows}
 
 
+def possible_pairs(tax: Taxonomy) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """Every pair a plausible row of some tier can hold, by brute force over the rows a tier could plan."""
+    clusters = {c.id: [t.id for t in c.topics] for c in tax.topic_clusters}
+    found: dict[tuple[str, str], set[tuple[str, str]]] = {pair: set() for pair in PAIRS}
+    sources = {"scenario": tax.scenario_contexts, "edge_case": tax.edge_cases}
+    for tier in tax.ids("tiers"):
+        if tier in sources:
+            triples = {(p, a, t) for c in sources[tier] for p in c.personas for a in c.arcs for t in c.topics}
+        else:
+            triples = {(p, a, t) for p in tax.ids("personas") for a in tax.ids("arcs") for t in tax.ids("topics")}
+        for p, a, t in triples:
+            row = {"tier": tier, "persona": p, "emotional_arc": a, "topic": t}
+            if any(not name.startswith("plausibility.arc_fit") for name, _ in row_problems(tax.plausibility, row, clusters)):
+                continue
+            values = {"persona": p, "emotional_arc": a, "topic": t}
+            for x, y in PAIRS:
+                found[(x, y)].add((values[x], values[y]))
+    return found
+
+
 # ---- the default plan ----------------------------------------------------------------------
 def test_default_plan_has_90_rows_in_40_35_15(default_plan: Plan) -> None:
     assert len(default_plan.scenarios) == 90
@@ -57,7 +81,12 @@ def test_default_plan_has_90_rows_in_40_35_15(default_plan: Plan) -> None:
 def test_default_plan_uses_every_value_and_is_balanced(tax: Taxonomy, default_plan: Plan, field: str) -> None:
     used = set(counts(default_plan.scenarios, field))
     assert used == set(tax.ids(BALANCED[field]))
-    assert spread(tax, default_plan.scenarios, field) <= 1
+    if field in EVEN:
+        assert spread(tax, default_plan.scenarios, field) <= 1
+    if field == "emotional_arc":  # the tier-1 arcs even out over all rows
+        c = counts(default_plan.scenarios, field)
+        template = [c[a] for a in tax.plausibility.tier_arcs["template"]]
+        assert max(template) - min(template) <= 1
 
 
 def test_context_rows_take_their_values_from_the_context(tax: Taxonomy, default_plan: Plan) -> None:
@@ -82,14 +111,16 @@ def test_contexts_are_spread_evenly(tax: Taxonomy) -> None:
 def test_affinities_are_respected(tax: Taxonomy) -> None:
     p = plan(tax, n=300)
     for s in p.scenarios:
-        for field, values in ARC_AFFINITY.get(s.emotional_arc, {}).items():
-            assert getattr(s, field) in values, s
+        for field in ("intent", "tone", "outcome_type"):
+            values = tax.plausibility.fit_values(s.emotional_arc, field)
+            assert not values or getattr(s, field) in values, s
     crisis = [s for s in p.scenarios if s.emotional_arc == "crisis_to_referral"]
     assert crisis and all(s.outcome_type == "referral" and s.tone == "urgent" for s in crisis)
     hostile = [s for s in p.scenarios if s.emotional_arc == "hostility_to_boundary"]
     assert hostile and all(s.intent in ("boundary_setting", "objection_handling") for s in hostile)
-    for field in ("intent", "tone", "outcome_type"):
+    for field in ("tone", "outcome_type"):
         assert spread(tax, p.scenarios, field) <= 1, field
+    assert set(counts(p.scenarios, "intent")) == set(tax.ids("intents"))
 
 
 def test_coverage_matches_the_rows(tax: Taxonomy, default_plan: Plan) -> None:
@@ -104,9 +135,9 @@ def test_coverage_matches_the_rows(tax: Taxonomy, default_plan: Plan) -> None:
     arcs = tax.by_id("arcs")
     starts = Counter(arcs[s.emotional_arc].start_emotion for s in default_plan.scenarios)
     assert {v: c for v, c in cov.per_dimension["start_emotion"].items() if c} == starts
-    sizes = {"persona": len(tax.personas), "emotional_arc": len(tax.arcs), "topic": len(tax.topics)}
+    possible = possible_pairs(tax)
     for x, y in PAIRS:
-        assert cov.pairs[f"{x} x {y}"] == (len(covered(default_plan.scenarios, x, y)), sizes[x] * sizes[y])
+        assert cov.pairs[f"{x} x {y}"] == (len(covered(default_plan.scenarios, x, y)), len(possible[(x, y)]))
     rows = cov.as_rows()
     assert len(rows) == sum(len(v) for v in cov.per_dimension.values())
     assert {"dimension": "tier", "value": "template", "count": 40} in rows
@@ -126,9 +157,12 @@ def test_support_taxonomy_gets_every_pair(support: Taxonomy) -> None:
 
 def test_n600_covers_persona_arc_and_arc_topic(tax: Taxonomy) -> None:
     p = plan(tax, n=600)
-    for name in ("persona x emotional_arc", "emotional_arc x topic"):
-        got, possible = p.coverage.pairs[name]
-        assert got == possible, name
+    possible = possible_pairs(tax)
+    for x, y in (("persona", "emotional_arc"), ("emotional_arc", "topic")):
+        missing = possible[(x, y)] - covered(p.scenarios, x, y)
+        # the sensitive arcs, held to 5% of the rows, may leave pairs out; the others at most two (contexts
+        # that list few personas or topics leave the swaps of the last rows little room)
+        assert len({pair for pair in missing if not set(pair) & tax.plausibility.sensitive_arcs}) <= 2, missing
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -149,7 +183,7 @@ def test_top_up_fills_gaps_instead_of_duplicating(tax: Taxonomy) -> None:
     second = plan(tax, n=90, existing=[s.as_dict() for s in first.scenarios], seed=1)
     both = first.scenarios + second.scenarios
     for field in BALANCED:
-        assert spread(tax, both, field) <= 1, field
+        assert spread(tax, both, field) <= 1 or field not in EVEN, field
         assert second.coverage.per_dimension[field] == {v: counts(both, field)[v] for v in tax.ids(BALANCED[field])}
     fresh = plan(tax, n=180)  # what one plan of the combined size covers
     independent = first.scenarios + plan(tax, n=90, seed=1).scenarios  # a second plan that ignores the first
@@ -158,7 +192,7 @@ def test_top_up_fills_gaps_instead_of_duplicating(tax: Taxonomy) -> None:
         grown = second.coverage.pairs[name][0]
         assert grown == len(covered(both, x, y))
         assert grown > first.coverage.pairs[name][0] + 45, name
-        assert grown >= 0.95 * fresh.coverage.pairs[name][0], name
+        assert grown >= 0.93 * fresh.coverage.pairs[name][0], name
         assert grown > len(covered(independent, x, y)) + 10, name
 
 
@@ -188,7 +222,7 @@ def test_weighting_an_emotion_favours_its_arcs(tax: Taxonomy) -> None:
     assert arcs
     plain = sum(1 for s in plan(tax).scenarios if s.emotional_arc in arcs)
     weighted = sum(1 for s in plan(tax, weights={"emotions": {emotion: 12}}).scenarios if s.emotional_arc in arcs)
-    assert weighted >= plain + 6
+    assert weighted >= plain + 3  # grief's arcs come only from the contexts that list them
 
 
 def test_weighting_a_strategy_or_persona_favours_it(tax: Taxonomy) -> None:
@@ -241,8 +275,12 @@ def test_a_large_plan_stays_balanced(tax: Taxonomy) -> None:
     # Its speed is measured by bench/bench_db.py, not asserted here (machines are noisy).
     big = plan(tax, n=10_000)
     assert len(big.scenarios) == 10_000
-    for field in BALANCED:
+    for field in EVEN:
         assert spread(tax, big.scenarios, field) <= 1, field
+    arcs = counts(big.scenarios, "emotional_arc")
+    template = [arcs[a] for a in tax.plausibility.tier_arcs["template"]]
+    assert max(template) - min(template) <= 1
+    assert arcs["crisis_to_referral"] <= 500
 
 
 def test_a_mix_is_rounded_to_whole_counts_that_add_up() -> None:

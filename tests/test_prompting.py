@@ -162,56 +162,85 @@ def _defined_ids(system: str, block: str) -> list[str]:
     return re.findall(r"^([a-z_]+) \(", body.group(1), re.MULTILINE)
 
 
-def test_system_prompt_defines_only_the_labels_the_scenario_may_use(tax: Taxonomy, seeds: dict[str, Conversation]) -> None:
+def test_system_prompt_defines_the_full_label_set(tax: Taxonomy, seeds: dict[str, Conversation]) -> None:
+    # Regression: the prompt allowed only the arc's own emotions and strategies, while every seed uses others.
     sc = scenario("edge_case", persona="recently_widowed", emotional_arc="grief_to_steadiness",
                   topic="death_of_spouse", context_id="widowed_urgent_decisions",
                   context="Her husband died three weeks ago and the bank wants decisions.",
                   intent="decision_support", tone="reflective")
     plan = build_prompt(sc, tax, list(seeds.values()))
     labels = allowed_labels(sc, tax)
-    arc = tax.by_id("arcs")["grief_to_steadiness"]
-    assert {arc.start_emotion, arc.end_emotion} <= set(labels.emotions)
-    assert len(labels.emotions) < len(tax.emotions)
+    assert labels.emotions == tuple(tax.ids("emotions")) and labels.strategies == tuple(tax.ids("strategies"))
     assert _defined_ids(plan.system, "emotion_definitions") == list(labels.emotions)
     assert _defined_ids(plan.system, "strategy_definitions") == list(labels.strategies)
-    assert "boundary_referral" in labels.strategies
-    unused = set(tax.ids("emotions")) - set(labels.emotions)
-    for eid in unused:
-        assert not re.search("^" + eid + " \\(", plan.system, re.MULTILINE)
+    outside = {e for s in seeds.values() for t in s.turns if t.role == "user"
+               for e in [t.emotion.primary]} - {m.emotion for a in tax.arcs for m in a.milestones}
+    assert outside <= set(labels.emotions)
 
 
 def test_system_prompt_holds_voice_contract_and_one_seed_example(tax: Taxonomy, seeds: dict[str, Conversation]) -> None:
-    plan = build_prompt(scenario(), tax, list(seeds.values()))
+    plan = build_prompt(scenario(), tax, list(seeds.values()), variation_seed=3)
     voice = tax.vertical.brand_voice
     assert voice.name in plan.system and voice.principles[0][:40] in plan.system
     assert "# Output contract" in plan.system and "<min_turns>8</min_turns>" in plan.system
     assert plan.system.count("<seed_example>") == 1
-    assert plan.seed_example_id == "seed-01"  # same tier and arc
-    first_user_text = seeds["seed-01"].turns[0].text[:60]
-    assert first_user_text in plan.system
-    assert plan.training_system_prompt == seeds["seed-01"].system_prompt
+    example = seeds[plan.seed_example_id or ""]
+    assert example.scenario.tier == "template"  # an example of the scenario's tier
+    assert example.turns[0].text[:60] in plan.system
+    assert plan.training_system_prompt == example.system_prompt
+    assert plan.variation["example_id"] == example.id
 
 
-def test_scenarios_of_one_arc_and_tier_share_the_system_prompt(tax: Taxonomy, seeds: dict[str, Conversation]) -> None:
-    a = build_prompt(scenario(), tax, list(seeds.values()))
-    b = build_prompt(scenario(persona="gig_worker", topic="budgeting_cashflow", tone="casual"), tax, list(seeds.values()))
-    assert a.system == b.system and a.user != b.user
-
-
-def test_seed_example_prefers_tier_and_arc_and_only_marked_seeds(seeds: dict[str, Conversation]) -> None:
+def test_the_system_prompt_differs_only_in_its_example(tax: Taxonomy, seeds: dict[str, Conversation]) -> None:
     pool = list(seeds.values())
-    assert pick_seed_example(scenario(), pool).id == "seed-01"
+    plans = [build_prompt(scenario(persona=p, topic=t), tax, pool, variation_seed=n)
+             for n, (p, t) in enumerate([("gig_worker", "budgeting_cashflow"), ("anxious_planner", "first_portfolio")] * 20)]
+    by_example = {p.seed_example_id: p.system for p in plans}
+    assert len({p.system for p in plans}) == len(by_example) == len([s for s in pool if s.scenario.tier == "template"])
+    head = {p.system.split("<seed_example>")[0] for p in plans}
+    assert len(head) == 1  # the cached prefix before the example is the same for every scenario
+
+
+def test_seed_example_rotates_within_the_tier_and_only_marked_seeds(seeds: dict[str, Conversation]) -> None:
+    pool = list(seeds.values())
+    picked = {pick_seed_example(scenario(), pool, n).id for n in range(60)}
+    assert picked == {s.id for s in pool if s.scenario.tier == "template"}
     grief = scenario("edge_case", emotional_arc="grief_to_steadiness", context_id="x", context="A context.")
-    assert pick_seed_example(grief, pool).id == "seed-03"
-    # an arc no seed has: a seed of the same tier
-    other = scenario("template", emotional_arc="overwhelm_to_focus")
-    if not any(s.scenario.emotional_arc == "overwhelm_to_focus" for s in pool):
-        assert pick_seed_example(other, pool).scenario.tier == "template"
+    assert {pick_seed_example(grief, pool, n).scenario.tier for n in range(20)} == {"edge_case"}
+    assert pick_seed_example(scenario(), pool, 5) == pick_seed_example(scenario(), pool, 5)  # seeded
     unmarked = [s.model_copy(update={"training": s.training.model_copy(update={"use_as_seed_example": False})})
                 for s in pool]
     assert pick_seed_example(scenario(), unmarked) is None
-    only_02 = [s if s.id == "seed-02" else u for s, u in zip(pool, unmarked)]
-    assert pick_seed_example(scenario(), only_02).id == "seed-02"
+    only_05 = [s if s.id == "seed-05" else u for s, u in zip(pool, unmarked)]
+    assert pick_seed_example(scenario(), only_05).id == "seed-05"  # no example of the tier: any tier's
+
+
+def test_no_keyword_list_reaches_the_prompt(tax: Taxonomy, seeds: dict[str, Conversation]) -> None:
+    # Regression: the prompt asked the person to "use some" persona and topic keywords.
+    sc = scenario(persona="gig_worker", topic="tax_planning")
+    plan = build_prompt(sc, tax, list(seeds.values()))
+    persona, topic = tax.by_id("personas")["gig_worker"], tax.by_id("topics")["tax_planning"]
+    assert ", ".join(persona.keywords) not in plan.user and ", ".join(topic.keywords) not in plan.user
+    assert "use some" not in plan.user + plan.system
+
+
+def test_two_seeds_draw_different_people_facts_and_trajectories(tax: Taxonomy, seeds: dict[str, Conversation]) -> None:
+    ctx = tax.by_id("scenario_contexts")["business_owner_no_retirement_plan"]
+    sc = scenario("scenario", persona="small_business_owner", emotional_arc="plateau_to_breakthrough",
+                  topic="small_business_cashflow", context_id=ctx.id, context=ctx.context, outcome_type="action_plan")
+    pool = list(seeds.values())
+    plans = [build_prompt(sc, tax, pool, variation_seed=n) for n in range(12)]
+    people = [p.variation["person"] for p in plans]
+    assert len({p["name"] for p in people}) >= 10 and len({p["opening"] for p in people}) >= 4
+    assert len({p.parameters["context"] for p in plans}) >= 10  # the facts vary
+    assert len({p.variation["trajectory"] for p in plans}) >= 2
+    for p in plans:
+        assert p.variation["person"]["name"] in p.user and p.variation["person"]["opening"] in p.user
+        age = p.variation["person"]["age"]
+        assert f"A {age}-year-old owner" in p.user  # the person's age is the context's, varied
+        assert p.variation["person"]["name"].split()[0] in {n for b in tax.variation.backgrounds for n in b.female_names}
+    again = build_prompt(sc, tax, pool, variation_seed=3)
+    assert (again.user, again.system, again.variation) == (plans[3].user, plans[3].system, plans[3].variation)
 
 
 # ---- feedback, repair and the output format --------------------------------------------------

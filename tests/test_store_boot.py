@@ -107,6 +107,10 @@ def test_taxonomy_sync_is_skipped_when_unchanged_and_retires_removed_ids(store: 
     data = yaml.safe_load((folder / "dimensions.yaml").read_text(encoding="utf-8"))
     data["tones"] = [t for t in data["tones"] if t["id"] != gone]
     (folder / "dimensions.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    rules = yaml.safe_load((folder / "plausibility.yaml").read_text(encoding="utf-8"))
+    for fit in rules["plausibility"]["arc_fit"].values():  # the rules may not name a tone that is gone
+        fit["tones"] = [t for t in fit.get("tones", []) if t != gone]
+    (folder / "plausibility.yaml").write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
     smaller = load_taxonomy(folder)
     assert sync_taxonomy(store, smaller) is True
     with store.connection("read tones") as conn:
@@ -114,7 +118,7 @@ def test_taxonomy_sync_is_skipped_when_unchanged_and_retires_removed_ids(store: 
     assert rows[gone] is True and sum(rows.values()) == 1
 
 
-def test_first_start_plans_90_scenarios_with_the_10_seeds_attached(
+def test_first_start_plans_90_new_scenarios_beside_the_10_seeds(
         pg_server: EmbeddedServer, pg_data_dir: Path, db_tax: Taxonomy, caplog: pytest.LogCaptureFixture) -> None:
     # the session's embedded server lives in pg_data_dir: open_store finds it running and creates
     # the app database on it, exactly as on a fresh clone
@@ -125,13 +129,14 @@ def test_first_start_plans_90_scenarios_with_the_10_seeds_attached(
         assert "database ready in" in caplog.text
         info = store.describe()
         assert info.kind == "embedded" and info.boot is not None
-        assert info.boot.planned == 80 and len(info.boot.seeds_imported) == 10 and info.boot.seed_problems == []
+        assert info.boot.planned == 90 and len(info.boot.seeds_imported) == 10 and info.boot.seed_problems == []
         rows = store.list_scenarios()
-        assert len(rows) == 90
-        assert Counter(r["tier"] for r in rows) == {t.id: t.default_count for t in db_tax.tiers}
+        assert len(rows) == 100
+        seed_tiers = Counter(r["tier"] for r in rows if r["conversation_source"] == "seed")
+        assert Counter(r["tier"] for r in rows) - seed_tiers == {t.id: t.default_count for t in db_tax.tiers}
         seeds = [r for r in rows if r["conversation_source"] == "seed"]
         assert len(seeds) == 10 and {r["status"] for r in seeds} == {"approved"}
-        assert Counter(r["status"] for r in rows)["not_generated"] == 80
+        assert Counter(r["status"] for r in rows)["not_generated"] == 90
         # every persona and arc of the taxonomy is in the plan
         assert {r["persona"] for r in rows} == set(db_tax.ids("personas"))
         assert {r["emotional_arc"] for r in rows} == set(db_tax.ids("arcs"))
@@ -139,7 +144,7 @@ def test_first_start_plans_90_scenarios_with_the_10_seeds_attached(
         store.close()
     again = open_store(settings)  # a second start changes nothing
     try:
-        assert again.counts()["scenarios"] == 90
+        assert again.counts()["scenarios"] == 100
         assert again.boot is not None and again.boot.migrations_applied == [] and again.boot.planned == 0
     finally:
         again.close()
@@ -148,7 +153,7 @@ def test_first_start_plans_90_scenarios_with_the_10_seeds_attached(
 def test_a_start_with_everything_deleted_plans_again_only_if_never_planned(db_dsn: str) -> None:
     store = open_store(Settings(database_url=db_dsn), default_plan_n=12)
     try:
-        assert store.counts()["scenarios"] == 12
+        assert store.counts()["scenarios"] == 22  # 12 new beside the 10 seeds
         with store.connection("delete") as conn:
             conn.execute("truncate public.scenarios, public.conversations, public.conversation_turns, "
                          "public.label_revisions, public.reviews, public.conversation_metadata cascade")
@@ -219,7 +224,7 @@ def test_cli_migrate_status_plan_reset(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert "--yes" in capsys.readouterr().err
     assert cli.main(["reset", "--yes"]) == 0  # starts again as the app does: seeds and the default plan
     out = capsys.readouterr().out
-    assert "started    " in out and "imported 10 seeds" in out and "scenarios                   90" in out
+    assert "started    " in out and "imported 10 seeds" in out and "scenarios                  100" in out
 
 
 def test_cli_plan_on_an_empty_database_adds_n_to_the_seeds(monkeypatch: pytest.MonkeyPatch,

@@ -295,9 +295,11 @@ def test_sigkill_mid_job_then_a_new_worker_completes_it_with_one_conversation_pe
 def test_a_batch_job_goes_through_message_batches_and_the_same_repair_path(
         seeded: PostgresStore, fake: FakeAnthropic, db_tax: Taxonomy, db_dsn: str) -> None:
     seen: dict[str, int] = {}
+    sent: dict[str, dict[str, Any]] = {}
 
     def behaviour(custom_id: str, params: dict[str, Any]) -> str:
         seen[custom_id] = seen.get(custom_id, 0) + 1
+        sent[custom_id] = params
         first = seen[custom_id] == 1
         n = int(custom_id.removeprefix("item-"))
         if n == 1:
@@ -320,6 +322,9 @@ def test_a_batch_job_goes_through_message_batches_and_the_same_repair_path(
     assert items[2]["attempts"] == 2 and items[3]["attempts"] == 1  # an expired request is not the item's fault
     first = seeded.get_conversation(items[4]["conversation_id"])
     assert first is not None and first.provenance.parameters
+    # the batch request and the stored conversation agree on who the person is: the item's id seeds both
+    variation = first.provenance.parameters["variation"]
+    assert variation["seed"] == 4 and variation["person"]["name"] in str(sent["item-4"]["messages"][0]["content"])
     with psycopg.connect(db_dsn, row_factory=dict_row) as c:
         logs = c.execute("select item_id, outcome, parameters ->> 'source' as source from public.generation_logs "
                          "where job_id = %(j)s order by id", {"j": job_id}).fetchall()

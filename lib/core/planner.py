@@ -3,6 +3,11 @@
 A scenario is one row: tier, persona, emotional_arc, topic, intent, tone, outcome_type (+ the context of a
 tier-2/3 row). The plan is built in two passes:
 
+Only plausible rows are planned (taxonomy/plausibility.yaml, lib/core/plausibility.py): a tier uses only
+its arcs, a persona and an arc only the topics they fit, an arc only the intents, tones and outcomes that
+suit it, and sensitive arcs stay under their share of all rows. Pairs the rules forbid are never counted as
+possible, so "covered" means covered within the rules.
+
 1. persona, arc and topic (the main dimensions) by a greedy pairwise covering. Each row takes the
    candidate that covers the most pairs (persona x arc, arc x topic, persona x topic) not yet covered;
    ties go to the better balance, then to a seeded RNG. Balance is also a hard filter: a row may only
@@ -11,7 +16,7 @@ tier-2/3 row). The plan is built in two passes:
    limit their choices, and the free template rows then fill whatever they left uneven. Where N allows
    a pair kind to be covered completely, a last step swaps values between rows (no count changes) to
    cover the few pairs the greedy's forced last rows missed.
-2. intent, tone and outcome_type, balanced, within the ARC_AFFINITY table when the ids exist.
+2. intent, tone and outcome_type, balanced, within the arc's arc_fit.
 
 `existing` rows (already in the table) count towards balance and pairs, so a top-up fills gaps instead of
 repeating them. `weights` add demand (in conversations) to values, and the targets follow it.
@@ -25,56 +30,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lib.core.pairwise import EPS, Balance, Pairs, make_fit, possible_pairs, repair, search
 from lib.core.taxonomy import Context, Taxonomy
 from lib.core.vocabulary import round_mix
 
-# Which intents, tones and outcomes suit an arc. Only arcs listed here are limited, only ids the taxonomy
-# has are used, and a limit that leaves nothing is ignored: other verticals have other ids.
-ARC_AFFINITY: dict[str, dict[str, tuple[str, ...]]] = {
-    "crisis_to_referral": {"tone": ("urgent",), "outcome_type": ("referral",)},
-    "hostility_to_boundary": {
-        "intent": ("boundary_setting", "objection_handling"),
-        "tone": ("tense",),
-        "outcome_type": ("referral", "resolved", "ongoing"),
-    },
-    "emergency_to_calm": {
-        "tone": ("urgent", "tense", "professional"),
-        "intent": ("get_advice", "make_decision", "decision_support"),
-    },
-    "grief_to_steadiness": {
-        "tone": ("reflective", "professional", "casual"),
-        "outcome_type": ("action_plan", "ongoing", "referral"),
-    },
-    "exploratory": {
-        "tone": ("exploratory", "casual", "professional"),
-        "intent": ("understand_options", "skill_acquisition", "get_advice"),
-        "outcome_type": ("resolved", "action_plan", "ongoing"),
-    },
-    "confusion_to_clarity": {
-        "intent": ("understand_options", "skill_acquisition", "get_advice", "decision_support"),
-        "outcome_type": ("resolved", "action_plan"),
-    },
-    "triumph": {
-        "tone": ("casual", "professional", "exploratory", "reflective"),
-        "intent": ("get_advice", "make_decision", "decision_support", "understand_options", "skill_acquisition"),
-        "outcome_type": ("resolved", "action_plan"),
-    },
-    "shame_to_empowerment": {
-        "tone": ("reflective", "casual", "professional"),
-        "outcome_type": ("action_plan", "ongoing", "resolved"),
-    },
-    "plateau_to_breakthrough": {
-        "tone": ("professional", "casual", "tense", "reflective", "exploratory"),
-        "outcome_type": ("action_plan", "ongoing", "resolved"),
-    },
-}
-
 PAIRS: tuple[tuple[str, str], ...] = (("persona", "emotional_arc"), ("emotional_arc", "topic"), ("persona", "topic"))
-POSITIONS: tuple[tuple[int, int], ...] = (
-    (0, 1),
-    (1, 2),
-    (0, 2),
-)  # where each kind of PAIRS sits in [persona, arc, topic]
 COVERAGE_DIMENSIONS: tuple[str, ...] = (
     "tier",
     "persona",
@@ -107,7 +67,6 @@ ROW_DIMENSIONS: dict[str, str] = {
     "tone": "tones",
     "outcome_type": "outcomes",
 }
-EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -143,64 +102,6 @@ class PlanCoverage:
 class Plan:
     scenarios: list[PlannedScenario]
     coverage: PlanCoverage
-
-
-# ---- bookkeeping ---------------------------------------------------------------------------
-class _Balance:
-    """One dimension's values against their targets: equal shares of all rows, plus any weighted demand."""
-
-    def __init__(self, ids: list[str], total: int, demand: Mapping[str, float]) -> None:
-        self.ids = ids
-        self.index = {v: i for i, v in enumerate(ids)}
-        want = [total / max(len(ids), 1) + demand.get(v, 0.0) for v in ids]
-        scale = total / (sum(want) or 1)
-        self.need = [w * scale for w in want]  # target minus rows so far
-
-    def add(self, i: int) -> None:
-        self.need[i] -= 1
-
-    def candidates(self, among: Iterable[int], rng: random.Random) -> list[int]:
-        """The values of `among` a row may use, neediest first, ties in seeded-random order. Only values within
-        one row of the neediest qualify: a round-robin that keeps every count within one of its target
-        (with equal targets: only the values with the lowest count)."""
-        need = self.need
-        pool = list(among)
-        if len(pool) == 1:
-            return pool
-        top = max(map(need.__getitem__, pool))
-        pool = [i for i in pool if need[i] > top - 1 + EPS]
-        rng.shuffle(pool)
-        pool.sort(key=need.__getitem__, reverse=True)
-        return pool
-
-
-class _Pairs:
-    """How often each (x, y) pair occurs. mask[x] has bit y set while (x, y) is below the current level:
-    first "not covered yet"; once every pair is covered the level rises, so big plans keep spreading."""
-
-    def __init__(self, nx: int, ny: int) -> None:
-        self.count = [[0] * ny for _ in range(nx)]
-        self.level = 0
-        self.mask = [0] * nx
-        self.below = 0
-        self.zero = [0] * nx
-        self._raise()
-
-    def _raise(self) -> None:
-        while self.below == 0 and self.count and self.count[0]:
-            self.level += 1
-            self.mask = [sum(1 << y for y, c in enumerate(row) if c < self.level) for row in self.count]
-            self.below = sum(m.bit_count() for m in self.mask)
-
-    def add(self, x: int, y: int) -> None:
-        self.count[x][y] += 1
-        if self.count[x][y] == self.level:
-            self.mask[x] &= ~(1 << y)
-            self.below -= 1
-            self._raise()
-
-    def covered(self) -> int:
-        return sum(c > 0 for row in self.count for c in row)
 
 
 # ---- input checks --------------------------------------------------------------------------
@@ -250,88 +151,6 @@ def _demand(tax: Taxonomy, weights: Mapping[str, Mapping[str, float]] | None) ->
     return demand
 
 
-# ---- the pairwise search -------------------------------------------------------------------
-def _best_triple(
-    P: list[int],
-    A: list[int],
-    T: list[int],
-    pa: _Pairs,
-    at: _Pairs,
-    pt: _Pairs,
-    bal: tuple[_Balance, _Balance, _Balance],
-) -> tuple[tuple[int, float], tuple[int, int, int]]:
-    """The (persona, arc, topic) covering the most pairs below level, then with the best balance.
-    P, A, T come ranked (neediest first, ties shuffled), so the first best found is the seeded choice."""
-    # Only the pair kinds at the lowest level count: never-covered pairs before a second cover of another kind.
-    level = min(pa.level, at.level, pt.level)
-    pa_mask, at_mask, pt_mask = (k.mask if k.level == level else k.zero for k in (pa, at, pt))
-    tmask = sum(1 << t for t in T)
-    best: tuple[int, float] = (-1, 0.0)
-    pick = (P[0], A[0], T[0])
-    bp, ba, bt = bal
-    for p in P:
-        m_pt = pt_mask[p] & tmask
-        for a in A:
-            m_at = at_mask[a] & tmask
-            both = m_at & m_pt
-            m = both or (m_at | m_pt) or tmask
-            score = (pa_mask[p] >> a & 1) + (2 if both else 1 if m_at | m_pt else 0)
-            if score < best[0]:
-                continue
-            t = next(t for t in T if m >> t & 1)  # the neediest topic that scores
-            key = (score, bp.need[p] + ba.need[a] + bt.need[t])
-            if key[0] > best[0] or key[1] > best[1] + EPS:
-                best, pick = key, (p, a, t)
-    return best, pick
-
-
-def _repair(
-    picks: list[list[int]],
-    fits: list[tuple[list[int], list[int], list[int]] | None],
-    pairs: tuple[_Pairs, _Pairs, _Pairs],
-    rows: int,
-) -> None:
-    """The greedy can leave a few pairs uncovered once balance forces its last rows. Swapping one value between
-    two new rows changes no value's count, so a swap is made when it covers more pairs than it uncovers.
-    Only pair kinds that the rows could cover completely are repaired ("where N allows")."""
-    counts = [k.count for k in pairs]
-    # position -> the kinds a swap there changes (swapping topics leaves persona x arc as it is)
-    touching = [[(c, i, j) for c, (i, j) in zip(counts, POSITIONS, strict=True) if pos in (i, j)] for pos in range(3)]
-
-    def gain(a: list[int], b: list[int], a2: list[int], b2: list[int], pos: int) -> int:
-        change = 0
-        for c, i, j in touching[pos]:
-            if a[i + j - pos] != b[i + j - pos]:  # else the two rows just trade the same pair
-                change += (c[a2[i]][a2[j]] == 0) + (c[b2[i]][b2[j]] == 0) - (c[a[i]][a[j]] == 1) - (c[b[i]][b[j]] == 1)
-        return change
-
-    def fits_in(r: int, pos: int, value: int) -> bool:
-        fit = fits[r]
-        return fit is None or value in fit[pos]  # a context row only takes values its context lists
-
-    for c, (i, j) in zip(counts, POSITIONS, strict=True):
-        if len(c) * len(c[0]) > rows:
-            continue
-        for x, y in [(x, y) for x, row in enumerate(c) for y, n in enumerate(row) if not n]:
-            if c[x][y]:
-                continue  # an earlier swap covered it
-            holders_x = [r for r, pick in enumerate(picks) if pick[i] == x]
-            holders_y = [r for r, pick in enumerate(picks) if pick[j] == y]
-            for r1, r2, pos in ((r1, r2, pos) for r1 in holders_x for r2 in holders_y for pos in (i, j)):
-                a, b = picks[r1], picks[r2]
-                if a[pos] == b[pos] or not fits_in(r1, pos, b[pos]) or not fits_in(r2, pos, a[pos]):
-                    continue
-                a2, b2 = a.copy(), b.copy()
-                a2[pos], b2[pos] = b[pos], a[pos]
-                if gain(a, b, a2, b2, pos) > 0:
-                    for k, (ki, kj) in zip(counts, POSITIONS, strict=True):
-                        for old, now in ((a, a2), (b, b2)):
-                            k[old[ki]][old[kj]] -= 1
-                            k[now[ki]][now[kj]] += 1
-                    picks[r1], picks[r2] = a2, b2
-                    break
-
-
 def plan(
     tax: Taxonomy,
     n: int = 90,
@@ -356,13 +175,22 @@ def plan(
             raise ValueError(f"the taxonomy has no {dim}, so no {field} can be planned")
 
     rng = random.Random(seed)
+    rules = tax.plausibility
     old = [dict(r.as_dict() if isinstance(r, PlannedScenario) else r) for r in existing]
-    bal = {f: _Balance(tax.ids(d), len(old) + n, demand[f]) for f, d in ROW_DIMENSIONS.items()}
+    bal = {f: Balance(tax.ids(d), len(old) + n, demand[f]) for f, d in ROW_DIMENSIONS.items()}
     bp, ba, bt = bal["persona"], bal["emotional_arc"], bal["topic"]
-    pa, at, pt = _Pairs(len(bp.ids), len(ba.ids)), _Pairs(len(ba.ids), len(bt.ids)), _Pairs(len(bp.ids), len(bt.ids))
+    fit = make_fit(tax, bp.ids, ba.ids, bt.ids)
+    pa_fit, at_fit, pt_fit = possible_pairs(tax, fit, bp.index, ba.index, bt.index)
+    pa, at, pt = (
+        Pairs(len(bp.ids), len(ba.ids), pa_fit),
+        Pairs(len(ba.ids), len(bt.ids), at_fit),
+        Pairs(len(bp.ids), len(bt.ids), pt_fit),
+    )
     # arc x intent/tone/outcome counts: only to vary those values across the rows of an arc
     arc_with = {f: [[0] * len(bal[f].ids) for _ in ba.ids] for f in ("intent", "tone", "outcome_type")}
     used = {c.id: 0 for cs in contexts.values() for c in cs}  # context id -> rows using it
+    sensitive = {ba.index[a] for a in rules.sensitive_arcs if a in ba.index}
+    sensitive_left = rules.sensitive.cap(len(old) + n)
     for row in old:  # ids the taxonomy does not have (any more) are skipped
         idx = {f: b.index.get(row.get(f) or "") for f, b in bal.items()}
         for f, i in idx.items():
@@ -378,12 +206,18 @@ def plan(
                 table[old_a][value] += 1
         if row.get("context_id") in used:
             used[row["context_id"]] += 1
+        sensitive_left -= old_a in sensitive
+
+    def tier_arcs(tier: str, arcs: Iterable[int]) -> list[int]:
+        """The arcs a row of this tier may still take: its tier's, and no sensitive one once the cap is reached."""
+        allowed = set(rules.arcs_of_tier(tier, ba.ids))
+        return [a for a in arcs if ba.ids[a] in allowed and (sensitive_left > 0 or a not in sensitive)]
 
     # Pass 1: persona, arc, topic (and context). Constrained tiers first, the most constrained first.
     new: list[dict[str, Any]] = []
     picks: list[list[int]] = []  # [persona, arc, topic] of each new row
-    fits: list[tuple[list[int], list[int], list[int]] | None] = []  # what a context row's context allows
-    all_p, all_a, all_t = range(len(bp.ids)), range(len(ba.ids)), range(len(bt.ids))
+    fits: list[tuple[list[int], list[int], list[int]] | None] = []  # the values each row's tier or context allows
+    all_p, all_a, all_t = list(range(len(bp.ids))), range(len(ba.ids)), list(range(len(bt.ids)))
     # tier -> (context, its persona, arc and topic indexes), and the contexts still waiting in this round
     choices = {
         tier: [
@@ -393,52 +227,64 @@ def plan(
         for tier, cs in contexts.items()
     }
     waiting: dict[str, list[tuple[Context, tuple[list[int], list[int], list[int]]]]] = {t: [] for t in contexts}
+    pairs3 = (pa, at, pt)
     for tier in sorted(tiers, key=lambda t: (t not in contexts, len(contexts.get(t, [])))):
         for _ in range(tiers[tier]):
-            ctx, fit = None, None
+            ctx = None
             if tier not in contexts:
-                _, (p, a, t) = _best_triple(
-                    bp.candidates(all_p, rng),
-                    ba.candidates(all_a, rng),
-                    bt.candidates(all_t, rng),
-                    pa,
-                    at,
-                    pt,
-                    (bp, ba, bt),
-                )
+                A = tier_arcs(tier, all_a)
+                if not A:
+                    raise ValueError(f"plausibility.tier_arcs.{tier} leaves tier {tier!r} no arc to plan")
+                key, (p, a, t) = search((all_p, A, all_t), pairs3, (bp, ba, bt), fit, rng)
+                if key[0] < 0:
+                    raise ValueError(f"the plausibility rules leave tier {tier!r} no persona, arc and topic that fit")
+                row_fit: tuple[list[int], list[int], list[int]] = (all_p, A, all_t)
             else:
-                # Spread contexts evenly: rounds in which only the least used contexts compete.
-                if not waiting[tier]:
-                    low = min(used[c.id] for c, _ in choices[tier])
-                    waiting[tier] = [ch for ch in choices[tier] if used[ch[0].id] == low]
-                    rng.shuffle(waiting[tier])
                 best: tuple[int, float] = (-1, 0.0)
-                for k, (_, (P, A, T)) in enumerate(waiting[tier]):
-                    key, triple = _best_triple(
-                        bp.candidates(P, rng), ba.candidates(A, rng), bt.candidates(T, rng), pa, at, pt, (bp, ba, bt)
+                for refill in (False, True):
+                    # Spread contexts evenly: rounds in which only the least used contexts compete. When none
+                    # of them has a plausible row left (the sensitive cap), every context competes.
+                    if not waiting[tier] or refill:
+                        pool = [ch for ch in choices[tier] if tier_arcs(tier, ch[1][1])]
+                        low = min((used[c.id] for c, _ in pool), default=0)
+                        waiting[tier] = [ch for ch in pool if refill or used[ch[0].id] == low]
+                        rng.shuffle(waiting[tier])
+                        if refill:
+                            waiting[tier].sort(key=lambda ch: used[ch[0].id])
+                    for k, (_, (P, A, T)) in enumerate(waiting[tier]):
+                        key, triple = search((P, tier_arcs(tier, A), T), pairs3, (bp, ba, bt), fit, rng)
+                        if key[0] > best[0] or (key[0] == best[0] and key[1] > best[1] + EPS):
+                            best, chosen, (p, a, t) = key, k, triple
+                    if best[0] >= 0:
+                        break
+                else:
+                    raise ValueError(
+                        f"no {tier} context has a plausible persona, arc and topic left "
+                        "(plausibility.yaml; the sensitive cap included)"
                     )
-                    if key[0] > best[0] or (key[0] == best[0] and key[1] > best[1] + EPS):
-                        best, chosen, (p, a, t) = key, k, triple
-                ctx, fit = waiting[tier].pop(chosen)
+                ctx, (P, A, T) = waiting[tier].pop(chosen)
+                row_fit = (P, tier_arcs(tier, A), T)
                 used[ctx.id] += 1
+            if a in sensitive:
+                sensitive_left -= 1
             for b, i in ((bp, p), (ba, a), (bt, t)):
                 b.add(i)
             for pairs, x, y in ((pa, p, a), (at, a, t), (pt, p, t)):
                 pairs.add(x, y)
             new.append({"tier": tier, "context_id": ctx.id if ctx else None, "context": ctx.context if ctx else None})
             picks.append([p, a, t])
-            fits.append(fit)
-    _repair(picks, fits, (pa, at, pt), len(old) + n)
+            fits.append(row_fit)
+    repair(picks, fits, pairs3, len(old) + n, fit)
     for row, (p, a, t) in zip(new, picks, strict=True):
         row.update(persona=bp.ids[p], emotional_arc=ba.ids[a], topic=bt.ids[t])
 
-    # Pass 2: intent, tone, outcome. Rows the affinity table limits most choose first, so the free rows
-    # can even out what they had to take.
+    # Pass 2: intent, tone, outcome. Rows the arc_fit limits most choose first, so the free rows can even out
+    # what they had to take. A fit whose ids the taxonomy does not have leaves the dimension free.
     for f, table in arc_with.items():
         b = bal[f]
         allowed: list[list[int]] = []
         for r in new:
-            fits_f = [b.index[v] for v in ARC_AFFINITY.get(r["emotional_arc"], {}).get(f, ()) if v in b.index]
+            fits_f = [b.index[v] for v in rules.fit_values(r["emotional_arc"], f) if v in b.index]
             allowed.append(fits_f or list(range(len(b.ids))))
         for i in sorted(range(len(new)), key=lambda i: len(allowed[i])):
             a = ba.index[new[i]["emotional_arc"]]
@@ -454,7 +300,7 @@ def plan(
     return Plan(scenarios, _coverage(tax, old + new, (pa, at, pt)))
 
 
-def _coverage(tax: Taxonomy, rows: list[dict[str, Any]], pairs: tuple[_Pairs, _Pairs, _Pairs]) -> PlanCoverage:
+def _coverage(tax: Taxonomy, rows: list[dict[str, Any]], pairs: tuple[Pairs, Pairs, Pairs]) -> PlanCoverage:
     arcs = tax.by_id("arcs")
     known = {
         "tier": [t.id for t in tax.tiers],
@@ -473,9 +319,8 @@ def _coverage(tax: Taxonomy, rows: list[dict[str, Any]], pairs: tuple[_Pairs, _P
         for d in COVERAGE_DIMENSIONS:
             if values.get(d) is not None:  # ids the taxonomy no longer has are still counted
                 per[d][values[d]] = per[d].get(values[d], 0) + 1
-    possible = {f: len(known[f]) for f in ("persona", "emotional_arc", "topic")}
     return PlanCoverage(
-        per, {f"{x} x {y}": (p.covered(), possible[x] * possible[y]) for (x, y), p in zip(PAIRS, pairs, strict=True)}
+        per, {f"{x} x {y}": (p.covered(), p.possible()) for (x, y), p in zip(PAIRS, pairs, strict=True)}
     )
 
 

@@ -14,6 +14,12 @@ The taxonomy is data. Each file below is required and has one top-level key of t
     contexts.yaml    scenario_contexts (tier 2) and edge_cases (tier 3)
     compliance.yaml  compliance: what the assistant must never say, and must say in some scenarios
 
+Two files are optional (a vertical without them has no such rules):
+
+    plausibility.yaml  plausibility: which rows are plausible (lib/core/plausibility.py)
+    variation.yaml     variation: person details, writing habits, fact ranges, trajectories
+                       (lib/core/variation.py)
+
 A bad taxonomy fails with one line naming the file, the key path and what is wrong:
     taxonomy/arcs.yaml: arcs[2].start_emotion: unknown emotion 'panic'
 
@@ -35,6 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lib.core.checks.language import SUPPORTED as SUPPORTED_LANGUAGES
 from lib.core.compliance import Compliance
+from lib.core.plausibility import Plausibility, reference_problems
+from lib.core.variation import Variation
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_DIR = ROOT / "taxonomy"
@@ -234,6 +242,9 @@ class Context(Item):
     topics: list[str] = Field(min_length=1)
     arcs: list[str] = Field(min_length=1)
     complexity: Literal["low", "medium", "high"] = "medium"
+    fixed_facts: list[str] = Field(
+        default_factory=list, description="Figures of the context text that rules depend on: never varied."
+    )
 
 
 class EdgeCase(Context):
@@ -253,6 +264,7 @@ FILES: dict[str, tuple[str, ...]] = {
     "contexts.yaml": ("scenario_contexts", "edge_cases"),
     "compliance.yaml": ("compliance",),
 }
+OPTIONAL_FILES: dict[str, tuple[str, ...]] = {"plausibility.yaml": ("plausibility",), "variation.yaml": ("variation",)}
 
 SCHEMAS: dict[str, Any] = {
     "vertical": Vertical,
@@ -269,6 +281,8 @@ SCHEMAS: dict[str, Any] = {
     "scenario_contexts": list[Context],
     "edge_cases": list[EdgeCase],
     "compliance": Compliance,
+    "plausibility": Plausibility,
+    "variation": Variation,
 }
 
 
@@ -307,6 +321,8 @@ class Taxonomy(BaseModel):
     scenario_contexts: list[Context]
     edge_cases: list[EdgeCase]
     compliance: Compliance
+    plausibility: Plausibility = Plausibility()
+    variation: Variation = Variation()
 
     # -- lookups ---------------------------------------------------------------------------
     @cached_property
@@ -363,8 +379,10 @@ def load_taxonomy(directory: str | Path = DEFAULT_DIR) -> Taxonomy:
     values: dict[str, Any] = {}
     where: dict[str, Path] = {}
     digest = hashlib.sha256()
-    for filename, keys in FILES.items():
+    for filename, keys in [*FILES.items(), *OPTIONAL_FILES.items()]:
         file = directory / filename
+        if filename in OPTIONAL_FILES and not file.exists():
+            continue
         data = _read(directory, filename)
         digest.update(file.read_bytes())
         for key in keys:
@@ -486,6 +504,8 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
         for m, value in enumerate(rule.when.outcomes):
             if value not in outcomes:
                 fail("compliance", f"{loc}.outcomes[{m}]", f"unknown outcome {value!r}")
+    for key, loc, msg in reference_problems(tax):
+        fail(key, loc, msg)
     for key in ["forbidden", "required"]:
         seen = set()
         for n, rule in enumerate(getattr(tax.compliance, key)):

@@ -114,6 +114,10 @@ def _ordered(known: dict[str, str], found: Iterable[Any]) -> dict[str, str]:
     return out
 
 
+def exchanges_text(lo: int, hi: int) -> str:
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
 def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Coverage:
     """coverage_counts rows (plus any pending_rows) -> Coverage: the pending rows become their estimate,
     and rows of the same key are added up."""
@@ -248,7 +252,7 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
         length_rows.append(
             {
                 "id": b.id,
-                "name": f"{b.id.capitalize()} ({b.min_exchanges}–{b.max_exchanges} exchanges)",
+                "name": f"{b.id.capitalize()} ({exchanges_text(b.min_exchanges, b.max_exchanges)} exchanges)",
                 "min_exchanges": b.min_exchanges,
                 "max_exchanges": b.max_exchanges,
                 "count": float(sum(inside.values())),

@@ -15,6 +15,8 @@ from lib.core.planner import Plan, _demand, plan
 from lib.core.taxonomy import Taxonomy
 from lib.coverage.counts import Coverage, with_added
 from lib.coverage.estimate import arc_user_emotions, generator_exchanges, strategy_shares
+from lib.coverage.rules import blocking_rule, reach, sensitive_only
+from lib.generation.prompting import length_weights
 
 # gap kind -> (label, unit counted, planner weight dimension or None when planning cannot fill it)
 KINDS: dict[str, tuple[str, str, str | None]] = {
@@ -58,9 +60,11 @@ def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
     carried = {e.id for e in tax.emotions if any(e.id in (a.start_emotion, a.end_emotion) for a in tax.arcs)}
     rows: list[dict[str, Any]] = []
     frames = kind_frames(cov)
+    reach_ = reach(tax)
+    yields = label_yields(tax)
 
     def add(kind: str, how: Any) -> None:
-        label, unit, dim = KINDS[kind]
+        label, unit, _ = KINDS[kind]
         for r in frames[kind].itertuples(index=False):
             target = r.target
             if not isinstance(target, float) or math.isnan(target) or target <= 0 or r.count >= target - 1e-9:
@@ -77,35 +81,55 @@ def gaps(cov: Coverage, tax: Taxonomy) -> pd.DataFrame:
                     "count": float(r.count),
                     "short_by": target - float(r.count),
                     "progress": min(float(r.count) / target, 1.0),
-                    "plannable": ok and dim is not None,
+                    "plannable": ok,
                     "how": note,
                 }
             )
 
-    add(
-        "emotion",
-        lambda r: (
-            (f"More arcs that start or end in {r.name}", True)
-            if r.id in carried
-            else (f"No arc starts or ends in {r.name}: add one to taxonomy/arcs.yaml", False)
-        ),
-    )
+    def emotion_how(r: Any) -> tuple[str, bool]:
+        if r.id not in carried:
+            return f"No arc starts or ends in {r.name}: add one to taxonomy/arcs.yaml", False
+        blocked = blocking_rule(tax, "emotion", r.id, reach_)
+        if blocked:
+            return blocked, False
+        capped = sensitive_only(tax, r.id, reach_)
+        per_row = yields.get(("emotion", r.id), 0.0)
+        if capped and per_row > 0:
+            # Not impossible, but not for a gap plan either: the cap lets these rows in only as the table grows.
+            share = tax.plausibility.sensitive.max_share
+            table = math.ceil(r.target / per_row / max(share, 1e-9) - 1e-9)
+            return (
+                f"Needs a bigger table: only {', '.join(capped)} carries it, and rule plausibility.sensitive holds "
+                f"those to {share:.0%} of all scenarios; at about {per_row:.1f} per conversation, "
+                f"{r.target:.0f} take about {table} scenarios in all",
+                False,
+            )
+        return f"More arcs that start or end in {r.name}", True
+
+    def plannable_by(kind: str, note: str) -> Any:
+        def how(r: Any) -> tuple[str, bool]:
+            blocked = blocking_rule(tax, kind, r.id, reach_)
+            return (blocked, False) if blocked else (note, True)
+
+        return how
+
+    add("emotion", emotion_how)
     add("strategy", lambda r: (f"More of the emotions {r.name} suits", True))
-    add("persona", lambda r: ("More conversations with this persona", True))
-    add("topic", lambda r: ("More conversations on this topic", True))
+    add("persona", plannable_by("persona", "More conversations with this persona"))
+    add("topic", plannable_by("topic", "More conversations on this topic"))
 
     def length_how(r: Any) -> tuple[str, bool]:
         if r.max_exchanges < lo or r.min_exchanges > hi:
+            rule = "min_turns" if r.max_exchanges < lo else "max_turns"
             return (
-                f"Not plannable: the quality rules allow {rules.min_turns}–{rules.max_turns} turns ({lo}–{hi} "
-                "exchanges); targets.yaml notes the conflict for the customer to settle",
+                f"Impossible under rule targets.quality.{rule}: the quality rules allow {rules.min_turns}–"
+                f"{rules.max_turns} turns ({lo}–{hi} exchanges); change the bucket or that rule in targets.yaml",
                 False,
             )
-        return (
-            f"Not plannable by weight: the generator picks each length within {lo}–{hi} exchanges; more "
-            "scenarios of any kind add to it",
-            False,
-        )
+        share = bucket_share(tax, r.id)
+        if share <= 0:
+            return f"The generator writes no conversation of this length: {r.id} has no target weight", False
+        return f"More scenarios of any kind: the generator writes {share:.0%} of them at this length", True
 
     add("length", length_how)
     frame = pd.DataFrame(rows, columns=GAP_COLUMNS)
@@ -166,6 +190,26 @@ def gap_weights(gap_frame: pd.DataFrame, tax: Taxonomy) -> dict[str, dict[str, f
             continue
         weights[dim][r.id] = round(r.short_by / y, 3)
     return dict(weights)
+
+
+def bucket_share(tax: Taxonomy, bucket: str) -> float:
+    """The share of conversations the generator writes at a length bucket's lengths."""
+    weights = length_weights(tax)
+    b = next((b for b in tax.targets.length_buckets if b.id == bucket), None)
+    if b is None or not sum(weights.values()):
+        return 0.0
+    inside = sum(w for t, w in weights.items() if b.min_exchanges <= t // 2 <= b.max_exchanges)
+    return inside / sum(weights.values())
+
+
+def length_rows(gap_frame: pd.DataFrame, tax: Taxonomy) -> int:
+    """The scenarios a plan needs for its length gaps: each shortfall over its bucket's share."""
+    need = [
+        r.short_by / bucket_share(tax, r.id)
+        for r in gap_frame.itertuples(index=False)
+        if r.kind == "length" and r.plannable and bucket_share(tax, r.id) > 0
+    ]
+    return min(MAX_PLAN_ROWS, math.ceil(max(need, default=0.0) - 1e-9))
 
 
 def suggested_rows(weights: Mapping[str, Mapping[str, float]]) -> int:
@@ -244,7 +288,7 @@ def fill_plan(
 
     if n is not None:
         return attempt(max(0, min(int(n), MAX_PLAN_ROWS)))[1]
-    start = suggested_rows(weights)
+    start = max(suggested_rows(weights), length_rows(before, tax))
     if start == 0:
         return attempt(0)[1]
     cap = min(MAX_PLAN_ROWS, 4 * start + 20)

@@ -179,7 +179,7 @@ class BatchDriver:
             raise LookupError(f"scenario #{item['scenario_id']} does not exist any more")
         scenario = scenario_from_row(row)
         fb = feedback_for(w.store, item["scenario_id"], item["feedback"], w.taxonomy) if item.get("feedback") else None
-        plan = build_prompt(scenario, w.taxonomy, w.seeds or [], feedback=fb)
+        plan = build_prompt(scenario, w.taxonomy, w.seeds or [], feedback=fb, variation_seed=int(item["id"]))
         return w.llm.request_params(plan.system, [{"role": "user", "content": plan.user}])
 
     async def _read_results(self, job_id: int, batch_id: str, task: str) -> None:

@@ -23,6 +23,7 @@ How each kind of answer is handled:
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,7 @@ def _log_parameters(
             "allowed_emotions": list(plan.labels.emotions),
             "allowed_strategies": list(plan.labels.strategies),
             "seed_example_id": plan.seed_example_id,
+            "variation": plan.variation,
             "system_template": {
                 "name": plan.system_template.name,
                 "version": plan.system_template.version,
@@ -116,6 +118,7 @@ async def generate_conversation(
     dataset: DatasetInfo | None = None,
     initial: LLMResponse | None = None,
     templates: Mapping[str, PromptTemplate] | None = None,
+    variation_seed: int | None = None,
 ) -> GenerationResult:
     """Generate, validate and repair one conversation. Never raises for a model or API problem:
     the result says what happened. `initial` is an answer obtained elsewhere (a Message Batches
@@ -124,7 +127,9 @@ async def generate_conversation(
     settings = llm.settings
     max_tokens = settings.max_tokens
     try:
-        plan = build_prompt(scenario, tax, seeds, feedback=feedback, templates=templates)
+        if variation_seed is None:
+            variation_seed = secrets.randbelow(2**31)
+        plan = build_prompt(scenario, tax, seeds, feedback=feedback, templates=templates, variation_seed=variation_seed)
     except PromptError as exc:
         attempts.append(
             AttemptLog(
@@ -214,7 +219,8 @@ async def generate_conversation(
                 conv = Conversation(
                     id=conversation_id or new_conversation_id(),
                     dataset=dataset,
-                    scenario=scenario,
+                    # the situation as this conversation has it: its facts varied by the variation seed
+                    scenario=scenario.model_copy(update={"context": plan.parameters.get("context", scenario.context)}),
                     system_prompt=plan.training_system_prompt,
                     turns=response.parsed.to_turns(),
                     arc=response.parsed.arc(),
@@ -326,7 +332,15 @@ async def agenerate_one(
         store.set_scenario_status(scenario_id, "generating")
     try:
         result = await generate_conversation(
-            scenario, llm=llm, tax=tax, seeds=seeds, repair_attempts=repair_attempts, feedback=fb, initial=initial
+            scenario,
+            llm=llm,
+            tax=tax,
+            seeds=seeds,
+            repair_attempts=repair_attempts,
+            feedback=fb,
+            initial=initial,
+            # a job item draws the same person for its realtime call and its Message Batches request
+            variation_seed=job_item_id,
         )
     except BaseException as exc:
         # A bug or a cancellation: do not leave the scenario "generating" for ever.

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from lib.core.models import ScenarioDimensions
 from lib.core.taxonomy import Taxonomy
+from lib.core.variation import Drawn
 from lib.generation.templates import PromptError
 
 
@@ -83,7 +84,6 @@ def persona_profile(pid: str, tax: Taxonomy) -> str:
             "Usual emotional state: " + p.emotional_baseline + ".",
             "How they write: " + p.communication_style,
             "Goals: " + "; ".join(p.goals) + ".",
-            "Words this person naturally uses (use some): " + ", ".join(p.keywords) + ".",
         ]
     )
 
@@ -104,12 +104,7 @@ def arc_profile(aid: str, tax: Taxonomy) -> str:
 def topic_profile(tid: str, tax: Taxonomy) -> str:
     t = tax.by_id("topics")[tid]
     cluster = {c.id: c for c in tax.topic_clusters}[tax.cluster_of[tid]]
-    return "\n".join(
-        [
-            t.name + " (" + cluster.name + "): " + " ".join(t.description.split()),
-            "Words that show the topic (use some): " + ", ".join(t.keywords) + ".",
-        ]
-    )
+    return t.name + " (" + cluster.name + "): " + " ".join(t.description.split())
 
 
 def dimension_notes(scenario: ScenarioDimensions, tax: Taxonomy) -> str:
@@ -120,3 +115,31 @@ def dimension_notes(scenario: ScenarioDimensions, tax: Taxonomy) -> str:
             raise PromptError(f"scenario: {dim[:-1]} {value!r} is not in the taxonomy's dimensions.yaml")
         lines.append(item.id + " (" + item.name + "): " + " ".join(item.description.split()))
     return "\n".join(lines)
+
+
+def person_details(drawn: Drawn) -> str:
+    """This one person, as the variation seed drew them."""
+    p = drawn.person
+    if p is None:
+        return "No individual details: write the persona as described."
+    return "\n".join(
+        [
+            "Name " + p.name + ", age " + str(p.age) + ", " + p.background + " background (a detail of the person, "
+            "not the subject of the conversation; use the name only where a person would).",
+            "How this person writes, on top of the persona's usual way:",
+            "- message length: " + p.message_length,
+            "- capitalisation: " + p.capitalisation,
+            "- typos: " + p.typos,
+            "- register: " + p.formality,
+            "- first message: " + p.opening,
+            "- last message: " + p.closing,
+        ]
+    )
+
+
+def trajectory_note(drawn: Drawn, tax: Taxonomy) -> str:
+    """How this conversation's arc ends, as the variation seed drew it."""
+    found = {t.id: t for t in tax.variation.trajectories}.get(drawn.trajectory or "")
+    if found is None:
+        return "Resolved: the arc runs its course to its end emotion."
+    return found.name + ": " + " ".join(found.description.split())

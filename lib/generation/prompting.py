@@ -1,15 +1,22 @@
 """The system prompt and user message of one generation request, from the prompts/ templates
 (lib/generation/templates.py), the scenario and the taxonomy (lib/generation/prompt_text.py).
 
-The system prompt holds the brand voice, the definitions of only the labels the scenario may use,
-the output contract and one seed example. It depends only on the arc and the tier (and, for an edge
-case, its resolution strategy), so scenarios that share them share a prompt-cache entry.
+The system prompt holds the brand voice, the definitions of the whole label set (the arc guides the
+labels, it does not restrict them), the output contract and, last, one few-shot example. Everything but
+the example is the same for every scenario, and the example rotates among the approved examples of the
+scenario's tier: a handful of distinct system prompts, each a prompt-cache entry that many requests share.
+
+The user message carries the scenario and what this one conversation's variation seed drew
+(lib/core/variation.py): the person's name, age, background and writing habits, the context's facts and
+the trajectory. The seed and what it drew go into the conversation's provenance, so the prompt can be
+built again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -30,14 +37,17 @@ from lib.core.models import (
     UserTurn,
 )
 from lib.core.taxonomy import Taxonomy
+from lib.core.variation import Drawn, draw
 from lib.generation.prompt_text import (
     arc_profile,
     brand_voice,
     dimension_notes,
     emotion_definitions,
+    person_details,
     persona_profile,
     strategy_definitions,
     topic_profile,
+    trajectory_note,
 )
 from lib.generation.templates import TIER_TEMPLATES, PromptError, PromptTemplate, default_templates
 
@@ -169,22 +179,11 @@ class AllowedLabels:
 
 
 def allowed_labels(scenario: ScenarioDimensions, tax: Taxonomy) -> AllowedLabels:
-    """The labels a scenario may use: the emotions its arc passes through, the strategies suited to
-    them, the edge case's resolution strategy, and boundary_referral (safety is always in scope).
-    Kept to the arc and tier on purpose, so the system prompt is shared and cached across scenarios."""
-    arc = tax.by_id("arcs").get(scenario.emotional_arc)
-    if arc is None:
+    """The labels a scenario may use: all of them. People do not feel only their arc's emotions (every seed
+    has labels outside its arc), and one label set keeps the system prompt the same for every scenario."""
+    if scenario.emotional_arc not in tax.by_id("arcs"):
         raise PromptError(f"scenario: emotional_arc {scenario.emotional_arc!r} is not in the taxonomy's arcs.yaml")
-    wanted_emotions = {arc.start_emotion, arc.end_emotion, *(m.emotion for m in arc.milestones)}
-    emotions = [e for e in tax.emotions if e.id in wanted_emotions]
-    wanted_strategies = {s for e in emotions for s in e.suited_strategies}
-    edge = _edge_case(scenario, tax)
-    if edge is not None:
-        wanted_strategies.add(edge.resolution_strategy)
-    if "boundary_referral" in set(tax.ids("strategies")):
-        wanted_strategies.add("boundary_referral")
-    strategies = [s.id for s in tax.strategies if s.id in wanted_strategies]
-    return AllowedLabels(emotions=tuple(e.id for e in emotions), strategies=tuple(strategies))
+    return AllowedLabels(emotions=tuple(tax.ids("emotions")), strategies=tuple(tax.ids("strategies")))
 
 
 def _edge_case(scenario: ScenarioDimensions, tax: Taxonomy) -> Any:
@@ -199,20 +198,24 @@ def _context(scenario: ScenarioDimensions, tax: Taxonomy) -> Any:
     return {c.id: c for c in [*tax.scenario_contexts, *tax.edge_cases]}.get(scenario.context_id)
 
 
-def pick_seed_example(scenario: ScenarioDimensions, seeds: Sequence[Conversation]) -> Conversation | None:
-    """One seed marked use_as_seed_example: same tier and arc, else same arc, else same tier, else any.
-    Deterministic (lowest id wins), so the system prompt stays cacheable."""
+def pick_seed_example(
+    scenario: ScenarioDimensions, seeds: Sequence[Conversation], variation_seed: int = 0
+) -> Conversation | None:
+    """The few-shot example: one of the conversations marked use_as_seed_example (the approved seeds and
+    any a reviewer marked) of the scenario's tier, else of any tier, drawn by the variation seed. Drawing
+    among a tier's few examples, not by arc, keeps the distinct system prompts (cache entries) few."""
     usable = sorted((s for s in seeds if s.training.use_as_seed_example), key=lambda s: s.id)
-    for match in (
-        lambda s: s.scenario.tier == scenario.tier and s.scenario.emotional_arc == scenario.emotional_arc,
-        lambda s: s.scenario.emotional_arc == scenario.emotional_arc,
-        lambda s: s.scenario.tier == scenario.tier,
-        lambda s: True,
-    ):
-        found = [s for s in usable if match(s)]
-        if found:
-            return found[0]
-    return None
+    same_tier = [s for s in usable if s.scenario.tier == scenario.tier]
+    pool = same_tier or usable
+    if not pool:
+        return None
+    return random.Random(f"example:{variation_seed}").choice(pool)
+
+
+def default_variation_seed(scenario: ScenarioDimensions) -> int:
+    """The seed of a prompt built without one (estimates, previews): stable for the scenario."""
+    key = "|".join(str(v or "") for v in scenario.model_dump().values())
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
 
 
 def turn_choices(tax: Taxonomy) -> list[int]:
@@ -227,15 +230,35 @@ def turn_choices(tax: Taxonomy) -> list[int]:
 LENGTH_KEY: tuple[str, ...] = tuple(f for f in SCENARIO_FIELDS if f != "context")
 
 
+def length_weights(tax: Taxonomy) -> dict[int, float]:
+    """turn count -> how often the generator asks for it: each length bucket's min_conversations shared
+    over the turn counts of the bucket that the quality rules allow, so the lengths follow the targets.
+    Turn counts outside every bucket are not asked for, unless no bucket has one (then all equally)."""
+    choices = turn_choices(tax)
+    weights = dict.fromkeys(choices, 0.0)
+    for b in tax.targets.length_buckets:
+        inside = [t for t in choices if b.min_exchanges <= t // 2 <= b.max_exchanges]
+        for t in inside:
+            weights[t] += b.min_conversations / len(inside)
+    if sum(weights.values()) <= 0:
+        return dict.fromkeys(choices, 1.0)
+    return weights
+
+
 def target_turns(scenario: ScenarioDimensions | Mapping[str, Any], tax: Taxonomy) -> int:
-    """The turn count the generator asks for: one of turn_choices, spread over them by a stable hash of
-    the scenario, so a plan gets a mix of lengths without the planner having to choose one. The coverage
-    estimate of scenarios not generated yet (lib/coverage/counts.py) calls this too, so it predicts
-    exactly what will be asked for."""
+    """The turn count the generator asks for: one of turn_choices, drawn by length_weights with a stable
+    hash of the scenario, so a plan gets the targets' mix of lengths without the planner choosing one.
+    The coverage estimate of scenarios not generated yet (lib/coverage/counts.py) calls this too, so it
+    predicts exactly what will be asked for."""
     dims = scenario.model_dump() if isinstance(scenario, ScenarioDimensions) else scenario
     key = "|".join(str(dims.get(k) or "") for k in LENGTH_KEY)
-    choices = turn_choices(tax)
-    return choices[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(choices)]
+    weights = length_weights(tax)
+    point = int(hashlib.sha256(key.encode()).hexdigest(), 16) / 16**64 * sum(weights.values())
+    for turns, w in weights.items():
+        point -= w
+        if point < 0 and w > 0:
+            return turns
+    return max(t for t, w in weights.items() if w > 0)
 
 
 # ---- rendering the pieces -------------------------------------------------------------------
@@ -265,13 +288,30 @@ def _seed_example(seed: Conversation | None) -> str:
     return head + "\n" + body
 
 
-def scenario_values(scenario: ScenarioDimensions, tax: Taxonomy) -> dict[str, Any]:
-    """Every value a tier template may use, from the scenario row and the taxonomy."""
+def variation_for(scenario: ScenarioDimensions, tax: Taxonomy, variation_seed: int) -> Drawn:
+    """What the seed draws for this scenario: its person, its context's facts and its trajectory."""
+    persona = tax.by_id("personas").get(scenario.persona)
+    ctx = _context(scenario, tax)
+    return draw(
+        variation_seed,
+        tax.variation,
+        age_band=persona.age_band if persona else "",
+        arc=scenario.emotional_arc,
+        outcome=scenario.outcome_type,
+        context=scenario.context,
+        fixed_facts=frozenset(ctx.fixed_facts) if ctx else frozenset(),
+    )
+
+
+def scenario_values(scenario: ScenarioDimensions, tax: Taxonomy, drawn: Drawn | None = None) -> dict[str, Any]:
+    """Every value a tier template may use, from the scenario row, the taxonomy and what the variation
+    seed drew (by default the scenario's own stable seed)."""
     for dim, key in [("personas", scenario.persona), ("arcs", scenario.emotional_arc), ("topics", scenario.topic)]:
         if key not in tax.by_id(dim):
             raise PromptError(
                 f"scenario: {dim[:-1]} {key!r} is not in the taxonomy; choose one of {', '.join(tax.ids(dim)[:6])}, ..."
             )
+    drawn = drawn or variation_for(scenario, tax, default_variation_seed(scenario))
     tier = {t.id: t for t in tax.tiers}.get(scenario.tier)
     values: dict[str, Any] = {
         "tier": (tier.name + " (tier " + str(tier.number) + ")") if tier else scenario.tier,
@@ -287,7 +327,9 @@ def scenario_values(scenario: ScenarioDimensions, tax: Taxonomy) -> dict[str, An
         "dimension_notes": dimension_notes(scenario, tax),
         "target_turns": target_turns(scenario, tax),
         "context_id": scenario.context_id or "custom",
-        "context": scenario.context,
+        "context": drawn.context or scenario.context,
+        "person": person_details(drawn),
+        "trajectory": trajectory_note(drawn, tax),
     }
     ctx = _context(scenario, tax)
     if ctx is not None:
@@ -328,6 +370,7 @@ class PromptPlan:
     training_system_prompt: str  # the system prompt stored with the conversation, for training
     feedback_template: PromptTemplate | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    variation: dict[str, Any] = field(default_factory=dict)  # the seed and what it drew (provenance)
 
     @property
     def system_sha256(self) -> str:
@@ -339,10 +382,13 @@ def render_system(
     tax: Taxonomy,
     seeds: Sequence[Conversation],
     templates: Mapping[str, PromptTemplate] | None = None,
+    variation_seed: int | None = None,
 ) -> tuple[str, AllowedLabels, Conversation | None]:
     templates = templates or default_templates()
     labels = allowed_labels(scenario, tax)
-    seed = pick_seed_example(scenario, seeds)
+    if variation_seed is None:
+        variation_seed = default_variation_seed(scenario)
+    seed = pick_seed_example(scenario, seeds, variation_seed)
     rules = tax.targets.quality
     text = templates["system"].render(
         {
@@ -397,12 +443,18 @@ def build_prompt(
     *,
     feedback: Feedback | None = None,
     templates: Mapping[str, PromptTemplate] | None = None,
+    variation_seed: int | None = None,
 ) -> PromptPlan:
-    """The system prompt and first user message for one scenario (with a reviewer's feedback if given)."""
+    """The system prompt and first user message for one scenario (with a reviewer's feedback if given).
+    variation_seed draws the example, the person, the facts and the trajectory; None: the scenario's own
+    stable seed (estimates and previews)."""
     templates = templates or default_templates()
-    system, labels, seed = render_system(scenario, tax, seeds, templates)
+    if variation_seed is None:
+        variation_seed = default_variation_seed(scenario)
+    system, labels, seed = render_system(scenario, tax, seeds, templates, variation_seed)
     template = templates[TIER_TEMPLATES[scenario.tier]]
-    values = scenario_values(scenario, tax)
+    drawn = variation_for(scenario, tax, variation_seed)
+    values = scenario_values(scenario, tax, drawn)
     user = template.render(values)
     if feedback is not None:
         user = user + "\n\n" + render_feedback(feedback, templates)
@@ -417,4 +469,5 @@ def build_prompt(
         seed_example_id=seed.id if seed else None,
         training_system_prompt=training_system_prompt(seed, tax),
         feedback_template=templates["feedback"] if feedback is not None else None,
+        variation={**drawn.as_dict(), "example_id": seed.id if seed else None},
     )

@@ -10,8 +10,9 @@ At start it
    warning only: the app still works, and `python -m lib db status` names them;
 3. syncs the taxonomy tables from taxonomy/ (skipped when its sha256 has not changed);
 4. imports seeds/*.json (idempotent; a malformed file is logged by name and skipped);
-5. on the first start of an empty database, plans the default scenario table (90 rows, the
-   seeds' own scenarios counted within them);
+5. on the first start of an empty database, plans the default scenario table: the module spec's 90 new
+   scenarios at exactly 40/35/15 (tier 1/2/3, taxonomy/dimensions.yaml default_count), on top of the
+   seeds' own scenarios (10), which count towards balance and pair coverage;
 and logs how long it took. Two processes starting at once take turns (an advisory lock).
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,25 +254,16 @@ def is_first_start(store: PostgresStore) -> bool:
 
 
 def plan_default(
-    store: PostgresStore, tax: Taxonomy, n_total: int = DEFAULT_PLAN_N, seed: int = DEFAULT_PLAN_SEED
+    store: PostgresStore, tax: Taxonomy, n_new: int = DEFAULT_PLAN_N, seed: int = DEFAULT_PLAN_SEED
 ) -> int:
-    """Plan the default table: n_total scenarios including the ones already there (the seeds'),
-    with the default tier mix. Returns how many were added."""
-    from lib.core.planner import tier_counts
-
+    """Plan the default table: n_new new scenarios in the taxonomy's default tier mix (40/35/15 for 90),
+    planned around the rows already there (the seeds'). Returns how many were added."""
     existing = [{k: r[k] for k in SCENARIO_FIELDS} for r in store.list_scenarios()]
-    have = Counter(r["tier"] for r in existing)
-    need = {t: max(c - have.get(t, 0), 0) for t, c in tier_counts(tax, n_total).items()}
-    room = max(n_total - len(existing), 0)
-    while sum(need.values()) > room:  # the seeds overfilled a tier: take the surplus off the largest
-        need[max(need, key=lambda t: need[t])] -= 1
-    added, _ = plan_scenarios(
-        store, tax, sum(need.values()), tier_mix=need, seed=seed, batch="default", existing=existing
-    )
+    added, _ = plan_scenarios(store, tax, n_new, seed=seed, batch="default", existing=existing)
     with store.connection("remember the default plan") as conn:
         conn.execute(
             "insert into public.app_meta (key, value) values ('default_plan', %(v)s) on conflict (key) do nothing",
-            {"v": Jsonb({"n": n_total, "added": len(added), "seed": seed, "at": time.time()})},
+            {"v": Jsonb({"n": n_new, "added": len(added), "seed": seed, "at": time.time()})},
         )
     log.info("planned the default scenario table: %d new scenarios, %d in all", len(added), len(existing) + len(added))
     return len(added)

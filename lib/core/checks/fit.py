@@ -32,8 +32,9 @@ def consistency(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Outc
         else:
             found.append(
                 Finding(
-                    message=f"nothing in the user's turns (turns {span}) shows the {kind} {item.id} "
-                    f"(none of: {', '.join(item.keywords)})"
+                    # Two examples, not the whole list: a repair that gets the list stuffs the turns with it.
+                    message=f"nothing in the user's turns (turns {span}) shows the {kind} {item.id}; let the person "
+                    f"bring it up in their own words (for example {' or '.join(repr(k) for k in item.keywords[:2])})"
                 )
             )
     if found:
