@@ -238,7 +238,7 @@ def test_correcting_a_user_turn_emotion_stores_revisions_and_shows_the_history(s
     assert not at.get("selectbox") or f"{k}_emotion" not in [w.key for w in at.selectbox]  # closed: no widgets
     open_labels(at, "seed-01", 0)
     at.selectbox(key=f"{k}_emotion").set_value("shame").run()
-    at.selectbox(key=f"{k}_sub_shame").set_value("embarrassment")
+    at.selectbox(key=f"{k}_sub_shame").set_value("embarrassment").run()  # the save waits for it
     at.slider(key=f"{k}_intensity").set_value(0.5)
     at.text_input(key=f"{k}_why").input("reads as shame about not investing")
     at.button(key=f"{k}_save").click().run()
@@ -259,7 +259,9 @@ def test_correcting_a_user_turn_emotion_stores_revisions_and_shows_the_history(s
     assert "Sub-emotion: fear → embarrassment" in page and "Intensity: 0.75 → 0.50" in page
     assert "-badge[Shame]" in page
     assert current(at) == "seed-01"  # a correction does not move on
-    # saving the same labels again changes nothing
+    # saved, the popover closed; opened again it holds the labels in force, and saving them changes nothing
+    assert f"{k}_save" not in [b.key for b in at.button]
+    open_labels(at, "seed-01", 0)
     at.button(key=f"{k}_save").click().run()
     assert "Nothing to save" in at.error[0].value
     assert len(store.label_revisions_for("seed-01")) == 3
@@ -299,9 +301,12 @@ def test_changing_the_emotion_family_offers_its_sub_emotions_and_stores_the_prim
     at.selectbox(key=f"{k}_emotion").set_value("relief").run()
     sub = at.selectbox(key=f"{k}_sub_relief")
     assert sub.options == ["(none)", "calm", "gratitude", "reassurance", "feeling supported", "unburdened"]
-    assert sub.value == ""  # fear is not a kind of relief: nothing is kept from the old family
-    sub.set_value("calm")
+    assert sub.value is None  # fear is not a kind of relief: the reviewer is asked, nothing is cleared
+    assert at.button(key=f"{k}_save").disabled
+    assert any("choose its sub-emotion (or none) to save" in c.value.replace("\\", "") for c in at.caption)
+    sub.set_value("calm").run()
     at.button(key=f"{k}_save").click().run()
+    assert not at.session_state[f"rv_pop_seed-01_0"]  # the popover closes over the confirmation
     revs = store.label_revisions_for("seed-01")
     # relief's valence and arousal come along (the turn's were anxiety's, outside relief's range)
     assert [(r["field"], r["new_value"]) for r in revs] == [("emotion.primary", "relief"),

@@ -15,6 +15,7 @@ from lib.core.vocabulary import Decision
 from lib.store import StoreError
 from lib.ui import flash as notes
 from lib.ui import resources
+from lib.ui.compat import LAZY
 from lib.ui.quality import conversation_view
 from lib.ui.session import REVIEWER_KEY, reviewer
 
@@ -148,6 +149,11 @@ def label_key(conversation_id: str, idx: int) -> str:
     return f"rv_{conversation_id}_{idx}"
 
 
+def label_popover_key(conversation_id: str, idx: int) -> str:
+    """The key of one turn's "Correct labels" popover: its open state, where the Streamlit has lazy popovers."""
+    return f"rv_pop_{conversation_id}_{idx}"
+
+
 def correct(conversation_id: str, idx: int, role: str) -> None:
     k = label_key(conversation_id, idx)
     try:
@@ -179,6 +185,8 @@ def correct(conversation_id: str, idx: int, role: str) -> None:
     except (rv.ReviewError, StoreError) as exc:
         flash("error", str(exc), f"turn-{idx}")
         return
-    for suffix in ("_emotion", "_intensity", "_strategy", "_supporting", "_why"):  # show the labels now in force
-        st.session_state.pop(k + suffix, None)
+    for key in [x for x in st.session_state if str(x).startswith(k + "_")]:  # show the labels now in force
+        del st.session_state[key]
+    if LAZY:  # saved: the popover closes over the confirmation below the turn
+        st.session_state[label_popover_key(conversation_id, idx)] = False
     flash("success", result.message, f"turn-{idx}")
