@@ -202,6 +202,23 @@ def test_reject_needs_a_reason_and_notes(store: PostgresStore) -> None:
     assert history[1].startswith(":green-badge[Approved]") and "Bright Run seed authors" in history[1]
 
 
+def test_a_reload_keeps_the_queue_and_the_place_in_it(store: PostgresStore) -> None:
+    at = open_page()
+    click(at, "Review the seeds")
+    at.button(key="rv_next").click().run()
+    at.button(key="rv_next").click().run()
+    assert position(at) == "**3 of 10**"
+    params = {k: at.query_params[k] for k in at.query_params}
+    assert params["conversation"] in (["seed-03"], "seed-03") and params["source"] in (["seed"], "seed")
+    reloaded = AppTest.from_file(PAGE, default_timeout=60)  # a new session on the same address
+    reloaded.session_state["br_reviewer"] = NAME
+    for key, value in params.items():
+        reloaded.query_params[key] = value
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert position(reloaded) == "**3 of 10**" and current(reloaded) == "seed-03"
+
+
 def test_without_a_name_decisions_are_off_until_one_is_entered(store: PostgresStore) -> None:
     generate(store, 1)
     at = open_page(name=None)

@@ -78,6 +78,16 @@ def test_queue_filters_default_round_trip_and_clamp() -> None:
     assert rv.QueueFilters.from_dict(None) == f
 
 
+def test_queue_filters_travel_in_a_url_and_come_back_the_same() -> None:
+    f = rv.QueueFilters()
+    assert f.to_query() == {}  # the default queue keeps the address short
+    g = f.replace(status=[], reviewer=["Dana Reyes, CFP", "Ben"], quality=[3, 9], rating="flagged", below=3)
+    query = g.to_query()
+    assert query["status"] == [""] and query["reviewer"] == ["Dana Reyes, CFP", "Ben"]  # a comma stays in a name
+    assert rv.QueueFilters.from_query(query) == g
+    assert rv.QueueFilters.from_query({"quality": ["x-y"], "below": ["many"], "rating": ["nonsense"]}) == f
+
+
 def test_position_and_steps_stay_inside_the_queue() -> None:
     q = ["a", "b", "c"]
     assert [rv.position(q, x) for x in ("a", "c", "z", None)] == [1, 3, 0, 0]
