@@ -339,7 +339,7 @@ def table_controls(page: ScenarioPage) -> None:
     """How many rows, the sort, the columns shown, and the pager."""
     sort, descending = st.session_state[SORT_KEY]
     pages = flt.page_count(page.total)
-    bar = st.columns([2.2, 1.6, 1.2, 1.1, 2.4], vertical_alignment="bottom")
+    bar = st.columns([2.4, 1.4, 1.2, 1.3, 2.1], vertical_alignment="bottom")
     first = (st.session_state[PAGE_KEY] - 1) * flt.PAGE_SIZE
     bar[0].markdown(
         f"Showing **{first + 1:,}–{first + len(page.rows):,}** of **{page.total:,}**"
