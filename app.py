@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.ui import auth, nav, resources
+from lib.ui import auth, intro, nav, resources
 
 st.set_page_config(page_title="Bright Run Training Data Studio", page_icon="💬", layout="wide")
 
@@ -47,4 +47,6 @@ with st.sidebar:
     nav.sidebar()
 
 resources.worker()  # this server's generation worker, whichever page is opened first (None without an API key)
+if page.url_path != "about" and (user is not None or not hosted):
+    intro.first_visit()  # a new visitor's overview, above whichever page they open first
 page.run()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from lib.core.seeds import SeedLoad, emotion_counts, load_seeds, seed_rows
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
-from lib.ui import nav
+from lib.ui import intro, nav
 
 nav.open_in_app("about")
 
@@ -30,21 +30,7 @@ except TaxonomyError as exc:
     st.error(f"The taxonomy could not be loaded: {exc}. Fix that file and reload the page.")
     st.stop()
 
-steps = st.columns(5)
-for col, (title, text) in zip(
-    steps,
-    [
-        ("1 · Plan", "A scenario table from the taxonomy: persona × arc × topic × intent × tone × outcome × tier."),
-        ("2 · Generate", "Claude writes each conversation; it is checked and repaired before it is stored."),
-        ("3 · Review", "Experts approve, reject or flag, and correct per-turn labels."),
-        ("4 · Coverage", "Charts of what the dataset covers against its targets, and the gaps."),
-        ("5 · Export", "Approved conversations in the formats training tools load."),
-    ],
-    strict=True,
-):
-    with col.container(border=True):
-        st.markdown(f"**{title}**")
-        st.caption(text)
+intro.steps()
 
 st.subheader("The seed dataset")
 voice = tax.vertical.brand_voice

@@ -213,7 +213,7 @@ def queue_view() -> None:
                     icon=":material/edit:",
                     disabled=not who,
                     help=None if who else "Enter your name first",
-                    **lazy(f"rv_pop_{cid}_{t.idx}"),
+                    **lazy(act.label_popover_key(cid, t.idx)),
                 )
                 if not LAZY or pop.open:  # its widgets only when it is open (Streamlit with lazy popovers)
                     widgets.label_form(pop, t, k, cid, emotions, strategy_names)

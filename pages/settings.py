@@ -13,7 +13,7 @@ from lib.core.taxonomy import DIMENSIONS
 from lib.generation.estimate import regeneration_outlook
 from lib.generation.llm import LLMSettings
 from lib.store import StoreError
-from lib.ui import nav, resources
+from lib.ui import nav, resources, words
 from lib.ui.display import STORE_KINDS, escape_markdown
 
 nav.open_in_app("settings")
@@ -85,7 +85,7 @@ with model:
         if isinstance(models, dict):
             st.markdown("**Price table** (US$ per million tokens)")
             st.dataframe(
-                pd.DataFrame([{"Model": k, **v} for k, v in models.items() if isinstance(v, dict)]),
+                words.headed(pd.DataFrame([{"Model": k, **v} for k, v in models.items() if isinstance(v, dict)])),
                 hide_index=True,
                 width="stretch",
             )
@@ -124,7 +124,12 @@ with model:
             "count it when it is on."
         )
     st.markdown("**Settings in force**")
-    st.dataframe(pd.DataFrame(settings.display_rows()), hide_index=True, width="stretch")
+    st.dataframe(
+        pd.DataFrame(words.settings_rows(settings)),
+        hide_index=True,
+        width="stretch",
+        column_config={"What it sets": st.column_config.TextColumn(width="large")},
+    )
 
 with taxonomy_tab:
     st.caption(f"{tax.vertical.name} v{tax.vertical.version} · {tax.path}")
@@ -138,7 +143,7 @@ with taxonomy_tab:
     for col in frame.columns:  # lists and nested models read better as text in a table
         if frame[col].map(lambda v: isinstance(v, (list, dict))).any():
             frame[col] = frame[col].map(lambda v: "; ".join(map(str, v)) if isinstance(v, list) else str(v))
-    st.dataframe(frame, hide_index=True, width="stretch")
+    st.dataframe(words.headed(frame), hide_index=True, width="stretch")
     t = tax.targets
     st.caption(
         f"Targets: at least {t.per_emotion_min} user turns per primary emotion, {t.per_strategy_min} "

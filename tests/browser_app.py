@@ -210,7 +210,10 @@ _runs: weakref.WeakKeyDictionary[Any, ScriptRuns] = weakref.WeakKeyDictionary()
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
+    """A browser tab of a returning visitor (the first-visit overview seen: tests/test_browser_intro.py
+    is the new visitor's journey)."""
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    ctx.add_cookies([{"name": "brightrun_overview_seen", "value": "1", "domain": "127.0.0.1", "path": "/"}])
     pg = ctx.new_page()
     runs = _runs[pg] = ScriptRuns()
     pg.on("websocket", runs.watch)

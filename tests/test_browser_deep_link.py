@@ -41,7 +41,7 @@ def test_a_shared_link_to_the_scenarios_opens_the_app_with_its_filters(
     with seeded_database() as dsn, running_app(dsn) as app:  # a fresh server on a seeded database
         page.goto(f"{app.url}/scenarios?status=approved&scenario=1")
         settle(page, timeout=90_000)
-        page.get_by_text("Showing 10 of 100 scenarios").wait_for(timeout=60_000)  # the link's filter
+        page.get_by_text("Showing 1–10 of 10 (of 100 scenarios)").wait_for(timeout=60_000)  # the link's filter
         page.get_by_text("#1 · Anxious first-time investor").wait_for()  # the link's scenario
         assert_inside_the_app(page)
         assert "status=approved" in page.url and "scenario=1" in page.url

@@ -45,7 +45,7 @@ def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, 
                                                                           fake: FakeAnthropic) -> None:
     page.goto(f"{keyed_app}/?status=not_generated")
     settle(page, timeout=90_000)  # the first visit of a server imports what the pages need
-    page.get_by_text("Showing 90 of 100 scenarios").wait_for()
+    page.get_by_text("Showing 1–90 of 90 (of 100 scenarios)").wait_for()
     for row in range(5):
         grid_click_row(page, row)
     page.get_by_text("5 selected").wait_for()
@@ -55,7 +55,7 @@ def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, 
     page.get_by_text(re.compile(r"\(realtime\): \d of 5 generated")).first.wait_for(timeout=20_000)
     page.goto(keyed_app)  # all rows: the badges follow the job
     settle(page)
-    page.get_by_text("Showing 100 of 100 scenarios").wait_for()
+    page.get_by_text("Showing 1–100 of 100 scenarios").wait_for()
     grids_ready(page)
     grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
     page.mouse.move(grid["x"] + grid["width"] / 2, grid["y"] + grid["height"] / 2)
@@ -100,7 +100,7 @@ def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, 
     # back on the Scenarios page the five rows are generated
     page.goto(f"{keyed_app}/?status=generated")
     settle(page)
-    page.get_by_text("Showing 5 of 100 scenarios").wait_for()
+    page.get_by_text("Showing 1–5 of 5 (of 100 scenarios)").wait_for()
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
     grids_ready(page)
     next_frames(page)

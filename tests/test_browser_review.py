@@ -177,3 +177,51 @@ def test_generated_markup_shows_as_text_in_the_browser(review_app: App, page: An
     charts_drawn(page)
     turn.scroll_into_view_if_needed()
     screenshot(page, "review-09-markup-as-text")
+
+
+def test_a_reviewer_reloads_mid_queue_and_carries_on_with_the_same_name_and_position(
+        review_app: App, page: Any) -> None:
+    page.set_viewport_size({"width": 1440, "height": 1300})
+    open_review(page, review_app.url)
+    page.get_by_text("Who is reviewing?").wait_for()
+    page.get_by_role("textbox", name="Your name").last.fill("Sam Okafor")
+    page.get_by_role("button", name="Start reviewing").click()
+    settle(page)
+    open_review(page, review_app.url, "?status=&source=seed")  # a shared link to every seed
+    at_position(page, "1 of 10")
+    for _ in range(2):
+        page.get_by_role("button", name=re.compile("Next")).click()
+        settle(page)
+    at_position(page, "3 of 10")
+    assert "conversation=seed-03" in page.url and "source=seed" in page.url
+
+    page.reload()  # a new session: the name and the place come back, the buttons are on
+    settle(page, timeout=60_000)
+    at_position(page, "3 of 10")
+    page.get_by_text("seed-03").first.wait_for()
+    assert page.get_by_text("Who is reviewing?").count() == 0
+    assert page.get_by_role("textbox", name="Your name").first.input_value() == "Sam Okafor"
+    assert page.get_by_role("button", name=re.compile("Approve")).is_enabled()
+    charts_drawn(page)
+    screenshot(page, "review-10-after-reload-same-name-and-place")
+
+    tab = page.context.new_page()  # a new tab remembers the name too
+    tab.goto(f"{review_app.url}/review")
+    tab.get_by_role("heading", name="Review").first.wait_for(timeout=60_000)
+    tab.get_by_role("textbox", name="Your name").first.wait_for()
+    tab.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'Sam Okafor')")
+    tab.close()
+
+    page.get_by_role("button", name=re.compile("Approve")).click()  # and carries on where it was
+    settle(page)
+    at_position(page, "4 of 10")
+    page.get_by_text(re.compile(r"Approved: scenario #\d+ \(seed-03\), recorded for Sam Okafor")).wait_for()
+
+    # the name can be changed in the sidebar, and the change is what the next reload remembers
+    name = page.get_by_role("textbox", name="Your name").first
+    name.fill("Sam O.")
+    name.press("Enter")
+    settle(page)
+    page.reload()
+    settle(page, timeout=60_000)
+    assert page.get_by_role("textbox", name="Your name").first.input_value() == "Sam O."

@@ -21,8 +21,9 @@ def grid_click_row(page, row: int) -> None:
 def test_filter_select_and_open_a_conversation(page, app_url: str) -> None:
     page.goto(app_url)
     settle(page, timeout=90_000)  # the first visit of a server imports what the pages need
-    page.get_by_text("Showing 100 of 100 scenarios").wait_for()
-    screenshot(page, "scenarios-01-table")
+    page.get_by_text("Showing 1–100 of 100 scenarios").wait_for()
+    grids_ready(page)
+    screenshot(page, "scenarios-01-table")  # the default columns fit a 1440 px screen beside the sidebar
 
     persona = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Persona")
     persona.locator("input").click()
@@ -32,24 +33,38 @@ def test_filter_select_and_open_a_conversation(page, app_url: str) -> None:
     page.wait_for_url("**/?persona=recently_widowed*")  # the filtered view is a link
     page.get_by_text("Active filters").wait_for()
     shown = page.get_by_text("Showing ").first.inner_text()
-    assert shown.startswith("Showing ") and " of 100 scenarios" in shown and not shown.startswith("Showing 100")
+    assert shown.startswith("Showing 1–") and "(of 100 scenarios)" in shown
 
     grid_click_row(page, 0)
     grid_click_row(page, 1)
     page.get_by_text("2 selected").wait_for()
     page.get_by_text("#13 · Recently widowed").wait_for()  # the last row ticked opens its detail
+    assert "scenario=13" in page.url, page.url  # the URL names the scenario shown, not the one before
     page.get_by_text("2 selected").scroll_into_view_if_needed()
     screenshot(page, "scenarios-02-filtered-selected")
 
     page.get_by_test_id("stBaseButton-secondary").filter(has_text="Clear all").click()
     settle(page)
-    page.get_by_text("Showing 100 of 100 scenarios").wait_for()
+    page.get_by_text("Showing 1–100 of 100 scenarios").wait_for()
     page.get_by_text("2 selected").wait_for()  # the selection survives a filter change
+
+    # the scenario filters stay on the Scenarios page's URL
+    persona.locator("input").click()
+    page.get_by_role("option", name="Recently widowed").click()
+    page.keyboard.press("Escape")
+    settle(page)
+    page.get_by_role("link", name="Review").click()
+    settle(page)
+    page.get_by_role("heading", name="Review").first.wait_for()
+    assert "persona=" not in page.url and "scenario=" not in page.url, page.url
+    page.get_by_role("link", name="Scenarios").click()
+    settle(page)
+    page.wait_for_url("**persona=recently_widowed*")  # back on Scenarios, its filters and URL come back
 
     # the seeds are approved conversations: open one through a shared link
     page.goto(f"{app_url}/?status=approved&scenario=1")
     settle(page)
-    page.get_by_text("Showing 10 of 100 scenarios").wait_for()
+    page.get_by_text("Showing 1–10 of 10 (of 100 scenarios)").wait_for()
     page.locator('[data-testid="stChatMessage"]').first.wait_for(timeout=20_000)
     page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stChatMessage\"]').length >= 10")
     page.get_by_text("Anxiety (", exact=False).first.wait_for()  # the user turn's emotion label

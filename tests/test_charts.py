@@ -98,7 +98,7 @@ def test_funnel_quality_and_corrections() -> None:
 
 def test_config_downloads_a_png_from_the_modebar() -> None:
     cfg = charts.config("coverage-emotions")
-    assert cfg["displayModeBar"] is True and cfg["displaylogo"] is False
+    assert cfg["displayModeBar"] == "hover" and cfg["displaylogo"] is False
     assert cfg["toImageButtonOptions"] == {"format": "png", "filename": "coverage-emotions", "scale": 2}
 
 

@@ -126,7 +126,9 @@ def test_every_page_reads_and_writes_as_the_signed_in_user(stub: SupabaseStub, d
     at.session_state[f"rv_pop_{cid}_0"] = True  # open turn 0's "Correct labels"
     ok(at.run())
     emotion = at.selectbox(key=f"rv_{cid}_0_emotion")
-    emotion.set_value(next(e.id for e in db_tax.emotions if e.id != emotion.value))
+    new = next(e for e in db_tax.emotions if e.id != emotion.value and e.sub_emotions)
+    ok(emotion.set_value(new.id).run())
+    ok(at.selectbox(key=f"rv_{cid}_0_sub_{new.id}").set_value(new.sub_emotions[0]).run())  # asked, not cleared
     click(at, key=f"rv_{cid}_0_save")
     revision = next(r.body for r in stub.requests if r.rpc == "revise_label")
     assert revision["p_conversation_id"] == cid and revision["p_field"] == "emotion.primary"

@@ -202,6 +202,23 @@ def test_reject_needs_a_reason_and_notes(store: PostgresStore) -> None:
     assert history[1].startswith(":green-badge[Approved]") and "Bright Run seed authors" in history[1]
 
 
+def test_a_reload_keeps_the_queue_and_the_place_in_it(store: PostgresStore) -> None:
+    at = open_page()
+    click(at, "Review the seeds")
+    at.button(key="rv_next").click().run()
+    at.button(key="rv_next").click().run()
+    assert position(at) == "**3 of 10**"
+    params = {k: at.query_params[k] for k in at.query_params}
+    assert params["conversation"] in (["seed-03"], "seed-03") and params["source"] in (["seed"], "seed")
+    reloaded = AppTest.from_file(PAGE, default_timeout=60)  # a new session on the same address
+    reloaded.session_state["br_reviewer"] = NAME
+    for key, value in params.items():
+        reloaded.query_params[key] = value
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert position(reloaded) == "**3 of 10**" and current(reloaded) == "seed-03"
+
+
 def test_without_a_name_decisions_are_off_until_one_is_entered(store: PostgresStore) -> None:
     generate(store, 1)
     at = open_page(name=None)
@@ -238,7 +255,7 @@ def test_correcting_a_user_turn_emotion_stores_revisions_and_shows_the_history(s
     assert not at.get("selectbox") or f"{k}_emotion" not in [w.key for w in at.selectbox]  # closed: no widgets
     open_labels(at, "seed-01", 0)
     at.selectbox(key=f"{k}_emotion").set_value("shame").run()
-    at.selectbox(key=f"{k}_sub_shame").set_value("embarrassment")
+    at.selectbox(key=f"{k}_sub_shame").set_value("embarrassment").run()  # the save waits for it
     at.slider(key=f"{k}_intensity").set_value(0.5)
     at.text_input(key=f"{k}_why").input("reads as shame about not investing")
     at.button(key=f"{k}_save").click().run()
@@ -259,7 +276,9 @@ def test_correcting_a_user_turn_emotion_stores_revisions_and_shows_the_history(s
     assert "Sub-emotion: fear → embarrassment" in page and "Intensity: 0.75 → 0.50" in page
     assert "-badge[Shame]" in page
     assert current(at) == "seed-01"  # a correction does not move on
-    # saving the same labels again changes nothing
+    # saved, the popover closed; opened again it holds the labels in force, and saving them changes nothing
+    assert f"{k}_save" not in [b.key for b in at.button]
+    open_labels(at, "seed-01", 0)
     at.button(key=f"{k}_save").click().run()
     assert "Nothing to save" in at.error[0].value
     assert len(store.label_revisions_for("seed-01")) == 3
@@ -299,9 +318,12 @@ def test_changing_the_emotion_family_offers_its_sub_emotions_and_stores_the_prim
     at.selectbox(key=f"{k}_emotion").set_value("relief").run()
     sub = at.selectbox(key=f"{k}_sub_relief")
     assert sub.options == ["(none)", "calm", "gratitude", "reassurance", "feeling supported", "unburdened"]
-    assert sub.value == ""  # fear is not a kind of relief: nothing is kept from the old family
-    sub.set_value("calm")
+    assert sub.value is None  # fear is not a kind of relief: the reviewer is asked, nothing is cleared
+    assert at.button(key=f"{k}_save").disabled
+    assert any("choose its sub-emotion (or none) to save" in c.value.replace("\\", "") for c in at.caption)
+    sub.set_value("calm").run()
     at.button(key=f"{k}_save").click().run()
+    assert not at.session_state[f"rv_pop_seed-01_0"]  # the popover closes over the confirmation
     revs = store.label_revisions_for("seed-01")
     # relief's valence and arousal come along (the turn's were anxiety's, outside relief's range)
     assert [(r["field"], r["new_value"]) for r in revs] == [("emotion.primary", "relief"),

@@ -24,13 +24,18 @@ def showing(at: AppTest) -> str:
     return next(m.value for m in at.markdown if m.value.startswith("Showing"))
 
 
+def param(at: AppTest, key: str) -> str:
+    value = at.query_params[key]
+    return value if isinstance(value, str) else value[0]
+
+
 def multiselect(at: AppTest, label: str):
     return next(w for w in at.multiselect if w.label == label)
 
 
 def test_first_start_shows_the_default_plan_with_the_seeds(app_env: str) -> None:
     at = run()
-    assert showing(at) == "Showing **100** of **100** scenarios"
+    assert showing(at) == "Showing **1–100** of **100** scenarios"
     table = at.dataframe[0].value
     assert len(table) == 100
     assert table["Status"].map(lambda v: list(v) == ["approved"]).sum() == 10  # the seeds, attached to their scenarios
@@ -43,7 +48,7 @@ def test_filters_apply_at_once_show_chips_and_clear(app_env: str) -> None:
     run(at)
     table = at.dataframe[0].value
     assert 0 < len(table) < 100 and set(table["Persona"]) == {"Recent retiree"}
-    assert showing(at) == f"Showing **{len(table)}** of **100** scenarios"
+    assert showing(at) == f"Showing **1–{len(table)}** of **{len(table)}** (of 100 scenarios)"
     assert at.query_params["persona"] == "recent_retiree"
     multiselect(at, "Tier").set_value(["edge_case"])
     run(at)
@@ -53,7 +58,7 @@ def test_filters_apply_at_once_show_chips_and_clear(app_env: str) -> None:
     assert len(chips.options) == 2
     next(b for b in at.button if b.label == "Clear all").click()
     run(at)
-    assert showing(at) == "Showing **100** of **100** scenarios"
+    assert showing(at) == "Showing **1–100** of **100** scenarios"
     assert at.session_state[FILTERS_KEY] == {}
 
 
@@ -112,7 +117,7 @@ def test_planning_previews_coverage_then_adds(app_env: str) -> None:
     assert any(b.label == "Add 30 scenarios" for b in at.button)
     next(b for b in at.button if b.label == "Add 30 scenarios").click()
     run(at)
-    assert showing(at) == "Showing **130** of **130** scenarios"
+    assert showing(at) == "Showing **1–100** of **130** scenarios"
 
 
 def test_a_tier_mix_that_is_not_100_percent_is_explained(app_env: str) -> None:
@@ -120,3 +125,41 @@ def test_a_tier_mix_that_is_not_100_percent_is_explained(app_env: str) -> None:
     at.number_input(key="pl_mix_template").set_value(90)
     run(at)
     assert any("adds up to" in w.value for w in at.warning)
+
+
+def test_a_link_names_page_sort_and_columns_and_says_what_it_left_out(app_env: str) -> None:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in {"sort": "-id", "columns": "arc,tier,colour", "page": "x", "colour": "red"}.items():
+        at.query_params[key] = value
+    at.query_params["persona"] = "recent_retiree,no_such_persona"
+    run(at)
+    table = at.dataframe[0].value
+    assert list(table["ID"]) == sorted(table["ID"], reverse=True)  # sorted in the database, newest first
+    assert list(at.dataframe[0].proto.column_order) == ["Arc", "Tier"]
+    notice = next(c.value for c in at.caption if "parameters the Scenarios page does not know" in c.value)
+    for left_out in ("persona=no_such_persona", "columns=colour", "page=x", "colour=red"):
+        assert left_out in notice.replace("\\", ""), notice
+    assert param(at, "sort") == "-id" and param(at, "columns") == "arc,tier"
+    assert "colour" not in at.query_params and "page" not in at.query_params  # the URL names what is shown
+
+
+def test_the_table_pages_in_the_database_and_the_url_keeps_the_page(app_env: str) -> None:
+    from lib.core.planner import plan
+    from lib.core.taxonomy import load_taxonomy
+
+    store = PostgresStore(app_env, min_size=1, max_size=1)
+    try:
+        extra = plan(load_taxonomy(), 40, seed=3).scenarios
+        store.add_scenarios([s.as_dict() for s in extra], plan_batch="test")
+    finally:
+        store.close()
+    at = run()
+    assert showing(at) == "Showing **1–100** of **130** scenarios" and len(at.dataframe[0].value) == 100
+    assert any(b.label == "Generate all not generated (120)" for b in at.button)  # every page's rows, not this one's
+    next(b for b in at.button if b.key == "scn_next").click()
+    run(at)
+    assert showing(at) == "Showing **101–130** of **130** scenarios" and len(at.dataframe[0].value) == 30
+    assert param(at, "page") == "2"
+    multiselect(at, "Tier").set_value(["template"])
+    run(at)
+    assert "page" not in at.query_params  # a new filter starts at its first page

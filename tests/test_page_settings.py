@@ -62,3 +62,17 @@ def test_the_app_shows_the_sidebar_and_the_scenarios_first(app_env: str, monkeyp
     assert "90 scenarios" in side and "API key:** set" in side and SECRET not in side
     at.sidebar.text_input[0].input("Dana Reyes").run()
     assert at.session_state["br_reviewer"] == "Dana Reyes"
+
+
+def test_settings_speak_in_peoples_words_not_column_names(app_env: str) -> None:
+    at = AppTest.from_file(str(ROOT / "pages" / "settings.py"), default_timeout=60).run()
+    assert not at.exception
+    headers = [list(df.value.columns) for df in at.dataframe]
+    assert ["What it sets", "Value", "Variable"] in headers
+    prices = next(h for h in headers if "Model" in h and "Input" in h)
+    assert "Cache write (5 min)" in prices and not any("_" in h for h in prices)
+    rows = next(df.value for df in at.dataframe if "What it sets" in df.value.columns)
+    model = rows[rows["Variable"] == "BRIGHTRUN_MODEL"].iloc[0]
+    assert model["What it sets"] == "The Claude model used for generation"
+    taxonomy = next(h for h in headers if "ID" in h and "Name" in h)
+    assert not any("_" in h for h in taxonomy), taxonomy

@@ -78,6 +78,16 @@ def test_queue_filters_default_round_trip_and_clamp() -> None:
     assert rv.QueueFilters.from_dict(None) == f
 
 
+def test_queue_filters_travel_in_a_url_and_come_back_the_same() -> None:
+    f = rv.QueueFilters()
+    assert f.to_query() == {}  # the default queue keeps the address short
+    g = f.replace(status=[], reviewer=["Dana Reyes, CFP", "Ben"], quality=[3, 9], rating="flagged", below=3)
+    query = g.to_query()
+    assert query["status"] == [""] and query["reviewer"] == ["Dana Reyes, CFP", "Ben"]  # a comma stays in a name
+    assert rv.QueueFilters.from_query(query) == g
+    assert rv.QueueFilters.from_query({"quality": ["x-y"], "below": ["many"], "rating": ["nonsense"]}) == f
+
+
 def test_position_and_steps_stay_inside_the_queue() -> None:
     q = ["a", "b", "c"]
     assert [rv.position(q, x) for x in ("a", "c", "z", None)] == [1, 3, 0, 0]
@@ -95,7 +105,7 @@ def test_view_of_a_seed_has_labels_arc_quality_and_details(seed: Conversation, t
     assert first.band and first.label_line.startswith("Anxiety · fear · intensity 0.75")
     assert view.turns[1].strategy_name == "Empathic validation" and view.turns[1].supporting_names
     users = [t for t in view.turns if t.role == "user"]
-    assert list(view.arc["turn"]) == list(range(1, len(users) + 1))
+    assert list(view.arc["turn"]) == [t.idx for t in users]  # the chart numbers turns as the chat does
     assert list(view.arc["colour"]) == [emotion_colours(tax)[t.emotion] for t in users]  # type: ignore[index]
     assert len(view.target_curve) == len(users)
     # the seed was stored without checks: the report is computed now
@@ -194,6 +204,24 @@ def test_corrections_write_only_what_changed_primary_first(seed: Conversation, t
         rv.correct_assistant_turn(store, view, 1, primary="magic", supporting=[], author="Ana", reason="", tax=tax)
 
 
+def test_a_new_family_asks_for_its_sub_emotion_instead_of_clearing_it(seed: Conversation, tax: Taxonomy) -> None:
+    # Regression: a new primary emotion cleared the sub-emotion on its own and recorded a second correction.
+    store = FakeStore()
+    view = view_of(seed, tax)
+    assert view.turns[0].sub_emotion == "fear"
+    with pytest.raises(rv.ReviewError, match="fear is not a kind of shame: choose its sub-emotion"):
+        rv.correct_user_turn(store, view, 0, primary="shame", sub_emotion=None, intensity=0.75, author="Ana",
+                             reason="", tax=tax)
+    assert store.calls == []
+    rv.correct_user_turn(store, view, 0, primary="anxiety", sub_emotion=None, intensity=0.5, author="Ana",
+                         reason="", tax=tax)
+    assert [c[2:4] for c in store.calls] == [("emotion.intensity", 0.5)]  # the sub-emotion in force stays
+    store.calls.clear()
+    rv.correct_user_turn(store, view, 0, primary="shame", sub_emotion="", intensity=0.75, author="Ana",
+                         reason="", tax=tax)
+    assert ("emotion.sub_emotion", None) in [c[2:4] for c in store.calls]  # none, because the reviewer said so
+
+
 def test_a_new_emotion_family_brings_its_valence_arousal_and_secondary_along(seed: Conversation, tax: Taxonomy) -> None:
     # Regression: correcting turn 0 from anxiety to hope left valence -0.6 (outside hope's range), a hard
     # integrity failure that blocked approval with no field on the form to mend it.
@@ -204,7 +232,7 @@ def test_a_new_emotion_family_brings_its_valence_arousal_and_secondary_along(see
     before = seed.current_turns()[0].emotion
     assert before.secondary == "confusion" and before.valence < 0
     hope = tax.by_id("emotions")["hope"]
-    rv.correct_user_turn(store, view, 0, primary="hope", sub_emotion=None, intensity=0.75, author="Ana",
+    rv.correct_user_turn(store, view, 0, primary="hope", sub_emotion="", intensity=0.75, author="Ana",
                          reason="she is hopeful", tax=tax)
     changed = {c[2]: c[3] for c in store.calls}
     assert changed["emotion.primary"] == "hope" and changed["emotion.valence"] == hope.valence
@@ -216,7 +244,7 @@ def test_a_new_emotion_family_brings_its_valence_arousal_and_secondary_along(see
     assert "affect_in_range" not in [f.name for f in report.failures]
 
     store.calls.clear()
-    rv.correct_user_turn(store, view, 0, primary="confusion", sub_emotion=None, intensity=0.75, author="Ana",
+    rv.correct_user_turn(store, view, 0, primary="confusion", sub_emotion="", intensity=0.75, author="Ana",
                          reason="", tax=tax)
     assert ("emotion.secondary", None) in [(c[2], c[3]) for c in store.calls]  # never the primary twice
 

@@ -78,6 +78,7 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "coverage_version": lambda: hosted.coverage_version(),
         "close": lambda: None,  # last, below
         "list_scenarios": lambda: hosted.list_scenarios({"persona": ["a"], "ids": [1], "status": []}, limit=5),
+        "scenario_page": lambda: hosted.scenario_page({"persona": ["a"]}, sort="persona", limit=5, offset=5),
         "get_scenario": lambda: hosted.get_scenario(1),
         "add_scenarios": lambda: hosted.add_scenarios(scenario_rows_like(scenario), plan_batch="b", plan_seed=1),
         "get_conversation": lambda: hosted.get_conversation("conv-a"),

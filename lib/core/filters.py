@@ -1,13 +1,14 @@
-"""The scenario table's filters: which dimensions, their options, and how they travel in a URL.
+"""The scenario table as a link names it: its filters (which dimensions, their options), the page,
+the sort, the columns shown and the open scenario, how they travel in a URL, and the rows as shown.
 
-Pure functions over a pandas DataFrame of scenario rows, so the page only lays them out and a
-filter change costs a vectorised mask, not a database round trip.
+Pure functions, so the page only lays them out; the filtering, sorting and paging themselves run in
+the database (Store.scenario_page), a page at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -72,14 +73,6 @@ def to_query(filters: Filters) -> dict[str, str]:
     return {k: ",".join(v) for k, v in filters.items() if v}
 
 
-def apply(df: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    mask = pd.Series(True, index=df.index)
-    for key, values in filters.items():
-        if values and key in df.columns:
-            mask &= df[key].isin(values)
-    return df[mask]
-
-
 def chips(filters: Filters, tax: Taxonomy) -> list[tuple[str, str, str]]:
     """(key, value, "Label: Name") for every active filter value, in dimension order."""
     out = []
@@ -96,7 +89,103 @@ def remove(filters: Filters, key: str, value: str) -> Filters:
     return {k: v for k, v in out.items() if v}
 
 
-TABLE_COLUMNS = ["ID", "Status", "Persona", "Emotion", "Topic", "Arc", "Tier", "Intent", "Quality", "Updated"]
+def with_status(filters: Filters, status: str) -> Filters | None:
+    """The filters narrowed to one status, or None when their status filter leaves it out."""
+    if filters.get("status") and status not in filters["status"]:
+        return None
+    return {**filters, "status": [status]}
+
+
+# -- the table's columns, and the link that names what the table shows ---------------------------------
+@dataclass(frozen=True)
+class Column:
+    key: str  # in the link: ?sort=-updated&columns=arc,tier
+    sort: str  # the v_scenarios column Store.scenario_page sorts by
+    default: bool  # shown until the reader picks columns: the default set fits a 1440 px screen
+
+
+COLUMNS: dict[str, Column] = {  # header -> column, in display order
+    "ID": Column("id", "id", True),
+    "Status": Column("status", "status", True),
+    "Persona": Column("persona", "persona", True),
+    "Emotion": Column("emotion", "start_emotion", True),
+    "Topic": Column("topic", "topic", True),
+    "Arc": Column("arc", "emotional_arc", False),
+    "Tier": Column("tier", "tier", False),
+    "Intent": Column("intent", "intent", False),
+    "Tone": Column("tone", "tone", False),
+    "Outcome": Column("outcome", "outcome_type", False),
+    "Quality": Column("quality", "quality_score", True),
+    "Updated": Column("updated", "updated_at", False),
+}
+DEFAULT_COLUMNS: tuple[str, ...] = tuple(h for h, c in COLUMNS.items() if c.default)
+BY_COLUMN_KEY: dict[str, str] = {c.key: h for h, c in COLUMNS.items()}
+PAGE_SIZE = 100
+LINK_PARAMS = ("scenario", "page", "sort", "columns")  # besides the filters' dimensions
+
+
+@dataclass(frozen=True)
+class Link:
+    """What the Scenarios page shows, as its URL names it."""
+
+    filters: Filters = field(default_factory=dict)
+    page: int = 1  # 1-based
+    sort: str = "ID"  # a header of COLUMNS
+    descending: bool = False
+    columns: tuple[str, ...] = DEFAULT_COLUMNS
+    focus: int | None = None  # the scenario whose detail is open
+    ignored: tuple[str, ...] = ()  # the parameters and values of the link that meant nothing here
+
+
+def read_link(params: Mapping[str, str], tax: Taxonomy) -> Link:
+    """?persona=a,b&page=3&sort=-updated&columns=arc,tier&scenario=11 -> a Link. What is unknown or
+    malformed is left out and listed in `ignored`, so the page can say so instead of dropping it."""
+    ignored: list[str] = []
+    raw = {k: [v for v in str(params[k]).split(",") if v] for k in params if k in BY_KEY}
+    filters = clean(raw, tax)
+    for key, values in raw.items():
+        ignored += [f"{key}={v}" for v in values if v not in filters.get(key, [])]
+    ignored += [f"{k}={params[k]}" for k in params if k not in BY_KEY and k not in LINK_PARAMS]
+
+    def number(name: str) -> int | None:
+        value = str(params.get(name, ""))
+        if name in params and not (value.isdigit() and int(value) > 0):
+            ignored.append(f"{name}={value}")
+        return int(value) if value.isdigit() and int(value) > 0 else None
+
+    page, focus = number("page") or 1, number("scenario")
+    sort, descending = "ID", False
+    if "sort" in params:
+        key = str(params["sort"])
+        if key.removeprefix("-") in BY_COLUMN_KEY:
+            sort, descending = BY_COLUMN_KEY[key.removeprefix("-")], key.startswith("-")
+        else:
+            ignored.append(f"sort={key}")
+    columns = DEFAULT_COLUMNS
+    if "columns" in params:
+        keys = [k for k in str(params["columns"]).split(",") if k]
+        ignored += [f"columns={k}" for k in keys if k not in BY_COLUMN_KEY]
+        picked = {BY_COLUMN_KEY[k] for k in keys if k in BY_COLUMN_KEY}
+        columns = tuple(h for h in COLUMNS if h in picked) or DEFAULT_COLUMNS
+    return Link(filters, page, sort, descending, columns, focus, tuple(ignored))
+
+
+def to_link(link: Link) -> dict[str, str]:
+    """The URL's parameters of a Link; what is at its default stays out of the address."""
+    out = to_query(link.filters)
+    if link.page > 1:
+        out["page"] = str(link.page)
+    if (link.sort, link.descending) != ("ID", False):
+        out["sort"] = ("-" if link.descending else "") + COLUMNS[link.sort].key
+    if tuple(link.columns) != DEFAULT_COLUMNS:
+        out["columns"] = ",".join(COLUMNS[h].key for h in link.columns)
+    if link.focus:
+        out["scenario"] = str(link.focus)
+    return out
+
+
+def page_count(total: int, size: int = PAGE_SIZE) -> int:
+    return max(1, -(-total // size))
 
 
 def table_frame(rows: list[dict], tax: Taxonomy) -> pd.DataFrame:
@@ -112,6 +201,8 @@ def table_frame(rows: list[dict], tax: Taxonomy) -> pd.DataFrame:
             "emotional_arc",
             "tier",
             "intent",
+            "tone",
+            "outcome_type",
             "status",
             "quality_score",
             "updated_at",
@@ -128,8 +219,10 @@ def table_frame(rows: list[dict], tax: Taxonomy) -> pd.DataFrame:
             "Arc": df["emotional_arc"].map({k: v.name for k, v in tax.by_id("arcs").items()}),
             "Tier": df["tier"].map({t.id: t.name for t in tax.tiers}),
             "Intent": df["intent"].map({k: v.name for k, v in tax.by_id("intents").items()}),
+            "Tone": df["tone"].map({k: v.name for k, v in tax.by_id("tones").items()}),
+            "Outcome": df["outcome_type"].map({k: v.name for k, v in tax.by_id("outcomes").items()}),
             "Quality": pd.to_numeric(df["quality_score"], errors="coerce"),
             "Updated": pd.to_datetime(df["updated_at"], utc=True),
         }
     )
-    return out
+    return out[list(COLUMNS)]

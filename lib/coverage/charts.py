@@ -4,7 +4,7 @@ Every chart has a title, axis titles and hover details; bars against a target dr
 short dark line over each bar and hatch the bars that are under it (readable without colour). An
 emotion is always drawn in its taxonomy colour (emotions.yaml `color`), on every page; everything
 else uses one neutral colour, so colour means "emotion" wherever it appears. `config()` is the
-plotly config for st.plotly_chart: the modebar is always shown, and its camera button downloads a PNG.
+plotly config for st.plotly_chart: the modebar shows on hover, and its camera button downloads a PNG.
 
 Figures are built from one data + layout dict (go.Figure(data=..., layout=...)): plotly's
 update_layout machinery costs ~30 ms a call, a single construction a few.
@@ -30,9 +30,10 @@ FONT: dict[str, Any] = dict(family="Source Sans Pro, Segoe UI, Helvetica, Arial,
 
 
 def config(filename: str) -> dict[str, Any]:
-    """st.plotly_chart(config=...): modebar always visible, PNG download at 2x, no plotly logo."""
+    """st.plotly_chart(config=...): the modebar while the pointer is on the chart (always shown, it
+    covered every chart's title), PNG download at 2x, no plotly logo."""
     return {
-        "displayModeBar": True,
+        "displayModeBar": "hover",
         "displaylogo": False,
         "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"],
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},

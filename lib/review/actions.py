@@ -97,13 +97,24 @@ def correct_user_turn(
     tax: Taxonomy,
 ) -> ActionResult:
     """Revise the emotion of a user turn: primary, sub-emotion and intensity, each changed field a
-    label_revisions row (primary first: the sub-emotion must belong to the family in force)."""
+    label_revisions row (primary first: the sub-emotion must belong to the family in force).
+    sub_emotion: None when the form did not ask (the one in force stays where it fits the family),
+    '' for none."""
     who = _need_name(author, "correct a label")
     t = _turn(view, turn, "user")
     emotions = tax.by_id("emotions")
     if primary not in emotions:
         raise ReviewError(f"Unknown emotion {primary!r}; choose one from the list.")
-    sub = sub_emotion or None
+    family = emotions[primary]
+    if sub_emotion is None and t.sub_emotion and t.sub_emotion not in family.sub_emotions and family.sub_emotions:
+        # the old sub-emotion does not fit the new family: the reviewer says which one does (or none),
+        # instead of the correction clearing it on its own
+        raise ReviewError(
+            f"{t.sub_emotion.replace('_', ' ')} is not a kind of {family.name.lower()}: choose its sub-emotion "
+            f"({', '.join(x.replace('_', ' ') for x in family.sub_emotions)}) or none, then save."
+        )
+    keep = t.sub_emotion if t.sub_emotion in family.sub_emotions else None
+    sub = (sub_emotion or None) if sub_emotion is not None else keep
     if sub is not None and sub not in emotions[primary].sub_emotions:
         raise ReviewError(
             f"{sub.replace('_', ' ')} is not a kind of {emotions[primary].name.lower()}; "

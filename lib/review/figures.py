@@ -25,7 +25,8 @@ def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
 
 
 def arc_figure(view: ConversationView, colours: Mapping[str, str]) -> go.Figure:
-    """Intensity per user turn, each point in its emotion's colour, with the arc's intended curve."""
+    """Intensity per user turn, each point in its emotion's colour, with the arc's intended curve. The
+    turns keep their numbers in the conversation (0, 2, 4...), as the chat and the history show them."""
     df = view.arc
     turns = [int(x) for x in df["turn"]]
     data: list[dict[str, Any]] = []
@@ -66,19 +67,15 @@ def arc_figure(view: ConversationView, colours: Mapping[str, str]) -> go.Figure:
                     "size": 13,
                     "line": {"color": "white", "width": 1.5},
                 },
-                "customdata": [
-                    [n, s, int(i)]
-                    for n, s, i in zip(part["emotion_name"], part["sub_emotion"], part["idx"], strict=True)
-                ],
-                "hovertemplate": "User turn %{x} (turn %{customdata[2]})<br>%{customdata[0]} %{customdata[1]}"
-                "<br>intensity %{y:.2f}<extra></extra>",
+                "customdata": [[n, s] for n, s in zip(part["emotion_name"], part["sub_emotion"], strict=True)],
+                "hovertemplate": "Turn %{x}<br>%{customdata[0]} %{customdata[1]}<br>intensity %{y:.2f}<extra></extra>",
             }
         )
     layout = {
         "height": 230,
         "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
         "title": {"text": "Emotional arc", "font": {"size": 14}},
-        "xaxis": {"title": {"text": "User turn"}, "dtick": 1},
+        "xaxis": {"title": {"text": "Turn"}, "tickmode": "array", "tickvals": turns},
         "yaxis": {"title": {"text": "Intensity"}, "range": [0, 1.05]},
         "legend": {
             "orientation": "h",

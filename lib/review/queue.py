@@ -98,6 +98,39 @@ class QueueFilters:
             criterion=str(data.get("criterion") or ""),
         )
 
+    def to_query(self) -> dict[str, list[str]]:
+        """The filters as URL parameters (a list repeats the parameter: a name may hold a comma); what is
+        at its default stays out. Parameters named and empty ("status=") mean "any"."""
+        default = QueueFilters()
+        out: dict[str, list[str]] = {}
+        for key in self.LISTS:
+            if getattr(self, key) != getattr(default, key):
+                out[key] = list(getattr(self, key)) or [""]
+        if self.quality != default.quality:
+            out["quality"] = [f"{self.quality[0]}-{self.quality[1]}"]
+        for key in ("rating", "below", "criterion"):
+            if getattr(self, key) != getattr(default, key):
+                out[key] = [str(getattr(self, key))]
+        return out
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, Sequence[str]]) -> QueueFilters:
+        """The filters a URL names (to_query's parameters); others keep their default."""
+        data: dict[str, Any] = {}
+        for key in cls.LISTS:
+            if key in params:
+                data[key] = [v for v in params[key] if v]
+        if params.get("quality"):
+            low, _, high = str(params["quality"][-1]).partition("-")
+            if low.isdigit() and high.isdigit():
+                data["quality"] = [int(low), int(high)]
+        for key in ("rating", "criterion"):
+            if params.get(key):
+                data[key] = str(params[key][-1])
+        if params.get("below") and str(params["below"][-1]).isdigit():
+            data["below"] = int(params["below"][-1])
+        return cls.from_dict({**cls().as_dict(), **data})
+
     def replace(self, **changes: Any) -> QueueFilters:
         return QueueFilters.from_dict(
             {**self.as_dict(), **{k: v if isinstance(v, (str, int)) else list(v) for k, v in changes.items()}}

@@ -95,7 +95,7 @@ class ConversationView:
     conversation: Conversation
     row: dict[str, Any]  # its v_review_queue row
     turns: list[TurnView]
-    arc: pd.DataFrame  # one row per user turn: turn, idx, emotion, emotion_name, sub_emotion, intensity, colour
+    arc: pd.DataFrame  # one row per user turn: turn (its index), emotion, emotion_name, sub_emotion, intensity, colour
     target_curve: list[float]  # the arc's intended intensity per user turn (interpolated), [] if unknown
     quality: QualityReport
     quality_note: str
@@ -211,8 +211,7 @@ def build_view(
     users = [t for t in turns if t.role == "user"]
     arc = pd.DataFrame(
         {
-            "turn": list(range(1, len(users) + 1)),
-            "idx": [t.idx for t in users],
+            "turn": [t.idx for t in users],  # the number the chat and the history show
             "emotion": [t.emotion for t in users],
             "emotion_name": [t.emotion_name for t in users],
             "sub_emotion": [t.sub_emotion or "" for t in users],

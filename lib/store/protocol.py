@@ -23,6 +23,7 @@ from lib.store.types import (
     REVIEW_FILTERS,
     SCENARIO_COLUMNS,
     SCENARIO_FILTERS,
+    SCENARIO_SORTS,
     STALE_SQLSTATE,
     BootError,
     BootReport,
@@ -33,6 +34,7 @@ from lib.store.types import (
     MigrationError,
     NotFound,
     PermissionDenied,
+    ScenarioPage,
     Stale,
     StoreError,
     StoreInfo,
@@ -45,6 +47,7 @@ __all__ = [
     "REVIEW_FILTERS",
     "SCENARIO_COLUMNS",
     "SCENARIO_FILTERS",
+    "SCENARIO_SORTS",
     "STALE_SQLSTATE",
     "BootError",
     "BootReport",
@@ -55,6 +58,7 @@ __all__ = [
     "MigrationError",
     "NotFound",
     "PermissionDenied",
+    "ScenarioPage",
     "Stale",
     "Store",
     "StoreError",
@@ -101,6 +105,19 @@ class Store(Protocol):
     ) -> list[dict[str, Any]]:
         """v_scenarios rows ordered by id. filters: SCENARIO_FILTERS key -> allowed values (OR
         within a key, AND across keys; an empty list filters nothing)."""
+        ...
+
+    def scenario_page(
+        self,
+        filters: Mapping[str, Sequence[str | int]] | None = None,
+        sort: str = "id",
+        descending: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> ScenarioPage:
+        """One page of v_scenarios rows, filtered (as list_scenarios), sorted by one of SCENARIO_SORTS
+        (id breaks ties) and counted in the database (public.scenario_page): a page of the table
+        costs the rows shown, not the whole table."""
         ...
 
     def get_scenario(self, scenario_id: int) -> dict[str, Any] | None: ...

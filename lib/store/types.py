@@ -155,6 +155,32 @@ class JobItem(BaseModel):
     cost_usd: float = 0.0
 
 
+# The v_scenarios columns public.scenario_page sorts by (it refuses any other)
+SCENARIO_SORTS: tuple[str, ...] = (
+    "id",
+    "status",
+    "persona",
+    "start_emotion",
+    "topic",
+    "emotional_arc",
+    "tier",
+    "intent",
+    "tone",
+    "outcome_type",
+    "quality_score",
+    "updated_at",
+)
+
+
+class ScenarioPage(NamedTuple):
+    """One page of the scenario table: the rows matching the filters (total, and per status) and the
+    v_scenarios rows of this page, in the order asked for."""
+
+    total: int
+    by_status: dict[str, int]
+    rows: list[dict[str, Any]]
+
+
 class ExportRow(NamedTuple):
     """A conversation to export (lib.export.formats), as stored. `document` is the Conversation's JSON text
     without its `training` block, which comes apart in `training`: the export copies the text into

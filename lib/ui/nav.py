@@ -21,7 +21,7 @@ from lib.config import ConfigError
 from lib.ui import auth
 from lib.ui.display import escape_markdown
 from lib.ui.resources import hosted, settings, store_info
-from lib.ui.session import REVIEWER_KEY
+from lib.ui.session import NAME_MAX, REVIEWER_KEY, recall_name, remember_name
 
 APP_KEY = "br_app"  # set by app.py in every session it runs in
 GOTO_KEY = "br_goto"  # the page (url path, query parameters) a link asked for before app.py had run
@@ -74,12 +74,16 @@ def sidebar() -> None:
         if user is None:
             return
     else:
+        recall_name()
         st.text_input(
             "Your name",
             key=REVIEWER_KEY,
+            max_chars=NAME_MAX,
             placeholder="e.g. Dana Reyes, CFP",
-            help="Recorded with every review decision and label correction in this session.",
+            help="Recorded with every review decision and label correction. This browser remembers it, "
+            "so a reload or a new tab keeps it; change it here, or empty the field to forget it.",
         )
+        remember_name()
     info = store_info()
     if isinstance(info, str):
         st.error(f"Database unavailable: {info}")

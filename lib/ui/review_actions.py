@@ -15,6 +15,7 @@ from lib.core.vocabulary import Decision
 from lib.store import Stale, StoreError
 from lib.ui import flash as notes
 from lib.ui import resources
+from lib.ui.compat import LAZY
 from lib.ui.quality import conversation_view
 from lib.ui.session import REVIEWER_KEY, reviewer
 
@@ -48,9 +49,16 @@ def widget_value(name: str, value: Any) -> Any:
 
 
 def restore_state() -> None:
-    """Put back what the widgets lose on a page change (the session keeps it), and open a shared link."""
+    """Put back what the widgets lose on a page change (the session keeps it), and open a shared link
+    or a reloaded page: its filters and its conversation."""
     st.session_state.setdefault(ADVANCE_WIDGET, st.session_state.get(rv.ADVANCE_KEY, True))
-    saved = rv.QueueFilters.from_dict(st.session_state.get(rv.FILTERS_KEY))
+    linked = {k: st.query_params.get_all(k) for k in st.query_params if k in FILTER_WIDGETS}
+    # a link that names filters (a reload, a shared address) wins over what the session kept
+    saved = (
+        rv.QueueFilters.from_query(linked)
+        if linked
+        else rv.QueueFilters.from_dict(st.session_state.get(rv.FILTERS_KEY))
+    )
     for name, key in FILTER_WIDGETS.items():
         if key not in st.session_state:
             st.session_state[key] = widget_value(name, getattr(saved, name))
@@ -60,9 +68,16 @@ def restore_state() -> None:
 
 
 def current_filters() -> rv.QueueFilters:
-    """The filters as the widgets hold them, also kept in the session for the next visit."""
+    """The filters as the widgets hold them, also kept in the session for the next visit and in the URL."""
     filters = rv.QueueFilters.from_dict({name: st.session_state[key] for name, key in FILTER_WIDGETS.items()})
     st.session_state[rv.FILTERS_KEY] = filters.as_dict()
+    linked = filters.to_query()  # the URL names the queue, so a reload takes the same one again
+    for name in FILTER_WIDGETS:
+        if st.query_params.get_all(name) != linked.get(name, []):
+            if name in linked:
+                st.query_params[name] = linked[name]
+            else:
+                del st.query_params[name]
     return filters
 
 
@@ -164,6 +179,11 @@ def label_key(conversation_id: str, idx: int) -> str:
     return f"rv_{conversation_id}_{idx}"
 
 
+def label_popover_key(conversation_id: str, idx: int) -> str:
+    """The key of one turn's "Correct labels" popover: its open state, where the Streamlit has lazy popovers."""
+    return f"rv_pop_{conversation_id}_{idx}"
+
+
 def correct(conversation_id: str, idx: int, role: str) -> None:
     k = label_key(conversation_id, idx)
     try:
@@ -195,6 +215,8 @@ def correct(conversation_id: str, idx: int, role: str) -> None:
     except (rv.ReviewError, StoreError) as exc:
         flash("error", str(exc), f"turn-{idx}")
         return
-    for suffix in ("_emotion", "_intensity", "_strategy", "_supporting", "_why"):  # show the labels now in force
-        st.session_state.pop(k + suffix, None)
+    for key in [x for x in st.session_state if str(x).startswith(k + "_")]:  # show the labels now in force
+        del st.session_state[key]
+    if LAZY:  # saved: the popover closes over the confirmation below the turn
+        st.session_state[label_popover_key(conversation_id, idx)] = False
     flash("success", result.message, f"turn-{idx}")

@@ -40,8 +40,8 @@ def name_form() -> None:
     with st.container(border=True):
         st.markdown("#### :material/badge: Who is reviewing?")
         st.markdown(
-            "Decisions and label corrections are recorded with your name. Enter it once for this "
-            "session (it is also in the sidebar)."
+            "Decisions and label corrections are recorded with your name. Enter it once: this browser "
+            "remembers it (change it in the sidebar)."
         )
         with st.form("rv_name_form", border=False, enter_to_submit=True):
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
@@ -101,6 +101,7 @@ def label_form(
     pop: Any, t: rv.TurnView, k: str, cid: str, emotions: dict[str, Any], strategy_names: dict[str, str]
 ) -> None:
     """The "Correct labels" widgets of one turn."""
+    ask, sub = False, None  # a user turn's new family needs a sub-emotion chosen before saving
     with pop:
         if t.role == "user":
             ids = list(emotions)
@@ -111,14 +112,25 @@ def label_form(
                 format_func=lambda x: emotions[x].name,
                 key=f"{k}_emotion",
             )
-            subs = ["", *emotions[primary].sub_emotions]
-            st.selectbox(
+            family = emotions[primary]
+            subs = ["", *family.sub_emotions]
+            # a new family whose kinds do not include the one in force: the reviewer picks, nothing is cleared
+            ask = bool(t.sub_emotion) and t.sub_emotion not in subs and bool(family.sub_emotions)
+            sub = st.selectbox(
                 "Sub-emotion",
                 subs,
-                index=subs.index(t.sub_emotion) if t.sub_emotion in subs else 0,
+                index=None if ask else subs.index(t.sub_emotion) if t.sub_emotion in subs else 0,
                 format_func=lambda x: x.replace("_", " ") if x else "(none)",
+                placeholder=f"Choose a kind of {family.name.lower()}",
                 key=f"{k}_sub_{primary}",
             )
+            if ask and sub is None:
+                st.caption(
+                    f"{esc(str(t.sub_emotion).replace('_', ' '))} is not a kind of {esc(family.name.lower())}: "
+                    "choose its sub-emotion (or none) to save."
+                )
+            elif t.sub_emotion and t.sub_emotion not in subs:
+                st.caption(f"{esc(family.name)} has no sub-emotions: {esc(t.sub_emotion.replace('_', ' '))} goes.")
             st.slider("Intensity", 0.0, 1.0, float(t.intensity or 0.0), 0.05, key=f"{k}_intensity")
         else:
             ids = list(strategy_names)
@@ -142,6 +154,7 @@ def label_form(
             type="primary",
             icon=":material/save:",
             key=f"{k}_save",
+            disabled=ask and sub is None,
             on_click=correct,
             args=(cid, t.idx, t.role),
         )

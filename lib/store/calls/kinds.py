@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from lib.core.models import SCENARIO_FIELDS, Conversation
-from lib.store.protocol import LABEL_STATS_GROUPS, REVIEW_FILTERS, SCENARIO_FILTERS, InvalidInput, JobItem
+from lib.store.protocol import LABEL_STATS_GROUPS, REVIEW_FILTERS, SCENARIO_FILTERS, InvalidInput, JobItem, ScenarioPage
 
 LOG_COLUMNS: frozenset[str] = frozenset(
     {
@@ -275,6 +276,32 @@ def filter_conditions(
 
 def scenario_where(args: Args) -> list[Cond]:
     return filter_conditions(args["filters"], SCENARIO_FILTERS, "scenario", int_keys=("ids",))
+
+
+def scenario_filter_columns(filters: Mapping[str, Sequence[str | int]] | None) -> dict[str, list[str]]:
+    """SCENARIO_FILTERS keys -> the v_scenarios columns public.scenario_page filters by (empty lists dropped)."""
+    out: dict[str, list[str]] = {}
+    for key, values in (filters or {}).items():
+        column = SCENARIO_FILTERS.get(key)
+        if column is None:
+            raise InvalidInput(f"unknown scenario filter {key!r}; expected one of {', '.join(SCENARIO_FILTERS)}")
+        if values:
+            out[column] = [str(v) for v in values]
+    return out
+
+
+def scenario_page(value: Any) -> ScenarioPage:
+    page = value or {}
+    return ScenarioPage(
+        total=int(page.get("total") or 0),
+        by_status={str(k): int(v) for k, v in (page.get("by_status") or {}).items()},
+        rows=[{k: _when(k, v) for k, v in row.items()} for row in page.get("rows") or []],
+    )
+
+
+def _when(column: str, value: Any) -> Any:
+    """A time inside jsonb is ISO text; rows elsewhere carry aware datetimes (see the protocol)."""
+    return datetime.fromisoformat(value) if column.endswith("_at") and isinstance(value, str) else value
 
 
 def review_where(args: Args) -> list[Cond]:

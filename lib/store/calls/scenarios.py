@@ -20,6 +20,8 @@ from lib.store.calls.kinds import (
     first,
     info_counts,
     integer,
+    scenario_filter_columns,
+    scenario_page,
     scenario_payload,
     scenario_where,
     texts,
@@ -48,6 +50,19 @@ SCENARIO_CALLS: dict[str, Call] = {
     "coverage_version": Fn("coverage_version", {}, "value", "read the coverage version", shape=str),
     # -- scenarios
     "list_scenarios": Read("v_scenarios", "list scenarios", where=scenario_where, limit="limit"),
+    "scenario_page": Fn(
+        "scenario_page",
+        {
+            "p_filters": Arg("filters", "jsonb", scenario_filter_columns),
+            "p_sort": Arg("sort", "text"),
+            "p_descending": Arg("descending", "boolean", bool),
+            "p_limit": Arg("limit", "integer", integer),
+            "p_offset": Arg("offset", "integer", integer),
+        },
+        "value",
+        "read a page of scenarios",
+        shape=scenario_page,
+    ),
     "get_scenario": Read(
         "v_scenarios", "read scenario #{scenario_id}", where=equal("id", "scenario_id", int), one=True, shape=first
     ),
