@@ -46,6 +46,7 @@ SCENARIO_CALLS: dict[str, Call] = {
         order=("scope", "section", "a", "b", "c"),
     ),
     "coverage_version": Fn("coverage_version", {}, "value", "read the coverage version", shape=str),
+    "conversation_texts": Read("v_conversation_texts", "read the conversations' texts"),
     # -- scenarios
     "list_scenarios": Read("v_scenarios", "list scenarios", where=scenario_where, limit="limit"),
     "get_scenario": Read(

@@ -1,0 +1,105 @@
+"""How varied the dataset is, next to how much of it there is: near-duplicate clusters across every
+current conversation, and per taxonomy cell (a tier, persona, arc, topic, or persona x topic) the
+diversity figures:
+- distinct-2: distinct word pairs over all word pairs of the cell's turns (1 = nothing repeats);
+- the most frequent opening of the person's messages (first two words) and its share;
+- mean pairwise similarity: the mean shingle Jaccard between the cell's conversations.
+Input: Store.conversation_texts() rows. The measures are lib/core/similarity.py's."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from lib.core import similarity
+from lib.core.taxonomy import Taxonomy
+
+# cell id -> (label, the row keys that make a cell, their taxonomy dimensions)
+CELLS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "tier": ("Tier", ("tier",), ("tiers",)),
+    "persona": ("Persona", ("persona",), ("personas",)),
+    "emotional_arc": ("Emotional arc", ("emotional_arc",), ("arcs",)),
+    "topic": ("Topic", ("topic",), ("topics",)),
+    "persona_topic": ("Persona x topic", ("persona", "topic"), ("personas", "topics")),
+}
+# the scopes of the Coverage page, as review statuses; "planned" has no text yet, so it shows every generated one
+SCOPE_STATUSES: dict[str, tuple[str, ...] | None] = {"approved": ("approved",), "generated": None, "planned": None}
+PAIR_LIMIT = 60  # conversations per cell compared pairwise (60 -> 1,770 pairs)
+OPENING_WORDS = 2
+
+
+def in_scope(rows: Sequence[Mapping[str, Any]], scope: str) -> list[Mapping[str, Any]]:
+    statuses = SCOPE_STATUSES.get(scope)
+    return [r for r in rows if statuses is None or r.get("review_status") in statuses]
+
+
+def docs(rows: Sequence[Mapping[str, Any]]) -> list[similarity.Doc]:
+    return [similarity.Doc(str(r["id"]), str(r["created_at"]), tuple(r.get("texts") or ())) for r in rows]
+
+
+def find_clusters(rows: Sequence[Mapping[str, Any]], tax: Taxonomy) -> list[similarity.Cluster]:
+    """The near-duplicate clusters among the conversations, under the taxonomy's quality rules."""
+    return similarity.clusters(docs(rows), similarity.Rule.of(tax.targets.quality))
+
+
+def cluster_frame(
+    clusters: Sequence[similarity.Cluster], rows: Sequence[Mapping[str, Any]], tax: Taxonomy
+) -> pd.DataFrame:
+    """One row per cluster, newest member first: what the Coverage page lists."""
+    by_id = {str(r["id"]): r for r in rows}
+    personas = {p.id: p.name for p in tax.personas}
+    topics = {t.id: t.name for t in tax.topics}
+    out = []
+    for c in clusters:
+        newest = by_id.get(c.newest, {})
+        out.append(
+            {
+                "newest": c.newest,
+                "earlier": ", ".join(c.members[:-1]),
+                "size": len(c.members),
+                "similarity": c.similarity,
+                "shared_turns": c.shared_turns,
+                "cell": personas.get(newest.get("persona", ""), newest.get("persona", ""))
+                + " · "
+                + topics.get(newest.get("topic", ""), newest.get("topic", "")),
+            }
+        )
+    return pd.DataFrame(out, columns=["newest", "earlier", "size", "similarity", "shared_turns", "cell"])
+
+
+def _cell_figures(rows: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
+    texts = [t for r in rows for t in r.get("texts") or ()]
+    user_texts = [
+        t for r in rows for t, role in zip(r.get("texts") or (), r.get("roles") or (), strict=False) if role == "user"
+    ]
+    openings = Counter(o for o in (similarity.opening(t, OPENING_WORDS) for t in user_texts) if o)
+    top, top_n = openings.most_common(1)[0] if openings else ("", 0)
+    whole = [frozenset().union(*(similarity.shingles(t, k) for t in r.get("texts") or ())) for r in rows]
+    return {
+        "conversations": len(rows),
+        "distinct_2": similarity.distinct_n(texts, 2),
+        "top_opening": top,
+        "opening_share": top_n / len(user_texts) if user_texts else None,
+        "mean_similarity": similarity.mean_pairwise(whole, PAIR_LIMIT),
+    }
+
+
+def figures(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, cell: str) -> pd.DataFrame:
+    """The diversity figures per cell of the given kind (CELLS), the biggest cell first."""
+    _, keys, dims = CELLS[cell]
+    label = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in dims}
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(str(r.get(k) or "") for k in keys), []).append(r)
+    k = tax.targets.quality.shingle_words
+    out = []
+    for key, members in groups.items():
+        name = " · ".join(label[d].get(v, v) for d, v in zip(dims, key, strict=True))
+        out.append({"cell": name, **_cell_figures(members, k)})
+    frame = pd.DataFrame(
+        out, columns=["cell", "conversations", "distinct_2", "top_opening", "opening_share", "mean_similarity"]
+    )
+    return frame.sort_values(["conversations", "cell"], ascending=[False, True], ignore_index=True)
