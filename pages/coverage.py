@@ -220,7 +220,7 @@ cell = st.segmented_control(
 )
 if text_rows:
     st.dataframe(
-        diversity.figures(text_rows, tax, cell or "persona"),
+        diversity.figures(near_duplicates.profiles(store.label, version, scope), tax, cell or "persona"),
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * 12, 460),

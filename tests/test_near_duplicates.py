@@ -115,9 +115,9 @@ def test_diversity_figures_show_a_templated_cell(seeds: dict[str, Conversation],
 
     persona_a, persona_b = tax.personas[0].id, tax.personas[1].id
     rows = [row(one, "x1", persona_a), row(one, "x2", persona_a), row(one, "y1", persona_b), row(other, "y2", persona_b)]
-    frame = diversity.figures(rows, tax, "persona").set_index("cell")
+    frame = diversity.figures(diversity.profiles(rows, tax), tax, "persona").set_index("cell")
     templated, varied = frame.loc[tax.personas[0].name], frame.loc[tax.personas[1].name]
-    assert templated["mean_similarity"] == 1.0 and varied["mean_similarity"] < 0.1
+    assert templated["mean_similarity"] == 1.0 and varied["mean_similarity"] < 0.15
     assert templated["distinct_2"] < varied["distinct_2"]
     assert templated["top_opening"] == similarity.opening(one.turns[0].text)
     assert templated["opening_share"] > varied["opening_share"]

@@ -14,10 +14,10 @@ Containment across the dataset is confirmed among those candidates only (LSH ind
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
+import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from lib.core.checks.normalize import words
@@ -135,10 +135,16 @@ def near_pairs(
     lsh = MinHashLSH(threshold=rule.jaccard * LSH_MARGIN, num_perm=NUM_PERM)
     found: list[Match] = []
     live_sketches = [sketched[n] for n in live] if sketched is not None else sketches([sets[n] for n in live])
-    for n, sketch in zip(live, live_sketches, strict=True):
+    by_index = dict(zip(live, live_sketches, strict=True))
+    floor = rule.jaccard * LSH_MARGIN
+    for n, sketch in by_index.items():
         for other in lsh.query(sketch):
             i = int(other)
             if groups is not None and groups[i] == groups[n]:
+                continue
+            # text that shares common sentences makes many weak candidates: the sketch's own estimate
+            # sets most of them aside before the exact (and much slower) comparison
+            if by_index[i].jaccard(sketch) < floor:
                 continue
             match = compare(sets[i], sets[n], rule, i, n)
             if match is not None:
@@ -147,27 +153,24 @@ def near_pairs(
     return sorted(found, key=lambda m: (m.i, m.j))
 
 
-def mean_pairwise(sets: Sequence[Shingles], limit: int = 60) -> float | None:
-    """Mean Jaccard over every pair of the sets (the first `limit` of them): how alike a group's
-    texts are on average. None for fewer than two."""
-    chosen = [s for s in sets if s][:limit]
-    pairs = list(combinations(chosen, 2))
-    if not pairs:
+def mean_pairwise(hashvalues: Sequence[np.ndarray]) -> float | None:
+    """Mean Jaccard over every pair of a group's texts, estimated from their MinHash sketches' hash
+    values (MinHash.hashvalues): how alike the group reads on average. None for fewer than two."""
+    m = len(hashvalues)
+    if m < 2:
         return None
-    return sum(jaccard(a, b) for a, b in pairs) / len(pairs)
+    table = np.stack(hashvalues)
+    same = np.zeros((m, m))
+    for column in table.T:  # one permutation at a time keeps memory at m x m
+        same += column[:, None] == column[None, :]
+    total = (same.sum() - same.trace()) / (m * (m - 1))
+    return float(total / table.shape[1])
 
 
-def distinct_n(texts: Iterable[str], n: int = 2) -> float | None:
-    """Distinct n-grams over all n-grams of the texts (distinct-n): 1 when nothing repeats, low for
-    templated text. None when the texts have no n-gram."""
-    total = 0
-    seen: set[tuple[str, ...]] = set()
-    for text in texts:
-        w = words(text)
-        grams = [tuple(w[i : i + n]) for i in range(len(w) - n + 1)]
-        total += len(grams)
-        seen.update(grams)
-    return len(seen) / total if total else None
+def ngrams(text: str, n: int) -> list[tuple[str, ...]]:
+    """The text's runs of n words, in order and with repeats: what distinct-n counts."""
+    w = words(text)
+    return [tuple(w[i : i + n]) for i in range(len(w) - n + 1)]
 
 
 def opening(text: str, n: int = 2) -> str:

@@ -3,15 +3,18 @@ current conversation, and per taxonomy cell (a tier, persona, arc, topic, or per
 diversity figures:
 - distinct-2: distinct word pairs over all word pairs of the cell's turns (1 = nothing repeats);
 - the most frequent opening of the person's messages (first two words) and its share;
-- mean pairwise similarity: the mean shingle Jaccard between the cell's conversations.
+- mean pairwise similarity: the mean shingle Jaccard between the cell's conversations (estimated
+  from their MinHash sketches, so a cell of hundreds stays cheap).
 Input: Store.conversation_texts() rows. The measures are lib/core/similarity.py's."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lib.core import similarity
@@ -27,7 +30,6 @@ CELLS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 }
 # the scopes of the Coverage page, as review statuses; "planned" has no text yet, so it shows every generated one
 SCOPE_STATUSES: dict[str, tuple[str, ...] | None] = {"approved": ("approved",), "generated": None, "planned": None}
-PAIR_LIMIT = 60  # conversations per cell compared pairwise (60 -> 1,770 pairs)
 OPENING_WORDS = 2
 
 
@@ -70,35 +72,71 @@ def cluster_frame(
     return pd.DataFrame(out, columns=["newest", "earlier", "size", "similarity", "shared_turns", "cell"])
 
 
-def _cell_figures(rows: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
-    texts = [t for r in rows for t in r.get("texts") or ()]
-    user_texts = [
-        t for r in rows for t, role in zip(r.get("texts") or (), r.get("roles") or (), strict=False) if role == "user"
+@dataclass(frozen=True)
+class Profile:
+    """What the diversity figures need of one conversation, worked out once for every kind of cell."""
+
+    cell: tuple[str, ...]  # the values of CELL_KEYS
+    bigrams: frozenset[tuple[str, ...]]
+    bigram_count: int
+    openings: tuple[str, ...]  # of the person's messages
+    sketch: np.ndarray  # MinHash hash values of the whole conversation's shingles
+
+
+CELL_KEYS: tuple[str, ...] = ("tier", "persona", "emotional_arc", "topic")
+
+
+def profiles(rows: Sequence[Mapping[str, Any]], tax: Taxonomy) -> list[Profile]:
+    k = tax.targets.quality.shingle_words
+    wholes = []
+    out = []
+    for r in rows:
+        texts = list(r.get("texts") or ())
+        roles = list(r.get("roles") or ())
+        grams = [g for t in texts for g in similarity.ngrams(t, 2)]
+        users = [t for t, role in zip(texts, roles, strict=False) if role == "user"]
+        wholes.append(frozenset().union(*(similarity.shingles(t, k) for t in texts)))
+        out.append(
+            (
+                tuple(str(r.get(key) or "") for key in CELL_KEYS),
+                frozenset(grams),
+                len(grams),
+                tuple(o for o in (similarity.opening(t, OPENING_WORDS) for t in users) if o),
+            )
+        )
+    sketched = similarity.sketches(wholes)
+    return [
+        Profile(cell, grams, count, openings, sketch.hashvalues)
+        for (cell, grams, count, openings), sketch in zip(out, sketched, strict=True)
     ]
-    openings = Counter(o for o in (similarity.opening(t, OPENING_WORDS) for t in user_texts) if o)
+
+
+def _cell_figures(members: Sequence[Profile]) -> dict[str, Any]:
+    total = sum(p.bigram_count for p in members)
+    openings = Counter(o for p in members for o in p.openings)
+    n_openings = sum(openings.values())
     top, top_n = openings.most_common(1)[0] if openings else ("", 0)
-    whole = [frozenset().union(*(similarity.shingles(t, k) for t in r.get("texts") or ())) for r in rows]
     return {
-        "conversations": len(rows),
-        "distinct_2": similarity.distinct_n(texts, 2),
+        "conversations": len(members),
+        "distinct_2": len(frozenset().union(*(p.bigrams for p in members))) / total if total else None,
         "top_opening": top,
-        "opening_share": top_n / len(user_texts) if user_texts else None,
-        "mean_similarity": similarity.mean_pairwise(whole, PAIR_LIMIT),
+        "opening_share": top_n / n_openings if n_openings else None,
+        "mean_similarity": similarity.mean_pairwise([p.sketch for p in members]),
     }
 
 
-def figures(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, cell: str) -> pd.DataFrame:
+def figures(found: Sequence[Profile], tax: Taxonomy, cell: str) -> pd.DataFrame:
     """The diversity figures per cell of the given kind (CELLS), the biggest cell first."""
     _, keys, dims = CELLS[cell]
     label = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in dims}
-    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault(tuple(str(r.get(k) or "") for k in keys), []).append(r)
-    k = tax.targets.quality.shingle_words
+    at = [CELL_KEYS.index(k) for k in keys]
+    groups: dict[tuple[str, ...], list[Profile]] = {}
+    for p in found:
+        groups.setdefault(tuple(p.cell[i] for i in at), []).append(p)
     out = []
     for key, members in groups.items():
         name = " · ".join(label[d].get(v, v) for d, v in zip(dims, key, strict=True))
-        out.append({"cell": name, **_cell_figures(members, k)})
+        out.append({"cell": name, **_cell_figures(members)})
     frame = pd.DataFrame(
         out, columns=["cell", "conversations", "distinct_2", "top_opening", "opening_share", "mean_similarity"]
     )

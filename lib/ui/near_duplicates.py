@@ -27,6 +27,12 @@ def clusters(source: str, version: str, scope: str = "generated") -> list[simila
     return diversity.find_clusters(diversity.in_scope(texts(source, version), scope), resources.taxonomy())
 
 
+@st.cache_data(max_entries=4, show_spinner="Measuring the diversity…")
+def profiles(source: str, version: str, scope: str) -> list[diversity.Profile]:
+    """What the diversity figures need of each conversation of a Coverage scope, worked out once."""
+    return diversity.profiles(diversity.in_scope(texts(source, version), scope), resources.taxonomy())
+
+
 def notice(conversation_id: str, open_conversation: Callable[[str], None]) -> None:
     """On Review: whether this conversation repeats others, and a way to open the one it repeats."""
     store = resources.store()
