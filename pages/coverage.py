@@ -171,9 +171,9 @@ else:
 # ---- diversity and near-duplicates -----------------------------------------------------------
 st.subheader("Diversity and near-duplicates", anchor="diversity")
 try:
-    version = store.coverage_version()
-    text_rows = diversity.in_scope(near_duplicates.texts(store.label, version), scope)
-    clusters = near_duplicates.clusters(store.label, version, scope)
+    version, text_scope = store.coverage_version(), diversity.text_scope(scope)
+    text_rows = diversity.in_scope(near_duplicates.texts(store.label, version), text_scope)
+    clusters = near_duplicates.clusters(store.label, version, text_scope)
 except StoreError as exc:
     st.error(f"**The conversations' texts could not be read.** {exc}")
     st.stop()
@@ -219,11 +219,14 @@ cell = st.segmented_control(
     key="br_coverage_diversity_cell",
 )
 if text_rows:
+    diversity_frame = diversity.figures(
+        near_duplicates.profiles(store.label, version, text_scope), tax, cell or "persona"
+    )
     st.dataframe(
-        diversity.figures(near_duplicates.profiles(store.label, version, scope), tax, cell or "persona"),
+        diversity_frame,
         hide_index=True,
         width="stretch",
-        height=min(38 + 35 * 12, 460),
+        height=min(38 + 35 * len(diversity_frame), 460),
         column_config={
             "cell": st.column_config.TextColumn(diversity.CELLS[cell or "persona"][0], width="medium"),
             "conversations": st.column_config.NumberColumn("Conversations", width="small"),

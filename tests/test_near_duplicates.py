@@ -140,7 +140,10 @@ def test_the_export_can_leave_out_the_repeats(seeds: dict[str, Conversation], db
 
 # ---- on the pages (store: the pages' database, the Review page tests' fixture) ---------------------------
 def test_coverage_lists_the_cluster_and_review_flags_its_newest(store: PostgresStore, db_tax: Taxonomy) -> None:
+    before = store.conversation_texts_version()
     [copy] = generate_approvable(store, db_tax, 1, "dup")  # seed-01's turns, for another scenario
+    after = store.conversation_texts_version()
+    assert before != after
     texts = store.conversation_texts()
     assert len(texts) == 11 and copy.id in {r["id"] for r in texts}
     assert next(r for r in texts if r["id"] == copy.id)["texts"] == [t.text for t in copy.turns]
@@ -167,3 +170,6 @@ def test_coverage_lists_the_cluster_and_review_flags_its_newest(store: PostgresS
     assert not review.exception, review.exception
     assert any("Near-duplicate: the newest of 2" in w.value for w in review.warning)
     assert any(b.label.startswith("Open seed-01") for b in review.button)
+
+    store.record_review(copy.id, "needs_edit", reviewer="Ana Reviewer", notes="too close to seed-01")
+    assert store.conversation_texts_version() == after  # a decision does not make Review search again

@@ -28,13 +28,20 @@ CELLS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "topic": ("Topic", ("topic",), ("topics",)),
     "persona_topic": ("Persona x topic", ("persona", "topic"), ("personas", "topics")),
 }
-# the scopes of the Coverage page, as review statuses; "planned" has no text yet, so it shows every generated one
-SCOPE_STATUSES: dict[str, tuple[str, ...] | None] = {"approved": ("approved",), "generated": None, "planned": None}
+# the scopes of the Coverage page, as review statuses; "planned" has no text yet, so it reads every generated one
+SCOPE_STATUSES: dict[str, tuple[str, ...] | None] = {"approved": ("approved",), "generated": None}
+
+
+def text_scope(scope: str) -> str:
+    """The scope whose conversations' text a Coverage scope reads (planned: every generated one)."""
+    return scope if scope in SCOPE_STATUSES else "generated"
+
+
 OPENING_WORDS = 2
 
 
 def in_scope(rows: Sequence[Mapping[str, Any]], scope: str) -> list[Mapping[str, Any]]:
-    statuses = SCOPE_STATUSES.get(scope)
+    statuses = SCOPE_STATUSES[text_scope(scope)]
     return [r for r in rows if statuses is None or r.get("review_status") in statuses]
 
 

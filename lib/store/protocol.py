@@ -95,6 +95,11 @@ class Store(Protocol):
         near-duplicate search and the diversity figures. coverage_version changes when they do."""
         ...
 
+    def conversation_texts_version(self) -> str:
+        """A short text that changes when a conversation's text can have changed (added, regenerated,
+        removed) and not when one is reviewed: a cache key for the near-duplicate search."""
+        ...
+
     def close(self) -> None: ...
 
     # -- scenarios ----------------------------------------------------------------------------

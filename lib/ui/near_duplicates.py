@@ -15,9 +15,11 @@ from lib.ui import resources
 from lib.ui.display import escape_markdown as esc
 
 
-@st.cache_data(max_entries=2, show_spinner="Reading the conversations…")
+@st.cache_data(max_entries=4, show_spinner="Reading the conversations…")
 def texts(source: str, version: str) -> list[dict[str, Any]]:
-    """Store.conversation_texts() once per version of the data (the arguments are the cache key)."""
+    """Store.conversation_texts() once per version of the data (the arguments are the cache key).
+    Coverage passes coverage_version (review statuses matter there); Review passes
+    conversation_texts_version, so a decision does not read and search everything again."""
     return resources.store().conversation_texts()
 
 
@@ -37,7 +39,7 @@ def notice(conversation_id: str, open_conversation: Callable[[str], None]) -> No
     """On Review: whether this conversation repeats others, and a way to open the one it repeats."""
     store = resources.store()
     try:
-        found = clusters(store.label, store.coverage_version())
+        found = clusters(store.label, store.conversation_texts_version())
     except StoreError as exc:
         st.caption(f":material/warning: Near-duplicates could not be looked for: {esc(str(exc))}")
         return

@@ -15,3 +15,18 @@ select c.id, c.scenario_id, c.created_at, c.review_status, c.source,
 
 revoke all on public.v_conversation_texts from anon;
 grant select on public.v_conversation_texts to authenticated, service_role;
+
+-- Changes when a conversation's text can have changed (one added, regenerated or removed), and not
+-- when it is reviewed: Review keys the near-duplicate search on it, so a decision does not search
+-- again. Read as the caller (security invoker), so the rows it sees are the rows the view shows.
+create or replace function public.conversation_texts_version() returns text
+language sql stable security invoker
+set search_path = public, pg_temp
+as $$
+  select count(*) || ':' || coalesce(max(c.created_at)::text, '') || ':' || coalesce(max(c.id), '')
+    from public.conversations c
+   where c.is_current
+$$;
+
+revoke all on function public.conversation_texts_version() from public, anon;
+grant execute on function public.conversation_texts_version() to authenticated, service_role;

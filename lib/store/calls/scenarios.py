@@ -47,6 +47,9 @@ SCENARIO_CALLS: dict[str, Call] = {
     ),
     "coverage_version": Fn("coverage_version", {}, "value", "read the coverage version", shape=str),
     "conversation_texts": Read("v_conversation_texts", "read the conversations' texts"),
+    "conversation_texts_version": Fn(
+        "conversation_texts_version", {}, "value", "read the conversations' text version", shape=str
+    ),
     # -- scenarios
     "list_scenarios": Read("v_scenarios", "list scenarios", where=scenario_where, limit="limit"),
     "get_scenario": Read(
