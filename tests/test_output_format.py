@@ -4,6 +4,7 @@ stored (exported) format still carries each sentence's text, filled in from the 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pydantic
 import pytest
@@ -66,3 +67,26 @@ def test_a_sentence_left_out_or_numbered_twice_fails_the_check_by_number(
     assert "sentence_functions[2] repeats sentence_functions[1], sentence 1" in reason
     assert "sentence 2 " in reason and "has no entry in sentence_functions" in reason
     assert isinstance(turns[1], AssistantTurn) and turns[1].sentence_functions[2].sentence == turns[1].sentence_functions[1].sentence
+
+
+def test_a_wrong_sentence_number_goes_back_to_the_model_with_the_numbered_sentences(
+    seeds: dict[str, Conversation], tax: Taxonomy
+) -> None:
+    from tests.fake_anthropic import FakeAnthropic
+    from tests.test_generation import run
+
+    with FakeAnthropic(tax) as fake:
+
+        def one_too_many(body: dict) -> Any:
+            status, headers, message = fake.answer(body, "valid")
+            conv = json.loads(message["content"][0]["text"])
+            functions = conv["turns"][1]["sentence_functions"]
+            functions.append({"sentence": len(functions), "function": "Closes."})
+            message["content"][0]["text"] = json.dumps(conv)
+            return status, headers, message
+
+        fake.script(one_too_many)
+        result = run(fake, tax, seeds)
+        repair = fake.message_requests()[1].body["messages"][2]["content"]
+    assert result.ok and [a.outcome for a in result.attempts] == ["invalid", "repaired"]
+    assert "turns[1]" in repair and "but the text has" in repair and '[0] "' in repair
