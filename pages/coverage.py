@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 import lib.coverage as coverage
+from lib.coverage import diversity
 from lib.coverage.charts import config, fmt
 from lib.store import StoreError
-from lib.ui import nav, resources
+from lib.ui import nav, near_duplicates, resources
 from lib.ui.display import names
 from lib.ui.session import reviewer
 
@@ -165,6 +166,86 @@ else:
             "unit": st.column_config.TextColumn("Counted in", width="small"),
             "how": st.column_config.TextColumn("How to fill it", width="large"),
         },
+    )
+
+# ---- diversity and near-duplicates -----------------------------------------------------------
+st.subheader("Diversity and near-duplicates", anchor="diversity")
+try:
+    version, text_scope = store.coverage_version(), diversity.text_scope(scope)
+    text_rows = diversity.in_scope(near_duplicates.texts(store.label, version), text_scope)
+    clusters = near_duplicates.clusters(store.label, version, text_scope)
+except StoreError as exc:
+    st.error(f"**The conversations' texts could not be read.** {exc}")
+    st.stop()
+st.caption(
+    "Read from the text of the conversations "
+    + ("approved so far" if scope == "approved" else "generated so far (scenarios not generated have no text yet)")
+    + ". Two conversations are near-duplicates when their word shingles overlap as much as the quality rules "
+    f"allow two turns of one conversation to (Jaccard {rules.near_duplicate_jaccard:g}), or when half the turns of "
+    "the shorter one are near-copies of turns of the other."
+)
+repeats = sum(len(c.repeats) for c in clusters)
+dup_cols = st.columns(3)
+dup_cols[0].metric("Near-duplicate clusters", fmt(len(clusters)))
+dup_cols[1].metric(
+    "Conversations that repeat an earlier one",
+    fmt(repeats),
+    help="Every member of a cluster but its earliest: what an export with 'Leave out near-duplicates' drops.",
+)
+dup_cols[2].metric("Conversations read", fmt(len(text_rows)))
+if clusters:
+    st.dataframe(
+        diversity.cluster_frame(clusters, text_rows, tax),
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * len(clusters), 300),
+        column_config={
+            "newest": st.column_config.TextColumn("Newest (flagged)", width="medium"),
+            "earlier": st.column_config.TextColumn("Earlier members", width="large"),
+            "size": st.column_config.NumberColumn("Members", width="small"),
+            "similarity": st.column_config.NumberColumn("Jaccard", format="%.2f", width="small"),
+            "shared_turns": st.column_config.NumberColumn("Turns alike", width="small"),
+            "cell": st.column_config.TextColumn("Persona · topic of the newest", width="medium"),
+        },
+        key="br_coverage_clusters",
+    )
+else:
+    st.success("No near-duplicate conversations in this view.", icon=":material/check_circle:")
+cell = st.segmented_control(
+    "Diversity per",
+    list(diversity.CELLS),
+    format_func=lambda c: diversity.CELLS[c][0],
+    default="persona",
+    key="br_coverage_diversity_cell",
+)
+if text_rows:
+    diversity_frame = diversity.figures(
+        near_duplicates.profiles(store.label, version, text_scope), tax, cell or "persona"
+    )
+    st.dataframe(
+        diversity_frame,
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * len(diversity_frame), 460),
+        column_config={
+            "cell": st.column_config.TextColumn(diversity.CELLS[cell or "persona"][0], width="medium"),
+            "conversations": st.column_config.NumberColumn("Conversations", width="small"),
+            "distinct_2": st.column_config.NumberColumn(
+                "Distinct-2", format="%.2f", help="Distinct word pairs over all word pairs: low means templated."
+            ),
+            "top_opening": st.column_config.TextColumn(
+                "Commonest opening", help="The first two words the person's messages most often start with."
+            ),
+            "opening_share": st.column_config.ProgressColumn(
+                "Share of openings", min_value=0.0, max_value=1.0, format="percent"
+            ),
+            "mean_similarity": st.column_config.NumberColumn(
+                "Mean similarity",
+                format="%.3f",
+                help="Mean shingle Jaccard between two conversations of the cell: high means they read alike.",
+            ),
+        },
+        key="br_coverage_diversity",
     )
 
 # ---- plan scenarios for the gaps -------------------------------------------------------------

@@ -94,6 +94,12 @@ no_hard = qcols[2].toggle(
     help="Leave out a conversation that fails a hard integrity check (run again on the labels in force) or whose "
     "rating of a hard criterion (safety) is below its pass mark.",
 )
+no_near_dup = st.toggle(
+    "Leave out near-duplicates",
+    key="export_no_near_dup",
+    help="Of each cluster of conversations that repeat each other (listed on the Coverage page), keep only the "
+    "earliest.",
+)
 
 try:
     counts = store.export_counts(filters)
@@ -110,7 +116,9 @@ if matching:
 elif statuses:
     probe = ex.ExportOptions(selection=selection, filters=filters, review_statuses=statuses)
     st.warning(ex.explain_empty(probe, tax, counts, total))
-quality = ex.ExportOptions(min_rating=min_rating, min_ratings=min_ratings, no_hard_failures=no_hard)
+quality = ex.ExportOptions(
+    min_rating=min_rating, min_ratings=min_ratings, no_hard_failures=no_hard, no_near_duplicates=no_near_dup
+)
 if matching and quality.quality_active():
     if filters:
         st.caption(
@@ -243,6 +251,7 @@ if st.button("Build export", type="primary", disabled=problem is not None, icon=
             min_rating=min_rating,
             min_ratings=min_ratings,
             no_hard_failures=no_hard,
+            no_near_duplicates=no_near_dup,
         )
         with st.spinner(f"Exporting {matching} conversations…"):
             result = ex.run(store, options, tax, dest, make_zip=make_zip)

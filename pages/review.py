@@ -7,7 +7,7 @@ import streamlit as st
 
 import lib.review as rv
 from lib.store import StoreError
-from lib.ui import nav, quality, resources
+from lib.ui import nav, near_duplicates, quality, resources
 from lib.ui import review_actions as act
 from lib.ui import review_widgets as widgets
 from lib.ui.calibration import calibration_view
@@ -174,6 +174,8 @@ def queue_view() -> None:
     if not view.is_current and view.row.get("next_version_id"):
         st.info("This version was replaced by a regeneration.", icon=":material/history:")
         st.button("Open the current version", on_click=act.go, args=(view.row["next_version_id"],), key="rv_open_next")
+    if view.is_current:
+        near_duplicates.notice(cid, act.go)
 
     left, right = st.columns([3, 2], gap="large")
 

@@ -71,6 +71,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from lib.core.checks.labels import arc_curve
+from lib.core.checks.sentences import split_sentences
 from lib.core.taxonomy import Taxonomy, load_taxonomy
 
 Answer = tuple[int, dict[str, str], Any]
@@ -175,9 +176,12 @@ def _seed_assistant_turns() -> list[dict[str, Any]]:
         from lib.core.seeds import load_seeds
 
         turns = [t for c in load_seeds().conversations for t in c.turns if t.role == "assistant"]
-        _SEED_TURNS = [{"text": t.text, "sentence_functions": [sf.model_dump() for sf in t.sentence_functions]}
+        _SEED_TURNS = [{"text": t.text, "functions": [sf.function for sf in t.sentence_functions]}
                        for t in turns if len(t.text.split()) <= 200]
     return _SEED_TURNS
+
+
+_ROLE = re.compile(r'"role"\s*:')
 
 
 def _tokens(text: str, chars_per_token: float = 4.0) -> int:
@@ -195,6 +199,8 @@ class FakeAnthropic:
         self.min_cache_tokens = min_cache_tokens
         self.cache_ttl_s = cache_ttl_s
         self.extra_output_tokens = extra_output_tokens  # e.g. thinking tokens, for the bench
+        # added per turn of the answer: the bench sizes answers like the seeds, whatever their length
+        self.extra_output_tokens_per_turn = 0.0
         self.batch_polls_to_end = batch_polls_to_end
         self.batch_behaviour = batch_behaviour or (lambda custom_id, params: "valid")
         self.requests: list[Recorded] = []
@@ -459,7 +465,7 @@ class FakeAnthropic:
         stop_reason = "end_turn"
         stop_details = None
         if kind == "malformed":
-            text = text[: len(text) // 2]
+            text = text[: len(text) // 2].rstrip()  # the API strips trailing space from a turn sent back
         elif kind == "max_tokens":
             text = text[: len(text) * 2 // 3]
             stop_reason = "max_tokens"
@@ -501,7 +507,8 @@ class FakeAnthropic:
                     write = sys_tokens
                 self._cache[key] = now + self.cache_ttl_s  # a read refreshes the TTL
         plain = msg_tokens + (0 if (write or read) else sys_tokens)
-        out = _tokens(output_text, 3.6) + self.extra_output_tokens if output_text else 5
+        padding = self.extra_output_tokens + round(self.extra_output_tokens_per_turn * len(_ROLE.findall(output_text)))
+        out = _tokens(output_text, 3.6) + padding if output_text else 5
         return {"input_tokens": plain, "output_tokens": out, "cache_creation_input_tokens": write,
                 "cache_read_input_tokens": read,
                 "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
@@ -563,11 +570,13 @@ class FakeAnthropic:
             strategy = family.suited_strategies[i % len(family.suited_strategies)]
             supporting = [s for s in family.suited_strategies if s != strategy][:1]
             seed_turn = pool[(start + i) % len(pool)]
-            functions = [dict(sf) for sf in seed_turn["sentence_functions"]]
             text = seed_turn["text"]
             if i < len(required):
                 text = text + " " + required[i].example
-                functions.append({"sentence": required[i].example, "function": "Gives what the scenario requires."})
+            # the answer numbers the sentences, as the output contract asks, and never quotes them
+            known = seed_turn["functions"]
+            functions = [{"sentence": k, "function": known[k] if k < len(known) else "Gives what the scenario requires."}
+                         for k in range(len(split_sentences(text)))]
             turns.append({"role": "assistant", "text": text,
                           "strategies": {"primary": strategy, "supporting": supporting},
                           "intended_effect": "The person feels heard and sees one manageable next step.",

@@ -130,7 +130,7 @@ def _with_unsafe_sentence(fake: FakeAnthropic) -> Any:
         turn = conv["turns"][3]
         sentence = "Honestly, put it all in one AI stock."
         turn["text"] += " " + sentence
-        turn["sentence_functions"].append({"sentence": sentence, "function": "Pushes a product."})
+        turn["sentence_functions"].append({"sentence": len(turn["sentence_functions"]), "function": "Pushes a product."})
         message["content"][0]["text"] = json.dumps(conv)
         return status, headers, message
     return answer

@@ -19,7 +19,7 @@ from lib.core.checks.normalize import (
     stems,
 )
 from lib.core.checks.sentences import split_sentences
-from lib.core.checks.similarity import containment, jaccard, shared_run, shingles
+from lib.core.similarity import containment, jaccard, shared_run, shingles
 from lib.core.compliance import ForbiddenRule
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy

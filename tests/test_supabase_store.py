@@ -67,6 +67,8 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
     }.items():
         stub.rpc(name, value)
     stub.table("conversations", [{"id": "conv-a", "version": 1, "document": doc}])
+    stub.rpc("conversation_texts_version", "1:2026-12-02:conv-a")
+    stub.table("v_conversation_texts", [{"id": "conv-a", "roles": ["user"], "texts": ["hello"]}])
     stub.table("v_scenarios", [{**scenario, "conversation_id": "conv-a", "review_status": "unreviewed"}])
     stub.table("generation_job_items", [{**ITEM, "scenarios": {"tier": "template", "persona": "p",
                                                                "emotional_arc": "a", "topic": "t"}}])
@@ -76,6 +78,8 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "scenario_status_counts": lambda: hosted.scenario_status_counts(),
         "coverage_counts": lambda: hosted.coverage_counts(("approved", "planned")),
         "coverage_version": lambda: hosted.coverage_version(),
+        "conversation_texts": lambda: hosted.conversation_texts(),
+        "conversation_texts_version": lambda: hosted.conversation_texts_version(),
         "close": lambda: None,  # last, below
         "list_scenarios": lambda: hosted.list_scenarios({"persona": ["a"], "ids": [1], "status": []}, limit=5),
         "scenario_page": lambda: hosted.scenario_page({"persona": ["a"]}, sort="persona", limit=5, offset=5),

@@ -2,7 +2,7 @@
 
     python -m lib export [--out DIR] [--selection approved|all|custom] [--filter persona=a,b ...]
                          [--review-status approved ...] [--min-rating 3] [--min-rating safety=4 ...]
-                         [--no-hard-failures] [--formats all|full_jsonl,messages,...]
+                         [--no-hard-failures] [--no-near-duplicates] [--formats all|full_jsonl,messages,...]
                          [--eval-ratio 0.1] [--seed 0] [--weights] [--license other] [--name NAME]
                          [--from PATH] [--no-zip] [--preview N]
 
@@ -117,6 +117,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
         help="leave out a conversation that fails a hard integrity check (labels in force) or a hard "
         "criterion of the rubric",
     )
+    parser.add_argument(
+        "--no-near-duplicates",
+        action="store_true",
+        help="of each cluster of conversations that repeat each other, export only the earliest",
+    )
     parser.add_argument("--formats", default="all", help=f"all, or a comma list of {', '.join(FORMATS)}")
     parser.add_argument("--eval-ratio", type=float, default=0.1, help="share of scenarios in eval, 0-0.5 (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="split seed; the same seed gives the same split")
@@ -153,6 +158,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
             min_rating=min_rating,
             min_ratings=min_ratings,
             no_hard_failures=args.no_hard_failures,
+            no_near_duplicates=args.no_near_duplicates,
             formats=_parse_formats(args.formats),
             eval_ratio=args.eval_ratio,
             seed=args.seed,

@@ -3,7 +3,8 @@
   where one rated, else the judge's latest: v_conversation_quality). A conversation not rated yet (or
   without a rating of a criterion given a minimum) is left out as "not rated yet";
 - no hard-rule failure: the hard integrity checks run again on the labels in force, and the rubric's hard
-  criteria in force (a safety rating below its pass mark).
+  criteria in force (a safety rating below its pass mark);
+- no near-duplicates: of the conversations left, each cluster that repeats itself keeps its earliest.
 What they leave out is returned with its reasons, for the manifest and the dataset card."""
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import CHECKS
 from lib.export.items import Item
-from lib.export.select import ExportOptions
+from lib.export.select import ExportOptions, drop_near_duplicates
 
 # why a conversation was left out, in the order the card lists them
 EXCLUSION_REASONS: dict[str, str] = {
     "hard_failure": "A hard rule fails",
     "unrated": "Not rated yet",
     "below_min_rating": "Rated below the minimum",
+    "near_duplicate": "A near-duplicate of an earlier conversation",
 }
 RATE_HINT = "rate them first (the Generate page's Rate conversations, or `python -m lib judge`)"
 HARD_CHECKS = [c for c in CHECKS if c.hard]
@@ -108,6 +110,12 @@ def apply_quality(
             excluded.append({"id": item.id, "reasons": list(dict.fromkeys(reasons)), "detail": "; ".join(details)})
         else:
             kept.append(item)
+    if options.no_near_duplicates:
+        kept, repeats = drop_near_duplicates(kept, tax)
+        excluded += [
+            {"id": cid, "reasons": ["near_duplicate"], "detail": f"repeats {earliest}"}
+            for cid, earliest in repeats.items()
+        ]
     return QualityOutcome(kept, excluded)
 
 

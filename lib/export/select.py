@@ -3,7 +3,9 @@
 - all: every generated conversation that was not rejected (unreviewed, approved, needs_edit);
 - custom: the dimension filters (persona, emotional state, arc, topic, ...) and the review
   statuses given (approved unless told otherwise; rejected only when asked for).
-Any of them can also ask for a minimum rating and for no hard-rule failure (lib/export/quality.py).
+Any of them can also ask for a minimum rating and for no hard-rule failure (lib/export/quality.py),
+and to leave out near-duplicates: of each cluster of conversations that repeat each other
+(lib/core/similarity.py), only the earliest is kept.
 
 The options the page and the CLI ask for, checking them, reading the selection from a store or from
 full-format files, and saying why nothing matched."""
@@ -18,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lib.core import similarity
 from lib.core import vocabulary as vocab
 from lib.core.filters import DIMENSIONS, Dimension
 from lib.core.models import Conversation
@@ -65,6 +68,9 @@ class ExportOptions(BaseModel):
     min_rating: int | None = Field(None, ge=1, le=5, description="every rating in force at least this")
     min_ratings: dict[str, int] = Field(default_factory=dict, description="criterion -> its rating in force at least")
     no_hard_failures: bool = Field(False, description="leave out a hard integrity check or hard criterion failed")
+    no_near_duplicates: bool = Field(
+        False, description="leave out every member of a near-duplicate cluster but its earliest"
+    )
 
     @field_validator("formats")
     @classmethod
@@ -106,7 +112,7 @@ class ExportOptions(BaseModel):
         return dict(self.filters) if self.selection == "custom" else {}
 
     def quality_active(self) -> bool:
-        return self.min_rating is not None or bool(self.min_ratings) or self.no_hard_failures
+        return self.min_rating is not None or bool(self.min_ratings) or self.no_hard_failures or self.no_near_duplicates
 
     def quality_text(self) -> str:
         """'rated at least 3 (safety at least 4), no hard-rule failure', or ''."""
@@ -119,6 +125,8 @@ class ExportOptions(BaseModel):
                 parts.append(f"rated {each}")
         if self.no_hard_failures:
             parts.append("no hard-rule failure")
+        if self.no_near_duplicates:
+            parts.append("no near-duplicates")
         return ", ".join(parts)
 
     def describe(self, tax: Taxonomy) -> str:
@@ -261,6 +269,25 @@ def select_in_memory(items: Iterable[Item], options: ExportOptions, tax: Taxonom
         if all(dims.get(k) in v for k, v in filters.items()):
             out.append(item)
     return out
+
+
+def drop_near_duplicates(items: Sequence[Item], tax: Taxonomy) -> tuple[list[Item], dict[str, str]]:
+    """The items without the later members of each near-duplicate cluster among them (the earliest of
+    a cluster stays), and those left out: id -> the id of the earliest member they repeat."""
+    docs = [
+        similarity.Doc(
+            item.id,
+            str((item.doc.get("provenance") or {}).get("created_at") or ""),
+            tuple(str(t.get("text") or "") for t in item.turns),
+        )
+        for item in items
+    ]
+    repeats = {
+        member: c.kept
+        for c in similarity.clusters(docs, similarity.Rule.of(tax.targets.quality))
+        for member in c.repeats
+    }
+    return [i for i in items if i.id not in repeats], repeats
 
 
 def explain_empty(

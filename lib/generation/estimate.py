@@ -30,7 +30,7 @@ from lib.generation.ratelimit import DEFAULT_CONCURRENCY, RateLimits
 from lib.generation.rating import QualityPolicy, policy_in_force
 from lib.store.protocol import Store
 
-OUTPUT_TOKENS_PER_TURN = 500  # a 16-turn conversation with sentence functions is ~8k output tokens
+OUTPUT_TOKENS_PER_TURN = 360  # the seeds in the output format (sentences numbered, not quoted): ~355 a turn
 OUTPUT_TOKENS_PER_SECOND = 60.0  # generation speed assumed before there is any history
 MIN_HISTORY = 3  # conversations needed before the measured averages replace token counting
 BATCH_TIME = "within 24 h (usually within the hour)"  # how long the Message Batches API takes

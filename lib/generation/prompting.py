@@ -21,8 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lib.core.checks.sentences import numbered_sentences, sentence_numbers, split_sentences
 from lib.core.models import (
     SCENARIO_FIELDS,
     Arc,
@@ -76,8 +77,10 @@ class GeneratedStrategies(_Out):
 
 
 class GeneratedSentence(_Out):
-    sentence: str
-    function: str = Field(description="Why the sentence is there.")
+    # The model points at a sentence by its number instead of quoting it again: quoting every
+    # sentence was a quarter of the output tokens. The text is filled in from the split in to_turns.
+    sentence: int = Field(description="Number of the sentence in the turn's text, counted from 0.")
+    function: str = Field(description="Why the sentence is there, in a few words.")
 
 
 class GeneratedUserTurn(_Out):
@@ -93,6 +96,17 @@ class GeneratedAssistantTurn(_Out):
     intended_effect: str
     sentence_functions: list[GeneratedSentence]
     learning_objective: str
+
+    @model_validator(mode="after")
+    def _sentences_exist(self) -> GeneratedAssistantTurn:
+        count = len(split_sentences(self.text))
+        bad = [sf.sentence for sf in self.sentence_functions if not 0 <= sf.sentence < count]
+        if bad:
+            raise ValueError(
+                f"sentence_functions point at sentence {bad[0]}, but the text has {count} sentences, "
+                f"numbered 0 to {count - 1}: {numbered_sentences(self.text)}"
+            )
+        return self
 
 
 GeneratedTurn = Annotated[GeneratedUserTurn | GeneratedAssistantTurn, Field(discriminator="role")]
@@ -132,7 +146,9 @@ class GeneratedConversation(_Out):
                         ),
                         intended_effect=t.intended_effect,
                         sentence_functions=[
-                            SentenceFunction(sentence=s.sentence, function=s.function) for s in t.sentence_functions
+                            SentenceFunction(sentence=sentences[s.sentence].text, function=s.function)
+                            for sentences in [split_sentences(t.text)]
+                            for s in t.sentence_functions
                         ],
                         learning_objective=t.learning_objective,
                     )
@@ -164,7 +180,14 @@ class GeneratedConversation(_Out):
                         "text": t.text,
                         "strategies": t.strategies.model_dump(),
                         "intended_effect": t.intended_effect,
-                        "sentence_functions": [s.model_dump() for s in t.sentence_functions],
+                        "sentence_functions": [
+                            {"sentence": n, "function": s.function}
+                            for n, s in zip(
+                                sentence_numbers(t.text, [s.sentence for s in t.sentence_functions]),
+                                t.sentence_functions,
+                                strict=True,
+                            )
+                        ],
                         "learning_objective": t.learning_objective,
                     }
                 )

@@ -97,6 +97,17 @@ class Store(Protocol):
         """A short text that changes whenever anything coverage_counts reads changes (a cache key)."""
         ...
 
+    def conversation_texts(self) -> list[dict[str, Any]]:
+        """Every current conversation's turn texts in order (v_conversation_texts: id, scenario_id,
+        created_at, review_status, source, tier, persona, emotional_arc, topic, roles, texts), for the
+        near-duplicate search and the diversity figures. coverage_version changes when they do."""
+        ...
+
+    def conversation_texts_version(self) -> str:
+        """A short text that changes when a conversation's text can have changed (added, regenerated,
+        removed) and not when one is reviewed: a cache key for the near-duplicate search."""
+        ...
+
     def close(self) -> None: ...
 
     # -- scenarios ----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Label integrity: the labels describe the text they sit on, and agree with each other and the taxonomy.
 
 - every emotion cue is a span of its own user turn;
-- an assistant turn's sentence_functions quote its sentences, in order, none invented or missing;
+- an assistant turn's sentence_functions quote its sentences, in order, none invented or missing
+  (a generated answer numbers the sentences; lib.generation.prompting fills in their text, so the
+  findings name the sentence numbers too);
 - valence and arousal lie in the emotion family's ranges (emotions.yaml);
 - a secondary emotion differs from the primary, supporting strategies exclude the primary;
 - the user's intensity follows the arc's curve within the taxonomy's tolerance.
@@ -94,7 +96,7 @@ def _entry_problems(i: int, turn: AssistantTurn) -> list[Finding]:
                         turn=i,
                         span=entry,
                         message=f"{here}: sentence_functions[{k}] repeats "
-                        f"sentence_functions[{matched[j]}] {_quote(entry)}",
+                        f"sentence_functions[{matched[j]}], sentence {j} {_quote(entry)}",
                     )
                 )
             else:
@@ -139,12 +141,18 @@ def _entry_problems(i: int, turn: AssistantTurn) -> list[Finding]:
                 Finding(
                     turn=i,
                     span=sentence,
-                    message=f"{here}: the sentence {_quote(sentence)} has no entry in sentence_functions",
+                    message=f"{here}: sentence {j} {_quote(sentence)} has no entry in sentence_functions",
                 )
             )
     order = [matched[j] for j in sorted(matched)]
     if not found and order != sorted(order):
-        found.append(Finding(turn=i, message=f"{here}: sentence_functions are not in the order of the text"))
+        found.append(
+            Finding(
+                turn=i,
+                message=f"{here}: sentence_functions are not in the order of the text; "
+                f"list the sentences 0 to {len(sentences) - 1} in turn",
+            )
+        )
     if not found:  # same sentences, same order: the splitter and the entries disagree on a boundary
         found.append(
             Finding(

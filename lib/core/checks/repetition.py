@@ -1,7 +1,8 @@
 """No empty turns and no repetition inside a conversation.
 
-Two turns repeat each other when their word shingles overlap beyond the taxonomy's thresholds
-(Jaccard for two similar turns, containment for one pasted inside a longer one), or when they
+Two turns repeat each other when they are near-duplicates (lib/core/similarity.py, the same rule
+the dataset-wide search uses: Jaccard for two similar turns, containment for one pasted inside a
+longer one), or when they
 share a long sentence word for word (a boilerplate line copied into every answer). Thresholds:
 targets.yaml quality.
 """
@@ -11,14 +12,15 @@ from __future__ import annotations
 from lib.core.checks.base import AnyTurn, Finding, Outcome, judged, where
 from lib.core.checks.normalize import clip, normalize, normalize_phrase, words
 from lib.core.checks.sentences import split_sentences
-from lib.core.checks.similarity import containment, jaccard, shared_run, shingles
 from lib.core.models import Conversation
+from lib.core.similarity import Rule, compare, shared_run, shingles
 from lib.core.taxonomy import Taxonomy
 
 
 def no_empty_or_duplicate(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Outcome:
     rules = tax.targets.quality
-    k = rules.shingle_words
+    rule = Rule.of(rules)
+    k = rule.k
     found: list[Finding] = []
     sets = [shingles(t.text, k) for t in turns]
     norms = [normalize(t.text) for t in turns]
@@ -43,14 +45,14 @@ def no_empty_or_duplicate(conv: Conversation, turns: list[AnyTurn], tax: Taxonom
                 )
                 flagged.add(j)
                 break
-            jac, con = jaccard(sets[i], sets[j]), containment(sets[i], sets[j])
-            if jac >= rules.near_duplicate_jaccard or con >= rules.near_duplicate_containment:
+            match = compare(sets[i], sets[j], rule)
+            if match is not None:
                 run = shared_run(turns[i].text, turns[j].text, k) or clip(turns[j].text)
                 measure = (
-                    f"Jaccard {jac:.2f} of {k}-word shingles, limit {rules.near_duplicate_jaccard:g}"
-                    if jac >= rules.near_duplicate_jaccard
-                    else f"{con:.0%} of the shorter turn's {k}-word shingles are in the other, "
-                    f"limit {rules.near_duplicate_containment:.0%}"
+                    f"Jaccard {match.jaccard:.2f} of {k}-word shingles, limit {rule.jaccard:g}"
+                    if match.by_jaccard(rule)
+                    else f"{match.containment:.0%} of the shorter turn's {k}-word shingles are in the other, "
+                    f"limit {rule.containment:.0%}"
                 )
                 found.append(
                     Finding(

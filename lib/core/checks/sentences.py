@@ -15,7 +15,10 @@ It does not end:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from lib.core.checks.normalize import clip, normalize_phrase
 
 # Lower-cased, without the final period.
 _NEVER_FINAL = {
@@ -192,3 +195,18 @@ def split_sentences(text: str) -> list[Sentence]:
     if start < end:
         out.append(Sentence(text[start:end], start, end))
     return out
+
+
+def numbered_sentences(text: str, limit: int = 60) -> str:
+    """The text's sentences with their numbers, `[0] "First..." [1] "Second..."`: what a model that
+    refers to sentences by number needs to see when its numbers and the split disagree."""
+    return " ".join(f'[{n}] "{clip(s.text, limit)}"' for n, s in enumerate(split_sentences(text)))
+
+
+def sentence_numbers(text: str, quoted: Sequence[str]) -> list[int]:
+    """The number of each quoted sentence in the text's split. A quote that is not one of them (a label
+    written before the text was edited) keeps its position, within the sentences there are."""
+    split = [normalize_phrase(s.text) for s in split_sentences(text)]
+    index = {s: n for n, s in reversed(list(enumerate(split)))}
+    last = max(len(split) - 1, 0)
+    return [index.get(normalize_phrase(q), min(k, last)) for k, q in enumerate(quoted)]

@@ -48,6 +48,10 @@ SCENARIO_CALLS: dict[str, Call] = {
         order=("scope", "section", "a", "b", "c"),
     ),
     "coverage_version": Fn("coverage_version", {}, "value", "read the coverage version", shape=str),
+    "conversation_texts": Read("v_conversation_texts", "read the conversations' texts"),
+    "conversation_texts_version": Fn(
+        "conversation_texts_version", {}, "value", "read the conversations' text version", shape=str
+    ),
     # -- scenarios
     "list_scenarios": Read("v_scenarios", "list scenarios", where=scenario_where, limit="limit"),
     "scenario_page": Fn(
