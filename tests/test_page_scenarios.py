@@ -154,11 +154,11 @@ def test_the_table_pages_in_the_database_and_the_url_keeps_the_page(app_env: str
     finally:
         store.close()
     at = run()
-    assert showing(at) == "Showing **1–100** of **130** scenarios" and len(at.dataframe[0].value) == 100
-    assert any(b.label == "Generate all not generated (120)" for b in at.button)  # every page's rows, not this one's
+    assert showing(at) == "Showing **1–100** of **140** scenarios" and len(at.dataframe[0].value) == 100
+    assert any(b.label == "Generate all not generated (130)" for b in at.button)  # every page's rows, not this one's
     next(b for b in at.button if b.key == "scn_next").click()
     run(at)
-    assert showing(at) == "Showing **101–130** of **130** scenarios" and len(at.dataframe[0].value) == 30
+    assert showing(at) == "Showing **101–140** of **140** scenarios" and len(at.dataframe[0].value) == 40
     assert param(at, "page") == "2"
     multiselect(at, "Tier").set_value(["template"])
     run(at)
