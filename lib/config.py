@@ -23,6 +23,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from lib.core.redaction import dsn_password, remember
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
 PRICES_FILE = ROOT / "config" / "prices.yaml"
@@ -151,6 +153,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The first source that has a value wins.
         return init_settings, _Variables(settings_cls, "env"), _Variables(settings_cls, "secrets")
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Every secret this process is given is masked wherever text is stored, logged or shown.
+        values = [getattr(self, f).get_secret_value() for f in SECRET_FIELDS if getattr(self, f) is not None]
+        if self.database_url is not None:
+            values.append(dsn_password(self.database_url.get_secret_value()) or "")
+        remember(*values)
 
     @field_validator("data_dir", "prices_file")
     @classmethod
