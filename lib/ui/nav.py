@@ -18,6 +18,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from lib.config import ConfigError
+from lib.core import limits
 from lib.ui import auth
 from lib.ui.display import escape_markdown
 from lib.ui.resources import hosted, settings, store_info
@@ -77,6 +78,7 @@ def sidebar() -> None:
         st.text_input(
             "Your name",
             key=REVIEWER_KEY,
+            max_chars=limits.NAME.max_chars,
             placeholder="e.g. Dana Reyes, CFP",
             help="Recorded with every review decision and label correction in this session.",
         )
