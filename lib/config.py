@@ -226,12 +226,12 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             err = exc.errors()[0]
             name = str(err["loc"][0]) if err["loc"] else "?"
-            where = name
+            where, advice = name, f"set {name} to a valid value"
             if name in from_env:
-                where = f"environment variable {name}"
+                where, advice = f"environment variable {name}", f"change or unset {name}"
             elif name in from_file:
-                where = f"{name} in {path}"
-            raise ConfigError(f"{where}: {err['msg']}") from None
+                where, advice = f"{name} in {path}", f"change it in {path}"
+            raise ConfigError(f"{where}: {err['msg']}; {advice}") from None
         finally:
             _loading.reset(token)
 
@@ -292,12 +292,19 @@ def _set_values(variables: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _read_secrets(path: Path) -> dict[str, Any]:
+    from lib.core import files  # it imports this module
+
     if not path.is_file():
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc}); fix the file or remove it") from None
+        data = tomllib.loads(files.read_text(path))
+    except files.FileProblem as exc:
+        raise ConfigError(str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        # "Invalid value (at line 3, column 7)": the line is in the message, never the value itself
+        problem = str(exc)
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(files.syntax_error(path, "TOML", line, problem)) from None
     return {k: v for k, v in data.items() if not isinstance(v, dict)}
 
 
