@@ -17,7 +17,7 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.generation.rating import policy_in_force
 from lib.store import StoreError
 from lib.ui import auth, nav, resources
-from lib.ui.display import badge, estimate_figures, names
+from lib.ui.display import badge, escape_markdown, estimate_figures, names
 from lib.ui.session import reviewer
 
 nav.open_in_app("generate")
@@ -49,13 +49,8 @@ elif worker is None:
         "otherwise the server log says why it did not start.",
         icon=":material/error:",
     )
-else:
-    state = worker.status()  # type: ignore[attr-defined]
-    if not state.get("alive"):
-        st.error(
-            f"The generation worker stopped ({state.get('error') or 'no reason given'}). Restart the app; "
-            "queued items are safe and will be picked up again."
-        )
+elif problem := worker.problem():  # type: ignore[attr-defined]
+    st.error(escape_markdown(problem))
 
 pick = names(tax, "personas"), names(tax, "topics")
 label_names = {"personas": pick[0], "topics": pick[1]}
@@ -240,7 +235,7 @@ def jobs_panel() -> None:
     job = by_id[job_id]
     p = runner.progress(job)
 
-    if worker is not None and p.active:
+    if worker is not None and worker.alive and p.active:  # type: ignore[attr-defined]
         st.caption(runner.worker_line(worker.status()))  # type: ignore[attr-defined]
 
     message = st.session_state.pop(FLASH_KEY, None)

@@ -35,7 +35,8 @@ def unreadable(path: Path, exc: OSError, *, setting: str | None = None) -> str:
         advice = f"give the user running the app read access (chmod u+r {name}){other}"
         cause = "permission denied"
     elif isinstance(exc, FileNotFoundError):
-        advice = f"restore it (git checkout -- {name}){other}"
+        inside = not Path(name).is_absolute()
+        advice = (f"restore it (git checkout -- {name})" if inside else "create it") + other
         cause = "it does not exist"
     elif isinstance(exc, IsADirectoryError):
         advice = f"point at a file instead{other}"

@@ -126,20 +126,27 @@ def _stop_worker(worker: object) -> None:
 
 
 @st.cache_resource(show_spinner=False, on_release=_stop_worker)
+def _worker() -> object | None:
+    from lib.generation.app_worker import start_app_worker
+
+    if hosted():
+        from lib.store.supabase import open_supabase_store
+
+        config = settings()
+        if config.supabase_service_key is None or not config.has_api_key:
+            return None
+        return start_app_worker(open_supabase_store(config, service=True), config)
+    return start_app_worker(_server_store(), settings())
+
+
 def worker() -> object | None:
     """The generation worker of this server process: one thread (lib.generation.app_worker.WorkerThread) that
     claims the queued job items, or None without an API key (the app then works offline). In hosted
-    mode it runs as the service role, from the server's secrets (never a browser's token)."""
-    from lib.generation.app_worker import start_app_worker
+    mode it runs as the service role, from the server's secrets (never a browser's token). When it
+    cannot start, a NotStarted that says why (the server log says it too); the next page run tries again."""
+    from lib.generation.app_worker import not_started
 
     try:
-        if hosted():
-            from lib.store.supabase import open_supabase_store
-
-            config = settings()
-            if config.supabase_service_key is None or not config.has_api_key:
-                return None
-            return start_app_worker(open_supabase_store(config, service=True), config)
-        return start_app_worker(_server_store(), settings())
-    except (StoreError, ConfigError, ValueError):  # the page says generation is unavailable
-        return None
+        return _worker()
+    except (StoreError, ConfigError, ValueError) as exc:  # PriceError and TaxonomyError are ValueErrors
+        return not_started(exc)
