@@ -386,8 +386,10 @@ n = {
 }
 title = st.columns([5, 1])
 title[0].subheader(
-    f"#{scenario['id']} · {n['personas'].get(scenario['persona'], scenario['persona'])} · "
-    f"{n['topics'].get(scenario['topic'], scenario['topic'])}"
+    escape_markdown(
+        f"#{scenario['id']} · {n['personas'].get(scenario['persona'], scenario['persona'])} · "
+        f"{n['topics'].get(scenario['topic'], scenario['topic'])}"
+    )
 )
 with title[1]:
     status_badge(scenario["status"])
@@ -448,7 +450,9 @@ with right:
         )
         conv = next(c for c in versions if c.id == chosen)
         st.caption(
-            f"{len(conv.turns)} turns · review: {conv.review.status.replace('_', ' ')}"
-            + (f" · model {conv.provenance.model}" if conv.provenance.model else "")
+            escape_markdown(
+                f"{len(conv.turns)} turns · review: {conv.review.status.replace('_', ' ')}"
+                + (f" · model {conv.provenance.model}" if conv.provenance.model else "")
+            )
         )
         render_chat(conv.current_turns(), tax)

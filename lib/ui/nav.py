@@ -20,7 +20,7 @@ from streamlit.errors import StreamlitAPIException
 from lib.config import ConfigError
 from lib.core import limits
 from lib.ui import auth
-from lib.ui.display import escape_markdown
+from lib.ui.display import error_text, escape_markdown
 from lib.ui.resources import hosted, settings, store_info
 from lib.ui.session import REVIEWER_KEY
 
@@ -65,7 +65,7 @@ def sidebar() -> None:
     try:
         config = settings()
     except ConfigError as exc:
-        st.error(f"A setting is wrong: {exc}")
+        st.error(f"A setting is wrong: {error_text(exc)}")
         return
     if hosted():  # decisions are recorded under the signed-in account
         user = auth.current()
@@ -84,7 +84,7 @@ def sidebar() -> None:
         )
     info = store_info()
     if isinstance(info, str):
-        st.error(f"Database unavailable: {info}")
+        st.error(f"Database unavailable: {error_text(info)}")
         return
     c = info.counts
     st.caption(

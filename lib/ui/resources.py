@@ -19,6 +19,7 @@ from lib.core.rubric import Rubric, RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from lib.store import PermissionDenied, Store, StoreError, StoreInfo, open_store
 from lib.ui import auth
+from lib.ui.display import error_text
 
 
 @st.cache_resource(show_spinner=False)
@@ -44,7 +45,7 @@ def taxonomy() -> Taxonomy:
     try:
         return _taxonomy()
     except TaxonomyError as exc:
-        st.error(f"**The taxonomy could not be loaded.** {exc}. Fix that file and reload the page.")
+        st.error(f"**The taxonomy could not be loaded.** {error_text(exc)}. Fix that file and reload the page.")
         st.stop()
         raise  # unreachable: st.stop() ends the script
 
@@ -54,7 +55,7 @@ def rubric() -> Rubric:
     try:
         return default_rubric(taxonomy().path)
     except RubricError as exc:
-        st.error(f"**The quality rubric could not be read.** {exc}. Fix that file and reload the page.")
+        st.error(f"**The quality rubric could not be read.** {error_text(exc)}. Fix that file and reload the page.")
         st.stop()
         raise  # unreachable: st.stop() ends the script
 
@@ -105,7 +106,7 @@ def store() -> Store:
     except PermissionDenied:
         auth.not_signed_in()
     except (StoreError, ConfigError, TaxonomyError) as exc:
-        st.error(f"**The database is not available.** {exc}")
+        st.error(f"**The database is not available.** {error_text(exc)}")
     st.stop()
     raise AssertionError("unreachable: st.stop() ends the script")
 
