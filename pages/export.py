@@ -11,7 +11,7 @@ import streamlit as st
 import lib.export as ex
 from lib.store import StoreError
 from lib.ui import nav, resources
-from lib.ui.display import error_text, names
+from lib.ui.display import error_text, escape_markdown, names
 from lib.ui.session import FILTERS_KEY
 
 nav.open_in_app("export")
@@ -80,11 +80,11 @@ with qcols[1].popover("Minimum per criterion", icon=":material/tune:", width="st
     min_ratings = {}
     for c in rubric.criteria:
         least = st.selectbox(
-            c.name,
+            escape_markdown(c.name),
             [None, 2, 3, 4, 5],
             format_func=lambda n: "Any" if n is None else f"{n} or more",
             key=f"export_min_{c.id}",
-            help=c.question + (" (a hard rule)" if c.hard else ""),
+            help=escape_markdown(c.question) + (" (a hard rule)" if c.hard else ""),
         )
         if least is not None:
             min_ratings[c.id] = int(least)

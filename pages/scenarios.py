@@ -81,7 +81,12 @@ def planning_panel(expanded: bool) -> None:
         for col, t in zip(cols[1:4], tax.tiers, strict=False):
             share = defaults[t.id] / max(sum(defaults.values()), 1)
             mix[t.id] = col.number_input(
-                f"{t.name} %", 0, 100, round(share * 100), key=f"pl_mix_{t.id}", help=t.description
+                f"{escape_markdown(t.name)} %",
+                0,
+                100,
+                round(share * 100),
+                key=f"pl_mix_{t.id}",
+                help=escape_markdown(t.description),
             )
         seed = cols[4].number_input(
             "Random seed", 0, 1_000_000, 0, key="pl_seed", help="The same seed and table give the same plan."

@@ -127,9 +127,9 @@ with model:
     st.dataframe(pd.DataFrame(settings.display_rows()), hide_index=True, width="stretch")
 
 with taxonomy_tab:
-    st.caption(f"{tax.vertical.name} v{tax.vertical.version} · {tax.path}")
+    st.caption(escape_markdown(f"{tax.vertical.name} v{tax.vertical.version} · {tax.path}"))
     voice = tax.vertical.brand_voice
-    with st.expander(f"Brand voice: {voice.name}, {voice.title}"):
+    with st.expander(escape_markdown(f"Brand voice: {voice.name}, {voice.title}")):
         st.markdown(escape_markdown(voice.summary))
         st.markdown("\n".join(f"- {escape_markdown(p)}" for p in voice.principles))
     dimension = st.selectbox("Dimension", list(DIMENSIONS), format_func=lambda d: d.replace("_", " ").capitalize())

@@ -167,7 +167,7 @@ def ratings_tab(view: rv.ConversationView, who: str) -> None:
                 f"**{esc(c.name)}**"
                 + (" :red-badge[hard rule]" if c.hard else "")
                 + f" :small[:gray[passes at {c.pass_at} of 5]]",
-                help=c.question or None,
+                help=esc(c.question) if c.question else None,
             )
             force = c.in_force
             both = c.judge is not None and c.human is not None  # then say which one counts
