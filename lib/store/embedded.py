@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from lib.store.protocol import StoreUnavailable
 log = logging.getLogger(__name__)
 
 DATABASE = "brightrun"
+_starting = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,12 @@ def _ensure_running(server: Any) -> None:
     info = PostmasterInfo.read_from_pgdata(server.pgdata)
     if info is not None and info.is_running() and info.status == "ready":
         return
-    log.warning("the embedded PostgreSQL in %s is not running; starting it again", _show(server.pgdata))
-    with PostgresServer._lock:  # pgserver's lock between processes: one of them starts it
+    # pgserver's lock is between processes (a file lock), not between this process's threads (the
+    # pages and the worker's): one of each starts it, the others find it running
+    with _starting, PostgresServer._lock:
+        info = PostmasterInfo.read_from_pgdata(server.pgdata)
+        if info is None or not info.is_running():
+            log.warning("the embedded PostgreSQL in %s is not running; starting it again", _show(server.pgdata))
         server.ensure_postgres_running()
 
 
