@@ -79,3 +79,21 @@ def test_a_long_reason_and_a_long_label_value_are_refused_without_being_echoed(s
         rv.rate(store, view, rubric.ids[0], 3, rater="Ana", reason=reason, rubric=rubric)
     assert_refused_without_echo(exc, reason, "The reason")
     assert store.calls == []
+
+
+def test_the_review_widgets_count_down_to_their_limits(app_env: str) -> None:
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "pages" / "review.py"), default_timeout=60)
+    at.query_params["conversation"] = "seed-01"
+    at.session_state["br_reviewer"] = "Ana"
+    at.run()
+    assert not at.exception, at.exception
+    notes = [t for t in at.text_area if t.label == "Notes"]
+    assert notes and notes[0].proto.max_chars == limits.NOTE.max_chars
+    at.session_state["br_reviewer"] = ""
+    at.run()  # nobody named yet: the page asks for a name
+    names = [t for t in at.text_input if t.label == "Your name"]
+    assert names and all(t.proto.max_chars == limits.NAME.max_chars for t in names)
