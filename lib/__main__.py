@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "taxonomy": ("lib.core.taxonomy", "check a taxonomy folder and print its counts"),
     "validate": ("lib.core.validation", "run the quality checks on conversation files"),
     "schema": ("lib.core.models", "print the JSON Schema of the dataset format"),
-    "db": ("lib.store.cli", "the database: status, migrate, plan, reset"),
+    "db": ("lib.store.cli", "the database: status, migrate, plan, reset, stop"),
     "worker": ("lib.generation.worker_cli", "claim and generate queued job items"),
     "judge": ("lib.generation.judge_cli", "rate conversations against the quality rubric with Claude"),
     "export": ("lib.export.cli", "write approved conversations in the training formats"),

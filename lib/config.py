@@ -23,6 +23,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from lib.core.redaction import dsn_password, remember
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS_FILE = ROOT / ".streamlit" / "secrets.toml"
 PRICES_FILE = ROOT / "config" / "prices.yaml"
@@ -152,6 +154,13 @@ class Settings(BaseSettings):
         # The first source that has a value wins.
         return init_settings, _Variables(settings_cls, "env"), _Variables(settings_cls, "secrets")
 
+    def model_post_init(self, context: Any, /) -> None:
+        # Every secret this process is given is masked wherever text is stored, logged or shown.
+        values = [getattr(self, f).get_secret_value() for f in SECRET_FIELDS if getattr(self, f) is not None]
+        if self.database_url is not None:
+            values.append(dsn_password(self.database_url.get_secret_value()) or "")
+        remember(*values)
+
     @field_validator("data_dir", "prices_file")
     @classmethod
     def _anchor_path(cls, value: Path) -> Path:
@@ -217,12 +226,12 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             err = exc.errors()[0]
             name = str(err["loc"][0]) if err["loc"] else "?"
-            where = name
+            where, advice = name, f"set {name} to a valid value"
             if name in from_env:
-                where = f"environment variable {name}"
+                where, advice = f"environment variable {name}", f"change or unset {name}"
             elif name in from_file:
-                where = f"{name} in {path}"
-            raise ConfigError(f"{where}: {err['msg']}") from None
+                where, advice = f"{name} in {path}", f"change it in {path}"
+            raise ConfigError(f"{where}: {err['msg']}; {advice}") from None
         finally:
             _loading.reset(token)
 
@@ -283,12 +292,19 @@ def _set_values(variables: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _read_secrets(path: Path) -> dict[str, Any]:
+    from lib.core import files  # it imports this module
+
     if not path.is_file():
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc}); fix the file or remove it") from None
+        data = tomllib.loads(files.read_text(path))
+    except files.FileProblem as exc:
+        raise ConfigError(str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        # "Invalid value (at line 3, column 7)": the line is in the message, never the value itself
+        problem = str(exc)
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(files.syntax_error(path, "TOML", line, problem)) from None
     return {k: v for k, v in data.items() if not isinstance(v, dict)}
 
 

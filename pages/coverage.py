@@ -12,7 +12,7 @@ from lib.coverage import diversity
 from lib.coverage.charts import config, fmt
 from lib.store import StoreError
 from lib.ui import nav, near_duplicates, resources
-from lib.ui.display import names
+from lib.ui.display import error_text, names
 from lib.ui.session import reviewer
 
 nav.open_in_app("coverage")
@@ -67,7 +67,7 @@ try:
     counted = coverage.from_rows(rows, tax, (scope, "planned") if scope != "planned" else ("planned",))
     cov, planned = counted[scope], counted["planned"]
 except StoreError as exc:
-    st.error(f"**The coverage could not be counted.** {exc}")
+    st.error(f"**The coverage could not be counted.** {error_text(exc)}")
     st.stop()
 
 summary = coverage.target_summary(cov, tax)
@@ -307,7 +307,7 @@ def plan_for_gaps(n: int | None, seed: int) -> coverage.GapPlan:
         return coverage.fill_plan(tax, planned, store.list_scenarios(), n, seed=seed)
     except (StoreError, ValueError) as exc:
         st.session_state.pop(PLAN_KEY, None)
-        st.error(f"**The scenarios could not be planned.** {exc}")
+        st.error(f"**The scenarios could not be planned.** {error_text(exc)}")
         st.stop()
         raise
 
@@ -386,7 +386,7 @@ if add.button(f"Add these {len(rows)} scenarios to the table", type="primary", i
             created_by=reviewer() or None,
         )
     except StoreError as exc:
-        st.error(f"**The scenarios were not added.** {exc}")
+        st.error(f"**The scenarios were not added.** {error_text(exc)}")
         st.stop()
     st.session_state.pop(PLAN_KEY, None)
     st.session_state[ADDED_KEY] = ids

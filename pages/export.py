@@ -11,7 +11,7 @@ import streamlit as st
 import lib.export as ex
 from lib.store import StoreError
 from lib.ui import nav, resources
-from lib.ui.display import names
+from lib.ui.display import error_text, escape_markdown, names
 from lib.ui.session import FILTERS_KEY
 
 nav.open_in_app("export")
@@ -80,11 +80,11 @@ with qcols[1].popover("Minimum per criterion", icon=":material/tune:", width="st
     min_ratings = {}
     for c in rubric.criteria:
         least = st.selectbox(
-            c.name,
+            escape_markdown(c.name),
             [None, 2, 3, 4, 5],
             format_func=lambda n: "Any" if n is None else f"{n} or more",
             key=f"export_min_{c.id}",
-            help=c.question + (" (a hard rule)" if c.hard else ""),
+            help=escape_markdown(c.question) + (" (a hard rule)" if c.hard else ""),
         )
         if least is not None:
             min_ratings[c.id] = int(least)
@@ -105,7 +105,7 @@ try:
     counts = store.export_counts(filters)
     total = sum(store.export_counts().values()) if filters else sum(counts.values())
 except StoreError as exc:
-    st.error(f"**Cannot count the conversations.** {exc}")
+    st.error(f"**Cannot count the conversations.** {error_text(exc)}")
     st.stop()
 matching = sum(counts.get(s, 0) for s in statuses)
 if matching:
@@ -129,7 +129,7 @@ if matching and quality.quality_active():
         try:
             left = ex.rating_preview(store.conversation_quality(), statuses, matching, quality)
         except StoreError as exc:
-            st.error(f"**Cannot read the ratings.** {exc}")
+            st.error(f"**Cannot read the ratings.** {error_text(exc)}")
             st.stop()
         said = ", ".join(f"{n} {ex.EXCLUSION_REASONS[code].lower()}" for code, n in left.items())
         st.caption(
@@ -166,7 +166,7 @@ if matching and st.toggle("Peek at the first records before building", key="expo
     try:
         first_rows = store.export_conversations(filters, statuses, limit=PREVIEW_RECORDS)
     except StoreError as exc:
-        st.error(f"**Cannot read the conversations.** {exc}")
+        st.error(f"**Cannot read the conversations.** {error_text(exc)}")
     else:
         first_items, _ = ex.prepare(first_rows)
         suited = ex.suited_strategies(tax)
@@ -258,7 +258,7 @@ if st.button("Build export", type="primary", disabled=problem is not None, icon=
     except ex.NothingToExport as exc:
         st.warning(str(exc))
     except (ex.ExportError, StoreError, ValueError) as exc:
-        st.error(f"**The export was not written.** {exc}")
+        st.error(f"**The export was not written.** {error_text(exc)}")
     except OSError as exc:
         st.error(
             f"**The export was not written:** cannot write to {dest} ({exc.strerror or exc}). "

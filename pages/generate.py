@@ -17,7 +17,7 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.generation.rating import policy_in_force
 from lib.store import StoreError
 from lib.ui import auth, nav, resources
-from lib.ui.display import badge, estimate_figures, names
+from lib.ui.display import badge, error_text, escape_markdown, estimate_figures, names
 from lib.ui.session import reviewer
 
 nav.open_in_app("generate")
@@ -49,13 +49,8 @@ elif worker is None:
         "otherwise the server log says why it did not start.",
         icon=":material/error:",
     )
-else:
-    state = worker.status()  # type: ignore[attr-defined]
-    if not state.get("alive"):
-        st.error(
-            f"The generation worker stopped ({state.get('error') or 'no reason given'}). Restart the app; "
-            "queued items are safe and will be picked up again."
-        )
+elif problem := worker.problem():  # type: ignore[attr-defined]
+    st.error(escape_markdown(problem))
 
 pick = names(tax, "personas"), names(tax, "topics")
 label_names = {"personas": pick[0], "topics": pick[1]}
@@ -117,7 +112,7 @@ try:
     rubric = default_rubric(tax.path)
 except RubricError as exc:
     rubric = None
-    st.error(f"The quality judge cannot run: {exc}")
+    st.error(f"The quality judge cannot run: {error_text(exc)}")
 
 
 def close_rating() -> None:
@@ -170,7 +165,7 @@ def confirm_rating(count: int) -> None:
             quality=policy_in_force(settings),
         )
     except (StoreError, ValueError) as exc:
-        st.error(f"Cannot estimate this job: {exc}")
+        st.error(f"Cannot estimate this job: {error_text(exc)}")
     estimate_figures(count, estimate)
     left, right = st.columns(2)
     if left.button("Start rating", type="primary", icon=":material/grading:", key="rate_go"):
@@ -185,7 +180,7 @@ def rating_actions() -> None:
     try:
         backlog = store.judge_backlog(rubric_version=rubric.version if rubric else None)
     except StoreError as exc:
-        st.error(f"Cannot count the conversations not rated yet: {exc}")
+        st.error(f"Cannot count the conversations not rated yet: {error_text(exc)}")
         return
     row = st.container(horizontal=True, vertical_alignment="center")
     row.caption(
@@ -240,7 +235,7 @@ def jobs_panel() -> None:
     job = by_id[job_id]
     p = runner.progress(job)
 
-    if worker is not None and p.active:
+    if worker is not None and worker.alive and p.active:  # type: ignore[attr-defined]
         st.caption(runner.worker_line(worker.status()))  # type: ignore[attr-defined]
 
     message = st.session_state.pop(FLASH_KEY, None)
@@ -263,7 +258,7 @@ def jobs_panel() -> None:
         if p.follows_job_id and p.active:
             st.caption(follow_up_note(p))
         if p.error:
-            st.error(f"**This job stopped:** {p.error}")
+            st.error(f"**This job stopped:** {escape_markdown(p.error)}")
         if p.kind == "batch" and p.batch_id:
             st.caption(
                 f"Message Batch `{p.batch_id}`: {(p.batch_status or 'submitted').replace('_', ' ')}. "
@@ -343,20 +338,20 @@ def jobs_panel() -> None:
         in_flight = store.job_items_with_status(p.job_id, ["claimed"], limit=6) if p.in_flight else []
         doing = "Rating" if p.rating else "Generating"
         for item in in_flight[:5]:
-            st.markdown(f":material/progress_activity: {doing} {runner.item_title(item, label_names)}")
+            st.markdown(f":material/progress_activity: {doing} {escape_markdown(runner.item_title(item, label_names))}")
         if p.in_flight > 5:
             st.caption(f"… and {p.in_flight - 5} more in flight")
 
     if p.failed:
         failed = store.job_items_with_status(p.job_id, ["failed"], limit=200)
         with st.expander(f"Errors ({p.failed})", expanded=True, icon=":material/error:"):
-            # st.table: plain text that wraps, and no canvas to redraw on every refresh
+            # st.table: text that wraps, and no canvas to redraw on every refresh; its cells are markdown
             st.table(
                 pd.DataFrame(
                     {
-                        "Scenario": [runner.item_title(i, label_names) for i in failed],
+                        "Scenario": [escape_markdown(runner.item_title(i, label_names)) for i in failed],
                         "Attempts": [int(i["attempts"]) for i in failed],
-                        "Error": [str(i.get("error") or "") for i in failed],
+                        "Error": [escape_markdown(str(i.get("error") or "")) for i in failed],
                         "When": [when(i.get("finished_at")) for i in failed],
                     }
                 ),
@@ -380,7 +375,7 @@ def jobs_panel() -> None:
                 "Generation cost": [money(q.generation_cost_usd) for q in shown],
                 "Judge cost": [money(q.judge_cost_usd) for q in shown],
                 "Created": [when(j["created_at"]) for j in jobs],
-                "By": [j.get("created_by") or "" for j in jobs],
+                "By": [escape_markdown(j.get("created_by") or "") for j in jobs],
             }
         ),
         hide_index=True,

@@ -9,6 +9,7 @@ import streamlit as st
 from lib.core.seeds import SeedLoad, emotion_counts, load_seeds, seed_rows
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from lib.ui import intro, nav
+from lib.ui.display import error_text
 
 nav.open_in_app("about")
 
@@ -27,7 +28,7 @@ st.markdown(
 try:
     tax, seeds = _load()
 except TaxonomyError as exc:
-    st.error(f"The taxonomy could not be loaded: {exc}. Fix that file and reload the page.")
+    st.error(f"The taxonomy could not be loaded: {error_text(exc)}. Fix that file and reload the page.")
     st.stop()
 
 intro.steps()
@@ -38,7 +39,7 @@ st.caption(
     f"Vertical: {tax.vertical.name} · assistant voice: {voice.name}, {voice.title} · taxonomy v{tax.vertical.version}"
 )
 if seeds.errors:
-    st.warning("Some seed files were skipped:\n\n" + "\n".join(f"- {e}" for e in seeds.errors))
+    st.warning("Some seed files were skipped:\n\n" + "\n".join(f"- {error_text(e)}" for e in seeds.errors))
 convs = seeds.conversations
 if not convs:
     st.info("There are no seed conversations in `seeds/` yet. Add JSON files in the dataset format.")

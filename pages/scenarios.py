@@ -141,7 +141,12 @@ def planning_panel(expanded: bool) -> None:
         for col, t in zip(cols[1:4], tax.tiers, strict=False):
             share = defaults[t.id] / max(sum(defaults.values()), 1)
             mix[t.id] = col.number_input(
-                f"{t.name} %", 0, 100, round(share * 100), key=f"pl_mix_{t.id}", help=t.description
+                f"{escape_markdown(t.name)} %",
+                0,
+                100,
+                round(share * 100),
+                key=f"pl_mix_{t.id}",
+                help=escape_markdown(t.description),
             )
         seed = cols[4].number_input(
             "Random seed", 0, 1_000_000, 0, key="pl_seed", help="The same seed and table give the same plan."
@@ -522,8 +527,10 @@ n = {
 }
 title = st.columns([5, 1])
 title[0].subheader(
-    f"#{scenario['id']} · {n['personas'].get(scenario['persona'], scenario['persona'])} · "
-    f"{n['topics'].get(scenario['topic'], scenario['topic'])}"
+    escape_markdown(
+        f"#{scenario['id']} · {n['personas'].get(scenario['persona'], scenario['persona'])} · "
+        f"{n['topics'].get(scenario['topic'], scenario['topic'])}"
+    )
 )
 with title[1]:
     status_badge(scenario["status"])
@@ -584,7 +591,9 @@ with right:
         )
         conv = next(c for c in versions if c.id == chosen)
         st.caption(
-            f"{len(conv.turns)} turns · review: {conv.review.status.replace('_', ' ')}"
-            + (f" · model {conv.provenance.model}" if conv.provenance.model else "")
+            escape_markdown(
+                f"{len(conv.turns)} turns · review: {conv.review.status.replace('_', ' ')}"
+                + (f" · model {conv.provenance.model}" if conv.provenance.model else "")
+            )
         )
         render_chat(conv.current_turns(), tax)

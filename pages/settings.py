@@ -3,6 +3,7 @@ and the prompt templates. Settings are changed in the environment or .streamlit/
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from lib.config import ConfigError
 from lib.core.taxonomy import DIMENSIONS
 from lib.generation.estimate import regeneration_outlook
 from lib.generation.llm import LLMSettings
+from lib.generation.pricing import PriceError, load_prices
 from lib.store import StoreError
 from lib.ui import nav, resources, words
 from lib.ui.display import STORE_KINDS, escape_markdown
@@ -27,7 +29,7 @@ st.caption(
 try:
     settings = resources.settings()
 except ConfigError as exc:
-    st.error(f"A setting is wrong: {exc}. Fix it and restart the app.")
+    st.error(f"A setting is wrong: {escape_markdown(str(exc))}. Fix it and reload the page.")
     st.stop()
 store = resources.store()
 tax = resources.taxonomy()
@@ -76,19 +78,17 @@ with model:
         "Endpoint: "
         + (escape_markdown(settings.anthropic_base_url) if settings.anthropic_base_url else "Anthropic's API")
     )
-    prices = Path(__file__).resolve().parent.parent / "config" / "prices.yaml"
-    if prices.exists():
-        import yaml
-
-        table = yaml.safe_load(prices.read_text(encoding="utf-8")) or {}
-        models = table.get("models", table)
-        if isinstance(models, dict):
-            st.markdown("**Price table** (US$ per million tokens)")
-            st.dataframe(
-                words.headed(pd.DataFrame([{"Model": k, **v} for k, v in models.items() if isinstance(v, dict)])),
-                hide_index=True,
-                width="stretch",
-            )
+    st.markdown("**Price table** (US$ per million tokens)")
+    try:
+        table = load_prices(settings.prices_file)
+    except PriceError as exc:
+        st.error(f"The price table cannot be used: {escape_markdown(str(exc))}", icon=":material/error:")
+    else:
+        st.dataframe(
+            words.headed(pd.DataFrame([{"Model": k, **dataclasses.asdict(v)} for k, v in table.models.items()])),
+            hide_index=True,
+            width="stretch",
+        )
     st.markdown("**Quality judge**")
     judge = st.columns(3)
     judge[0].metric(
@@ -107,7 +107,7 @@ with model:
     try:
         outlook = regeneration_outlook(store, LLMSettings.from_settings(settings), tax=tax)
     except (StoreError, ValueError) as exc:
-        st.caption(f"The expected cost of the regenerations cannot be estimated: {exc}")
+        st.caption(f"The expected cost of the regenerations cannot be estimated: {escape_markdown(str(exc))}")
     else:
         judge[2].metric(
             "Expected regeneration cost",
@@ -132,9 +132,9 @@ with model:
     )
 
 with taxonomy_tab:
-    st.caption(f"{tax.vertical.name} v{tax.vertical.version} · {tax.path}")
+    st.caption(escape_markdown(f"{tax.vertical.name} v{tax.vertical.version} · {tax.path}"))
     voice = tax.vertical.brand_voice
-    with st.expander(f"Brand voice: {voice.name}, {voice.title}"):
+    with st.expander(escape_markdown(f"Brand voice: {voice.name}, {voice.title}")):
         st.markdown(escape_markdown(voice.summary))
         st.markdown("\n".join(f"- {escape_markdown(p)}" for p in voice.principles))
     dimension = st.selectbox("Dimension", list(DIMENSIONS), format_func=lambda d: d.replace("_", " ").capitalize())

@@ -20,6 +20,8 @@ Answers to POST /v1/messages (see `Behaviour`; the default is "valid"):
     slow             waits Behaviour.delay seconds, then answers as "valid"
     unauthorized     401;  forbidden: 403;  not_found: 404 (unknown model)
     refusal          stop_reason refusal with stop_details
+    echo_key         400 whose error message repeats the request's API key (as a careless proxy does)
+    echo_key_text    "valid", with the API key repeated in the first user turn (a model repeating its input)
     max_tokens       JSON cut off, stop_reason max_tokens
 A callable (body) -> (status, headers, json_body) answers anything else.
 
@@ -444,6 +446,8 @@ class FakeAnthropic:
             return self._error(404, "not_found_error", "model: " + str(body.get("model")))
         if kind == "bad_request":
             return self._error(400, "invalid_request_error", "messages: at least one message is required")
+        if kind == "echo_key":
+            return self._error(400, "invalid_request_error", f"bad request for key {self.api_key}")
         if is_judge_request(body):
             return judge_answer(self, body, kind, batch=batch)
 
@@ -457,6 +461,8 @@ class FakeAnthropic:
             conversation["turns"][1]["strategies"]["primary"] = "tough_love"
         elif kind == "too_few_turns":
             conversation["turns"] = conversation["turns"][:4]
+        elif kind == "echo_key_text":
+            conversation["turns"][0]["text"] += f" My key is {self.api_key}."
         elif kind == "wrong_arc":
             first = conversation["turns"][0]["emotion"]
             first["primary"] = "relief" if first["primary"] != "relief" else "hope"
@@ -474,7 +480,8 @@ class FakeAnthropic:
             stop_reason = "refusal"
             stop_details = {"type": "refusal", "category": "general_harms",
                             "explanation": "The request asks for content the model will not write."}
-        elif kind not in ("valid", "slow", "schema_violation", "unknown_label", "too_few_turns", "wrong_arc"):
+        elif kind not in ("valid", "slow", "schema_violation", "unknown_label", "too_few_turns", "wrong_arc",
+                          "echo_key_text"):
             return self._error(500, "api_error", f"fake: unknown behaviour {kind!r}")
         usage = self._usage(body, text, batch=batch)
         message = {

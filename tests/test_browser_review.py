@@ -169,7 +169,7 @@ def test_generated_markup_shows_as_text_in_the_browser(review_app: App, page: An
     turn = page.locator('[data-testid="stChatMessage"]').first
     # the text, and the findings under it that quote it
     turn.get_by_text("<script>window.pwned = 1</script>", exact=False).first.wait_for()
-    shown = turn.inner_text()
+    shown = turn.inner_text().replace("\u2060", "")  # the word joiner that keeps a URL from becoming a link
     assert '<img src="http://e/x.png">' in shown and "![x](http://e/x.png) [click](http://evil)" in shown
     assert "**bold** :red[x]" in shown and "$4,000" in shown
     assert page.evaluate("() => window.pwned") is None

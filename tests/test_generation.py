@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from lib.generation.attempts import dumps_row, redact
+from lib.core.redaction import redact
+from lib.generation.attempts import dumps_row
 from lib.generation.engine import GenerationResult, generate_conversation, generate_one
 from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.response import response_from_body

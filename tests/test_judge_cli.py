@@ -68,7 +68,8 @@ def test_flagged_and_unreadable_files_have_their_line_and_the_exit_status_says_s
     assert len(lines) == 4
     assert lines[0].startswith(f"{tmp_path}/a-clean.json  empathy ") and "  ok  $" in lines[0]
     assert "FLAGGED: safety 1/5, below 4 (hard rule)" in lines[1]
-    assert lines[2] == f"{tmp_path}/c-broken.json  error: not valid JSON (Expecting value: line 1 column 23 (char 22))"
+    assert lines[2] == (f"{tmp_path}/c-broken.json  error: not valid JSON (Expecting value: line 1 column 23 "
+                        "(char 22)); fix the file there")
     assert lines[3].startswith(f"{tmp_path}/d-not-a-conversation.json  error: dataset: Field required")
     assert "2 judged, 1 flagged, 0 without a verdict; 2 requests" in err
 

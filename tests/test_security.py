@@ -161,3 +161,74 @@ def test_no_secret_in_log_rows_or_export_files(store: Any, db_dsn: str, db_tax: 
     for path in files:
         data = path.read_bytes()
         assert [n for n in needles if n.encode() in data] == [], path.name
+
+
+# -- an endpoint that echoes the key --------------------------------------------------------------
+CANARY = "canary-0f3c9a1e-5b2d-4c6a-8e0f-7d1b2c3a4e5f"  # not shaped like an Anthropic key: found only as given
+
+
+def pg_dump(dsn: str) -> str:
+    """The whole database as SQL text, as `pg_dump` writes it (the embedded server ships it)."""
+    import subprocess
+
+    import pgserver
+
+    binary = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
+    return subprocess.run([str(binary), "--dbname", dsn], check=True, capture_output=True, text=True).stdout
+
+
+def test_an_endpoint_that_echoes_the_key_leaves_it_in_no_dump_page_log_or_export(
+        app_env: str, db_tax: Taxonomy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import lib.export as ex
+    from lib.store.postgres import PostgresStore
+    from tests.test_worker import make_worker, run_until_idle
+
+    caplog.set_level(logging.INFO)
+    with FakeAnthropic(db_tax, api_key=CANARY) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+        store = PostgresStore(app_env, min_size=1, max_size=2)
+        try:
+            ids = [r["id"] for r in store.list_scenarios({"status": ["not_generated"]})[:2]]
+            job_id = store.create_job(ids, created_by="Dana")
+            fake.script("echo_key", "echo_key_text")  # an error naming the key, then a conversation quoting it
+            run_until_idle(make_worker(store, fake, db_tax, concurrency=1))
+            items = store.job_items(job_id)
+            rows = store.export_conversations()
+        finally:
+            store.close()
+    assert any(CANARY in json.dumps(r.headers) for r in fake.requests)  # the key did travel
+    assert sorted(i["status"] for i in items) == ["failed", "succeeded"]
+    [failed] = [i for i in items if i["status"] == "failed"]
+    assert "bad request for key [redacted]" in failed["error"]
+
+    dump = pg_dump(app_env)
+    assert "My key is [redacted]" in dump and "bad request for key [redacted]" in dump
+    assert CANARY not in dump
+
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "pages" / "generate.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    page = rendered_text(at)
+    assert "[redacted]" in page.replace("\\", "") and CANARY not in page
+
+    ex.export(rows, ex.ExportOptions(selection="all"), db_tax, tmp_path / "out")
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert files and all(CANARY.encode() not in p.read_bytes() for p in files)
+    assert CANARY not in caplog.text
+
+
+def test_a_log_line_and_its_traceback_never_carry_a_secret(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    Settings(anthropic_api_key=CANARY)  # any secret the process is given is remembered
+    log = logging.getLogger("lib.test")
+    try:
+        raise ValueError(f"endpoint said: bad key {CANARY}")
+    except ValueError:
+        log.exception("call failed with %s and sk-ant-api03-abcdefghijklmnop", CANARY)
+    assert "call failed with [redacted] and [redacted]" in caplog.text
+    assert "bad key [redacted]" in caplog.text and CANARY not in caplog.text

@@ -52,7 +52,7 @@ def test_a_bad_setting_names_its_source(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"BRIGHTRUN_CONCURRENCY in .*secrets.toml: Input should be greater"):
         Settings.load(env={}, secrets_file=secrets)
     broken = write_secrets(tmp_path, "this is = = not toml")
-    with pytest.raises(ConfigError, match=r"secrets\.toml: cannot read it"):
+    with pytest.raises(ConfigError, match=r"secrets\.toml: not valid TOML \(.*at line 1.*\); fix the file there"):
         Settings.load(env={}, secrets_file=broken)
 
 

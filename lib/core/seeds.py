@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from lib.core import files
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
 
@@ -24,14 +25,6 @@ class SeedLoad:
     files: dict[str, str] = field(default_factory=dict)  # conversation id -> "seeds/<file>"
 
 
-def _first_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        return f"{loc}: {err['msg']}"
-    return str(exc).splitlines()[0]
-
-
 def load_seeds(directory: str | Path = SEEDS_DIR) -> SeedLoad:
     """Every valid seed in file-name order; each bad file becomes one line in `errors`."""
     result = SeedLoad()
@@ -39,9 +32,9 @@ def load_seeds(directory: str | Path = SEEDS_DIR) -> SeedLoad:
     for path in sorted(directory.glob("*.json")):
         name = f"{directory.name}/{path.name}"
         try:
-            conv = Conversation.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:  # JSONDecodeError and ValidationError are ValueErrors
-            line = f"{name}: skipped, {_first_error(exc)}"
+            conv = read_conversation(path)
+        except ValueError as exc:
+            line = f"{name}: skipped, {exc}"
             log.warning("seed %s", line)
             result.errors.append(line)
             continue
@@ -95,11 +88,12 @@ def conversation_files(paths: Sequence[str | Path]) -> list[Path]:
 def read_conversation(path: Path) -> Conversation:
     """One conversation file, or ValueError with one line saying what is wrong with it."""
     try:
-        return Conversation.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise ValueError(f"cannot read it ({exc.strerror})") from None
+        return Conversation.model_validate(json.loads(files.read_text(path)))
+    except files.FileProblem as exc:
+        raise ValueError(exc.detail) from None
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ValueError(".".join(map(str, err["loc"])) + ": " + err["msg"] + "; not a conversation file") from None
+        key = ".".join(map(str, err["loc"])) or "(top)"
+        raise ValueError(f"{key}: {err['msg']}; fix that field (README: The dataset format)") from None
     except ValueError as exc:
-        raise ValueError("not valid JSON (" + str(exc).splitlines()[0] + ")") from None
+        raise ValueError(f"not valid JSON ({str(exc).splitlines()[0]}); fix the file there") from None

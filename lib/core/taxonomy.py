@@ -39,6 +39,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lib.core import files
 from lib.core.checks.language import SUPPORTED as SUPPORTED_LANGUAGES
 from lib.core.compliance import Compliance
 from lib.core.plausibility import Plausibility, reference_problems
@@ -359,11 +360,13 @@ def _read(directory: Path, filename: str) -> dict[str, Any]:
     if not file.exists():
         raise TaxonomyError(f"{file}: file is missing (a taxonomy needs {', '.join(FILES)})")
     try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)
+        data = yaml.load(files.read_text(file), Loader=_Loader)
+    except files.FileProblem as exc:
+        raise TaxonomyError(str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "?"
-        raise TaxonomyError(f"{file}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        line = mark.line + 1 if mark is not None else None
+        raise TaxonomyError(files.syntax_error(file, "YAML", line, str(getattr(exc, "problem", None) or exc))) from None
     if not isinstance(data, dict):
         raise TaxonomyError(f"{file}: (top): expected a mapping with keys {', '.join(FILES[filename])}")
     return data

@@ -6,28 +6,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from lib.config import secret_values as configured_secrets
+from lib.core.redaction import MIN_SECRET_LENGTH, dsn_password, known_secrets
 from lib.export.errors import ExportError
 from lib.export.items import Item
 
 
 def secret_values() -> dict[str, str]:
-    """Secret settings now in force (environment and .streamlit/secrets.toml), by name: values an
-    export must never contain. Values under 12 characters are left out (they would match by chance)."""
+    """Secret settings now in force (environment and .streamlit/secrets.toml), by name, and every other
+    secret this process was given (lib.core.redaction): values an export must never contain. Values
+    under MIN_SECRET_LENGTH characters are left out (they would match ordinary words)."""
     found = configured_secrets()
-    dsn = found.get("DATABASE_URL")
-    if dsn and "://" in dsn:
-        try:
-            password = urlsplit(dsn).password
-        except ValueError:
-            password = None
-        if password:
-            found["DATABASE_URL password"] = password
-        del found["DATABASE_URL"]  # the DSN without its password (host, user) is not a secret
-    # a short or dictionary-word value ("postgres") would match ordinary text; real keys are long
-    return {k: v for k, v in found.items() if len(v) >= 12}
+    dsn = found.pop("DATABASE_URL", None)  # the DSN without its password (host, user) is not a secret
+    password = dsn_password(dsn) if dsn else None
+    if password:
+        found["DATABASE_URL password"] = password
+    for n, value in enumerate(sorted(known_secrets())):
+        if value not in found.values():
+            found[f"a secret this process holds (#{n + 1})"] = value
+    return {k: v for k, v in found.items() if len(v) >= MIN_SECRET_LENGTH}
 
 
 def check_items(items: Sequence[Item]) -> None:

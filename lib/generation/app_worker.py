@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from lib.config import Settings
+from lib.core.redaction import redact_text
 from lib.generation.llm import LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import QualityPolicy
@@ -35,7 +36,7 @@ class WorkerThread:
             asyncio.run(self.worker.run())
         except Exception as exc:  # the thread ends; the page shows why, and the leases expire
             log.exception("the generation worker stopped")
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = redact_text(f"{type(exc).__name__}: {exc}")
 
     def start(self) -> WorkerThread:
         self._thread.start()
@@ -53,6 +54,48 @@ class WorkerThread:
 
     def status(self) -> dict[str, Any]:
         return {**self.worker.status(), "alive": self.alive, "error": self.error}
+
+    def problem(self) -> str | None:
+        """What the Generate page says when this worker does not run, or None while it does."""
+        if self.alive:
+            return None
+        return (
+            f"The generation worker stopped ({self.error or 'no reason given'}). Restart the app; "
+            "queued items are safe and will be picked up again."
+        )
+
+
+class NotStarted:
+    """The app's worker that could not start (a bad price table, a setting, the database), and why.
+    Not cached: every page run tries again, so fixing the cause is enough, no restart needed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.alive = False
+
+    def status(self) -> dict[str, Any]:
+        return {"alive": False, "error": self.reason, "in_flight": [], "limiter": {}}
+
+    def problem(self) -> str:
+        return (
+            f"The generation worker did not start: {self.reason}. Fix that and reload this page; "
+            "queued jobs wait until a worker runs."
+        )
+
+    def stop(self) -> None:
+        return None
+
+
+_said: set[str] = set()
+
+
+def not_started(exc: Exception) -> NotStarted:
+    """The worker that did not start, said once in the server log (the page says it on every run)."""
+    reason = redact_text(str(exc).rstrip(".")) or type(exc).__name__
+    if reason not in _said:
+        _said.add(reason)
+        log.error("the generation worker did not start: %s", reason)
+    return NotStarted(reason)
 
 
 def start_app_worker(store: Store, settings: Settings | None, **config: Any) -> WorkerThread | None:

@@ -1,7 +1,7 @@
 """The record of every model call: AttemptLog, one generation_logs row (parameters, template,
 model, raw response, tokens, cost, duration, outcome), built the same way for a generation, a
 repair and a judge's review, and the call each round of their repair loops makes. Secrets never
-reach a row: `redact` is applied on the way out."""
+reach a row: lib.core.redaction's `redact` is applied on the way out."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import pydantic
 
 from lib.core.models import Usage
+from lib.core.redaction import redact
 from lib.generation.llm import LLMClient, LLMError, LLMUnavailable
 from lib.generation.prompting import GeneratedConversation
 from lib.generation.response import LLMResponse, TryRecord
@@ -131,23 +132,6 @@ class AttemptLog:
             "stop_reason": self.stop_reason,
         }
         return redact(row, secrets)
-
-
-def redact(value: Any, secrets: Sequence[str]) -> Any:
-    """The value with every secret replaced. Belt and braces: no code path puts the key in a log
-    row, but an endpoint could echo a request header back in an error body."""
-    secrets = [s for s in secrets if s and len(s) >= 8]
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for s in secrets:
-            value = value.replace(s, "[redacted]")
-        return value
-    if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v, secrets) for v in value]
-    return value
 
 
 def error_outcome(exc: LLMError) -> str:

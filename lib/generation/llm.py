@@ -36,6 +36,7 @@ import anthropic
 import pydantic
 
 from lib.config import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Settings
+from lib.core.redaction import redact_text, remember
 from lib.generation.pricing import PriceTable, load_prices
 from lib.generation.prompting import GeneratedConversation
 from lib.generation.ratelimit import parse_retry_after, rate_limit_headers
@@ -61,6 +62,9 @@ class LLMSettings:
     retry_after_cap_s: float = 60.0  # never wait longer than this, whatever retry-after says
     effort: str | None = None  # output_config.effort; None = the model's default
     prices: PriceTable = field(default_factory=load_prices, repr=False)
+
+    def __post_init__(self) -> None:
+        remember(self.api_key)  # masked wherever an echo of it would be stored, logged or shown
 
     @classmethod
     def from_settings(cls, settings: Settings | LLMSettings | None = None, **overrides: Any) -> LLMSettings:
@@ -102,6 +106,8 @@ class LLMError(Exception):
         duration_s: float = 0.0,
         raw_body: str = "",
     ) -> None:
+        # the endpoint's words end up on pages and in rows: an echoed key must not
+        message = redact_text(message)
         super().__init__(message)
         self.message = message
         self.status = status
@@ -109,7 +115,7 @@ class LLMError(Exception):
         self.request_id = request_id
         self.rate_limits = dict(rate_limits or {})
         self.duration_s = duration_s
-        self.raw_body = raw_body
+        self.raw_body = redact_text(raw_body)
 
 
 class MissingApiKey(LLMError):

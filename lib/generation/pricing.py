@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from lib.config import PRICES_FILE
+from lib.core import files
 from lib.core.models import Usage
 
 
@@ -62,6 +63,19 @@ class PriceError(ValueError):
     pass
 
 
+SETTING = "BRIGHTRUN_PRICES_FILE"
+RATE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+RATES = "each model needs " + ", ".join(RATE_KEYS) + " (USD per million tokens)"
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def load_prices(
     path: str | Path | None = None, overrides: Mapping[str, Mapping[str, float]] | None = None
 ) -> PriceTable:
@@ -69,28 +83,44 @@ def load_prices(
     (an override may give only some rates: {"claude-sonnet-5-5": {"cache_read": 0.2}})."""
     path = Path(path) if path else PRICES_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise PriceError(
-            f"{path}: cannot read the price table ({exc.strerror}); set BRIGHTRUN_PRICES_FILE to a readable YAML file"
-        ) from None
+        data = yaml.safe_load(files.read_text(path, setting=SETTING)) or {}
+    except files.FileProblem as exc:
+        raise PriceError(str(exc)) from None
     except yaml.YAMLError as exc:
-        raise PriceError(f"{path}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    raw_models: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (data.get("models") or {}).items()}
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise PriceError(files.syntax_error(path, "YAML", line, str(getattr(exc, "problem", None) or exc))) from None
+    if not isinstance(data, dict) or not isinstance(data.get("models") or {}, dict):
+        raise PriceError(
+            files.key_error(path, "models", "not a mapping", "expected models: {<model id>: {input: ..., output: ...}}")
+        )
+    raw_models: dict[str, dict[str, Any]] = {}
+    for model, rates in (data.get("models") or {}).items():
+        if not isinstance(rates, dict):
+            raise PriceError(files.key_error(path, f"models.{model}", "not a mapping", RATES))
+        raw_models[str(model)] = dict(rates)
     for model, rates in (overrides or {}).items():
         raw_models[model] = {**raw_models.get(model, {}), **dict(rates)}
     models: dict[str, ModelPrice] = {}
     for model, rates in raw_models.items():
+        missing = [k for k in RATE_KEYS if k not in rates]
+        unknown = [k for k in rates if k not in RATE_KEYS]
+        if missing or unknown:
+            key = f"models.{model}.{(missing or unknown)[0]}"
+            raise PriceError(files.key_error(path, key, "missing" if missing else "not a rate", RATES))
         try:
             models[model] = ModelPrice(**{k: float(v) for k, v in rates.items()})
-        except (TypeError, ValueError) as exc:
-            raise PriceError(
-                f"{path}: models.{model}: {exc}; each model needs input, output, "
-                "cache_write_5m, cache_write_1h and cache_read (USD per million tokens)"
-            ) from None
-    discount = float(data.get("batch_discount", 0.5))
+        except (TypeError, ValueError):
+            bad = next(k for k, v in rates.items() if not _is_number(v))
+            raise PriceError(files.key_error(path, f"models.{model}.{bad}", "not a number", RATES)) from None
+    try:
+        discount = float(data.get("batch_discount", 0.5))
+    except (TypeError, ValueError):
+        discount = -1.0
     if not 0 <= discount < 1:
-        raise PriceError(f"{path}: batch_discount {discount} must be between 0 and 1")
+        raise PriceError(
+            files.key_error(path, "batch_discount", "out of range", "give a number from 0 to just under 1")
+        )
     return PriceTable(models=models, batch_discount=discount, source=str(data.get("source", path)))
 
 

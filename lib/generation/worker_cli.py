@@ -111,7 +111,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib worker") 
         exit_on_fatal=True,
         quality=QualityPolicy.from_settings(settings),
     )
-    llm_settings = LLMSettings.from_settings(settings)
+    try:
+        llm_settings = LLMSettings.from_settings(settings)
+    except ValueError as exc:  # the price table (PriceError)
+        store.close()
+        print(f"error: the worker did not start: {exc}", file=sys.stderr)
+        return 2
     worker = Worker(store, llm_settings, cfg, on_event=None if args.quiet else _print_event)
 
     async def run() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.core import limits
 from lib.core.rubric import Rubric
 from lib.core.taxonomy import Emotion, Taxonomy
 from lib.core.vocabulary import REASONS, Decision
@@ -30,10 +31,17 @@ class ActionResult:
 
 
 def _need_name(who: str, what: str) -> str:
-    who = (who or "").strip()
+    who = _within(limits.NAME, who).strip()
     if not who:
         raise ReviewError(f"Enter your name before you {what}: it is recorded with every decision and correction.")
     return who
+
+
+def _within(limit: limits.Limit, value: str | None) -> str:
+    try:
+        return limits.check(limit, value)
+    except limits.TooLong as exc:
+        raise ReviewError(str(exc)) from None
 
 
 def decide(
@@ -52,8 +60,8 @@ def decide(
     refuses this one (Stale) with who made it and when."""
     who = _need_name(reviewer, "record a decision")
     if decision not in DECISION_LABELS:
-        raise ReviewError(f"Unknown decision {decision!r}; expected one of {', '.join(DECISION_LABELS)}.")
-    notes = (notes or "").strip()
+        raise ReviewError(f"Unknown decision {limits.quoted(decision)}; expected one of {', '.join(DECISION_LABELS)}.")
+    notes = _within(limits.NOTE, notes).strip()
     if decision == "approved" and view.approval_block:
         raise ReviewError("This conversation cannot be approved. " + view.approval_block)
     if decision == "rejected":
@@ -104,7 +112,7 @@ def correct_user_turn(
     t = _turn(view, turn, "user")
     emotions = tax.by_id("emotions")
     if primary not in emotions:
-        raise ReviewError(f"Unknown emotion {primary!r}; choose one from the list.")
+        raise ReviewError(f"Unknown emotion {limits.quoted(primary)}; choose one from the list.")
     family = emotions[primary]
     if sub_emotion is None and t.sub_emotion and t.sub_emotion not in family.sub_emotions and family.sub_emotions:
         # the old sub-emotion does not fit the new family: the reviewer says which one does (or none),
@@ -116,8 +124,9 @@ def correct_user_turn(
     keep = t.sub_emotion if t.sub_emotion in family.sub_emotions else None
     sub = (sub_emotion or None) if sub_emotion is not None else keep
     if sub is not None and sub not in emotions[primary].sub_emotions:
+        shown = sub.replace("_", " ") if len(sub) <= limits.SHOWN_CHARS else limits.quoted(sub)
         raise ReviewError(
-            f"{sub.replace('_', ' ')} is not a kind of {emotions[primary].name.lower()}; "
+            f"{shown} is not a kind of {emotions[primary].name.lower()}; "
             f"choose one of: {', '.join(x.replace('_', ' ') for x in emotions[primary].sub_emotions)}."
         )
     value = round(float(intensity), 2)
@@ -169,7 +178,7 @@ def correct_assistant_turn(
     known = tax.by_id("strategies")
     unknown = [s for s in [primary, *supporting] if s not in known]
     if unknown:
-        raise ReviewError(f"Unknown strategy {unknown[0]!r}; choose from the list.")
+        raise ReviewError(f"Unknown strategy {limits.quoted(unknown[0])}; choose from the list.")
     support = [s for s in dict.fromkeys(supporting) if s != primary]
     changes: list[tuple[str, Any]] = []
     if primary != t.strategy:
@@ -193,6 +202,7 @@ def _revise(
 ) -> ActionResult:
     if not changes:
         raise ReviewError("Nothing to save: these are the labels the turn already has.")
+    reason = _within(limits.REASON, reason)
     ids = []
     for field_name, value in changes:
         rid = store.revise_label(
@@ -217,7 +227,7 @@ def queue_regeneration(
     """A generation job for this scenario with the notes as feedback. The new conversation becomes
     the scenario's current version; the store links it to this one (previous_version_id)."""
     who = _need_name(reviewer, "ask for a regeneration")
-    feedback = (notes or "").strip()
+    feedback = _within(limits.FEEDBACK, notes).strip()
     if not feedback:
         raise ReviewError("Write what should change in the notes first: they are sent to the model as feedback.")
     if not view.is_current:
@@ -251,11 +261,12 @@ def rate(
     try:
         c = rubric.criterion(criterion)
     except KeyError:
-        raise ReviewError(f"Unknown criterion {criterion!r}; rate one of {', '.join(rubric.ids)}.") from None
+        known = ", ".join(rubric.ids)
+        raise ReviewError(f"Unknown criterion {limits.quoted(criterion)}; rate one of {known}.") from None
     if not isinstance(score, int) or not 1 <= score <= 5:
         raise ReviewError(f"A rating is a whole score from 1 to 5, not {score!r}.")
     judge = view.ratings.criterion(criterion).judge if criterion in {x.id for x in view.ratings.criteria} else None
-    why = (reason or "").strip()
+    why = _within(limits.REASON, reason).strip()
     if not why and (judge is None or judge.score != score):
         raise ReviewError(
             f"Say why you rate {c.name.lower()} {score}/5"

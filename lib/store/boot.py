@@ -79,7 +79,8 @@ def open_store(
         ledger = inspect(admin, discover(migrations_dir))
         if ledger.drift:
             log.warning("%s: %s", label, ledger.drift_text())
-        store = PostgresStore(dsn, kind=kind, label=label)  # type: ignore[abstract]  # its methods are made from CALLS at import (lib/store/transport.py)
+        revive = (lambda: start_embedded(settings.data_dir)) if kind == "embedded" else None
+        store = PostgresStore(dsn, kind=kind, label=label, revive=revive)  # type: ignore[abstract]  # its methods are made from CALLS at import (lib/store/transport.py)
         try:
             if prepare:
                 prepare_database(

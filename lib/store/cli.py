@@ -6,6 +6,9 @@
                                              plan N more scenarios on top of the table (on an
                                              empty database: the seeds' scenarios plus N)
     python -m lib db reset [--yes]           delete everything and start again as the app does
+    python -m lib db stop                    stop the embedded PostgreSQL (it outlives the app, so
+                                             workers and the CLI can share it; the next start of
+                                             the app or any command starts it again)
 
 `status` names migration files not applied yet (pending), applied files changed since (edited) or gone
 from supabase/migrations/ (missing), and functions, views, tables, indexes, triggers or policies that
@@ -28,6 +31,7 @@ import psycopg
 from lib.config import ConfigError, Settings
 from lib.core.taxonomy import TaxonomyError, load_taxonomy
 from lib.store.boot import open_store, plan_scenarios, resolve_database
+from lib.store.embedded import stop_server
 from lib.store.ledger import LedgerStatus, inspect, scalar
 from lib.store.migrate import discover, migrate, reset_schema
 from lib.store.postgres import PostgresStore, connect_check
@@ -35,7 +39,7 @@ from lib.store.protocol import BootReport, StoreError
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m lib db") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Bright Run database: migrate, status, plan, reset.")
+    parser = argparse.ArgumentParser(prog=prog, description="Bright Run database: migrate, status, plan, reset, stop.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply pending migrations")
@@ -53,6 +57,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib db") -> i
     reset.add_argument(
         "--yes", action="store_true", help="confirm: this deletes all scenarios, conversations and reviews"
     )
+    sub.add_parser("stop", help="stop the embedded PostgreSQL (the next start starts it again)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
@@ -214,7 +219,23 @@ def cmd_reset(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"migrate": cmd_migrate, "status": cmd_status, "plan": cmd_plan, "reset": cmd_reset}
+def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.store_mode != "embedded":
+        print(
+            "error: DATABASE_URL or SUPABASE_URL is set: that database is run elsewhere; `db stop` stops only "
+            "the embedded PostgreSQL",
+            file=sys.stderr,
+        )
+        return 1
+    where = settings.data_dir / "pgdata"
+    if stop_server(settings.data_dir):
+        print(f"stopped the embedded PostgreSQL in {where}")
+    else:
+        print(f"the embedded PostgreSQL in {where} was not running")
+    return 0
+
+
+COMMANDS = {"migrate": cmd_migrate, "status": cmd_status, "plan": cmd_plan, "reset": cmd_reset, "stop": cmd_stop}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -9,8 +9,8 @@ are always named.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import psycopg
@@ -36,6 +36,10 @@ from lib.store.protocol import (
 )
 from lib.store.transport import CallStore
 
+# How long a checkout waits before asking `revive` whether the server is still there. An idle pool hands
+# a connection out at once; a dead server's pool would otherwise wait out the full 30 s.
+REVIVE_AFTER_S = 3.0
+
 
 def connect_check(dsn: str, label: str, timeout: int = 5) -> None:
     """Open and close one connection, so an unreachable database fails here with one clear line
@@ -60,11 +64,21 @@ class PostgresStore(CallStore):
     """The Store on one PostgreSQL database. Thread-safe: the pool hands each call a connection."""
 
     def __init__(
-        self, dsn: str, *, kind: StoreKind = "postgres", label: str | None = None, min_size: int = 1, max_size: int = 8
+        self,
+        dsn: str,
+        *,
+        kind: StoreKind = "postgres",
+        label: str | None = None,
+        min_size: int = 1,
+        max_size: int = 8,
+        revive: Callable[[], object] | None = None,
     ) -> None:
+        """revive: starts the database again when no connection can be had (the embedded server, which
+        nobody else restarts); None for a server someone else runs, whose restart the pool just waits out."""
         self.kind: StoreKind = kind
         self.label = label or safe_dsn_label(dsn)
         self.boot: BootReport | None = None
+        self._revive = revive
         connect_check(dsn, self.label)
         # check: a connection that died (the server restarted) is replaced when handed out
         self._pool = ConnectionPool(
@@ -88,9 +102,21 @@ class PostgresStore(CallStore):
 
     @contextmanager
     def connection(self, action: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        """A pooled connection in a transaction (committed at the end), with errors translated."""
-        with _translate(action), self._pool.connection() as conn:
-            yield conn
+        """A pooled connection in a transaction (committed at the end), with errors translated. A
+        connection that died with its server is replaced on checkout (the pool's check), so the store
+        carries on after the database restarts."""
+        with _translate(action), ExitStack() as stack:
+            yield self._checkout(stack)
+
+    def _checkout(self, stack: ExitStack) -> psycopg.Connection[dict[str, Any]]:
+        if self._revive is None:
+            return stack.enter_context(self._pool.connection())
+        try:
+            return stack.enter_context(self._pool.connection(timeout=REVIVE_AFTER_S))
+        except PoolTimeout:
+            pass  # the server is gone, or every connection is busy: revive finds out which
+        self._revive()
+        return stack.enter_context(self._pool.connection())
 
     def _rows(self, action: str, query: sql.SQL | sql.Composed, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.connection(action) as conn:

@@ -1,6 +1,7 @@
 """CallStore: the Store protocol made of the rows of CALLS (lib/store/calls/), the base of the
 two transports. Each method has the protocol's own signature; it binds its arguments, runs its row,
-and shapes the result. A transport implements the primitives below and nothing else."""
+and shapes the result. A transport implements the primitives below and nothing else. Whatever is
+written passes through lib.core.redaction first: no secret is stored, whoever wrote the text."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lib.core.redaction import redact
 from lib.store.calls import (
     CALLS,
     STORE_INFO,
@@ -70,10 +72,10 @@ class CallStore(_Declared):
         if isinstance(call, Fn):
             if call.skip_if_empty is not None and not args[call.skip_if_empty]:
                 return call.shape([])
-            params = {name: arg.convert(args[arg.source]) for name, arg in call.args.items()}
+            params = redact({name: arg.convert(args[arg.source]) for name, arg in call.args.items()})
             return call.shape(self.call_function(call, params, action))
         if isinstance(call, Insert):
-            row = dict(args[call.source])
+            row = redact(dict(args[call.source]))
             unknown = sorted(set(row) - call.columns)
             if unknown:
                 raise InvalidInput(

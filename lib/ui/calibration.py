@@ -9,6 +9,7 @@ import streamlit as st
 import lib.review as rv
 from lib.core.rubric import Rubric
 from lib.store import Store, StoreError
+from lib.ui.display import error_text
 from lib.ui.display import escape_markdown as esc
 
 EMPTY = (
@@ -30,7 +31,7 @@ def calibration_view(store: Store, rubric: Rubric) -> None:
     try:
         cal = rv.calibration(store, rubric)
     except StoreError as exc:
-        st.error(f"The calibration could not be read: {exc}")
+        st.error(f"The calibration could not be read: {error_text(exc)}")
         return
     overall = cal.overall
     if cal.empty:

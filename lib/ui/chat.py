@@ -24,9 +24,10 @@ def render_chat(turns: Sequence[UserTurn | AssistantTurn], tax: Taxonomy) -> Non
                 e = turn.emotion
                 label = emotions.get(e.primary, e.primary)
                 sub = f" ({e.sub_emotion.replace('_', ' ')})" if e.sub_emotion else ""
-                st.caption(f"Turn {i} · {label}{sub} · intensity {e.intensity:.2f}")
+                st.caption(escape_markdown(f"Turn {i} · {label}{sub} · intensity {e.intensity:.2f}"))
             else:
                 s = turn.strategies
                 extra = ", ".join(strategies.get(x, x) for x in s.supporting)
-                st.caption(f"Turn {i} · {strategies.get(s.primary, s.primary)}" + (f" + {extra}" if extra else ""))
+                line = f"Turn {i} · {strategies.get(s.primary, s.primary)}" + (f" + {extra}" if extra else "")
+                st.caption(escape_markdown(line))
             st.markdown(escape_markdown(turn.text))

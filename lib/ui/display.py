@@ -3,12 +3,14 @@ estimate, and generated or typed text shown as the characters it is."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal, get_args
 
 import streamlit as st
 
 from lib.core import vocabulary as vocab
+from lib.core.redaction import redact_text
 from lib.core.taxonomy import Taxonomy
 
 if TYPE_CHECKING:  # only the annotation: the pages that draw an estimate have imported it already
@@ -23,6 +25,9 @@ STORE_KINDS = {"embedded": "Embedded PostgreSQL", "postgres": "PostgreSQL", "sup
 BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
 _BADGE_COLOURS: dict[str, BadgeColour] = {c: c for c in get_args(BadgeColour)}
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$=:")
+WORD_JOINER = "\u2060"  # zero width, and no line break at it
+# where GFM's autolink literals start: a scheme's colon, "www.", and the "@" of an email address
+_AUTOLINK_TRIGGER = re.compile(r"(?i)\b(https?|ftp|mailto|xmpp)(?=:)|\b(www)(?=\.)|(@)")
 
 
 def badge(label: str, colour: str) -> None:
@@ -59,8 +64,17 @@ def estimate_figures(count: int, estimate: Estimate | None) -> None:
         st.caption(f"Estimate: {estimate.basis}.")
 
 
+def error_text(exc: BaseException | str) -> str:
+    """An error's words for a page: without secrets (lib.core.redaction), shown as the characters they
+    are (an error can quote a value from data, or an endpoint's answer)."""
+    return escape_markdown(redact_text(str(exc)))
+
+
 def escape_markdown(text: str) -> str:
     """Generated or typed text as literal markdown: links, images, HTML, LaTeX and emphasis all
-    show as the characters they are (CommonMark lets any ASCII punctuation be backslash-escaped)."""
+    show as the characters they are (CommonMark lets any ASCII punctuation be backslash-escaped), and
+    no bare URL, www. address or email becomes a link. Streamlit's GitHub-flavoured markdown links
+    those after the escapes are resolved, so an invisible word joiner breaks each trigger instead."""
+    text = _AUTOLINK_TRIGGER.sub(lambda m: m.group(0) + WORD_JOINER, text)
     out = "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
     return out.replace("\n", "  \n")  # keep the writer's line breaks

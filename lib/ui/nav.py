@@ -18,10 +18,11 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from lib.config import ConfigError
+from lib.core import limits
 from lib.ui import auth
-from lib.ui.display import escape_markdown
+from lib.ui.display import error_text, escape_markdown
 from lib.ui.resources import hosted, settings, store_info
-from lib.ui.session import NAME_MAX, REVIEWER_KEY, recall_name, remember_name
+from lib.ui.session import REVIEWER_KEY, recall_name, remember_name
 
 APP_KEY = "br_app"  # set by app.py in every session it runs in
 GOTO_KEY = "br_goto"  # the page (url path, query parameters) a link asked for before app.py had run
@@ -64,7 +65,7 @@ def sidebar() -> None:
     try:
         config = settings()
     except ConfigError as exc:
-        st.error(f"A setting is wrong: {exc}")
+        st.error(f"A setting is wrong: {error_text(exc)}")
         return
     if hosted():  # decisions are recorded under the signed-in account
         user = auth.current()
@@ -78,7 +79,7 @@ def sidebar() -> None:
         st.text_input(
             "Your name",
             key=REVIEWER_KEY,
-            max_chars=NAME_MAX,
+            max_chars=limits.NAME.max_chars,
             placeholder="e.g. Dana Reyes, CFP",
             help="Recorded with every review decision and label correction. This browser remembers it, "
             "so a reload or a new tab keeps it; change it here, or empty the field to forget it.",
@@ -86,7 +87,7 @@ def sidebar() -> None:
         remember_name()
     info = store_info()
     if isinstance(info, str):
-        st.error(f"Database unavailable: {info}")
+        st.error(f"Database unavailable: {error_text(info)}")
         return
     c = info.counts
     st.caption(

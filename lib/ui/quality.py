@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 import lib.review as rv
+from lib.core import limits
 from lib.core.checks.base import Finding
 from lib.core.rubric import RubricError
 from lib.core.validation import is_hard
@@ -166,7 +167,7 @@ def ratings_tab(view: rv.ConversationView, who: str) -> None:
                 f"**{esc(c.name)}**"
                 + (" :red-badge[hard rule]" if c.hard else "")
                 + f" :small[:gray[passes at {c.pass_at} of 5]]",
-                help=c.question or None,
+                help=esc(c.question) if c.question else None,
             )
             force = c.in_force
             both = c.judge is not None and c.human is not None  # then say which one counts
@@ -224,7 +225,8 @@ def _rating_form(pop: Any, view: rv.ConversationView, c: rv.CriterionView) -> No
             horizontal=True,
             key=f"{key}_score",
         )
-        st.text_area("Why", key=f"{key}_why", height=80, placeholder="What in the conversation earns this score")
+        why = "What in the conversation earns this score"
+        st.text_area("Why", key=f"{key}_why", height=80, max_chars=limits.REASON.max_chars, placeholder=why)
         st.button(
             "Save rating",
             type="primary",

@@ -19,6 +19,7 @@ from lib.core.rubric import Rubric, RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from lib.store import PermissionDenied, Store, StoreError, StoreInfo, open_store
 from lib.ui import auth
+from lib.ui.display import error_text
 
 
 @st.cache_resource(show_spinner=False)
@@ -44,7 +45,7 @@ def taxonomy() -> Taxonomy:
     try:
         return _taxonomy()
     except TaxonomyError as exc:
-        st.error(f"**The taxonomy could not be loaded.** {exc}. Fix that file and reload the page.")
+        st.error(f"**The taxonomy could not be loaded.** {error_text(exc)}. Fix that file and reload the page.")
         st.stop()
         raise  # unreachable: st.stop() ends the script
 
@@ -54,7 +55,7 @@ def rubric() -> Rubric:
     try:
         return default_rubric(taxonomy().path)
     except RubricError as exc:
-        st.error(f"**The quality rubric could not be read.** {exc}. Fix that file and reload the page.")
+        st.error(f"**The quality rubric could not be read.** {error_text(exc)}. Fix that file and reload the page.")
         st.stop()
         raise  # unreachable: st.stop() ends the script
 
@@ -105,7 +106,7 @@ def store() -> Store:
     except PermissionDenied:
         auth.not_signed_in()
     except (StoreError, ConfigError, TaxonomyError) as exc:
-        st.error(f"**The database is not available.** {exc}")
+        st.error(f"**The database is not available.** {error_text(exc)}")
     st.stop()
     raise AssertionError("unreachable: st.stop() ends the script")
 
@@ -126,20 +127,27 @@ def _stop_worker(worker: object) -> None:
 
 
 @st.cache_resource(show_spinner=False, on_release=_stop_worker)
+def _worker() -> object | None:
+    from lib.generation.app_worker import start_app_worker
+
+    if hosted():
+        from lib.store.supabase import open_supabase_store
+
+        config = settings()
+        if config.supabase_service_key is None or not config.has_api_key:
+            return None
+        return start_app_worker(open_supabase_store(config, service=True), config)
+    return start_app_worker(_server_store(), settings())
+
+
 def worker() -> object | None:
     """The generation worker of this server process: one thread (lib.generation.app_worker.WorkerThread) that
     claims the queued job items, or None without an API key (the app then works offline). In hosted
-    mode it runs as the service role, from the server's secrets (never a browser's token)."""
-    from lib.generation.app_worker import start_app_worker
+    mode it runs as the service role, from the server's secrets (never a browser's token). When it
+    cannot start, a NotStarted that says why (the server log says it too); the next page run tries again."""
+    from lib.generation.app_worker import not_started
 
     try:
-        if hosted():
-            from lib.store.supabase import open_supabase_store
-
-            config = settings()
-            if config.supabase_service_key is None or not config.has_api_key:
-                return None
-            return start_app_worker(open_supabase_store(config, service=True), config)
-        return start_app_worker(_server_store(), settings())
-    except (StoreError, ConfigError, ValueError):  # the page says generation is unavailable
-        return None
+        return _worker()
+    except (StoreError, ConfigError, ValueError) as exc:  # PriceError and TaxonomyError are ValueErrors
+        return not_started(exc)

@@ -8,6 +8,7 @@ import streamlit as st
 import lib.review as rv
 from lib.core.taxonomy import Taxonomy
 from lib.store import Store, StoreError
+from lib.ui.display import error_text
 
 
 def analytics_view(store: Store, tax: Taxonomy) -> None:
@@ -28,7 +29,7 @@ def analytics_view(store: Store, tax: Taxonomy) -> None:
     try:
         stats = rv.label_analytics(store, tax, group)
     except (StoreError, rv.ReviewError) as exc:
-        st.error(f"The label analytics could not be read: {exc}")
+        st.error(f"The label analytics could not be read: {error_text(exc)}")
         return
     if stats.empty:
         st.info(

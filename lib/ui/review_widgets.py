@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 import lib.review as rv
+from lib.core import limits
 from lib.core.rubric import Rubric
 from lib.core.taxonomy import Taxonomy
 from lib.core.vocabulary import REASONS
@@ -45,7 +46,9 @@ def name_form() -> None:
         )
         with st.form("rv_name_form", border=False, enter_to_submit=True):
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-            c1.text_input("Your name", key="rv_name_input", placeholder="e.g. Dana Reyes, CFP")
+            c1.text_input(
+                "Your name", key="rv_name_input", max_chars=limits.NAME.max_chars, placeholder="e.g. Dana Reyes, CFP"
+            )
             c2.form_submit_button("Start reviewing", type="primary", on_click=set_name, width="stretch")
         show_flash("name")
 
@@ -148,7 +151,12 @@ def label_form(
                 format_func=lambda x: strategy_names[x],
                 key=f"{k}_supporting",
             )
-        st.text_input("Why (optional)", key=f"{k}_why", placeholder="e.g. the text reads as fear")
+        st.text_input(
+            "Why (optional)",
+            key=f"{k}_why",
+            max_chars=limits.REASON.max_chars,
+            placeholder="e.g. the text reads as fear",
+        )
         st.button(
             "Save correction",
             type="primary",
@@ -171,6 +179,7 @@ def decision_panel(view: rv.ConversationView, who: str) -> None:
             "Notes",
             key=f"rv_notes_{cid}",
             height=90,
+            max_chars=limits.NOTE.max_chars,
             placeholder="What is right or wrong with it. Sent to the model as feedback if you regenerate.",
         )
         st.selectbox(

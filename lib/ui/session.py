@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.core import limits
 from lib.ui import cookies
 
 REVIEWER_KEY = "br_reviewer"  # the name of the person using the app, kept for the session
@@ -20,7 +21,6 @@ SELECTED_KEY = "br_selected"  # the scenario ids selected in the table
 FOCUS_KEY = "br_focus"  # the scenario whose detail is open
 
 NAME_COOKIE = "brightrun_reviewer"
-NAME_MAX = 100  # characters of a name in the field
 
 
 def reviewer() -> str:
@@ -36,7 +36,7 @@ def reviewer() -> str:
 
 def remembered_name() -> str:
     """The name this browser remembers ('' when none): sent with the request that opened the session."""
-    return cookies.read(NAME_COOKIE).strip()[:NAME_MAX]
+    return cookies.read(NAME_COOKIE).strip()[: limits.NAME.max_chars]
 
 
 def recall_name() -> None:
@@ -48,4 +48,4 @@ def recall_name() -> None:
 
 def remember_name() -> None:
     """Keep the name in use in this browser (forgotten when the field is emptied)."""
-    cookies.write(NAME_COOKIE, reviewer()[:NAME_MAX])
+    cookies.write(NAME_COOKIE, reviewer()[: limits.NAME.max_chars])

@@ -1,0 +1,31 @@
+"""Text from data as the characters it is (lib/ui/display.py): no markdown, HTML, LaTeX or autolink
+survives escape_markdown, and error_text also drops secrets. The browser proves it on the pages
+(tests/test_browser_hostile.py); this pins the rules."""
+from __future__ import annotations
+
+import re
+
+from lib.config import Settings
+from lib.ui.display import WORD_JOINER, error_text, escape_markdown
+
+
+def test_every_autolink_trigger_is_broken_and_the_text_reads_the_same() -> None:
+    text = "see http://evil.example/x, HTTPS://a.b, www.evil.example, mailto:x@y.z and dana@evil.example"
+    out = escape_markdown(text)
+    assert out.replace(WORD_JOINER, "").replace("\\", "") == text
+    plain = out.replace("\\", "")
+    for trigger in (r"https?:", "www\\.", r"mailto:", r"@\w"):
+        assert not re.search(trigger, plain, re.IGNORECASE), trigger
+
+
+def test_markdown_html_and_math_are_escaped() -> None:
+    out = escape_markdown("![x](http://e/x.png) <b>b</b> **s** $x^2$\nnext")
+    assert "\\!\\[x\\]\\(" in out and "\\<b\\>" in out and "\\*\\*s\\*\\*" in out and "\\$x^2\\$" in out
+    assert out.endswith("  \nnext")
+
+
+def test_error_text_drops_a_secret_and_escapes_the_rest() -> None:
+    key = "canary-display-0123456789abcdef"
+    Settings(anthropic_api_key=key)
+    out = error_text(ValueError(f"bad key {key} in <b>x</b>"))
+    assert key not in out and "[redacted]" in out.replace("\\", "") and "\\<b\\>" in out
