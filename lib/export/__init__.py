@@ -18,7 +18,6 @@ names below; each lives in the module that owns it:
 
 from __future__ import annotations
 
-from lib.export.card import LICENSES
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS, PATHS, Format, messages_record, sharegpt_record
 from lib.export.items import Item, prepare
@@ -29,6 +28,7 @@ from lib.export.readback import preview, read_manifest, verify
 from lib.export.select import (
     ALL_STATUSES,
     FILTER_DIMENSIONS,
+    LICENSES,
     REVIEW_LABELS,
     REVIEW_STATUSES,
     SELECTIONS,
@@ -40,7 +40,7 @@ from lib.export.select import (
     select_from_files,
     select_from_store,
 )
-from lib.export.split import SPLITS, assign_splits, split_groups
+from lib.export.split import SPLIT_NAMES, SPLITS, assign_splits, split_groups
 from lib.export.targets import approved_target, suited_strategies, target_flags
 from lib.export.writer import default_dest, exports_root, zip_folder
 
@@ -56,6 +56,7 @@ __all__ = [
     "REVIEW_STATUSES",
     "SELECTIONS",
     "SPLITS",
+    "SPLIT_NAMES",
     "ExportError",
     "ExportOptions",
     "ExportResult",

@@ -1,20 +1,39 @@
-"""Writing an export folder safely: files are hashed as they are written, everything goes to a
-temporary folder beside the destination, and that folder replaces the earlier export only once it is
-complete, so an export that fails leaves the earlier one as it was. Then the zip beside it."""
+"""Writing an export folder safely.
+
+Files are written as their records come (Folder.open gives a Sink), hashed on the way. A new export
+is a generation folder beside the destination, `.<name>.gen-<token>/` holding `<name>/` and
+`<name>.zip`. The destination and its zip are symlinks through one pointer:
+
+    <name>      -> .<name>.current/<name>
+    <name>.zip  -> .<name>.current/<name>.zip
+    .<name>.current -> .<name>.gen-<token>
+
+so replacing the pointer (one rename) switches the folder and the zip together: a reader, or a
+`kill -9` at any moment, sees the earlier export complete or the new one complete. Exports into one
+parent folder hold a lock on it (flock), so an export removes every leftover of a killed one
+(generations not pointed at, temporary links), whatever its age. Folders and files are created with
+the process's umask (readable for the group when the umask says so), not mkdtemp's 0700."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
+import secrets
 import shutil
-import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from lib.export.errors import ExportError
+
+_FLUSH = 1 << 20  # bytes a sink gathers before a write
+_PENDING = 8  # writes queued on the helper thread before the producer waits
 
 
 @dataclass
@@ -25,55 +44,89 @@ class FileEntry:
     records: int
     bytes: int = 0
     sha256: str = ""
+    config: str | None = None  # the Hugging Face config the file belongs to
+
+
+class Sink:
+    """One file being written: records are appended as they come; hashing and writing run on the
+    folder's helper thread (both release the GIL) while the next records are serialized."""
+
+    def __init__(self, folder: Folder, rel: str, fmt: str, split: str | None, config: str | None) -> None:
+        self._folder = folder
+        self.entry = FileEntry(rel, fmt, split, 0, config=config)
+        path = folder.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._digest = hashlib.sha256()
+        self._buf: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes, records: int = 0) -> None:
+        self._buf.append(data)
+        self._size += len(data)
+        self.entry.records += records
+        if self._size >= _FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buf:
+            data = b"".join(self._buf)
+            self._buf, self._size = [], 0
+            self.entry.bytes += len(data)
+            self._folder.submit(self._put, data)
+
+    def _put(self, data: bytes) -> None:
+        self._digest.update(data)
+        self._file.write(data)
+
+    def close(self) -> FileEntry:
+        self._flush()
+        self._folder.drain()
+        self._file.close()
+        self.entry.sha256 = self._digest.hexdigest()
+        self._folder.files.append(self.entry)
+        return self.entry
 
 
 class Folder:
-    """Writes files under a root and hashes them. Hashing and writing a chunk run on a helper
-    thread (both release the GIL) while the next chunk is serialized."""
+    """The files of one export folder, each listed (FileEntry) once it is closed."""
 
     def __init__(self, root: Path) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self.root = root
         self.files: list[FileEntry] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-write")
+        self._pending: deque[Future[None]] = deque()
+
+    def open(self, rel: str, *, fmt: str, split: str | None, config: str | None = None) -> Sink:
+        return Sink(self, rel, fmt, split, config)
+
+    def submit(self, fn: object, data: bytes) -> None:
+        while len(self._pending) >= _PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(fn, data))  # type: ignore[arg-type]
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def write(self, rel: str, data: bytes, *, fmt: str, records: int = 0) -> FileEntry:
+        sink = self.open(rel, fmt=fmt, split=None)
+        sink.write(data, records)
+        return sink.close()
+
+    def add(self, rel: str, *, fmt: str, split: str | None, records: int, config: str | None = None) -> FileEntry:
+        """List a file written by another writer (parquet), hashed from the disk in chunks."""
+        with open(self.root / rel, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256")
+        entry = FileEntry(rel, fmt, split, records, (self.root / rel).stat().st_size, digest.hexdigest(), config)
+        self.files.append(entry)
+        return entry
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-    def write(self, rel: str, chunks: Iterable[bytes], *, fmt: str, split: str | None, records: int) -> FileEntry:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-
-        def put(data: bytes) -> None:
-            digest.update(data)
-            f.write(data)
-
-        with open(path, "wb") as f:
-            pending = None
-            for chunk in chunks:
-                if pending is not None:
-                    pending.result()
-                size += len(chunk)
-                pending = self._pool.submit(put, chunk)
-            if pending is not None:
-                pending.result()
-        entry = FileEntry(rel, fmt, split, records, size, digest.hexdigest())
-        self.files.append(entry)
-        return entry
-
-    def binary(
-        self, rel: str, write: Callable[[Path], None], *, fmt: str, split: str | None, records: int
-    ) -> FileEntry:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(path)
-        data = path.read_bytes()
-        entry = FileEntry(rel, fmt, split, records, len(data), hashlib.sha256(data).hexdigest())
-        self.files.append(entry)
-        return entry
+        try:
+            self.drain()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def zip_folder(folder: Path, target: Path, top: str) -> None:
@@ -89,7 +142,18 @@ def zip_folder(folder: Path, target: Path, top: str) -> None:
             )
 
 
+def _pointer(dest: Path) -> Path:
+    return dest.parent / f".{dest.name}.current"
+
+
+def _ours(dest: Path) -> bool:
+    """dest is the symlink an export made (through its pointer)."""
+    return dest.is_symlink() and os.readlink(dest) == f"{_pointer(dest).name}/{dest.name}"
+
+
 def check_destination(dest: Path) -> None:
+    if _ours(dest):
+        return
     if dest.exists() and not dest.is_dir():
         raise ExportError(f"{dest} is a file; choose a folder name for the export")
     if dest.is_dir() and any(dest.iterdir()) and not (dest / "manifest.json").is_file():
@@ -99,34 +163,82 @@ def check_destination(dest: Path) -> None:
         )
 
 
-def clean_leftovers(dest: Path, older_than: float = 3600) -> None:
-    """Temporary folders of exports that crashed more than an hour ago (a running one is younger)."""
-    cutoff = time.time() - older_than
-    for pattern in (f".{dest.name}.tmp-*", f".{dest.name}.old-*", f".{dest.name}.zip.tmp-*"):
-        for path in dest.parent.glob(pattern):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-            except OSError:
-                pass
-
-
-def swap_into_place(tmp: Path, dest: Path) -> None:
-    """tmp becomes dest; an earlier dest is moved aside first and deleted after, or put back."""
-    old = None
-    if dest.exists():
-        old = dest.parent / f".{dest.name}.old-{os.getpid()}-{time.monotonic_ns()}"
-        os.rename(dest, old)
+@contextmanager
+def locked(parent: Path) -> Iterator[None]:
+    """Hold the exports' lock on `parent` (waits for another export there to finish)."""
+    fd = os.open(parent, os.O_RDONLY)
     try:
-        os.rename(tmp, dest)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clean_leftovers(dest: Path) -> None:
+    """Everything an earlier export of dest left behind but the generation in place: generations not
+    pointed at, temporary links, and the temporary folders of the layout before generations. Call it
+    holding locked(dest.parent)."""
+    pointer = _pointer(dest)
+    current = os.readlink(pointer) if pointer.is_symlink() else None
+    for pattern in (
+        f".{dest.name}.gen-*",
+        f".{dest.name}.current.new-*",
+        f".{dest.name}.tmp-*",
+        f".{dest.name}.old-*",
+        f".{dest.name}.zip.tmp-*",
+    ):
+        for path in dest.parent.glob(pattern):
+            if path.name != current:
+                _remove(path)
+
+
+class Generation:
+    """A new export of dest being written: `folder` is <gen>/<name>, `zip_path` <gen>/<name>.zip."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.root = dest.parent / f".{dest.name}.gen-{secrets.token_hex(6)}"
+        os.mkdir(self.root)  # the umask's mode (mkdtemp would make it 0700)
+        self.folder = self.root / dest.name
+        os.mkdir(self.folder)
+        self.zip_path = self.root / f"{dest.name}.zip"
+
+    def discard(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def publish(self) -> None:
+        """Put this generation in place of the earlier one: the folder and the zip switch together."""
+        dest, pointer = self.dest, _pointer(self.dest)
+        zip_link = dest.parent / f"{dest.name}.zip"
+        if dest.exists() and not dest.is_symlink():
+            # the layout before generations: a real folder. Moved aside once (not atomically), its
+            # zip goes when the link replaces it below
+            os.rename(dest, dest.parent / f".{dest.name}.old-{secrets.token_hex(6)}")
+        for link, target in ((dest, f"{pointer.name}/{dest.name}"), (zip_link, f"{pointer.name}/{dest.name}.zip")):
+            if not (link.is_symlink() and os.readlink(link) == target):
+                _replace_link(link, target, dest.name)
+        _replace_link(pointer, self.root.name, dest.name)  # the switch: one rename
+        clean_leftovers(dest)
+
+
+def _replace_link(link: Path, target: str, name: str) -> None:
+    tmp = link.parent / f".{name}.current.new-{secrets.token_hex(6)}"
+    try:
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
     except OSError as exc:
-        if old is not None:
-            os.rename(old, dest)
+        tmp.unlink(missing_ok=True)
         raise ExportError(
-            f"cannot move the finished export into {dest} ({exc.strerror}); the earlier export is unchanged, try again"
+            f"cannot put the finished export in place at {link} ({exc.strerror}); the earlier export is "
+            "unchanged, try again"
         ) from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def default_dest(root: Path, name: str) -> Path:
