@@ -96,11 +96,16 @@ def hf_path(config: str, split: str) -> str:
     return f"{folder}/{SPLIT_NAMES[split]}-00000-of-00001.parquet"
 
 
-def full_line(raw: str, training: Mapping[str, Any], split: str) -> bytes:
-    """The stored document with training.split set: its text is copied, not re-serialized."""
+def full_head(raw: str) -> bytes:
+    """The stored document's text up to its training block (full_line adds it): copied, not re-serialized."""
     raw = raw.rstrip()
     sep = ", " if raw != "{}" else ""
-    return (raw[:-1] + sep + '"training": ').encode("utf-8") + dumpb({**training, "split": split}) + b"}"
+    return (raw[:-1] + sep + '"training": ').encode("utf-8")
+
+
+def full_line(head: bytes, training: Mapping[str, Any], split: str) -> bytes:
+    """A line of the full format: the document with training.split set."""
+    return head + dumpb({**training, "split": split}) + b"}"
 
 
 def messages_record(

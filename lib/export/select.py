@@ -339,11 +339,13 @@ def _nothing_in(store: Store, options: ExportOptions, tax: Taxonomy, cli: bool) 
 
 
 def stream_from_store(
-    store: Store, options: ExportOptions, tax: Taxonomy, *, cli: bool = False, batch: int = BATCH
+    store: Store, options: ExportOptions, tax: Taxonomy, *, cli: bool = False, batch: int | None = None
 ) -> Iterator[list[ExportRow]]:
-    """The selected rows of the store in batches of `batch` (keyset pages by scenario id), so an export
-    holds one batch at a time. The first page is read now: NothingToExport says why nothing matched."""
+    """The selected rows of the store in batches of `batch` (default BATCH; keyset pages by scenario
+    id), so an export holds one batch at a time. The first page is read now: NothingToExport says why
+    nothing matched."""
     check_options(options, tax)
+    batch = batch or BATCH
     filters, statuses = options.active_filters(), options.statuses()
     first = store.export_conversations(filters, statuses, limit=batch)
     if not first:

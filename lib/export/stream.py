@@ -4,9 +4,8 @@
    options, checked for secrets and counted (Stats); its records for every chosen format are encoded
    once and appended to a spool file, with the conversation's scenario group. What is kept in memory
    per conversation is its group, stratum and turn count: what the split needs.
-2. write: once the split is decided, the spool is read back once per split and each record goes to
-   its files (parquet through a pyarrow writer per file), so every file is written incrementally and
-   full/ and metadata.csv list train first, then eval."""
+2. write: once the split is decided, the spool is read back once and each record goes to its files
+   (parquet through a pyarrow writer per file), so every file is written incrementally."""
 
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ from lib.export.formats import (
     PATHS,
     csv_lines,
     csv_row,
+    full_head,
     full_line,
     hf_path,
     messages_record,
@@ -100,7 +100,7 @@ def collect(
                 records.append(
                     (
                         item.group,
-                        item.raw if formats & {"full_jsonl", "full_json"} else None,
+                        full_head(item.raw) if formats & {"full_jsonl", "full_json"} else b"",
                         item.training,
                         dumpb(messages_record(item, options.weights, suited)) if "messages" in formats else None,
                         dumpb(sharegpt_record(item, options.weights, suited)) if "sharegpt" in formats else None,
@@ -124,8 +124,9 @@ def _spooled(path: Path) -> Iterator[tuple[list[tuple[Any, ...]], dict[str, Any]
 def write_files(
     folder: Folder, collected: Collected, split_of: Mapping[str, str], splits: Sequence[str], options: ExportOptions
 ) -> None:
-    """Every chosen format's files from the spool: the split files one split at a time; full/ and
-    metadata.csv across the splits, in the order of the split files."""
+    """Every chosen format's files from one read of the spool: a file per split for the chat formats
+    and parquet; full/ and metadata.csv in the order the conversations were read (each row says its
+    split), so a split's rows keep the order of its files."""
     import pyarrow as pa
 
     formats = set(options.formats)
@@ -136,54 +137,53 @@ def write_files(
         json_.write(b"[\n")
     if csv is not None:
         csv.write(csv_lines([CSV_COLUMNS]))
-    first = True
+    chat: dict[tuple[str, str], Sink] = {
+        (fmt, split): folder.open(PATHS[fmt](split), fmt=fmt, split=split)
+        for split in splits
+        for fmt in CHAT_FORMATS
+        if fmt in formats
+    }
     schemas = parquet.schemas(options.weights)
-    for split in splits:
-        chat: dict[str, Sink] = {
-            fmt: folder.open(PATHS[fmt](split), fmt=fmt, split=split)
-            for fmt in ("messages", "sharegpt")
-            if fmt in formats
+    tables: dict[tuple[str, str], parquet.ParquetFile] = {}
+    if "hf" in formats:
+        tables = {
+            (c, split): parquet.ParquetFile(folder.root / hf_path(c, split), schemas[c])
+            for split in splits
+            for c in parquet.CONFIGS
         }
-        tables: dict[str, parquet.ParquetFile] = {}
-        if "hf" in formats:
-            tables = {c: parquet.ParquetFile(folder.root / hf_path(c, split), schemas[c]) for c in parquet.CONFIGS}
-        for records, batch_tables in _spooled(collected.spool):
-            mask = [split_of[r[0]] == split for r in records]
+    first = True
+    for records, batch_tables in _spooled(collected.spool):
+        of = [split_of[r[0]] for r in records]
+        lines = []
+        if jsonl is not None or json_ is not None:
+            lines = [full_line(h, training, split) for (_, h, training, *_), split in zip(records, of, strict=True)]
+        if jsonl is not None:
+            jsonl.write(b"\n".join(lines) + b"\n", len(lines))
+        if json_ is not None:
+            json_.write((b"" if first else b",\n") + b",\n".join(lines), len(lines))
+            first = False
+        if csv is not None:
+            rows = [r[5] for r in records]
+            for row, split in zip(rows, of, strict=True):
+                row[1] = split
+            csv.write(csv_lines(rows), len(rows))
+        for split in splits:
+            mask = [s == split for s in of]
             if not any(mask):
                 continue
-            lines: list[bytes] = []
-            chats: dict[str, list[bytes]] = {fmt: [] for fmt in chat}
-            rows: list[list[Any]] = []
-            for (_, raw, training, msg, share, row), keep in zip(records, mask, strict=True):
-                if not keep:
-                    continue
-                if raw is not None:
-                    lines.append(full_line(raw, training, split))
-                if msg is not None:
-                    chats["messages"].append(msg)
-                if share is not None:
-                    chats["sharegpt"].append(share)
-                if row is not None:
-                    row[1] = split
-                    rows.append(row)
-            for fmt, sink in chat.items():
-                sink.write(b"\n".join(chats[fmt]) + b"\n", len(chats[fmt]))
-            if lines and jsonl is not None:
-                jsonl.write(b"\n".join(lines) + b"\n", len(lines))
-            if lines and json_ is not None:
-                json_.write((b"" if first else b",\n") + b",\n".join(lines), len(lines))
-                first = False
-            if csv is not None:
-                csv.write(csv_lines(rows), len(rows))
+            for n, fmt in ((3, "messages"), (4, "sharegpt")):
+                if (fmt, split) in chat:
+                    picked = [r[n] for r, keep in zip(records, mask, strict=True) if keep]
+                    chat[fmt, split].write(b"\n".join(picked) + b"\n", len(picked))
             if batch_tables is not None:
                 keep_mask = pa.array(mask)
-                for config, writer in tables.items():
-                    writer.write(batch_tables[config].filter(keep_mask))
-        for sink in chat.values():
-            sink.close()
-        for config, writer in tables.items():
-            writer.close()
-            folder.add(hf_path(config, split), fmt="hf", split=split, records=writer.rows, config=config)
+                for config in parquet.CONFIGS:
+                    tables[config, split].write(batch_tables[config].filter(keep_mask))
+    for sink in chat.values():
+        sink.close()
+    for (config, split), writer in tables.items():
+        writer.close()
+        folder.add(hf_path(config, split), fmt="hf", split=split, records=writer.rows, config=config)
     if json_ is not None:
         json_.write(b"\n]\n")
     for whole in (jsonl, json_, csv):
