@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import gc
 import pickle
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -61,6 +63,20 @@ def batches(rows: Sequence[ExportRow] | Sequence[Item] | Iterable[Sequence[Expor
         yield from rows
 
 
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Parsing makes millions of short-lived objects without cycles, and the collector's full passes
+    over them cost a fifth of an export's time: the collector waits while the batches are parsed
+    (process-wide, for seconds; objects with cycles are collected as soon as it is back on)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def collect(
     source: Iterable[Sequence[Any]],
     options: ExportOptions,
@@ -73,7 +89,7 @@ def collect(
     seen: set[str] = set()
     secrets = secret_check.secret_values()
     formats = set(options.formats)
-    with open(spool, "wb") as f:
+    with fewer_collections(), open(spool, "wb") as f:
         for batch in source:
             if batch and isinstance(batch[0], Item):
                 items = list(cast("Sequence[Item]", batch))
