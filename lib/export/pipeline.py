@@ -194,7 +194,11 @@ def run(
     """Select from the store with the ratings in force (for the quality options and metadata.csv), then
     export(). NothingToExport says why nothing matched."""
     rows = stream_from_store(store, options, tax, cli=cli)
-    ratings = {r["conversation_id"]: r for r in store.conversation_quality(current_only=True)}
+    # only what the quality options and metadata.csv read, so 100,000 rated conversations stay small
+    ratings = {
+        r["conversation_id"]: {k: r.get(k) for k in ("scores", "hard_failed", "flag_reasons")}
+        for r in store.conversation_quality(current_only=True)
+    }
     return export(
         rows,
         options,
