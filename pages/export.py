@@ -314,7 +314,8 @@ if last and manifest:
         [
             {
                 "File": f["path"],
-                "Format": ex.FORMATS[f["format"]].label if f["format"] in ex.FORMATS else FILE_KINDS[f["format"]],
+                "Format": (ex.FORMATS[f["format"]].label if f["format"] in ex.FORMATS else FILE_KINDS[f["format"]])
+                + (f" · config {f['config']}" if f.get("config") else ""),
                 "Split": ex.SPLIT_NAMES.get(f["split"], "all"),
                 "Records": f["records"],
                 "KB": round(f["bytes"] / 1024, 1),

@@ -108,6 +108,7 @@ def build_manifest(
                 "records": f.records,
                 "bytes": f.bytes,
                 "sha256": f.sha256,
+                **({"config": f.config} if f.config else {}),
             }
             for f in files
         ],

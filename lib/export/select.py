@@ -55,7 +55,7 @@ LICENSES: tuple[str, ...] = (
     "cdla-permissive-2.0",
     "unknown",
 )
-BATCH = 500  # conversations an export reads and holds at a time: ~10 MB of documents
+BATCH = 250  # conversations an export reads and holds at a time: ~5 MB of documents
 
 
 def _approved_only() -> list[vocab.ReviewStatus]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import pickle
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -110,9 +111,8 @@ def collect(
                 out.stats.add(item, tax, suited)
                 s = item.scenario
                 pin = item.training.get("split")
-                out.keys.append(
-                    (item.group, (str(s.get("emotional_arc")), str(s.get("persona"))), pin, len(item.turns))
-                )
+                stratum = (sys.intern(str(s.get("emotional_arc"))), sys.intern(str(s.get("persona"))))
+                out.keys.append((item.group, stratum, pin, len(item.turns)))  # interned: one string per arc
                 records.append(
                     (
                         item.group,

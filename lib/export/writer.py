@@ -34,7 +34,7 @@ from typing import Any
 from lib.export.errors import ExportError
 
 _FLUSH = 1 << 20  # bytes a sink gathers before a write
-_PENDING = 8  # writes queued on the helper thread before the producer waits
+_PENDING = 4  # writes queued on the helper thread before the producer waits (each up to a batch)
 
 
 @dataclass
