@@ -7,10 +7,14 @@ names below; each lives in the module that owns it:
     quality    the minimum rating and "no hard-rule failure" options: what they leave out, and why
     targets    approved targets (the per-turn weights)
     split      the grouped, stratified, deterministic train/eval split
-    formats    full, messages, sharegpt, hf parquet, metadata csv: one record function per format
+    formats    full, messages, sharegpt, metadata csv: one record function per format, and their files
+    parquet    the Hugging Face layout's parquet configs (default, messages, sharegpt), a batch at a time
+    stream     the two passes: collect batches into a spool, then write every file incrementally
+    stats      the figures, gathered one conversation at a time
+    trainers   the trainer configs (Axolotl, TRL), who reads the weights, LICENSE.md
     card       the dataset card (README.md)
     manifest   manifest.json
-    writer     the atomic folder writer and the zip
+    writer     files as they come, the generation folder switched in with its zip, the zip
     pipeline   export() and run(): all of the above, in order
     readback   read_manifest, verify, preview of a finished export
     cli        `python -m lib export`
