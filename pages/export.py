@@ -18,6 +18,7 @@ nav.open_in_app("export")
 
 EXPORT_KEY = "br_export_dir"  # the folder of the export last built in this session
 PREVIEW_RECORDS = 3
+FILE_KINDS = {"card": "Dataset card", "trainer": "Trainer config", "license": "License"}
 
 st.title("Export for training")
 st.caption(
@@ -159,7 +160,8 @@ weights = st.toggle(
     key="export_weights",
     help="Each assistant message gets weight 1 when its primary strategy is one the taxonomy suits to the "
     "preceding user turn's primary or secondary emotion (an approved target), else 0, so training learns "
-    "from the fitting replies only. OpenAI fine-tuning reads this key; the parquet labels flag it per turn.",
+    "from the fitting replies only. OpenAI fine-tuning and Axolotl (trainers/axolotl.yaml) read it; TRL does "
+    "not (it trains on every assistant turn).",
 )
 
 if matching and st.toggle("Peek at the first records before building", key="export_peek"):
@@ -170,7 +172,7 @@ if matching and st.toggle("Peek at the first records before building", key="expo
     else:
         first_items, _ = ex.prepare(first_rows)
         suited = ex.suited_strategies(tax)
-        st.caption("In the OpenAI / TRL messages format" + (", weighted" if weights else "") + ":")
+        st.caption("In the chat messages format" + (", weighted" if weights else "") + ":")
         for item in first_items:
             st.json(ex.messages_record(item, weights, suited), expanded=2)
 
@@ -216,7 +218,8 @@ license_id = pcol[1].selectbox(
     "License",
     options=list(ex.LICENSES),
     key="export_license",
-    help="For the dataset card. 'other' means proprietary terms.",
+    help="A Hugging Face Hub license id, for the dataset card. 'other' means proprietary terms: the export "
+    "writes a LICENSE.md the card links to.",
 )
 make_zip = pcol[2].checkbox("Build a zip", value=True, key="export_zip")
 card_name = st.text_input(
@@ -289,6 +292,8 @@ if last and manifest:
         f"Selection: {manifest['selection']['description']} · taxonomy {manifest['taxonomy']['vertical']} "
         f"v{manifest['taxonomy']['version']} · folder `{folder}`"
     )
+    for note in manifest.get("warnings") or []:
+        st.warning(note, icon=":material/warning:")
     if manifest["skipped"]:
         st.warning(f"{len(manifest['skipped'])} selected conversation(s) could not be exported:")
         st.dataframe(pd.DataFrame(manifest["skipped"]), hide_index=True, width="stretch")
@@ -318,8 +323,9 @@ if last and manifest:
         [
             {
                 "File": f["path"],
-                "Format": ex.FORMATS[f["format"]].label if f["format"] in ex.FORMATS else "Dataset card",
-                "Split": f["split"] or "all",
+                "Format": (ex.FORMATS[f["format"]].label if f["format"] in ex.FORMATS else FILE_KINDS[f["format"]])
+                + (f" · config {f['config']}" if f.get("config") else ""),
+                "Split": ex.SPLIT_NAMES.get(f["split"], "all"),
                 "Records": f["records"],
                 "KB": round(f["bytes"] / 1024, 1),
                 "sha256": f["sha256"][:16],

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 import lib.export as ex
-from lib.export import formats
+from lib.export import formats, parquet
 from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
 from lib.store.protocol import ExportRow
@@ -72,6 +72,15 @@ def card_header(text: str) -> dict[str, Any]:
     return yaml.safe_load(head)
 
 
+# what an export folder `out` leaves in its parent: the folder and the zip (links), the pointer to the
+# generation in place, and that generation
+EXPORT_LAYOUT = [".out.current", ".out.gen-*", "out", "out.zip"]
+
+
+def layout(parent: Path) -> list[str]:
+    return sorted(p.name.split("gen-")[0] + "gen-*" if ".gen-" in p.name else p.name for p in parent.iterdir())
+
+
 # ---- the seeds in every format ------------------------------------------------------------------
 def test_the_seeds_export_to_every_format_and_each_loads_as_its_consumer_loads_it(
         tmp_path: Path, db_tax: Taxonomy, seeds: list[Conversation]) -> None:
@@ -96,10 +105,11 @@ def test_the_seeds_export_to_every_format_and_each_loads_as_its_consumer_loads_i
     # messages: system, then user/assistant alternating; a 0/1 weight on each assistant message
     suited = ex.suited_strategies(db_tax)
     for split in ("train", "eval"):
-        records = read_jsonl(out / f"messages/{split}.jsonl")
+        records = read_jsonl(out / f"messages/{ex.SPLIT_NAMES[split]}.jsonl")
         assert len(records) == counts[split]
         for rec in records:
-            assert list(rec) == ["messages"]
+            assert list(rec) == ["id", "version", "messages"] and split_of[rec["id"]] == split
+            assert rec["version"] == 1
             msgs = rec["messages"]
             check_alternation([m["role"] for m in msgs], system="system", user="user", assistant="assistant")
             assert all(isinstance(m["content"], str) and m["content"] for m in msgs)
@@ -109,8 +119,8 @@ def test_the_seeds_export_to_every_format_and_each_loads_as_its_consumer_loads_i
         assert len(conv_ids) == len(records)
     # weights follow the definition on the seed's labels in force
     seed = by_id["seed-09"]
-    rec = next(r for s in ("train", "eval") for r in read_jsonl(out / f"messages/{s}.jsonl")
-               if r["messages"][1]["content"] == seed.turns[0].text)
+    rec = next(r for s in ("train", "test") for r in read_jsonl(out / f"messages/{s}.jsonl")
+               if r["id"] == seed.id)
     turns = seed.current_turns()
     expected = []
     for i in range(1, len(turns), 2):
@@ -122,14 +132,15 @@ def test_the_seeds_export_to_every_format_and_each_loads_as_its_consumer_loads_i
 
     # ShareGPT: conversations / from / value, system then human/gpt alternating
     for split in ("train", "eval"):
-        for rec in read_jsonl(out / f"sharegpt/{split}.jsonl"):
-            assert set(rec) == {"id", "conversations"} and split_of[rec["id"]] == split
-            assert all(set(m) == {"from", "value"} for m in rec["conversations"])
+        for rec in read_jsonl(out / f"sharegpt/{ex.SPLIT_NAMES[split]}.jsonl"):
+            assert set(rec) == {"id", "version", "conversations"} and split_of[rec["id"]] == split
+            assert all(set(m) == ({"from", "value", "weight"} if m["from"] == "gpt" else {"from", "value"})
+                       for m in rec["conversations"])
             check_alternation([m["from"] for m in rec["conversations"]], system="system", user="human", assistant="gpt")
 
     # Hugging Face layout: parquet per split, read with pyarrow and with pandas
     for split in ("train", "eval"):
-        path = out / f"data/{split}-00000-of-00001.parquet"
+        path = out / f"data/{ex.SPLIT_NAMES[split]}-00000-of-00001.parquet"
         table = pq.read_table(path)
         assert table.num_rows == counts[split]
         df = pd.read_parquet(path)
@@ -138,7 +149,7 @@ def test_the_seeds_export_to_every_format_and_each_loads_as_its_consumer_loads_i
             conv = by_id[row["id"]]
             check_alternation([m["role"] for m in row["messages"]], system="system", user="user", assistant="assistant")
             assert [m["content"] for m in row["messages"][1:]] == [t.text for t in conv.turns]
-            assert [lab["emotion"] for lab in row["labels"] if lab["role"] == "user"] == \
+            assert [lab["emotion"] for lab in row["turn_labels"] if lab["role"] == "user"] == \
                 [t.emotion.primary for t in conv.current_turns() if t.role == "user"]
             assert row["persona"] == conv.scenario.persona and row["emotional_arc"] == conv.scenario.emotional_arc
             assert row["topic_cluster"] == db_tax.cluster_of[conv.scenario.topic]
@@ -162,11 +173,12 @@ def test_the_seeds_export_to_every_format_and_each_loads_as_its_consumer_loads_i
     assert header["size_categories"] == ["n<1K"]
     default = next(c for c in header["configs"] if c.get("default"))
     assert default["config_name"] == "default"
-    assert {d["split"] for d in default["data_files"]} == {"train", "eval"}
+    assert {d["split"] for d in default["data_files"]} == {"train", "test"}
     for config in header["configs"]:
         for data_file in config["data_files"]:
             assert (out / data_file["path"]).is_file()
-    assert {s["name"]: s["num_examples"] for s in header["dataset_info"]["splits"]} == {"train": 8, "eval": 2}
+    assert "dataset_info" not in header  # without features and sizes, datasets warns it is malformed
+    assert header["license_link"] == "LICENSE.md" and (out / "LICENSE.md").is_file()
     # its description comes from the data
     names = {p.id: p.name for p in db_tax.personas}
     for conv in seeds:
@@ -181,7 +193,7 @@ def test_the_seeds_export_to_every_format_and_each_loads_as_its_consumer_loads_i
     assert manifest["taxonomy"] == {"vertical": "financial_planning", "version": db_tax.vertical.version,
                                     "sha256": db_tax.sha256}
     assert manifest["selection"]["mode"] == "approved" and manifest["selection"]["review_statuses"] == ["approved"]
-    assert manifest["formats"]["messages"]["version"] == "1"
+    assert manifest["formats"]["messages"]["version"] == "2"
     on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert sorted([f["path"] for f in manifest["files"]] + ["manifest.json"]) == on_disk
     for f in manifest["files"]:
@@ -212,7 +224,9 @@ def test_without_an_eval_share_there_is_only_a_train_split(tmp_path: Path, db_ta
                                                            seeds: list[Conversation]) -> None:
     result = export_seeds(tmp_path, db_tax, seeds, eval_ratio=0, formats=["messages", "hf"])
     files = {f["path"] for f in result.manifest["files"]}
-    assert files == {"messages/train.jsonl", "data/train-00000-of-00001.parquet", "README.md"}
+    assert files == {"messages/train.jsonl", "data/train-00000-of-00001.parquet", "README.md", "LICENSE.md",
+                     "data/messages/train-00000-of-00001.parquet", "data/sharegpt/train-00000-of-00001.parquet",
+                     "trainers/axolotl.yaml", "trainers/trl.yaml"}
     header = card_header((result.path / "README.md").read_text())
     assert [d["split"] for d in header["configs"][0]["data_files"]] == ["train"]
 
@@ -235,9 +249,10 @@ def test_training_formats_carry_revised_labels_and_the_full_format_keeps_the_his
     result = ex.export(ex.rows_from_conversations([conv]), ex.ExportOptions(eval_ratio=0, weights=True), db_tax,
                        tmp_path / "out")
     row = pq.read_table(result.path / "data/train-00000-of-00001.parquet").to_pylist()[0]
-    assert row["labels"][0]["emotion"] == "shame" and row["labels"][1]["strategy"] == "boundary_referral"
+    labels = row["turn_labels"]
+    assert labels[0]["emotion"] == "shame" and labels[1]["strategy"] == "boundary_referral"
     # boundary_referral suits neither shame nor confusion: no longer an approved target
-    assert row["labels"][1]["approved_target"] is False
+    assert labels[1]["approved_target"] is False
     msgs = read_jsonl(result.path / "messages/train.jsonl")[0]["messages"]
     assert msgs[2]["weight"] == 0
     csv_row = pd.read_csv(result.path / "metadata.csv").iloc[0]
@@ -332,17 +347,17 @@ def test_a_failed_export_leaves_the_earlier_one_as_it_was(tmp_path: Path, db_tax
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(formats, "hf_table", boom)
+    monkeypatch.setattr(parquet, "tables", boom)
     with pytest.raises(OSError, match="No space left"):
         ex.export(seed_rows(seeds[:3]), ex.ExportOptions(), db_tax, tmp_path / "out")
     assert ex.verify(first.path) == [] and ex.read_manifest(first.path) == first.manifest
     assert first.zip_path.read_bytes() == zip_bytes  # type: ignore[union-attr]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.zip"]  # no temporary folder left behind
+    assert layout(tmp_path) == EXPORT_LAYOUT  # no temporary folder left behind
 
     monkeypatch.undo()
     second = ex.export(seed_rows(seeds[:3]), ex.ExportOptions(), db_tax, tmp_path / "out")
     assert second.counts["conversations"] == 3 and ex.verify(second.path) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.zip"]
+    assert layout(tmp_path) == EXPORT_LAYOUT
 
 
 def test_an_export_never_replaces_a_folder_that_is_not_an_export(tmp_path: Path, db_tax: Taxonomy,
@@ -495,9 +510,9 @@ def test_the_seeds_in_the_database_export_as_approved(store: PostgresStore, db_t
     result = ex.run(store, ex.ExportOptions(), db_tax, tmp_path / "seeds")
     assert result.counts["conversations"] == 10 and result.counts["eval"] == 1
     assert ex.verify(result.path) == []
-    for split in ("train", "eval"):
-        assert pq.read_table(result.path / f"data/{split}-00000-of-00001.parquet").num_rows == result.counts[split]
-        assert len(read_jsonl(result.path / f"messages/{split}.jsonl")) == result.counts[split]
+    for split, name in ex.SPLIT_NAMES.items():
+        assert pq.read_table(result.path / f"data/{name}-00000-of-00001.parquet").num_rows == result.counts[split]
+        assert len(read_jsonl(result.path / f"messages/{name}.jsonl")) == result.counts[split]
     for doc in read_jsonl(result.path / "full/conversations.jsonl"):
         Conversation.model_validate(doc)
     assert all(r.scenario_id for r in store.export_conversations({}, ["approved"]))

@@ -7,10 +7,14 @@ names below; each lives in the module that owns it:
     quality    the minimum rating and "no hard-rule failure" options: what they leave out, and why
     targets    approved targets (the per-turn weights)
     split      the grouped, stratified, deterministic train/eval split
-    formats    full, messages, sharegpt, hf parquet, metadata csv: one record function per format
+    formats    full, messages, sharegpt, metadata csv: one record function per format, and their files
+    parquet    the Hugging Face layout's parquet configs (default, messages, sharegpt), a batch at a time
+    stream     the two passes: collect batches into a spool, then write every file incrementally
+    stats      the figures, gathered one conversation at a time
+    trainers   the trainer configs (Axolotl, TRL), who reads the weights, LICENSE.md
     card       the dataset card (README.md)
     manifest   manifest.json
-    writer     the atomic folder writer and the zip
+    writer     files as they come, the generation folder switched in with its zip, the zip
     pipeline   export() and run(): all of the above, in order
     readback   read_manifest, verify, preview of a finished export
     cli        `python -m lib export`
@@ -18,7 +22,6 @@ names below; each lives in the module that owns it:
 
 from __future__ import annotations
 
-from lib.export.card import LICENSES
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS, PATHS, Format, messages_record, sharegpt_record
 from lib.export.items import Item, prepare
@@ -29,6 +32,7 @@ from lib.export.readback import preview, read_manifest, verify
 from lib.export.select import (
     ALL_STATUSES,
     FILTER_DIMENSIONS,
+    LICENSES,
     REVIEW_LABELS,
     REVIEW_STATUSES,
     SELECTIONS,
@@ -40,7 +44,7 @@ from lib.export.select import (
     select_from_files,
     select_from_store,
 )
-from lib.export.split import SPLITS, assign_splits, split_groups
+from lib.export.split import SPLIT_NAMES, SPLITS, assign_splits, split_groups
 from lib.export.targets import approved_target, suited_strategies, target_flags
 from lib.export.writer import default_dest, exports_root, zip_folder
 
@@ -56,6 +60,7 @@ __all__ = [
     "REVIEW_STATUSES",
     "SELECTIONS",
     "SPLITS",
+    "SPLIT_NAMES",
     "ExportError",
     "ExportOptions",
     "ExportResult",

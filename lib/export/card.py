@@ -1,5 +1,10 @@
 """The dataset card of an export (README.md): a YAML header for the Hugging Face Hub, then a
-description made from the data, with the figures of dataset_stats. manifest.json is lib/export/manifest."""
+description made from the data, with the figures of lib/export/stats. manifest.json is lib/export/manifest.
+
+The card's configs all use one loader (`datasets` infers the loader from the first config and uses it
+for every one): the Hugging Face layout's parquet configs when the export has them, else the JSONL
+chat files. It declares no dataset_info (without features and sizes `datasets` warns that it is
+malformed). The license is a Hub id (LICENSES); `other` links to the LICENSE.md the export writes."""
 
 from __future__ import annotations
 
@@ -10,108 +15,14 @@ from typing import Any
 
 from lib.core.rubric import RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy
-from lib.export.formats import FORMATS, PATHS
-from lib.export.items import Item
+from lib.export.formats import FORMATS
 from lib.export.manifest import EXPORT_VERSION, GENERATOR, dataset_name, dataset_version
 from lib.export.quality import EXCLUSION_REASONS, reason_counts
 from lib.export.select import REVIEW_LABELS, REVIEW_STATUSES, ExportOptions
-from lib.export.targets import item_flags
+from lib.export.split import SPLIT_NAMES
+from lib.export.stats import Stats
+from lib.export.trainers import LICENSE_FILE, card_section
 from lib.export.writer import FileEntry
-
-LICENSES: tuple[str, ...] = (
-    "other",
-    "cc-by-4.0",
-    "cc-by-sa-4.0",
-    "cc-by-nc-4.0",
-    "cc-by-nc-sa-4.0",
-    "apache-2.0",
-    "mit",
-    "cdla-permissive-2.0",
-    "unknown",
-)
-
-
-def dataset_stats(items: Sequence[Item], tax: Taxonomy, suited: Mapping[str, frozenset[str]]) -> dict[str, Any]:
-    personas: Counter[str] = Counter()
-    arcs: Counter[str] = Counter()
-    tiers: Counter[str] = Counter()
-    topics: Counter[str] = Counter()
-    emotions: Counter[str] = Counter()
-    start_emotions: Counter[str] = Counter()
-    strategies: Counter[str] = Counter()
-    review: Counter[str] = Counter()
-    sources: Counter[str] = Counter()
-    models: Counter[str] = Counter()
-    templates: Counter[str] = Counter()
-    revised_fields: Counter[str] = Counter()
-    revision_sources: Counter[str] = Counter()
-    reviewers: set[str] = set()
-    scores: list[int] = []
-    per_split: Counter[str] = Counter()
-    turns_per_split: Counter[str] = Counter()
-    corrected = 0
-    assistant_turns = 0
-    targets = 0
-    for item in items:
-        s = item.scenario
-        personas[str(s.get("persona"))] += 1
-        arcs[str(s.get("emotional_arc"))] += 1
-        tiers[str(s.get("tier"))] += 1
-        topics[tax.cluster_of.get(s.get("topic") or "", str(s.get("topic")))] += 1
-        start_emotions[str(((item.doc.get("arc") or {}).get("start") or {}).get("emotion"))] += 1
-        per_split[item.split] += 1
-        turns_per_split[item.split] += len(item.turns)
-        for flag, t in zip(item_flags(item, suited), item.turns, strict=True):
-            if t["role"] == "user":
-                emotions[str((t.get("emotion") or {}).get("primary"))] += 1
-            else:
-                strategies[str((t.get("strategies") or {}).get("primary"))] += 1
-                assistant_turns += 1
-                targets += bool(flag)
-        r = item.doc.get("review") or {}
-        review[r.get("status", "unreviewed")] += 1
-        if r.get("reviewer"):
-            reviewers.add(str(r["reviewer"]))
-        prov = item.doc.get("provenance") or {}
-        sources[str(prov.get("source"))] += 1
-        if prov.get("model"):
-            models[str(prov["model"])] += 1
-        if prov.get("template_name"):
-            templates[f"{prov['template_name']} {prov.get('template_version') or ''}".strip()] += 1
-        history = item.doc.get("label_history") or []
-        if history:
-            corrected += 1
-        for rev in history:
-            revised_fields[str(rev.get("field"))] += 1
-            revision_sources[str(rev.get("source"))] += 1
-        score = (item.doc.get("quality") or {}).get("score")
-        if isinstance(score, int):
-            scores.append(score)
-    return {
-        "conversations": len(items),
-        "turns": sum(len(i.turns) for i in items),
-        "scenarios": len({i.group for i in items}),
-        "per_split": dict(per_split),
-        "turns_per_split": dict(turns_per_split),
-        "personas": personas,
-        "arcs": arcs,
-        "tiers": tiers,
-        "topic_clusters": topics,
-        "emotions": emotions,
-        "start_emotions": start_emotions,
-        "strategies": strategies,
-        "review": review,
-        "reviewers": len(reviewers),
-        "sources": sources,
-        "models": models,
-        "templates": templates,
-        "corrected": corrected,
-        "revised_fields": revised_fields,
-        "revision_sources": revision_sources,
-        "scores": scores,
-        "assistant_turns": assistant_turns,
-        "approved_targets": targets,
-    }
 
 
 def _size_category(n: int) -> str:
@@ -153,13 +64,23 @@ def _counts_table(
 
 
 def _configs(files: Sequence[FileEntry], splits: Sequence[str]) -> list[dict[str, Any]]:
-    """The Hub's configs: parquet as `default`, and the JSONL chat formats; the first is the default."""
+    """The Hub's configs, one loader for all: the parquet configs (default, messages, sharegpt), or
+    without them the JSONL chat files (messages, sharegpt); the first is the default."""
+    parquet = any(f.format == "hf" for f in files)
+    wanted = (
+        [("hf", c) for c in ("default", "messages", "sharegpt")]
+        if parquet
+        else [("messages", None), ("sharegpt", None)]
+    )
     configs: list[dict[str, Any]] = []
-    for fmt, name in (("hf", "default"), ("messages", "messages"), ("sharegpt", "sharegpt")):
-        paths = {f.split: f.path for f in files if f.format == fmt}
+    for fmt, config in wanted:
+        paths = {f.split: f.path for f in files if f.format == fmt and f.config == config}
         if paths:
             configs.append(
-                {"config_name": name, "data_files": [{"split": s, "path": paths[s]} for s in splits if s in paths]}
+                {
+                    "config_name": config or fmt,
+                    "data_files": [{"split": SPLIT_NAMES[s], "path": paths[s]} for s in splits if s in paths],
+                }
             )
     if configs:
         configs[0]["default"] = True
@@ -167,11 +88,10 @@ def _configs(files: Sequence[FileEntry], splits: Sequence[str]) -> list[dict[str
 
 
 def dataset_card(
-    items: Sequence[Item],
+    figures: Stats,
     options: ExportOptions,
     tax: Taxonomy,
     files: Sequence[FileEntry],
-    stats: Mapping[str, Any],
     splits: Sequence[str],
     *,
     source: str = "database",
@@ -181,8 +101,9 @@ def dataset_card(
     """README.md: a YAML header for the Hugging Face Hub, then a description made from the data."""
     import yaml
 
-    name = dataset_name(items, options)
-    version = dataset_version(items)
+    name = dataset_name(figures, options)
+    version = dataset_version(figures)
+    stats = figures.as_dict()
     n = stats["conversations"]
     pretty = f"{tax.vertical.name}: emotionally-aware conversations ({name})"
     header: dict[str, Any] = {
@@ -203,13 +124,10 @@ def dataset_card(
     }
     if options.license == "other":
         header["license_name"] = "proprietary"
+        header["license_link"] = LICENSE_FILE
     configs = _configs(files, splits)
     if configs:
         header["configs"] = configs
-        header["dataset_info"] = {
-            "config_name": configs[0]["config_name"],
-            "splits": [{"name": s, "num_examples": stats["per_split"].get(s, 0)} for s in splits],
-        }
     head = yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=1000)
 
     names = {
@@ -244,19 +162,13 @@ def dataset_card(
         "first labels and every correction in `label_history` (apply them with `Conversation.current_turns()`). "
         "`metadata.csv` lists the conversations in the order of the split files.\n"
     )
-    loads = []
-    if any(f.format == "hf" for f in files):
-        loads.append(
-            'from datasets import load_dataset\nds = load_dataset("parquet", data_files={'
-            + ", ".join(f'"{s}": "{PATHS["hf"](s)}"' for s in splits)
-            + "})"
+    if configs:
+        parts.append(
+            "```python\nfrom datasets import load_dataset\n"
+            + "\n".join(f'ds = load_dataset("<this folder>", "{c["config_name"]}")' for c in configs)
+            + "\n```\n"
         )
-    if any(f.format == "messages" for f in files):
-        loads.append(
-            '# TRL: SFTTrainer(..., train_dataset=load_dataset("json", data_files="messages/train.jsonl")["train"])'
-        )
-    if loads:
-        parts.append("```python\n" + "\n".join(loads) + "\n```\n")
+    parts.append(card_section(options.formats, options.weights, [f.path for f in files]))
 
     parts.append("## Splits\n")
     parts.append(
@@ -264,7 +176,7 @@ def dataset_card(
             ["Split", "Conversations", "Turns", "Share"],
             (
                 [
-                    s,
+                    SPLIT_NAMES[s],
                     stats["per_split"].get(s, 0),
                     stats["turns_per_split"].get(s, 0),
                     _share(stats["per_split"].get(s, 0), n),
@@ -275,7 +187,8 @@ def dataset_card(
         + "\n"
     )
     parts.append(
-        f"Eval ratio {options.eval_ratio:g} of the scenarios, seed {options.seed}. The split is grouped by scenario "
+        f"Eval ratio {options.eval_ratio:g} of the scenarios, seed {options.seed}; the eval split's files are named "
+        f"`{SPLIT_NAMES['eval']}`, as `datasets` and TRL expect. The split is grouped by scenario "
         "(every version of a scenario lands in the same split), stratified by emotional arc and persona, and "
         "deterministic: the same data and seed give the same split.\n"
     )
@@ -375,10 +288,10 @@ def dataset_card(
         "An assistant turn is an **approved target** when its primary strategy is one of the strategies the "
         "taxonomy suits to the preceding user turn's primary or secondary emotion (labels in force)"
         + (
-            ". The messages files give each assistant message `weight` 1 (approved target) or 0, and the parquet "
-            "messages carry the same weight"
+            ". The chat files give each assistant message `weight` 1 (approved target) or 0, and the parquet "
+            "messages carry the same weight (see Training with it for the trainers that read it)"
             if options.weights
-            else "; the parquet `labels` column flags it per turn"
+            else "; the parquet `turn_labels` column flags it per turn"
         )
         + ". The same mapping is a rubric for the eval split: a response fits when its strategy suits the emotion "
         "it answers.\n"
@@ -391,7 +304,7 @@ def dataset_card(
 
     parts.append("## License and limitations\n")
     lic = (
-        "proprietary: agree terms with the dataset's owner before use or redistribution"
+        f"proprietary (see {LICENSE_FILE}): agree terms with the dataset's owner before use or redistribution"
         if options.license == "other"
         else options.license
     )

@@ -28,7 +28,7 @@ from lib.export.formats import FORMATS
 from lib.export.pipeline import export, run
 from lib.export.quality import EXCLUSION_REASONS, reason_counts
 from lib.export.readback import preview
-from lib.export.select import FILTER_BY_KEY, REVIEW_STATUSES, SELECTIONS, ExportOptions, select_from_files
+from lib.export.select import FILTER_BY_KEY, LICENSES, REVIEW_STATUSES, SELECTIONS, ExportOptions, select_from_files
 from lib.export.writer import default_dest, exports_root
 
 
@@ -130,7 +130,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
         action="store_true",
         help="weight assistant messages 1 (approved target) or 0 in the messages format",
     )
-    parser.add_argument("--license", default="other", help="license id for the dataset card (default other)")
+    parser.add_argument(
+        "--license",
+        default="other",
+        choices=list(LICENSES),
+        help="Hugging Face Hub license id for the dataset card (default other: proprietary, LICENSE.md)",
+    )
     parser.add_argument("--name", default=None, help="dataset name in the card (default: from the conversations)")
     parser.add_argument(
         "--from",
@@ -213,6 +218,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
         print(f"zip      {result.zip_path} ({result.zip_path.stat().st_size:,} bytes)")
     for f in result.manifest["files"]:
         print(f"  {f['path']:<42} {f['records']:>7} records {f['bytes']:>12,} bytes  sha256 {f['sha256'][:12]}")
+    for note in result.manifest["warnings"]:
+        print(f"warning  {note}", file=sys.stderr)
     for s in result.skipped:
         print(f"skipped  {s['id']}: {s['reason']}", file=sys.stderr)
     if result.excluded:

@@ -3,10 +3,15 @@
     full/conversations.jsonl   full dataset format, one conversation per line (schema/conversation.schema.json):
     full/conversations.json    labels as first written, label_history, quality, review, provenance;
                                the split in training.split
-    messages/<split>.jsonl     {"messages": [system, user, assistant, ...]}: OpenAI fine-tuning, TRL SFTTrainer
-    sharegpt/<split>.jsonl     {"id", "conversations": [{"from": system|human|gpt, "value"}]}: Axolotl, Unsloth
-    data/<split>-00000-of-00001.parquet   Hugging Face datasets layout: messages, current labels, dimensions
+    messages/<split>.jsonl     {"id", "version", "messages": [system, user, assistant, ...]}: OpenAI
+                               fine-tuning, TRL SFTTrainer, Axolotl (chat_template)
+    sharegpt/<split>.jsonl     {"id", "version", "conversations": [{"from": system|human|gpt, "value"}]}:
+                               Axolotl, Unsloth
+    data/...parquet            Hugging Face datasets layout (lib/export/parquet.py), three configs
     metadata.csv               one row per conversation: dimensions, scores, review status, split
+
+<split> is the split's file name (SPLIT_NAMES: train, test). A system prompt that is empty gives no
+system message. With weights, every assistant message (gpt turn) carries "weight" 1 or 0.
 
 The training formats carry the labels IN FORCE (label revisions applied)."""
 
@@ -14,19 +19,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-from lib.core.models import FORMAT_VERSION, SCENARIO_FIELDS
+from lib.core.models import FORMAT_VERSION
 from lib.core.taxonomy import Taxonomy
 from lib.export.codec import dumpb
 from lib.export.items import Item
+from lib.export.parquet import DIMENSION_COLUMNS, SHAREGPT_FROM, system_prompt
+from lib.export.split import SPLIT_NAMES
 from lib.export.targets import item_flags
-from lib.export.writer import Folder
-
-_CHUNK = 2000  # records per write
 
 
 @dataclass(frozen=True)
@@ -49,16 +52,23 @@ FORMATS: dict[str, Format] = {
         Format("full_json", "Full dataset format (JSON)", FORMAT_VERSION, "The same, as one JSON array."),
         Format(
             "messages",
-            "OpenAI / TRL messages (JSONL)",
-            "1",
-            "The system prompt, then the turns alternating; one file per split.",
+            "Chat messages (JSONL): OpenAI, TRL, Axolotl",
+            "2",
+            "The system prompt, then the turns alternating, with the conversation's id and version; one file "
+            "per split. OpenAI and Axolotl honour the weights, TRL does not.",
         ),
-        Format("sharegpt", "ShareGPT (JSONL)", "1", "conversations / from / value, for Axolotl and Unsloth."),
+        Format(
+            "sharegpt",
+            "ShareGPT (JSONL)",
+            "2",
+            "conversations / from / value (human, gpt), with id and version, for Axolotl and Unsloth.",
+        ),
         Format(
             "hf",
             "Hugging Face datasets (parquet)",
-            "1",
-            "A parquet file per split with messages, current labels and dimensions, and the dataset card.",
+            "2",
+            "The Hub layout: parquet configs default (messages, labels per turn, dimensions), messages and "
+            "sharegpt, per split, that datasets.load_dataset(folder, config) and `trl sft` load.",
         ),
         Format(
             "csv",
@@ -70,28 +80,39 @@ FORMATS: dict[str, Format] = {
 }
 FormatId = Literal["full_jsonl", "full_json", "messages", "sharegpt", "hf", "csv"]
 
-PATHS: dict[str, Callable[[str], str]] = {
+PATHS: dict[str, Callable[[str], str]] = {  # format -> split (train, eval) -> its file
     "full_jsonl": lambda split: "full/conversations.jsonl",
     "full_json": lambda split: "full/conversations.json",
-    "messages": lambda split: f"messages/{split}.jsonl",
-    "sharegpt": lambda split: f"sharegpt/{split}.jsonl",
-    "hf": lambda split: f"data/{split}-00000-of-00001.parquet",
+    "messages": lambda split: f"messages/{SPLIT_NAMES[split]}.jsonl",
+    "sharegpt": lambda split: f"sharegpt/{SPLIT_NAMES[split]}.jsonl",
+    "hf": lambda split: hf_path("default", split),
     "csv": lambda split: "metadata.csv",
 }
 
 
-def full_line(item: Item) -> str:
-    """The stored document with training.split set: its text is copied, not re-serialized."""
-    training = {**item.training, "split": item.split}
-    raw = item.raw.rstrip()
+def hf_path(config: str, split: str) -> str:
+    """The parquet file of a config of the Hugging Face layout."""
+    folder = "data" if config == "default" else f"data/{config}"
+    return f"{folder}/{SPLIT_NAMES[split]}-00000-of-00001.parquet"
+
+
+def full_head(raw: str) -> bytes:
+    """The stored document's text up to its training block (full_line adds it): copied, not re-serialized."""
+    raw = raw.rstrip()
     sep = ", " if raw != "{}" else ""
-    return raw[:-1] + sep + '"training": ' + dumpb(training).decode("utf-8") + "}"
+    return (raw[:-1] + sep + '"training": ').encode("utf-8")
+
+
+def full_line(head: bytes, training: Mapping[str, Any], split: str) -> bytes:
+    """A line of the full format: the document with training.split set."""
+    return head + dumpb({**training, "split": split}) + b"}"
 
 
 def messages_record(
     item: Item, weights: bool = False, suited: Mapping[str, frozenset[str]] | None = None
 ) -> dict[str, Any]:
-    messages: list[dict[str, Any]] = [{"role": "system", "content": item.doc.get("system_prompt") or ""}]
+    system = system_prompt(item)
+    messages: list[dict[str, Any]] = [] if system is None else [{"role": "system", "content": system}]
     if weights:
         for turn, flag in zip(item.turns, item_flags(item, suited or {}), strict=True):
             if turn["role"] == "assistant":
@@ -100,148 +121,21 @@ def messages_record(
                 messages.append({"role": turn["role"], "content": turn["text"]})
     else:
         messages += [{"role": t["role"], "content": t["text"]} for t in item.turns]
-    return {"messages": messages}
+    return {"id": item.id, "version": item.version, "messages": messages}
 
 
-SHAREGPT_FROM = {"system": "system", "user": "human", "assistant": "gpt"}
-
-
-def sharegpt_record(item: Item) -> dict[str, Any]:
-    conv = [{"from": "system", "value": item.doc.get("system_prompt") or ""}]
-    conv += [{"from": SHAREGPT_FROM[t["role"]], "value": t["text"]} for t in item.turns]
-    return {"id": item.id, "conversations": conv}
-
-
-HF_TEXT_COLUMNS: tuple[str, ...] = (
-    "tier",
-    "persona",
-    "emotional_arc",
-    "start_emotion",
-    "end_emotion",
-    "topic",
-    "topic_cluster",
-    "intent",
-    "tone",
-    "outcome_type",
-    "context_id",
-    "context",
-)
-
-
-def hf_schema(weights: bool) -> Any:
-    """The parquet columns: `messages` as TRL and the chat templates read it, the labels in force
-    per turn, and the scenario's dimensions."""
-    import pyarrow as pa
-
-    message = [pa.field("role", pa.string()), pa.field("content", pa.string())]
-    if weights:
-        message.append(pa.field("weight", pa.int8()))
-    label = pa.struct(
-        [
-            pa.field("turn", pa.int32()),
-            pa.field("role", pa.string()),
-            pa.field("emotion", pa.string()),
-            pa.field("secondary_emotion", pa.string()),
-            pa.field("sub_emotion", pa.string()),
-            pa.field("intensity", pa.float64()),
-            pa.field("valence", pa.float64()),
-            pa.field("arousal", pa.float64()),
-            pa.field("strategy", pa.string()),
-            pa.field("supporting_strategies", pa.list_(pa.string())),
-            pa.field("approved_target", pa.bool_()),
-        ]
-    )
-    return pa.schema(
-        [
-            pa.field("id", pa.string()),
-            pa.field("scenario_id", pa.int64()),
-            pa.field("version", pa.int32()),
-            pa.field("messages", pa.list_(pa.struct(message))),
-            pa.field("labels", pa.list_(label)),
-            *(pa.field(k, pa.string()) for k in HF_TEXT_COLUMNS),
-            pa.field("quality_score", pa.int32()),
-            pa.field("review_status", pa.string()),
-            pa.field("source", pa.string()),
-            pa.field("model", pa.string()),
-        ]
-    )
-
-
-def hf_table(items: Sequence[Item], tax: Taxonomy, weights: bool, suited: Mapping[str, frozenset[str]]) -> Any:
-    """A pyarrow Table of hf_schema, built column by column from flat lists (a row-wise
-    from_pylist of nested rows is ~5x slower)."""
-    import pyarrow as pa
-
-    schema = hf_schema(weights)
-    turns = [t for item in items for t in item.turns]
-    flags = [f for item in items for f in item_flags(item, suited)]
-    is_user = [t["role"] == "user" for t in turns]
-    emotions = [(t.get("emotion") or {}) if u else {} for t, u in zip(turns, is_user, strict=True)]
-    strategies = [{} if u else (t.get("strategies") or {}) for t, u in zip(turns, is_user, strict=True)]
-    l_off = [0]
-    m_off = [0]
-    for item in items:
-        l_off.append(l_off[-1] + len(item.turns))
-        m_off.append(m_off[-1] + len(item.turns) + 1)  # + the system message
-    label_cols: dict[str, list[Any]] = {
-        "turn": [i for item in items for i in range(len(item.turns))],
-        "role": [t["role"] for t in turns],
-        "emotion": [e.get("primary") for e in emotions],
-        "secondary_emotion": [e.get("secondary") for e in emotions],
-        "sub_emotion": [e.get("sub_emotion") for e in emotions],
-        "intensity": [e.get("intensity") for e in emotions],
-        "valence": [e.get("valence") for e in emotions],
-        "arousal": [e.get("arousal") for e in emotions],
-        "strategy": [s.get("primary") for s in strategies],
-        "supporting_strategies": [
-            None if u else list(s.get("supporting") or []) for s, u in zip(strategies, is_user, strict=True)
-        ],
-        "approved_target": flags,
-    }
-    m_role: list[str] = []
-    m_text: list[str] = []
-    m_weight: list[int | None] = []
-    for item in items:
-        m_role.append("system")
-        m_role += [t["role"] for t in item.turns]
-        m_text.append(item.doc.get("system_prompt") or "")
-        m_text += [t["text"] for t in item.turns]
-        if weights:
-            m_weight.append(None)
-            m_weight += [None if f is None else int(f) for f in item.flags]
-    scen = [i.scenario for i in items]
-    arcs = [i.doc.get("arc") or {} for i in items]
-    provs = [i.doc.get("provenance") or {} for i in items]
-    cols: dict[str, list[Any]] = {
-        "id": [i.id for i in items],
-        "scenario_id": [i.scenario_id for i in items],
-        "version": [i.version for i in items],
-        **{k: [s.get(k) for s in scen] for k in SCENARIO_FIELDS},
-        "start_emotion": [(a.get("start") or {}).get("emotion") for a in arcs],
-        "end_emotion": [(a.get("end") or {}).get("emotion") for a in arcs],
-        "topic_cluster": [tax.cluster_of.get(s.get("topic") or "") for s in scen],
-        "quality_score": [(i.doc.get("quality") or {}).get("score") for i in items],
-        "review_status": [(i.doc.get("review") or {}).get("status") for i in items],
-        "source": [p.get("source") for p in provs],
-        "model": [p.get("model") for p in provs],
-    }
-    msg_type = schema.field("messages").type.value_type
-    msg_children = [pa.array(m_role, pa.string()), pa.array(m_text, pa.string())]
-    if weights:
-        msg_children.append(pa.array(m_weight, pa.int8()))
-    messages = pa.ListArray.from_arrays(
-        pa.array(m_off, pa.int32()), pa.StructArray.from_arrays(msg_children, fields=list(msg_type))
-    )
-    label_type = schema.field("labels").type.value_type
-    labels = pa.ListArray.from_arrays(
-        pa.array(l_off, pa.int32()),
-        pa.StructArray.from_arrays([pa.array(label_cols[f.name], f.type) for f in label_type], fields=list(label_type)),
-    )
-    arrays = [
-        messages if f.name == "messages" else labels if f.name == "labels" else pa.array(cols[f.name], f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
+def sharegpt_record(
+    item: Item, weights: bool = False, suited: Mapping[str, frozenset[str]] | None = None
+) -> dict[str, Any]:
+    system = system_prompt(item)
+    conv: list[dict[str, Any]] = [] if system is None else [{"from": "system", "value": system}]
+    flags = item_flags(item, suited or {}) if weights else [None] * len(item.turns)
+    for turn, flag in zip(item.turns, flags, strict=True):
+        record: dict[str, Any] = {"from": SHAREGPT_FROM[turn["role"]], "value": turn["text"]}
+        if weights and turn["role"] == "assistant":
+            record["weight"] = 1 if flag else 0
+        conv.append(record)
+    return {"id": item.id, "version": item.version, "conversations": conv}
 
 
 CSV_COLUMNS: tuple[str, ...] = (
@@ -250,17 +144,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "scenario_id",
     "version",
     "source",
-    "tier",
-    "persona",
-    "emotional_arc",
-    "start_emotion",
-    "end_emotion",
-    "topic",
-    "topic_cluster",
-    "intent",
-    "tone",
-    "outcome_type",
-    "context_id",
+    *DIMENSION_COLUMNS,
     "turns",
     "user_turns",
     "emotions",
@@ -341,93 +225,8 @@ def csv_row(item: Item, tax: Taxonomy, suited: Mapping[str, frozenset[str]]) -> 
     return [_cell(v) for v in row]
 
 
-def _lines(encoded: Sequence[bytes], sep: bytes = b"\n", head: bytes = b"", tail: bytes = b"\n") -> Iterator[bytes]:
-    """Chunks of sep-joined records: JSONL (sep \\n) or the body of a JSON array (sep ,\\n)."""
-    yield head
-    for start in range(0, len(encoded), _CHUNK):
-        last = start + _CHUNK >= len(encoded)
-        yield sep.join(encoded[start : start + _CHUNK]) + (tail if last else sep)
-
-
-def _jsonl(records: Iterable[Any]) -> Iterator[bytes]:
-    buf: list[bytes] = []
-    for record in records:
-        buf.append(dumpb(record))
-        if len(buf) >= _CHUNK:
-            yield b"\n".join(buf) + b"\n"
-            buf = []
-    if buf:
-        yield b"\n".join(buf) + b"\n"
-
-
-def _csv(items: Sequence[Item], tax: Taxonomy, suited: Mapping[str, frozenset[str]]) -> Iterator[bytes]:
+def csv_lines(rows: Iterable[Sequence[Any]]) -> bytes:
+    """CSV rows (csv_row, or the CSV_COLUMNS header) as the bytes of metadata.csv."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for n, item in enumerate(items, 1):
-        writer.writerow(csv_row(item, tax, suited))
-        if n % _CHUNK == 0:
-            yield buf.getvalue().encode("utf-8")
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue().encode("utf-8")
-
-
-def _parquet(
-    items: Sequence[Item], tax: Taxonomy, weights: bool, suited: Mapping[str, frozenset[str]]
-) -> Callable[[Path], None]:
-    def write(path: Path) -> None:
-        import pyarrow.parquet as pq
-
-        pq.write_table(hf_table(items, tax, weights, suited), path, compression="snappy")
-
-    return write
-
-
-def write_formats(
-    folder: Folder,
-    formats: Sequence[str],
-    by_split: Mapping[str, Sequence[Item]],
-    tax: Taxonomy,
-    weights: bool,
-    suited: Mapping[str, frozenset[str]],
-) -> None:
-    """Every chosen format's files, from the items of each (non-empty) split in order; metadata.csv
-    and full/ list the conversations in the order of the split files."""
-    ordered = [i for part in by_split.values() for i in part]
-    if "full_jsonl" in formats or "full_json" in formats:
-        encoded = [full_line(i).encode("utf-8") for i in ordered]
-        if "full_jsonl" in formats:
-            folder.write(PATHS["full_jsonl"](""), _lines(encoded), fmt="full_jsonl", split=None, records=len(encoded))
-        if "full_json" in formats:
-            folder.write(
-                PATHS["full_json"](""),
-                _lines(encoded, b",\n", b"[\n", b"\n]\n"),
-                fmt="full_json",
-                split=None,
-                records=len(encoded),
-            )
-        del encoded
-    for split, part in by_split.items():
-        if "messages" in formats:
-            folder.write(
-                PATHS["messages"](split),
-                _jsonl(messages_record(i, weights, suited) for i in part),
-                fmt="messages",
-                split=split,
-                records=len(part),
-            )
-        if "sharegpt" in formats:
-            folder.write(
-                PATHS["sharegpt"](split),
-                _jsonl(sharegpt_record(i) for i in part),
-                fmt="sharegpt",
-                split=split,
-                records=len(part),
-            )
-        if "hf" in formats:
-            folder.binary(
-                PATHS["hf"](split), _parquet(part, tax, weights, suited), fmt="hf", split=split, records=len(part)
-            )
-    if "csv" in formats:
-        folder.write(PATHS["csv"](""), _csv(ordered, tax, suited), fmt="csv", split=None, records=len(ordered))
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue().encode("utf-8")

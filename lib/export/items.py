@@ -61,13 +61,14 @@ def _turn_problem(turns: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
-def prepare(rows: Iterable[ExportRow]) -> tuple[list[Item], list[dict[str, str]]]:
+def prepare(rows: Iterable[ExportRow], seen: set[str] | None = None) -> tuple[list[Item], list[dict[str, str]]]:
     """Parse every row once and apply its label revisions. Returns (items, skipped), where skipped
     lists {id, reason} for a conversation no training format can hold (roles that do not alternate,
-    an empty turn, a revision of a turn that is not there, a document that does not parse)."""
+    an empty turn, a revision of a turn that is not there, a document that does not parse). seen: the
+    ids of the batches before (a conversation selected twice is exported once)."""
     items: list[Item] = []
     skipped: list[dict[str, str]] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     for row in rows:
         try:
             doc = loads(row.document)

@@ -4,7 +4,6 @@ which the card shows too."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -12,32 +11,28 @@ from typing import Any
 from lib.core.models import FORMAT_VERSION
 from lib.core.taxonomy import Taxonomy
 from lib.export.formats import FORMATS
-from lib.export.items import Item
 from lib.export.quality import reason_counts
 from lib.export.select import ExportOptions
-from lib.export.split import SPLITS
+from lib.export.split import SPLIT_NAMES, SPLITS
+from lib.export.stats import Stats
 from lib.export.writer import FileEntry
 
-EXPORT_VERSION = "1"  # the layout of the folder and of manifest.json
+EXPORT_VERSION = "2"  # the layout of the folder and of manifest.json
 GENERATOR = "Bright Run Training Data Studio (lib.export)"
 
 
-def dataset_name(items: Sequence[Item], options: ExportOptions) -> str:
+def dataset_name(stats: Stats, options: ExportOptions) -> str:
     if options.name:
         return options.name
-    names = Counter(str((i.doc.get("dataset") or {}).get("name") or "") for i in items)
-    names.pop("", None)
-    return names.most_common(1)[0][0] if names else "brightrun-dataset"
+    return stats.dataset_names.most_common(1)[0][0] if stats.dataset_names else "brightrun-dataset"
 
 
-def dataset_version(items: Sequence[Item]) -> str:
-    versions = Counter(str((i.doc.get("dataset") or {}).get("version") or "") for i in items)
-    versions.pop("", None)
-    return versions.most_common(1)[0][0] if versions else ""
+def dataset_version(stats: Stats) -> str:
+    return stats.dataset_versions.most_common(1)[0][0] if stats.dataset_versions else ""
 
 
 def build_manifest(
-    items: Sequence[Item],
+    stats: Stats,
     skipped: Sequence[Mapping[str, str]],
     options: ExportOptions,
     tax: Taxonomy,
@@ -48,11 +43,9 @@ def build_manifest(
     now: datetime | None = None,
     excluded: Sequence[Mapping[str, Any]] = (),
     ratings_checked: bool = True,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
-    per_split = Counter(i.split for i in items)
-    turns: Counter[str] = Counter()
-    for i in items:
-        turns[i.split] += len(i.turns)
+    per_split, turns = stats.per_split, stats.turns_per_split
     formats = {}
     for fid in options.formats:
         fmt = FORMATS[fid]
@@ -63,8 +56,8 @@ def build_manifest(
         "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
         "source": source,
         "dataset": {
-            "name": dataset_name(items, options),
-            "version": dataset_version(items),
+            "name": dataset_name(stats, options),
+            "version": dataset_version(stats),
             "vertical": tax.vertical.id,
             "conversation_format_version": FORMAT_VERSION,
         },
@@ -86,12 +79,13 @@ def build_manifest(
             "seed": options.seed,
             "grouped_by": "scenario",
             "stratified_by": ["emotional_arc", "persona"],
+            "file_names": dict(SPLIT_NAMES),
             "scenarios": {s: int(groups.get(s, 0)) for s in SPLITS},
         },
         "options": {"formats": list(options.formats), "weights": options.weights, "license": options.license},
         "counts": {
-            "conversations": len(items),
-            "scenarios": len({i.group for i in items}),
+            "conversations": stats.conversations,
+            "scenarios": stats.scenarios,
             "turns": sum(turns.values()),
             "train": per_split.get("train", 0),
             "eval": per_split.get("eval", 0),
@@ -101,6 +95,7 @@ def build_manifest(
             "excluded": len(excluded),
             "excluded_by_reason": reason_counts(excluded),
         },
+        "warnings": list(warnings),
         "skipped": list(skipped),
         "excluded": [dict(e) for e in excluded],
         "formats": formats,
@@ -113,6 +108,7 @@ def build_manifest(
                 "records": f.records,
                 "bytes": f.bytes,
                 "sha256": f.sha256,
+                **({"config": f.config} if f.config else {}),
             }
             for f in files
         ],

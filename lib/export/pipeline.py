@@ -1,33 +1,34 @@
-"""One export from start to finish: parse the selected rows, apply the quality options, split them,
-write every chosen format, the dataset card and the manifest (last: a folder with it is complete), zip
-it, and put it in place. The same data and options give byte-identical files (the manifest's created_at
-aside)."""
+"""One export from start to finish: stream the selected rows in batches (parse, quality options,
+figures, spooled records: lib/export/stream), split them, write every chosen format, the trainer
+configs, the dataset card and the manifest (last: a folder with it is complete), zip it, and put the
+folder and the zip in place together. The same data and options give byte-identical files (the
+manifest's created_at aside)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from lib.core.taxonomy import Taxonomy
-from lib.export import secret_check
-from lib.export.card import dataset_card, dataset_stats
+from lib.export import secret_check, trainers
+from lib.export.card import dataset_card
 from lib.export.errors import ExportError, NothingToExport
-from lib.export.formats import write_formats
-from lib.export.items import Item, prepare
-from lib.export.manifest import build_manifest
-from lib.export.quality import apply_quality, nothing_left
-from lib.export.select import ExportOptions, check_options, select_from_store
-from lib.export.split import SPLITS, assign_splits
-from lib.export.targets import item_flags, suited_strategies
-from lib.export.writer import Folder, check_destination, clean_leftovers, swap_into_place, zip_folder
+from lib.export.formats import FORMATS
+from lib.export.items import Item
+from lib.export.manifest import build_manifest, dataset_name
+from lib.export.quality import QualityOutcome, nothing_left
+from lib.export.select import ExportOptions, check_options, stream_from_store
+from lib.export.split import SPLITS, split_groups
+from lib.export.stats import Stats
+from lib.export.stream import batches, collect, write_files
+from lib.export.targets import suited_strategies
+from lib.export.writer import Folder, Generation, check_destination, clean_leftovers, locked, zip_folder
 from lib.store.protocol import ExportRow, Store
 
 
@@ -46,7 +47,7 @@ class ExportResult:
 
 
 def export(
-    rows: Sequence[ExportRow] | Sequence[Item],
+    rows: Sequence[ExportRow] | Sequence[Item] | Iterable[Sequence[ExportRow]],
     options: ExportOptions,
     tax: Taxonomy,
     dest: str | Path,
@@ -56,100 +57,135 @@ def export(
     now: datetime | None = None,
     ratings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ExportResult:
-    """Write the export of `rows` (already selected) to the folder `dest`, replacing an earlier
-    export there only once every file is written. ratings: conversation id -> its ratings in force
-    (v_conversation_quality), for the quality options; None when there are none to read (files).
-    Raises NothingToExport when no row can be exported, ExportError for anything else a person can fix."""
+    """Write the export of `rows` (already selected: a list, or an iterator of batches read from the
+    database) to the folder `dest`, putting it and its zip in place of an earlier export together, once
+    every file is written. ratings: conversation id -> its ratings in force (v_conversation_quality),
+    for the quality options; None when there are none to read (files). Raises NothingToExport when no
+    row can be exported, ExportError for anything else a person can fix."""
     started = time.perf_counter()
-    dest = Path(dest).resolve()
+    dest = Path(dest)
     check_options(options, tax)
-    check_destination(dest)
-    items: list[Item]
-    skipped: list[dict[str, str]]
-    if rows and isinstance(rows[0], Item):
-        items, skipped = list(cast("Sequence[Item]", rows)), []
-    else:
-        items, skipped = prepare(cast("Sequence[ExportRow]", rows))
-    if not items:
-        reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:3])
-        raise NothingToExport(
-            "None of the selected conversations can be exported" + (f" ({reasons})" if reasons else "") + "."
-        )
     if ratings is None and (options.min_rating is not None or options.min_ratings):
         raise ExportError(
             "a minimum rating reads the ratings in the database; export from the database, or "
             "leave the minimum rating out"
         )
-    outcome = apply_quality(items, options, tax, ratings)
-    if not outcome.kept:
-        raise NothingToExport(nothing_left(outcome))
-    items = outcome.kept
-    for item in items:
-        row = (ratings or {}).get(item.id) or {}
-        item.ratings = {str(c): int(s) for c, s in (row.get("scores") or {}).items()}
-    secret_check.check_items(items)
-    groups = assign_splits(items, options.eval_ratio, options.seed)
-    suited = suited_strategies(tax)
-    for item in items:
-        item_flags(item, suited)
-    by_split = {s: [i for i in items if i.split == s] for s in SPLITS}
-    by_split = {s: part for s, part in by_split.items() if part}
-    splits = list(by_split)
-
     dest.parent.mkdir(parents=True, exist_ok=True)
-    clean_leftovers(dest)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    zip_tmp: Path | None = None
-    folder = Folder(tmp)
-    try:
-        write_formats(folder, options.formats, by_split, tax, options.weights, suited)
-        stats = dataset_stats(items, tax, suited)
-        card = dataset_card(
-            items,
-            options,
-            tax,
-            folder.files,
-            stats,
-            splits,
-            source=source,
-            excluded=outcome.excluded,
-            ratings_checked=ratings is not None,
+    dest = dest.parent.resolve() / dest.name  # not dest.resolve(): dest is a link to the export in place
+    check_destination(dest)
+    suited = suited_strategies(tax)
+    with locked(dest.parent):
+        clean_leftovers(dest)
+        gen = Generation(dest)
+        folder = Folder(gen.folder)
+        try:
+            got = collect(batches(rows), options, tax, ratings, suited, gen.root / "spool")
+            if not got.keys:
+                if got.excluded:
+                    raise NothingToExport(nothing_left(QualityOutcome([], got.excluded)))
+                reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in got.skipped[:3])
+                raise NothingToExport(
+                    "None of the selected conversations can be exported" + (f" ({reasons})" if reasons else "") + "."
+                )
+            strata = {g: st for g, st, _, _ in got.keys}
+            pinned: dict[str, str] = {}
+            for g, _, pin, _ in got.keys:
+                if pin in SPLITS and pinned.get(g) != "eval":  # a group pinned both ways goes to eval
+                    pinned[g] = pin
+            split_of = split_groups(strata, options.eval_ratio, options.seed, pinned)
+            for g, st, _, turns in got.keys:
+                got.stats.add_split(split_of[g], turns, st)
+            got.stats.scenarios = len(strata)
+            groups = Counter(split_of.values())
+            splits = [s for s in SPLITS if got.stats.per_split.get(s)]
+            write_files(folder, got, split_of, splits, options)
+            (gen.root / "spool").unlink()
+            extra_files(folder, options, splits, got.stats)
+            order = {f: n for n, f in enumerate(FORMATS)}
+            folder.files.sort(key=lambda f: (order.get(f.format, len(order)), SPLITS.index(f.split) if f.split else 0))
+            notes = warnings(got.stats, options, splits)
+            card = dataset_card(
+                got.stats,
+                options,
+                tax,
+                folder.files,
+                splits,
+                source=source,
+                excluded=got.excluded,
+                ratings_checked=ratings is not None,
+            )
+            secret_check.check_text(card, "README.md")
+            folder.write("README.md", card.encode("utf-8"), fmt="card")
+            manifest = build_manifest(
+                got.stats,
+                got.skipped,
+                options,
+                tax,
+                folder.files,
+                groups,
+                source=source,
+                now=now,
+                excluded=got.excluded,
+                ratings_checked=ratings is not None,
+                warnings=notes,
+            )
+            manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+            secret_check.check_text(manifest_text, "manifest.json")
+            (gen.folder / "manifest.json").write_text(manifest_text, encoding="utf-8")  # last: the folder is complete
+            folder.close()
+            if make_zip:
+                zip_folder(gen.folder, gen.zip_path, dest.name)
+            gen.publish()
+        except BaseException:
+            folder.close()
+            gen.discard()
+            raise
+    zip_path = dest.parent / f"{dest.name}.zip" if make_zip else None
+    return ExportResult(dest, zip_path, manifest, got.skipped, round(time.perf_counter() - started, 3), got.excluded)
+
+
+def extra_files(folder: Folder, options: ExportOptions, splits: Sequence[str], stats: Stats) -> None:
+    """The trainer configs, and the LICENSE.md the card links to under the license `other`."""
+    axolotl = trainers.axolotl_config(options.formats, splits, options.weights)
+    if axolotl is not None:
+        folder.write(trainers.AXOLOTL, axolotl.encode("utf-8"), fmt="trainer")
+    trl = trainers.trl_config(options.formats, splits)
+    if trl is not None:
+        folder.write(trainers.TRL, trl.encode("utf-8"), fmt="trainer")
+    if options.license == "other":
+        text = trainers.license_text(dataset_name(stats, options))
+        folder.write(trainers.LICENSE_FILE, text.encode("utf-8"), fmt="license")
+
+
+EVAL_MIN = 20  # an eval split under this many conversations gives figures that are mostly noise
+
+
+def warnings(stats: Stats, options: ExportOptions, splits: Sequence[str]) -> list[str]:
+    """What a trainer would trip on, for the summary: too few lines for OpenAI, a thin eval split."""
+    out = []
+    train = stats.per_split.get("train", 0)
+    if "messages" in options.formats and train < trainers.OPENAI_MIN_EXAMPLES:
+        out.append(
+            f"messages/train.jsonl has {train} conversation{'s' if train != 1 else ''}; OpenAI fine-tuning needs at "
+            f"least {trainers.OPENAI_MIN_EXAMPLES}. Select more conversations, or lower the eval share."
         )
-        secret_check.check_text(card, "README.md")
-        folder.write("README.md", [card.encode("utf-8")], fmt="card", split=None, records=0)
-        manifest = build_manifest(
-            items,
-            skipped,
-            options,
-            tax,
-            folder.files,
-            groups,
-            source=source,
-            now=now,
-            excluded=outcome.excluded,
-            ratings_checked=ratings is not None,
+    n_eval = stats.per_split.get("eval", 0)
+    if "eval" in splits and n_eval < EVAL_MIN:
+        out.append(
+            f"The eval split has {n_eval} conversation{'s' if n_eval != 1 else ''}; under {EVAL_MIN} its "
+            "figures are mostly noise. Raise the eval share, or export more conversations."
         )
-        manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
-        secret_check.check_text(manifest_text, "manifest.json")
-        (tmp / "manifest.json").write_text(manifest_text, encoding="utf-8")  # last: a folder with it is complete
-        folder.close()
-        if make_zip:
-            zip_tmp = dest.parent / f".{dest.name}.zip.tmp-{os.getpid()}-{time.monotonic_ns()}"
-            zip_folder(tmp, zip_tmp, dest.name)
-        swap_into_place(tmp, dest)
-        zip_path = None
-        if zip_tmp is not None:
-            zip_path = dest.parent / f"{dest.name}.zip"
-            os.replace(zip_tmp, zip_path)
-        elif (dest.parent / f"{dest.name}.zip").exists():
-            (dest.parent / f"{dest.name}.zip").unlink()  # an earlier zip would not match the new folder
-    except BaseException:
-        folder.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        if zip_tmp is not None:
-            zip_tmp.unlink(missing_ok=True)
-        raise
-    return ExportResult(dest, zip_path, manifest, skipped, round(time.perf_counter() - started, 3), outcome.excluded)
+    if "eval" in splits:
+        seen = stats.strata.get("eval", Counter())
+        for index, what in ((0, "emotional arc"), (1, "persona")):
+            missing = sorted({k[index] for k in stats.strata.get("train", Counter())} - {k[index] for k in seen})
+            if missing:
+                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                out.append(
+                    f"The eval split has no conversation of the {what}{'s' if len(missing) != 1 else ''} {shown}: "
+                    "it cannot tell how the model does there. Raise the eval share."
+                )
+    return out
 
 
 def run(
@@ -157,8 +193,12 @@ def run(
 ) -> ExportResult:
     """Select from the store with the ratings in force (for the quality options and metadata.csv), then
     export(). NothingToExport says why nothing matched."""
-    rows = select_from_store(store, options, tax, cli=cli)
-    ratings = {r["conversation_id"]: r for r in store.conversation_quality(current_only=True)}
+    rows = stream_from_store(store, options, tax, cli=cli)
+    # only what the quality options and metadata.csv read, so 100,000 rated conversations stay small
+    ratings = {
+        r["conversation_id"]: {k: r.get(k) for k in ("scores", "hard_failed", "flag_reasons")}
+        for r in store.conversation_quality(current_only=True)
+    }
     return export(
         rows,
         options,

@@ -28,9 +28,14 @@ def verify(folder: str | Path) -> list[str]:
         path = folder / f["path"]
         if not path.is_file():
             problems.append(f"{f['path']}: missing")
-        elif hashlib.sha256(path.read_bytes()).hexdigest() != f["sha256"]:
+        elif _sha256(path) != f["sha256"]:
             problems.append(f"{f['path']}: sha256 differs from the manifest")
     return problems
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def preview(folder: str | Path, n: int = 3) -> dict[str, Any]:
@@ -71,6 +76,6 @@ def preview(folder: str | Path, n: int = 3) -> dict[str, Any]:
             import pandas as pd
 
             out[f["path"]] = pd.read_csv(path, nrows=n, keep_default_na=False)
-        elif path.suffix == ".md":
+        elif path.suffix in (".md", ".yaml"):
             out[f["path"]] = path.read_text(encoding="utf-8")
     return out

@@ -5,7 +5,7 @@ written in place."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from lib.config import secret_values as configured_secrets
 from lib.core.redaction import MIN_SECRET_LENGTH, dsn_password, known_secrets
@@ -28,8 +28,9 @@ def secret_values() -> dict[str, str]:
     return {k: v for k, v in found.items() if len(v) >= MIN_SECRET_LENGTH}
 
 
-def check_items(items: Sequence[Item]) -> None:
-    secrets = secret_values()
+def check_items(items: Sequence[Item], secrets: Mapping[str, str] | None = None) -> None:
+    """secrets: secret_values(), read once for a stream of batches."""
+    secrets = secret_values() if secrets is None else secrets
     if not secrets:
         return
     for item in items:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +45,20 @@ FILTER_DIMENSIONS: tuple[Dimension, ...] = (
     Dimension("emotional_arc", "Emotional arc", "arcs"),
 )
 FILTER_BY_KEY: dict[str, Dimension] = {d.key: d for d in FILTER_DIMENSIONS}
+# Hugging Face Hub license ids the page and the CLI offer (the Hub refuses any other id)
+# Hugging Face Hub license ids the page and the CLI offer (the Hub refuses any other id)
+LICENSES: tuple[str, ...] = (
+    "other",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "apache-2.0",
+    "mit",
+    "cdla-permissive-2.0",
+    "unknown",
+)
+BATCH = 250  # conversations an export reads and holds at a time: ~5 MB of documents
 
 
 def _approved_only() -> list[vocab.ReviewStatus]:
@@ -63,7 +77,7 @@ class ExportOptions(BaseModel):
     eval_ratio: float = Field(0.1, ge=0, le=0.5)
     seed: int = 0
     weights: bool = False
-    license: str = Field("other", pattern=r"^[a-z0-9][a-z0-9.+-]*$")
+    license: str = Field("other", description="a Hugging Face Hub license id (LICENSES)")
     name: str | None = Field(None, max_length=100, description="dataset name in the card; None: from the data")
     min_rating: int | None = Field(None, ge=1, le=5, description="every rating in force at least this")
     min_ratings: dict[str, int] = Field(default_factory=dict, description="criterion -> its rating in force at least")
@@ -78,6 +92,15 @@ class ExportOptions(BaseModel):
         if not value:
             raise ValueError("choose at least one format")
         return [f for f in FORMATS if f in value]  # canonical order, no duplicates
+
+    @field_validator("license")
+    @classmethod
+    def _hub_license(cls, value: str) -> str:
+        if value not in LICENSES:
+            raise ValueError(
+                f"{value!r} is not a Hub license id the export offers; expected one of {', '.join(LICENSES)}"
+            )
+        return value
 
     @field_validator("filters")
     @classmethod
@@ -332,10 +355,38 @@ def select_from_store(store: Store, options: ExportOptions, tax: Taxonomy, *, cl
     check_options(options, tax)
     rows = store.export_conversations(options.active_filters(), options.statuses())
     if not rows:
-        matching = store.export_counts(options.active_filters())
-        total = sum(store.export_counts(None).values()) if options.active_filters() else sum(matching.values())
-        raise NothingToExport(explain_empty(options, tax, matching, total, cli=cli))
+        raise _nothing_in(store, options, tax, cli)
     return rows
+
+
+def _nothing_in(store: Store, options: ExportOptions, tax: Taxonomy, cli: bool) -> NothingToExport:
+    matching = store.export_counts(options.active_filters())
+    total = sum(store.export_counts(None).values()) if options.active_filters() else sum(matching.values())
+    return NothingToExport(explain_empty(options, tax, matching, total, cli=cli))
+
+
+def stream_from_store(
+    store: Store, options: ExportOptions, tax: Taxonomy, *, cli: bool = False, batch: int | None = None
+) -> Iterator[list[ExportRow]]:
+    """The selected rows of the store in batches of `batch` (default BATCH; keyset pages by scenario
+    id), so an export holds one batch at a time. The first page is read now: NothingToExport says why
+    nothing matched."""
+    check_options(options, tax)
+    batch = batch or BATCH
+    filters, statuses = options.active_filters(), options.statuses()
+    first = store.export_conversations(filters, statuses, limit=batch)
+    if not first:
+        raise _nothing_in(store, options, tax, cli)
+
+    def pages() -> Iterator[list[ExportRow]]:
+        rows = first
+        while rows:
+            yield rows
+            if len(rows) < batch or rows[-1].scenario_id is None:
+                return
+            rows = store.export_conversations(filters, statuses, limit=batch, after_scenario_id=rows[-1].scenario_id)
+
+    return pages()
 
 
 def select_from_files(

@@ -15,6 +15,9 @@ from collections.abc import Mapping, Sequence
 from lib.export.items import Item
 
 SPLITS: tuple[str, str] = ("train", "eval")
+# The split as files and the card's configs name it: `datasets` and TRL call the held-out split
+# "test" (a file named eval is renamed test when loaded without the card, and `trl sft` reads test).
+SPLIT_NAMES: dict[str, str] = {"train": "train", "eval": "test"}
 
 
 def _h(seed: int, key: str) -> int:

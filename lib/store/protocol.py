@@ -367,10 +367,12 @@ class Store(Protocol):
         filters: Mapping[str, Sequence[str | int]] | None = None,
         review_statuses: Sequence[str] | None = None,
         limit: int | None = None,
+        after_scenario_id: int | None = None,
     ) -> list[ExportRow]:
         """The current conversation of every scenario that passes `filters` (SCENARIO_FILTERS keys,
         as list_scenarios) and whose review status is one of `review_statuses` (None: any), by
-        scenario id."""
+        scenario id. With `limit` and `after_scenario_id` (the last id of the batch before), the
+        export reads them in batches (keyset pages), so its memory does not grow with the dataset."""
         ...
 
     def export_counts(self, filters: Mapping[str, Sequence[str | int]] | None = None) -> dict[str, int]:

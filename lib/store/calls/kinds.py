@@ -325,6 +325,9 @@ def export_where(args: Args) -> list[Cond]:
     statuses = args.get("review_statuses")
     if statuses is not None:
         out.append(AnyOf("review_status", tuple(str(s) for s in statuses)))
+    after = args.get("after_scenario_id")
+    if after is not None:  # a keyset page: ids after the last one read (bigint's upper bound)
+        out.append(Between("id", int(after) + 1, 2**63 - 1))
     return out
 
 
