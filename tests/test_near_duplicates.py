@@ -43,7 +43,9 @@ def seed_docs(seeds: dict[str, Conversation]) -> list[similarity.Doc]:
     return [_doc(c, f"2026-01-{n:02d}") for n, c in enumerate(sorted(seeds.values(), key=lambda c: c.id), 1)]
 
 
-def test_different_conversations_are_not_near_duplicates(seed_docs: list[similarity.Doc], rule: similarity.Rule) -> None:
+def test_different_conversations_are_not_near_duplicates(
+    seed_docs: list[similarity.Doc], rule: similarity.Rule
+) -> None:
     assert similarity.clusters(seed_docs, rule) == []
 
 
@@ -109,12 +111,25 @@ def test_diversity_figures_show_a_templated_cell(seeds: dict[str, Conversation],
     one, other = sorted(seeds.values(), key=lambda c: c.id)[:2]
 
     def row(conv: Conversation, cid: str, persona: str) -> dict:
-        return {"id": cid, "created_at": cid, "review_status": "approved", "tier": "template", "persona": persona,
-                "emotional_arc": "a", "topic": "t", "roles": [t.role for t in conv.turns],
-                "texts": [t.text for t in conv.turns]}
+        return {
+            "id": cid,
+            "created_at": cid,
+            "review_status": "approved",
+            "tier": "template",
+            "persona": persona,
+            "emotional_arc": "a",
+            "topic": "t",
+            "roles": [t.role for t in conv.turns],
+            "texts": [t.text for t in conv.turns],
+        }
 
     persona_a, persona_b = tax.personas[0].id, tax.personas[1].id
-    rows = [row(one, "x1", persona_a), row(one, "x2", persona_a), row(one, "y1", persona_b), row(other, "y2", persona_b)]
+    rows = [
+        row(one, "x1", persona_a),
+        row(one, "x2", persona_a),
+        row(one, "y1", persona_b),
+        row(other, "y2", persona_b),
+    ]
     frame = diversity.figures(diversity.profiles(rows, tax), tax, "persona").set_index("cell")
     templated, varied = frame.loc[tax.personas[0].name], frame.loc[tax.personas[1].name]
     assert templated["mean_similarity"] == 1.0 and varied["mean_similarity"] < 0.15
@@ -134,7 +149,9 @@ def test_the_export_can_leave_out_the_repeats(seeds: dict[str, Conversation], db
     assert kept_all.counts["conversations"] == 11 and not kept_all.excluded
     result = ex.export(rows, ex.ExportOptions(eval_ratio=0, no_near_duplicates=True), db_tax, tmp_path / "dedup")
     assert result.counts["conversations"] == 10
-    assert result.excluded == [{"id": "seed-01-again", "reasons": ["near_duplicate"], "detail": f"repeats {convs[0].id}"}]
+    assert result.excluded == [
+        {"id": "seed-01-again", "reasons": ["near_duplicate"], "detail": f"repeats {convs[0].id}"}
+    ]
     assert "near-duplicate of an earlier conversation" in (tmp_path / "dedup" / "README.md").read_text().lower()
 
 
@@ -173,3 +190,19 @@ def test_coverage_lists_the_cluster_and_review_flags_its_newest(store: PostgresS
 
     store.record_review(copy.id, "needs_edit", reviewer="Ana Reviewer", notes="too close to seed-01")
     assert store.conversation_texts_version() == after  # a decision does not make Review search again
+
+
+def test_a_streamed_export_drops_a_repeat_read_in_another_batch(
+    store: PostgresStore, db_tax: Taxonomy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the copy's scenario comes after every seed's, so in batches of two it is read long after seed-01
+    [copy] = generate_approvable(store, db_tax, 1, "dup")
+    monkeypatch.setattr("lib.export.select.BATCH", 2)
+    options = ex.ExportOptions(selection="all", eval_ratio=0, no_near_duplicates=True)
+    result = ex.run(store, options, db_tax, tmp_path / "out", make_zip=False)
+    assert result.counts["conversations"] == 10
+    assert [(e["id"], e["reasons"]) for e in result.excluded] == [(copy.id, ["near_duplicate"])]
+    kept = ex.run(
+        store, options.model_copy(update={"no_near_duplicates": False}), db_tax, tmp_path / "all", make_zip=False
+    )
+    assert kept.counts["conversations"] == 11

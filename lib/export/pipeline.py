@@ -13,17 +13,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lib.core.taxonomy import Taxonomy
 from lib.export import secret_check, trainers
 from lib.export.card import dataset_card
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS
-from lib.export.items import Item
+from lib.export.items import Item, prepare
 from lib.export.manifest import build_manifest, dataset_name
 from lib.export.quality import QualityOutcome, nothing_left
-from lib.export.select import ExportOptions, check_options, stream_from_store
+from lib.export.select import (
+    ExportOptions,
+    check_options,
+    item_docs,
+    near_duplicate_repeats,
+    store_docs,
+    stream_from_store,
+)
 from lib.export.split import SPLITS, split_groups
 from lib.export.stats import Stats
 from lib.export.stream import batches, collect, write_files
@@ -56,11 +63,13 @@ def export(
     source: str = "database",
     now: datetime | None = None,
     ratings: Mapping[str, Mapping[str, Any]] | None = None,
+    repeats: Mapping[str, str] | None = None,
 ) -> ExportResult:
     """Write the export of `rows` (already selected: a list, or an iterator of batches read from the
     database) to the folder `dest`, putting it and its zip in place of an earlier export together, once
     every file is written. ratings: conversation id -> its ratings in force (v_conversation_quality),
-    for the quality options; None when there are none to read (files). Raises NothingToExport when no
+    for the quality options; None when there are none to read (files). repeats: the near-duplicates of the
+    whole selection (select.near_duplicate_repeats), found here when `rows` is a list. Raises NothingToExport when no
     row can be exported, ExportError for anything else a person can fix."""
     started = time.perf_counter()
     dest = Path(dest)
@@ -70,6 +79,11 @@ def export(
             "a minimum rating reads the ratings in the database; export from the database, or "
             "leave the minimum rating out"
         )
+    if options.no_near_duplicates and repeats is None:
+        if not isinstance(rows, Sequence):
+            raise ExportError("dropping near-duplicates needs the whole selection: read it with run(), or pass a list")
+        items = list(rows) if rows and isinstance(rows[0], Item) else prepare(cast("Sequence[ExportRow]", rows))[0]
+        repeats = near_duplicate_repeats(item_docs(cast("Sequence[Item]", items)), tax)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest = dest.parent.resolve() / dest.name  # not dest.resolve(): dest is a link to the export in place
     check_destination(dest)
@@ -79,7 +93,7 @@ def export(
         gen = Generation(dest)
         folder = Folder(gen.folder)
         try:
-            got = collect(batches(rows), options, tax, ratings, suited, gen.root / "spool")
+            got = collect(batches(rows), options, tax, ratings, suited, gen.root / "spool", repeats)
             if not got.keys:
                 if got.excluded:
                     raise NothingToExport(nothing_left(QualityOutcome([], got.excluded)))
@@ -194,6 +208,8 @@ def run(
     """Select from the store with the ratings in force (for the quality options and metadata.csv), then
     export(). NothingToExport says why nothing matched."""
     rows = stream_from_store(store, options, tax, cli=cli)
+    # a cluster can span any two batches of the stream: found over the whole selection first
+    repeats = near_duplicate_repeats(store_docs(store, options), tax) if options.no_near_duplicates else None
     # only what the quality options and metadata.csv read, so 100,000 rated conversations stay small
     ratings = {
         r["conversation_id"]: {k: r.get(k) for k in ("scores", "hard_failed", "flag_reasons")}
@@ -207,4 +223,5 @@ def run(
         make_zip=make_zip,
         source=f"{getattr(store, 'kind', 'database')} database",
         ratings=ratings,
+        repeats=repeats,
     )

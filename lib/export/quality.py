@@ -18,7 +18,7 @@ from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import CHECKS
 from lib.export.items import Item
-from lib.export.select import ExportOptions, drop_near_duplicates
+from lib.export.select import ExportOptions
 
 # why a conversation was left out, in the order the card lists them
 EXCLUSION_REASONS: dict[str, str] = {
@@ -86,11 +86,16 @@ def rating_problems(row: Mapping[str, Any] | None, options: ExportOptions) -> tu
 
 
 def apply_quality(
-    items: Sequence[Item], options: ExportOptions, tax: Taxonomy, ratings: Mapping[str, Mapping[str, Any]] | None
+    items: Sequence[Item],
+    options: ExportOptions,
+    tax: Taxonomy,
+    ratings: Mapping[str, Mapping[str, Any]] | None,
+    repeats: Mapping[str, str] | None = None,
 ) -> QualityOutcome:
     """Keep the items the quality options let through. ratings: conversation id -> its v_conversation_quality
     row (a conversation without one is not rated); None: no ratings are available (files), so only the
-    integrity checks apply."""
+    integrity checks apply. repeats: near-duplicates found over the whole selection (select.near_duplicate_repeats),
+    id -> the earliest conversation it repeats."""
     if not options.quality_active():
         return QualityOutcome(list(items))
     kept: list[Item] = []
@@ -106,16 +111,13 @@ def apply_quality(
             if hard or rubric_failed:
                 reasons.insert(0, "hard_failure")
                 details = [*hard, *map(str, rubric_hard), *details]
+        if options.no_near_duplicates and repeats and item.id in repeats:
+            reasons.append("near_duplicate")
+            details.append(f"repeats {repeats[item.id]}")
         if reasons:
             excluded.append({"id": item.id, "reasons": list(dict.fromkeys(reasons)), "detail": "; ".join(details)})
         else:
             kept.append(item)
-    if options.no_near_duplicates:
-        kept, repeats = drop_near_duplicates(kept, tax)
-        excluded += [
-            {"id": cid, "reasons": ["near_duplicate"], "detail": f"repeats {earliest}"}
-            for cid, earliest in repeats.items()
-        ]
     return QualityOutcome(kept, excluded)
 
 

@@ -294,10 +294,16 @@ def select_in_memory(items: Iterable[Item], options: ExportOptions, tax: Taxonom
     return out
 
 
-def drop_near_duplicates(items: Sequence[Item], tax: Taxonomy) -> tuple[list[Item], dict[str, str]]:
-    """The items without the later members of each near-duplicate cluster among them (the earliest of
-    a cluster stays), and those left out: id -> the id of the earliest member they repeat."""
-    docs = [
+def near_duplicate_repeats(docs: Sequence[similarity.Doc], tax: Taxonomy) -> dict[str, str]:
+    """The later members of each near-duplicate cluster among `docs` (the whole selection: a cluster
+    can span any two batches of a streamed export) -> the id of the earliest member, the one kept."""
+    found = similarity.clusters(docs, similarity.Rule.of(tax.targets.quality))
+    return {member: c.kept for c in found for member in c.repeats}
+
+
+def item_docs(items: Sequence[Item]) -> list[similarity.Doc]:
+    """Conversations read from files, as the near-duplicate search sees them."""
+    return [
         similarity.Doc(
             item.id,
             str((item.doc.get("provenance") or {}).get("created_at") or ""),
@@ -305,12 +311,16 @@ def drop_near_duplicates(items: Sequence[Item], tax: Taxonomy) -> tuple[list[Ite
         )
         for item in items
     ]
-    repeats = {
-        member: c.kept
-        for c in similarity.clusters(docs, similarity.Rule.of(tax.targets.quality))
-        for member in c.repeats
-    }
-    return [i for i in items if i.id not in repeats], repeats
+
+
+def store_docs(store: Store, options: ExportOptions) -> list[similarity.Doc]:
+    """The texts of the store's current conversations with a review status the export selects."""
+    statuses = set(options.statuses())
+    return [
+        similarity.Doc(str(r["id"]), str(r["created_at"]), tuple(r.get("texts") or ()))
+        for r in store.conversation_texts()
+        if r.get("review_status") in statuses
+    ]
 
 
 def explain_empty(

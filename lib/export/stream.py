@@ -85,6 +85,7 @@ def collect(
     ratings: Mapping[str, Mapping[str, Any]] | None,
     suited: Mapping[str, frozenset[str]],
     spool: Path,
+    repeats: Mapping[str, str] | None = None,
 ) -> Collected:
     out = Collected(spool)
     seen: set[str] = set()
@@ -97,7 +98,7 @@ def collect(
             else:
                 items, skipped = prepare(cast("Sequence[ExportRow]", batch), seen)
                 out.skipped += skipped
-            outcome = apply_quality(items, options, tax, ratings)
+            outcome = apply_quality(items, options, tax, ratings, repeats)
             out.excluded += outcome.excluded
             items = outcome.kept
             if not items:
