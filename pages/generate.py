@@ -18,6 +18,7 @@ from lib.generation.rating import policy_in_force
 from lib.store import StoreError
 from lib.ui import auth, nav, resources
 from lib.ui.display import badge, estimate_figures, names
+from lib.ui.job_failures import failures_by_cause
 from lib.ui.session import reviewer
 
 nav.open_in_app("generate")
@@ -25,7 +26,7 @@ nav.open_in_app("generate")
 JOB_KEY = "br_job"  # the job shown
 FLASH_KEY = "gen_flash"
 RATE_KEY = "gen_rate_open"  # the "Rate conversations not rated yet" dialog is open
-STATUS_LABELS = {k: (t.label, t.colour) for k, t in vocab.JOB_STATUSES.items()}  # status -> (label, badge colour)
+REFRESH_S = 1.0  # how often the jobs panel reads the database while a job is live
 
 store = resources.store()
 tax = resources.taxonomy()
@@ -225,22 +226,23 @@ if not jobs_now:
         icon=":material/lightbulb:",
     )
     st.stop()
-any_active = any(j["status"] in runner.ACTIVE_JOB_STATUSES for j in jobs_now)
+# a stopped job with items in flight is live too: the panel follows it until its last item settles
+any_live = any(runner.is_live(j) for j in jobs_now)
 
 
-@st.fragment(run_every=1.5 if any_active else None)
+@st.fragment(run_every=REFRESH_S if any_live else None)
 def jobs_panel() -> None:
     jobs = store.list_jobs(50)
     ids = [int(j["id"]) for j in jobs]
-    active = [j for j in jobs if j["status"] in runner.ACTIVE_JOB_STATUSES]
+    live = [j for j in jobs if runner.is_live(j)]
     if st.session_state.get(JOB_KEY) not in ids:
-        st.session_state[JOB_KEY] = int(active[0]["id"]) if active else ids[0]
+        st.session_state[JOB_KEY] = int(live[0]["id"]) if live else ids[0]
     by_id = {int(j["id"]): j for j in jobs}
     job_id = st.selectbox("Job", ids, key=JOB_KEY, format_func=lambda i: job_label(by_id[i]))
     job = by_id[job_id]
     p = runner.progress(job)
 
-    if worker is not None and p.active:
+    if worker is not None and p.live:
         st.caption(runner.worker_line(worker.status()))  # type: ignore[attr-defined]
 
     message = st.session_state.pop(FLASH_KEY, None)
@@ -251,19 +253,26 @@ def jobs_panel() -> None:
         head = st.columns([4, 1])
         mode = "Economy batch" if p.kind == "batch" else "Realtime"
         head[0].markdown(f"#### Job #{p.job_id} · {mode} · {runner.job_title(job)}")
-        label, colour = STATUS_LABELS.get(p.status, (p.status, "gray"))
+        term = vocab.JOB_OUTCOMES.get(p.outcome)
         with head[1]:
-            badge(label, colour)
+            badge(term.label if term else p.outcome, term.colour if term else "gray")
         st.progress(
             p.fraction,
             text=f"**{p.label}** conversations"
             + (" rated" if p.rating else "")
+            + (f" · {p.failed:,} failed" if p.failed else "")
             + (f" ({p.cancelled} cancelled)" if p.cancelled else ""),
         )
         if p.follows_job_id and p.active:
             st.caption(follow_up_note(p))
-        if p.error:
-            st.error(f"**This job stopped:** {p.error}")
+        if p.error and p.outcome in ("failed", "stopping"):
+            st.error(f"**This job failed:** {p.error}")
+        elif p.outcome == "completed_with_failures":
+            st.warning(
+                f"**Completed with failures:** {p.succeeded:,} conversation{'' if p.succeeded == 1 else 's'} "
+                f"stored, {p.failed:,} failed. The causes are below; **Retry failed** queues those again.",
+                icon=":material/warning:",
+            )
         if p.kind == "batch" and p.batch_id:
             st.caption(
                 f"Message Batch `{p.batch_id}`: {(p.batch_status or 'submitted').replace('_', ' ')}. "
@@ -275,11 +284,15 @@ def jobs_panel() -> None:
         cols = st.columns(6)
         cols[0].metric("Succeeded", f"{p.succeeded:,}")
         cols[1].metric("Failed", f"{p.failed:,}")
-        cols[2].metric("Elapsed", duration_text(p.elapsed_s) if p.elapsed_s is not None else "—")
+        cols[2].metric(
+            "Run time",
+            duration_text(p.elapsed_s) if p.elapsed_s is not None else "—",
+            help="How long the job has been running; the time it was stopped is not counted.",
+        )
         cols[3].metric(
             "ETA",
             duration_text(p.eta_s) if p.eta_s is not None and p.active else "—",
-            help="About how long the rest takes, at the pace so far.",
+            help="About how long the rest takes, at the pace of its running time so far.",
         )
         cols[4].metric("Cost so far", f"${p.cost_usd:,.4f}")
         cols[5].metric(
@@ -336,8 +349,8 @@ def jobs_panel() -> None:
             args=("retry", p.job_id),
             help=gen_off or "Queue the failed items of this job again; their attempts start over.",
         )
-        if p.status == "stopped" and p.in_flight:
-            buttons.caption(f"Stopping: {p.in_flight} in flight will finish.")
+        if p.outcome == "stopping":
+            buttons.caption(f"Stopping: {p.in_flight} in flight will finish; nothing new starts.")
 
         # last in the card, so the lines coming and going do not move the rest
         in_flight = store.job_items_with_status(p.job_id, ["claimed"], limit=6) if p.in_flight else []
@@ -347,23 +360,7 @@ def jobs_panel() -> None:
         if p.in_flight > 5:
             st.caption(f"… and {p.in_flight - 5} more in flight")
 
-    if p.failed:
-        failed = store.job_items_with_status(p.job_id, ["failed"], limit=200)
-        with st.expander(f"Errors ({p.failed})", expanded=True, icon=":material/error:"):
-            # st.table: plain text that wraps, and no canvas to redraw on every refresh
-            st.table(
-                pd.DataFrame(
-                    {
-                        "Scenario": [runner.item_title(i, label_names) for i in failed],
-                        "Attempts": [int(i["attempts"]) for i in failed],
-                        "Error": [str(i.get("error") or "") for i in failed],
-                        "When": [when(i.get("finished_at")) for i in failed],
-                    }
-                ),
-                hide_index=True,
-            )
-            if p.failed > len(failed):
-                st.caption(f"The latest {len(failed)} of {p.failed} failures.")
+    failures_by_cause(store, p.job_id, p.failed)
 
     st.markdown("##### All jobs")
     shown = [runner.progress(j) for j in jobs]
@@ -373,7 +370,7 @@ def jobs_panel() -> None:
                 "Job": [f"#{j['id']}" for j in jobs],
                 "What": [runner.job_title(j) for j in jobs],
                 "Mode": ["Economy batch" if j["kind"] == "batch" else "Realtime" for j in jobs],
-                "Status": [STATUS_LABELS.get(j["status"], (j["status"],))[0] for j in jobs],
+                "Status": [q.outcome_label for q in shown],
                 "Progress": [q.label for q in shown],
                 "Succeeded": [int(j["succeeded_items"]) for j in jobs],
                 "Failed": [int(j["failed_items"]) for j in jobs],
@@ -386,9 +383,9 @@ def jobs_panel() -> None:
         hide_index=True,
     )
 
-    if any_active and not active:
-        st.rerun()  # everything finished: draw the page once more, without the timer
-    if not any_active and active:
+    if any_live and not live:
+        st.rerun()  # everything settled: draw the page once more, without the timer
+    if not any_live and live:
         st.rerun()  # a job started meanwhile (another tab, a worker's resume): start the timer
 
 

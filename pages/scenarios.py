@@ -18,6 +18,7 @@ from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.chat import render_chat
 from lib.ui.display import escape_markdown, estimate_figures, name_or_id, names, status_badge
+from lib.ui.job_failures import failure_line
 from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, reviewer
 
 nav.open_in_app("scenarios")
@@ -190,6 +191,7 @@ def queue(ids: list[int], mode: str = "realtime", estimate: Estimate | None = No
             created_by=reviewer(),
             concurrency=settings.concurrency,
             estimate=estimate,
+            check=LLMSettings.from_settings(settings),  # an endpoint that cannot work is named before anything starts
         )
     except (runner.RunnerError, StoreError) as exc:
         st.session_state[FLASH_KEY] = ("error", str(exc), time.time())
@@ -432,6 +434,9 @@ with left:
         st.markdown(escape_markdown(scenario["context"]))
 with right:
     versions = store.conversation_versions(scenario["id"])
+    failure = store.last_failure(scenario["id"]) if scenario["status"] == "failed" else None
+    if failure:
+        st.error(failure_line(failure), icon=":material/error:")
     if not versions:
         st.info("This scenario has no conversation yet.", icon=":material/hourglass_empty:")
     else:

@@ -46,6 +46,10 @@ request is answered by `batch_behaviour(custom_id, params)` (default "valid"), a
 
 Token counting: POST /v1/messages/count_tokens answers {"input_tokens": n}, counted as above.
 
+Models (the preflight): GET /v1/models/{id} answers the model, or 404 when `known_models` is a set without
+it (then /v1/messages answers 404 for it too). `models_route = False` makes the route answer 404 as an
+endpoint without it would.
+
 Rate limits, enforced (for the runner's tests and bench): set `fake.limits = FakeLimits(rpm=50,
 otpm=40_000)` and the fake keeps a token bucket per limit, as Anthropic describes its limiter
 (capacity refilled continuously up to the limit; `burst_s` seconds of it at most). A request is
@@ -213,6 +217,8 @@ class FakeAnthropic:
         self.rate_limited = 0  # 429s the enforced limits answered
         self.low_rating_topics: set[str] = set()  # judge mode: these scenarios' conversations get empathy 2
         self._buckets: dict[str, _Bucket] = {}
+        self.known_models: set[str] | None = None  # None: every model exists
+        self.models_route = True
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> FakeAnthropic:
@@ -284,6 +290,10 @@ class FakeAnthropic:
             status, headers, payload = self._error(401, "authentication_error", "invalid x-api-key")
         elif method == "POST" and path == "/v1/messages/count_tokens":
             status, headers, payload = self._count_tokens(body or {})
+        elif method == "GET" and path.startswith("/v1/models/") and self.models_route:
+            status, headers, payload = self._model(path.removeprefix("/v1/models/"))
+        elif method == "POST" and path == "/v1/messages" and not self._knows((body or {}).get("model")):
+            status, headers, payload = self._error(404, "not_found_error", f"model: {(body or {}).get('model')}")
         elif method == "POST" and path == "/v1/messages":
             status, headers, payload = self._messages(body or {})
         elif path.startswith("/v1/messages/batches"):
@@ -302,6 +312,14 @@ class FakeAnthropic:
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test); nothing to do
+
+    def _knows(self, model: Any) -> bool:
+        return self.known_models is None or str(model) in self.known_models
+
+    def _model(self, model: str) -> Answer:
+        if not self._knows(model):
+            return self._error(404, "not_found_error", f"model: {model}")
+        return 200, {}, {"type": "model", "id": model, "display_name": model, "created_at": "2026-01-01T00:00:00Z"}
 
     def _error(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Answer:
         return status, dict(headers or {}), {"type": "error", "error": {"type": kind, "message": message}}

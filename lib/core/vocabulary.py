@@ -97,6 +97,17 @@ JOB_STATUSES: dict[str, Term] = {
     "completed": Term("Completed", "green"),
     "failed": Term("Failed", "red"),
 }
+# How a job reads to a person (v_generation_jobs.outcome decides which): its status, told apart by what its
+# items did. "stopping": stopped or failed, with items in flight that still finish.
+JOB_OUTCOMES: dict[str, Term] = {
+    "queued": Term("Queued", "violet"),
+    "running": Term("Running", "blue"),
+    "stopping": Term("Stopping", "orange"),
+    "stopped": Term("Stopped", "gray"),
+    "completed": Term("Completed", "green"),
+    "completed_with_failures": Term("Completed with failures", "orange"),
+    "failed": Term("Failed", "red"),
+}
 ITEM_STATUSES: dict[str, Term] = {
     "pending": Term("Pending", "gray"),
     "claimed": Term("In flight", "blue"),
