@@ -3,6 +3,7 @@ Resume / Retry failed, and "Rate conversations not rated yet"."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -12,6 +13,7 @@ from lib.config import ConfigError
 from lib.core import vocabulary as vocab
 from lib.core.rubric import Rubric, RubricError, default_rubric
 from lib.generation import jobs as runner
+from lib.generation.app_worker import start_demo_worker
 from lib.generation.estimate import compact, duration_text, estimate_judge
 from lib.generation.llm import LLMSettings, api_token_counter
 from lib.generation.rating import policy_in_force
@@ -26,7 +28,41 @@ nav.open_in_app("generate")
 JOB_KEY = "br_job"  # the job shown
 FLASH_KEY = "gen_flash"
 RATE_KEY = "gen_rate_open"  # the "Rate conversations not rated yet" dialog is open
+FLASH_S = 8.0  # how long the message of an action stays
 REFRESH_S = 1.0  # how often the jobs panel reads the database while a job is live
+
+
+def start_demo(count: int) -> None:
+    store = resources.store()
+    try:
+        job_id, n = runner.start_demo_job(store, count, created_by=reviewer())
+    except (runner.RunnerError, StoreError) as exc:
+        flash("error", str(exc))
+        return
+    start_demo_worker(store, job_id, resources.settings())
+    st.session_state[JOB_KEY] = job_id
+    flash("success", f"Job #{job_id}: {n:,} scenarios queued for a demo replay.")
+
+
+def demo_panel() -> None:
+    """Without a key, generation can still be shown: a replay of recorded conversations, through the same
+    worker, rate limiting and progress, stored with a Demo replay badge and left out of exports."""
+    with st.container(border=True):
+        st.markdown(
+            f"**{vocab.DEMO_LABEL}** · show plan → generate → review → export without a key: the worker replays "
+            "recorded conversations made from the seeds' structure for scenarios not generated yet, at a "
+            "human pace. They are marked as demo everywhere and left out of exports unless asked for."
+        )
+        row = st.container(horizontal=True, vertical_alignment="bottom")
+        count = row.number_input("Scenarios to replay", min_value=1, max_value=50, value=5, key="demo_n")
+        row.button(
+            "Start a demo replay",
+            icon=":material/smart_display:",
+            key="demo_go",
+            on_click=start_demo,
+            args=(int(count),),
+        )
+
 
 store = resources.store()
 tax = resources.taxonomy()
@@ -43,6 +79,8 @@ st.caption(
 
 if gen_off:
     st.info(gen_off, icon=":material/cloud_off:")
+    if auth.can("generate"):
+        demo_panel()
 elif worker is None:
     st.warning(
         "No generation worker runs in this app, so queued jobs wait for one started with "
@@ -63,7 +101,7 @@ label_names = {"personas": pick[0], "topics": pick[1]}
 
 
 def flash(kind: str, text: str) -> None:
-    st.session_state[FLASH_KEY] = (kind, text)
+    st.session_state[FLASH_KEY] = (kind, text, time.time())
 
 
 def act(action: str, job_id: int) -> None:
@@ -74,6 +112,8 @@ def act(action: str, job_id: int) -> None:
             flash("success", runner.stop_job(store, job_id, llm_settings=llm))
         elif action == "resume":
             flash("success", runner.resume_job(store, job_id))
+            if gen_off:  # only a demo replay can be resumed without a key: its worker ended with Stop
+                start_demo_worker(store, job_id, settings)
         elif action == "retry":
             flash("success", runner.resume_job(store, job_id, failed=True))
     except (runner.RunnerError, StoreError, ConfigError, ValueError) as exc:
@@ -245,14 +285,17 @@ def jobs_panel() -> None:
     if worker is not None and p.live:
         st.caption(runner.worker_line(worker.status()))  # type: ignore[attr-defined]
 
-    message = st.session_state.pop(FLASH_KEY, None)
-    if message:
+    message = st.session_state.get(FLASH_KEY)
+    if message and time.time() - message[2] < FLASH_S:
         (st.error if message[0] == "error" else st.success)(message[1])
+    elif message:  # shown for a few seconds: the panel refreshes every second while a job is live
+        del st.session_state[FLASH_KEY]
 
     with st.container(border=True):
         head = st.columns([4, 1])
         mode = "Economy batch" if p.kind == "batch" else "Realtime"
         head[0].markdown(f"#### Job #{p.job_id} · {mode} · {runner.job_title(job)}")
+        demo = runner.is_demo_job(job)
         term = vocab.JOB_OUTCOMES.get(p.outcome)
         with head[1]:
             badge(term.label if term else p.outcome, term.colour if term else "gray")
@@ -335,10 +378,10 @@ def jobs_panel() -> None:
             "Resume",
             icon=":material/play_circle:",
             key=f"resume_{p.job_id}",
-            disabled=bool(gen_off) or not can_resume,
+            disabled=bool(gen_off and not demo) or not can_resume,
             on_click=act,
             args=("resume", p.job_id),
-            help=gen_off or "Queue the items that were cancelled by Stop again.",
+            help=(None if demo else gen_off) or "Queue the items that were cancelled by Stop again.",
         )
         buttons.button(
             f"Retry failed ({p.failed})",

@@ -17,7 +17,7 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import StoreError
 from lib.ui import nav, resources
 from lib.ui.chat import render_chat
-from lib.ui.display import escape_markdown, estimate_figures, name_or_id, names, status_badge
+from lib.ui.display import badge, escape_markdown, estimate_figures, name_or_id, names, status_badge
 from lib.ui.job_failures import failure_line
 from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, reviewer
 
@@ -178,6 +178,7 @@ with st.container(border=True):
 
 # -- generation -------------------------------------------------------------------------------------
 FLASH_KEY = "scn_gen_flash"
+DETAIL_KEY = "scn_detail_status"  # the scenario and status the detail was last drawn with
 CONFIRM_KEY = "scn_gen_all"  # the scenario ids the "Generate all" dialog asks about, while it is open
 
 
@@ -294,6 +295,9 @@ def table_area(live: bool) -> None:
                 + (f" · {p.failed} failed" if p.failed else ""),
             )
     rows = store.list_scenarios(filters)
+    drawn = st.session_state.get(DETAIL_KEY)  # (id, status) the detail below was drawn with
+    if live and drawn and any(int(r["id"]) == drawn[0] and r["status"] != drawn[1] for r in rows):
+        st.rerun()  # the detail is outside this fragment: draw it again, so the two agree on the status
     table = flt.table_frame(rows, tax)
     st.session_state["scn_load_s"] = time.perf_counter() - started
     selected: list[int] = st.session_state[SELECTED_KEY]
@@ -393,6 +397,7 @@ title[0].subheader(
 )
 with title[1]:
     status_badge(scenario["status"])
+    st.session_state[DETAIL_KEY] = (int(scenario["id"]), scenario["status"])
     busy = scenario["status"] in ("queued", "generating")
     if st.button(
         "Generate again" if scenario.get("conversation_id") else "Generate",
@@ -443,7 +448,8 @@ with right:
         labels = {
             c.id: f"Version {len(versions) - i}"
             + (" (current)" if i == 0 else "")
-            + f" · {c.provenance.source} · {c.provenance.created_at:%Y-%m-%d}"
+            + f" · {vocab.DEMO_LABEL if vocab.is_demo(c.provenance.model) else c.provenance.source}"
+            + f" · {c.provenance.created_at:%Y-%m-%d}"
             for i, c in enumerate(versions)
         }
         chosen = (
@@ -456,4 +462,6 @@ with right:
             f"{len(conv.turns)} turns · review: {conv.review.status.replace('_', ' ')}"
             + (f" · model {conv.provenance.model}" if conv.provenance.model else "")
         )
+        if vocab.is_demo(conv.provenance.model):
+            badge(vocab.DEMO_LABEL, "violet")  # replayed without a key: not for training, left out of exports
         render_chat(conv.current_turns(), tax)

@@ -14,6 +14,7 @@ import pytest
 from lib.core.taxonomy import Taxonomy
 from lib.core.vocabulary import JOB_OUTCOMES
 from lib.generation import jobs as runner
+from lib.generation.breaker import CircuitBreaker
 from lib.generation.causes import cause_of, checks_cause, explain
 from lib.generation.llm import LLMSettings, preflight
 from lib.store.postgres import PostgresStore
@@ -149,7 +150,7 @@ def test_generation_stats_measure_repairs_and_what_failed_items_spent(store: Pos
 
 # -- the circuit breaker, the log, the words --------------------------------------------------------
 def test_the_circuit_breaker_trips_on_the_same_cause_in_a_row_only() -> None:
-    breaker = runner.CircuitBreaker(3)
+    breaker = CircuitBreaker(3)
     assert breaker.failure(1, "unreachable") is None
     assert breaker.failure(1, "unreachable") is None
     assert breaker.failure(1, "timeout") is None  # another cause starts the count again

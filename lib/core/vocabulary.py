@@ -130,6 +130,16 @@ FUNNEL_STAGES: dict[str, Term] = {
 ConversationSource = Literal["seed", "generated"]
 CONVERSATION_SOURCES: dict[str, str] = {"seed": "Seed", "generated": "Generated"}
 _same(ConversationSource, CONVERSATION_SOURCES)
+# A demo replay (lib.generation.replay) stores generated conversations under this model name: the pages
+# badge them, exports leave them out unless asked.
+DEMO_MODEL = "demo-replay"
+DEMO_LABEL = "Demo replay"
+
+
+def is_demo(model: str | None) -> bool:
+    """Was a conversation (its provenance.model, or conversations.model) replayed, not generated?"""
+    return model == DEMO_MODEL
+
 
 # Who made a label revision.
 RevisionSource = Literal["human_review", "operator_realtime", "automated"]

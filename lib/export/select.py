@@ -23,6 +23,7 @@ from lib.core.filters import DIMENSIONS, Dimension
 from lib.core.models import Conversation
 from lib.core.rubric import RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy
+from lib.core.vocabulary import DEMO_MODEL, is_demo
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS, FormatId
 from lib.export.items import Item, prepare
@@ -65,6 +66,7 @@ class ExportOptions(BaseModel):
     min_rating: int | None = Field(None, ge=1, le=5, description="every rating in force at least this")
     min_ratings: dict[str, int] = Field(default_factory=dict, description="criterion -> its rating in force at least")
     no_hard_failures: bool = Field(False, description="leave out a hard integrity check or hard criterion failed")
+    include_demo: bool = Field(False, description="keep the conversations a demo replay stored (not for training)")
 
     @field_validator("formats")
     @classmethod
@@ -250,12 +252,21 @@ def count_in_memory(items: Iterable[Item], filters: Mapping[str, Sequence[str]],
     return dict(out)
 
 
+def replayed(doc: Mapping[str, Any] | str) -> bool:
+    """Did a demo replay store this conversation (its document, or the document's JSON text)?"""
+    if isinstance(doc, str):  # most are not: read the JSON only when the model's name is in it
+        return DEMO_MODEL in doc and replayed(json.loads(doc))
+    return is_demo((doc.get("provenance") or {}).get("model"))
+
+
 def select_in_memory(items: Iterable[Item], options: ExportOptions, tax: Taxonomy) -> list[Item]:
     statuses = set(options.statuses())
     filters = options.active_filters()
     out = []
     for item in items:
         if (item.doc.get("review") or {}).get("status", "unreviewed") not in statuses:
+            continue
+        if not options.include_demo and replayed(item.doc):
             continue
         dims = dimension_values(item.doc, tax)
         if all(dims.get(k) in v for k, v in filters.items()):
@@ -304,6 +315,8 @@ def select_from_store(store: Store, options: ExportOptions, tax: Taxonomy, *, cl
     command's options rather than the page's controls)."""
     check_options(options, tax)
     rows = store.export_conversations(options.active_filters(), options.statuses())
+    if not options.include_demo:
+        rows = [r for r in rows if not replayed(r.document)]
     if not rows:
         matching = store.export_counts(options.active_filters())
         total = sum(store.export_counts(None).values()) if options.active_filters() else sum(matching.values())

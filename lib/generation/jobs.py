@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lib.config import Settings
-from lib.core.vocabulary import JOB_OUTCOMES, JOB_TASKS
+from lib.core.vocabulary import DEMO_LABEL, DEMO_MODEL, JOB_OUTCOMES, JOB_TASKS
 from lib.generation.causes import cause_of, explain
 from lib.generation.estimate import BATCH_TIME, Estimate
 from lib.generation.llm import LLMSettings, cancel_message_batch, preflight
@@ -45,8 +45,10 @@ def endpoint_problem(llm_settings: LLMSettings) -> str | None:
     found = preflight(llm_settings)
     if found.ok:
         return None
-    where = f" (ANTHROPIC_BASE_URL is {llm_settings.base_url})" if llm_settings.base_url else ""
-    text = explain(found.cause, found.detail + where if found.cause in ("unreachable", "timeout") else found.detail)
+    detail = found.detail
+    if found.cause in ("unreachable", "timeout") and llm_settings.base_url:
+        detail += f"; ANTHROPIC_BASE_URL is {llm_settings.base_url}"
+    text = explain(found.cause, detail)
     log.warning("preflight before a job: %s", text)
     return text if cause_of(found.cause).blocks_start else None
 
@@ -131,6 +133,33 @@ def start_job(
     if job:
         note_job_state(job)
     return job_id, int(job.get("total_items") or len(ids))
+
+
+def start_demo_job(store: Store, count: int, *, created_by: str | None = None) -> tuple[int, int]:
+    """A demo replay job (lib.generation.replay) for the first `count` scenarios not generated yet; returns
+    (job id, items queued). Its conversations are marked as replayed; lib.generation.app_worker
+    .start_demo_worker runs it."""
+    if count < 1:
+        raise RunnerError(f"Replay at least one scenario, not {count}.")
+    rows = store.list_scenarios({"status": ["not_generated"]}, limit=count)
+    if not rows:
+        raise RunnerError("Nothing to replay: every scenario has a conversation or is queued already.")
+    settings = {**job_settings("realtime", "generate", QualityPolicy(), None, None), "demo": True}
+    job_id = store.create_job(
+        [int(r["id"]) for r in rows],
+        kind="realtime",
+        model=DEMO_MODEL,
+        settings=settings,
+        created_by=created_by or None,
+    )
+    job = store.get_job(job_id) or {}
+    if job:
+        note_job_state(job)
+    return job_id, int(job.get("total_items") or len(rows))
+
+
+def is_demo_job(job: Mapping[str, Any]) -> bool:
+    return bool((job.get("settings") or {}).get("demo"))
 
 
 def start_judge_job(
@@ -358,6 +387,8 @@ def job_title(job: Mapping[str, Any]) -> str:
     """'Rate 40 conversations' / 'Generate 3 conversations', and what a follow-up job follows."""
     n = int(job.get("total_items") or 0)
     title = f"{JOB_TASKS[str(job.get('task') or 'generate')].label} {n:,} conversation{'' if n == 1 else 's'}"
+    if is_demo_job(job):
+        title = f"{DEMO_LABEL}: {title[0].lower()}{title[1:]}"
     if job.get("follows_job_id"):
         title += f" after job #{job['follows_job_id']}"
     return title
@@ -386,7 +417,9 @@ def worker_line(status: Mapping[str, Any]) -> str:
 
 
 def active_jobs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
-    return [j for j in store.list_jobs(limit) if j.get("status") in ACTIVE_JOB_STATUSES]
+    """The jobs that still change by themselves (is_live: a stopped one with items in flight too), for the
+    pages that follow them on a timer."""
+    return [j for j in store.list_jobs(limit) if is_live(j)]
 
 
 def item_title(item: Mapping[str, Any], names: Mapping[str, Mapping[str, str]]) -> str:
@@ -426,43 +459,18 @@ def _note_now(store: Store, job_id: int) -> None:
         note_job_state(job)
 
 
-class CircuitBreaker:
-    """Counts each job's failures in a row with the same cause; `failure` says when there are `limit`
-    of them (once), `success` starts the count again. One per worker: its own items."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, int(limit))
-        self._runs: dict[int, tuple[str, int]] = {}
-        self._lock = threading.Lock()
-
-    def success(self, job_id: int) -> None:
-        with self._lock:
-            self._runs.pop(job_id, None)
-
-    def failure(self, job_id: int, cause: str) -> int | None:
-        """The number of failures in a row when this one reaches the limit, else None."""
-        with self._lock:
-            last, n = self._runs.get(job_id, (cause, 0))
-            n = n + 1 if last == cause else 1
-            if n >= self.limit:
-                self._runs.pop(job_id, None)
-                return n
-            self._runs[job_id] = (cause, n)
-            return None
-
-
 __all__ = [
     "ACTIVE_JOB_STATUSES",
     "BATCH_NOTE",
     "LIVE_OUTCOMES",
     "MODES",
-    "CircuitBreaker",
     "Progress",
     "RunnerError",
     "active_jobs",
     "endpoint_problem",
     "generation_off_reason",
     "ids_with_status",
+    "is_demo_job",
     "is_live",
     "item_title",
     "job_settings",
@@ -470,6 +478,7 @@ __all__ = [
     "note_job_state",
     "progress",
     "resume_job",
+    "start_demo_job",
     "start_job",
     "start_judge_job",
     "stop_job",

@@ -47,9 +47,10 @@ from lib.core.rubric import Rubric
 from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog
 from lib.generation.batch import BatchDriver
+from lib.generation.breaker import CircuitBreaker
 from lib.generation.causes import explain
 from lib.generation.engine import agenerate_one
-from lib.generation.jobs import ACTIVE_JOB_STATUSES, CircuitBreaker, note_job_state
+from lib.generation.jobs import ACTIVE_JOB_STATUSES, note_job_state
 from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import ItemDone, QualityPolicy, Rater
