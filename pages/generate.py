@@ -27,6 +27,7 @@ nav.open_in_app("generate")
 
 JOB_KEY = "br_job"  # the job shown
 FLASH_KEY = "gen_flash"
+SETTLED_KEY = "gen_settled"  # the jobs panel has drawn every job settled once, with its timer still on
 RATE_KEY = "gen_rate_open"  # the "Rate conversations not rated yet" dialog is open
 FLASH_S = 8.0  # how long the message of an action stays
 REFRESH_S = 1.0  # how often the jobs panel reads the database while a job is live
@@ -427,7 +428,11 @@ def jobs_panel() -> None:
     )
 
     if any_live and not live:
-        st.rerun()  # everything settled: draw the page once more, without the timer
+        # everything settled. This run drew it (a rerun now would keep the stale lines on screen until the
+        # whole page ran again); the next one draws the page once more, without the timer.
+        if st.session_state.pop(SETTLED_KEY, False):
+            st.rerun()
+        st.session_state[SETTLED_KEY] = True
     if not any_live and live:
         st.rerun()  # a job started meanwhile (another tab, a worker's resume): start the timer
 
