@@ -3,6 +3,7 @@ Resume / Retry failed, and "Rate conversations not rated yet"."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -12,20 +13,57 @@ from lib.config import ConfigError
 from lib.core import vocabulary as vocab
 from lib.core.rubric import Rubric, RubricError, default_rubric
 from lib.generation import jobs as runner
+from lib.generation.app_worker import start_demo_worker
 from lib.generation.estimate import compact, duration_text, estimate_judge
 from lib.generation.llm import LLMSettings, api_token_counter
 from lib.generation.rating import policy_in_force
 from lib.store import StoreError
 from lib.ui import auth, nav, resources
 from lib.ui.display import badge, error_text, escape_markdown, estimate_figures, names
+from lib.ui.job_failures import failures_by_cause
 from lib.ui.session import reviewer
 
 nav.open_in_app("generate")
 
 JOB_KEY = "br_job"  # the job shown
 FLASH_KEY = "gen_flash"
+SETTLED_KEY = "gen_settled"  # the jobs panel has drawn every job settled once, with its timer still on
 RATE_KEY = "gen_rate_open"  # the "Rate conversations not rated yet" dialog is open
-STATUS_LABELS = {k: (t.label, t.colour) for k, t in vocab.JOB_STATUSES.items()}  # status -> (label, badge colour)
+FLASH_S = 8.0  # how long the message of an action stays
+REFRESH_S = 1.0  # how often the jobs panel reads the database while a job is live
+
+
+def start_demo(count: int) -> None:
+    store = resources.store()
+    try:
+        job_id, n = runner.start_demo_job(store, count, created_by=reviewer())
+    except (runner.RunnerError, StoreError) as exc:
+        flash("error", str(exc))
+        return
+    start_demo_worker(store, job_id, resources.settings())
+    st.session_state[JOB_KEY] = job_id
+    flash("success", f"Job #{job_id}: {n:,} scenarios queued for a demo replay.")
+
+
+def demo_panel() -> None:
+    """Without a key, generation can still be shown: a replay of recorded conversations, through the same
+    worker, rate limiting and progress, stored with a Demo replay badge and left out of exports."""
+    with st.container(border=True):
+        st.markdown(
+            f"**{vocab.DEMO_LABEL}** · show plan → generate → review → export without a key: the worker replays "
+            "recorded conversations made from the seeds' structure for scenarios not generated yet, at a "
+            "human pace. They are marked as demo everywhere and left out of exports unless asked for."
+        )
+        row = st.container(horizontal=True, vertical_alignment="bottom")
+        count = row.number_input("Scenarios to replay", min_value=1, max_value=50, value=5, key="demo_n")
+        row.button(
+            "Start a demo replay",
+            icon=":material/smart_display:",
+            key="demo_go",
+            on_click=start_demo,
+            args=(int(count),),
+        )
+
 
 store = resources.store()
 tax = resources.taxonomy()
@@ -42,6 +80,8 @@ st.caption(
 
 if gen_off:
     st.info(gen_off, icon=":material/cloud_off:")
+    if auth.can("generate"):
+        demo_panel()
 elif worker is None:
     st.warning(
         "No generation worker runs in this app, so queued jobs wait for one started with "
@@ -57,7 +97,7 @@ label_names = {"personas": pick[0], "topics": pick[1]}
 
 
 def flash(kind: str, text: str) -> None:
-    st.session_state[FLASH_KEY] = (kind, text)
+    st.session_state[FLASH_KEY] = (kind, text, time.time())
 
 
 def act(action: str, job_id: int) -> None:
@@ -68,6 +108,8 @@ def act(action: str, job_id: int) -> None:
             flash("success", runner.stop_job(store, job_id, llm_settings=llm))
         elif action == "resume":
             flash("success", runner.resume_job(store, job_id))
+            if gen_off:  # only a demo replay can be resumed without a key: its worker ended with Stop
+                start_demo_worker(store, job_id, settings)
         elif action == "retry":
             flash("success", runner.resume_job(store, job_id, failed=True))
     except (runner.RunnerError, StoreError, ConfigError, ValueError) as exc:
@@ -220,45 +262,56 @@ if not jobs_now:
         icon=":material/lightbulb:",
     )
     st.stop()
-any_active = any(j["status"] in runner.ACTIVE_JOB_STATUSES for j in jobs_now)
+# a stopped job with items in flight is live too: the panel follows it until its last item settles
+any_live = any(runner.is_live(j) for j in jobs_now)
 
 
-@st.fragment(run_every=1.5 if any_active else None)
+@st.fragment(run_every=REFRESH_S if any_live else None)
 def jobs_panel() -> None:
     jobs = store.list_jobs(50)
     ids = [int(j["id"]) for j in jobs]
-    active = [j for j in jobs if j["status"] in runner.ACTIVE_JOB_STATUSES]
+    live = [j for j in jobs if runner.is_live(j)]
     if st.session_state.get(JOB_KEY) not in ids:
-        st.session_state[JOB_KEY] = int(active[0]["id"]) if active else ids[0]
+        st.session_state[JOB_KEY] = int(live[0]["id"]) if live else ids[0]
     by_id = {int(j["id"]): j for j in jobs}
     job_id = st.selectbox("Job", ids, key=JOB_KEY, format_func=lambda i: job_label(by_id[i]))
     job = by_id[job_id]
     p = runner.progress(job)
 
-    if worker is not None and worker.alive and p.active:  # type: ignore[attr-defined]
+    if worker is not None and worker.alive and p.live:  # type: ignore[attr-defined]
         st.caption(runner.worker_line(worker.status()))  # type: ignore[attr-defined]
 
-    message = st.session_state.pop(FLASH_KEY, None)
-    if message:
+    message = st.session_state.get(FLASH_KEY)
+    if message and time.time() - message[2] < FLASH_S:
         (st.error if message[0] == "error" else st.success)(message[1])
+    elif message:  # shown for a few seconds: the panel refreshes every second while a job is live
+        del st.session_state[FLASH_KEY]
 
     with st.container(border=True):
         head = st.columns([4, 1])
         mode = "Economy batch" if p.kind == "batch" else "Realtime"
         head[0].markdown(f"#### Job #{p.job_id} · {mode} · {runner.job_title(job)}")
-        label, colour = STATUS_LABELS.get(p.status, (p.status, "gray"))
+        demo = runner.is_demo_job(job)
+        term = vocab.JOB_OUTCOMES.get(p.outcome)
         with head[1]:
-            badge(label, colour)
+            badge(term.label if term else p.outcome, term.colour if term else "gray")
         st.progress(
             p.fraction,
             text=f"**{p.label}** conversations"
             + (" rated" if p.rating else "")
+            + (f" · {p.failed:,} failed" if p.failed else "")
             + (f" ({p.cancelled} cancelled)" if p.cancelled else ""),
         )
         if p.follows_job_id and p.active:
             st.caption(follow_up_note(p))
-        if p.error:
-            st.error(f"**This job stopped:** {escape_markdown(p.error)}")
+        if p.error and p.outcome in ("failed", "stopping"):
+            st.error(f"**This job failed:** {escape_markdown(p.error)}")
+        elif p.outcome == "completed_with_failures":
+            st.warning(
+                f"**Completed with failures:** {p.succeeded:,} conversation{'' if p.succeeded == 1 else 's'} "
+                f"stored, {p.failed:,} failed. The causes are below; **Retry failed** queues those again.",
+                icon=":material/warning:",
+            )
         if p.kind == "batch" and p.batch_id:
             st.caption(
                 f"Message Batch `{p.batch_id}`: {(p.batch_status or 'submitted').replace('_', ' ')}. "
@@ -270,11 +323,15 @@ def jobs_panel() -> None:
         cols = st.columns(6)
         cols[0].metric("Succeeded", f"{p.succeeded:,}")
         cols[1].metric("Failed", f"{p.failed:,}")
-        cols[2].metric("Elapsed", duration_text(p.elapsed_s) if p.elapsed_s is not None else "—")
+        cols[2].metric(
+            "Run time",
+            duration_text(p.elapsed_s) if p.elapsed_s is not None else "—",
+            help="How long the job has been running; the time it was stopped is not counted.",
+        )
         cols[3].metric(
             "ETA",
             duration_text(p.eta_s) if p.eta_s is not None and p.active else "—",
-            help="About how long the rest takes, at the pace so far.",
+            help="About how long the rest takes, at the pace of its running time so far.",
         )
         cols[4].metric("Cost so far", f"${p.cost_usd:,.4f}")
         cols[5].metric(
@@ -317,10 +374,10 @@ def jobs_panel() -> None:
             "Resume",
             icon=":material/play_circle:",
             key=f"resume_{p.job_id}",
-            disabled=bool(gen_off) or not can_resume,
+            disabled=bool(gen_off and not demo) or not can_resume,
             on_click=act,
             args=("resume", p.job_id),
-            help=gen_off or "Queue the items that were cancelled by Stop again.",
+            help=(None if demo else gen_off) or "Queue the items that were cancelled by Stop again.",
         )
         buttons.button(
             f"Retry failed ({p.failed})",
@@ -331,8 +388,8 @@ def jobs_panel() -> None:
             args=("retry", p.job_id),
             help=gen_off or "Queue the failed items of this job again; their attempts start over.",
         )
-        if p.status == "stopped" and p.in_flight:
-            buttons.caption(f"Stopping: {p.in_flight} in flight will finish.")
+        if p.outcome == "stopping":
+            buttons.caption(f"Stopping: {p.in_flight} in flight will finish; nothing new starts.")
 
         # last in the card, so the lines coming and going do not move the rest
         in_flight = store.job_items_with_status(p.job_id, ["claimed"], limit=6) if p.in_flight else []
@@ -342,23 +399,7 @@ def jobs_panel() -> None:
         if p.in_flight > 5:
             st.caption(f"… and {p.in_flight - 5} more in flight")
 
-    if p.failed:
-        failed = store.job_items_with_status(p.job_id, ["failed"], limit=200)
-        with st.expander(f"Errors ({p.failed})", expanded=True, icon=":material/error:"):
-            # st.table: text that wraps, and no canvas to redraw on every refresh; its cells are markdown
-            st.table(
-                pd.DataFrame(
-                    {
-                        "Scenario": [escape_markdown(runner.item_title(i, label_names)) for i in failed],
-                        "Attempts": [int(i["attempts"]) for i in failed],
-                        "Error": [escape_markdown(str(i.get("error") or "")) for i in failed],
-                        "When": [when(i.get("finished_at")) for i in failed],
-                    }
-                ),
-                hide_index=True,
-            )
-            if p.failed > len(failed):
-                st.caption(f"The latest {len(failed)} of {p.failed} failures.")
+    failures_by_cause(store, p.job_id, p.failed)
 
     st.markdown("##### All jobs")
     shown = [runner.progress(j) for j in jobs]
@@ -368,7 +409,7 @@ def jobs_panel() -> None:
                 "Job": [f"#{j['id']}" for j in jobs],
                 "What": [runner.job_title(j) for j in jobs],
                 "Mode": ["Economy batch" if j["kind"] == "batch" else "Realtime" for j in jobs],
-                "Status": [STATUS_LABELS.get(j["status"], (j["status"],))[0] for j in jobs],
+                "Status": [q.outcome_label for q in shown],
                 "Progress": [q.label for q in shown],
                 "Succeeded": [int(j["succeeded_items"]) for j in jobs],
                 "Failed": [int(j["failed_items"]) for j in jobs],
@@ -381,9 +422,13 @@ def jobs_panel() -> None:
         hide_index=True,
     )
 
-    if any_active and not active:
-        st.rerun()  # everything finished: draw the page once more, without the timer
-    if not any_active and active:
+    if any_live and not live:
+        # everything settled. This run drew it (a rerun now would keep the stale lines on screen until the
+        # whole page ran again); the next one draws the page once more, without the timer.
+        if st.session_state.pop(SETTLED_KEY, False):
+            st.rerun()
+        st.session_state[SETTLED_KEY] = True
+    if not any_live and live:
         st.rerun()  # a job started meanwhile (another tab, a worker's resume): start the timer
 
 

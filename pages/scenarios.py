@@ -18,7 +18,8 @@ from lib.store import ScenarioPage, StoreError
 from lib.ui import nav, resources
 from lib.ui.chat import render_chat
 from lib.ui.compat import CENTER
-from lib.ui.display import escape_markdown, estimate_figures, name_or_id, names, status_badge
+from lib.ui.display import badge, error_text, escape_markdown, estimate_figures, name_or_id, names, status_badge
+from lib.ui.job_failures import failure_line
 from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, reviewer
 
 nav.open_in_app("scenarios")
@@ -242,6 +243,7 @@ with st.container(border=True):
 
 # -- generation -------------------------------------------------------------------------------------
 FLASH_KEY = "scn_gen_flash"
+DETAIL_KEY = "scn_detail_status"  # the scenario and status the detail was last drawn with
 CONFIRM_KEY = "scn_gen_all"  # the filters of the rows the "Generate all" dialog asks about, while it is open
 
 
@@ -255,6 +257,7 @@ def queue(ids: list[int], mode: str = "realtime", estimate: Estimate | None = No
             created_by=reviewer(),
             concurrency=settings.concurrency,
             estimate=estimate,
+            check=LLMSettings.from_settings(settings),  # an endpoint that cannot work is named before anything starts
         )
     except (runner.RunnerError, StoreError) as exc:
         st.session_state[FLASH_KEY] = ("error", str(exc), time.time())
@@ -428,8 +431,11 @@ def table_area(live: bool) -> None:
     try:
         page = read_page()
     except StoreError as exc:
-        st.error(f"The scenario table could not be read: {exc}")
+        st.error(f"The scenario table could not be read: {error_text(exc)}")
         return
+    drawn = st.session_state.get(DETAIL_KEY)  # (id, status) the detail below was drawn with
+    if live and drawn and any(int(r["id"]) == drawn[0] and r["status"] != drawn[1] for r in page.rows):
+        st.rerun()  # the detail is outside this fragment: draw it again, so the two agree on the status
     table = flt.table_frame(page.rows, tax)
     st.session_state["scn_load_s"] = time.perf_counter() - started
     selected: list[int] = st.session_state[SELECTED_KEY]
@@ -534,6 +540,7 @@ title[0].subheader(
 )
 with title[1]:
     status_badge(scenario["status"])
+    st.session_state[DETAIL_KEY] = (int(scenario["id"]), scenario["status"])
     busy = scenario["status"] in ("queued", "generating")
     if st.button(
         "Generate again" if scenario.get("conversation_id") else "Generate",
@@ -575,13 +582,17 @@ with left:
         st.markdown(escape_markdown(scenario["context"]))
 with right:
     versions = store.conversation_versions(scenario["id"])
+    failure = store.last_failure(scenario["id"]) if scenario["status"] == "failed" else None
+    if failure:
+        st.error(failure_line(failure), icon=":material/error:")
     if not versions:
         st.info("This scenario has no conversation yet.", icon=":material/hourglass_empty:")
     else:
         labels = {
             c.id: f"Version {len(versions) - i}"
             + (" (current)" if i == 0 else "")
-            + f" · {c.provenance.source} · {c.provenance.created_at:%Y-%m-%d}"
+            + f" · {vocab.DEMO_LABEL if vocab.is_demo(c.provenance.model) else c.provenance.source}"
+            + f" · {c.provenance.created_at:%Y-%m-%d}"
             for i, c in enumerate(versions)
         }
         chosen = (
@@ -596,4 +607,6 @@ with right:
                 + (f" · model {conv.provenance.model}" if conv.provenance.model else "")
             )
         )
+        if vocab.is_demo(conv.provenance.model):
+            badge(vocab.DEMO_LABEL, "violet")  # replayed without a key: not for training, left out of exports
         render_chat(conv.current_turns(), tax)

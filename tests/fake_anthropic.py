@@ -48,6 +48,10 @@ request is answered by `batch_behaviour(custom_id, params)` (default "valid"), a
 
 Token counting: POST /v1/messages/count_tokens answers {"input_tokens": n}, counted as above.
 
+Models (the preflight): GET /v1/models/{id} answers the model, or 404 when `known_models` is a set without
+it (then /v1/messages answers 404 for it too). `models_route = False` makes the route answer 404 as an
+endpoint without it would.
+
 Rate limits, enforced (for the runner's tests and bench): set `fake.limits = FakeLimits(rpm=50,
 otpm=40_000)` and the fake keeps a token bucket per limit, as Anthropic describes its limiter
 (capacity refilled continuously up to the limit; `burst_s` seconds of it at most). A request is
@@ -59,7 +63,6 @@ returning seconds) delays every admitted answer, e.g. random.expovariate for a r
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import re
 import threading
@@ -72,9 +75,10 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from lib.core.checks.labels import arc_curve
-from lib.core.checks.sentences import split_sentences
 from lib.core.taxonomy import Taxonomy, load_taxonomy
+from lib.generation.replay import content_text as _content_text
+from lib.generation.replay import conversation_for
+from lib.generation.replay import tag as _tag
 
 Answer = tuple[int, dict[str, str], Any]
 
@@ -130,59 +134,6 @@ class _Batch:
     results: list[dict[str, Any]] | None = None
 
 
-# A user turn of a "valid" answer: three sentences, each from its own rotation, so that no two
-# user turns of one conversation share a sentence frame (the repetition check compares them).
-_CUE_LINES = (
-    'Honestly, the phrase that sums up my week is "$x", and I am tired of feeling this way.',
-    'If I am being truthful with you, "$x" keeps running through my head tonight.',
-    'My partner asked how I was doing and all I could say was "$x" before changing the subject.',
-    'I wrote "$x" in my notes this morning because it is exactly where my head is at.',
-    'Where I am right now is best described as "$x", if that makes any sense to you.',
-    'After your last message I kept thinking "$x", which surprised me a little.',
-    'It sounds strange to say it out loud, but "$x" is how this feels for me.',
-    'When I look at the numbers again, "$x" is the first thing that comes to mind.',
-)
-_PERSONA_LINES = (
-    'People who know me would tell you that "$x" is very much how I talk about money.',
-    'A friend once joked that "$x" should be printed on my coffee mug, and she was not wrong.',
-    'You can probably tell from how I write that "$x" describes me pretty well.',
-    'My sister says I have been saying "$x" since college, and she is right about that.',
-    'I guess "$x" is just who I am when it comes to these decisions.',
-    'Anyone who has worked with me knows "$x" comes up in almost every conversation.',
-    'For better or worse, "$x" is part of how I approach all of this.',
-    'I noticed that "$x" showed up again in what I wrote to you, which is typical for me.',
-)
-_TOPIC_LINES = (
-    "What I really want to understand today is $x and how it fits my situation.",
-    "The part I keep circling back to is $x, because it affects everything else we plan.",
-    "Can we stay with $x for a moment, since that is the piece I understand least?",
-    "I would like to know what $x means for us over the next few years.",
-    "Everything else feels secondary to $x right now, so that is where I want to focus.",
-    "My main question is still about $x and what a sensible first move would be.",
-    "Could you explain $x once more, in plain words, with my own numbers in mind?",
-    "The reason I reached out at all was $x, and I do not want to lose sight of it.",
-)
-
-
-def _line(frames: tuple[str, ...], i: int, value: str) -> str:
-    return frames[i % len(frames)].replace("$x", value)
-
-
-_SEED_TURNS: list[dict[str, Any]] | None = None
-
-
-def _seed_assistant_turns() -> list[dict[str, Any]]:
-    """The seeds' assistant turns with room for one more sentence: the texts of a "valid" answer."""
-    global _SEED_TURNS
-    if _SEED_TURNS is None:
-        from lib.core.seeds import load_seeds
-
-        turns = [t for c in load_seeds().conversations for t in c.turns if t.role == "assistant"]
-        _SEED_TURNS = [{"text": t.text, "functions": [sf.function for sf in t.sentence_functions]}
-                       for t in turns if len(t.text.split()) <= 200]
-    return _SEED_TURNS
-
-
 _ROLE = re.compile(r'"role"\s*:')
 
 
@@ -221,6 +172,8 @@ class FakeAnthropic:
         self.rate_limited = 0  # 429s the enforced limits answered
         self.low_rating_topics: set[str] = set()  # judge mode: these scenarios' conversations get empathy 2
         self._buckets: dict[str, _Bucket] = {}
+        self.known_models: set[str] | None = None  # None: every model exists
+        self.models_route = True
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> FakeAnthropic:
@@ -292,6 +245,10 @@ class FakeAnthropic:
             status, headers, payload = self._error(401, "authentication_error", "invalid x-api-key")
         elif method == "POST" and path == "/v1/messages/count_tokens":
             status, headers, payload = self._count_tokens(body or {})
+        elif method == "GET" and path.startswith("/v1/models/") and self.models_route:
+            status, headers, payload = self._model(path.removeprefix("/v1/models/"))
+        elif method == "POST" and path == "/v1/messages" and not self._knows((body or {}).get("model")):
+            status, headers, payload = self._error(404, "not_found_error", f"model: {(body or {}).get('model')}")
         elif method == "POST" and path == "/v1/messages":
             status, headers, payload = self._messages(body or {})
         elif path.startswith("/v1/messages/batches"):
@@ -310,6 +267,14 @@ class FakeAnthropic:
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test); nothing to do
+
+    def _knows(self, model: Any) -> bool:
+        return self.known_models is None or str(model) in self.known_models
+
+    def _model(self, model: str) -> Answer:
+        if not self._knows(model):
+            return self._error(404, "not_found_error", f"model: {model}")
+        return 200, {}, {"type": "model", "id": model, "display_name": model, "created_at": "2026-01-01T00:00:00Z"}
 
     def _error(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Answer:
         return status, dict(headers or {}), {"type": "error", "error": {"type": kind, "message": message}}
@@ -523,73 +488,9 @@ class FakeAnthropic:
 
     # -- a conversation that passes every check ------------------------------------------------
     def conversation_for(self, body: dict[str, Any]) -> dict[str, Any]:
-        """User turns written from the taxonomy (the arc's emotions and curve, the family's cues,
-        the persona's and the topic's words) and from the prompt's person (the first turn gives their
-        name and the situation's first amount; a lower-case writer writes in lower case); assistant turns
-        taken from the seeds, with what the scenario's compliance rules require added."""
-        messages = body.get("messages") or []
-        first = _content_text(messages[0].get("content")) if messages else ""
-        tags = {name: _tag(first, name) for name in
-                ("persona", "emotional_arc", "topic", "target_turns", "context_id", "outcome_type")}
-        person = _tag(first, "person") or ""
-        name = re.search(r"Name ([^,]+),", person)
-        lower = re.search(r"capitalisation: (All|Mostly) lower-case", person) is not None
-        amounts = re.findall(r"\$[\d,]*\d", _tag(first, "context") or "")
-        tax = self.tax
-        persona = tax.by_id("personas").get(tags["persona"] or "") or tax.personas[0]
-        arc = tax.by_id("arcs").get(tags["emotional_arc"] or "") or tax.arcs[0]
-        topic = tax.by_id("topics").get(tags["topic"] or "") or tax.topics[0]
-        try:
-            n = int(tags["target_turns"] or 10)
-        except ValueError:
-            n = 10
-        rules = tax.targets.quality
-        n = max(rules.min_turns, min(rules.max_turns, n - n % 2))
-        emotions = tax.by_id("emotions")
-        pairs = n // 2
-        curve = arc_curve(arc.intensity_curve, pairs)
-        pool = _seed_assistant_turns()
-        start = int(hashlib.sha256(first.encode()).hexdigest(), 16) % len(pool)
-        required = tax.compliance.required_for(arc.id, tags["context_id"], tags["outcome_type"] or "")
-        turns: list[dict[str, Any]] = []
-        for i in range(pairs):
-            frac = i / max(1, pairs - 1)
-            if i == 0:
-                emo = arc.start_emotion
-            elif i == pairs - 1:
-                emo = arc.end_emotion
-            else:
-                emo = min(arc.milestones, key=lambda m: abs(m.position - frac)).emotion
-            family = emotions[emo]
-            cue = family.cues[i % len(family.cues)]
-            user_text = " ".join([_line(_CUE_LINES, i, cue),
-                                  _line(_PERSONA_LINES, i, persona.keywords[i % len(persona.keywords)]),
-                                  _line(_TOPIC_LINES, i, topic.keywords[i % len(topic.keywords)])])
-            if i == 0 and name:
-                user_text = "I'm " + name.group(1).split()[0] + ". " + user_text
-            if i == 0 and amounts:
-                user_text += " The figure I keep coming back to is " + amounts[0] + "."
-            if lower:
-                user_text, cue = user_text.lower(), cue.lower()
-            turns.append({"role": "user", "text": user_text, "emotion": {
-                "primary": emo, "secondary": None, "sub_emotion": family.sub_emotions[0],
-                "intensity": curve[i], "valence": family.valence, "arousal": family.arousal, "cues": [cue]}})
-            strategy = family.suited_strategies[i % len(family.suited_strategies)]
-            supporting = [s for s in family.suited_strategies if s != strategy][:1]
-            seed_turn = pool[(start + i) % len(pool)]
-            text = seed_turn["text"]
-            if i < len(required):
-                text = text + " " + required[i].example
-            # the answer numbers the sentences, as the output contract asks, and never quotes them
-            known = seed_turn["functions"]
-            functions = [{"sentence": k, "function": known[k] if k < len(known) else "Gives what the scenario requires."}
-                         for k in range(len(split_sentences(text)))]
-            turns.append({"role": "assistant", "text": text,
-                          "strategies": {"primary": strategy, "supporting": supporting},
-                          "intended_effect": "The person feels heard and sees one manageable next step.",
-                          "sentence_functions": functions,
-                          "learning_objective": "Respond to " + emo + " with " + strategy + " before giving information."})
-        return {"turns": turns}
+        """A conversation that passes every check (lib.generation.replay, which the demo replay uses too):
+        user turns written from the taxonomy, assistant turns taken from the seeds."""
+        return conversation_for(body, self.tax)
 
     # -- Message Batches -----------------------------------------------------------------------
     def _batch_json(self, b: _Batch) -> dict[str, Any]:
@@ -664,17 +565,6 @@ class FakeAnthropic:
             lines = "\n".join(json.dumps(r) for r in b.results).encode() + b"\n"
             return 200, {"content-type": "application/binary"}, lines
         return self._error(404, "not_found_error", f"no route {method} {path}")
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
-
-
-def _tag(text: str, name: str) -> str | None:
-    m = re.search(r"<" + name + r">(.*?)</" + name + r">", text, re.DOTALL)
-    return html.unescape(m.group(1).strip()) if m else None
 
 
 # ---- judge mode: a verdict worked out from the conversation in the request ---------------------

@@ -387,7 +387,8 @@ def test_fail_item_retries_then_fails_with_its_reason(store: PostgresStore, db_t
     assert (row["status"], row["error"], row["attempts"], row["cost_usd"]) == (
         "failed", "invalid output after 2 repairs", 2, 0.005)
     assert store.get_scenario(scn["id"])["status"] == "failed"  # type: ignore[index]
-    assert store.get_job(job)["status"] == "completed"  # type: ignore[index]
+    # its only item failed: the job failed, it did not "complete"
+    assert store.get_job(job)["status"] == "failed"  # type: ignore[index]
     # Retry failed: attempts start over
     assert store.resume_job(job, failed=True) == 1
     [item] = store.claim_items("w")

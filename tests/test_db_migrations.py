@@ -269,7 +269,7 @@ def test_status_names_what_was_changed_by_hand_and_the_start_only_warns(
     code, out, err = db(["status"], capsys)
     assert code == 1
     assert "schema     differs from the migrations in 4 object(s)" in out
-    assert "function public.stop_job(bigint) dropped (defined in 20251201000000_baseline.sql)" in out
+    assert "function public.stop_job(bigint) dropped (defined in 20261202000200_job_outcomes.sql)" in out
     assert f"function public.extra_answer() differs from the migrations (defined in {EXTRA})" in out
     assert "policy scenarios_admin_delete on public.scenarios dropped" in out
     assert "function public.by_hand() is not from the migrations" in out
@@ -308,7 +308,7 @@ def test_files_applied_by_supabase_db_push_are_checked_once_migrate_has_seen_the
         migrate(conn, folder)
         conn.execute("drop table public.schema_migrations")  # as if only `supabase db push` had run
     code, out, _ = db(["status"], capsys)
-    assert code == 0 and f"migrations {len(list(folder.glob('*.sql')))} applied, none pending" in out
+    assert code == 0 and f"migrations {len(discover())} applied, none pending" in out
     assert f"unchecked  {EXTRA}: applied by `supabase db push`" in out and "schema     not checked" in out
     code, out, _ = db(["migrate"], capsys)
     assert code == 0 and "up to date" in out

@@ -330,7 +330,8 @@ class MemoryStore:
         return conversation.id
 
     def fail_item(self, item_id: int, error: str, *, worker: str | None = None, retry: bool = False,
-                  cost_usd: float = 0.0, input_tokens: int = 0, output_tokens: int = 0) -> str:
+                  cost_usd: float = 0.0, input_tokens: int = 0, output_tokens: int = 0,
+                  cause: str | None = None) -> str:
         self.failed_items.append((item_id, error, retry))
         return "pending" if retry else "failed"
 

@@ -81,7 +81,7 @@ def test_without_a_key_the_page_explains_and_shows_jobs_with_their_errors(db: Po
     ids = not_generated(db, 3)
     job = db.create_job(ids, created_by="Dana")
     [item] = db.claim_items("w", job_id=job)
-    db.fail_item(item.id, "Claude declined to write this conversation (policy).")
+    db.fail_item(item.id, "Claude declined to write this conversation (policy).", cause="refused")
     at = run(page(GENERATE))
     assert any("needs an Anthropic API key" in i.value for i in at.info)
     assert at.selectbox(key="br_job").value == job
@@ -89,9 +89,11 @@ def test_without_a_key_the_page_explains_and_shows_jobs_with_their_errors(db: Po
     assert bar.text.startswith("**1 of 3** conversations") and bar.value == 33
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Failed"] == "1" and metrics["Succeeded"] == "0"
-    errors = at.table[0].value
-    scenario = errors["Scenario"].iloc[0].replace("\\", "")  # st.table's cells are markdown: data is escaped
-    assert "declined" in errors["Error"].iloc[0] and scenario.startswith(f"#{item.scenario_id}: ")
+    # failures grouped by cause: one line each with its count; the example opens below it
+    [group] = [e for e in at.expander if "declined" in e.label]
+    assert group.label == "**1** × The model declined to write the conversation"
+    assert "declined to write this conversation (policy)" in group.code[0].value
+    assert f"scenario #{item.scenario_id}" in group.caption[0].value
     assert button(at, "Resume").disabled and button(at, "Retry failed").disabled  # nothing would run them
     button(at, "Stop").click()
     run(at)

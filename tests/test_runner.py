@@ -196,7 +196,7 @@ def test_progress_before_anything_finished_uses_the_estimate_and_leaves_out_canc
                             settings={"estimate": {"seconds": 100}}, started_at=now), now=now)
     assert p.eta_s == pytest.approx(100)
     stopped = runner.progress(job(status="stopped", cancelled_items=4, pending_items=0, claimed_items=0,
-                                  finished_at=now), now=now + timedelta(hours=1))
+                                  finished_at=now, active_s=40.0), now=now + timedelta(hours=1))
     assert stopped.label == "4 of 6" and not stopped.active and stopped.eta_s is None
     assert stopped.elapsed_s == pytest.approx(40, abs=1)  # stops counting when the job stopped
 

@@ -97,6 +97,17 @@ JOB_STATUSES: dict[str, Term] = {
     "completed": Term("Completed", "green"),
     "failed": Term("Failed", "red"),
 }
+# How a job reads to a person (v_generation_jobs.outcome decides which): its status, told apart by what its
+# items did. "stopping": stopped or failed, with items in flight that still finish.
+JOB_OUTCOMES: dict[str, Term] = {
+    "queued": Term("Queued", "violet"),
+    "running": Term("Running", "blue"),
+    "stopping": Term("Stopping", "orange"),
+    "stopped": Term("Stopped", "gray"),
+    "completed": Term("Completed", "green"),
+    "completed_with_failures": Term("Completed with failures", "orange"),
+    "failed": Term("Failed", "red"),
+}
 ITEM_STATUSES: dict[str, Term] = {
     "pending": Term("Pending", "gray"),
     "claimed": Term("In flight", "blue"),
@@ -119,6 +130,16 @@ FUNNEL_STAGES: dict[str, Term] = {
 ConversationSource = Literal["seed", "generated"]
 CONVERSATION_SOURCES: dict[str, str] = {"seed": "Seed", "generated": "Generated"}
 _same(ConversationSource, CONVERSATION_SOURCES)
+# A demo replay (lib.generation.replay) stores generated conversations under this model name: the pages
+# badge them, exports leave them out unless asked.
+DEMO_MODEL = "demo-replay"
+DEMO_LABEL = "Demo replay"
+
+
+def is_demo(model: str | None) -> bool:
+    """Was a conversation (its provenance.model, or conversations.model) replayed, not generated?"""
+    return model == DEMO_MODEL
+
 
 # Who made a label revision.
 RevisionSource = Literal["human_review", "operator_realtime", "automated"]

@@ -42,7 +42,6 @@ from lib.export.select import (
     load_files,
     rows_from_conversations,
     select_from_files,
-    select_from_store,
 )
 from lib.export.split import SPLIT_NAMES, SPLITS, assign_splits, split_groups
 from lib.export.targets import approved_target, suited_strategies, target_flags
@@ -86,7 +85,6 @@ __all__ = [
     "rows_from_conversations",
     "run",
     "select_from_files",
-    "select_from_store",
     "sharegpt_record",
     "split_groups",
     "suited_strategies",

@@ -26,6 +26,7 @@ from lib.core.filters import DIMENSIONS, Dimension
 from lib.core.models import Conversation
 from lib.core.rubric import RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy
+from lib.core.vocabulary import DEMO_MODEL, is_demo
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS, FormatId
 from lib.export.items import Item, prepare
@@ -85,6 +86,7 @@ class ExportOptions(BaseModel):
     no_near_duplicates: bool = Field(
         False, description="leave out every member of a near-duplicate cluster but its earliest"
     )
+    include_demo: bool = Field(False, description="keep the conversations a demo replay stored (not for training)")
 
     @field_validator("formats")
     @classmethod
@@ -281,12 +283,21 @@ def count_in_memory(items: Iterable[Item], filters: Mapping[str, Sequence[str]],
     return dict(out)
 
 
+def replayed(doc: Mapping[str, Any] | str) -> bool:
+    """Did a demo replay store this conversation (its document, or the document's JSON text)?"""
+    if isinstance(doc, str):  # most are not: read the JSON only when the model's name is in it
+        return DEMO_MODEL in doc and replayed(json.loads(doc))
+    return is_demo((doc.get("provenance") or {}).get("model"))
+
+
 def select_in_memory(items: Iterable[Item], options: ExportOptions, tax: Taxonomy) -> list[Item]:
     statuses = set(options.statuses())
     filters = options.active_filters()
     out = []
     for item in items:
         if (item.doc.get("review") or {}).get("status", "unreviewed") not in statuses:
+            continue
+        if not options.include_demo and replayed(item.doc):
             continue
         dims = dimension_values(item.doc, tax)
         if all(dims.get(k) in v for k, v in filters.items()):
@@ -359,16 +370,6 @@ def explain_empty(
     return f"{scope} {n_match} conversation{'s' if n_match != 1 else ''} ({have}), but none is {wanted}: {hint}."
 
 
-def select_from_store(store: Store, options: ExportOptions, tax: Taxonomy, *, cli: bool = False) -> list[ExportRow]:
-    """The selected rows of the store; NothingToExport says why nothing matched (cli: hints name the
-    command's options rather than the page's controls)."""
-    check_options(options, tax)
-    rows = store.export_conversations(options.active_filters(), options.statuses())
-    if not rows:
-        raise _nothing_in(store, options, tax, cli)
-    return rows
-
-
 def _nothing_in(store: Store, options: ExportOptions, tax: Taxonomy, cli: bool) -> NothingToExport:
     matching = store.export_counts(options.active_filters())
     total = sum(store.export_counts(None).values()) if options.active_filters() else sum(matching.values())
@@ -391,7 +392,7 @@ def stream_from_store(
     def pages() -> Iterator[list[ExportRow]]:
         rows = first
         while rows:
-            yield rows
+            yield rows if options.include_demo else [r for r in rows if not replayed(r.document)]
             if len(rows) < batch or rows[-1].scenario_id is None:
                 return
             rows = store.export_conversations(filters, statuses, limit=batch, after_scenario_id=rows[-1].scenario_id)

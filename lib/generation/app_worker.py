@@ -13,9 +13,11 @@ from typing import Any
 
 from lib.config import Settings
 from lib.core.redaction import redact_text
+from lib.core.vocabulary import DEMO_MODEL
 from lib.generation.llm import LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import QualityPolicy
+from lib.generation.replay import DEMO_KEY, replay_server
 from lib.generation.worker import Worker, WorkerConfig, worker_name
 from lib.store.protocol import Store, StoreError
 
@@ -111,3 +113,15 @@ def start_app_worker(store: Store, settings: Settings | None, **config: Any) -> 
         stats = store.generation_stats(llm_settings.model)
     limiter = AdaptiveLimiter(cfg.concurrency, output_tokens=stats.get("call_output_tokens") or None)
     return WorkerThread(Worker(store, llm_settings, cfg, limiter=limiter)).start()
+
+
+def start_demo_worker(store: Store, job_id: int, settings: Settings | None) -> WorkerThread:
+    """A worker for one demo replay job (lib.generation.replay): the same Worker, limiter and progress as
+    a real job, against this process's replay endpoint, without the judge. It ends when the job has no
+    work left."""
+    llm_settings = LLMSettings(api_key=DEMO_KEY, base_url=replay_server().url, model=DEMO_MODEL, max_retries=1)
+    concurrency = int(getattr(settings, "concurrency", DEFAULT_CONCURRENCY) or DEFAULT_CONCURRENCY)
+    cfg = WorkerConfig(
+        name=worker_name("demo"), concurrency=concurrency, job_id=job_id, until_idle=True, quality=QualityPolicy()
+    )
+    return WorkerThread(Worker(store, llm_settings, cfg, limiter=AdaptiveLimiter(cfg.concurrency))).start()

@@ -43,6 +43,7 @@ from lib.core.models import (
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import QualityReport, check_conversation
 from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
+from lib.generation.causes import checks_cause
 from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
 from lib.generation.prompting import Feedback, PromptPlan, build_prompt, render_repair
 from lib.generation.response import LLMResponse
@@ -62,6 +63,7 @@ class GenerationResult(AttemptTotals):
     reason: str | None = None  # why it failed, one line a person can act on
     fatal: bool = False  # stop the whole run: the next scenario would fail the same way
     retryable: bool = False  # a transient failure: generating again later may work
+    cause: str | None = None  # why it failed, as a key of lib.generation.causes
     conversation_id: str | None = None  # the stored id (generate_one)
 
 
@@ -142,7 +144,7 @@ async def generate_conversation(
                 error=str(exc),
             )
         )
-        return GenerationResult(False, None, None, attempts, reason=str(exc))
+        return GenerationResult(False, None, None, attempts, reason=str(exc), cause="prompt")
     params = _log_parameters(scenario, plan, max_tokens, feedback, repair_attempts)
     messages: list[dict[str, Any]] = [{"role": "user", "content": plan.user}]
     dataset = dataset or next((s.dataset for s in seeds), DEFAULT_DATASET)
@@ -174,6 +176,7 @@ async def generate_conversation(
                 reason=exc.message,
                 fatal=exc.fatal,
                 retryable=isinstance(exc, LLMUnavailable),
+                cause=exc.cause,
             )
 
         if response.rate_limits:
@@ -191,7 +194,7 @@ async def generate_conversation(
                 + (" (" + response.refusal + ")" if response.refusal else "")
                 + ". Edit the scenario's context, or regenerate it with feedback that reframes the request."
             )
-            return GenerationResult(False, None, None, attempts, reason=log.error)
+            return GenerationResult(False, None, None, attempts, reason=log.error, cause="refused")
 
         if response.outcome == "max_tokens":
             log.outcome = "truncated"
@@ -207,7 +210,7 @@ async def generate_conversation(
                 f"the answer was cut off at {max_tokens} output tokens (stop_reason max_tokens). "
                 "Raise BRIGHTRUN_MAX_TOKENS, or plan a shorter conversation for this scenario."
             )
-            return GenerationResult(False, None, None, attempts, reason=log.error)
+            return GenerationResult(False, None, None, attempts, reason=log.error, cause="truncated")
 
         problems: list[str]
         report: QualityReport | None = None
@@ -258,7 +261,8 @@ async def generate_conversation(
                 + "; ".join(last_problems)
                 + ". Generate again, or regenerate with feedback that addresses these problems."
             )
-            return GenerationResult(False, None, report, attempts, reason=reason)
+            cause = checks_cause(c.name for c in report.failures) if report else "schema"
+            return GenerationResult(False, None, report, attempts, reason=reason, cause=cause)
         messages = [
             *messages,
             {"role": "assistant", "content": response.text.strip() or "(no answer)"},
@@ -322,9 +326,9 @@ async def agenerate_one(
         try:
             llm = LLMClient(LLMSettings.from_settings(settings))
         except LLMError as exc:  # no key: nothing was sent, nothing changes but the item
-            result = GenerationResult(False, None, None, [], reason=exc.message, fatal=exc.fatal)
+            result = GenerationResult(False, None, None, [], reason=exc.message, fatal=exc.fatal, cause=exc.cause)
             if job_item_id is not None:
-                store.fail_item(job_item_id, exc.message, worker=worker, retry=True)
+                store.fail_item(job_item_id, exc.message, worker=worker, retry=True, cause=exc.cause)
             return result
     secrets = [llm.settings.api_key or ""]
     _register_templates(store, scenario, fb is not None)
@@ -373,6 +377,7 @@ async def agenerate_one(
             if isinstance(exc, StoreUnavailable):
                 raise
             result.ok = False
+            result.cause = "store"
             result.reason = "the conversation was generated but could not be stored: " + str(exc)
             result.attempts[-1].error = result.reason
     if result.ok:
@@ -389,6 +394,7 @@ async def agenerate_one(
             cost_usd=round(result.cost_usd, 6),
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
+            cause=result.cause,
         )
     else:
         # an invalid key is not the scenario's fault: leave its status as it was

@@ -1,9 +1,11 @@
 """What generating a set of scenarios will cost and take (shown before "Generate all").
 
 - cost: the average cost of the latest generated conversations (repairs included) when there are
-  a few, else token counting: the prompt of a sample scenario per tier counted by the API's
+  a few, with the measured share of failed items at what a failed item spent (its calls are paid for
+  too); else token counting: the prompt of a sample scenario per tier counted by the API's
   count_tokens endpoint (or 4 characters a token when that fails), with the system prompt written
-  to the cache once and read afterwards, and the output estimated from the target turn count;
+  to the cache once and read afterwards, and the output estimated from the target turn count, times
+  the measured repairs per generation once there are a few calls to measure them by;
 - time: the measured seconds per conversation, divided over the concurrency, and never faster than
   the account's rate limits allow (the anthropic-ratelimit-* headers last seen);
 - batch mode: the same tokens at the batch discount; results within 24 hours (usually far less);
@@ -194,8 +196,12 @@ def estimate_job(
         out_per_call = float(stats.get("call_output_tokens") or out_per_conv)
         call_s = float(stats.get("call_seconds") or 0) or out_per_call / OUTPUT_TOKENS_PER_SECOND
         basis = f"measured: the averages of the last {history} generated conversations"
+        failed_share = float(stats.get("failure_rate") or 0.0)
+        if failed_share and stats.get("failed_item_cost_usd") is not None:
+            per_conv = (1 - failed_share) * per_conv + failed_share * float(stats["failed_item_cost_usd"])
+            basis += f", and {failed_share:.0%} of items failing at what a failed item spent"
     else:
-        per_conv, out_per_conv, counted = _token_estimate(scenarios, llm_settings, tax, seeds, counter)
+        per_call, out_per_conv, counted = _token_estimate(scenarios, llm_settings, tax, seeds, counter)
         out_per_call = out_per_conv
         call_s = out_per_conv / OUTPUT_TOKENS_PER_SECOND + 2.0
         basis = (
@@ -204,6 +210,10 @@ def estimate_job(
             else "a rough estimate: prompts at 4 characters a token, output from the turn count "
             "(no history yet, and the API could not count tokens)"
         )
+        repairs = measured_repair_rate(stats)
+        per_conv = per_call * (1 + repairs)
+        if repairs:
+            basis += f", with {repairs:.2f} repairs per generation (measured)"
     seconds_per_conv = call_s * calls_per_conv
     per_judge = per_regen = 0.0
     if quality.judge and n:
@@ -228,6 +238,13 @@ def estimate_job(
         basis,
         **parts,
     )
+
+
+def measured_repair_rate(stats: Mapping[str, Any]) -> float:
+    """Repair calls per generation, once enough calls were logged to measure it; else 0."""
+    if int(stats.get("calls") or 0) < MIN_HISTORY * 2:
+        return 0.0
+    return max(0.0, float(stats.get("repair_rate") or 0.0))
 
 
 def _seconds(

@@ -9,15 +9,18 @@ lib.generation.estimate.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from lib.config import Settings
-from lib.core.vocabulary import JOB_TASKS
+from lib.core.vocabulary import DEMO_LABEL, DEMO_MODEL, JOB_OUTCOMES, JOB_TASKS
+from lib.generation.causes import cause_of, explain
 from lib.generation.estimate import BATCH_TIME, Estimate
-from lib.generation.llm import LLMSettings, cancel_message_batch
+from lib.generation.llm import LLMSettings, cancel_message_batch, preflight
 from lib.generation.rating import QualityPolicy, policy_in_force
 from lib.store.protocol import JobKind, Store, StoreError
 
@@ -28,8 +31,26 @@ MODES: dict[JobKind, str] = {
 }
 
 
+log = logging.getLogger(__name__)
+
+
 class RunnerError(ValueError):
     """A job action that cannot be done as asked; the message says what to do."""
+
+
+def endpoint_problem(llm_settings: LLMSettings) -> str | None:
+    """What stops a job before it starts (the preflight: lib.generation.llm.preflight), in words that name
+    the setting to change; None when the endpoint, the key and the model are fine, or when what it found
+    passes by itself (rate limiting, an overloaded API: the worker waits those out)."""
+    found = preflight(llm_settings)
+    if found.ok:
+        return None
+    detail = found.detail
+    if found.cause in ("unreachable", "timeout") and llm_settings.base_url:
+        detail += f"; ANTHROPIC_BASE_URL is {llm_settings.base_url}"
+    text = explain(found.cause, detail)
+    log.warning("preflight before a job: %s", text)
+    return text if cause_of(found.cause).blocks_start else None
 
 
 # ---- starting and steering jobs ---------------------------------------------------------------
@@ -86,13 +107,18 @@ def start_job(
     concurrency: int | None = None,
     estimate: Estimate | None = None,
     quality: QualityPolicy | None = None,
+    check: LLMSettings | None = None,
 ) -> tuple[int, int]:
     """Create a job for the scenarios; returns (job id, items queued). Scenarios already queued or
-    generating in another job are left out (the store does it). quality: None = the app's settings."""
+    generating in another job are left out (the store does it). quality: None = the app's settings.
+    check: ask this endpoint first (endpoint_problem), and start nothing when it cannot work."""
     ids = sorted({int(i) for i in scenario_ids})
     if not ids:
         raise RunnerError("Nothing to generate: choose at least one scenario.")
     kind = _job_kind(mode, f"Unknown generation mode {mode!r}; choose realtime or batch.")
+    problem = endpoint_problem(check) if check is not None else None
+    if problem:
+        raise RunnerError("Nothing was started: " + problem)
     settings = job_settings(mode, requested_from, quality or policy_in_force(), concurrency, estimate)
     try:
         job_id = store.create_job(ids, kind=kind, model=model, settings=settings, created_by=created_by or None)
@@ -104,7 +130,36 @@ def start_job(
             ) from None
         raise
     job = store.get_job(job_id) or {}
+    if job:
+        note_job_state(job)
     return job_id, int(job.get("total_items") or len(ids))
+
+
+def start_demo_job(store: Store, count: int, *, created_by: str | None = None) -> tuple[int, int]:
+    """A demo replay job (lib.generation.replay) for the first `count` scenarios not generated yet; returns
+    (job id, items queued). Its conversations are marked as replayed; lib.generation.app_worker
+    .start_demo_worker runs it."""
+    if count < 1:
+        raise RunnerError(f"Replay at least one scenario, not {count}.")
+    rows = store.list_scenarios({"status": ["not_generated"]}, limit=count)
+    if not rows:
+        raise RunnerError("Nothing to replay: every scenario has a conversation or is queued already.")
+    settings = {**job_settings("realtime", "generate", QualityPolicy(), None, None), "demo": True}
+    job_id = store.create_job(
+        [int(r["id"]) for r in rows],
+        kind="realtime",
+        model=DEMO_MODEL,
+        settings=settings,
+        created_by=created_by or None,
+    )
+    job = store.get_job(job_id) or {}
+    if job:
+        note_job_state(job)
+    return job_id, int(job.get("total_items") or len(rows))
+
+
+def is_demo_job(job: Mapping[str, Any]) -> bool:
+    return bool((job.get("settings") or {}).get("demo"))
 
 
 def start_judge_job(
@@ -167,11 +222,13 @@ def stop_job(store: Store, job_id: int, *, llm_settings: LLMSettings | None = No
             note = f" Its Message Batch could not be cancelled ({str(exc)[:120]}); it will run to its end."
     in_flight = int(job.get("claimed_items") or 0)
     flight = f" {in_flight} in flight will finish." if in_flight else ""
+    _note_now(store, job_id)
     return f"Job #{job_id} stopped: {cancelled} not started were cancelled.{flight}{note}"
 
 
 def resume_job(store: Store, job_id: int, *, failed: bool = False) -> str:
     n = store.resume_job(job_id, failed=failed)
+    _note_now(store, job_id)
     if failed:
         return (
             f"Job #{job_id}: {n} failed item(s) queued again." if n else f"Job #{job_id} has no failed item to retry."
@@ -181,6 +238,12 @@ def resume_job(store: Store, job_id: int, *, failed: bool = False) -> str:
 
 # ---- progress -------------------------------------------------------------------------------
 ACTIVE_JOB_STATUSES = ("queued", "running")
+LIVE_OUTCOMES = ("queued", "running", "stopping")  # the page follows these on a timer
+
+
+def is_live(job: Mapping[str, Any]) -> bool:
+    """Does the job still change by itself: running, or stopped with items in flight (v_generation_jobs.outcome)?"""
+    return str(job.get("outcome") or job.get("status")) in LIVE_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -188,6 +251,7 @@ class Progress:
     job_id: int
     kind: str
     status: str
+    outcome: str  # v_generation_jobs.outcome: how the job reads to a person (lib.core.vocabulary.JOB_OUTCOMES)
     total: int
     succeeded: int
     failed: int
@@ -243,24 +307,39 @@ class Progress:
         return self.status in ACTIVE_JOB_STATUSES
 
     @property
+    def live(self) -> bool:
+        return self.outcome in LIVE_OUTCOMES
+
+    @property
+    def outcome_label(self) -> str:
+        term = JOB_OUTCOMES.get(self.outcome)
+        label = term.label if term else self.outcome
+        if self.outcome == "completed_with_failures":
+            label += f" ({self.succeeded:,} ok, {self.failed:,} failed)"
+        return label
+
+    @property
     def label(self) -> str:
         return f"{self.done} of {self.counted}"
 
 
-def progress(job: Mapping[str, Any], *, now: datetime | None = None) -> Progress:
-    """A v_generation_jobs row as progress: counts, elapsed time and the ETA (from the pace so far,
-    else the estimate made when the job was created)."""
-    now = now or datetime.now(UTC)
+def run_seconds(job: Mapping[str, Any], now: datetime | None = None) -> float | None:
+    """How long the job has run: its finished runs (active_s) and the one under way, if it is running;
+    the time it was stopped is left out. None before it started."""
     started = job.get("started_at")
-    finished = job.get("finished_at")
-    elapsed = None
-    if started is not None:
-        elapsed = max(
-            0.0,
-            (
-                (finished if finished is not None and job.get("status") not in ACTIVE_JOB_STATUSES else now) - started
-            ).total_seconds(),
-        )
+    if started is None:
+        return None
+    seconds = float(job.get("active_s") or 0.0)
+    if job.get("status") in ACTIVE_JOB_STATUSES:
+        run_start = job.get("run_started_at") or started
+        seconds += max(0.0, ((now or datetime.now(UTC)) - run_start).total_seconds())
+    return seconds
+
+
+def progress(job: Mapping[str, Any], *, now: datetime | None = None) -> Progress:
+    """A v_generation_jobs row as progress: counts, the time it has run (stopped time left
+    out: run_seconds) and the ETA (from the pace so far, else the estimate made when the job was created)."""
+    elapsed = run_seconds(job, now)
     succeeded, failed = int(job.get("succeeded_items") or 0), int(job.get("failed_items") or 0)
     pending, in_flight = int(job.get("pending_items") or 0), int(job.get("claimed_items") or 0)
     left = pending + in_flight
@@ -281,6 +360,7 @@ def progress(job: Mapping[str, Any], *, now: datetime | None = None) -> Progress
         job_id=int(job["id"]),
         kind=str(job.get("kind") or "realtime"),
         status=str(job.get("status")),
+        outcome=str(job.get("outcome") or job.get("status")),
         total=int(job.get("total_items") or 0),
         succeeded=succeeded,
         failed=failed,
@@ -307,6 +387,8 @@ def job_title(job: Mapping[str, Any]) -> str:
     """'Rate 40 conversations' / 'Generate 3 conversations', and what a follow-up job follows."""
     n = int(job.get("total_items") or 0)
     title = f"{JOB_TASKS[str(job.get('task') or 'generate')].label} {n:,} conversation{'' if n == 1 else 's'}"
+    if is_demo_job(job):
+        title = f"{DEMO_LABEL}: {title[0].lower()}{title[1:]}"
     if job.get("follows_job_id"):
         title += f" after job #{job['follows_job_id']}"
     return title
@@ -335,7 +417,9 @@ def worker_line(status: Mapping[str, Any]) -> str:
 
 
 def active_jobs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
-    return [j for j in store.list_jobs(limit) if j.get("status") in ACTIVE_JOB_STATUSES]
+    """The jobs that still change by themselves (is_live: a stopped one with items in flight too), for the
+    pages that follow them on a timer."""
+    return [j for j in store.list_jobs(limit) if is_live(j)]
 
 
 def item_title(item: Mapping[str, Any], names: Mapping[str, Mapping[str, str]]) -> str:
@@ -345,20 +429,56 @@ def item_title(item: Mapping[str, Any], names: Mapping[str, Mapping[str, str]]) 
     return f"#{item['scenario_id']}: {persona} · {topic}"
 
 
+# ---- what the server log says about jobs ---------------------------------------------------------
+_seen: dict[int, str] = {}
+_seen_lock = threading.Lock()
+
+
+def note_job_state(job: Mapping[str, Any]) -> None:
+    """One line in the server log when a job's outcome changes (as this process sees it): started,
+    running, stopping, stopped, completed (with failures), failed with its reason."""
+    job_id, outcome = int(job["id"]), str(job.get("outcome") or job.get("status"))
+    with _seen_lock:
+        before = _seen.get(job_id)
+        if before == outcome:
+            return
+        _seen[job_id] = outcome
+    counts = (
+        f"{int(job.get('succeeded_items') or 0)} succeeded, {int(job.get('failed_items') or 0)} failed, "
+        f"{int(job.get('cancelled_items') or 0)} cancelled, {int(job.get('pending_items') or 0)} pending, "
+        f"{int(job.get('claimed_items') or 0)} in flight of {int(job.get('total_items') or 0)}"
+    )
+    why = f"; {job['error']}" if outcome in ("failed", "stopping") and job.get("error") else ""
+    level = logging.ERROR if outcome == "failed" else logging.INFO
+    log.log(level, "job #%s (%s): %s -> %s (%s)%s", job_id, job_title(job), before or "new", outcome, counts, why)
+
+
+def _note_now(store: Store, job_id: int) -> None:
+    job = store.get_job(job_id)
+    if job is not None:
+        note_job_state(job)
+
+
 __all__ = [
     "ACTIVE_JOB_STATUSES",
     "BATCH_NOTE",
+    "LIVE_OUTCOMES",
     "MODES",
     "Progress",
     "RunnerError",
     "active_jobs",
+    "endpoint_problem",
     "generation_off_reason",
     "ids_with_status",
+    "is_demo_job",
+    "is_live",
     "item_title",
     "job_settings",
     "job_title",
+    "note_job_state",
     "progress",
     "resume_job",
+    "start_demo_job",
     "start_job",
     "start_judge_job",
     "stop_job",

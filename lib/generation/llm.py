@@ -95,6 +95,11 @@ class LLMError(Exception):
     kind = "error"
     fatal = False
 
+    @property
+    def cause(self) -> str:
+        """The short key failures are grouped by (lib.generation.causes)."""
+        return self.kind
+
     def __init__(
         self,
         message: str,
@@ -139,11 +144,25 @@ class LLMUnavailable(LLMError):
 
     kind = "unavailable"
 
+    @property
+    def cause(self) -> str:
+        """What the last try met: unreachable, timeout, rate_limited or overloaded."""
+        last = self.tries[-1] if self.tries else None
+        if last is None or last.status is None:
+            return "timeout" if last is not None and last.error == "timed out" else "unreachable"
+        return "rate_limited" if last.status == 429 else "overloaded"
+
 
 class LLMRequestRejected(LLMError):
     """400, 413, 422 and the like: this request will not work as it is."""
 
     kind = "rejected"
+
+
+class NotMessagesApi(LLMRequestRejected):
+    """The endpoint answered, but not as the Messages API does (a proxy's HTML page, say)."""
+
+    kind = "not_messages_api"
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -346,7 +365,7 @@ class LLMClient:
                 elapsed = time.monotonic() - t0
                 record = TryRecord(status=cap.status, error=str(exc)[:300], duration_s=elapsed)
                 self._record(tries, record, cap.headers)
-                raise LLMRequestRejected(
+                raise NotMessagesApi(
                     f"the endpoint answered, but not with a Messages API response ({str(exc)[:200]}). "
                     "Check ANTHROPIC_BASE_URL points at an Anthropic-compatible API.",
                     status=cap.status,
@@ -432,6 +451,65 @@ class LLMClient:
             f"Anthropic did not answer after {len(tries)} tries ({seen}). The API is overloaded or "
             "rate-limited; retry this scenario later, or lower the concurrency."
         )
+
+
+# ---- preflight: is the endpoint there, the key valid, the model known? --------------------------
+@dataclass(frozen=True)
+class Preflight:
+    """What one cheap authenticated call found before a job spends anything. cause: None when the
+    endpoint answered as it should, else a key of lib.generation.causes (unreachable, timeout,
+    invalid_key, unknown_model, billing, rate_limited, overloaded, not_messages_api, rejected, no_key)."""
+
+    cause: str | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.cause is None
+
+
+def _preflight_status(exc: anthropic.APIStatusError) -> Preflight:
+    status, detail = exc.status_code, _error_message(exc)
+    if status in (401, 403):
+        return Preflight("invalid_key", f"{status}: {detail}")
+    if status == 402:
+        return Preflight("billing", detail)
+    if status == 404:
+        return Preflight("unknown_model", detail)
+    if status == 429:
+        return Preflight("rate_limited", detail)
+    if status in RETRYABLE_STATUS:
+        return Preflight("overloaded", f"{status}: {detail}")
+    return Preflight("rejected", f"{status}: {detail}")
+
+
+def preflight(settings: LLMSettings, *, timeout_s: float = 8.0) -> Preflight:
+    """Ask the endpoint about the model (GET /v1/models/{model}: authenticated and free). An endpoint
+    without that route (a proxy, a local server) is asked for a one-token answer instead, which also
+    tells an unknown model from a missing route. Never raises for what the endpoint does."""
+    if not settings.api_key:
+        return Preflight("no_key")
+    client = anthropic.Anthropic(
+        api_key=settings.api_key, base_url=settings.base_url or None, max_retries=0, timeout=timeout_s
+    )
+    try:
+        try:
+            client.models.retrieve(settings.model)
+        except anthropic.NotFoundError:
+            client.messages.create(
+                model=settings.model, max_tokens=1, messages=[{"role": "user", "content": "Reply with OK."}]
+            )
+    except anthropic.APIStatusError as exc:
+        return _preflight_status(exc)
+    except anthropic.APITimeoutError:
+        return Preflight("timeout", f"no answer within {timeout_s:g} s")
+    except anthropic.APIConnectionError as exc:
+        return Preflight("unreachable", str(exc.__cause__ or exc)[:200])
+    except (anthropic.APIError, ValueError, AttributeError) as exc:
+        return Preflight("not_messages_api", str(exc)[:200])
+    finally:
+        client.close()
+    return Preflight()
 
 
 # ---- the other endpoints: count_tokens and Message Batches ----------------------------------
@@ -528,8 +606,11 @@ __all__: list[str] = [
     "MessageBatches",
     "MissingApiKey",
     "ModelNotFound",
+    "NotMessagesApi",
+    "Preflight",
     "TokenCounter",
     "api_token_counter",
     "cancel_message_batch",
+    "preflight",
     "retry_delay",
 ]

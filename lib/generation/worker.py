@@ -17,7 +17,10 @@ How a worker keeps its promises (see "Long work" in the design notes):
   stored. A worker that shuts down (the app exits, Ctrl-C, SIGTERM) cancels what it has in flight
   and gives those items back without using up an attempt (release_job_items).
 - An error every item would hit (an invalid key, an unknown model) fails the job with its reason
-  (fail_job) and the worker stops claiming for a while; Resume queues the items again.
+  (fail_job) and the worker stops claiming for a while; Resume queues the items again. So does the
+  circuit breaker: `breaker_failures` failures in a row with the same cause (an endpoint that went away,
+  a model whose answers the checks keep rejecting) fail the job, before it spends more.
+- Every failure is one line in the server log, and so is every change of a job's outcome.
 - Batch jobs (the Message Batches API at half the price) are driven by lib.generation.batch; their
   results run here like live answers.
 - Rating jobs (task 'judge') run the same way: each item rates a conversation with the quality judge
@@ -44,8 +47,10 @@ from lib.core.rubric import Rubric
 from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog
 from lib.generation.batch import BatchDriver
+from lib.generation.breaker import CircuitBreaker
+from lib.generation.causes import explain
 from lib.generation.engine import agenerate_one
-from lib.generation.jobs import ACTIVE_JOB_STATUSES
+from lib.generation.jobs import ACTIVE_JOB_STATUSES, note_job_state
 from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import ItemDone, QualityPolicy, Rater
@@ -76,6 +81,7 @@ class WorkerConfig:
     fatal_pause_s: float = 30.0  # no claiming for this long after an error every item would hit
     exit_on_fatal: bool = False  # the CLI: stop instead (nothing else would work either)
     drain_s: float = 0.0  # on stop: let items in flight finish for up to this long
+    breaker_failures: int = 5  # fail a job after this many failures in a row with the same cause
     quality: QualityPolicy = field(default_factory=QualityPolicy)  # for jobs that do not say (their settings)
 
 
@@ -122,6 +128,7 @@ class Worker:
         self.fatal: str | None = None
         self.batches = BatchDriver(self)
         self.rater = Rater(self, self.config.quality, rubric)
+        self.breaker = CircuitBreaker(self.config.breaker_failures)
         self._held: dict[int, JobItem] = {}  # claimed items, in flight or waiting for a batch result
         self._tasks: dict[asyncio.Task[None], int] = {}
         self._started: dict[int, float] = {}
@@ -351,7 +358,7 @@ class Worker:
         except StoreUnavailable as exc:  # the lease expires and the item is claimed again
             self.record_event(item, "error", str(exc), started)
         except LookupError as exc:  # the scenario, conversation or job is gone
-            self._fail(item, str(exc), started)
+            self._fail(item, str(exc), started, "missing")
         except Exception as exc:  # a bug: the item fails with what happened, the worker goes on
             log.exception("worker %s: item %s (scenario #%s) failed unexpectedly", self.name, item.id, item.scenario_id)
             self._fail(
@@ -359,10 +366,15 @@ class Worker:
                 f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}. "
                 "Retry it; if it fails again, report it with the server log.",
                 started,
+                "unexpected",
             )
         else:
             self.record_event(item, done.outcome, done.reason, started, done.cost_usd, note=done.note)
             self.processed.append(item.id)
+        with contextlib.suppress(StoreError):
+            job = await asyncio.to_thread(self.store.get_job, item.job_id)
+            if job is not None:
+                note_job_state(job)
 
     async def _generate(self, item: JobItem, initial: LLMResponse | None) -> ItemDone:
         result = await agenerate_one(
@@ -381,6 +393,10 @@ class Worker:
         self.learn(result.attempts)
         if result.fatal:
             self.on_fatal(item, result.reason or "generation stopped")
+        elif result.ok:
+            self.breaker.success(item.job_id)
+        else:
+            self.count_failure(item, result.cause or "other", result.reason or "")
         cost, note = result.cost_usd, None
         if result.ok and result.conversation_id:
             rated = await self.rater.after_generation(item, result.conversation_id)
@@ -398,9 +414,9 @@ class Worker:
                     a.usage.input_tokens, a.usage.output_tokens, a.usage.cache_creation_input_tokens
                 )
 
-    def _fail(self, item: JobItem, reason: str, started: float) -> None:
+    def _fail(self, item: JobItem, reason: str, started: float, cause: str) -> None:
         try:
-            self.store.fail_item(item.id, reason, worker=self.name)
+            self.store.fail_item(item.id, reason, worker=self.name, cause=cause)
         except StoreError as exc:
             log.warning("worker %s: could not record the failure of item %s: %s", self.name, item.id, exc)
         self.record_event(item, "failed", reason, started)
@@ -427,6 +443,18 @@ class Worker:
         if self.config.exit_on_fatal:
             self.stop()
 
+    def count_failure(self, item: JobItem, cause: str, reason: str) -> None:
+        """The circuit breaker: the same cause too many times in a row fails the job with it."""
+        tripped = self.breaker.failure(item.job_id, cause)
+        if tripped is None:
+            return
+        message = f"stopped after {tripped} failures in a row with the same cause. " + explain(cause)
+        log.error("worker %s: job #%s %s Latest: %s", self.name, item.job_id, message, reason[:300])
+        try:
+            self.store.fail_job(item.job_id, message)
+        except StoreError as exc:
+            log.warning("worker %s: could not stop job %s: %s", self.name, item.job_id, exc)
+
     def record_event(
         self,
         item: JobItem,
@@ -450,6 +478,16 @@ class Worker:
         )
         with self._lock:
             self.events.append(ev)
+        if outcome in ("failed", "retry", "error"):
+            log.warning(
+                "job #%s item %s (scenario #%s) %s after %.1f s: %s",
+                item.job_id,
+                item.id,
+                item.scenario_id,
+                "failed" if outcome == "failed" else "failed, to be retried" if outcome == "retry" else "errored",
+                ev.seconds,
+                (reason or "no reason given")[:500],
+            )
         if self.on_event is not None:
             try:
                 self.on_event(ev)

@@ -286,8 +286,10 @@ class Store(Protocol):
         cost_usd: float = 0.0,
         input_tokens: int = 0,
         output_tokens: int = 0,
+        cause: str | None = None,
     ) -> str:
-        """Returns the item's new status (failed, or pending when retried)."""
+        """Returns the item's new status (failed; pending when retried; cancelled when retried after its
+        job stopped). cause: a short key for grouping failures (lib.generation.causes)."""
         ...
 
     def requeue_expired(self) -> int: ...
@@ -349,6 +351,15 @@ class Store(Protocol):
 
     def job_items_with_status(self, job_id: int, statuses: Sequence[str], *, limit: int = 200) -> list[dict[str, Any]]:
         """job_items rows in `statuses`, the most recently changed first."""
+        ...
+
+    def job_failure_causes(self, job_id: int) -> list[dict[str, Any]]:
+        """The job's failed items grouped by cause: cause, failures, example (the latest reason),
+        example_scenario_id, last_at; the most frequent first."""
+        ...
+
+    def last_failure(self, scenario_id: int, *, limit: int = 1) -> dict[str, Any] | None:
+        """The scenario's latest failed job item (error, error_cause, finished_at, job_id), or None."""
         ...
 
     def generation_stats(self, model: str | None = None, *, recent: int = 200) -> dict[str, Any]:
