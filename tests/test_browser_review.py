@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from tests.browser_app import App, next_frames, running_app, screenshot, settle
 
@@ -179,6 +180,11 @@ def test_generated_markup_shows_as_text_in_the_browser(review_app: App, page: An
     screenshot(page, "review-09-markup-as-text")
 
 
+def cookie_says(page: Any, value: str) -> None:
+    """The browser has stored the name (the page writes the cookie with a script as it draws)."""
+    page.wait_for_function(f"() => document.cookie.includes('brightrun_reviewer={value}')", timeout=15_000)
+
+
 def test_a_reviewer_reloads_mid_queue_and_carries_on_with_the_same_name_and_position(
         review_app: App, page: Any) -> None:
     page.set_viewport_size({"width": 1440, "height": 1300})
@@ -187,6 +193,7 @@ def test_a_reviewer_reloads_mid_queue_and_carries_on_with_the_same_name_and_posi
     page.get_by_role("textbox", name="Your name").last.fill("Sam Okafor")
     page.get_by_role("button", name="Start reviewing").click()
     settle(page)
+    cookie_says(page, "Sam%20Okafor")
     open_review(page, review_app.url, "?status=&source=seed")  # a shared link to every seed
     at_position(page, "1 of 10")
     for _ in range(2):
@@ -200,7 +207,7 @@ def test_a_reviewer_reloads_mid_queue_and_carries_on_with_the_same_name_and_posi
     at_position(page, "3 of 10")
     page.get_by_text("seed-03").first.wait_for()
     assert page.get_by_text("Who is reviewing?").count() == 0
-    assert page.get_by_role("textbox", name="Your name").first.input_value() == "Sam Okafor"
+    expect(page.get_by_role("textbox", name="Your name").first).to_have_value("Sam Okafor")  # once it is drawn
     assert page.get_by_role("button", name=re.compile("Approve")).is_enabled()
     charts_drawn(page)
     screenshot(page, "review-10-after-reload-same-name-and-place")
@@ -222,6 +229,7 @@ def test_a_reviewer_reloads_mid_queue_and_carries_on_with_the_same_name_and_posi
     name.fill("Sam O.")
     name.press("Enter")
     settle(page)
+    cookie_says(page, "Sam%20O.")
     page.reload()
     settle(page, timeout=60_000)
-    assert page.get_by_role("textbox", name="Your name").first.input_value() == "Sam O."
+    expect(page.get_by_role("textbox", name="Your name").first).to_have_value("Sam O.")
