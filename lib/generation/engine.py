@@ -122,7 +122,6 @@ async def generate_conversation(
     result) that enters the same validation and repair path; repairs then use the normal API."""
     attempts: list[AttemptLog] = []
     settings = llm.settings
-    max_tokens = settings.max_tokens
     try:
         plan = build_prompt(scenario, tax, seeds, feedback=feedback, templates=templates)
     except PromptError as exc:
@@ -138,6 +137,7 @@ async def generate_conversation(
             )
         )
         return GenerationResult(False, None, None, attempts, reason=str(exc))
+    max_tokens = llm.max_tokens_for(plan.template.name)
     params = _log_parameters(scenario, plan, max_tokens, feedback, repair_attempts)
     messages: list[dict[str, Any]] = [{"role": "user", "content": plan.user}]
     dataset = dataset or next((s.dataset for s in seeds), DEFAULT_DATASET)

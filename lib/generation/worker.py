@@ -44,13 +44,14 @@ from lib.core.rubric import Rubric
 from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog
 from lib.generation.batch import BatchDriver
+from lib.generation.budget import OutputSizer, PrefixGate, SharedBudget, account_key
 from lib.generation.engine import agenerate_one
 from lib.generation.jobs import ACTIVE_JOB_STATUSES
 from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import ItemDone, QualityPolicy, Rater
 from lib.generation.response import LLMResponse
-from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable
+from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable, WorkerSession
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ class WorkerConfig:
     exit_on_fatal: bool = False  # the CLI: stop instead (nothing else would work either)
     drain_s: float = 0.0  # on stop: let items in flight finish for up to this long
     quality: QualityPolicy = field(default_factory=QualityPolicy)  # for jobs that do not say (their settings)
+    shared_budget: bool = True  # take the account's rate budget with the other workers of the database
+    warm_cache: bool = True  # the first request of a cached prompt prefix goes alone
+    size_max_tokens: bool = True  # max_tokens from the measured output sizes of each template
+    sizes_every_s: float = 60.0  # how often to read the output sizes all workers measured
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,8 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._fatal_until = 0.0
         self._llm: LLMClient | None = None
+        self._session: WorkerSession | None = None
+        self.sizer = OutputSizer(llm_settings.max_tokens)
         self._lock = threading.Lock()
         self._state = "starting"
 
@@ -172,6 +179,8 @@ class Worker:
                 "in_flight": held,
                 "fatal": self.fatal,
                 "limiter": self.limiter.snapshot(),
+                "max_tokens": self.sizer.snapshot(),
+                "session": self._session is not None,
                 "events": list(self.events)[-20:],
             }
 
@@ -181,7 +190,13 @@ class Worker:
         self._wake = asyncio.Event()
         if self.tax is None or self.seeds is None:
             await asyncio.to_thread(self._load_prompt_inputs)
-        self._llm = LLMClient(self.llm_settings, before_try=self.limiter.before_request, on_try=self.limiter.observe)
+        await asyncio.to_thread(self._prepare_limits)
+        self._llm = LLMClient(
+            self.llm_settings,
+            before_try=self.limiter.before_request,
+            on_try=self.limiter.observe,
+            max_tokens_for=self.sizer.max_tokens_for if self.config.size_max_tokens else None,
+        )
         heartbeats = asyncio.create_task(self._heartbeats(), name=f"{self.name}-heartbeats")
         self._set_state("running")
         try:
@@ -191,7 +206,38 @@ class Worker:
             await self._shutdown()
             await self._llm.aclose()
             await self.batches.aclose()
+            if self.limiter.budget is not None:
+                await self.limiter.budget.drain()
+            self._end_session()
             self._set_state("stopped")
+
+    def _prepare_limits(self) -> None:
+        """Before the first claim: the session the database sees end with this process, the shared
+        budget of the account, the cache warm-up, and the measured output sizes."""
+        self._session = self._open_session()
+        cfg, lim = self.config, self.limiter
+        account = account_key(self.llm_settings.api_key, self.llm_settings.base_url)
+        if cfg.shared_budget and lim.budget is None:
+            lim.budget = SharedBudget(self.store, account)
+        if cfg.warm_cache and lim.gate is None:
+            lim.gate = PrefixGate(self.store if cfg.shared_budget else None, account, worker=self.name)
+        if cfg.size_max_tokens:
+            self.sizer.load(self.store, self.llm_settings.model)
+
+    def _open_session(self) -> WorkerSession | None:
+        try:
+            return self.store.worker_session(self.name)
+        except StoreError as exc:  # the leases still bring its items back, only later
+            log.warning("worker %s: no liveness session (%s); a crash is recovered by the leases", self.name, exc)
+            return None
+
+    def _session_alive(self) -> bool:
+        return self._session is not None and self._session.alive
+
+    def _end_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -217,6 +263,7 @@ class Worker:
     async def _main(self) -> None:
         cfg = self.config
         next_requeue = 0.0
+        next_sizes = time.monotonic() + cfg.sizes_every_s  # _prepare_limits read them just now
         next_batch = 0.0
         batch_work = False
         while not self._stop.is_set():
@@ -228,6 +275,9 @@ class Worker:
                 if now >= next_requeue:
                     await asyncio.to_thread(self.store.requeue_expired)
                     next_requeue = now + cfg.requeue_every_s
+                if cfg.size_max_tokens and now >= next_sizes:
+                    await asyncio.to_thread(self.sizer.load, self.store, self.llm_settings.model)
+                    next_sizes = now + cfg.sizes_every_s
                 if now >= self._fatal_until:
                     free = self.limiter.claimable(len(self._tasks), cfg.poll_s)
                     if free and await self._claims_live():
@@ -397,6 +447,13 @@ class Worker:
                 self.limiter.observe_usage(
                     a.usage.input_tokens, a.usage.output_tokens, a.usage.cache_creation_input_tokens
                 )
+            if a.http_status == 200 and a.purpose in ("generate", "repair"):
+                self.sizer.observe(
+                    a.template.name if a.template else None,
+                    a.usage.output_tokens,
+                    truncated=a.outcome == "truncated",
+                    max_tokens=int(a.parameters.get("max_tokens") or 0),
+                )
 
     def _fail(self, item: JobItem, reason: str, started: float) -> None:
         try:
@@ -466,6 +523,11 @@ class Worker:
         while True:
             await asyncio.sleep(cfg.heartbeat_s)
             try:
+                if self._session is not None and not await asyncio.to_thread(self._session_alive):
+                    # the database lost this worker's connection: its items are claimable by others
+                    # now (the heartbeat below says which were taken); hold a new session
+                    self._end_session()
+                    self._session = await asyncio.to_thread(self._open_session)
                 ids = list(self._held)
                 if ids:
                     held = set(await asyncio.to_thread(self.store.heartbeat, self.name, ids, lease_seconds=cfg.lease_s))
