@@ -8,7 +8,9 @@ distributed, 8 s mean) and enforces rate limits the way Anthropic describes its 
 buckets refilled continuously, 50 requests a minute and 40,000 output tokens a minute, a 429 with
 retry-after when a request does not fit. Each scenario generates --n conversations of the default
 plan into an embedded PostgreSQL through the real engine (prompt, structured output, validation,
-store), on a fresh fake (full buckets, empty prompt cache):
+store), on a fresh fake (full buckets, empty prompt cache). The scenarios share one database, so
+after the first one max_tokens starts from the output sizes measured before, as for a user's
+second job:
 
   charged-at-end   one worker; output tokens charged when the answer is written
   reserved         one worker; the fake charges max_tokens at admission and gives back the unused

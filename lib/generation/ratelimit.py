@@ -109,6 +109,7 @@ class _Request:
     room it asked for, and its cached prefix."""
 
     max_tokens: float = 0.0
+    serial: int = 0  # the key of its room in AdaptiveLimiter._reserved (an id() could be reused)
     taken: dict[str, float] = field(default_factory=dict)
     unbudgeted: bool = False  # went without the shared budget: there was none to take from yet
     prefix: str | None = None
@@ -190,6 +191,7 @@ class AdaptiveLimiter:
         self.in_flight = 0  # requests started and not answered yet
         self.waiting = 0  # requests waiting for their turn
         self._reserved: dict[int, float] = {}  # max_tokens of each request in flight
+        self._serial = 0
         self._seen_at = 0.0  # when the last "remaining" headers came
         self._starts_since_seen = 0
 
@@ -266,7 +268,8 @@ class AdaptiveLimiter:
     async def before_request(self, params: Mapping[str, Any] | None = None) -> None:
         """LLMClient.before_try: wait for this prefix's warm-up, a pause to end, and for this
         request's share of the budget (or its turn)."""
-        request = _Request(max_tokens=float((params or {}).get("max_tokens") or 0))
+        self._serial += 1
+        request = _Request(max_tokens=float((params or {}).get("max_tokens") or 0), serial=self._serial)
         if self.gate is not None and params is not None:
             # not counted as waiting: a request of another prefix may be claimed and go meanwhile
             request.prefix = prefix_key(params)
@@ -311,7 +314,7 @@ class AdaptiveLimiter:
         self.requests += 1
         self.in_flight += 1
         self._starts_since_seen += 1
-        self._reserved[id(request)] = request.max_tokens
+        self._reserved[request.serial] = request.max_tokens
         _current.set(request)
 
     # -- feedback ----------------------------------------------------------------------------
@@ -320,7 +323,7 @@ class AdaptiveLimiter:
         now = self.clock()
         request = _current.get() or _Request()
         _current.set(None)
-        self._reserved.pop(id(request), None)
+        self._reserved.pop(request.serial, None)
         self.in_flight = max(0, self.in_flight - 1)
         ok = record.status is not None and record.status < 400
         if self.gate is not None:

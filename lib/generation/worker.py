@@ -8,11 +8,14 @@ worker` (lib.generation.worker_cli) runs more, on any machine that reaches the s
 How a worker keeps its promises (see "Long work" in the design notes):
 - It claims items with a lease (claim_job_items: `for update skip locked`, so two workers never
   get the same item) and extends the leases of the items in flight with heartbeats. A worker that
-  dies stops sending them: its items are claimed again once their leases expire, and saving is
-  idempotent per item, so a crash loses nothing and stores nothing twice.
+  is killed loses its liveness session (lib.generation.liveness): its items are claimable again at
+  once; one that hangs stops sending heartbeats and its items are claimed again once their leases
+  expire. Saving is idempotent per item, so a crash loses nothing and stores nothing twice.
 - It runs items as asyncio tasks, as many at once as lib.generation.ratelimit.AdaptiveLimiter's
-  window allows (settings.concurrency at most); every request waits for the limiter's pace, and
-  every answer's anthropic-ratelimit-* headers and 429s adjust it.
+  window allows (settings.concurrency at most); every request takes its share of the account's
+  rate budget, shared with the other workers of the database (lib.generation.budget), and every
+  answer's anthropic-ratelimit-* headers and 429s adjust it. max_tokens is sized per template from
+  the measured answers; the first request of a cached prompt prefix goes alone.
 - Stop (lib.generation.jobs.stop_job) cancels the items not started; the ones in flight finish and are
   stored. A worker that shuts down (the app exits, Ctrl-C, SIGTERM) cancels what it has in flight
   and gives those items back without using up an attempt (release_job_items).
@@ -47,11 +50,12 @@ from lib.generation.batch import BatchDriver
 from lib.generation.budget import OutputSizer, PrefixGate, SharedBudget, account_key
 from lib.generation.engine import agenerate_one
 from lib.generation.jobs import ACTIVE_JOB_STATUSES
+from lib.generation.liveness import Liveness
 from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import ItemDone, QualityPolicy, Rater
 from lib.generation.response import LLMResponse
-from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable, WorkerSession
+from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +141,7 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._fatal_until = 0.0
         self._llm: LLMClient | None = None
-        self._session: WorkerSession | None = None
+        self.liveness = Liveness(store, self.name)
         self.sizer = OutputSizer(llm_settings.max_tokens)
         self._lock = threading.Lock()
         self._state = "starting"
@@ -180,7 +184,7 @@ class Worker:
                 "fatal": self.fatal,
                 "limiter": self.limiter.snapshot(),
                 "max_tokens": self.sizer.snapshot(),
-                "session": self._session is not None,
+                "session": self.liveness.held,
                 "events": list(self.events)[-20:],
             }
 
@@ -208,13 +212,13 @@ class Worker:
             await self.batches.aclose()
             if self.limiter.budget is not None:
                 await self.limiter.budget.drain()
-            self._end_session()
+            self.liveness.close()
             self._set_state("stopped")
 
     def _prepare_limits(self) -> None:
         """Before the first claim: the session the database sees end with this process, the shared
         budget of the account, the cache warm-up, and the measured output sizes."""
-        self._session = self._open_session()
+        self.liveness.open()
         cfg, lim = self.config, self.limiter
         account = account_key(self.llm_settings.api_key, self.llm_settings.base_url)
         if cfg.shared_budget and lim.budget is None:
@@ -223,21 +227,6 @@ class Worker:
             lim.gate = PrefixGate(self.store if cfg.shared_budget else None, account, worker=self.name)
         if cfg.size_max_tokens:
             self.sizer.load(self.store, self.llm_settings.model)
-
-    def _open_session(self) -> WorkerSession | None:
-        try:
-            return self.store.worker_session(self.name)
-        except StoreError as exc:  # the leases still bring its items back, only later
-            log.warning("worker %s: no liveness session (%s); a crash is recovered by the leases", self.name, exc)
-            return None
-
-    def _session_alive(self) -> bool:
-        return self._session is not None and self._session.alive
-
-    def _end_session(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -523,11 +512,7 @@ class Worker:
         while True:
             await asyncio.sleep(cfg.heartbeat_s)
             try:
-                if self._session is not None and not await asyncio.to_thread(self._session_alive):
-                    # the database lost this worker's connection: its items are claimable by others
-                    # now (the heartbeat below says which were taken); hold a new session
-                    self._end_session()
-                    self._session = await asyncio.to_thread(self._open_session)
+                await asyncio.to_thread(self.liveness.check)
                 ids = list(self._held)
                 if ids:
                     held = set(await asyncio.to_thread(self.store.heartbeat, self.name, ids, lease_seconds=cfg.lease_s))
