@@ -57,8 +57,13 @@ otpm=40_000)` and the fake keeps a token bucket per limit, as Anthropic describe
 (capacity refilled continuously up to the limit; `burst_s` seconds of it at most). A request is
 admitted while a request is left and the output bucket is not empty, else it gets a 429 with
 retry-after (the time until it would be admitted). Output tokens are charged when the answer is
-written. The anthropic-ratelimit-* headers then report the buckets. `fake.latency` (a callable
-returning seconds) delays every admitted answer, e.g. random.expovariate for a realistic spread.
+written; with `reserve_output=True` the request's max_tokens is charged at admission instead (it is
+admitted only while the bucket holds them) and what it did not use is given back with the answer,
+as an API that reserves output room does. The anthropic-ratelimit-* headers then report the
+buckets. `fake.latency` (a callable returning seconds) delays every admitted answer, e.g.
+random.expovariate for a realistic spread. With enforced limits the prompt cache is looked up at
+admission and written with the answer, as the API's is: requests of one prefix admitted before the
+first answer each write it (`cache_writes` counts the writes).
 """
 from __future__ import annotations
 
@@ -98,6 +103,7 @@ class FakeLimits:
     otpm: float | None = None
     burst_s: float = 60.0            # bucket capacity, in seconds of the limit
     integer_retry_after: bool = True  # the real API sends whole seconds; a time-scaled bench wants decimals
+    reserve_output: bool = False  # charge max_tokens at admission, give back the unused part with the answer
 
 
 class _Bucket:
@@ -160,6 +166,10 @@ class FakeAnthropic:
         self.default: Behaviour | str | Callable[[dict[str, Any]], Answer] = "valid"
         self._script: deque[Behaviour | str | Callable[[dict[str, Any]], Answer]] = deque()
         self._cache: dict[str, float] = {}
+        self._cache_ready: dict[str, float] = {}  # when each entry's first answer was written
+        self._admission = threading.local()  # with enforced limits: when this thread's request was admitted
+        self.cache_writes = 0
+        self.charged_output = 0  # output tokens of the answers the enforced limits charged
         self._batches: dict[str, _Batch] = {}
         self._lock = threading.RLock()  # _finish (under the lock) prices answers, which takes it again
         self._minute_start = time.monotonic()
@@ -227,6 +237,7 @@ class FakeAnthropic:
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._cache_ready.clear()
 
     # -- HTTP ----------------------------------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
@@ -313,17 +324,24 @@ class FakeAnthropic:
     def _messages(self, body: dict[str, Any]) -> Answer:
         if self.limits is None:
             return self.answer(body, self._next())
-        refused = self._admit()
+        reserved = float(body.get("max_tokens") or 0) if self.limits.reserve_output else 0.0
+        refused = self._admit(reserved)
         if refused is not None:
             return refused
-        if self.latency is not None:
-            time.sleep(max(0.0, self.latency()))
-        status, headers, payload = self.answer(body, self._next())
-        if status == 200 and "otpm" in self._buckets:
+        self._admission.at = time.monotonic()
+        try:
+            if self.latency is not None:
+                time.sleep(max(0.0, self.latency()))
+            status, headers, payload = self.answer(body, self._next())
+        finally:
+            self._admission.at = None
+        if "otpm" in self._buckets:
             with self._lock:
                 out = self._buckets["otpm"]
                 out.refill(time.monotonic())
-                out.level -= int(payload.get("usage", {}).get("output_tokens", 0))
+                used = int(payload.get("usage", {}).get("output_tokens", 0)) if status == 200 else 0
+                out.level += reserved - used
+                self.charged_output += used
         return status, headers, payload
 
     # -- enforced rate limits ------------------------------------------------------------------
@@ -337,7 +355,7 @@ class FakeAnthropic:
                 self._buckets["otpm"] = _Bucket(limits.otpm, limits.burst_s)
         return self._buckets
 
-    def _admit(self) -> Answer | None:
+    def _admit(self, reserved: float = 0.0) -> Answer | None:
         with self._lock:
             buckets = self._limit_buckets()
             now = time.monotonic()
@@ -346,11 +364,13 @@ class FakeAnthropic:
             waits = {}
             if "rpm" in buckets and buckets["rpm"].level < 1:
                 waits["requests"] = buckets["rpm"].seconds_until(1)
-            if "otpm" in buckets and buckets["otpm"].level <= 0:
-                waits["output tokens"] = buckets["otpm"].seconds_until(1)
+            if "otpm" in buckets and buckets["otpm"].level < max(reserved, 1e-9):
+                waits["output tokens"] = buckets["otpm"].seconds_until(max(reserved, 1))
             if not waits:
                 if "rpm" in buckets:
                     buckets["rpm"].level -= 1
+                if "otpm" in buckets:
+                    buckets["otpm"].level -= reserved
                 return None
             self.rate_limited += 1
         what, wait = max(waits.items(), key=lambda kv: kv[1])
@@ -472,11 +492,16 @@ class FakeAnthropic:
         if cached and sys_tokens >= self.min_cache_tokens:
             key = hashlib.sha256((str(body.get("model")) + system_text).encode()).hexdigest()
             now = time.monotonic()
+            admitted = getattr(self._admission, "at", None) or now
             with self._lock:
-                if self._cache.get(key, 0) > now:
+                if self._cache.get(key, 0) > admitted and self._cache_ready.get(key, now) <= admitted:
                     read = sys_tokens
                 else:
                     write = sys_tokens
+                    self.cache_writes += 1
+                    self._cache_ready.setdefault(key, now)
+                    if self._cache.get(key, 0) <= admitted:  # expired: written anew
+                        self._cache_ready[key] = now
                 self._cache[key] = now + self.cache_ttl_s  # a read refreshes the TTL
         plain = msg_tokens + (0 if (write or read) else sys_tokens)
         padding = self.extra_output_tokens + round(self.extra_output_tokens_per_turn * len(_ROLE.findall(output_text)))

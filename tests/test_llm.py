@@ -346,8 +346,8 @@ def test_a_runner_sees_every_try_and_its_rate_limit_headers(fake: FakeAnthropic)
     seen: list[tuple[int | None, str | None]] = []
     gates = []
 
-    async def gate() -> None:
-        gates.append(1)
+    async def gate(params: Any) -> None:
+        gates.append(params["max_tokens"])
 
     async def go() -> LLMResponse:
         llm = LLMClient(settings_for(fake), before_try=gate,

@@ -207,7 +207,7 @@ def test_the_worker_line_says_what_runs_and_at_what_pace() -> None:
     lim.observe_usage(100, 4000)
     line = runner.worker_line({"in_flight": [1, 2, 3], "limiter": lim.snapshot(), "fatal": None})
     assert line.startswith("Worker: 3 in flight, up to 8 at once (at most 8)")
-    assert "one request every 6.3 s" in line and "50 requests and 40,000 output tokens a minute" in line
+    assert "one request every 6.1 s" in line and "50 requests and 40,000 output tokens a minute" in line
 
 
 def test_item_title_and_durations() -> None:

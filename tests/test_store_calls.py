@@ -37,7 +37,8 @@ def columns_of(conn: Conn) -> dict[str, set[str]]:
 
 
 def test_every_store_method_is_one_row_of_the_table() -> None:
-    assert protocol_methods() - set(CALLS) == {"describe", "close"}  # describe: store_info with the store's kind
+    # describe: store_info with the store's kind; worker_session: a connection of its own
+    assert protocol_methods() - set(CALLS) == {"describe", "close", "worker_session"}
     assert set(CALLS) <= protocol_methods()
     for name in CALLS:  # the methods carry the protocol's signature, so a wrong call fails as it would
         assert inspect.signature(getattr(PostgresStore, name)) == inspect.signature(getattr(Store, name))

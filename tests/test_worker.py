@@ -262,6 +262,18 @@ def start_cli_worker(dsn: str, fake: FakeAnthropic, tmp_path: Path, *args: str) 
                              "--batch-poll", "0.2", "--batch-lease", "2", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def kill_mid_job(store: PostgresStore, job_id: int, proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker once it stored a few conversations and holds items in flight."""
+    try:
+        wait_for(lambda: store.get_job(job_id)["succeeded_items"] >= 3, timeout=90, what="the first conversations")
+        wait_for(lambda: store.get_job(job_id)["claimed_items"] > 0, what="items in flight")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_sigkill_mid_job_then_a_new_worker_completes_it_with_one_conversation_per_item(
         fresh_dsn: str, fake: FakeAnthropic, db_tax: Taxonomy, tmp_path: Path) -> None:
     fake.limits = FakeLimits(rpm=1_000_000, otpm=1_000_000_000)  # headers that do not slow anyone down
@@ -270,15 +282,7 @@ def test_sigkill_mid_job_then_a_new_worker_completes_it_with_one_conversation_pe
     try:
         import_seeds(store, ROOT / "seeds", db_tax)
         job_id, _ = new_job(store, db_tax, 16)
-        proc = start_cli_worker(fresh_dsn, fake, tmp_path, "--concurrency", "3")
-        try:
-            wait_for(lambda: store.get_job(job_id)["succeeded_items"] >= 3, timeout=90, what="the first conversations")
-            wait_for(lambda: store.get_job(job_id)["claimed_items"] > 0, what="items in flight")
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        kill_mid_job(store, job_id, start_cli_worker(fresh_dsn, fake, tmp_path, "--concurrency", "3"))
         killed = store.get_job(job_id)
         assert killed["claimed_items"] > 0 and killed["status"] == "running"  # left behind by the dead worker
         run_until_idle(make_worker(store, fake, db_tax, "successor", lease_s=2))
@@ -289,6 +293,28 @@ def test_sigkill_mid_job_then_a_new_worker_completes_it_with_one_conversation_pe
     finally:
         store.close()
     assert "worker worker@" in (tmp_path / "worker.log").read_text()
+
+
+def test_a_killed_workers_items_are_claimed_again_at_once_not_after_their_lease(
+        fresh_dsn: str, fake: FakeAnthropic, db_tax: Taxonomy, tmp_path: Path) -> None:
+    fake.limits = FakeLimits(rpm=1_000_000, otpm=1_000_000_000)
+    fake.default = Behaviour("slow", delay=0.3)
+    store = PostgresStore(fresh_dsn, min_size=1, max_size=6)
+    try:
+        import_seeds(store, ROOT / "seeds", db_tax)
+        job_id, _ = new_job(store, db_tax, 12)
+        # leases of ten minutes: only the end of its connection can give its items back in time
+        kill_mid_job(store, job_id, start_cli_worker(fresh_dsn, fake, tmp_path, "--concurrency", "3", "--lease", "600",
+                                                     "--name", "doomed"))
+        orphans = {i["id"] for i in store.job_items(job_id) if i["status"] == "claimed" and i["lease_owner"] == "doomed"}
+        assert orphans
+        successor = make_worker(store, fake, db_tax, "successor", lease_s=600, requeue_every_s=60)
+        run_until_idle(successor, timeout=60)
+        job = assert_settled(store, fresh_dsn, job_id)
+        assert job["succeeded_items"] == 12
+        assert orphans <= set(successor.processed)  # the successor finished them, each once
+    finally:
+        store.close()
 
 
 # ---- batch mode ----------------------------------------------------------------------------------

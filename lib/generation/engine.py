@@ -127,7 +127,6 @@ async def generate_conversation(
     result) that enters the same validation and repair path; repairs then use the normal API."""
     attempts: list[AttemptLog] = []
     settings = llm.settings
-    max_tokens = settings.max_tokens
     try:
         if variation_seed is None:
             variation_seed = secrets.randbelow(2**31)
@@ -145,6 +144,7 @@ async def generate_conversation(
             )
         )
         return GenerationResult(False, None, None, attempts, reason=str(exc), cause="prompt")
+    max_tokens = llm.max_tokens_for(plan.template.name)
     params = _log_parameters(scenario, plan, max_tokens, feedback, repair_attempts)
     messages: list[dict[str, Any]] = [{"role": "user", "content": plan.user}]
     dataset = dataset or next((s.dataset for s in seeds), DEFAULT_DATASET)

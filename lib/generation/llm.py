@@ -215,23 +215,40 @@ def _error_message(exc: anthropic.APIStatusError) -> str:
     return msg[:300]
 
 
+def _charged_tokens(body: Mapping[str, Any]) -> tuple[int, int]:
+    """An answer's output tokens, and its input tokens the input limit counts (cache reads do not)."""
+    usage = body.get("usage") if isinstance(body.get("usage"), Mapping) else {}
+    assert isinstance(usage, Mapping)
+
+    def num(name: str) -> int:
+        try:
+            return max(0, int(usage.get(name) or 0))
+        except (TypeError, ValueError):
+            return 0
+
+    return num("output_tokens"), num("input_tokens") + num("cache_creation_input_tokens")
+
+
 # ---- the client -----------------------------------------------------------------------------
 class LLMClient:
-    """`before_try` (async) runs before every HTTP try, e.g. to take a rate-limiter token; `on_try`
-    sees every try's record and anthropic-ratelimit-* headers, 429s that are retried included, so
-    a runner can adapt its concurrency."""
+    """`before_try` (async) runs before every HTTP try with the request's body, e.g. to take the
+    rate budget it needs; `on_try` sees every try's record (an answer's tokens included) and
+    anthropic-ratelimit-* headers, 429s that are retried included, so a runner can adapt its
+    concurrency. `max_tokens_for` sizes a template's requests (lib.generation.budget.OutputSizer)."""
 
     def __init__(
         self,
         settings: LLMSettings,
         *,
         client: anthropic.AsyncAnthropic | None = None,
-        before_try: Callable[[], Awaitable[None]] | None = None,
+        before_try: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None,
         on_try: Callable[[TryRecord, dict[str, str]], None] | None = None,
+        max_tokens_for: Callable[[str | None], int] | None = None,
     ) -> None:
         self.settings = settings
         self.before_try = before_try
         self.on_try = on_try
+        self._max_tokens_for = max_tokens_for
         if client is None:
             key = settings.api_key
             if not key:
@@ -250,6 +267,13 @@ class LLMClient:
                 ),
             )
         self._client = client
+
+    def max_tokens_for(self, template: str | None) -> int:
+        """The room a request of this prompt template asks for: sized from its measured answers
+        when the runner measures them, else the setting (BRIGHTRUN_MAX_TOKENS)."""
+        if self._max_tokens_for is None:
+            return self.settings.max_tokens
+        return min(self.settings.max_tokens, self._max_tokens_for(template))
 
     async def __aenter__(self) -> LLMClient:
         return self
@@ -305,7 +329,7 @@ class LLMClient:
         retries = max(0, self.settings.max_retries)
         for attempt in range(retries + 1):
             if self.before_try is not None:
-                await self.before_try()
+                await self.before_try(params)
             cap = _Capture()
             token = _capture.set(cap)
             t0 = time.monotonic()
@@ -357,6 +381,11 @@ class LLMClient:
                 raise LLMUnavailable(
                     self._unavailable_message(tries), tries=tries, duration_s=time.monotonic() - started
                 ) from None
+            except asyncio.CancelledError:
+                # the item was cancelled mid-call: the runner gives back what the try took
+                if self.on_try is not None:
+                    self.on_try(TryRecord(status=None, error="cancelled", duration_s=time.monotonic() - t0), {})
+                raise
             except (anthropic.APIError, AttributeError) as exc:
                 # A 200 that is not a Messages answer (a proxy's HTML page, say): the SDK hands the
                 # text to its parser, which fails. With a JSON body the same error is a real bug.
@@ -376,11 +405,15 @@ class LLMClient:
             finally:
                 _capture.reset(token)
             elapsed = time.monotonic() - t0
-            self._record(tries, TryRecord(status=cap.status or 200, error=None, duration_s=elapsed), cap.headers)
             try:
                 body = json.loads(cap.body) if cap.body else {}
             except ValueError:
                 body = {}
+            out, inp = _charged_tokens(body)
+            record = TryRecord(
+                status=cap.status or 200, error=None, duration_s=elapsed, output_tokens=out, input_tokens=inp
+            )
+            self._record(tries, record, cap.headers)
             return response_from_body(
                 body,
                 settings=self.settings,

@@ -5,12 +5,15 @@ per event loop; lib.generation.estimate reads the last headers seen to bound its
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from lib.generation.budget import PrefixGate, SharedBudget, prefix_key
 
 if TYPE_CHECKING:
     from lib.generation.llm import TryRecord
@@ -86,6 +89,36 @@ class RateLimits:
     def known(self) -> bool:
         return any(v is not None for v in (self.rpm, self.itpm, self.otpm))
 
+    def per_minute(self) -> dict[str, float]:
+        """The limits by budget resource (lib.generation.budget.RESOURCES)."""
+        pairs = (("requests", self.rpm), ("input_tokens", self.itpm), ("output_tokens", self.otpm))
+        return {k: v for k, v in pairs if v}
+
+    def remaining(self) -> dict[str, float]:
+        pairs = (
+            ("requests", self.requests_remaining),
+            ("input_tokens", self.input_remaining),
+            ("output_tokens", self.output_remaining),
+        )
+        return {k: v for k, v in pairs if v is not None}
+
+
+@dataclass
+class _Request:
+    """One HTTP try between before_request and observe: what it took from the shared budget, the
+    room it asked for, and its cached prefix."""
+
+    max_tokens: float = 0.0
+    serial: int = 0  # the key of its room in AdaptiveLimiter._reserved (an id() could be reused)
+    taken: dict[str, float] = field(default_factory=dict)
+    unbudgeted: bool = False  # went without the shared budget: there was none to take from yet
+    prefix: str | None = None
+    warming: bool = False
+
+
+# before_request and observe run in the task of the call they pace (LLMClient.generate)
+_current: contextvars.ContextVar[_Request | None] = contextvars.ContextVar("brightrun_rate_request", default=None)
+
 
 # ---- the limiter ----------------------------------------------------------------------------
 class AdaptiveLimiter:
@@ -96,17 +129,24 @@ class AdaptiveLimiter:
       answers tell the pace before a burst can overrun a small rate-limit bucket. A 429 or 529
       halves it (once per round trip: answers to requests sent before the last cut do not cut
       again) and ends the slow start; after that every good answer adds 1/window.
-    - Pace: the gap between request starts, from the limits in the anthropic-ratelimit-* headers
-      and the measured tokens per request: max(60/rpm, 60*output/otpm, 60*input/itpm) divided by
-      `utilization` (0.95: just under the tightest limit, instead of bursting into 429s and
-      backing off). A 429 lowers the utilization by 10% (down to 0.5), good answers bring it back.
-    - Room: the "remaining" headers, refilled at the limit's rate since they came and less what
-      the requests in flight will still use, tell when the buckets hold the next request with half
-      a request to spare; then a request starts without waiting for its turn. So a full bucket (the
-      first minute, or after a pause) is used instead of wasted, and a small one is not overrun.
-    - Pause: after a 429, nothing starts until its retry-after has passed; when a "remaining"
-      header says the bucket is (almost) empty, nothing starts until it has refilled a little.
-    Without any rate-limit headers (a proxy, a local server) only the window and the pauses apply.
+    - Shared budget (with `budget`, once the headers told the limits): every request takes its
+      share from the account's buckets in the database (lib.generation.budget.SharedBudget), which
+      every worker of the database takes from, refilled at `utilization` (0.95) of the limits. A
+      request that does not fit waits until it would, while smaller ones go: a 429 lowers the
+      buckets to what its headers report, which holds back only the requests that no longer fit.
+      The output share is max_tokens while the API may reserve it at admission, the measured mean
+      once the headers showed it does not (`reserves_output` False: an answer reported more
+      output room than the other requests in flight would have left reserved).
+    - Pace (without a budget): the gap between request starts, from the limits in the headers and
+      the measured tokens per request: max(60/rpm, 60*output/otpm, 60*input/itpm) divided by
+      `utilization`. Room: the "remaining" headers, refilled at the limit's rate since they came and
+      less what the requests in flight will still use, let a request start before its turn.
+    - Pause: after a 429 without rate-limit headers (or a 529), nothing starts until its
+      retry-after has passed; without a budget, an (almost) empty "remaining" pauses too.
+    - Cache warm-up (with `gate`): the first request of a cached prompt prefix goes alone; the
+      others of that prefix wait for its answer (lib.generation.budget.PrefixGate).
+    A 429 lowers the utilization by 10% (down to 0.5), good answers bring it back. Without any
+    rate-limit headers (a proxy, a local server) only the window and the pauses apply.
     One limiter serves one event loop; `snapshot()` may be read from any thread.
     """
 
@@ -115,11 +155,13 @@ class AdaptiveLimiter:
         max_concurrency: int = DEFAULT_CONCURRENCY,
         *,
         min_concurrency: int = 1,
-        utilization: float = 0.95,
+        utilization: float = 0.98,
         output_tokens: float | None = None,
         input_tokens: float | None = None,
         pace: bool = True,
         slow_start: bool = True,
+        budget: SharedBudget | None = None,
+        gate: PrefixGate | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -134,6 +176,9 @@ class AdaptiveLimiter:
         self.utilization = utilization
         self.output_tokens = output_tokens  # EWMA per request
         self.input_tokens = input_tokens  # EWMA per request (uncached input + cache writes)
+        self.budget = budget
+        self.gate = gate
+        self.reserves_output: bool | None = None  # does the API charge max_tokens at admission? None: not known
         self.limits = RateLimits()
         self.clock = clock
         self.sleep = sleep
@@ -145,6 +190,8 @@ class AdaptiveLimiter:
         self.waited_s = 0.0
         self.in_flight = 0  # requests started and not answered yet
         self.waiting = 0  # requests waiting for their turn
+        self._reserved: dict[int, float] = {}  # max_tokens of each request in flight
+        self._serial = 0
         self._seen_at = 0.0  # when the last "remaining" headers came
         self._starts_since_seen = 0
 
@@ -163,11 +210,16 @@ class AdaptiveLimiter:
         if self.waiting:
             return 0  # some wait for their turn already: claim more once they have started
         gap = self.gap()
-        if gap <= 0 or self.room(self.clock()):
+        if gap <= 0 or self.shared or self.room(self.clock()):
             return free
         return min(free, 1 + int(horizon_s / gap))
 
     # -- pacing ------------------------------------------------------------------------------
+    @property
+    def shared(self) -> bool:
+        """Do requests take from the shared budget (it is there, and the headers told the limits)?"""
+        return self.budget is not None and self.pace and self.limits.known
+
     def gap(self) -> float:
         """Seconds between request starts that keeps every known limit at `utilization`."""
         lim = self.limits
@@ -201,30 +253,81 @@ class AdaptiveLimiter:
                 return False
         return bool(lim.rpm or lim.otpm)
 
-    async def before_request(self) -> None:
-        """LLMClient.before_try: wait for a pause to end and for this request's turn (or room)."""
+    def share(self, max_tokens: float) -> dict[str, float]:
+        """What one request takes from the shared budget: a request, its input, and its output room
+        (max_tokens while the API may reserve it at admission, else the measured mean)."""
+        amounts = {"requests": 1.0}
+        reserve = self.reserves_output is not False or not self.output_tokens
+        output = float(max_tokens if reserve and max_tokens else (self.output_tokens or 0.0))
+        if output and (self.limits.otpm or not self.limits.known):
+            amounts["output_tokens"] = output
+        if self.input_tokens and (self.limits.itpm or not self.limits.known):
+            amounts["input_tokens"] = float(self.input_tokens)
+        return amounts
+
+    async def before_request(self, params: Mapping[str, Any] | None = None) -> None:
+        """LLMClient.before_try: wait for this prefix's warm-up, a pause to end, and for this
+        request's share of the budget (or its turn)."""
+        self._serial += 1
+        request = _Request(max_tokens=float((params or {}).get("max_tokens") or 0), serial=self._serial)
+        if self.gate is not None and params is not None:
+            # not counted as waiting: a request of another prefix may be claimed and go meanwhile
+            request.prefix = prefix_key(params)
+            request.warming = await self.gate.enter(request.prefix)
         self.waiting += 1
         try:
             while True:
                 now = self.clock()
-                if now >= self.pause_until and (now >= self.next_start or self.room(now)):
+                if now < self.pause_until:
+                    step = min(self.pause_until - now, 1.0)
+                elif self.budget is not None and self.pace:
+                    # before this worker saw the limits, it takes from the buckets others made
+                    amounts = self.share(request.max_tokens)
+                    limits = {k: v * self.utilization for k, v in self.limits.per_minute().items()}
+                    wait = await self.budget.take(amounts, limits, self.limits.remaining())
+                    if wait is None:
+                        request.unbudgeted = True
+                        break
+                    if wait <= 0:
+                        request.taken = amounts
+                        break
+                    # ask again when an answer of this worker gave back what it did not use, or
+                    # after half a request's gap at most (other workers' answers give back too)
+                    step = min(wait, max(0.05, 30.0 / (self.limits.rpm or 60.0)))
+                    started = self.clock()
+                    await self.budget.settled(step)
+                    self.waited_s += self.clock() - started
+                    continue
+                elif now >= self.next_start or self.room(now):
+                    self.next_start = max(now, self.next_start) + self.gap()
                     break
-                wait = max(self.pause_until, self.next_start) - now
-                step = min(wait, 1.0 if now < self.pause_until else 0.25)  # look again: room may come back sooner
+                else:
+                    step = min(self.next_start - now, 0.25)  # look again: room may come back sooner
                 self.waited_s += step
                 await self.sleep(step)
+        except BaseException:
+            if self.gate is not None:
+                self.gate.done(request.prefix, warming=request.warming, ok=False)
+            raise
         finally:
             self.waiting -= 1
-        self.next_start = max(now, self.next_start) + self.gap()
         self.requests += 1
         self.in_flight += 1
         self._starts_since_seen += 1
+        self._reserved[request.serial] = request.max_tokens
+        _current.set(request)
 
     # -- feedback ----------------------------------------------------------------------------
     def observe(self, record: TryRecord, headers: Mapping[str, str] | None) -> None:
         """LLMClient.on_try: every try's status and anthropic-ratelimit-* headers."""
         now = self.clock()
+        request = _current.get() or _Request()
+        _current.set(None)
+        self._reserved.pop(request.serial, None)
         self.in_flight = max(0, self.in_flight - 1)
+        ok = record.status is not None and record.status < 400
+        if self.gate is not None:
+            self.gate.done(request.prefix, warming=request.warming, ok=ok)
         limits = RateLimits.from_headers(headers)
         if limits.known:
             self.limits = limits
@@ -232,10 +335,16 @@ class AdaptiveLimiter:
             self._starts_since_seen = 0
         if record.status in (429, 529):
             self.throttled += 1
-            wait = parse_retry_after({"retry-after": record.retry_after}) if record.retry_after else None
-            if wait is None:
-                wait = record.waited_s or 1.0
-            self.pause_until = max(self.pause_until, now + wait)
+            if record.status == 429 and self.shared and limits.remaining():
+                # the API's buckets, as its headers report them, hold back what no longer fits
+                self._settle(request, limits, record, stale=False)
+                self.reserves_output = None if self.reserves_output is False else self.reserves_output
+            else:
+                self._settle(request, limits, record, stale=False)
+                wait = parse_retry_after({"retry-after": record.retry_after}) if record.retry_after else None
+                if wait is None:
+                    wait = record.waited_s or 1.0
+                self.pause_until = max(self.pause_until, now + wait)
             started = now - record.duration_s
             if started >= self.last_cut:  # one cut per round trip, not one per 429 of a burst
                 self.slow_start = False
@@ -243,11 +352,46 @@ class AdaptiveLimiter:
                 self.utilization = max(0.5, self.utilization * 0.9)
                 self.last_cut = now
             return
-        if record.status is not None and record.status < 400:
+        self._settle(request, limits, record, stale=True)
+        if ok:
+            self._learn_reservation(limits)
             grow = 1.0 if self.slow_start else 1.0 / max(self.window, 1.0)
             self.window = min(float(self.max_concurrency), self.window + grow)
             self.utilization = min(self.target_utilization, self.utilization + 0.02)
-            self._respect_remaining(now, limits)
+            if not self.shared:
+                self._respect_remaining(now, limits)
+
+    def _settle(self, request: _Request, limits: RateLimits, record: TryRecord, *, stale: bool) -> None:
+        """Give back to the shared budget what this try took and did not use (all of it when the API
+        did not take the request), and follow the API's remaining counts: within one request's
+        worth when they may be `stale` (another answer may have given back since they were
+        counted), exactly after a 429."""
+        if self.budget is None or not (request.taken or limits.known):
+            return
+        admitted = record.status is not None and record.status < 400
+        back = {k: v for k, v in request.taken.items() if not admitted or k != "requests"}
+        if admitted and request.unbudgeted:
+            # No bucket when it started: one made while it was in flight started from headers that
+            # counted its reservation (the API gives back the unused part now) or nothing of it.
+            reserved = request.max_tokens if self.reserves_output is not False else 0.0
+            back["output_tokens"] = reserved - record.output_tokens
+        elif admitted:
+            back["output_tokens"] = back.get("output_tokens", 0.0) - record.output_tokens
+            if "input_tokens" in back:
+                back["input_tokens"] -= record.input_tokens
+        tolerance = {"requests": 1.0, "output_tokens": self.output_tokens or 0.0} if stale else {}
+        self.budget.settle(back, limits.remaining(), tolerance)
+
+    def _learn_reservation(self, limits: RateLimits) -> None:
+        """An answer reporting more output room than the other requests in flight would leave if the
+        API held their max_tokens shows it charges output at the end, not at admission. One
+        request's room is the margin: an answer the API has written but we have not read yet gave
+        back what it did not use."""
+        if self.reserves_output is not None or not limits.otpm or limits.output_remaining is None:
+            return
+        others = [m for m in self._reserved.values() if m > 0]
+        if len(others) >= 2 and limits.output_remaining > limits.otpm - sum(others) + max(others):
+            self.reserves_output = False
 
     def _respect_remaining(self, now: float, limits: RateLimits) -> None:
         waits = [0.0]
@@ -266,6 +410,7 @@ class AdaptiveLimiter:
         """Nothing is in flight (the worker has no item): forget requests that were never answered
         (cancelled mid-call), so they do not hold back the room estimate."""
         self.in_flight = 0
+        self._reserved.clear()
 
     def observe_usage(self, input_tokens: int, output_tokens: int, cache_write_tokens: int = 0) -> None:
         """The tokens of one answered request (the worker reports each attempt)."""
@@ -286,4 +431,7 @@ class AdaptiveLimiter:
             "rpm": self.limits.rpm,
             "otpm": self.limits.otpm,
             "output_tokens_per_request": round(self.output_tokens or 0),
+            "shared_budget": self.shared,
+            "reserves_output": self.reserves_output,
+            "cache_waits": self.gate.waits if self.gate is not None else 0,
         }

@@ -30,6 +30,8 @@ class TryRecord:
     duration_s: float
     waited_s: float = 0.0
     retry_after: str | None = None
+    output_tokens: int = 0  # of an answer: what the rate limiter charges it
+    input_tokens: int = 0  # uncached input and cache writes (cache reads count against no limit)
 
 
 @dataclass

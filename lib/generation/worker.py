@@ -8,11 +8,14 @@ worker` (lib.generation.worker_cli) runs more, on any machine that reaches the s
 How a worker keeps its promises (see "Long work" in the design notes):
 - It claims items with a lease (claim_job_items: `for update skip locked`, so two workers never
   get the same item) and extends the leases of the items in flight with heartbeats. A worker that
-  dies stops sending them: its items are claimed again once their leases expire, and saving is
-  idempotent per item, so a crash loses nothing and stores nothing twice.
+  is killed loses its liveness session (lib.generation.liveness): its items are claimable again at
+  once; one that hangs stops sending heartbeats and its items are claimed again once their leases
+  expire. Saving is idempotent per item, so a crash loses nothing and stores nothing twice.
 - It runs items as asyncio tasks, as many at once as lib.generation.ratelimit.AdaptiveLimiter's
-  window allows (settings.concurrency at most); every request waits for the limiter's pace, and
-  every answer's anthropic-ratelimit-* headers and 429s adjust it.
+  window allows (settings.concurrency at most); every request takes its share of the account's
+  rate budget, shared with the other workers of the database (lib.generation.budget), and every
+  answer's anthropic-ratelimit-* headers and 429s adjust it. max_tokens is sized per template from
+  the measured answers; the first request of a cached prompt prefix goes alone.
 - Stop (lib.generation.jobs.stop_job) cancels the items not started; the ones in flight finish and are
   stored. A worker that shuts down (the app exits, Ctrl-C, SIGTERM) cancels what it has in flight
   and gives those items back without using up an attempt (release_job_items).
@@ -48,9 +51,11 @@ from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog
 from lib.generation.batch import BatchDriver
 from lib.generation.breaker import CircuitBreaker
+from lib.generation.budget import OutputSizer, PrefixGate, SharedBudget, account_key
 from lib.generation.causes import explain
 from lib.generation.engine import agenerate_one
 from lib.generation.jobs import ACTIVE_JOB_STATUSES, note_job_state
+from lib.generation.liveness import Liveness
 from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import ItemDone, QualityPolicy, Rater
@@ -83,6 +88,10 @@ class WorkerConfig:
     drain_s: float = 0.0  # on stop: let items in flight finish for up to this long
     breaker_failures: int = 5  # fail a job after this many failures in a row with the same cause
     quality: QualityPolicy = field(default_factory=QualityPolicy)  # for jobs that do not say (their settings)
+    shared_budget: bool = True  # take the account's rate budget with the other workers of the database
+    warm_cache: bool = True  # the first request of a cached prompt prefix goes alone
+    size_max_tokens: bool = True  # max_tokens from the measured output sizes of each template
+    sizes_every_s: float = 60.0  # how often to read the output sizes all workers measured
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,8 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._fatal_until = 0.0
         self._llm: LLMClient | None = None
+        self.liveness = Liveness(store, self.name)
+        self.sizer = OutputSizer(llm_settings.max_tokens)
         self._lock = threading.Lock()
         self._state = "starting"
 
@@ -179,6 +190,8 @@ class Worker:
                 "in_flight": held,
                 "fatal": self.fatal,
                 "limiter": self.limiter.snapshot(),
+                "max_tokens": self.sizer.snapshot(),
+                "session": self.liveness.held,
                 "events": list(self.events)[-20:],
             }
 
@@ -188,7 +201,13 @@ class Worker:
         self._wake = asyncio.Event()
         if self.tax is None or self.seeds is None:
             await asyncio.to_thread(self._load_prompt_inputs)
-        self._llm = LLMClient(self.llm_settings, before_try=self.limiter.before_request, on_try=self.limiter.observe)
+        await asyncio.to_thread(self._prepare_limits)
+        self._llm = LLMClient(
+            self.llm_settings,
+            before_try=self.limiter.before_request,
+            on_try=self.limiter.observe,
+            max_tokens_for=self.sizer.max_tokens_for if self.config.size_max_tokens else None,
+        )
         heartbeats = asyncio.create_task(self._heartbeats(), name=f"{self.name}-heartbeats")
         self._set_state("running")
         try:
@@ -198,7 +217,23 @@ class Worker:
             await self._shutdown()
             await self._llm.aclose()
             await self.batches.aclose()
+            if self.limiter.budget is not None:
+                await self.limiter.budget.drain()
+            self.liveness.close()
             self._set_state("stopped")
+
+    def _prepare_limits(self) -> None:
+        """Before the first claim: the session the database sees end with this process, the shared
+        budget of the account, the cache warm-up, and the measured output sizes."""
+        self.liveness.open()
+        cfg, lim = self.config, self.limiter
+        account = account_key(self.llm_settings.api_key, self.llm_settings.base_url)
+        if cfg.shared_budget and lim.budget is None:
+            lim.budget = SharedBudget(self.store, account)
+        if cfg.warm_cache and lim.gate is None:
+            lim.gate = PrefixGate(self.store if cfg.shared_budget else None, account, worker=self.name)
+        if cfg.size_max_tokens:
+            self.sizer.load(self.store, self.llm_settings.model)
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -224,6 +259,7 @@ class Worker:
     async def _main(self) -> None:
         cfg = self.config
         next_requeue = 0.0
+        next_sizes = time.monotonic() + cfg.sizes_every_s  # _prepare_limits read them just now
         next_batch = 0.0
         batch_work = False
         while not self._stop.is_set():
@@ -235,6 +271,9 @@ class Worker:
                 if now >= next_requeue:
                     await asyncio.to_thread(self.store.requeue_expired)
                     next_requeue = now + cfg.requeue_every_s
+                if cfg.size_max_tokens and now >= next_sizes:
+                    await asyncio.to_thread(self.sizer.load, self.store, self.llm_settings.model)
+                    next_sizes = now + cfg.sizes_every_s
                 if now >= self._fatal_until:
                     free = self.limiter.claimable(len(self._tasks), cfg.poll_s)
                     if free and await self._claims_live():
@@ -413,6 +452,13 @@ class Worker:
                 self.limiter.observe_usage(
                     a.usage.input_tokens, a.usage.output_tokens, a.usage.cache_creation_input_tokens
                 )
+            if a.http_status == 200 and a.purpose in ("generate", "repair"):
+                self.sizer.observe(
+                    a.template.name if a.template else None,
+                    a.usage.output_tokens,
+                    truncated=a.outcome == "truncated",
+                    max_tokens=int(a.parameters.get("max_tokens") or 0),
+                )
 
     def _fail(self, item: JobItem, reason: str, started: float, cause: str) -> None:
         try:
@@ -504,6 +550,7 @@ class Worker:
         while True:
             await asyncio.sleep(cfg.heartbeat_s)
             try:
+                await asyncio.to_thread(self.liveness.check)
                 ids = list(self._held)
                 if ids:
                     held = set(await asyncio.to_thread(self.store.heartbeat, self.name, ids, lease_seconds=cfg.lease_s))

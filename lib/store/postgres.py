@@ -33,6 +33,7 @@ from lib.store.protocol import (
     StoreError,
     StoreKind,
     StoreUnavailable,
+    WorkerSession,
 )
 from lib.store.transport import CallStore
 
@@ -80,6 +81,7 @@ class PostgresStore(CallStore):
         self.boot: BootReport | None = None
         self._revive = revive
         connect_check(dsn, self.label)
+        self._dsn = dsn
         # check: a connection that died (the server restarted) is replaced when handed out
         self._pool = ConnectionPool(
             dsn,
@@ -124,6 +126,26 @@ class PostgresStore(CallStore):
 
     def close(self) -> None:
         self._pool.close()
+
+    def worker_session(self, worker: str) -> WorkerSession | None:
+        """A connection outside the pool that holds the worker's advisory lock until it closes."""
+        action = f"register worker {worker}"
+        with _translate(action):
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5, **_SESSION_KWARGS)
+        try:
+            with _translate(action):
+                got = conn.execute(
+                    "select public.register_worker_session(p_worker => %(w)s::text) as value", {"w": worker}
+                ).fetchone()
+        except StoreError:
+            conn.close()
+            raise
+        if not got or not got[0]:
+            conn.close()
+            raise InvalidInput(
+                f"cannot {action}: another live worker holds that name; give this one another name (--name)"
+            )
+        return _Session(conn)
 
     # -- the transport ------------------------------------------------------------------------------
     def call_function(self, fn: Fn, params: dict[str, Any], action: str) -> Any:
@@ -233,6 +255,30 @@ def _where(conds: list[Cond], params: dict[str, Any]) -> sql.Composable:
     return sql.SQL(" where ") + sql.SQL(" and ").join(clauses) if clauses else sql.SQL("")
 
 
+class _Session:
+    """A worker's liveness: the lock lives as long as this connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    @property
+    def alive(self) -> bool:
+        if self._conn.closed:
+            return False
+        try:
+            self._conn.execute("select 1")
+        except psycopg.Error:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+# the session connection is set up as the pool's are (UTC), without the dict rows it does not need
+_SESSION_KWARGS: dict[str, Any] = {"options": "-c TimeZone=UTC"}
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     # numeric (costs) as float, not Decimal: the pages, pandas and JSON want float, and a
     # per-row conversion costs more than the query on 10,000 scenarios
@@ -272,7 +318,8 @@ def _translate(action: str) -> Iterator[None]:
         psycopg.DataError,
     ) as exc:
         raise InvalidInput(f"cannot {action}: {_pg_message(exc)}") from None
-    except psycopg.errors.TransactionRollback as exc:  # deadlock or serialization failure: retryable
+    # psycopg files a deadlock (40P01) under OperationalError, not TransactionRollback: it is retryable too
+    except (psycopg.errors.TransactionRollback, psycopg.errors.DeadlockDetected) as exc:
         raise StoreError(
             f"cannot {action} now: it collided with another change ({_pg_message(exc)}); try again"
         ) from None

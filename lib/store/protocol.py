@@ -65,7 +65,19 @@ __all__ = [
     "StoreInfo",
     "StoreKind",
     "StoreUnavailable",
+    "WorkerSession",
 ]
+
+
+class WorkerSession(Protocol):
+    """A worker's liveness in the database (Store.worker_session)."""
+
+    @property
+    def alive(self) -> bool:
+        """Is the connection holding the lock still open? When not, the worker opens a new one."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable
@@ -371,6 +383,57 @@ class Store(Protocol):
     def register_prompt_template(
         self, name: str, version: str, sha256: str, body: str, tier: str | None = None
     ) -> int: ...
+
+    # -- the runner at the account's limits (public.take_rate_budget and friends) -----------------
+    def take_rate_budget(
+        self,
+        account: str,
+        amounts: Mapping[str, float],
+        limits: Mapping[str, float],
+        remaining: Mapping[str, float] | None = None,
+    ) -> float | None:
+        """Take `amounts` (requests, input_tokens, output_tokens) from the account's shared buckets,
+        refilled at `limits` a minute (empty: the buckets other workers made): 0.0 when taken, else
+        the seconds until all of it would fit (then nothing is taken), None when there is no bucket.
+        A new bucket starts at `remaining` (the API's headers) or full."""
+        ...
+
+    def settle_rate_budget(
+        self,
+        account: str,
+        amounts: Mapping[str, float] | None = None,
+        remaining: Mapping[str, float] | None = None,
+        tolerance: Mapping[str, float] | None = None,
+    ) -> bool:
+        """Lower the buckets to the API's `remaining` plus `tolerance` (per resource), learn their
+        size from the largest `remaining`, then give back `amounts` (negative: take more). False
+        when the account has no bucket yet."""
+        ...
+
+    def enter_prompt_prefix(
+        self, account: str, prefix: str, wait_cap_s: float = 120.0, worker: str | None = None
+    ) -> str:
+        """'warm' (the cache holds the prefix), 'first' (this request warms it: report its answer
+        with leave_prompt_prefix) or 'wait' (a request of a live worker warms it now: ask again)."""
+        ...
+
+    def leave_prompt_prefix(self, account: str, prefix: str, ok: bool, ttl_s: float = 270.0) -> bool:
+        """The first request of the prefix was answered; ok (a 200) makes it warm for ttl_s. False
+        when the prefix was not known."""
+        ...
+
+    def output_quantiles(
+        self, model: str | None = None, *, quantile: float = 0.99, recent: int = 200
+    ) -> list[dict[str, Any]]:
+        """Per template: calls, quantile_tokens and max_tokens of the output tokens of its latest
+        `recent` answered generate and repair calls."""
+        ...
+
+    def worker_session(self, worker: str) -> WorkerSession | None:
+        """A connection of its own that holds the worker's liveness lock while it lives: when it
+        ends (the process is killed), the items the worker held are claimable at once. None where the
+        transport has no session (Supabase's REST API): then the leases alone bring items back."""
+        ...
 
     # -- export ---------------------------------------------------------------------------------
     def export_conversations(

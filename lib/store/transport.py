@@ -25,7 +25,7 @@ from lib.store.calls import (
     integer,
     matches_nothing,
 )
-from lib.store.protocol import BootReport, ExportRow, InvalidInput, Store, StoreInfo, StoreKind
+from lib.store.protocol import BootReport, ExportRow, InvalidInput, Store, StoreInfo, StoreKind, WorkerSession
 
 if TYPE_CHECKING:
     # The methods are set from CALLS below, at import, where mypy cannot see them. Declaring the Store
@@ -65,6 +65,10 @@ class CallStore(_Declared):
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def worker_session(self, worker: str) -> WorkerSession | None:
+        """No session by default: a transport without a connection of its own relies on the leases."""
+        return None
 
     # -- running a row of CALLS ------------------------------------------------------------------------
     def run(self, call: Call, args: Args) -> Any:
