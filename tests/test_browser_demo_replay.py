@@ -38,7 +38,7 @@ def test_a_demo_replay_runs_without_a_key_and_is_marked(
 
         page.goto(f"{app.url}/?status=generated")
         settle(page)
-        page.get_by_text("Showing 3 of 90 scenarios").wait_for()
+        page.get_by_text("Showing 1–3 of 3 (of 100 scenarios)").wait_for()
         grid_click_row(page, 0)
         badge = page.get_by_text("Demo replay", exact=True).first
         badge.wait_for()

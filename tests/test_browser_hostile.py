@@ -45,7 +45,10 @@ def hostile(doc: dict[str, Any], conv_id: str) -> dict[str, Any]:
                 named = tuple(k for k in here if not isinstance(k, int))
                 if named in KEEP or named[-1] == "role" or (named[0] == "scenario" and value.isidentifier()):
                     continue  # the database checks the scenario's taxonomy ids (add_scenarios)
-                node[key] = HOSTILE
+                # names and sub-emotions are held to their length limits (check constraints): the first 100
+                # characters still carry the image, the HTML and the link
+                short = named[-1] in ("sub_emotion", "reviewer", "author", "rater", "created_by")
+                node[key] = HOSTILE[:100] if short else HOSTILE
                 try:
                     Conversation.model_validate(out)
                 except ValueError:

@@ -109,7 +109,7 @@ def test_a_job_whose_answers_all_fail_ends_failed_with_one_grouped_cause(
     # the failed scenario's detail says why, and the queued banner is gone
     page.goto(f"{keyed_app}/?status=failed")
     settle(page)
-    page.get_by_text("Showing 3 of 90 scenarios").wait_for()
+    page.get_by_text("Showing 1–3 of 3 (of 100 scenarios)").wait_for()
     assert page.get_by_text("(realtime):").count() == 0  # no job's progress banner: nothing is queued
     grid_click_row(page, 0)
     line = page.get_by_text("The latest generation failed")

@@ -38,7 +38,7 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def stub(app_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SupabaseStub]:
+def stub(app_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: Any) -> Iterator[SupabaseStub]:
     """A Supabase stub that answers with the rows of a database booted as a first start (10 approved
     seeds, 90 scenarios) and one running job; the app set up for hosted mode against it."""
     db = open_store(Settings.load())
@@ -72,8 +72,9 @@ def stub(app_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         monkeypatch.delenv("DATABASE_URL")
         monkeypatch.setenv("SUPABASE_URL", s.url)
         monkeypatch.setenv("SUPABASE_KEY", FAKE_ANON_KEY)  # no service-role key: no worker, only the user
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "fake-ak-api03-hosted-page-test-0123456789")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+        # a job starts after the preflight call reaches the endpoint: the fake server answers it
+        monkeypatch.setenv("ANTHROPIC_API_KEY", fake.api_key)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
         monkeypatch.setenv("BRIGHTRUN_DATA_DIR", str(tmp_path / "data"))
         st.cache_resource.clear()
         st.cache_data.clear()

@@ -25,7 +25,7 @@ def test_settings_show_the_setup_but_never_the_key(app_env: str, monkeypatch: py
     assert not at.exception
     assert any("Connected to **PostgreSQL**" in s.value for s in at.success)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["API key"] == "set" and metrics["Scenarios"] == "90"
+    assert metrics["API key"] == "set" and metrics["Scenarios"] == "100"
     text = all_text(at)
     assert SECRET not in text and "sk-ant" not in text
     assert "claude-" in metrics["Model"]
@@ -59,7 +59,7 @@ def test_the_app_shows_the_sidebar_and_the_scenarios_first(app_env: str, monkeyp
     assert not at.exception
     assert at.title[0].value == "Scenarios"
     side = "\n".join(c.value for c in at.sidebar.caption)
-    assert "90 scenarios" in side and "API key:** set" in side and SECRET not in side
+    assert "100 scenarios" in side and "API key:** set" in side and SECRET not in side
     at.sidebar.text_input[0].input("Dana Reyes").run()
     assert at.session_state["br_reviewer"] == "Dana Reyes"
 
