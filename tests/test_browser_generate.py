@@ -89,8 +89,8 @@ def test_generate_five_selected_and_watch_the_progress_reach_five_of_five(page, 
     screenshot(page, "generate-04-rate-dialog")
     dialog.get_by_role("button", name="Start rating").click()
     settle(page)
-    page.get_by_text("10 conversations queued to be rated").wait_for(timeout=20_000)
-    page.get_by_text("Rate 10 conversations").first.wait_for()
+    # the job's own title, not the start's note: that note goes with the rerun the finished job causes
+    page.get_by_text("Rate 10 conversations").first.wait_for(timeout=40_000)
     page.get_by_text("10 of 10 conversations rated").wait_for(timeout=60_000)
     settle(page)
     next_frames(page)

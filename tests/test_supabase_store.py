@@ -65,7 +65,9 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "add_member": {"user_id": "u2", "email": "b@example.com", "role": "viewer"},
         "set_member_role": {"user_id": "u2", "email": "b@example.com", "role": "reviewer"},
         "remove_member": True, "record_human_rating": 11, "conversation_ratings_of": [], "label_findings_of": [],
-        "rating_calibration": [],
+        "rating_calibration": [], "take_rate_budget": 0, "settle_rate_budget": True,
+        "enter_prompt_prefix": "first", "leave_prompt_prefix": True,
+        "output_token_quantiles": [{"template_name": "tier1", "calls": 3, "quantile_tokens": 5000, "max_tokens": 8000}],
     }.items():
         stub.rpc(name, value)
     stub.table("conversations", [{"id": "conv-a", "version": 1, "document": doc}])
@@ -111,6 +113,14 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
                                                 feedback="f", max_attempts=2),
         "claim_items": lambda: hosted.claim_items("w", limit=2, lease_seconds=60, job_id=2),
         "heartbeat": lambda: hosted.heartbeat("w", [5]),
+        "take_rate_budget": lambda: hosted.take_rate_budget("acct", {"requests": 1}, {"requests": 50},
+                                                            remaining={"requests": 40}),
+        "settle_rate_budget": lambda: hosted.settle_rate_budget("acct", {"output_tokens": -100},
+                                                                remaining={"output_tokens": 900}),
+        "enter_prompt_prefix": lambda: hosted.enter_prompt_prefix("acct", "abc", 30.0, worker="w"),
+        "leave_prompt_prefix": lambda: hosted.leave_prompt_prefix("acct", "abc", True),
+        "output_quantiles": lambda: hosted.output_quantiles("m"),
+        "worker_session": lambda: hosted.worker_session("w"),  # None: REST has no session, leases bring items back
         "fail_item": lambda: hosted.fail_item(5, "boom", worker="w", retry=True, cost_usd=0.1, input_tokens=1,
                                               output_tokens=2, cause="unreachable"),
         "job_failure_causes": lambda: hosted.job_failure_causes(2),
