@@ -9,11 +9,13 @@ exhausted, request rejected).
 
 Retries are ours, not the SDK's (the client runs with max_retries=0): the SDK sleeps for whatever
 `retry-after` says, and a proxy that answers "retry after 86400" would park a worker for a day.
-We honour `retry-after` / `retry-after-ms` up to a cap and back off exponentially with jitter
-otherwise, on 408, 409, 429, 5xx (529 "overloaded" included), timeouts and connection errors.
+We retry on 408, 409, 429, 5xx (529 "overloaded" included), timeouts and connection errors, and
+wait as lib.generation.llm_settings.retry_delay says.
 
 This is the only module that imports the SDK: besides the Messages API it holds the token counter
-of the estimates (count_tokens) and the Message Batches API of batch jobs. What things cost is
+of the estimates (count_tokens) and the Message Batches API of batch jobs. The SDK-free parts live
+beside it: the settings and retry policy (lib.generation.llm_settings) and the errors a call ends in
+(lib.generation.llm_errors), both importable from here too. What things cost is
 lib.generation.pricing, the rate-limit headers lib.generation.ratelimit.
 
 The API key is passed to the SDK and nowhere else: it is not in any repr, log record or error.
@@ -23,10 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import json
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,149 +35,27 @@ from typing import Any
 import anthropic
 import pydantic
 
-from lib.config import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Settings
-from lib.core.redaction import redact_text, remember
-from lib.generation.pricing import PriceTable, load_prices
+from lib.config import DEFAULT_MODEL
+from lib.generation.llm_errors import (
+    BillingError,
+    InvalidApiKey,
+    LLMError,
+    LLMRequestRejected,
+    LLMUnavailable,
+    MissingApiKey,
+    ModelNotFound,
+    NotMessagesApi,
+    Preflight,
+)
+from lib.generation.llm_settings import RETRYABLE_STATUS, LLMSettings, retry_delay
 from lib.generation.prompting import GeneratedConversation
-from lib.generation.ratelimit import parse_retry_after, rate_limit_headers
-from lib.generation.response import LLMResponse, TryRecord, response_from_body
+from lib.generation.ratelimit import rate_limit_headers
+from lib.generation.response import LLMResponse, TryRecord, charged_tokens, response_from_body
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
-
-
-# ---- settings -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LLMSettings:
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str | None = None
-    model: str = DEFAULT_MODEL
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    max_tokens_cap: int = 32_000  # a cut-off answer is retried once with more room, up to this
-    timeout_s: float = 300.0
-    max_retries: int = 4  # transport retries per call (429, 529, 5xx, timeouts)
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 30.0
-    retry_after_cap_s: float = 60.0  # never wait longer than this, whatever retry-after says
-    effort: str | None = None  # output_config.effort; None = the model's default
-    prices: PriceTable = field(default_factory=load_prices, repr=False)
-
-    def __post_init__(self) -> None:
-        remember(self.api_key)  # masked wherever an echo of it would be stored, logged or shown
-
-    @classmethod
-    def from_settings(cls, settings: Settings | LLMSettings | None = None, **overrides: Any) -> LLMSettings:
-        """From the app's Settings (lib.config), or Settings.load() when None; an LLMSettings is taken
-        as it is. The overrides are applied last."""
-        if isinstance(settings, LLMSettings):
-            return dataclasses.replace(settings, **overrides)
-        if settings is None:
-            settings = Settings.load()
-        if not isinstance(settings, Settings):
-            raise TypeError(f"LLMSettings.from_settings takes lib.config.Settings, not {type(settings).__name__}")
-        key = settings.anthropic_api_key
-        values: dict[str, Any] = {
-            "api_key": key.get_secret_value() if key is not None else None,
-            "base_url": settings.anthropic_base_url,
-            "model": settings.model,
-            "max_tokens": settings.max_tokens,
-            "prices": load_prices(settings.prices_file),
-        }
-        values.update(overrides)
-        return cls(**values)
-
-
-# ---- errors ---------------------------------------------------------------------------------
-class LLMError(Exception):
-    """No answer to judge. `fatal` means stop the whole run (the next call would fail the same way)."""
-
-    kind = "error"
-    fatal = False
-
-    @property
-    def cause(self) -> str:
-        """The short key failures are grouped by (lib.generation.causes)."""
-        return self.kind
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        tries: Sequence[TryRecord] = (),
-        request_id: str | None = None,
-        rate_limits: Mapping[str, str] | None = None,
-        duration_s: float = 0.0,
-        raw_body: str = "",
-    ) -> None:
-        # the endpoint's words end up on pages and in rows: an echoed key must not
-        message = redact_text(message)
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.tries = list(tries)
-        self.request_id = request_id
-        self.rate_limits = dict(rate_limits or {})
-        self.duration_s = duration_s
-        self.raw_body = redact_text(raw_body)
-
-
-class MissingApiKey(LLMError):
-    kind, fatal = "no_key", True
-
-
-class InvalidApiKey(LLMError):
-    kind, fatal = "invalid_key", True
-
-
-class ModelNotFound(LLMError):
-    kind, fatal = "model_not_found", True
-
-
-class BillingError(LLMError):
-    kind, fatal = "billing", True
-
-
-class LLMUnavailable(LLMError):
-    """429 / 529 / 5xx / timeouts until the retries ran out. The scenario can be retried later."""
-
-    kind = "unavailable"
-
-    @property
-    def cause(self) -> str:
-        """What the last try met: unreachable, timeout, rate_limited or overloaded."""
-        last = self.tries[-1] if self.tries else None
-        if last is None or last.status is None:
-            return "timeout" if last is not None and last.error == "timed out" else "unreachable"
-        return "rate_limited" if last.status == 429 else "overloaded"
-
-
-class LLMRequestRejected(LLMError):
-    """400, 413, 422 and the like: this request will not work as it is."""
-
-    kind = "rejected"
-
-
-class NotMessagesApi(LLMRequestRejected):
-    """The endpoint answered, but not as the Messages API does (a proxy's HTML page, say)."""
-
-    kind = "not_messages_api"
-
 
 # ---- helpers --------------------------------------------------------------------------------
-def retry_delay(
-    retry: int, headers: Mapping[str, str] | None, settings: LLMSettings, rng: random.Random | None = None
-) -> float:
-    """How long to wait before retry number `retry` (0-based): retry-after capped, else backoff."""
-    after = parse_retry_after(headers)
-    if after is not None:
-        return min(after, settings.retry_after_cap_s)
-    backoff = min(settings.backoff_base_s * 2**retry, settings.backoff_max_s)
-    jitter = (rng or random).uniform(0.75, 1.25)  # spread retries of concurrent workers apart
-    return min(backoff * jitter, settings.retry_after_cap_s)
-
-
 # The SDK's parse() raises on output that does not fit the schema, and then the body is gone. A
 # response hook keeps the last body and headers of the current task, so a malformed answer can
 # still be logged, priced and sent to the repair path.
@@ -213,20 +91,6 @@ def _error_message(exc: anthropic.APIStatusError) -> str:
     err = body.get("error") if isinstance(body.get("error"), dict) else body
     msg = str((err or {}).get("message") or exc.message or "")
     return msg[:300]
-
-
-def _charged_tokens(body: Mapping[str, Any]) -> tuple[int, int]:
-    """An answer's output tokens, and its input tokens the input limit counts (cache reads do not)."""
-    usage = body.get("usage") if isinstance(body.get("usage"), Mapping) else {}
-    assert isinstance(usage, Mapping)
-
-    def num(name: str) -> int:
-        try:
-            return max(0, int(usage.get(name) or 0))
-        except (TypeError, ValueError):
-            return 0
-
-    return num("output_tokens"), num("input_tokens") + num("cache_creation_input_tokens")
 
 
 # ---- the client -----------------------------------------------------------------------------
@@ -409,7 +273,7 @@ class LLMClient:
                 body = json.loads(cap.body) if cap.body else {}
             except ValueError:
                 body = {}
-            out, inp = _charged_tokens(body)
+            out, inp = charged_tokens(body)
             record = TryRecord(
                 status=cap.status or 200, error=None, duration_s=elapsed, output_tokens=out, input_tokens=inp
             )
@@ -487,20 +351,6 @@ class LLMClient:
 
 
 # ---- preflight: is the endpoint there, the key valid, the model known? --------------------------
-@dataclass(frozen=True)
-class Preflight:
-    """What one cheap authenticated call found before a job spends anything. cause: None when the
-    endpoint answered as it should, else a key of lib.generation.causes (unreachable, timeout,
-    invalid_key, unknown_model, billing, rate_limited, overloaded, not_messages_api, rejected, no_key)."""
-
-    cause: str | None = None
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.cause is None
-
-
 def _preflight_status(exc: anthropic.APIStatusError) -> Preflight:
     status, detail = exc.status_code, _error_message(exc)
     if status in (401, 403):
@@ -628,6 +478,7 @@ def cancel_message_batch(settings: LLMSettings, batch_id: str) -> None:
 
 __all__: list[str] = [
     "DEFAULT_MODEL",
+    "RETRYABLE_STATUS",
     "BatchResult",
     "BillingError",
     "InvalidApiKey",

@@ -18,7 +18,7 @@ from lib.generation.prompting import GeneratedConversation
 from lib.generation.ratelimit import rate_limit_headers
 
 if TYPE_CHECKING:
-    from lib.generation.llm import LLMSettings
+    from lib.generation.llm_settings import LLMSettings
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,20 @@ class TryRecord:
     retry_after: str | None = None
     output_tokens: int = 0  # of an answer: what the rate limiter charges it
     input_tokens: int = 0  # uncached input and cache writes (cache reads count against no limit)
+
+
+def charged_tokens(body: Mapping[str, Any]) -> tuple[int, int]:
+    """An answer's output tokens, and its input tokens the input limit counts (cache reads do not)."""
+    usage = body.get("usage") if isinstance(body.get("usage"), Mapping) else {}
+    assert isinstance(usage, Mapping)
+
+    def num(name: str) -> int:
+        try:
+            return max(0, int(usage.get(name) or 0))
+        except (TypeError, ValueError):
+            return 0
+
+    return num("output_tokens"), num("input_tokens") + num("cache_creation_input_tokens")
 
 
 @dataclass

@@ -23,7 +23,8 @@ How a worker keeps its promises (see "Long work" in the design notes):
   (fail_job) and the worker stops claiming for a while; Resume queues the items again. So does the
   circuit breaker: `breaker_failures` failures in a row with the same cause (an endpoint that went away,
   a model whose answers the checks keep rejecting) fail the job, before it spends more.
-- Every failure is one line in the server log, and so is every change of a job's outcome.
+- Every failure is one line in the server log, and so is every change of a job's outcome. What a
+  worker reports (its events, the failures that stop a job) is lib.generation.worker_report.
 - Batch jobs (the Message Batches API at half the price) are driven by lib.generation.batch; their
   results run here like live answers.
 - Rating jobs (task 'judge') run the same way: each item rates a conversation with the quality judge
@@ -50,9 +51,7 @@ from lib.core.rubric import Rubric
 from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog
 from lib.generation.batch import BatchDriver
-from lib.generation.breaker import CircuitBreaker
 from lib.generation.budget import OutputSizer, PrefixGate, SharedBudget, account_key
-from lib.generation.causes import explain
 from lib.generation.engine import agenerate_one
 from lib.generation.jobs import ACTIVE_JOB_STATUSES, note_job_state
 from lib.generation.liveness import Liveness
@@ -60,6 +59,7 @@ from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import ItemDone, QualityPolicy, Rater
 from lib.generation.response import LLMResponse
+from lib.generation.worker_report import Event, WorkerReport
 from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -94,21 +94,6 @@ class WorkerConfig:
     sizes_every_s: float = 60.0  # how often to read the output sizes all workers measured
 
 
-@dataclass(frozen=True)
-class Event:
-    """One item finished (or given up) by this worker: for the CLI's output and the status panel."""
-
-    at: float
-    job_id: int
-    item_id: int
-    scenario_id: int
-    outcome: str  # ok | failed | retry | released | error
-    reason: str | None = None
-    seconds: float = 0.0
-    cost_usd: float = 0.0
-    note: str | None = None  # a rating's scores and verdict
-
-
 class Worker:
     """One worker: an asyncio loop that claims and runs items until stop() (or until idle)."""
 
@@ -131,13 +116,19 @@ class Worker:
         self.tax = tax
         self.seeds = seeds
         self.limiter = limiter or AdaptiveLimiter(self.config.concurrency)
-        self.on_event = on_event
-        self.events: deque[Event] = deque(maxlen=200)
-        self.processed: list[int] = []  # item ids this worker finished (ok or failed)
-        self.fatal: str | None = None
+        self.report = WorkerReport(
+            store,
+            self.name,
+            breaker_failures=self.config.breaker_failures,
+            fatal_pause_s=self.config.fatal_pause_s,
+            on_event=on_event,
+            on_fatal=self.stop if self.config.exit_on_fatal else None,
+        )
+        # the batch driver and the rater report through the worker, as its own items do
+        self.record_event = self.report.record_event
+        self.on_fatal = self.report.on_fatal
         self.batches = BatchDriver(self)
         self.rater = Rater(self, self.config.quality, rubric)
-        self.breaker = CircuitBreaker(self.config.breaker_failures)
         self._held: dict[int, JobItem] = {}  # claimed items, in flight or waiting for a batch result
         self._tasks: dict[asyncio.Task[None], int] = {}
         self._started: dict[int, float] = {}
@@ -146,7 +137,6 @@ class Worker:
         self._drain_s = self.config.drain_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self._fatal_until = 0.0
         self._llm: LLMClient | None = None
         self.liveness = Liveness(store, self.name)
         self.sizer = OutputSizer(llm_settings.max_tokens)
@@ -169,6 +159,20 @@ class Worker:
         return self._stop.is_set()
 
     @property
+    def fatal(self) -> str | None:
+        """Why the last job this worker ran into an error every item would hit was failed."""
+        return self.report.fatal
+
+    @property
+    def events(self) -> deque[Event]:
+        return self.report.events
+
+    @property
+    def processed(self) -> list[int]:
+        """The item ids this worker finished (ok or failed)."""
+        return self.report.processed
+
+    @property
     def batches_submitted(self) -> list[str]:
         """The Message Batches this worker created."""
         return self.batches.submitted
@@ -188,11 +192,11 @@ class Worker:
                 "name": self.name,
                 "state": self._state,
                 "in_flight": held,
-                "fatal": self.fatal,
+                "fatal": self.report.fatal,
                 "limiter": self.limiter.snapshot(),
                 "max_tokens": self.sizer.snapshot(),
                 "session": self.liveness.held,
-                "events": list(self.events)[-20:],
+                "events": self.report.recent(20),
             }
 
     # -- the loop ------------------------------------------------------------------------------
@@ -274,7 +278,7 @@ class Worker:
                 if cfg.size_max_tokens and now >= next_sizes:
                     await asyncio.to_thread(self.sizer.load, self.store, self.llm_settings.model)
                     next_sizes = now + cfg.sizes_every_s
-                if now >= self._fatal_until:
+                if now >= self.report.paused_until:
                     free = self.limiter.claimable(len(self._tasks), cfg.poll_s)
                     if free and await self._claims_live():
                         items = await asyncio.to_thread(
@@ -397,10 +401,10 @@ class Worker:
         except StoreUnavailable as exc:  # the lease expires and the item is claimed again
             self.record_event(item, "error", str(exc), started)
         except LookupError as exc:  # the scenario, conversation or job is gone
-            self._fail(item, str(exc), started, "missing")
+            self.report.fail(item, str(exc), started, "missing")
         except Exception as exc:  # a bug: the item fails with what happened, the worker goes on
             log.exception("worker %s: item %s (scenario #%s) failed unexpectedly", self.name, item.id, item.scenario_id)
-            self._fail(
+            self.report.fail(
                 item,
                 f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}. "
                 "Retry it; if it fails again, report it with the server log.",
@@ -433,9 +437,9 @@ class Worker:
         if result.fatal:
             self.on_fatal(item, result.reason or "generation stopped")
         elif result.ok:
-            self.breaker.success(item.job_id)
+            self.report.breaker.success(item.job_id)
         else:
-            self.count_failure(item, result.cause or "other", result.reason or "")
+            self.report.count_failure(item, result.cause or "other", result.reason or "")
         cost, note = result.cost_usd, None
         if result.ok and result.conversation_id:
             rated = await self.rater.after_generation(item, result.conversation_id)
@@ -460,14 +464,6 @@ class Worker:
                     max_tokens=int(a.parameters.get("max_tokens") or 0),
                 )
 
-    def _fail(self, item: JobItem, reason: str, started: float, cause: str) -> None:
-        try:
-            self.store.fail_item(item.id, reason, worker=self.name, cause=cause)
-        except StoreError as exc:
-            log.warning("worker %s: could not record the failure of item %s: %s", self.name, item.id, exc)
-        self.record_event(item, "failed", reason, started)
-        self.processed.append(item.id)
-
     def release(self, item_ids: Sequence[int]) -> None:
         """Give items back to the queue without using up an attempt."""
         try:
@@ -476,69 +472,6 @@ class Worker:
             log.warning("worker %s: could not give back items %s: %s", self.name, list(item_ids), exc)
         for i in item_ids:
             self.drop(i)
-
-    def on_fatal(self, item: JobItem, reason: str) -> None:
-        """An error every item would hit: fail the job with its reason and pause claiming."""
-        self.fatal = reason
-        self._fatal_until = time.monotonic() + self.config.fatal_pause_s
-        log.error("worker %s: %s", self.name, reason)
-        try:
-            self.store.fail_job(item.job_id, reason)
-        except StoreError as exc:
-            log.warning("worker %s: could not stop job %s: %s", self.name, item.job_id, exc)
-        if self.config.exit_on_fatal:
-            self.stop()
-
-    def count_failure(self, item: JobItem, cause: str, reason: str) -> None:
-        """The circuit breaker: the same cause too many times in a row fails the job with it."""
-        tripped = self.breaker.failure(item.job_id, cause)
-        if tripped is None:
-            return
-        message = f"stopped after {tripped} failures in a row with the same cause. " + explain(cause)
-        log.error("worker %s: job #%s %s Latest: %s", self.name, item.job_id, message, reason[:300])
-        try:
-            self.store.fail_job(item.job_id, message)
-        except StoreError as exc:
-            log.warning("worker %s: could not stop job %s: %s", self.name, item.job_id, exc)
-
-    def record_event(
-        self,
-        item: JobItem,
-        outcome: str,
-        reason: str | None,
-        started: float,
-        cost: float = 0.0,
-        *,
-        note: str | None = None,
-    ) -> None:
-        ev = Event(
-            at=time.time(),
-            job_id=item.job_id,
-            item_id=item.id,
-            scenario_id=item.scenario_id,
-            outcome=outcome,
-            reason=reason,
-            seconds=round(time.monotonic() - started, 2),
-            cost_usd=round(cost, 6),
-            note=note,
-        )
-        with self._lock:
-            self.events.append(ev)
-        if outcome in ("failed", "retry", "error"):
-            log.warning(
-                "job #%s item %s (scenario #%s) %s after %.1f s: %s",
-                item.job_id,
-                item.id,
-                item.scenario_id,
-                "failed" if outcome == "failed" else "failed, to be retried" if outcome == "retry" else "errored",
-                ev.seconds,
-                (reason or "no reason given")[:500],
-            )
-        if self.on_event is not None:
-            try:
-                self.on_event(ev)
-            except Exception:  # a printing callback must not break the worker
-                log.exception("worker event callback failed")
 
     def _set_state(self, state: str) -> None:
         with self._lock:
@@ -565,3 +498,6 @@ class Worker:
                 await self.batches.renew_leases()
             except StoreError as exc:
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
+
+
+__all__ = ["Event", "Worker", "WorkerConfig", "worker_name"]
