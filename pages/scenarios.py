@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 import streamlit as st
 from streamlit.elements.arrow import DataframeStateInput
 
 from lib.core import filters as flt
 from lib.core import vocabulary as vocab
-from lib.core.planner import compare_coverage, plan
 from lib.generation import jobs as runner
-from lib.generation.estimate import Estimate, estimate_job
-from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import ScenarioPage, StoreError
 from lib.ui import nav, resources
-from lib.ui.chat import render_chat
 from lib.ui.compat import CENTER
-from lib.ui.display import badge, error_text, escape_markdown, estimate_figures, name_or_id, names, status_badge
-from lib.ui.job_failures import failure_line
-from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY, reviewer
+from lib.ui.display import error_text, escape_markdown, name_or_id
+from lib.ui.scenario_detail import DETAIL_KEY, scenario_detail
+from lib.ui.scenario_jobs import CONFIRM_KEY, confirm_generate_all, job_flash, queue
+from lib.ui.scenario_planning import planning_panel
+from lib.ui.session import FILTERS_KEY, FOCUS_KEY, SELECTED_KEY
 
 nav.open_in_app("scenarios")
 store = resources.store()
@@ -126,81 +123,13 @@ if st.session_state.get(IGNORED_KEY):
 total = sum(store.scenario_status_counts().values())  # one grouped count, not every table
 
 
-# -- planning ------------------------------------------------------------------------------------
-@st.fragment
-def planning_panel(expanded: bool) -> None:
-    with st.expander("Plan scenarios", expanded=expanded, icon=":material/add_circle:"):
-        st.caption(
-            "The planner balances every persona, arc, topic, intent, tone and outcome, covers as many "
-            "persona × arc, arc × topic and persona × topic pairs as it can, and tops up what the "
-            "table already has instead of repeating it."
-        )
-        defaults = {t.id: t.default_count for t in tax.tiers}
-        cols = st.columns([1, 1, 1, 1, 1])
-        n_total = cols[0].number_input("Scenarios to add", 1, 20_000, sum(defaults.values()), step=10, key="pl_n")
-        mix = {}
-        for col, t in zip(cols[1:4], tax.tiers, strict=False):
-            share = defaults[t.id] / max(sum(defaults.values()), 1)
-            mix[t.id] = col.number_input(
-                f"{escape_markdown(t.name)} %",
-                0,
-                100,
-                round(share * 100),
-                key=f"pl_mix_{t.id}",
-                help=escape_markdown(t.description),
-            )
-        seed = cols[4].number_input(
-            "Random seed", 0, 1_000_000, 0, key="pl_seed", help="The same seed and table give the same plan."
-        )
-        if sum(mix.values()) != 100:
-            st.warning(f"The tier mix adds up to {sum(mix.values())}%; make it 100%.")
-            return
-        counts = vocab.round_mix(int(n_total), mix)
-        st.caption(" · ".join(f"{t.name}: {counts[t.id]}" for t in tax.tiers))
-        request = (int(n_total), tuple(sorted(counts.items())), int(seed))
-        if st.button(
-            "Preview coverage", icon=":material/preview:", disabled=st.session_state.get("pl_preview") == request
-        ):
-            st.session_state["pl_preview"] = request
-        if st.session_state.get("pl_preview") != request:
-            st.caption("Preview the coverage this plan would reach, then add it.")
-            return
-        # Planning on top of the whole table (not the filtered view): the planner tops up what it lacks.
-        existing = [
-            {
-                k: r[k]
-                for k in ("tier", "persona", "emotional_arc", "topic", "intent", "tone", "outcome_type", "context_id")
-            }
-            for r in store.list_scenarios()
-        ]
-        try:
-            before = plan(tax, 0, seed=int(seed), existing=existing).coverage
-            result = plan(tax, int(n_total), counts, seed=int(seed), existing=existing)
-        except ValueError as exc:
-            st.error(f"Cannot plan these scenarios: {exc}")
-            return
-        st.markdown("**Coverage with this plan** (before → after)")
-        st.dataframe(pd.DataFrame(compare_coverage(before, result.coverage)), hide_index=True, width="stretch")
-        if st.button(f"Add {len(result.scenarios)} scenarios", type="primary", icon=":material/add:"):
-            try:
-                ids = store.add_scenarios(
-                    [s.as_dict() for s in result.scenarios], plan_seed=int(seed), plan_batch=f"page-seed-{int(seed)}"
-                )
-            except StoreError as exc:
-                st.error(f"The scenarios were not added: {exc}")
-                return
-            st.session_state.pop("pl_preview", None)
-            st.toast(f"Added {len(ids)} scenarios (#{ids[0]}–#{ids[-1]}).", icon="✅")
-            st.rerun(scope="app")
-
-
 if total == 0:
     st.info(
         "**There are no scenarios yet.** Plan the table below: choose how many conversations you want "
         "and the tier mix, preview the coverage, then add them.",
         icon=":material/lightbulb:",
     )
-    planning_panel(expanded=True)
+    planning_panel(store, tax, expanded=True)
     st.stop()
 
 # -- filters -------------------------------------------------------------------------------------
@@ -241,74 +170,8 @@ with st.container(border=True):
         set_filters({})
         st.rerun()
 
+
 # -- generation -------------------------------------------------------------------------------------
-FLASH_KEY = "scn_gen_flash"
-DETAIL_KEY = "scn_detail_status"  # the scenario and status the detail was last drawn with
-CONFIRM_KEY = "scn_gen_all"  # the filters of the rows the "Generate all" dialog asks about, while it is open
-
-
-def queue(ids: list[int], mode: str = "realtime", estimate: Estimate | None = None) -> None:
-    try:
-        job_id, n = runner.start_job(
-            store,
-            ids,
-            mode=mode,
-            model=settings.model,
-            created_by=reviewer(),
-            concurrency=settings.concurrency,
-            estimate=estimate,
-            check=LLMSettings.from_settings(settings),  # an endpoint that cannot work is named before anything starts
-        )
-    except (runner.RunnerError, StoreError) as exc:
-        st.session_state[FLASH_KEY] = ("error", str(exc), time.time())
-    else:
-        st.session_state[FLASH_KEY] = (
-            "success",
-            f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued "
-            f"({'economy batch' if mode == 'batch' else 'realtime'}). "
-            "Follow it here or on the [Generate](generate) page.",
-            time.time(),
-        )
-    st.session_state.pop(CONFIRM_KEY, None)
-    st.rerun()
-
-
-def close_dialog() -> None:
-    st.session_state.pop(CONFIRM_KEY, None)
-
-
-@st.dialog("Generate all scenarios not generated yet", width="medium", on_dismiss=close_dialog)
-def confirm_generate_all(todo: flt.Filters) -> None:
-    chosen = store.list_scenarios(todo)
-    mode = st.radio("Mode", list(runner.MODES), format_func=runner.MODES.get, key="gen_all_mode")
-    try:
-        llm_settings = LLMSettings.from_settings(settings)
-        estimate = estimate_job(
-            store,
-            chosen,
-            mode=mode,
-            llm_settings=llm_settings,
-            concurrency=settings.concurrency,
-            tax=tax,
-            counter=api_token_counter(llm_settings),
-        )
-    except (StoreError, ValueError) as exc:
-        st.error(f"Cannot estimate this job: {exc}")
-        estimate = None
-    estimate_figures(len(chosen), estimate)
-    if mode == "batch":
-        st.caption(
-            "Economy mode sends the whole job as one Message Batch: about half the cost, results within "
-            "24 hours (usually much sooner). Failed checks are repaired with the normal API."
-        )
-    left, right = st.columns(2)
-    if left.button("Start generating", type="primary", icon=":material/play_arrow:", key="gen_all_go"):
-        queue([int(r["id"]) for r in chosen], mode, estimate)
-    if right.button("Cancel", key="gen_all_cancel"):
-        close_dialog()
-        st.rerun()
-
-
 def generation_actions(page: ScenarioPage, selected: list[int]) -> None:
     """The buttons under the table; "all" and "failed" mean every row the filters keep, on any page."""
     todo, failed = flt.with_status(filters, "not_generated"), flt.with_status(filters, "failed")
@@ -321,7 +184,7 @@ def generation_actions(page: ScenarioPage, selected: list[int]) -> None:
         disabled=bool(gen_off) or not selected,
         help=gen_off or "Generate the selected rows now.",
     ):
-        queue(selected)
+        queue(store, settings, selected)
     if cols[1].button(
         f"Generate all not generated ({n_todo:,})",
         icon=":material/playlist_play:",
@@ -338,7 +201,7 @@ def generation_actions(page: ScenarioPage, selected: list[int]) -> None:
         disabled=bool(gen_off) or not n_failed,
         help=gen_off or "Generate the failed rows the filters keep again.",
     ):
-        queue([int(r["id"]) for r in store.list_scenarios(failed)] if failed is not None else [])
+        queue(store, settings, [int(r["id"]) for r in store.list_scenarios(failed)] if failed is not None else [])
     if gen_off:
         st.caption(":material/cloud_off: " + gen_off)
 
@@ -504,19 +367,15 @@ def table_area(live: bool) -> None:
     generation_actions(page, selected)
 
 
-flash = st.session_state.get(FLASH_KEY)
-if flash:  # shown for a few seconds: the table's refresh may rerun the page right away
-    (st.error if flash[0] == "error" else st.success)(flash[1])
-    if time.time() - flash[2] > 8:
-        del st.session_state[FLASH_KEY]
+job_flash()
 if runner.active_jobs(store):
     st.fragment(table_area, run_every=max(2.0, 3 * st.session_state.get("scn_load_s", 0.0)))(True)
 else:
     table_area(False)
 
 if st.session_state.get(CONFIRM_KEY):
-    confirm_generate_all(st.session_state[CONFIRM_KEY])
-planning_panel(expanded=False)
+    confirm_generate_all(store, settings, tax, st.session_state[CONFIRM_KEY])
+planning_panel(store, tax, expanded=False)
 
 # -- the detail of one scenario ----------------------------------------------------------------------
 write_url()  # the table may have opened another scenario or page: the address says which
@@ -526,87 +385,4 @@ st.divider()
 if scenario is None:
     st.caption("Select a row to see its parameters and conversation here.")
     st.stop()
-
-n = {
-    d: names(tax, d)
-    for d in ("personas", "arcs", "topics", "intents", "tones", "outcomes", "emotions", "topic_clusters")
-}
-title = st.columns([5, 1])
-title[0].subheader(
-    escape_markdown(
-        f"#{scenario['id']} · {n['personas'].get(scenario['persona'], scenario['persona'])} · "
-        f"{n['topics'].get(scenario['topic'], scenario['topic'])}"
-    )
-)
-with title[1]:
-    status_badge(scenario["status"])
-    st.session_state[DETAIL_KEY] = (int(scenario["id"]), scenario["status"])
-    busy = scenario["status"] in ("queued", "generating")
-    if st.button(
-        "Generate again" if scenario.get("conversation_id") else "Generate",
-        icon=":material/play_arrow:",
-        key="gen_one",
-        disabled=bool(gen_off) or busy,
-        help=gen_off
-        or (
-            "It is queued or being generated."
-            if busy
-            else "Generate this scenario's conversation now (a new version if it has one)."
-        ),
-    ):
-        queue([scenario["id"]])
-
-params = {
-    "Tier": next((t.name for t in tax.tiers if t.id == scenario["tier"]), scenario["tier"]),
-    "Persona": n["personas"].get(scenario["persona"], scenario["persona"]),
-    "Emotional arc": n["arcs"].get(scenario["emotional_arc"], scenario["emotional_arc"]),
-    "Emotion": " → ".join(n["emotions"].get(scenario[end], "?") for end in ("start_emotion", "end_emotion")),
-    "Content category": n["topic_clusters"].get(scenario["topic_cluster"], scenario["topic_cluster"]),
-    "Topic": n["topics"].get(scenario["topic"], scenario["topic"]),
-    "Intent": n["intents"].get(scenario["intent"], scenario["intent"]),
-    "Tone": n["tones"].get(scenario["tone"], scenario["tone"]),
-    "Outcome": n["outcomes"].get(scenario["outcome_type"], scenario["outcome_type"]),
-    "Quality score": "—" if scenario["quality_score"] is None else f"{scenario['quality_score']:g}/10",
-    "Origin": scenario.get("origin") or "planned",
-}
-left, right = st.columns([1, 2])
-with left:
-    st.dataframe(
-        pd.DataFrame({"Parameter": list(params), "Value": [str(v) for v in params.values()]}),
-        hide_index=True,
-        width="stretch",
-        height=38 + 35 * len(params),
-    )
-    if scenario.get("context"):
-        st.markdown("**Situation**")
-        st.markdown(escape_markdown(scenario["context"]))
-with right:
-    versions = store.conversation_versions(scenario["id"])
-    failure = store.last_failure(scenario["id"]) if scenario["status"] == "failed" else None
-    if failure:
-        st.error(failure_line(failure), icon=":material/error:")
-    if not versions:
-        st.info("This scenario has no conversation yet.", icon=":material/hourglass_empty:")
-    else:
-        labels = {
-            c.id: f"Version {len(versions) - i}"
-            + (" (current)" if i == 0 else "")
-            + f" · {vocab.DEMO_LABEL if vocab.is_demo(c.provenance.model) else c.provenance.source}"
-            + f" · {c.provenance.created_at:%Y-%m-%d}"
-            for i, c in enumerate(versions)
-        }
-        chosen = (
-            st.selectbox("Conversation", list(labels), format_func=labels.__getitem__, key=f"ver_{scenario['id']}")
-            if len(versions) > 1
-            else versions[0].id
-        )
-        conv = next(c for c in versions if c.id == chosen)
-        st.caption(
-            escape_markdown(
-                f"{len(conv.turns)} turns · review: {conv.review.status.replace('_', ' ')}"
-                + (f" · model {conv.provenance.model}" if conv.provenance.model else "")
-            )
-        )
-        if vocab.is_demo(conv.provenance.model):
-            badge(vocab.DEMO_LABEL, "violet")  # replayed without a key: not for training, left out of exports
-        render_chat(conv.current_turns(), tax)
+scenario_detail(store, settings, tax, scenario, gen_off)
