@@ -13,7 +13,6 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lib.config import ConfigError, Settings
-from lib.core import files
 from lib.core.seeds import load_seeds
 from lib.core.taxonomy import TaxonomyError, load_taxonomy
 from lib.generation.pricing import PriceError, load_prices

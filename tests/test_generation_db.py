@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,6 @@ import pytest
 
 from lib.generation.engine import generate_one
 from lib.generation.llm import LLMSettings
-from lib.store.boot import import_seeds
 from lib.store.postgres import PostgresStore
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import check_conversation
