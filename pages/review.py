@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 import lib.review as rv
+from lib.core import vocabulary as vocab
 from lib.store import StoreError
 from lib.ui import nav, near_duplicates, quality, resources
 from lib.ui import review_actions as act
@@ -161,6 +162,8 @@ def queue_view() -> None:
         f":gray-badge[{rv.SOURCE_LABELS.get(view.conversation.provenance.source, 'Conversation')}]",
         f":gray-badge[Version {view.row.get('version', 1)}]",
     ]
+    if vocab.is_demo(view.conversation.provenance.model):  # replayed without a key: left out of exports
+        badges.append(f":violet-badge[:material/smart_display: {vocab.DEMO_LABEL}]")
     if view.is_seed_example:
         badges.append(":violet-badge[:material/star: Seed example]")
     if not view.is_current:

@@ -397,3 +397,22 @@ def test_a_conversation_opened_by_link(store: PostgresStore) -> None:
     assert current(at) == "seed-03"
     assert "Opened by link: the queue is empty" in texts(at)
 
+
+
+def test_a_demo_replay_conversation_wears_its_badge(store: PostgresStore) -> None:
+    from lib.core.vocabulary import DEMO_LABEL, DEMO_MODEL
+    from tests.quality_data import approvable
+
+    [real] = generate(store, 1, prefix="real")
+    row = store.list_scenarios({"status": ["not_generated"], "tier": ["template"]})[0]
+    demo = approvable(row, "demo-0")
+    demo.provenance.model = DEMO_MODEL  # what a demo replay stores
+    store.save_generated(demo, scenario_id=row["id"])
+    at = open_page()
+    seen: dict[str, bool] = {}
+    while len(seen) < 2:
+        header = next(m.value for m in at.markdown if ":gray-badge[Version" in m.value)
+        seen[current(at)] = DEMO_LABEL in header
+        if len(seen) < 2:
+            at = click(at, "Next")
+    assert seen == {real.id: False, "demo-0": True}
