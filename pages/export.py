@@ -101,6 +101,12 @@ no_near_dup = st.toggle(
     help="Of each cluster of conversations that repeat each other (listed on the Coverage page), keep only the "
     "earliest.",
 )
+include_demo = st.toggle(
+    "Include demo replays",
+    key="export_include_demo",
+    help="Conversations a demo replay stored without an API key are for showing the workflow, not for "
+    "training: they are left out unless this is on.",
+)
 
 try:
     counts = store.export_counts(filters)
@@ -255,6 +261,7 @@ if st.button("Build export", type="primary", disabled=problem is not None, icon=
             min_ratings=min_ratings,
             no_hard_failures=no_hard,
             no_near_duplicates=no_near_dup,
+            include_demo=include_demo,
         )
         with st.spinner(f"Exporting {matching} conversations…"):
             result = ex.run(store, options, tax, dest, make_zip=make_zip)

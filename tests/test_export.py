@@ -599,3 +599,21 @@ def test_load_files_names_the_bad_file_and_line(tmp_path: Path, seeds: list[Conv
 def test_nothing_left_after_all_but_rejected_says_how_to_take_them(db_tax: Taxonomy) -> None:
     msg = ex.explain_empty(ex.ExportOptions(selection="all"), db_tax, {"rejected": 3}, 3)
     assert "There are 3 conversations (3 rejected)" in msg and "'Custom filter' with the Rejected status" in msg
+
+
+def test_cli_leaves_demo_replays_out_unless_asked(tmp_path: Path) -> None:
+    from lib.core.vocabulary import DEMO_MODEL
+
+    source = tmp_path / "conversations"
+    source.mkdir()
+    for n, path in enumerate(sorted((ROOT / "seeds").glob("seed-*.json"))[:3]):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if n == 0:  # one of the three as a demo replay stored it
+            doc["provenance"]["model"] = DEMO_MODEL
+        (source / path.name).write_text(json.dumps(doc), encoding="utf-8")
+    without = cli("--from", str(source), "--out", str(tmp_path / "without"), "--no-zip")
+    assert without.returncode == 0, without.stderr
+    assert "exported 2 conversations" in without.stdout
+    with_demo = cli("--from", str(source), "--out", str(tmp_path / "with"), "--no-zip", "--include-demo")
+    assert with_demo.returncode == 0, with_demo.stderr
+    assert "exported 3 conversations" in with_demo.stdout

@@ -2,7 +2,8 @@
 
     python -m lib export [--out DIR] [--selection approved|all|custom] [--filter persona=a,b ...]
                          [--review-status approved ...] [--min-rating 3] [--min-rating safety=4 ...]
-                         [--no-hard-failures] [--no-near-duplicates] [--formats all|full_jsonl,messages,...]
+                         [--no-hard-failures] [--no-near-duplicates] [--include-demo]
+                         [--formats all|full_jsonl,messages,...]
                          [--eval-ratio 0.1] [--seed 0] [--weights] [--license other] [--name NAME]
                          [--from PATH] [--no-zip] [--preview N]
 
@@ -122,6 +123,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
         action="store_true",
         help="of each cluster of conversations that repeat each other, export only the earliest",
     )
+    parser.add_argument(
+        "--include-demo",
+        action="store_true",
+        help="keep the conversations a demo replay stored (left out by default: they are not for training)",
+    )
     parser.add_argument("--formats", default="all", help=f"all, or a comma list of {', '.join(FORMATS)}")
     parser.add_argument("--eval-ratio", type=float, default=0.1, help="share of scenarios in eval, 0-0.5 (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="split seed; the same seed gives the same split")
@@ -164,6 +170,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
             min_ratings=min_ratings,
             no_hard_failures=args.no_hard_failures,
             no_near_duplicates=args.no_near_duplicates,
+            include_demo=args.include_demo,
             formats=_parse_formats(args.formats),
             eval_ratio=args.eval_ratio,
             seed=args.seed,
