@@ -125,11 +125,10 @@ def job_label(job: dict) -> str:
     # job grows, so its size is left out).
     mode = "economy batch" if job.get("kind") == "batch" else "realtime"
     by = f" · by {job['created_by']}" if job.get("created_by") else ""
-    what = vocab.JOB_TASKS[job.get("task") or "generate"].label
-    what += (
-        f" after job #{job['follows_job_id']}"
+    what = (
+        f"{vocab.JOB_TASKS[job.get('task') or 'generate'].label} after job #{job['follows_job_id']}"
         if job.get("follows_job_id")
-        else f" {job['total_items']:,} conversations"
+        else runner.job_title(job)  # a demo replay says so here too
     )
     return f"#{job['id']} · {mode} · {what} · {when(job['created_at'])}{by}"
 

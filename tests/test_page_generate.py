@@ -225,3 +225,13 @@ def test_rate_conversations_not_rated_yet_asks_first_then_the_job_shows_like_any
     assert "Every current conversation has a rating from the quality judge" in texts(at)
     assert button(at, "Rate conversations not rated yet").disabled
     assert len([r for r in keyed.message_requests()]) == 10
+
+
+def test_a_demo_replay_job_says_so_in_the_job_list(db: PostgresStore) -> None:
+    from lib.generation.jobs import start_demo_job
+
+    job_id, queued = start_demo_job(db, 2)
+    at = run(page(GENERATE))
+    box = at.selectbox(key="br_job")
+    assert queued == 2 and box.value == job_id
+    assert any(option.startswith(f"#{job_id} · realtime · Demo replay: generate 2 conversations") for option in box.options)
