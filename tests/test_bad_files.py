@@ -76,7 +76,7 @@ def test_an_unreadable_file_gets_advice_for_its_cause_not_deletion(tmp_path: Pat
 # -- secrets.toml, the taxonomy, the seeds ----------------------------------------------------------
 def test_a_bad_secrets_file_names_the_line_and_never_the_value(tmp_path: Path) -> None:
     path = tmp_path / "secrets.toml"
-    path.write_text('BRIGHTRUN_MODEL = "x"\nANTHROPIC_API_KEY = sk-ant-unquoted-secret-value\n', encoding="utf-8")
+    path.write_text('BRIGHTRUN_MODEL = "x"\nANTHROPIC_API_KEY = fake-unquoted-secret-value\n', encoding="utf-8")
     with pytest.raises(ConfigError) as exc:
         Settings.load(env={}, secrets_file=path)
     message = one_line(str(exc.value))

@@ -163,7 +163,7 @@ def closed_port() -> int:
 def test_an_unreachable_endpoint_is_named_before_any_item_is_spent(
     page, seeded_database: Callable[[], AbstractContextManager[str]]
 ) -> None:
-    env = {"ANTHROPIC_API_KEY": "sk-ant-test-unreachable", "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
+    env = {"ANTHROPIC_API_KEY": "fake-ak-test-unreachable", "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
     with seeded_database() as dsn, running_app(dsn, env) as app:
         generate_first_rows(page, app.url, 2)
         page.get_by_text("Nothing was started: The API endpoint could not be reached").wait_for(timeout=20_000)

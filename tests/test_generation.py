@@ -277,7 +277,7 @@ def test_no_log_row_holds_the_key(fake: FakeAnthropic, tax: Taxonomy, seeds: dic
 
 
 def test_redact_walks_nested_values() -> None:
-    secret = "sk-ant-secret-123456"
+    secret = "fake-ak-secret-123456"
     value = {"a": [secret, {"b": "x" + secret + "y"}], "c": 3}
     assert redact(value, [secret]) == {"a": ["[redacted]", {"b": "x[redacted]y"}], "c": 3}
 

@@ -224,5 +224,5 @@ def test_the_prefix_is_the_model_and_the_cached_system_blocks_and_the_account_hi
     assert prefix_key({**cached, "model": "n"}) != prefix_key(cached)
     assert prefix_key({"model": "m", "system": [{"type": "text", "text": "S"}]}) is None
     assert prefix_key({"model": "m", "system": "S"}) is None
-    key = account_key("sk-ant-secret", None)
-    assert "secret" not in key and key == account_key("sk-ant-secret", None) != account_key("other", None)
+    key = account_key("fake-ak-secret", None)
+    assert "secret" not in key and key == account_key("fake-ak-secret", None) != account_key("other", None)

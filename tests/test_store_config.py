@@ -17,11 +17,11 @@ def write_secrets(tmp_path: Path, text: str) -> Path:
 
 def test_env_wins_over_secrets_and_empty_counts_as_unset(tmp_path: Path) -> None:
     secrets = write_secrets(tmp_path, 'BRIGHTRUN_MODEL = "from-secrets"\nBRIGHTRUN_CONCURRENCY = 3\n'
-                                      'ANTHROPIC_API_KEY = "sk-ant-from-secrets"\n[connections.x]\nurl = "ignored"\n')
+                                      'ANTHROPIC_API_KEY = "fake-ak-from-secrets"\n[connections.x]\nurl = "ignored"\n')
     s = Settings.load(env={"BRIGHTRUN_MODEL": "from-env", "ANTHROPIC_API_KEY": ""}, secrets_file=secrets)
     assert s.model == "from-env"
     assert s.concurrency == 3
-    assert s.anthropic_api_key is not None and s.anthropic_api_key.get_secret_value() == "sk-ant-from-secrets"
+    assert s.anthropic_api_key is not None and s.anthropic_api_key.get_secret_value() == "fake-ak-from-secrets"
     assert s.has_api_key
 
 
@@ -37,7 +37,7 @@ def test_defaults_give_the_embedded_store_in_dot_data(tmp_path: Path) -> None:
 
 
 def test_secrets_never_appear_in_repr_or_str() -> None:
-    s = Settings(anthropic_api_key="sk-ant-very-secret", database_url="postgresql://u:pw-secret@db.example.com:5432/app",
+    s = Settings(anthropic_api_key="fake-ak-very-secret", database_url="postgresql://u:pw-secret@db.example.com:5432/app",
                  supabase_key="eyJ-secret")
     for text in (repr(s), str(s), s.model_dump_json()):
         assert "very-secret" not in text and "pw-secret" not in text and "eyJ-secret" not in text

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 MASK = "[redacted]"
 # Shorter values would match ordinary words ("postgres"); real keys and generated passwords are longer.
 MIN_SECRET_LENGTH = 12
-# Anthropic keys (sk-ant-api03-..., sk-ant-admin01-...), masked even when they are not this process's
+# Anthropic keys (the prefix sk-ant- then the kind of key and its secret part), masked even when they are not this process's
 # key: a key pasted into a note or echoed by a proxy is still a key.
 KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
 
