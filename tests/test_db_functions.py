@@ -459,7 +459,7 @@ def test_logs_and_prompt_templates(store: PostgresStore, db_tax: Taxonomy) -> No
                                    "cost_usd": 0.001, "duration_ms": 1200, "template_sha256": sha})
     assert log_id > 0
     with pytest.raises(InvalidInput, match="unknown column 'api_key'"):
-        store.log_generation({"outcome": "ok", "api_key": "sk-ant-secret"})
+        store.log_generation({"outcome": "ok", "api_key": "fake-ak-secret"})
     with pytest.raises(InvalidInput, match="generation_logs_outcome_check"):
         store.log_generation({"outcome": "meh"})
     assert store.counts()["generation_logs"] == 1

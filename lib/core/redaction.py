@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 MASK = "[redacted]"
 # Shorter values would match ordinary words ("postgres"); real keys and generated passwords are longer.
 MIN_SECRET_LENGTH = 12
-# Anthropic keys (the prefix sk-ant- then the kind of key and its secret part), masked even when they are not this process's
-# key: a key pasted into a note or echoed by a proxy is still a key.
+# Anthropic keys (the prefix sk-ant-, then the kind of key and its secret part), masked even when they
+# are not this process's key: a key pasted into a note or echoed by a proxy is still a key.
 KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
 
 _lock = threading.Lock()
