@@ -100,6 +100,14 @@ def _counted(counter: TokenCounter | None, model: str, system: str, user: str) -
     return max(1, round(len(system + user) / 4)), False
 
 
+def _prompt_tokens(counter: TokenCounter | None, model: str, system: str, user: str) -> tuple[int, int, bool]:
+    """(system tokens, user tokens, both counted by the API?) of one prompt: the system prompt is counted
+    alone so that its cached share can be priced apart."""
+    system_n, ok1 = _counted(counter, model, system, ".")
+    whole_n, ok2 = _counted(counter, model, system, user)
+    return system_n, max(1, whole_n - system_n), ok1 and ok2
+
+
 def _stats(store: Store, llm_settings: LLMSettings) -> dict[str, Any]:
     return store.generation_stats(llm_settings.model)
 
@@ -142,15 +150,9 @@ def judge_cost(
     cost, counted = 0.0, counter is not None
     if sample is not None:
         plan = build_judge_prompt(sample, tax)
-        system_n, ok1 = _counted(counter, llm_settings.model, plan.system, ".")
-        whole_n, ok2 = _counted(counter, llm_settings.model, plan.system, plan.user)
-        counted = ok1 and ok2
+        system_n, user_n, counted = _prompt_tokens(counter, llm_settings.model, plan.system, plan.user)
         if price is not None:  # the system prompt is the same for every rating: read from the cache
-            cost = (
-                max(1, whole_n - system_n) * price.input
-                + system_n * price.cache_read
-                + JUDGE_OUTPUT_TOKENS * price.output
-            ) / 1_000_000
+            cost = (user_n * price.input + system_n * price.cache_read + JUDGE_OUTPUT_TOKENS * price.output) / 1_000_000
     basis = (
         "the judge's request counted for a seed conversation"
         if counted
@@ -181,8 +183,7 @@ def estimate_job(
     the expected regenerations when `quality` (None: the app's settings) has them. See the module docstring."""
     quality = policy_in_force() if quality is None else quality
     n = len(scenarios)
-    prices = llm_settings.prices
-    discount = prices.batch_discount if mode == "batch" else 0.0
+    paid = llm_settings.prices.paid_share(batch=mode == "batch")
     stats = _stats(store, llm_settings)
     history = int(stats.get("conversations") or 0)
     calls_per_conv = 1.0
@@ -225,18 +226,34 @@ def estimate_job(
         if quality.regenerate_on_low_rating:
             per_regen = judge.low_share * (per_conv + per_judge)
             basis += f"; {judge.low_share:.0%} expected to be generated once more after a low rating"
-    per_conv_final = (per_conv + per_judge + per_regen) * (1 - discount)
-    parts = {"judge_cost_usd": per_judge * (1 - discount) * n, "regeneration_cost_usd": per_regen * (1 - discount) * n}
-    if mode == "batch":
-        return Estimate(n, mode, per_conv_final * n, per_conv_final, None, basis, **parts)
+    seconds = (
+        None if mode == "batch" else _seconds(n, seconds_per_conv, calls_per_conv, out_per_call, concurrency, stats)
+    )
+    return _estimate(n, mode, seconds, basis, paid=paid, generation=per_conv, judge=per_judge, regeneration=per_regen)
+
+
+def _estimate(
+    n: int,
+    mode: str,
+    seconds: float | None,
+    basis: str,
+    *,
+    paid: float,
+    generation: float,
+    judge: float,
+    regeneration: float,
+) -> Estimate:
+    """n conversations at these full-price costs each, of which `paid` is charged."""
+    each = (generation + judge + regeneration) * paid
     return Estimate(
         n,
         mode,
-        per_conv_final * n,
-        per_conv_final,
-        _seconds(n, seconds_per_conv, calls_per_conv, out_per_call, concurrency, stats),
+        each * n,
+        each,
+        seconds,
         basis,
-        **parts,
+        judge_cost_usd=judge * paid * n,
+        regeneration_cost_usd=regeneration * paid * n,
     )
 
 
@@ -281,7 +298,7 @@ def estimate_judge(
     """What rating `count` conversations will cost and take (a rating job), with the regenerations the
     low ratings are expected to trigger when that is on (None: the app's settings)."""
     quality = policy_in_force() if quality is None else quality
-    discount = llm_settings.prices.batch_discount if mode == "batch" else 0.0
+    paid = llm_settings.prices.paid_share(batch=mode == "batch")
     stats = _stats(store, llm_settings)
     judge = judge_cost(store, llm_settings, tax=tax, seeds=seeds, counter=counter, stats=stats)
     basis = judge.basis
@@ -289,15 +306,14 @@ def estimate_judge(
     if quality.regenerate_on_low_rating and stats.get("cost_usd") is not None:
         per_regen = judge.low_share * (float(stats["cost_usd"]) + judge.cost_usd)
         basis += f"; {judge.low_share:.0%} expected to be generated once more (if generated and not reviewed yet)"
-    per = (judge.cost_usd + per_regen) * (1 - discount)
-    parts = {
-        "judge_cost_usd": judge.cost_usd * (1 - discount) * count,
-        "regeneration_cost_usd": per_regen * (1 - discount) * count,
-    }
-    if mode == "batch":
-        return Estimate(count, mode, per * count, per, None, basis, **parts)
-    seconds = _seconds(count, judge.seconds * judge.calls, judge.calls, JUDGE_OUTPUT_TOKENS, concurrency, stats)
-    return Estimate(count, mode, per * count, per, seconds, basis, **parts)
+    seconds = (
+        None
+        if mode == "batch"
+        else _seconds(count, judge.seconds * judge.calls, judge.calls, JUDGE_OUTPUT_TOKENS, concurrency, stats)
+    )
+    return _estimate(
+        count, mode, seconds, basis, paid=paid, generation=0.0, judge=judge.cost_usd, regeneration=per_regen
+    )
 
 
 @dataclass(frozen=True)
@@ -357,10 +373,8 @@ def _token_estimate(
     for rows in by_tier.values():
         sample = scenario_from_row(rows[0])
         plan = build_prompt(sample, tax, seeds)
-        system_n, ok1 = _counted(counter, llm_settings.model, plan.system, ".")
-        whole_n, ok2 = _counted(counter, llm_settings.model, plan.system, plan.user)
-        all_counted = all_counted and ok1 and ok2
-        user_n = max(1, whole_n - system_n)
+        system_n, user_n, counted = _prompt_tokens(counter, llm_settings.model, plan.system, plan.user)
+        all_counted = all_counted and counted
         turns = sum(target_turns(scenario_from_row(r), tax) for r in rows[:50]) / min(len(rows), 50)
         out = turns * OUTPUT_TOKENS_PER_TURN
         if price is None:

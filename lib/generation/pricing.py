@@ -33,6 +33,10 @@ class PriceTable:
     batch_discount: float = 0.5
     source: str = ""
 
+    def paid_share(self, *, batch: bool) -> float:
+        """The share of the list price a request pays: less the batch discount when it goes in a batch."""
+        return 1 - self.batch_discount if batch else 1.0
+
     def price_for(self, model: str) -> ModelPrice | None:
         """Exact id, else the longest id the model starts with (dated ids such as claude-x-20250929)."""
         if model in self.models:
@@ -54,9 +58,7 @@ class PriceTable:
             + cache_write_1h_tokens * price.cache_write_1h
             + usage.cache_read_input_tokens * price.cache_read
         ) / 1_000_000
-        if batch:
-            total *= 1 - self.batch_discount
-        return total
+        return total * self.paid_share(batch=batch)
 
 
 class PriceError(ValueError):
