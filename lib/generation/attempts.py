@@ -42,6 +42,19 @@ class AttemptLog:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
+    def of_prompt_error(cls, exc: Exception, *, purpose: str, model: str, parameters: dict[str, Any]) -> AttemptLog:
+        """A call never made: its prompt could not be built."""
+        return cls(
+            attempt=1,
+            purpose=purpose,
+            outcome="error",
+            model=model,
+            template=None,
+            parameters=parameters,
+            error=str(exc),
+        )
+
+    @classmethod
     def of_error(
         cls,
         exc: LLMError,

@@ -133,14 +133,8 @@ async def generate_conversation(
         plan = build_prompt(scenario, tax, seeds, feedback=feedback, templates=templates, variation_seed=variation_seed)
     except PromptError as exc:
         attempts.append(
-            AttemptLog(
-                attempt=1,
-                purpose="generate",
-                outcome="error",
-                model=settings.model,
-                template=None,
-                parameters=scenario.model_dump(mode="json"),
-                error=str(exc),
+            AttemptLog.of_prompt_error(
+                exc, purpose="generate", model=settings.model, parameters=scenario.model_dump(mode="json")
             )
         )
         return GenerationResult(False, None, None, attempts, reason=str(exc), cause="prompt")

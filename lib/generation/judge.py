@@ -245,14 +245,8 @@ async def ajudge_conversation(
     except PromptError as exc:
         result.reason = str(exc)
         result.attempts.append(
-            AttemptLog(
-                attempt=1,
-                purpose="judge",
-                outcome="error",
-                model=settings.model,
-                template=None,
-                parameters={"conversation_id": conv.id},
-                error=str(exc),
+            AttemptLog.of_prompt_error(
+                exc, purpose="judge", model=settings.model, parameters={"conversation_id": conv.id}
             )
         )
         return result

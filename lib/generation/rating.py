@@ -56,10 +56,7 @@ class QualityPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> QualityPolicy:
         """From lib.config.Settings (judge_on, regenerate_on_low_rating_on)."""
-        return cls(
-            judge=bool(getattr(settings, "judge_on", False)),
-            regenerate_on_low_rating=bool(getattr(settings, "regenerate_on_low_rating_on", False)),
-        )
+        return cls(judge=settings.judge_on, regenerate_on_low_rating=settings.regenerate_on_low_rating_on)
 
     def for_job(self, job_settings: Mapping[str, Any] | None) -> QualityPolicy:
         """The policy a job was started with (kept in its settings, so the estimate shown then holds
