@@ -393,3 +393,14 @@ def test_live_generates_one_valid_conversation(tax: Taxonomy, seeds: dict[str, C
     assert result.ok, result.reason
     assert result.report is not None and result.report.passed
     assert result.usage.output_tokens > 0 and result.cost_usd > 0
+
+
+def test_a_prompt_that_cannot_be_built_is_logged_and_sends_nothing(fake: FakeAnthropic, tax: Taxonomy,
+                                                                    seeds: dict[str, Conversation]) -> None:
+    sc = template_scenario().model_copy(update={"persona": "nobody"})
+    result = run(fake, tax, seeds, sc)
+    assert not result.ok and result.cause == "prompt" and "persona 'nobody'" in (result.reason or "")
+    [attempt] = result.attempts
+    assert (attempt.purpose, attempt.outcome, attempt.template) == ("generate", "error", None)
+    assert attempt.parameters["persona"] == "nobody" and attempt.error == result.reason
+    assert not fake.requests
