@@ -241,9 +241,14 @@ ACTIVE_JOB_STATUSES = ("queued", "running")
 LIVE_OUTCOMES = ("queued", "running", "stopping")  # the page follows these on a timer
 
 
+def job_outcome(job: Mapping[str, Any]) -> str:
+    """How the job reads to a person: v_generation_jobs.outcome, its status on a row without one."""
+    return str(job.get("outcome") or job.get("status"))
+
+
 def is_live(job: Mapping[str, Any]) -> bool:
     """Does the job still change by itself: running, or stopped with items in flight (v_generation_jobs.outcome)?"""
-    return str(job.get("outcome") or job.get("status")) in LIVE_OUTCOMES
+    return job_outcome(job) in LIVE_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -360,7 +365,7 @@ def progress(job: Mapping[str, Any], *, now: datetime | None = None) -> Progress
         job_id=int(job["id"]),
         kind=str(job.get("kind") or "realtime"),
         status=str(job.get("status")),
-        outcome=str(job.get("outcome") or job.get("status")),
+        outcome=job_outcome(job),
         total=int(job.get("total_items") or 0),
         succeeded=succeeded,
         failed=failed,
@@ -437,7 +442,7 @@ _seen_lock = threading.Lock()
 def note_job_state(job: Mapping[str, Any]) -> None:
     """One line in the server log when a job's outcome changes (as this process sees it): started,
     running, stopping, stopped, completed (with failures), failed with its reason."""
-    job_id, outcome = int(job["id"]), str(job.get("outcome") or job.get("status"))
+    job_id, outcome = int(job["id"]), job_outcome(job)
     with _seen_lock:
         before = _seen.get(job_id)
         if before == outcome:
@@ -473,6 +478,7 @@ __all__ = [
     "is_demo_job",
     "is_live",
     "item_title",
+    "job_outcome",
     "job_settings",
     "job_title",
     "note_job_state",
