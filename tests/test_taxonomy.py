@@ -87,9 +87,12 @@ def first_emotion_id(folder: Path) -> str:
          r"emotions.yaml: emotions\[1\].sub_emotions\[\d+\]: sub-emotion '\w+' is already in the"),
         ("targets.yaml", lambda d: d["targets"]["quality"].update(min_turns=20),
          r"targets.yaml: targets.quality.min_turns: 20 is above max_turns"),
+        ("contexts.yaml", lambda d: d["edge_cases"].append(dict(d["edge_cases"][0])),
+         r"contexts.yaml: edge_cases\[\d+\].id: duplicate id"),
     ],
     ids=["unknown-emotion-in-arc", "duplicate-id", "out-of-range", "missing-field", "unknown-strategy",
-         "unknown-suited-strategy", "missing-dimension", "duplicate-sub-emotion", "bad-quality-rule"],
+         "unknown-suited-strategy", "missing-dimension", "duplicate-sub-emotion", "bad-quality-rule",
+         "duplicate-id-last-dimension"],
 )
 def test_bad_taxonomy_fails_with_one_line_naming_file_and_key(broken: Path, filename, change, expected) -> None:
     edit(broken, filename, change)
