@@ -36,6 +36,12 @@ def test_every_emotion_has_a_distinct_colour(tax: Taxonomy) -> None:
     assert len(set(colours)) == len(colours)
 
 
+def test_names_are_display_names_in_taxonomy_order_topics_across_clusters(tax: Taxonomy) -> None:
+    assert list(tax.names("tiers").values()) == [t.name for t in tax.tiers]
+    topics = [t for c in tax.topic_clusters for t in c.topics]
+    assert tax.names("topics") == {t.id: t.name for t in topics} and len(tax.names("topics")) == len(topics)
+
+
 def test_a_second_vertical_loads_with_no_code_change() -> None:
     support = load_taxonomy(SUPPORT)
     assert support.vertical.id != "financial_planning"

@@ -335,6 +335,10 @@ class Taxonomy(BaseModel):
     def ids(self, dimension: str) -> list[str]:
         return list(self.by_id(dimension))
 
+    def names(self, dimension: str) -> dict[str, str]:
+        """id -> display name, in taxonomy order."""
+        return {k: v.name for k, v in self.by_id(dimension).items()}
+
     def counts(self) -> dict[str, int]:
         counts = {d: len(self.ids(d)) for d in DIMENSIONS}
         counts["sub_emotions"] = sum(len(e.sub_emotions) for e in self.emotions)
