@@ -40,7 +40,7 @@ import psycopg  # noqa: E402
 import lib.coverage as coverage  # noqa: E402
 from bench._database import fresh_store  # noqa: E402
 from bench._timing import median_ms  # noqa: E402
-from bench.bench_db import conversation_for, random_rows  # noqa: E402  (the same synthetic rows as the db bench)
+from bench.bench_db import add_random_scenarios, conversation_for  # noqa: E402  (the same synthetic rows as the db bench)
 from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 from lib.store.postgres import PostgresStore  # noqa: E402
 
@@ -88,12 +88,7 @@ def parallel(fn: Callable[[Any], Any], items: list[Any], threads: int = 4) -> No
 
 def fill(store: PostgresStore, tax: Taxonomy, n_conversations: int, n_planned: int, seed: int) -> None:
     rng = random.Random(seed)
-    have = store.counts()["scenarios"]
-    want = n_conversations + n_planned
-    started = time.perf_counter()
-    for start in range(0, max(want - have, 0), 1000):
-        store.add_scenarios(random_rows(tax, min(1000, want - have - start), rng), plan_batch="bench")
-    print(f"  added {want - have} scenarios in {time.perf_counter() - started:.1f} s")
+    add_random_scenarios(store, tax, n_conversations + n_planned, rng)
 
     rows = [r for r in store.list_scenarios() if r["conversation_id"] is None]
     chosen = rng.sample(rows, min(n_conversations - (store.counts()["conversations"]), len(rows)))

@@ -93,13 +93,18 @@ def conversation_for(row: dict[str, Any], conv_id: str, tax: Taxonomy, rng: rand
     })
 
 
-def fill(store: PostgresStore, tax: Taxonomy, n_scenarios: int, n_conversations: int, seed: int) -> None:
-    rng = random.Random(seed)
+def add_random_scenarios(store: PostgresStore, tax: Taxonomy, want: int, rng: random.Random) -> None:
+    """Random scenarios until the table holds `want`, a thousand per call as the planner adds them."""
     have = store.counts()["scenarios"]
     started = time.perf_counter()
-    for start in range(0, max(n_scenarios - have, 0), 1000):
-        store.add_scenarios(random_rows(tax, min(1000, n_scenarios - have - start), rng), plan_batch="bench")
-    print(f"  added {n_scenarios - have} scenarios in {time.perf_counter() - started:.1f} s")
+    for start in range(0, max(want - have, 0), 1000):
+        store.add_scenarios(random_rows(tax, min(1000, want - have - start), rng), plan_batch="bench")
+    print(f"  added {want - have} scenarios in {time.perf_counter() - started:.1f} s")
+
+
+def fill(store: PostgresStore, tax: Taxonomy, n_scenarios: int, n_conversations: int, seed: int) -> None:
+    rng = random.Random(seed)
+    add_random_scenarios(store, tax, n_scenarios, rng)
 
     rows = [r for r in store.list_scenarios() if r["conversation_id"] is None]
     chosen = rng.sample(rows, min(n_conversations, len(rows)))

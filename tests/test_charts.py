@@ -71,6 +71,16 @@ def test_heatmap_fills_the_grid_and_labels_rows_with_their_colour() -> None:
     assert fig.layout.xaxis.title.text == "Strategy" and fig.layout.yaxis.title.text == "Emotion"
 
 
+def test_heatmap_axes_default_to_the_order_names_first_appear() -> None:
+    frame = pd.DataFrame({"e": ["Shame", "Anxiety", "Shame"], "s": ["Reframing", "Reframing", "Normalizing"],
+                          "count": [2.0, 3.0, 1.0]})
+    fig = charts.heatmap(frame, x="s", y="e", title="Emotion × strategy", x_title="Strategy", y_title="Emotion",
+                         unit="replies")
+    assert list(fig.layout.xaxis.ticktext) == ["Reframing", "Normalizing"]
+    assert list(fig.layout.yaxis.ticktext) == ["Shame", "Anxiety"]
+    assert [list(r) for r in fig.data[0].z] == [[2.0, 1.0], [3.0, 0.0]]
+
+
 def test_funnel_quality_and_corrections() -> None:
     fun = charts.funnel(pd.DataFrame({"stage": ["planned", "generated", "approved"],
                                       "name": ["Planned", "Generated", "Approved"], "count": [90.0, 10.0, 8.0],

@@ -36,6 +36,12 @@ def test_every_emotion_has_a_distinct_colour(tax: Taxonomy) -> None:
     assert len(set(colours)) == len(colours)
 
 
+def test_names_are_display_names_in_taxonomy_order_topics_across_clusters(tax: Taxonomy) -> None:
+    assert list(tax.names("tiers").values()) == [t.name for t in tax.tiers]
+    topics = [t for c in tax.topic_clusters for t in c.topics]
+    assert tax.names("topics") == {t.id: t.name for t in topics} and len(tax.names("topics")) == len(topics)
+
+
 def test_a_second_vertical_loads_with_no_code_change() -> None:
     support = load_taxonomy(SUPPORT)
     assert support.vertical.id != "financial_planning"
@@ -87,9 +93,12 @@ def first_emotion_id(folder: Path) -> str:
          r"emotions.yaml: emotions\[1\].sub_emotions\[\d+\]: sub-emotion '\w+' is already in the"),
         ("targets.yaml", lambda d: d["targets"]["quality"].update(min_turns=20),
          r"targets.yaml: targets.quality.min_turns: 20 is above max_turns"),
+        ("contexts.yaml", lambda d: d["edge_cases"].append(dict(d["edge_cases"][0])),
+         r"contexts.yaml: edge_cases\[\d+\].id: duplicate id"),
     ],
     ids=["unknown-emotion-in-arc", "duplicate-id", "out-of-range", "missing-field", "unknown-strategy",
-         "unknown-suited-strategy", "missing-dimension", "duplicate-sub-emotion", "bad-quality-rule"],
+         "unknown-suited-strategy", "missing-dimension", "duplicate-sub-emotion", "bad-quality-rule",
+         "duplicate-id-last-dimension"],
 )
 def test_bad_taxonomy_fails_with_one_line_naming_file_and_key(broken: Path, filename, change, expected) -> None:
     edit(broken, filename, change)

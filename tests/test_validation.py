@@ -93,6 +93,14 @@ BREAKERS = {
 }
 
 
+def test_arc_realized_names_a_first_turn_that_starts_elsewhere(seed: Conversation, tax: Taxonomy) -> None:
+    seed.turns[0].emotion.primary = seed.turns[-2].emotion.primary
+    failed = result(seed, tax, "arc_realized")
+    assert not failed.passed
+    assert "the first user turn (turn 0) is confidence, the struggle_to_success arc starts in anxiety" in failed.reason
+    assert "last user turn" not in failed.reason
+
+
 def test_the_first_checks_are_still_there() -> None:
     assert set(BREAKERS) <= {c.name for c in CHECKS}
 

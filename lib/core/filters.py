@@ -47,7 +47,7 @@ def options(tax: Taxonomy, dim: Dimension) -> dict[str, str]:
     """id -> display name, in taxonomy order."""
     if dim.taxonomy is None:
         return labels(SCENARIO_STATUSES)
-    return {k: v.name for k, v in tax.by_id(dim.taxonomy).items()}
+    return tax.names(dim.taxonomy)
 
 
 def clean(filters: Mapping[str, list[str]], tax: Taxonomy) -> Filters:
@@ -208,19 +208,19 @@ def table_frame(rows: list[dict], tax: Taxonomy) -> pd.DataFrame:
             "updated_at",
         ],
     )
-    emo = {k: v.name for k, v in tax.by_id("emotions").items()}
+    emo = tax.names("emotions")
     out = pd.DataFrame(
         {
             "ID": df["id"].astype("int64"),
             "Status": df["status"].map(lambda v: [v]),  # a one-item list renders as a coloured badge
-            "Persona": df["persona"].map({k: v.name for k, v in tax.by_id("personas").items()}),
+            "Persona": df["persona"].map(tax.names("personas")),
             "Emotion": df["start_emotion"].map(emo).fillna("?") + " → " + df["end_emotion"].map(emo).fillna("?"),
-            "Topic": df["topic"].map({k: v.name for k, v in tax.by_id("topics").items()}),
-            "Arc": df["emotional_arc"].map({k: v.name for k, v in tax.by_id("arcs").items()}),
-            "Tier": df["tier"].map({t.id: t.name for t in tax.tiers}),
-            "Intent": df["intent"].map({k: v.name for k, v in tax.by_id("intents").items()}),
-            "Tone": df["tone"].map({k: v.name for k, v in tax.by_id("tones").items()}),
-            "Outcome": df["outcome_type"].map({k: v.name for k, v in tax.by_id("outcomes").items()}),
+            "Topic": df["topic"].map(tax.names("topics")),
+            "Arc": df["emotional_arc"].map(tax.names("arcs")),
+            "Tier": df["tier"].map(tax.names("tiers")),
+            "Intent": df["intent"].map(tax.names("intents")),
+            "Tone": df["tone"].map(tax.names("tones")),
+            "Outcome": df["outcome_type"].map(tax.names("outcomes")),
             "Quality": pd.to_numeric(df["quality_score"], errors="coerce"),
             "Updated": pd.to_datetime(df["updated_at"], utc=True),
         }

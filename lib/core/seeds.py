@@ -47,7 +47,7 @@ def seed_rows(conversations: list[Conversation], tax: Taxonomy) -> list[dict[str
     """One display row per conversation, with taxonomy names instead of ids."""
     from lib.core.validation import check_conversation
 
-    names = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in ["personas", "arcs", "topics", "emotions"]}
+    names = {d: tax.names(d) for d in ["personas", "arcs", "topics", "emotions"]}
     rows = []
     for conv in conversations:
         s = conv.scenario

@@ -43,7 +43,7 @@ from lib.core import files
 from lib.core.checks.language import SUPPORTED as SUPPORTED_LANGUAGES
 from lib.core.compliance import Compliance
 from lib.core.plausibility import Plausibility, reference_problems
-from lib.core.variation import Variation
+from lib.core.variation import Item, Variation
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_DIR = ROOT / "taxonomy"
@@ -52,13 +52,6 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present:
 
 class TaxonomyError(ValueError):
     """A taxonomy problem, already phrased as one line: `file: key.path: what is wrong`."""
-
-
-class Item(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    name: str
-    description: str = ""
 
 
 # ---- vertical and brand voice --------------------------------------------------------------
@@ -342,6 +335,10 @@ class Taxonomy(BaseModel):
     def ids(self, dimension: str) -> list[str]:
         return list(self.by_id(dimension))
 
+    def names(self, dimension: str) -> dict[str, str]:
+        """id -> display name, in taxonomy order."""
+        return {k: v.name for k, v in self.by_id(dimension).items()}
+
     def counts(self) -> dict[str, int]:
         counts = {d: len(self.ids(d)) for d in DIMENSIONS}
         counts["sub_emotions"] = sum(len(e.sub_emotions) for e in self.emotions)
@@ -410,19 +407,7 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
         raise TaxonomyError(f"{where[key]}: {loc}: {msg}")
 
     # unique ids in every dimension, topics across clusters included
-    for key in [
-        "emotions",
-        "strategies",
-        "personas",
-        "arcs",
-        "topic_clusters",
-        "intents",
-        "tones",
-        "outcomes",
-        "tiers",
-        "scenario_contexts",
-        "edge_cases",
-    ]:
+    for key in [d for d in DIMENSIONS if d != "topics"]:
         seen: set[str] = set()
         for n, item in enumerate(getattr(tax, key)):
             if item.id in seen:

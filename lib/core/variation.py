@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Item(BaseModel):
-    """Like the taxonomy's items (lib.core.taxonomy imports this module, so it cannot be imported here)."""
+    """One taxonomy item; defined here because lib.core.taxonomy imports this module and reuses it."""
 
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")

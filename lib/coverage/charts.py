@@ -204,8 +204,8 @@ def heatmap(
     *,
     x: str,
     y: str,
-    x_order: Sequence[str],
-    y_order: Sequence[str],
+    x_order: Sequence[str] | None = None,
+    y_order: Sequence[str] | None = None,
     title: str,
     subtitle: str = "",
     x_title: str,
@@ -218,11 +218,13 @@ def heatmap(
     empty_text: str = "Nothing counted in this view yet",
 ) -> go.Figure:
     """Counts on a grid: frame has columns x, y (display names) and count; missing cells count 0.
+    x_order/y_order: the axes' order, by default the order names first appear in frame;
     y_colours: y name -> colour of a swatch on the axis; hover_y: y name -> extra tooltip text."""
     cells: dict[tuple[Any, Any], float] = {}
     for xv, yv, c in zip(frame[x], frame[y], frame["count"], strict=True):
         cells[(yv, xv)] = cells.get((yv, xv), 0.0) + float(c)
-    rows_, cols_ = list(y_order), list(x_order)
+    rows_ = list(y_order if y_order is not None else dict.fromkeys(frame[y]))
+    cols_ = list(x_order if x_order is not None else dict.fromkeys(frame[x]))
     z = [[cells.get((yn, xn), 0.0) for xn in cols_] for yn in rows_]
     labels = [[fmt(v) if v else "" for v in row] for row in z]
     hover = [

@@ -127,10 +127,7 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
     counted: list[Mapping[str, Any]] = [r for r in rows if r["section"] != "pending"]
     counted.extend(estimate_rows(pending, tax))
     sums = _Sums(counted)
-    names = {
-        d: {k: v.name for k, v in tax.by_id(d).items()}
-        for d in ("emotions", "strategies", "personas", "topics", "arcs", "tiers")
-    }
+    names = {d: tax.names(d) for d in ("emotions", "strategies", "personas", "topics", "arcs", "tiers")}
     colours = {e.id: e.color for e in tax.emotions}
 
     totals = {k: v for k, v in sums.get("total").items()}
@@ -202,7 +199,7 @@ def build(rows: Sequence[Mapping[str, Any]], tax: Taxonomy, scope: str) -> Cover
             for p, nm in persona_names.items()
         ]
     )
-    clusters = {c.id: c.name for c in tax.topic_clusters}
+    clusters = tax.names("topic_clusters")
     topics = pd.DataFrame(
         [
             {

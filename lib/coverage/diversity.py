@@ -59,8 +59,8 @@ def cluster_frame(
 ) -> pd.DataFrame:
     """One row per cluster, newest member first: what the Coverage page lists."""
     by_id = {str(r["id"]): r for r in rows}
-    personas = {p.id: p.name for p in tax.personas}
-    topics = {t.id: t.name for t in tax.topics}
+    personas = tax.names("personas")
+    topics = tax.names("topics")
     out = []
     for c in clusters:
         newest = by_id.get(c.newest, {})
@@ -135,7 +135,7 @@ def _cell_figures(members: Sequence[Profile]) -> dict[str, Any]:
 def figures(found: Sequence[Profile], tax: Taxonomy, cell: str) -> pd.DataFrame:
     """The diversity figures per cell of the given kind (CELLS), the biggest cell first."""
     _, keys, dims = CELLS[cell]
-    label = {d: {k: v.name for k, v in tax.by_id(d).items()} for d in dims}
+    label = {d: tax.names(d) for d in dims}
     at = [CELL_KEYS.index(k) for k in keys]
     groups: dict[tuple[str, ...], list[Profile]] = {}
     for p in found:

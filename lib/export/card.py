@@ -130,10 +130,7 @@ def dataset_card(
         header["configs"] = configs
     head = yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=1000)
 
-    names = {
-        d: {k: v.name for k, v in tax.by_id(d).items()}
-        for d in ("personas", "arcs", "emotions", "strategies", "tiers", "topic_clusters")
-    }
+    names = {d: tax.names(d) for d in ("personas", "arcs", "emotions", "strategies", "tiers", "topic_clusters")}
     order = {d: tax.ids(d) for d in names}
     voice = tax.vertical.brand_voice
     review = stats["review"]

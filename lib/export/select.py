@@ -171,7 +171,7 @@ def filter_chips(filters: Mapping[str, Sequence[str]], tax: Taxonomy) -> list[st
     for dim in FILTER_DIMENSIONS:
         values = filters.get(dim.key) or []
         if values:
-            names = {k: v.name for k, v in tax.by_id(dim.taxonomy).items()} if dim.taxonomy else {}
+            names = tax.names(dim.taxonomy) if dim.taxonomy else {}
             out.append(f"{dim.label}: {', '.join(names.get(v, v) for v in values)}")
     return out
 

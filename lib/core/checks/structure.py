@@ -100,23 +100,16 @@ def arc_realized(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Out
     if not users:
         return Outcome(0, "no user turns to carry the arc", (Finding(message="no user turns to carry the arc"),))
     found = []
-    (i0, first), (i1, last) = users[0], users[-1]
-    if first.emotion.primary != arc.start_emotion:
-        found.append(
-            Finding(
-                turn=i0,
-                message=f"the first user turn (turn {i0}) is {first.emotion.primary}, "
-                f"the {arc.id} arc starts in {arc.start_emotion}",
+    ends = ((users[0], "first", "starts", arc.start_emotion), (users[-1], "last", "ends", arc.end_emotion))
+    for (i, turn), which, verb, want in ends:
+        if turn.emotion.primary != want:
+            found.append(
+                Finding(
+                    turn=i,
+                    message=f"the {which} user turn (turn {i}) is {turn.emotion.primary}, "
+                    f"the {arc.id} arc {verb} in {want}",
+                )
             )
-        )
-    if last.emotion.primary != arc.end_emotion:
-        found.append(
-            Finding(
-                turn=i1,
-                message=f"the last user turn (turn {i1}) is {last.emotion.primary}, "
-                f"the {arc.id} arc ends in {arc.end_emotion}",
-            )
-        )
     if found:
         return Outcome(0, "; ".join(f.message for f in found), tuple(found))
     return ok(f"{arc.start_emotion} -> {arc.end_emotion} as the {arc.id} arc requires")
