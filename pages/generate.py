@@ -3,7 +3,6 @@ Resume / Retry failed, and "Rate conversations not rated yet"."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -20,6 +19,7 @@ from lib.generation.rating import policy_in_force
 from lib.store import StoreError
 from lib.ui import auth, nav, resources
 from lib.ui.display import badge, error_text, escape_markdown, estimate_figures, names
+from lib.ui.flash import show_timed_flash, timed_flash
 from lib.ui.job_failures import failures_by_cause
 from lib.ui.session import reviewer
 
@@ -97,7 +97,7 @@ label_names = {"personas": pick[0], "topics": pick[1]}
 
 
 def flash(kind: str, text: str) -> None:
-    st.session_state[FLASH_KEY] = (kind, text, time.time())
+    timed_flash(FLASH_KEY, kind, text)
 
 
 def act(action: str, job_id: int) -> None:
@@ -280,11 +280,7 @@ def jobs_panel() -> None:
     if worker is not None and worker.alive and p.live:  # type: ignore[attr-defined]
         st.caption(runner.worker_line(worker.status()))  # type: ignore[attr-defined]
 
-    message = st.session_state.get(FLASH_KEY)
-    if message and time.time() - message[2] < FLASH_S:
-        (st.error if message[0] == "error" else st.success)(message[1])
-    elif message:  # shown for a few seconds: the panel refreshes every second while a job is live
-        del st.session_state[FLASH_KEY]
+    show_timed_flash(FLASH_KEY, FLASH_S)
 
     with st.container(border=True):
         head = st.columns([4, 1])
