@@ -18,7 +18,7 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.generation.rating import policy_in_force
 from lib.store import StoreError
 from lib.ui import auth, nav, resources
-from lib.ui.display import badge, error_text, escape_markdown, estimate_figures, names
+from lib.ui.display import badge, error_text, escape_markdown, estimate_figures, job_mode, names
 from lib.ui.flash import show_timed_flash, timed_flash
 from lib.ui.job_failures import failures_by_cause
 from lib.ui.session import reviewer
@@ -123,7 +123,7 @@ def when(value: datetime | None) -> str:
 def job_label(job: dict) -> str:
     # Only what never changes: a select box keeps showing the label it first drew for a value (a follow-up
     # job grows, so its size is left out).
-    mode = "economy batch" if job.get("kind") == "batch" else "realtime"
+    mode = job_mode(job.get("kind"), in_sentence=True)
     by = f" · by {job['created_by']}" if job.get("created_by") else ""
     what = (
         f"{vocab.JOB_TASKS[job.get('task') or 'generate'].label} after job #{job['follows_job_id']}"
@@ -179,7 +179,7 @@ def start_rating(mode: str, estimate: object) -> None:
         flash(
             "success",
             f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued to be rated "
-            f"({'economy batch' if mode == 'batch' else 'realtime'}).",
+            f"({job_mode(mode, in_sentence=True)}).",
         )
     close_rating()
 
@@ -284,7 +284,7 @@ def jobs_panel() -> None:
 
     with st.container(border=True):
         head = st.columns([4, 1])
-        mode = "Economy batch" if p.kind == "batch" else "Realtime"
+        mode = job_mode(p.kind)
         head[0].markdown(f"#### Job #{p.job_id} · {mode} · {runner.job_title(job)}")
         demo = runner.is_demo_job(job)
         term = vocab.JOB_OUTCOMES.get(p.outcome)
@@ -403,7 +403,7 @@ def jobs_panel() -> None:
             {
                 "Job": [f"#{j['id']}" for j in jobs],
                 "What": [runner.job_title(j) for j in jobs],
-                "Mode": ["Economy batch" if j["kind"] == "batch" else "Realtime" for j in jobs],
+                "Mode": [job_mode(j["kind"]) for j in jobs],
                 "Status": [q.outcome_label for q in shown],
                 "Progress": [q.label for q in shown],
                 "Succeeded": [int(j["succeeded_items"]) for j in jobs],

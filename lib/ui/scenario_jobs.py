@@ -12,7 +12,7 @@ from lib.generation import jobs as runner
 from lib.generation.estimate import Estimate, estimate_job
 from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import Store, StoreError
-from lib.ui.display import estimate_figures
+from lib.ui.display import estimate_figures, job_mode
 from lib.ui.flash import show_timed_flash, timed_flash
 from lib.ui.session import reviewer
 
@@ -41,7 +41,7 @@ def queue(
             FLASH_KEY,
             "success",
             f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued "
-            f"({'economy batch' if mode == 'batch' else 'realtime'}). "
+            f"({job_mode(mode, in_sentence=True)}). "
             "Follow it here or on the [Generate](generate) page.",
         )
     st.session_state.pop(CONFIRM_KEY, None)
