@@ -12,7 +12,7 @@ from lib.generation import jobs as runner
 from lib.generation.estimate import Estimate, estimate_job
 from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import Store, StoreError
-from lib.ui.display import estimate_figures, job_mode
+from lib.ui.display import error_text, estimate_figures, job_mode
 from lib.ui.flash import show_timed_flash, timed_flash
 from lib.ui.session import reviewer
 
@@ -68,7 +68,7 @@ def confirm_generate_all(store: Store, settings: Settings, tax: Taxonomy, todo: 
             counter=api_token_counter(llm_settings),
         )
     except (StoreError, ValueError) as exc:
-        st.error(f"Cannot estimate this job: {exc}")
+        st.error(f"Cannot estimate this job: {error_text(exc)}")
         estimate = None
     estimate_figures(len(chosen), estimate)
     if mode == "batch":
