@@ -38,7 +38,7 @@ def start_demo(count: int) -> None:
     try:
         job_id, n = runner.start_demo_job(store, count, created_by=reviewer())
     except (runner.RunnerError, StoreError) as exc:
-        flash("error", str(exc))
+        flash("error", error_text(exc))
         return
     start_demo_worker(store, job_id, resources.settings())
     st.session_state[JOB_KEY] = job_id
@@ -113,7 +113,7 @@ def act(action: str, job_id: int) -> None:
         elif action == "retry":
             flash("success", runner.resume_job(store, job_id, failed=True))
     except (runner.RunnerError, StoreError, ConfigError, ValueError) as exc:
-        flash("error", f"Job #{job_id}: {exc}")
+        flash("error", f"Job #{job_id}: {error_text(exc)}")
 
 
 def when(value: datetime | None) -> str:
@@ -173,7 +173,7 @@ def start_rating(mode: str, estimate: object) -> None:
             quality=policy_in_force(settings),
         )
     except (runner.RunnerError, StoreError) as exc:
-        flash("error", str(exc))
+        flash("error", error_text(exc))
     else:
         st.session_state[JOB_KEY] = job_id
         flash(

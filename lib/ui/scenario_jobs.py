@@ -35,7 +35,7 @@ def queue(
             check=LLMSettings.from_settings(settings),  # an endpoint that cannot work is named before anything starts
         )
     except (runner.RunnerError, StoreError) as exc:
-        timed_flash(FLASH_KEY, "error", str(exc))
+        timed_flash(FLASH_KEY, "error", error_text(exc))
     else:
         timed_flash(
             FLASH_KEY,
