@@ -175,7 +175,7 @@ try:
     text_rows = diversity.in_scope(near_duplicates.texts(store.label, version), text_scope)
     clusters = near_duplicates.clusters(store.label, version, text_scope)
 except StoreError as exc:
-    st.error(f"**The conversations' texts could not be read.** {exc}")
+    st.error(f"**The conversations' texts could not be read.** {error_text(exc)}")
     st.stop()
 st.caption(
     "Read from the text of the conversations "

@@ -3,7 +3,6 @@ Resume / Retry failed, and "Rate conversations not rated yet"."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -19,7 +18,8 @@ from lib.generation.llm import LLMSettings, api_token_counter
 from lib.generation.rating import policy_in_force
 from lib.store import StoreError
 from lib.ui import auth, nav, resources
-from lib.ui.display import badge, error_text, escape_markdown, estimate_figures, names
+from lib.ui.display import badge, error_text, escape_markdown, estimate_figures, job_mode, names
+from lib.ui.flash import show_timed_flash, timed_flash
 from lib.ui.job_failures import failures_by_cause
 from lib.ui.session import reviewer
 
@@ -38,7 +38,7 @@ def start_demo(count: int) -> None:
     try:
         job_id, n = runner.start_demo_job(store, count, created_by=reviewer())
     except (runner.RunnerError, StoreError) as exc:
-        flash("error", str(exc))
+        flash("error", error_text(exc))
         return
     start_demo_worker(store, job_id, resources.settings())
     st.session_state[JOB_KEY] = job_id
@@ -97,7 +97,7 @@ label_names = {"personas": pick[0], "topics": pick[1]}
 
 
 def flash(kind: str, text: str) -> None:
-    st.session_state[FLASH_KEY] = (kind, text, time.time())
+    timed_flash(FLASH_KEY, kind, text)
 
 
 def act(action: str, job_id: int) -> None:
@@ -113,7 +113,7 @@ def act(action: str, job_id: int) -> None:
         elif action == "retry":
             flash("success", runner.resume_job(store, job_id, failed=True))
     except (runner.RunnerError, StoreError, ConfigError, ValueError) as exc:
-        flash("error", f"Job #{job_id}: {exc}")
+        flash("error", f"Job #{job_id}: {error_text(exc)}")
 
 
 def when(value: datetime | None) -> str:
@@ -123,7 +123,7 @@ def when(value: datetime | None) -> str:
 def job_label(job: dict) -> str:
     # Only what never changes: a select box keeps showing the label it first drew for a value (a follow-up
     # job grows, so its size is left out).
-    mode = "economy batch" if job.get("kind") == "batch" else "realtime"
+    mode = job_mode(job.get("kind"), in_sentence=True)
     by = f" · by {job['created_by']}" if job.get("created_by") else ""
     what = (
         f"{vocab.JOB_TASKS[job.get('task') or 'generate'].label} after job #{job['follows_job_id']}"
@@ -173,13 +173,13 @@ def start_rating(mode: str, estimate: object) -> None:
             quality=policy_in_force(settings),
         )
     except (runner.RunnerError, StoreError) as exc:
-        flash("error", str(exc))
+        flash("error", error_text(exc))
     else:
         st.session_state[JOB_KEY] = job_id
         flash(
             "success",
             f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued to be rated "
-            f"({'economy batch' if mode == 'batch' else 'realtime'}).",
+            f"({job_mode(mode, in_sentence=True)}).",
         )
     close_rating()
 
@@ -280,15 +280,11 @@ def jobs_panel() -> None:
     if worker is not None and worker.alive and p.live:  # type: ignore[attr-defined]
         st.caption(runner.worker_line(worker.status()))  # type: ignore[attr-defined]
 
-    message = st.session_state.get(FLASH_KEY)
-    if message and time.time() - message[2] < FLASH_S:
-        (st.error if message[0] == "error" else st.success)(message[1])
-    elif message:  # shown for a few seconds: the panel refreshes every second while a job is live
-        del st.session_state[FLASH_KEY]
+    show_timed_flash(FLASH_KEY, FLASH_S)
 
     with st.container(border=True):
         head = st.columns([4, 1])
-        mode = "Economy batch" if p.kind == "batch" else "Realtime"
+        mode = job_mode(p.kind)
         head[0].markdown(f"#### Job #{p.job_id} · {mode} · {runner.job_title(job)}")
         demo = runner.is_demo_job(job)
         term = vocab.JOB_OUTCOMES.get(p.outcome)
@@ -407,7 +403,7 @@ def jobs_panel() -> None:
             {
                 "Job": [f"#{j['id']}" for j in jobs],
                 "What": [runner.job_title(j) for j in jobs],
-                "Mode": ["Economy batch" if j["kind"] == "batch" else "Realtime" for j in jobs],
+                "Mode": [job_mode(j["kind"]) for j in jobs],
                 "Status": [q.outcome_label for q in shown],
                 "Progress": [q.label for q in shown],
                 "Succeeded": [int(j["succeeded_items"]) for j in jobs],

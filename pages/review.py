@@ -13,7 +13,7 @@ from lib.ui import review_actions as act
 from lib.ui import review_widgets as widgets
 from lib.ui.calibration import calibration_view
 from lib.ui.compat import CENTER, LAZY, lazy, shortcut
-from lib.ui.display import STATUS_BADGES, emotion_colours, escape_markdown, names
+from lib.ui.display import STATUS_BADGES, emotion_colours, error_text, escape_markdown, names
 from lib.ui.review_analytics import analytics_view
 from lib.ui.session import reviewer
 
@@ -68,7 +68,7 @@ def queue_view() -> None:
         try:
             snapshot = rv.take_snapshot(store, filters, rubric)
         except StoreError as exc:
-            st.error(f"The review queue could not be read: {exc}")
+            st.error(f"The review queue could not be read: {error_text(exc)}")
             return
         st.session_state[rv.QUEUE_KEY] = snapshot
     queue: list[str] = snapshot["ids"]
@@ -146,7 +146,7 @@ def queue_view() -> None:
     try:
         view = rv.load_view(store, current, tax, rubric) if current else None
     except StoreError as exc:
-        st.error(f"The conversation could not be read: {exc}")
+        st.error(f"The conversation could not be read: {error_text(exc)}")
         return
     if view is None:
         st.warning(f"Conversation {esc(str(current))} no longer exists. Refresh the queue.")

@@ -13,7 +13,7 @@ from lib.generation import jobs as runner
 from lib.store import ScenarioPage, StoreError
 from lib.ui import nav, resources
 from lib.ui.compat import CENTER
-from lib.ui.display import error_text, escape_markdown, name_or_id
+from lib.ui.display import error_text, escape_markdown, job_mode, name_or_id
 from lib.ui.scenario_detail import DETAIL_KEY, scenario_detail
 from lib.ui.scenario_jobs import CONFIRM_KEY, confirm_generate_all, job_flash, queue
 from lib.ui.scenario_planning import planning_panel
@@ -284,7 +284,7 @@ def table_area(live: bool) -> None:
             st.rerun()  # the job ended: draw the page once more, without the timer
         for job in jobs[:3]:
             p = runner.progress(job)
-            mode = "economy batch" if p.kind == "batch" else "realtime"
+            mode = job_mode(p.kind, in_sentence=True)
             st.progress(
                 p.fraction,
                 text=f"Job #{p.job_id} ({mode}): **{p.label}** generated"

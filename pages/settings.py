@@ -16,7 +16,7 @@ from lib.generation.llm import LLMSettings
 from lib.generation.pricing import PriceError, load_prices
 from lib.store import StoreError
 from lib.ui import nav, resources, words
-from lib.ui.display import STORE_KINDS, escape_markdown
+from lib.ui.display import STORE_KINDS, error_text, escape_markdown
 
 nav.open_in_app("settings")
 
@@ -29,7 +29,7 @@ st.caption(
 try:
     settings = resources.settings()
 except ConfigError as exc:
-    st.error(f"A setting is wrong: {escape_markdown(str(exc))}. Fix it and reload the page.")
+    st.error(f"A setting is wrong: {error_text(exc)}. Fix it and reload the page.")
     st.stop()
 store = resources.store()
 tax = resources.taxonomy()
@@ -82,7 +82,7 @@ with model:
     try:
         table = load_prices(settings.prices_file)
     except PriceError as exc:
-        st.error(f"The price table cannot be used: {escape_markdown(str(exc))}", icon=":material/error:")
+        st.error(f"The price table cannot be used: {error_text(exc)}", icon=":material/error:")
     else:
         st.dataframe(
             words.headed(pd.DataFrame([{"Model": k, **dataclasses.asdict(v)} for k, v in table.models.items()])),
@@ -107,7 +107,7 @@ with model:
     try:
         outlook = regeneration_outlook(store, LLMSettings.from_settings(settings), tax=tax)
     except (StoreError, ValueError) as exc:
-        st.caption(f"The expected cost of the regenerations cannot be estimated: {escape_markdown(str(exc))}")
+        st.caption(f"The expected cost of the regenerations cannot be estimated: {error_text(exc)}")
     else:
         judge[2].metric(
             "Expected regeneration cost",

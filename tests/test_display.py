@@ -1,12 +1,14 @@
 """Text from data as the characters it is (lib/ui/display.py): no markdown, HTML, LaTeX or autolink
 survives escape_markdown, and error_text also drops secrets. The browser proves it on the pages
 (tests/test_browser_hostile.py); this pins the rules."""
+
 from __future__ import annotations
 
 import re
 
 from lib.config import Settings
-from lib.ui.display import WORD_JOINER, error_text, escape_markdown
+from lib.generation.jobs import MODES
+from lib.ui.display import WORD_JOINER, error_text, escape_markdown, job_mode
 
 
 def test_every_autolink_trigger_is_broken_and_the_text_reads_the_same() -> None:
@@ -29,3 +31,9 @@ def test_error_text_drops_a_secret_and_escapes_the_rest() -> None:
     Settings(anthropic_api_key=key)
     out = error_text(ValueError(f"bad key {key} in <b>x</b>"))
     assert key not in out and "[redacted]" in out.replace("\\", "") and "\\<b\\>" in out
+
+
+def test_every_job_kind_has_its_short_name_in_a_cell_and_in_a_sentence() -> None:
+    assert {job_mode(k) for k in MODES} == {"Realtime", "Economy batch"}
+    assert job_mode("batch", in_sentence=True) == "economy batch"
+    assert job_mode(None) == "Realtime"  # a row without a kind reads as the default mode

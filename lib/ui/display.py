@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # only the annotation: the pages that draw an estimate have i
 STATUS_BADGES: dict[str, tuple[str, str]] = {
     k: (t.label, t.colour) for k, t in {**vocab.REVIEW_STATUSES, **vocab.SCENARIO_STATUSES}.items()
 }
+# a job's kind in a few words, for a table's cell or a sentence (jobs.MODES says what each one means)
+JOB_MODES = {"realtime": "Realtime", "batch": "Economy batch"}
 STORE_KINDS = {"embedded": "Embedded PostgreSQL", "postgres": "PostgreSQL", "supabase": "Supabase"}
 
 BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
@@ -37,6 +39,12 @@ def badge(label: str, colour: str) -> None:
 
 def status_badge(status: str) -> None:
     badge(*STATUS_BADGES.get(status, (status, "gray")))
+
+
+def job_mode(kind: str | None, *, in_sentence: bool = False) -> str:
+    """The short name of a job's kind: "Economy batch", or "economy batch" inside a sentence."""
+    name = JOB_MODES["batch" if kind == "batch" else "realtime"]
+    return name.lower() if in_sentence else name
 
 
 def names(tax: Taxonomy, dimension: str) -> dict[str, str]:

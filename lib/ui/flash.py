@@ -3,6 +3,8 @@ about what it did (callbacks run before the script, so they cannot draw it thems
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from lib.ui.display import escape_markdown
@@ -26,3 +28,20 @@ def show_flash(key: str, where: str) -> None:
     st.session_state.pop(key)
     show = {"success": slot.success, "error": slot.error, "info": slot.info, "warning": slot.warning}[note["kind"]]
     show(escape_markdown(note["message"]), icon=ICONS.get(note["kind"]))
+
+
+def timed_flash(key: str, kind: str, message: str) -> None:
+    """Keep the message under `key` until show_timed_flash(key, seconds) has shown it for that long."""
+    st.session_state[key] = (kind, message, time.time())
+
+
+def show_timed_flash(key: str, seconds: float) -> None:
+    """The message for as long as `seconds` after it was set: a panel that refreshes every second (a live
+    job) would otherwise show it for one run and hide it before anyone reads it."""
+    note = st.session_state.get(key)
+    if not note:
+        return
+    if time.time() - note[2] < seconds:
+        (st.error if note[0] == "error" else st.success)(note[1])
+    else:
+        del st.session_state[key]

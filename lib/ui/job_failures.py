@@ -11,7 +11,7 @@ import streamlit as st
 
 from lib.generation.causes import cause_of
 from lib.store import Store, StoreError
-from lib.ui.display import escape_markdown
+from lib.ui.display import error_text, escape_markdown
 
 EXAMPLE_CHARS = 1_200  # an example longer than this is cut; the scenario's detail has the whole reason
 
@@ -23,7 +23,7 @@ def failures_by_cause(store: Store, job_id: int, failed: int) -> None:
     try:
         groups = store.job_failure_causes(job_id)
     except StoreError as exc:
-        st.error(f"Cannot read the failures of job #{job_id}: {exc}")
+        st.error(f"Cannot read the failures of job #{job_id}: {error_text(exc)}")
         return
     st.markdown(
         f"##### Failures: {failed:,} · {len(groups)} cause{'' if len(groups) == 1 else 's'}",

@@ -12,6 +12,7 @@ from lib.core import similarity
 from lib.coverage import diversity
 from lib.store import StoreError
 from lib.ui import resources
+from lib.ui.display import error_text
 from lib.ui.display import escape_markdown as esc
 
 
@@ -41,7 +42,7 @@ def notice(conversation_id: str, open_conversation: Callable[[str], None]) -> No
     try:
         found = clusters(store.label, store.conversation_texts_version())
     except StoreError as exc:
-        st.caption(f":material/warning: Near-duplicates could not be looked for: {esc(str(exc))}")
+        st.caption(f":material/warning: Near-duplicates could not be looked for: {error_text(exc)}")
         return
     cluster = similarity.cluster_of(found).get(conversation_id)
     if cluster is None:

@@ -3,8 +3,6 @@ shows the cost before it starts, and the note that says how the last start went.
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from lib.config import Settings
@@ -14,7 +12,8 @@ from lib.generation import jobs as runner
 from lib.generation.estimate import Estimate, estimate_job
 from lib.generation.llm import LLMSettings, api_token_counter
 from lib.store import Store, StoreError
-from lib.ui.display import estimate_figures
+from lib.ui.display import error_text, estimate_figures, job_mode
+from lib.ui.flash import show_timed_flash, timed_flash
 from lib.ui.session import reviewer
 
 FLASH_KEY = "scn_gen_flash"
@@ -36,14 +35,14 @@ def queue(
             check=LLMSettings.from_settings(settings),  # an endpoint that cannot work is named before anything starts
         )
     except (runner.RunnerError, StoreError) as exc:
-        st.session_state[FLASH_KEY] = ("error", str(exc), time.time())
+        timed_flash(FLASH_KEY, "error", error_text(exc))
     else:
-        st.session_state[FLASH_KEY] = (
+        timed_flash(
+            FLASH_KEY,
             "success",
             f"Job #{job_id}: {n:,} conversation{'s' if n != 1 else ''} queued "
-            f"({'economy batch' if mode == 'batch' else 'realtime'}). "
+            f"({job_mode(mode, in_sentence=True)}). "
             "Follow it here or on the [Generate](generate) page.",
-            time.time(),
         )
     st.session_state.pop(CONFIRM_KEY, None)
     st.rerun()
@@ -69,7 +68,7 @@ def confirm_generate_all(store: Store, settings: Settings, tax: Taxonomy, todo: 
             counter=api_token_counter(llm_settings),
         )
     except (StoreError, ValueError) as exc:
-        st.error(f"Cannot estimate this job: {exc}")
+        st.error(f"Cannot estimate this job: {error_text(exc)}")
         estimate = None
     estimate_figures(len(chosen), estimate)
     if mode == "batch":
@@ -87,8 +86,4 @@ def confirm_generate_all(store: Store, settings: Settings, tax: Taxonomy, todo: 
 
 def job_flash() -> None:
     """How the last start went, shown for a few seconds: the table's refresh may rerun the page right away."""
-    flash = st.session_state.get(FLASH_KEY)
-    if flash:
-        (st.error if flash[0] == "error" else st.success)(flash[1])
-        if time.time() - flash[2] > 8:
-            del st.session_state[FLASH_KEY]
+    show_timed_flash(FLASH_KEY, 8)

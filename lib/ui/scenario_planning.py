@@ -10,7 +10,7 @@ from lib.core import vocabulary as vocab
 from lib.core.planner import compare_coverage, plan
 from lib.core.taxonomy import Taxonomy
 from lib.store import Store, StoreError
-from lib.ui.display import escape_markdown
+from lib.ui.display import error_text, escape_markdown
 
 
 @st.fragment
@@ -63,7 +63,7 @@ def planning_panel(store: Store, tax: Taxonomy, expanded: bool) -> None:
             before = plan(tax, 0, seed=int(seed), existing=existing).coverage
             result = plan(tax, int(n_total), counts, seed=int(seed), existing=existing)
         except ValueError as exc:
-            st.error(f"Cannot plan these scenarios: {exc}")
+            st.error(f"Cannot plan these scenarios: {error_text(exc)}")
             return
         st.markdown("**Coverage with this plan** (before → after)")
         st.dataframe(pd.DataFrame(compare_coverage(before, result.coverage)), hide_index=True, width="stretch")
@@ -73,7 +73,7 @@ def planning_panel(store: Store, tax: Taxonomy, expanded: bool) -> None:
                     [s.as_dict() for s in result.scenarios], plan_seed=int(seed), plan_batch=f"page-seed-{int(seed)}"
                 )
             except StoreError as exc:
-                st.error(f"The scenarios were not added: {exc}")
+                st.error(f"The scenarios were not added: {error_text(exc)}")
                 return
             st.session_state.pop("pl_preview", None)
             st.toast(f"Added {len(ids)} scenarios (#{ids[0]}–#{ids[-1]}).", icon="✅")
