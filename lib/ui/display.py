@@ -48,8 +48,8 @@ def job_mode(kind: str | None, *, in_sentence: bool = False) -> str:
 
 
 def names(tax: Taxonomy, dimension: str) -> dict[str, str]:
-    """id -> display name of a taxonomy dimension."""
-    return {k: v.name for k, v in tax.by_id(dimension).items()}
+    """id -> display name of a taxonomy dimension (Taxonomy.names, under the name the pages import)."""
+    return tax.names(dimension)
 
 
 def name_or_id(options: Mapping[str, str]) -> Callable[[str], str]:
