@@ -37,3 +37,19 @@ def test_every_job_kind_has_its_short_name_in_a_cell_and_in_a_sentence() -> None
     assert {job_mode(k) for k in MODES} == {"Realtime", "Economy batch"}
     assert job_mode("batch", in_sentence=True) == "economy batch"
     assert job_mode(None) == "Realtime"  # a row without a kind reads as the default mode
+
+
+def test_a_flash_message_never_shows_a_secret() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    def page() -> None:
+        from lib.core import redaction
+        from lib.ui.flash import flash, show_flash
+
+        redaction.remember("fake-ak-remembered-0123456789")
+        flash("k", "error", "the endpoint said fake-ak-remembered-0123456789 *loudly*", "here")
+        show_flash("k", "here")
+
+    at = AppTest.from_function(page).run()
+    [shown] = at.error
+    assert "[redacted]" in shown.value and "remembered-0123" not in shown.value and "\\*loudly\\*" in shown.value

@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from lib.ui.display import escape_markdown
+from lib.ui.display import error_text
 
 ICONS = {"success": ":material/check_circle:", "error": ":material/error:", "info": ":material/info:"}
 
@@ -27,7 +27,7 @@ def show_flash(key: str, where: str) -> None:
         return
     st.session_state.pop(key)
     show = {"success": slot.success, "error": slot.error, "info": slot.info, "warning": slot.warning}[note["kind"]]
-    show(escape_markdown(note["message"]), icon=ICONS.get(note["kind"]))
+    show(error_text(note["message"]), icon=ICONS.get(note["kind"]))  # a message may quote an error: no secret
 
 
 def timed_flash(key: str, kind: str, message: str) -> None:
