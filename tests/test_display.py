@@ -52,4 +52,4 @@ def test_a_flash_message_never_shows_a_secret() -> None:
 
     at = AppTest.from_function(page).run()
     [shown] = at.error
-    assert "[redacted]" in shown.value and "remembered-0123" not in shown.value and "\\*loudly\\*" in shown.value
+    assert "redacted" in shown.value and "remembered-0123" not in shown.value and "\\*loudly\\*" in shown.value
