@@ -25,7 +25,8 @@ EXPECTED_TABLES = {
     "tiers", "emotions", "strategies", "personas", "emotional_arcs", "topic_clusters", "topics", "intents", "tones",
     "outcomes", "scenario_contexts", "scenarios", "conversations", "conversation_turns", "conversation_metadata",
     "label_revisions", "reviews", "prompt_templates", "generation_jobs", "generation_job_items", "generation_logs",
-    "members", "app_meta", "schema_migrations", "conversation_ratings", "conversation_label_findings"}
+    "members", "app_meta", "schema_migrations", "conversation_ratings", "conversation_label_findings",
+    "contrastive_responses"}
 
 
 def tables(conn: psycopg.Connection) -> set[str]:
@@ -181,6 +182,7 @@ def test_the_database_knows_the_ids_of_the_vocabulary(empty_dsn: str) -> None:
     assert allowed["generation_jobs_status_check"] == list(vocabulary.JOB_STATUSES)
     assert allowed["generation_job_items_status_check"] == list(vocabulary.ITEM_STATUSES)
     assert allowed["generation_jobs_task_check"] == list(vocabulary.JOB_TASKS)
+    assert allowed["contrastive_responses_status_check"] == list(vocabulary.CONTRAST_STATUSES)
     assert allowed["label_revisions_field_check"] == list(vocabulary.LABEL_FIELDS)
     assert allowed["conversation_label_findings_field_check"] == list(vocabulary.LABEL_FIELDS)
     assert allowed["label_revisions_source_check"] == list(vocabulary.REVISION_SOURCES)

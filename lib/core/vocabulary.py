@@ -115,10 +115,24 @@ ITEM_STATUSES: dict[str, Term] = {
     "failed": Term("Failed", "red"),
     "cancelled": Term("Cancelled", "gray"),
 }
-# What a job does with each of its items: write the scenario's conversation, or rate it with the judge.
-JobTask = Literal["generate", "judge"]
-JOB_TASKS: dict[str, Term] = {"generate": Term("Generate", "blue"), "judge": Term("Rate", "violet")}
+# What a job does with each of its items: write the scenario's conversation, rate it with the judge, or
+# write failed answers to its assistant turns (contrastive responses).
+JobTask = Literal["generate", "judge", "contrast"]
+JOB_TASKS: dict[str, Term] = {
+    "generate": Term("Generate", "blue"),
+    "judge": Term("Rate", "violet"),
+    "contrast": Term("Contrast", "orange"),
+}
 _same(JobTask, JOB_TASKS)
+# A contrastive response waits for a reviewer, who accepts the contrast (exported as a preference pair)
+# or rejects it.
+ContrastStatus = Literal["proposed", "accepted", "rejected"]
+CONTRAST_STATUSES: dict[str, Term] = {
+    "proposed": Term("Proposed", "violet"),
+    "accepted": Term("Accepted", "green"),
+    "rejected": Term("Rejected", "red"),
+}
+_same(ContrastStatus, CONTRAST_STATUSES)
 # The coverage funnel: every scenario planned, those with a conversation, those approved.
 FUNNEL_STAGES: dict[str, Term] = {
     "planned": Term("Planned", "gray"),
