@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from lib.core import files
 from lib.core.checks.language import SUPPORTED as SUPPORTED_LANGUAGES
 from lib.core.compliance import Compliance
+from lib.core.failures import Failures, failure_problems
 from lib.core.plausibility import Plausibility, reference_problems
 from lib.core.variation import Item, Variation
 
@@ -258,7 +259,11 @@ FILES: dict[str, tuple[str, ...]] = {
     "contexts.yaml": ("scenario_contexts", "edge_cases"),
     "compliance.yaml": ("compliance",),
 }
-OPTIONAL_FILES: dict[str, tuple[str, ...]] = {"plausibility.yaml": ("plausibility",), "variation.yaml": ("variation",)}
+OPTIONAL_FILES: dict[str, tuple[str, ...]] = {
+    "plausibility.yaml": ("plausibility",),
+    "variation.yaml": ("variation",),
+    "failures.yaml": ("failures",),
+}
 
 SCHEMAS: dict[str, Any] = {
     "vertical": Vertical,
@@ -277,6 +282,7 @@ SCHEMAS: dict[str, Any] = {
     "compliance": Compliance,
     "plausibility": Plausibility,
     "variation": Variation,
+    "failures": Failures,
 }
 
 
@@ -317,6 +323,7 @@ class Taxonomy(BaseModel):
     compliance: Compliance
     plausibility: Plausibility = Plausibility()
     variation: Variation = Variation()
+    failures: Failures = Failures()
 
     # -- lookups ---------------------------------------------------------------------------
     @cached_property
@@ -494,6 +501,8 @@ def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
                 fail("compliance", f"{loc}.outcomes[{m}]", f"unknown outcome {value!r}")
     for key, loc, msg in reference_problems(tax):
         fail(key, loc, msg)
+    for loc, msg in failure_problems(tax.failures, set(tax.ids("emotions"))):
+        fail("failures", loc, msg)
     for key in ["forbidden", "required"]:
         seen = set()
         for n, rule in enumerate(getattr(tax.compliance, key)):
