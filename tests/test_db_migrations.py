@@ -26,7 +26,7 @@ EXPECTED_TABLES = {
     "outcomes", "scenario_contexts", "scenarios", "conversations", "conversation_turns", "conversation_metadata",
     "label_revisions", "reviews", "prompt_templates", "generation_jobs", "generation_job_items", "generation_logs",
     "members", "app_meta", "schema_migrations", "conversation_ratings", "conversation_label_findings",
-    "contrastive_responses"}
+    "contrastive_responses", "review_assignments"}
 
 
 def tables(conn: psycopg.Connection) -> set[str]:

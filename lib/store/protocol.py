@@ -294,6 +294,32 @@ class Store(JobStore, Protocol):
 
     def remove_member(self, user_id: str) -> bool: ...
 
+    # -- double review and reviewer agreement ----------------------------------------------------------
+    def double_review_share(self) -> float:
+        """The share of conversations sent to a second reviewer at their first decision (0-1; 0.10 unless
+        an admin set it). It lives in the database so every reviewer's app samples by the same share."""
+        ...
+
+    def set_double_review_share(self, share: float) -> float:
+        """Change the share (admins; InvalidInput outside 0-1). Assignments already made keep theirs."""
+        ...
+
+    def second_review_ids(self, reviewer: str) -> list[str]:
+        """The current conversations waiting for a second review that `reviewer` has not decided on (so
+        never one they reviewed first), in the queue's order. Signed in, the reviewer is the session's."""
+        ...
+
+    def agreement_decisions(self) -> list[dict[str, Any]]:
+        """For each conversation two or more people decided on: each reviewer's last decision
+        (conversation_id, reviewer, decision, decided_at)."""
+        ...
+
+    def agreement_labels(self) -> list[dict[str, Any]]:
+        """For the same conversations: each reviewer's value of every turn's labels (conversation_id,
+        reviewer, turn_idx, role, emotion_primary, emotion_intensity, strategy_primary): their last
+        revision of that turn and field, else the value as generated."""
+        ...
+
     # -- quality ratings as the Review page and the export read them ---------------------------------
     def conversation_ratings(self, conversation_id: str) -> list[dict[str, Any]]:
         """Every rating of a conversation, the judge's and people's, newest first; in_force marks the ones
