@@ -63,10 +63,10 @@ def queue_view() -> None:
     active = rv.filter_summary(filters, tax)
 
     snapshot = st.session_state.get(rv.QUEUE_KEY)
-    retaken = rv.is_stale(snapshot, filters)
+    retaken = rv.is_stale(snapshot, filters, who)
     if retaken or snapshot is None:
         try:
-            snapshot = rv.take_snapshot(store, filters, rubric)
+            snapshot = rv.take_snapshot(store, filters, rubric, who)
         except StoreError as exc:
             st.error(f"The review queue could not be read: {error_text(exc)}")
             return
@@ -152,6 +152,7 @@ def queue_view() -> None:
         st.warning(f"Conversation {esc(str(current))} no longer exists. Refresh the queue.")
         st.session_state.pop(rv.CURRENT_KEY, None)
         return
+    view = rv.as_seen_by(view, who, tax)  # a second reviewer decides without seeing the first review
     cid = view.id
     s = view.conversation.scenario
 
@@ -168,12 +169,16 @@ def queue_view() -> None:
         badges.append(":violet-badge[:material/star: Seed example]")
     if not view.is_current:
         badges.append(":orange-badge[Earlier version]")
+    if view.hidden_decisions:
+        badges.append(f":blue-badge[:material/visibility_off: {rv.BLIND_BADGE}]")
     st.markdown(
         f"### Scenario #{view.scenario_id} · {esc(names(tax, 'personas').get(s.persona, s.persona))} · "
         f"{esc(names(tax, 'topics').get(s.topic, s.topic))}"
     )
     st.markdown(" ".join(badges) + f" &nbsp; :gray[{esc(cid)}]")
     st.markdown(quality.rating_summary(view))
+    if view.hidden_decisions:
+        st.info(rv.BLIND_NOTE, icon=":material/visibility_off:")
     if not view.is_current and view.row.get("next_version_id"):
         st.info("This version was replaced by a regeneration.", icon=":material/history:")
         st.button("Open the current version", on_click=act.go, args=(view.row["next_version_id"],), key="rv_open_next")

@@ -9,6 +9,7 @@
     calibration the judge's verdicts against reviewers' decisions and overrides, per criterion
     figures     the arc figure, the corrections chart, badge colours
     text        ids, label values and times as plain text
+    double      double review as a reviewer sees it: blind until they have decided
     errors      ReviewError
 
 The page and the benchmark use these names through `lib.review`.
@@ -29,6 +30,7 @@ from lib.review.actions import (
 )
 from lib.review.analytics import CorrectionTotals, label_analytics, totals
 from lib.review.calibration import OVERALL, Calibration, CriterionCalibration, build_calibration, calibration
+from lib.review.double import BLIND_BADGE, BLIND_NOTE, as_seen_by, is_blind
 from lib.review.errors import ReviewError
 from lib.review.figures import arc_figure, badge_colour, corrections_chart
 from lib.review.labels import (
@@ -82,6 +84,8 @@ from lib.review.view import (
 
 __all__ = [
     "ADVANCE_KEY",
+    "BLIND_BADGE",
+    "BLIND_NOTE",
     "CURRENT_KEY",
     "DECISION_LABELS",
     "DEFAULT_STATUSES",
@@ -118,6 +122,7 @@ __all__ = [
     "agree",
     "apply_finding",
     "arc_figure",
+    "as_seen_by",
     "badge_colour",
     "build_calibration",
     "build_ratings",
@@ -132,6 +137,7 @@ __all__ = [
     "details_frame",
     "filter_summary",
     "finding_message",
+    "is_blind",
     "is_stale",
     "label_analytics",
     "label_text_names",

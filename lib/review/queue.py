@@ -178,21 +178,33 @@ def status_summary(filters: QueueFilters) -> str:
 
 
 # ---- the snapshot -------------------------------------------------------------------------------
-def load_queue(store: Store, filters: QueueFilters, rubric: Rubric | None = None) -> list[str]:
-    """The conversation ids in the queue (current versions only), flagged ones first, then oldest first."""
+def load_queue(store: Store, filters: QueueFilters, rubric: Rubric | None = None, reviewer: str = "") -> list[str]:
+    """The conversation ids in the queue (current versions only), flagged ones first, then oldest first.
+    While it holds the conversations not reviewed yet, the second reviews `reviewer` may take come first
+    (those the other filters keep): a second review is waiting for them as much as a first one."""
     quality = None if filters.quality == (1, 10) else (float(filters.quality[0]), float(filters.quality[1]))
-    return store.review_queue_ids(filters.store_filters(rubric), quality=quality)
+    ids = store.review_queue_ids(filters.store_filters(rubric), quality=quality)
+    if "unreviewed" not in filters.status or not reviewer.strip():
+        return ids
+    second = store.second_review_ids(reviewer.strip())
+    if second and not filters.replace(status=DEFAULT_STATUSES).is_default():
+        kept = set(store.review_queue_ids(filters.replace(status=()).store_filters(rubric), quality=quality))
+        second = [i for i in second if i in kept]
+    offered = set(second)
+    return [*second, *(i for i in ids if i not in offered)]
 
 
-def is_stale(snapshot: Mapping[str, Any] | None, filters: QueueFilters) -> bool:
-    """Whether the queue must be taken again: none yet, or taken with other filters."""
-    return snapshot is None or snapshot["filters"] != filters.as_dict()
+def is_stale(snapshot: Mapping[str, Any] | None, filters: QueueFilters, reviewer: str = "") -> bool:
+    """Whether the queue must be taken again: none yet, or taken with other filters or for someone else."""
+    return snapshot is None or snapshot["filters"] != filters.as_dict() or snapshot.get("reviewer", "") != reviewer
 
 
-def take_snapshot(store: Store, filters: QueueFilters, rubric: Rubric | None = None) -> dict[str, Any]:
-    """The queue as the session keeps it under QUEUE_KEY: the filters, the ids and when."""
-    ids = load_queue(store, filters, rubric)
-    return {"filters": filters.as_dict(), "ids": ids, "at": datetime.now(UTC).isoformat()}
+def take_snapshot(
+    store: Store, filters: QueueFilters, rubric: Rubric | None = None, reviewer: str = ""
+) -> dict[str, Any]:
+    """The queue as the session keeps it under QUEUE_KEY: the filters, who it was taken for, the ids and when."""
+    ids = load_queue(store, filters, rubric, reviewer)
+    return {"filters": filters.as_dict(), "reviewer": reviewer, "ids": ids, "at": datetime.now(UTC).isoformat()}
 
 
 def snapshot_caption(snapshot: Mapping[str, Any], summary: Sequence[str]) -> str:

@@ -103,10 +103,18 @@ class ConversationView:
     decisions: list[dict[str, Any]]  # reviews rows, newest first
     versions: list[dict[str, Any]]  # v_review_queue rows of the scenario's versions, newest first
     ratings: RatingsView = field(default_factory=lambda: RatingsView(criteria=[]))
+    # decisions kept out of `decisions` while the reviewer decides blind (lib/review/double.py); a
+    # decision of theirs is checked against all of them
+    hidden_decisions: int = 0
 
     @property
     def id(self) -> str:
         return self.conversation.id
+
+    @property
+    def seen_decisions(self) -> int:
+        """How many decisions this reviewer decides on, shown or hidden: one made since makes theirs stale."""
+        return len(self.decisions) + self.hidden_decisions
 
     @property
     def status(self) -> str:
@@ -157,6 +165,8 @@ class ConversationView:
     @property
     def decision_summary(self) -> str:
         """The latest decision, who made it and when, and how many there are."""
+        if self.hidden_decisions:
+            return "Second review: decide on what you see. The first decision shows once you have decided."
         if not self.decisions:
             return "No decision yet."
         last, n = self.decisions[0], len(self.decisions)

@@ -171,7 +171,7 @@ def label_form(
 def decision_panel(view: rv.ConversationView, who: str) -> None:
     """Notes, a reason, the decision buttons, and the seed-example and regeneration controls."""
     cid = view.id
-    seen = len(view.decisions)  # what this reviewer decides on: a decision made since makes theirs stale
+    seen = view.seen_decisions
     with st.container(border=True):
         st.markdown("#### Decision")
         st.caption(esc(view.decision_summary))

@@ -1,0 +1,55 @@
+"""Double review as a reviewer sees it: a conversation sent to a second reviewer (the database assigns
+it, see supabase/migrations/20261203000600_double_review.sql) is shown blind to anyone who has not decided
+on it yet. Blind means the labels as they were before the first reviewer touched them (their corrections,
+and any made after the first decision by others, are left out), no decision history, and no status. Once
+the reviewer has decided, the conversation shows as to everyone: both decisions, every correction.
+
+A blind reviewer's corrections are revisions like any other, recorded under their own name; their decision
+is checked against every decision made so far, shown or not (the stale-decision guard)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from lib.core.taxonomy import Taxonomy
+from lib.review.view import ConversationView, build_view
+
+# what the page says to a reviewer who decides blind
+BLIND_BADGE = "Second review"
+BLIND_NOTE = (
+    "You are the second reviewer of this conversation. The first decision and its label corrections are "
+    "hidden so that you judge it on your own; they show once you have decided."
+)
+
+
+def is_blind(row: Mapping[str, Any], reviewer: str) -> bool:
+    """Whether `reviewer` must decide on this conversation (its v_review_queue row) without seeing the
+    first review: it waits for a second review and they have not decided on it."""
+    reviewers = [str(r) for r in row.get("reviewers") or ()]
+    return bool(row.get("second_review_due")) and bool(reviewer.strip()) and reviewer.strip() not in reviewers
+
+
+def as_seen_by(view: ConversationView, reviewer: str, tax: Taxonomy) -> ConversationView:
+    """The view for `reviewer`: the blind one while they owe the second review, else `view` itself."""
+    if not is_blind(view.row, reviewer):
+        return view
+    me = reviewer.strip()
+    others = {str(d["reviewer"]) for d in view.decisions} - {me}
+    first: datetime | None = min((d["created_at"] for d in view.decisions), default=None)
+    kept = [
+        r
+        for r in view.conversation.label_history
+        if r.author == me or (r.author not in others and (first is None or r.at < first))
+    ]
+    conv = view.conversation.model_copy(update={"label_history": kept})
+    row = {**view.row, "review_status": "unreviewed", "last_reviewer": None, "last_decision_at": None}
+    versions = [{**v, "review_status": "unreviewed"} if v["id"] == view.id else v for v in view.versions]
+    blind = build_view(conv, row, reviews=[], versions=versions, metadata={}, tax=tax, ratings=view.ratings)
+    return dataclasses.replace(
+        blind,
+        details=[d for d in view.details if not d[1].startswith("review.")],  # e.g. why it stopped being a seed
+        hidden_decisions=len(view.decisions),
+    )
