@@ -6,6 +6,7 @@
     ratings     the judge's and reviewers' ratings per criterion, the judge's label findings per turn
     actions     decide, seed example, label corrections, ratings (agree, override), regeneration with feedback
     analytics   label corrections counted, with names
+    agreement   how far reviewers agree (kappa, alpha) on the decision and labels, per pair, over time
     calibration the judge's verdicts against reviewers' decisions and overrides, per criterion
     figures     the arc figure, the corrections chart, badge colours
     text        ids, label values and times as plain text
@@ -28,6 +29,7 @@ from lib.review.actions import (
     rate,
     set_seed_example,
 )
+from lib.review.agreement import Agreement, load_agreement
 from lib.review.analytics import CorrectionTotals, label_analytics, totals
 from lib.review.calibration import OVERALL, Calibration, CriterionCalibration, build_calibration, calibration
 from lib.review.double import BLIND_BADGE, BLIND_NOTE, as_seen_by, is_blind
@@ -106,6 +108,7 @@ __all__ = [
     "SOURCE_LABELS",
     "STATUS_LABELS",
     "ActionResult",
+    "Agreement",
     "Calibration",
     "ConversationView",
     "CorrectionTotals",
@@ -142,6 +145,7 @@ __all__ = [
     "label_analytics",
     "label_text_names",
     "label_value_text",
+    "load_agreement",
     "load_queue",
     "load_view",
     "next_after",

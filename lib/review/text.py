@@ -25,6 +25,17 @@ def name(items: Mapping[str, Any], key: str | None) -> str:
     return item.name if item is not None else key
 
 
+def intensity_band(family: Any, intensity: float | None) -> str:
+    """The label of the emotion family's band (taxonomy/emotions.yaml) an intensity falls in; '' when the
+    family or the intensity is unknown, or no band holds it."""
+    if family is None or intensity is None:
+        return ""
+    for b in family.intensity_bands:
+        if b.min <= intensity <= b.max:
+            return str(b.label)
+    return ""
+
+
 def when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC") if at else ""
 

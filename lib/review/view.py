@@ -24,7 +24,7 @@ from lib.core.taxonomy import Taxonomy
 from lib.core.validation import CHECKS_BY_NAME, QualityReport, check_conversation, is_hard
 from lib.review.labels import DECISION_LABELS, FIELD_LABELS, SOURCE_LABELS
 from lib.review.ratings import RatingsView, build_ratings
-from lib.review.text import label_value_text, name, when
+from lib.review.text import intensity_band, label_value_text, name, when
 from lib.store.protocol import Store
 
 DETAIL_SECTIONS: tuple[str, ...] = ("Scenario", "Generation", "Parameters", "Usage", "Other")
@@ -269,7 +269,7 @@ def _turns(conv: Conversation, tax: Taxonomy) -> list[TurnView]:
                     emotion_name=family.name if family else e.primary,
                     sub_emotion=e.sub_emotion,
                     intensity=float(e.intensity),
-                    band=_band(family, e.intensity),
+                    band=intensity_band(family, e.intensity),
                     colour=family.color if family else "#888888",
                     revisions=revs,
                 )
@@ -290,15 +290,6 @@ def _turns(conv: Conversation, tax: Taxonomy) -> list[TurnView]:
                 )
             )
     return turns
-
-
-def _band(family: Any, intensity: float) -> str:
-    if family is None:
-        return ""
-    for b in family.intensity_bands:
-        if b.min <= intensity <= b.max:
-            return b.label
-    return ""
 
 
 def _revision_view(rev: LabelRevision, tax: Taxonomy) -> RevisionView:
