@@ -35,6 +35,7 @@ else:
         ),
         st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
         st.Page("pages/coverage.py", title="Coverage", icon=":material/insights:", url_path="coverage"),
+        st.Page("pages/quality.py", title="Quality", icon=":material/handshake:", url_path="quality"),
         st.Page("pages/export.py", title="Export", icon=":material/download:", url_path="export"),
         st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
         about,

@@ -67,6 +67,7 @@ def stub(app_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: An
             "scenario_status_counts": [{"status": "not_generated", "n": 80}, {"status": "approved", "n": 10}],
             "label_correction_stats": [], "generation_stats": {"conversations": 0},
             "record_review": 11, "revise_label": 12, "set_seed_example": True, "create_job": JOB, "stop_job": 3,
+            "double_review_share": 0.1, "second_review_ids": [], "agreement_decisions": [], "agreement_labels": [],
         }.items():
             s.rpc(name, value)
         monkeypatch.delenv("DATABASE_URL")

@@ -19,6 +19,8 @@ from typing import Any, Literal
 import krippendorff
 import numpy as np
 import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 from sklearn.metrics import cohen_kappa_score
 
 from lib.core.taxonomy import Taxonomy
@@ -254,6 +256,31 @@ def _value_text(field: str, value: Any, tax: Taxonomy) -> str:
     if field == "strategies.primary":
         return name(tax.by_id("strategies"), str(value))
     return str(value)
+
+
+def over_time_chart(table: pd.DataFrame, period: Period = "W") -> go.Figure:
+    """over_time() as lines, one per field, on the scale of kappa (-1 to 1) with the readings' bounds
+    marked, so a glance says whether agreement holds up."""
+    shown = table.dropna(subset=["Value"])
+    fig = px.line(
+        shown,
+        x="Period",
+        y="Value",
+        color="Field",
+        markers=True,
+        category_orders={"Field": list(FIELDS.values())},
+        hover_data={"Items": True, "Reading": True, "Statistic": True},
+        labels={"Period": PERIODS[period] + " of the second decision", "Value": "Agreement (kappa or alpha)"},
+    )
+    for bound, word in READINGS[:-1]:
+        fig.add_hline(y=bound, line={"color": "#d0d0d0", "dash": "dot", "width": 1})
+        fig.add_annotation(
+            x=1, xref="paper", y=bound, text=f"{word} ↓", showarrow=False, xanchor="right", yanchor="top",
+            font={"size": 10, "color": "#909090"},
+        )  # fmt: skip
+    fig.update_layout(yaxis_range=[min(-0.1, float(shown["Value"].min()) if len(shown) else 0), 1.05],
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=340, legend_title_text="")  # fmt: skip
+    return fig
 
 
 # ---- everything at once ------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ ACTIONS: dict[str, str] = {
     "generate": "operator",  # create, stop, resume jobs
     "manage_members": "admin",
     "sync_taxonomy": "admin",
+    "set_double_review": "admin",  # the share of conversations sent to a second reviewer
 }
 REFRESH_MARGIN_S = 60
 
