@@ -158,6 +158,8 @@ def queue_view() -> None:
 
     # -- header --
     label, colour = STATUS_BADGES.get(view.status, (view.status, "gray"))
+    if view.hidden_decisions:  # decided blind: the status would give the first decision away
+        label, colour = f":material/visibility_off: {rv.BLIND_BADGE}", "blue"
     badges = [
         f":{colour}-badge[{label}]",
         f":gray-badge[{rv.SOURCE_LABELS.get(view.conversation.provenance.source, 'Conversation')}]",
@@ -169,8 +171,6 @@ def queue_view() -> None:
         badges.append(":violet-badge[:material/star: Seed example]")
     if not view.is_current:
         badges.append(":orange-badge[Earlier version]")
-    if view.hidden_decisions:
-        badges.append(f":blue-badge[:material/visibility_off: {rv.BLIND_BADGE}]")
     st.markdown(
         f"### Scenario #{view.scenario_id} · {esc(names(tax, 'personas').get(s.persona, s.persona))} · "
         f"{esc(names(tax, 'topics').get(s.topic, s.topic))}"

@@ -45,6 +45,8 @@ def test_the_second_reviewer_decides_blind_and_then_sees_both(store: PostgresSto
     assert "-badge[Anxiety]" in page and "Shame" not in page  # the labels as generated
     assert "-badge[Needs edit]" not in page and "Ana" not in page  # neither the status nor who decided
     assert decisions_tab(ben) == "Decisions (0)"
+    approve = ben.button(key="rv_approve")  # Ana's hidden correction fails a hard check: in force, no approval
+    assert approve.disabled and "correction made in the first review" in approve.help
 
     ben.toggle(key="rv_advance").set_value(False).run()
     ben.selectbox(key=f"rv_reason_{first.id}").set_value("emotion_not_realistic")

@@ -261,16 +261,16 @@ def _value_text(field: str, value: Any, tax: Taxonomy) -> str:
 def over_time_chart(table: pd.DataFrame, period: Period = "W") -> go.Figure:
     """over_time() as lines, one per field, on the scale of kappa (-1 to 1) with the readings' bounds
     marked, so a glance says whether agreement holds up."""
-    shown = table.dropna(subset=["Value"])
+    shown = table.dropna(subset=["Value"]).assign(When=lambda t: t["Period"].dt.strftime("%Y-%m-%d"))
     fig = px.line(
         shown,
-        x="Period",
+        x="When",
         y="Value",
         color="Field",
         markers=True,
         category_orders={"Field": list(FIELDS.values())},
-        hover_data={"Items": True, "Reading": True, "Statistic": True},
-        labels={"Period": PERIODS[period] + " of the second decision", "Value": "Agreement (kappa or alpha)"},
+        hover_data={"Items": True, "Reading": True, "Statistic": True, "Period": False},
+        labels={"When": PERIODS[period] + " of the second decision", "Value": "Agreement (kappa or alpha)"},
     )
     for bound, word in READINGS[:-1]:
         fig.add_hline(y=bound, line={"color": "#d0d0d0", "dash": "dot", "width": 1})
@@ -278,6 +278,7 @@ def over_time_chart(table: pd.DataFrame, period: Period = "W") -> go.Figure:
             x=1, xref="paper", y=bound, text=f"{word} ↓", showarrow=False, xanchor="right", yanchor="top",
             font={"size": 10, "color": "#909090"},
         )  # fmt: skip
+    fig.update_xaxes(type="category")  # one point per period: a date axis would stretch a single one to milliseconds
     fig.update_layout(yaxis_range=[min(-0.1, float(shown["Value"].min()) if len(shown) else 0), 1.05],
                       margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=340, legend_title_text="")  # fmt: skip
     return fig

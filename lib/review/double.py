@@ -24,6 +24,11 @@ BLIND_NOTE = (
     "hidden so that you judge it on your own; they show once you have decided."
 )
 
+HIDDEN_BLOCK = (
+    "A label correction made in the first review fails a hard check, and an approval is of the labels in force. "
+    "Mark it needs edit or reject it; the correction shows once you have decided."
+)
+
 
 def is_blind(row: Mapping[str, Any], reviewer: str) -> bool:
     """Whether `reviewer` must decide on this conversation (its v_review_queue row) without seeing the
@@ -52,4 +57,5 @@ def as_seen_by(view: ConversationView, reviewer: str, tax: Taxonomy) -> Conversa
         blind,
         details=[d for d in view.details if not d[1].startswith("review.")],  # e.g. why it stopped being a seed
         hidden_decisions=len(view.decisions),
+        hidden_block=HIDDEN_BLOCK if view.approval_block and not blind.approval_block else None,
     )

@@ -106,6 +106,8 @@ class ConversationView:
     # decisions kept out of `decisions` while the reviewer decides blind (lib/review/double.py); a
     # decision of theirs is checked against all of them
     hidden_decisions: int = 0
+    # why the labels in force cannot be approved when the ones shown (blind) could: approval is of those in force
+    hidden_block: str | None = None
 
     @property
     def id(self) -> str:
@@ -144,6 +146,8 @@ class ConversationView:
     @property
     def approval_block(self) -> str | None:
         """Why the conversation cannot be approved (a hard integrity check fails), or None."""
+        if self.hidden_block:
+            return self.hidden_block
         hard = self.quality.hard_failures
         if not hard:
             return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import pandas as pd
 import streamlit as st
 
 from lib.core.taxonomy import Taxonomy
@@ -128,6 +129,7 @@ def disagreements(result: ag.Agreement, tax: Taxonomy) -> None:
         st.success("The reviewers gave the same value on every item.", icon=":material/handshake:")
         return
     table.insert(0, "Open", [review_link(c) for c in table["conversation_id"]])
+    table["Turn"] = ["" if pd.isna(t) else str(t) for t in table["Turn"]]
     st.dataframe(
         table,
         hide_index=True,
@@ -135,7 +137,7 @@ def disagreements(result: ag.Agreement, tax: Taxonomy) -> None:
         column_config={
             "Open": st.column_config.LinkColumn("Open", display_text="Review", help="Open it in Review"),
             "conversation_id": st.column_config.TextColumn("Conversation"),
-            "Turn": st.column_config.NumberColumn("Turn", help="Empty: the conversation's decision"),
+            "Turn": st.column_config.TextColumn("Turn", help="Empty: the conversation's decision"),
             "Second decision": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         },
     )
