@@ -75,7 +75,13 @@ def test_the_stale_decision_guard_holds_for_the_second_review(store: PostgresSto
     store.record_review("conv-0", "approved", reviewer="Ana", review_count=0)
     with pytest.raises(Stale):  # the second reviewer opened it before the first decided
         store.record_review("conv-0", "rejected", reviewer="Ben", reason_code="other", review_count=0)
-    store.record_review("conv-0", "rejected", reviewer="Ben", reason_code="other", review_count=1)
+    store.record_review("conv-0", "needs_edit", reviewer="Ana", review_count=1)
+    with pytest.raises(Stale, match="decided again in its first review") as refused:  # Ben is blind: no decision named
+        store.record_review("conv-0", "rejected", reviewer="Ben", reason_code="other", review_count=1)
+    assert "Ana" not in str(refused.value) and "needs edit" not in str(refused.value)
+    store.record_review("conv-0", "rejected", reviewer="Ben", reason_code="other", review_count=2)
+    with pytest.raises(Stale, match="changed by Ben .*rejected"):  # Ana has decided: she is told who and what
+        store.record_review("conv-0", "approved", reviewer="Ana", review_count=2)
     assert store.second_review_ids("Cleo") == []
 
 

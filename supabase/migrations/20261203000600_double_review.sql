@@ -98,6 +98,13 @@ begin
   end if;
   select count(*) into v_count from public.reviews r where r.conversation_id = p_conversation_id;
   if p_review_count is not null and v_count <> p_review_count then
+    -- a second reviewer still deciding blind must not learn the first decision from this message
+    if exists (select 1 from public.review_assignments a where a.conversation_id = p_conversation_id and a.second_review)
+       and not exists (select 1 from public.reviews r where r.conversation_id = p_conversation_id and r.reviewer = v_who)
+       and (select count(distinct r.reviewer) from public.reviews r where r.conversation_id = p_conversation_id) = 1 then
+      raise exception 'conversation % was decided again in its first review while you had it open: reload it and decide again',
+        p_conversation_id using errcode = 'BR409', hint = 'Your decision was not recorded.';
+    end if;
     select * into v_last from public.reviews r where r.conversation_id = p_conversation_id order by r.id desc limit 1;
     raise exception 'conversation % was changed by % at % UTC (%): reload it and decide again',
       p_conversation_id, coalesce(v_last.reviewer, 'someone'),
