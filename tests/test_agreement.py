@@ -65,6 +65,7 @@ def test_krippendorff_alpha_where_more_than_two_reviewed() -> None:
     assert fields.loc["decision", "Value"] == pytest.approx(2 / 3)
     assert fields.loc["decision", "Reading"] == "substantial"
     # each pair still gets its kappa: Ana and Ben agree on all four (two values used): 1.0
+    assert ag.build_agreement(rows, [], TAX).pairs == 3
     pairs = ag.by_pair(ag.ratings_frame(rows, [], TAX)).set_index("Reviewers")
     assert pairs.loc["Ana · Ben", "Value"] == pytest.approx(1.0) and pairs.loc["Ana · Cleo", "Items"] == 3
 

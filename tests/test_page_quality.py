@@ -40,7 +40,11 @@ def test_agreement_per_field_and_pair_over_time_and_the_disagreements(store: Pos
     at = open_page()
     assert not at.info
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Conversations reviewed twice"] == "4" and metrics["Reviewers"] == "2"
+    assert (
+        metrics["Conversations reviewed twice"] == "4"
+        and metrics["Reviewers"] == "2"
+        and metrics["Pairs of reviewers"] == "1"
+    )
 
     fields = next(df.value for df in at.dataframe if "Reading" in df.value.columns and "Reviewers" not in df.value)
     decision = fields[fields["field"] == "decision"].iloc[0]

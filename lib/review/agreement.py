@@ -129,8 +129,14 @@ def _wide(ratings: pd.DataFrame) -> pd.DataFrame:
     return wide[wide.notna().sum(axis=1) >= 2]
 
 
+def _alike(wide: pd.DataFrame) -> pd.Series:
+    """Per item: whether every reviewer who rated it gave the same value (column-wise, not row by row)."""
+    first = wide.bfill(axis=1).iloc[:, 0]
+    return (wide.isna() | wide.eq(first, axis=0)).all(axis=1)
+
+
 def _agreed(wide: pd.DataFrame) -> int:
-    return int(sum(len(set(row.dropna())) == 1 for _, row in wide.iterrows()))
+    return int(_alike(wide).sum())
 
 
 def _kappa(a: pd.Series, b: pd.Series) -> float | None:
@@ -142,12 +148,12 @@ def _kappa(a: pd.Series, b: pd.Series) -> float | None:
 
 
 def _alpha(wide: pd.DataFrame) -> float | None:
-    values = sorted({str(v) for v in wide.stack().dropna()})
+    given = wide.stack().dropna()
+    codes, values = pd.factorize(given.astype(str))
     if len(values) < 2:
         return None
-    code = {v: float(i) for i, v in enumerate(values)}
-    matrix = np.array([[code[str(v)] if pd.notna(v) else np.nan for v in wide[reviewer]] for reviewer in wide.columns])
-    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))
+    coded = pd.Series(codes, index=given.index, dtype=float).unstack().reindex(index=wide.index, columns=wide.columns)
+    return float(krippendorff.alpha(reliability_data=coded.to_numpy().T, level_of_measurement="nominal"))
 
 
 def figure(ratings: pd.DataFrame) -> Figure | None:
@@ -226,22 +232,25 @@ def disagreements(ratings: pd.DataFrame, tax: Taxonomy) -> pd.DataFrame:
     """Every item the reviewers rated differently: conversation, turn (None: the whole conversation),
     field, and each reviewer's value by name ("Ana: Anxiety · Ben: Shame"), newest second decision first."""
     columns = ["conversation_id", "Turn", "Field", "Values", "Second decision"]
+    second = ratings.drop_duplicates("conversation_id").set_index("conversation_id")["second_at"]
     rows = []
     for field, label in FIELDS.items():
-        part = ratings[ratings["field"] == field]
-        wide = _wide(part)
-        for (cid, turn), row in wide.iterrows():
-            given = row.dropna()
-            if len(set(given)) > 1:
-                rows.append(
-                    {
-                        "conversation_id": cid,
-                        "Turn": None if turn == WHOLE else int(turn),
-                        "Field": label,
-                        "Values": " · ".join(f"{who}: {_value_text(field, v, tax)}" for who, v in given.items()),
-                        "Second decision": part.loc[part["conversation_id"] == cid, "second_at"].iloc[0],
-                    }
-                )
+        wide = _wide(ratings[ratings["field"] == field])
+        if wide.empty:
+            continue
+        split = wide[~_alike(wide)]
+        for (cid, turn), given in split.to_dict("index").items():
+            rows.append(
+                {
+                    "conversation_id": cid,
+                    "Turn": None if turn == WHOLE else int(turn),
+                    "Field": label,
+                    "Values": " · ".join(
+                        f"{who}: {_value_text(field, v, tax)}" for who, v in given.items() if pd.notna(v)
+                    ),
+                    "Second decision": second[cid],
+                }
+            )
     out = pd.DataFrame(rows, columns=columns).astype({"Turn": "Int64"})
     return out.sort_values(["Second decision", "conversation_id", "Turn"], ascending=[False, True, True]).reset_index(
         drop=True
@@ -294,6 +303,12 @@ class Agreement:
     @property
     def empty(self) -> bool:
         return self.conversations == 0
+
+    @property
+    def pairs(self) -> int:
+        """The pairs of reviewers who decided on the same conversation."""
+        decided = self.ratings[self.ratings["field"] == DECISION].groupby("conversation_id")["reviewer"]
+        return len({pair for _, who in decided for pair in combinations(sorted(who), 2)})
 
 
 def build_agreement(

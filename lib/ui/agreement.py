@@ -93,7 +93,7 @@ def summary(result: ag.Agreement) -> None:
     m = st.columns(3)
     m[0].metric("Conversations reviewed twice", f"{result.conversations:,}")
     m[1].metric("Reviewers", f"{len(result.reviewers):,}")
-    m[2].metric("Pairs of reviewers", f"{len(ag.by_pair(result.ratings)['Reviewers'].unique()):,}")
+    m[2].metric("Pairs of reviewers", f"{result.pairs:,}")
 
 
 def by_field(result: ag.Agreement) -> None:
