@@ -68,6 +68,9 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "rating_calibration": [], "take_rate_budget": 0, "settle_rate_budget": True,
         "enter_prompt_prefix": "first", "leave_prompt_prefix": True,
         "output_token_quantiles": [{"template_name": "tier1", "calls": 3, "quantile_tokens": 5000, "max_tokens": 8000}],
+        # double review and reviewer agreement
+        "double_review_share": 0.1, "set_double_review_share": 0.2, "second_review_ids": ["conv-a"],
+        "agreement_decisions": [], "agreement_labels": [],
     }.items():
         stub.rpc(name, value)
     stub.table("conversations", [{"id": "conv-a", "version": 1, "document": doc}])
@@ -96,6 +99,11 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "set_scenario_status": lambda: hosted.set_scenario_status(1, "generating"),
         "save_generated": lambda: hosted.save_generated(conv, item_id=5, scenario_id=1, worker="w", metadata={"a": 1}),
         "record_review": lambda: hosted.record_review("conv-a", "approved", reviewer="R", reason_code=None),
+        "double_review_share": lambda: hosted.double_review_share(),
+        "set_double_review_share": lambda: hosted.set_double_review_share(0.2),
+        "second_review_ids": lambda: hosted.second_review_ids("R"),
+        "agreement_decisions": lambda: hosted.agreement_decisions(),
+        "agreement_labels": lambda: hosted.agreement_labels(),
         "revise_label": lambda: hosted.revise_label("conv-a", 0, "emotion.intensity", 0.3, author="R"),
         "reviews_for": lambda: hosted.reviews_for("conv-a"),
         "label_revisions_for": lambda: hosted.label_revisions_for("conv-a"),
