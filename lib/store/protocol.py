@@ -333,3 +333,35 @@ class Store(JobStore, Protocol):
         judge_pass and review_status, the conversations, and how many of those ratings people rated too
         (human_rated) with another score (overridden)."""
         ...
+
+    # -- contrastive turns (lib/generation/contrast.py): the jobs that write them, a reviewer's decision ----
+    def create_contrast_job(
+        self,
+        conversation_ids: Sequence[str],
+        *,
+        kind: JobKind = "realtime",
+        model: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        created_by: str | None = None,
+        max_attempts: int = 3,
+    ) -> int | None:
+        """A contrastive job (task 'contrast'), one item per approved conversation of conversation_ids not
+        queued in another; settings carry turns, kinds and n. Returns the job id, or None when none is left."""
+        ...
+
+    def save_contrast_result(self, record: Mapping[str, Any], *, item_id: int | None = None) -> dict[str, Any]:
+        """A contrastive run (lib.generation.contrast.ContrastResult.to_record()) in one transaction: its
+        log rows and the failed responses it kept; with responses the item succeeds. Idempotent per item.
+        Returns {responses, log_ids, created}."""
+        ...
+
+    def contrastive_responses(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The failed responses written for a conversation version, by turn, oldest first."""
+        ...
+
+    def decide_contrast(
+        self, response_id: int, decision: str, *, reviewer: str | None, note: str = ""
+    ) -> dict[str, Any]:
+        """A reviewer accepts or rejects a contrastive response (a later decision replaces the earlier);
+        signed in, the decision is the member's whatever reviewer says. Returns the row."""
+        ...
