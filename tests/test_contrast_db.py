@@ -4,6 +4,8 @@ retried and never stored; saving is idempotent per item; reviewers accept or rej
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -11,6 +13,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from lib.core.taxonomy import Taxonomy
+from lib.generation import contrast_cli
 from lib.generation.contrast_jobs import ContrastAsk, start_contrast_job
 from lib.generation.contrast_prompt import emotion_before
 from lib.generation.jobs import RunnerError
@@ -22,6 +25,7 @@ from tests.fake_contrast import is_contrast_request
 from tests.test_worker import make_worker, run_until_idle
 
 SEED = "seed-01"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def rows(db_dsn: str, query: str, **params: Any) -> list[dict[str, Any]]:
@@ -218,3 +222,30 @@ def test_a_batch_job_sends_its_requests_as_a_message_batch_and_stores_the_same_r
     )
     assert [(r["outcome"], r["source"]) for r in logs] == [("invalid", "batch"), ("repaired", None)]
     assert {r["turn_idx"] for r in seeded.contrastive_responses(SEED)} == {1, 3}
+
+
+@pytest.fixture
+def cli_env(seeded: PostgresStore, fake: FakeAnthropic, db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "BRIGHTRUN_", "SUPABASE_", "DATABASE_URL")):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr("lib.config.SECRETS_FILE", ROOT / "tests" / "no-secrets.toml")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", fake.api_key)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+    monkeypatch.setenv("DATABASE_URL", db_dsn)
+
+
+def test_the_cli_queues_a_job_and_with_wait_runs_it(
+    cli_env: None, seeded: PostgresStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert contrast_cli.main([SEED, "--turns", "3", "--kinds", "minimising", "--n", "2", "--wait"]) == 0
+    out, err = capsys.readouterr()
+    assert "contrastive turns for 1 conversation (realtime)" in out and "2 failed response(s) for 1 turn(s)" in out
+    assert "1 written, 0 failed" in err
+    assert [r["failure_kind"] for r in seeded.contrastive_responses(SEED)] == ["minimising", "minimising"]
+    # queued without --wait: a worker elsewhere runs it
+    assert contrast_cli.main(["seed-02"]) == 0
+    assert "a worker runs it" in capsys.readouterr().err
+    assert contrast_cli.main(["seed-02"]) == 2  # already queued
+    assert contrast_cli.main([SEED, "--turns", "2"]) == 2
+    assert "not an assistant turn" in capsys.readouterr().err
