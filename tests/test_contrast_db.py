@@ -4,8 +4,6 @@ retried and never stored; saving is idempotent per item; reviewers accept or rej
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,10 +20,10 @@ from lib.store.protocol import InvalidInput, NotFound
 from tests.conftest import add_member, as_role
 from tests.fake_anthropic import FakeAnthropic
 from tests.fake_contrast import is_contrast_request
+from tests.test_judge_cli import env  # noqa: F401 (a fixture)
 from tests.test_worker import make_worker, run_until_idle
 
 SEED = "seed-01"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def rows(db_dsn: str, query: str, **params: Any) -> list[dict[str, Any]]:
@@ -225,13 +223,7 @@ def test_a_batch_job_sends_its_requests_as_a_message_batch_and_stores_the_same_r
 
 
 @pytest.fixture
-def cli_env(seeded: PostgresStore, fake: FakeAnthropic, db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(("ANTHROPIC_", "BRIGHTRUN_", "SUPABASE_", "DATABASE_URL")):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr("lib.config.SECRETS_FILE", ROOT / "tests" / "no-secrets.toml")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", fake.api_key)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+def cli_env(env: dict[str, str], db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", db_dsn)
 
 

@@ -3,40 +3,19 @@ why, accept and reject, the ask for failed turns (kinds defaulting to those that
 it under a conversation that is not approved or without a key."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lib.core.taxonomy import Taxonomy
 from lib.store.postgres import PostgresStore
 from lib.ui.display import escape_markdown
 from tests.fake_anthropic import FakeAnthropic
-from tests.test_page_review import click, open_page, texts
+from tests.test_page_generate import keyed  # noqa: F401 (a fixture)
+from tests.test_page_review import click, open_page, store, texts  # noqa: F401 (store: a fixture)
 from tests.test_worker import make_worker, run_until_idle
 
 SEED = "seed-01"
 FAILED = "Honestly, it's not a big deal. Lots of people are in a far worse spot."
-
-
-@pytest.fixture
-def store(app_env: str) -> Iterator[PostgresStore]:
-    s = PostgresStore(app_env, min_size=1, max_size=2)
-    try:
-        yield s
-    finally:
-        s.close()
-
-
-@pytest.fixture
-def keyed(app_env: str, db_tax: Taxonomy, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
-    with FakeAnthropic(db_tax) as fake:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", fake.api_key)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
-        st.cache_resource.clear()
-        yield fake
-        st.cache_resource.clear()
 
 
 def seed_page() -> AppTest:

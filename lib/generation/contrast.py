@@ -20,7 +20,7 @@ from typing import Any
 
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
-from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
+from lib.generation.attempts import AttemptLog, AttemptTotals
 from lib.generation.contrast_prompt import (
     Asks,
     ContrastAnswer,
@@ -30,12 +30,22 @@ from lib.generation.contrast_prompt import (
     output_budget,
     read_answer,
 )
-from lib.generation.llm import LLMClient, LLMError, LLMUnavailable
+from lib.generation.llm import LLMClient
 from lib.generation.response import LLMResponse, response_from_body
+from lib.generation.rounds import RoundWords, structured_rounds
 from lib.generation.templates import PromptError, PromptTemplate
 
 PURPOSE = "contrast"
 DEFAULT_CONTRAST_REPAIRS = 1
+CONTRAST_WORDS = RoundWords(
+    answer="the answer",
+    refused="Claude declined to write failed responses for this conversation",
+    refused_advice="",
+    again="ask for fewer turns or kinds at once",
+    unusable="no failed response passed the checks",
+    unusable_advice="Try again, or ask for other turns or kinds.",
+    kept="kept the rest, left out: ",
+)
 
 
 @dataclass
@@ -126,84 +136,31 @@ async def acontrast_conversation(
         )
         return result
     result.prompt_sha256 = plan.prompt_sha256
-    params = plan.log_parameters(conv)
-    max_tokens = min(settings.max_tokens_cap, output_budget(asks, n))
-    messages: list[dict[str, Any]] = [{"role": "user", "content": plan.user}]
-    for round_no in range(repair_attempts + 1):
-        last_round = round_no == repair_attempts
-        call_params = {**params, "max_tokens": max_tokens, "messages": len(messages)}
-        try:
-            response = await call_round(
-                llm,
-                plan.system,
-                messages,
-                first=round_no == 0,
-                initial=initial,
-                max_tokens=max_tokens,
-                parameters=call_params,
-                output_format=ContrastAnswer,
-            )
-        except LLMError as exc:
-            result.attempts.append(
-                AttemptLog.of_error(
-                    exc,
-                    attempt=round_no + 1,
-                    purpose=PURPOSE,
-                    model=settings.model,
-                    template=plan.system_template,
-                    parameters=call_params,
-                )
-            )
-            result.reason, result.fatal = exc.message, exc.fatal
-            result.retryable = isinstance(exc, LLMUnavailable)
-            return result
-        log = AttemptLog.of_response(
-            response, attempt=round_no + 1, purpose=PURPOSE, template=plan.system_template, parameters=call_params
-        )
-        result.attempts.append(log)
-        if response.outcome == "refusal":
-            log.outcome = "refused"
-            result.reason = log.error = "Claude declined to write failed responses for this conversation" + (
-                " (" + response.refusal + ")" if response.refusal else ""
-            )
-            return result
-        if response.outcome == "max_tokens":
-            log.outcome = "truncated"
-            if not last_round and max_tokens < settings.max_tokens_cap:
-                max_tokens = min(settings.max_tokens_cap, max_tokens * 2)
-                log.error = f"the answer was cut off; trying again with {max_tokens} output tokens"
-                continue
-            result.reason = log.error = (
-                f"the answer was cut off at {max_tokens} output tokens; ask for fewer turns or kinds at once"
-            )
-            return result
-        if isinstance(response.parsed, ContrastAnswer):
-            kept, problems = read_answer(response.parsed, conv, asks, n)
-        else:
-            kept, problems = (
-                [],
-                ["your answer did not match the response schema: " + (response.parse_error or "no JSON")],
-            )
-        if kept and (not problems or last_round):
-            log.outcome = "ok" if round_no == 0 else "repaired"
-            if problems:
-                result.note = log.error = "; ".join(problems)
-            result.ok, result.responses = True, kept
-            return result
-        log.error = "; ".join(problems)
-        if last_round:
-            result.reason = (
-                f"no failed response passed the checks after {round_no + 1} attempt(s): "
-                + "; ".join(problems)
-                + ". Try again, or ask for other turns or kinds."
-            )
-            return result
-        messages = [
-            *messages,
-            {"role": "assistant", "content": response.text.strip() or "(no answer)"},
-            {"role": "user", "content": plan.repair_template.render({"problems": problems})},
-        ]
-    raise AssertionError("unreachable: the loop returns on its last round")
+
+    def read(answer: Any) -> tuple[list[FailedResponse] | None, list[str]]:
+        kept, problems = read_answer(answer, conv, asks, n)
+        return kept or None, problems
+
+    out = await structured_rounds(
+        llm,
+        plan.system,
+        plan.user,
+        read=read,
+        output_format=ContrastAnswer,
+        purpose=PURPOSE,
+        template=plan.system_template,
+        repair_template=plan.repair_template,
+        parameters=plan.log_parameters(conv),
+        words=CONTRAST_WORDS,
+        repair_attempts=repair_attempts,
+        max_tokens=min(settings.max_tokens_cap, output_budget(asks, n)),
+        initial=initial,
+    )
+    result.attempts = out.attempts
+    result.reason, result.note, result.fatal, result.retryable = out.reason, out.note, out.fatal, out.retryable
+    if out.value is not None:
+        result.ok, result.responses = True, out.value
+    return result
 
 
 # ---- Message Batches ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lib.core.models import AssistantTurn, Conversation, UserTurn
 from lib.core.taxonomy import Taxonomy
 from lib.generation.prompt_text import brand_voice, num, persona_profile, topic_profile
-from lib.generation.templates import PromptError, PromptTemplate, default_templates
+from lib.generation.templates import PromptTemplate, template_set
 
 MAX_PER_KIND = 5  # failed responses of one kind for one turn
 MAX_PER_REQUEST = 40  # failed responses in one request: about 10k output tokens
@@ -151,14 +151,7 @@ class ContrastPlan:
 
 def contrast_templates(templates: Mapping[str, PromptTemplate] | None = None) -> tuple[PromptTemplate, ...]:
     """The three templates of contrastive turns (system, request, repair)."""
-    templates = templates or default_templates()
-    try:
-        return templates["contrast_system"], templates["contrast_turns"], templates["contrast_repair"]
-    except KeyError as exc:
-        raise PromptError(
-            f"prompts/: missing template {exc.args[0]}; contrastive turns need contrast_system, "
-            "contrast_turns and contrast_repair"
-        ) from None
+    return template_set(("contrast_system", "contrast_turns", "contrast_repair"), "contrastive turns", templates)
 
 
 def failure_definitions(tax: Taxonomy) -> str:
