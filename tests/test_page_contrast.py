@@ -11,7 +11,7 @@ from lib.store.postgres import PostgresStore
 from lib.ui.display import escape_markdown
 from tests.fake_anthropic import FakeAnthropic
 from tests.test_page_generate import keyed  # noqa: F401 (a fixture)
-from tests.test_page_review import click, open_page, store, texts  # noqa: F401 (store: a fixture)
+from tests.test_page_review import ROOT, click, open_page, store, texts  # noqa: F401 (store: a fixture)
 from tests.test_worker import make_worker, run_until_idle
 
 SEED = "seed-01"
@@ -89,3 +89,12 @@ def test_asking_for_one_turn_queues_a_job_with_the_suited_kinds_and_the_pairs_fo
     at.run()
     assert "2 contrastive responses: 2 proposed" in texts(at)
     assert not any("is writing failed turns" in i.value for i in at.info)
+
+
+def test_the_generate_page_lists_the_contrastive_job(store: PostgresStore, db_tax: Taxonomy) -> None:
+    job_id = store.create_contrast_job([SEED], settings={"turns": [3], "kinds": None, "n": 1})
+    at = AppTest.from_file(str(ROOT / "pages" / "generate.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    shown = "\n".join(m.value for m in at.markdown)
+    assert f"Job #{job_id}" in shown and "Contrast 1 conversation" in shown
