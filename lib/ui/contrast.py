@@ -41,7 +41,7 @@ def section(conv: Conversation, status: str) -> None:
     show_flash(FLASH_KEY, "contrast")
     if auth.can("generate"):
         ask_form(conv, tax)
-    pairs_view(conv.id)
+    pairs_view(conv)
 
 
 def ask_form(conv: Conversation, tax: Taxonomy) -> None:
@@ -106,31 +106,28 @@ def start(conversation_id: str, turn: int | None, kinds_key: str, n_key: str) ->
     )
 
 
-def pairs_view(conversation_id: str) -> None:
+def pairs_view(conv: Conversation) -> None:
     """The pairs; while a contrastive job writes for this conversation, a fragment that reads them again
     every few seconds."""
     try:
-        running = ct.contrast_in_progress(resources.store(), conversation_id)
+        running = ct.contrast_in_progress(resources.store(), conv.id)
     except StoreError as exc:
         st.error(f"The contrastive turns could not be read: {error_text(exc)}")
         return
     if running is None:
-        pairs_area(conversation_id, None)
+        pairs_area(conv, None)
     else:
-        st.fragment(pairs_area, run_every=POLL_S)(conversation_id, running)
+        st.fragment(pairs_area, run_every=POLL_S)(conv, running)
 
 
-def pairs_area(conversation_id: str, job_id: int | None) -> None:
+def pairs_area(conv: Conversation, job_id: int | None) -> None:
     store, tax = resources.store(), resources.taxonomy()
     try:
-        if job_id is not None and ct.contrast_in_progress(store, conversation_id) is None:
+        if job_id is not None and ct.contrast_in_progress(store, conv.id) is None:
             st.rerun()  # the job ended: draw the page once more, without the timer
-        conv = store.get_conversation(conversation_id)
-        rows = store.contrastive_responses(conversation_id)
+        rows = store.contrastive_responses(conv.id)
     except StoreError as exc:
         st.error(f"The contrastive turns could not be read: {error_text(exc)}")
-        return
-    if conv is None:
         return
     if job_id is not None:
         st.info(f"Job #{job_id} is writing failed turns for this conversation…", icon=":material/hourglass_top:")
