@@ -18,7 +18,7 @@ nav.open_in_app("export")
 
 EXPORT_KEY = "br_export_dir"  # the folder of the export last built in this session
 PREVIEW_RECORDS = 3
-FILE_KINDS = {"card": "Dataset card", "trainer": "Trainer config", "license": "License"}
+FILE_KINDS = {"card": "Dataset card", "trainer": "Trainer config", "license": "License", **ex.PREFERENCE_FILE_KINDS}
 
 st.title("Export for training")
 st.caption(
@@ -299,6 +299,13 @@ if last and manifest:
         f"Selection: {manifest['selection']['description']} · taxonomy {manifest['taxonomy']['vertical']} "
         f"v{manifest['taxonomy']['version']} · folder `{folder}`"
     )
+    if c.get("preference_pairs"):
+        st.info(
+            f"**{c['preference_pairs']} preference pair{'s' if c['preference_pairs'] != 1 else ''}** (train "
+            f"{c['preference_train']}, eval {c['preference_eval']}): accepted contrastive responses as prompt / "
+            "chosen / rejected for DPO or ORPO, in the card's `preference` config; never in the supervised files.",
+            icon=":material/compare_arrows:",
+        )
     for note in manifest.get("warnings") or []:
         st.warning(note, icon=":material/warning:")
     if manifest["skipped"]:
