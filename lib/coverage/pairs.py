@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lib.core.taxonomy import Taxonomy
-from lib.coverage.charts import HEAT_SCALE, _axis, _count_ticks, _layout, fmt, swatch
+from lib.coverage.charts import _axis, _layout, fmt, heat_trace, swatch
 from lib.coverage.counts import UNKNOWN_COLOUR
 from lib.coverage.shortfall import GAP_COLUMNS
 
@@ -127,28 +127,7 @@ def pair_figure(frame: pd.DataFrame, *, subtitle: str) -> go.Figure:
     top = max((v for row in z for v in row if v is not None), default=0.0)
     zmax = max(top, float(frame["target"].max() if len(frame) else 1), 1.0)
     colours = dict(zip(frame["emotion_name"], frame["colour"], strict=False))
-    trace: dict[str, Any] = {
-        "type": "heatmap",
-        "z": z,
-        "x": list(range(len(cols_))),
-        "y": list(range(len(rows_))),
-        "colorscale": HEAT_SCALE,
-        "zmin": 0,
-        "zmax": zmax,
-        "xgap": 2,
-        "ygap": 2,
-        "text": text,
-        "texttemplate": "%{text}",
-        "textfont": {"size": 11},
-        "hovertext": hover,
-        "hovertemplate": "%{hovertext}<extra></extra>",
-        "colorbar": {
-            "title": {"text": "Pairs", "side": "right"},
-            "thickness": 12,
-            "outlinewidth": 0,
-            **_count_ticks(zmax),
-        },
-    }
+    trace = heat_trace(z, hover, zmax, "pairs", text)
     layout = _layout(
         title="Contrastive pairs: emotion × failure kind",
         subtitle=subtitle,
