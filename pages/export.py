@@ -123,6 +123,19 @@ if matching:
 elif statuses:
     probe = ex.ExportOptions(selection=selection, filters=filters, review_statuses=statuses)
     st.warning(ex.explain_empty(probe, tax, counts, total))
+try:
+    pairs = sum(int(r["n"]) for r in store.contrastive_pair_counts(approved_only=selection == "approved"))
+except StoreError as exc:
+    st.error(f"**Cannot count the contrastive pairs.** {error_text(exc)}")
+    st.stop()
+if matching and pairs:
+    st.caption(
+        f"Preference set: **{pairs}** accepted contrastive pair{'s' if pairs != 1 else ''} of "
+        + ("approved" if selection == "approved" else "current, not rejected")
+        + " conversations, exported as prompt / chosen / rejected (DPO, ORPO) with the conversations they belong "
+        "to; the filters and quality options leave out the pairs of what they leave out. A failed response never "
+        "goes into the supervised files."
+    )
 quality = ex.ExportOptions(
     min_rating=min_rating, min_ratings=min_ratings, no_hard_failures=no_hard, no_near_duplicates=no_near_dup
 )

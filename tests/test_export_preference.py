@@ -12,6 +12,7 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from streamlit.testing.v1 import AppTest
 
 import lib.export as ex
 from lib.core.taxonomy import Taxonomy
@@ -19,6 +20,7 @@ from lib.export import preference
 from lib.store.boot import SEEDS_DIR, import_seeds
 from lib.store.postgres import PostgresStore
 from tests.conftest import make_conversation
+from tests.test_page_export import PAGE, page_env  # noqa: F401  (the page's fixture)
 from tests.test_export_consumers import load_every_config, trl_chat_problems, trl_conversational
 
 pytest.importorskip("datasets")
@@ -225,3 +227,21 @@ def test_an_export_without_accepted_pairs_has_no_preference_set(
     assert (
         result.counts["preference_pairs"] == 0 and "## Preference pairs" not in (result.path / "README.md").read_text()
     )
+
+
+def test_the_export_page_shows_the_pair_count_before_and_after_building(page_env: Path, app_env: str) -> None:
+    with psycopg.connect(app_env, autocommit=True) as conn:
+        contrast(conn, "seed-01", 1, "minimising", failed("seed-01", 1, "minimising"))  # type: ignore[arg-type]
+        contrast(conn, "seed-02", 1, "lecturing", "Not reviewed yet.", status="proposed")  # type: ignore[arg-type]
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception and not at.error
+    assert any(
+        "Preference set: **1** accepted contrastive pair of approved conversations" in c.value for c in at.caption
+    )
+    at = next(b for b in at.button if b.label == "Build export").click().run()
+    assert not at.exception and not at.error
+    assert any(i.value.startswith("**1 preference pair** (train ") for i in at.info)
+    manifest = ex.read_manifest(page_env / "brightrun-approved")
+    assert manifest is not None and manifest["counts"]["preference_pairs"] == 1
+    kinds = {f["path"]: f["format"] for f in manifest["files"]}
+    assert kinds[preference.NEGATIVES] == "negatives"  # the page names it (FILE_KINDS) without an error
