@@ -5,6 +5,7 @@ supervised file, and only accepted pairs of current, selected conversations."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from lib.core.taxonomy import Taxonomy
 from lib.export import preference
 from lib.store.boot import SEEDS_DIR, import_seeds
 from lib.store.postgres import PostgresStore
-from tests.conftest import make_conversation
+from tests.conftest import add_member, as_role, make_conversation
 from tests.test_page_export import PAGE, page_env  # noqa: F401  (the page's fixture)
 from tests.test_export_consumers import load_every_config, trl_chat_problems, trl_conversational
 
@@ -245,3 +246,17 @@ def test_the_export_page_shows_the_pair_count_before_and_after_building(page_env
     assert manifest is not None and manifest["counts"]["preference_pairs"] == 1
     kinds = {f["path"]: f["format"] for f in manifest["files"]}
     assert kinds[preference.NEGATIVES] == "negatives"  # the page names it (FILE_KINDS) without an error
+
+
+def test_hosted_a_member_reads_the_pairs_and_anon_cannot(conn: Conn, paired: dict[str, Any]) -> None:
+    viewer, outsider = add_member(conn, "viewer"), uuid.uuid4()
+    call = "select count(*) as n from public.export_preference_pairs(%(ids)s)"
+    counts = "select count(*) as n from public.contrastive_pair_counts()"
+    with as_role(conn, "authenticated", viewer):
+        assert conn.execute(call, {"ids": paired["ids"]}).fetchone()["n"] == len(paired["accepted"])
+        assert conn.execute(counts).fetchone()["n"] > 0
+    with as_role(conn, "authenticated", outsider):  # signed in, not a member: row level security shows nothing
+        assert conn.execute(call, {"ids": paired["ids"]}).fetchone()["n"] == 0
+    for sql_ in (call, counts):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(conn, "anon"):
+            conn.execute(sql_, {"ids": paired["ids"]} if "%(ids)s" in sql_ else None)
