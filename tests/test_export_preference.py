@@ -260,3 +260,13 @@ def test_hosted_a_member_reads_the_pairs_and_anon_cannot(conn: Conn, paired: dic
     for sql_ in (call, counts):
         with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(conn, "anon"):
             conn.execute(sql_, {"ids": paired["ids"]} if "%(ids)s" in sql_ else None)
+
+
+def test_an_earlier_exports_full_folder_reads_back_without_its_negative_examples(
+    store: PostgresStore, paired: dict[str, Any], db_tax: Taxonomy, tmp_path: Path
+) -> None:
+    result = ex.run(store, ex.ExportOptions(eval_ratio=0, formats=["full_jsonl"]), db_tax, tmp_path / "out")
+    assert (result.path / preference.NEGATIVES).is_file()
+    items, skipped = ex.select_from_files(result.path / "full", ex.ExportOptions(), db_tax)
+    assert sorted(i.id for i in items) == sorted({*paired["ids"], "regen-v2"} - {paired["old"]}) and not skipped
+    assert preference.is_negative('{"negative_example": true}') and not preference.is_negative('{"id": "x"')

@@ -19,6 +19,7 @@ conversations of full/): only these files carry it. The pairs come from the stor
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
@@ -105,6 +106,16 @@ def negative_record(row: Mapping[str, Any], split: str) -> dict[str, Any]:
         "provenance": {"model": row.get("model"), "created_at": _iso(row.get("created_at"))},
         "split": split,
     }
+
+
+def is_negative(doc: Any) -> bool:
+    """Is this record (or a JSONL line) of full/ a negative example, not a conversation?"""
+    if isinstance(doc, str):  # most lines are conversations: parse only a line that can be one
+        try:
+            return '"negative_example"' in doc and is_negative(json.loads(doc))
+        except ValueError:
+            return False  # not JSON: the conversation reader says where
+    return isinstance(doc, Mapping) and doc.get("negative_example") is True
 
 
 def schema() -> Any:
