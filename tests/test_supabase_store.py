@@ -157,6 +157,8 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "queue_follow_up": lambda: hosted.queue_follow_up(2, "generate", "conv-a", feedback="f"),
         "export_conversations": lambda: hosted.export_conversations({"tier": ["template"]}, ["unreviewed"], limit=3),
         "export_counts": lambda: hosted.export_counts({"persona": ["p"]}),
+        "export_preference_pairs": lambda: hosted.export_preference_pairs(["conv-a", "conv-b"]),
+        "contrastive_pair_counts": lambda: hosted.contrastive_pair_counts(approved_only=False),
         "whoami": lambda: hosted.whoami(),
         "list_members": lambda: hosted.list_members(),
         "add_member": lambda: hosted.add_member("b@example.com", "viewer", display_name="B"),

@@ -277,6 +277,20 @@ class Store(JobStore, Protocol):
         export would match, counted without reading a document."""
         ...
 
+    # -- preference pairs: accepted contrastive responses as the export and Coverage read them -----
+    def export_preference_pairs(self, conversation_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The accepted contrastive responses of these conversations (an export's batch) whose
+        conversation is current, by conversation and turn: id, conversation_id, version, turn_idx,
+        failure_kind, why, rejected (the failed text), chosen (the conversation's turn), system_prompt,
+        before (the turns before it: role, text), reviewed_by, reviewed_at, review_note, model, created_at."""
+        ...
+
+    def contrastive_pair_counts(self, approved_only: bool = True) -> list[dict[str, Any]]:
+        """Accepted pairs of current conversations per (emotion, failure_kind): n. The emotion is the one
+        in force on the user turn the failed answer replies to. approved_only: of approved conversations
+        only (else of every conversation not rejected)."""
+        ...
+
     # -- members and the signed-in user (hosted mode; a direct connection is the service role) -----
     def whoami(self) -> dict[str, Any]:
         """user_id, email, display_name and role of the caller (role None: not a member)."""

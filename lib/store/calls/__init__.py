@@ -35,6 +35,7 @@ from lib.store.calls.kinds import (
     matches_nothing,
 )
 from lib.store.calls.members import MEMBER_CALLS
+from lib.store.calls.preference import PREFERENCE_CALLS
 from lib.store.calls.review import REVIEW_CALLS
 from lib.store.calls.scenarios import SCENARIO_CALLS, STORE_INFO
 
@@ -50,7 +51,9 @@ def _merged(*tables: dict[str, Call]) -> dict[str, Call]:
     return out
 
 
-CALLS: dict[str, Call] = _merged(SCENARIO_CALLS, REVIEW_CALLS, JOB_CALLS, MEMBER_CALLS, BUDGET_CALLS, CONTRAST_CALLS)
+CALLS: dict[str, Call] = _merged(
+    SCENARIO_CALLS, REVIEW_CALLS, JOB_CALLS, MEMBER_CALLS, BUDGET_CALLS, PREFERENCE_CALLS, CONTRAST_CALLS
+)
 
 __all__ = [
     "CALLS",
