@@ -241,3 +241,17 @@ def test_the_cli_queues_a_job_and_with_wait_runs_it(
     assert contrast_cli.main(["seed-02"]) == 2  # already queued
     assert contrast_cli.main([SEED, "--turns", "2"]) == 2
     assert "not an assistant turn" in capsys.readouterr().err
+
+
+def test_an_accepted_pair_written_by_a_job_is_what_the_preference_export_reads(
+    seeded: PostgresStore, fake: FakeAnthropic, db_tax: Taxonomy
+) -> None:
+    run_job(seeded, fake, db_tax, ContrastAsk(turns=(3,), kinds=("minimising", "lecturing")))
+    accepted, rejected = seeded.contrastive_responses(SEED)
+    seeded.decide_contrast(accepted["id"], "accepted", reviewer="Ana")
+    seeded.decide_contrast(rejected["id"], "rejected", reviewer="Ana")
+    [pair] = seeded.export_preference_pairs([SEED])
+    conv = seeded.get_conversation(SEED)
+    assert conv is not None
+    assert (pair["turn_idx"], pair["failure_kind"], pair["rejected"]) == (3, accepted["failure_kind"], accepted["text"])
+    assert pair["chosen"] == conv.current_turns()[3].text and len(pair["before"]) == 3
