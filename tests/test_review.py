@@ -288,3 +288,15 @@ def test_label_analytics_names_values_and_groups(tax: Taxonomy) -> None:
     assert list(rv.corrections_chart(overall, None).data[0].y)[-1] == "Emotion: Anxiety → Shame"
     with pytest.raises(rv.ReviewError):
         rv.label_analytics(store, tax, "colour")
+
+
+@pytest.mark.parametrize(
+    ("intensity", "band"),
+    [(0.0, "low"), (0.39, "low"), (0.395, "low"), (0.4, "medium"), (0.699, "medium"), (0.7, "high"), (1.0, "high"),
+     (1.2, ""), (-0.1, ""), (None, "")],
+)
+def test_every_intensity_in_range_has_the_band_it_starts_in(intensity: float | None, band: str) -> None:
+    from lib.review.text import intensity_band
+
+    anxiety = load_taxonomy().by_id("emotions")["anxiety"]
+    assert intensity_band(anxiety, intensity) == band
