@@ -28,6 +28,7 @@ def test_a_new_visitor_sees_the_overview_once_and_can_close_it(app_env: str) -> 
     assert welcome(at) and at.title[0].value == "Scenarios"  # above the table, not instead of it
     assert "brightrun_overview_seen" in scripts(at)  # shown: the browser remembers it for the next visit
     assert sum("· Plan" in m.value or "· Export" in m.value for m in at.markdown) == 2
+    assert [m.value for m in at.markdown if " · " in m.value][-2:] == ["**5 · Quality**", "**6 · Export**"]
     next(b for b in at.button if b.label == "Got it").click().run()
     assert not welcome(at)
 

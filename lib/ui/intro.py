@@ -1,4 +1,4 @@
-"""What the studio is, in five steps: on the About page, and once as an overview above the first page
+"""What the studio is, in six steps: on the About page, and once as an overview above the first page
 a new visitor opens. The browser remembers that the overview was shown (a cookie), so a returning
 visitor goes straight to work; About keeps it one click away."""
 
@@ -26,14 +26,20 @@ STEPS: tuple[tuple[str, str, str], ...] = (  # title, what happens, the page
         "Claude writes each conversation; it is checked and repaired before it is stored.",
         "pages/generate.py",
     ),
-    ("3 · Review", "Experts approve, reject or flag, and correct per-turn labels.", "pages/review.py"),
+    (
+        "3 · Review",
+        "Experts approve, reject or flag, correct per-turn labels, and make variations and contrastive pairs "
+        "of a good conversation.",
+        "pages/review.py",
+    ),
     ("4 · Coverage", "Charts of what the dataset covers against its targets, and the gaps.", "pages/coverage.py"),
-    ("5 · Export", "Approved conversations in the formats training tools load.", "pages/export.py"),
+    ("5 · Quality", "How far reviewers agree on decisions and labels, reviewed twice.", "pages/quality.py"),
+    ("6 · Export", "Approved conversations in the formats training tools load.", "pages/export.py"),
 )
 
 
 def steps(links: bool = False) -> None:
-    """The five steps side by side; links: each with a link to its page (when the page is in the menu)."""
+    """The steps side by side; links: each with a link to its page (when the page is in the menu)."""
     for col, (title, text, path) in zip(st.columns(len(STEPS)), STEPS, strict=True):
         with col.container(border=True):
             st.markdown(f"**{title}**")
@@ -57,7 +63,7 @@ def first_visit() -> None:
         st.markdown(
             "This studio makes **training conversations for a fine-tuned model**: multi-turn chats in which "
             "every user turn carries its emotion and every assistant turn the strategy behind its answer. "
-            "It works in five steps:"
+            "It works in six steps:"
         )
         steps(links=True)
         st.caption(
