@@ -33,6 +33,7 @@ from lib.store.calls.kinds import (
     integer,
     matches_nothing,
 )
+from lib.store.calls.labels import LABEL_CALLS
 from lib.store.calls.members import MEMBER_CALLS
 from lib.store.calls.review import REVIEW_CALLS
 from lib.store.calls.scenarios import SCENARIO_CALLS, STORE_INFO
@@ -49,7 +50,7 @@ def _merged(*tables: dict[str, Call]) -> dict[str, Call]:
     return out
 
 
-CALLS: dict[str, Call] = _merged(SCENARIO_CALLS, REVIEW_CALLS, JOB_CALLS, MEMBER_CALLS, BUDGET_CALLS)
+CALLS: dict[str, Call] = _merged(SCENARIO_CALLS, REVIEW_CALLS, LABEL_CALLS, JOB_CALLS, MEMBER_CALLS, BUDGET_CALLS)
 
 __all__ = [
     "CALLS",
