@@ -19,7 +19,6 @@ from __future__ import annotations
 from lib.review.actions import (
     ActionResult,
     agree,
-    apply_finding,
     correct_assistant_turn,
     correct_user_turn,
     decide,
@@ -116,7 +115,6 @@ __all__ = [
     "TurnView",
     "after_decision",
     "agree",
-    "apply_finding",
     "arc_figure",
     "badge_colour",
     "build_calibration",
