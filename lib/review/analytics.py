@@ -1,5 +1,6 @@
-"""Label analytics: how often reviewers corrected which label from what to what, overall or by
-topic, persona, tier or arc (counted in SQL by label_correction_stats), with names for display."""
+"""Label analytics: how often which label was corrected from what to what (by reviewers, operators or
+accepted automated suggestions, or one of them), overall or by topic, persona, tier or arc (counted in SQL
+by label_correction_stats), with names for display."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from lib.store.protocol import LABEL_STATS_GROUPS, Store
 
 def label_analytics(store: Store, tax: Taxonomy, by: str | None = None, *, source: str | None = None) -> pd.DataFrame:
     """The most frequent corrections (SQL: label_correction_stats), with names for display:
-    Field, From, To, [Group], Times, Conversations, Reviewers, Last. source: only that revision source."""
+    Field, From, To, [Group], Times, Conversations, Authors, Last. source: only that revision source."""
     if by is not None and by not in LABEL_STATS_GROUPS:
         raise ReviewError(f"Group by one of {', '.join(LABEL_STATS_GROUPS)}, not {by!r}.")
     if source is not None and source not in REVISION_SOURCES:
@@ -32,7 +33,7 @@ def label_analytics(store: Store, tax: Taxonomy, by: str | None = None, *, sourc
             "Group": [name(groups, r["group_id"]) if r["group_id"] else "" for r in rows],
             "Times": [int(r["corrections"]) for r in rows],
             "Conversations": [int(r["conversations"]) for r in rows],
-            "Reviewers": [int(r["authors"]) for r in rows],
+            "Authors": [int(r["authors"]) for r in rows],
             "Last": [when(r["last_at"]) for r in rows],
         }
     )
