@@ -87,7 +87,7 @@ def test_check_suggestions_are_proposed_once_and_accepted_as_automated_revisions
     assert len(result.ids) == 3 and "Accepted 3" in result.message
     revs = store.label_revisions_for(conv.id)
     assert {(r["source"], r["author"]) for r in revs} == {("automated", "Ana")}
-    assert revs[0]["reason"].startswith("Integrity check ")
+    assert revs[0]["reason"].startswith("Integrity check: Secondary labels differ from primary: Emotion.secondary")
     after = sg.load(store, conv.id, db_tax)
     assert {(s.status, s.decided_by) for s in after} == {("accepted", "Ana")}
     fixed = store.get_conversation(conv.id)

@@ -25,6 +25,7 @@ from lib.review.actions import ActionResult
 from lib.review.errors import ReviewError
 from lib.review.labels import FIELD_LABELS
 from lib.review.text import label_value_text
+from lib.review.view import check_title, finding_message
 from lib.store.protocol import PermissionDenied, Store
 
 
@@ -76,7 +77,7 @@ def from_checks(report: QualityReport) -> list[dict[str, Any]]:
                 "turn": f.turn,
                 "field": f.field,
                 "suggested_value": f.suggested,
-                "reason": limits.check(limits.REASON, f.message[: limits.REASON.max_chars]),
+                "reason": f"{check_title(f.check)}: {finding_message(f)}"[: limits.REASON.max_chars],
                 "check": f.check,
             },
         )

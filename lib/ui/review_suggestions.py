@@ -6,8 +6,10 @@ this draws it and wires the buttons."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 import lib.review as rv
 from lib.core.taxonomy import Taxonomy
@@ -47,29 +49,55 @@ def turn_notes(view: rv.ConversationView, idx: int, found: Sequence[sg.Suggestio
         st.markdown(f"{_badge(s)} {esc(s.summary)}" + (f"  \n:small[{esc(s.reason)}]" if s.reason else ""))
         if s.stale:
             st.caption(f":material/history: The label was revised since: it is {esc(s.now)} now.")
-        c = st.columns([1, 1, 3])
-        c[0].button(
+        row = st.container(horizontal=True)
+        _button(
+            row,
             "Accept",
-            icon=":material/done:",
-            key=f"rv_sg_accept_{view.id}_{s.id}",
-            on_click=_decide,
-            args=(view.id, [s.id], "accepted", f"turn-{idx}"),
-            disabled=not who or s.stale,
-            help="Enter your name first"
-            if not who
-            else "Made for a value no longer in force: dismiss it, or correct the label by hand"
-            if s.stale
-            else "Record it as a correction from an automated source, in your name",
+            ":material/done:",
+            f"rv_sg_accept_{view.id}_{s.id}",
+            (view.id, [s.id], "accepted", f"turn-{idx}"),
+            who,
+            stale=s.stale,
         )
-        c[1].button(
+        _button(
+            row,
             "Dismiss",
-            icon=":material/close:",
-            key=f"rv_sg_dismiss_{view.id}_{s.id}",
-            on_click=_decide,
-            args=(view.id, [s.id], "dismissed", f"turn-{idx}"),
-            disabled=not who,
-            help=None if who else "Enter your name first",
+            ":material/close:",
+            f"rv_sg_dismiss_{view.id}_{s.id}",
+            (view.id, [s.id], "dismissed", f"turn-{idx}"),
+            who,
         )
+
+
+def _button(
+    where: DeltaGenerator,
+    label: str,
+    icon: str,
+    key: str,
+    args: tuple[Any, ...],
+    who: str,
+    *,
+    stale: bool = False,
+    **extra: Any,
+) -> None:
+    """A decision button; off without a name, and Accept off for a stale suggestion (the help says why)."""
+    accepting = args[2] == "accepted"
+    where.button(
+        label,
+        icon=icon,
+        key=key,
+        on_click=_decide,
+        args=args,
+        disabled=not who or stale,
+        help="Enter your name first"
+        if not who
+        else "Made for a value no longer in force: dismiss it, or correct the label by hand"
+        if stale
+        else "Record it as a correction from an automated source, in your name"
+        if accepting
+        else "Leave the label as it is; the suggestion is kept as dismissed",
+        **extra,
+    )
 
 
 def panel(view: rv.ConversationView, found: Sequence[sg.SuggestionView], who: str) -> None:
@@ -85,25 +113,24 @@ def panel(view: rv.ConversationView, found: Sequence[sg.SuggestionView], who: st
             for s in pending:
                 st.markdown(f"{_badge(s)} :small[Turn {s.turn}: {esc(s.summary)}]")
             c = st.columns(2)
-            c[0].button(
+            _button(
+                c[0],
                 f"Accept all ({len(together)})",
-                icon=":material/done_all:",
-                key=f"rv_sg_accept_all_{view.id}",
-                on_click=_decide,
-                args=(view.id, [s.id for s in together], "accepted", PANEL),
-                disabled=not who or not together,
+                ":material/done_all:",
+                f"rv_sg_accept_all_{view.id}",
+                (view.id, [s.id for s in together], "accepted", PANEL),
+                who,
+                stale=not together,
                 width="stretch",
-                help="Enter your name first" if not who else "Each becomes a revision in your name; stale ones stay",
             )
-            c[1].button(
+            _button(
+                c[1],
                 f"Dismiss all ({len(pending)})",
-                icon=":material/clear_all:",
-                key=f"rv_sg_dismiss_all_{view.id}",
-                on_click=_decide,
-                args=(view.id, [s.id for s in pending], "dismissed", PANEL),
-                disabled=not who,
+                ":material/clear_all:",
+                f"rv_sg_dismiss_all_{view.id}",
+                (view.id, [s.id for s in pending], "dismissed", PANEL),
+                who,
                 width="stretch",
-                help=None if who else "Enter your name first",
             )
         decided = [s for s in found if s.status != "open"]
         if decided:

@@ -121,8 +121,9 @@ language sql volatile security invoker set search_path = ''
 as $$ select app_private.import_label_revisions(p_rows => p_rows) $$;
 
 -- ---------------------------------------------------------------------------------------------
--- Suggested revisions. One row per (conversation version, turn, field, origin, suggested value): a
--- later judge run that suggests the same again adds nothing, and a dismissed suggestion stays dismissed.
+-- Suggested revisions. One row per (conversation version, turn, field, origin, value it was made for,
+-- suggested value): a later judge run that suggests the same again adds nothing, and a dismissed suggestion
+-- stays dismissed until the label it was made for changes.
 -- ---------------------------------------------------------------------------------------------
 create table if not exists public.label_suggestions (
   id              bigint generated always as identity primary key,
@@ -149,7 +150,8 @@ create table if not exists public.label_suggestions (
   foreign key (conversation_id, turn_idx) references public.conversation_turns (conversation_id, idx)
 );
 create unique index if not exists label_suggestions_once_idx
-  on public.label_suggestions (conversation_id, turn_idx, field, origin, coalesce(suggested_value, 'null'::jsonb));
+  on public.label_suggestions (conversation_id, turn_idx, field, origin, coalesce(current_value, 'null'::jsonb),
+                               coalesce(suggested_value, 'null'::jsonb));
 create index if not exists label_suggestions_open_idx on public.label_suggestions (conversation_id) where status = 'open';
 create index if not exists label_suggestions_revision_idx on public.label_suggestions (revision_id)
   where revision_id is not null;
@@ -330,7 +332,7 @@ begin
       end if;
       v_rev := app_private.record_revision(
         s.conversation_id, s.turn_idx, s.field, s.suggested_value, v_who,
-        left(case s.origin when 'judge' then 'Judge''s suggestion' else 'Integrity check ' || coalesce(s.origin_ref, '') end
+        left(case s.origin when 'judge' then 'Judge''s suggestion' else 'Integrity check' end
              || case when s.reason <> '' then ': ' || s.reason else '' end, 2000),
         'automated');
       v_revs := v_revs || v_rev;
