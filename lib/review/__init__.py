@@ -65,7 +65,7 @@ from lib.review.queue import (
     step,
     take_snapshot,
 )
-from lib.review.ratings import CriterionView, FindingView, Rating, RatingsView, build_ratings
+from lib.review.ratings import CriterionView, Rating, RatingsView, build_ratings
 from lib.review.text import label_text_names, label_value_text
 from lib.review.view import (
     DETAIL_SECTIONS,
@@ -106,7 +106,6 @@ __all__ = [
     "CorrectionTotals",
     "CriterionCalibration",
     "CriterionView",
-    "FindingView",
     "QueueFilters",
     "Rating",
     "RatingsView",

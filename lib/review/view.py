@@ -181,13 +181,7 @@ def load_view(
         return None
     row = rows[0]
     versions = store.review_queue({"scenario_id": [row["scenario_id"]]}, current_only=False)
-    ratings = build_ratings(
-        store.conversation_ratings(conversation_id),
-        store.label_findings(conversation_id),
-        rubric or default_rubric(tax.path),
-        conv,
-        tax,
-    )
+    ratings = build_ratings(store.conversation_ratings(conversation_id), rubric or default_rubric(tax.path))
     return build_view(
         conv,
         row,
