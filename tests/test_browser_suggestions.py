@@ -1,7 +1,7 @@
 """A reviewer accepts suggested label corrections in headless Chromium: the judge's suggestion under its turn
 accepted (an 'automated' revision in the reviewer's name, shown in the turn's history); a suggestion made for
 a value someone revised since shown stale, with Accept off; the integrity check's suggestion accepted with
-Accept all, and the stale one dismissed with Dismiss all.
+Accept all, and the stale one dismissed with Dismiss all; then the label analytics and drift by source.
 
 Its own app on its own copy of the seeded database. Screenshots go to test-artifacts/suggestions-*.png.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser_app import App, running_app, screenshot, settle
-from tests.test_browser_review import open_review
+from tests.browser_app import App, next_frames, running_app, screenshot, settle
+from tests.test_browser_review import charts_drawn, choose, open_review
 
 pytestmark = pytest.mark.browser
 NAME = "Dana Reyes"
@@ -126,6 +126,22 @@ def test_a_reviewer_accepts_and_dismisses_suggested_corrections(suggestions_app:
     settle(page)
     page.get_by_text("Suggested corrections").scroll_into_view_if_needed()
     screenshot(page, "suggestions-03-decided")
+
+    # the analytics count them by source, and the drift shows who corrected what
+    page.get_by_role("tab", name=re.compile("Label analytics")).click()
+    settle(page)
+    page.get_by_text("Label drift").wait_for()
+    charts_drawn(page)
+    page.set_viewport_size({"width": 1440, "height": 2600})  # the analytics and the drift in one picture
+    settle(page)
+    charts_drawn(page)
+    next_frames(page)
+    screenshot(page, "suggestions-04-label-drift")
+    choose(page, "Source", "Automated")
+    page.get_by_text("Most corrected label", exact=True).wait_for()
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for()
+    assert page.get_by_role("tab", name=re.compile("Label analytics")).get_attribute("aria-selected") == "true"
 
     assert revisions(suggestions_app, cid) == [
         (2, "emotion.intensity", 0.5, "human_review", "Bo Lindqvist"),

@@ -29,6 +29,8 @@ SOURCE_COLOURS: dict[str, str] = {
 }
 COLUMNS = ["Day", "Field", "From", "To", "Source", "Model", "Prompt", "Corrections", "Conversations"]
 WEEKLY_AFTER_DAYS = 31  # a longer span is drawn by week
+# the sources above the plot, right-aligned: beside it they would take a third of a narrow chart
+LEGEND: dict[str, Any] = {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1}
 
 
 def drift_frame(store: Store, tax: Taxonomy, source: str | None = None) -> pd.DataFrame:
@@ -93,7 +95,7 @@ def _by_source_traces(
 
 
 def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
-    return go.Figure(data=data, layout=layout)
+    return go.Figure(data=data, layout={**layout, "legend": LEGEND})
 
 
 def _empty(title: str) -> go.Figure:
@@ -112,7 +114,7 @@ def over_time_chart(frame: pd.DataFrame) -> go.Figure:
     layout = _layout(
         title=title,
         subtitle=f"Label corrections per {unit}, by who made them",
-        x=_axis("Week of" if unit == "week" else "Day", type="category", showgrid=False),
+        x=_axis("Week of" if unit == "week" else "Day", type="date", showgrid=False),
         y=_axis("Corrections", rangemode="tozero", **_count_ticks(most)),
         height=320,
         legend=True,

@@ -77,10 +77,9 @@ def analytics_view(store: Store, tax: Taxonomy) -> None:
     st.plotly_chart(
         drift.over_time_chart(moves), width="stretch", config=config("label-drift-over-time"), key="rv_drift_time"
     )
-    left, right = st.columns(2)
-    left.plotly_chart(
+    st.plotly_chart(
         drift.top_corrections_chart(moves), width="stretch", config=config("label-drift-top"), key="rv_drift_top"
     )
-    right.plotly_chart(
+    st.plotly_chart(
         drift.by_version_chart(moves), width="stretch", config=config("label-drift-by-version"), key="rv_drift_version"
     )
