@@ -15,6 +15,7 @@ from lib.core.taxonomy import Taxonomy
 from lib.review import analytics, operator_import
 from lib.review.operator_import import ImportFileError, import_file
 from lib.store.postgres import PostgresStore
+from lib.store.protocol import InvalidInput
 from tests.conftest import add_member, as_role, make_conversation, scenario_rows
 
 
@@ -173,9 +174,11 @@ def test_a_reviewer_cannot_import_and_an_operator_can(
         "observed_at": None,
     }
     call = "select public.import_label_revisions(p_rows => %(rows)s::jsonb) as r"
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="you need the operator role"):
-        with as_role(conn, "authenticated", add_member(conn, "reviewer")):
-            conn.execute(call, {"rows": json.dumps([row])})
+    with (
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="you need the operator role"),
+        as_role(conn, "authenticated", add_member(conn, "reviewer")),
+    ):
+        conn.execute(call, {"rows": json.dumps([row])})
     with as_role(conn, "authenticated", add_member(conn, "operator")):
         counts = conn.execute(call, {"rows": json.dumps([row])}).fetchone()["r"]
     assert counts == {"written": 1, "unchanged": 0, "conversations": 1}
@@ -206,7 +209,7 @@ def test_the_database_refuses_a_bad_row_by_its_line_and_keeps_the_good_ones_out(
             "reason": "",
         },
     ]
-    with pytest.raises(Exception, match="line 7: unknown emotion 'nope'"):
+    with pytest.raises(InvalidInput, match="line 7: unknown emotion 'nope'"):
         store.import_label_revisions(rows)
     assert store.label_revisions_for(conv["id"]) == []
 
@@ -214,7 +217,7 @@ def test_the_database_refuses_a_bad_row_by_its_line_and_keeps_the_good_ones_out(
 def test_a_file_that_is_not_corrections_is_one_clear_error(
     store: PostgresStore, db_tax: Taxonomy, tmp_path: Path
 ) -> None:
-    with pytest.raises(ImportFileError, match="expected a .jsonl or .csv"):
+    with pytest.raises(ImportFileError, match=r"expected a \.jsonl or \.csv"):
         import_file(store, db_tax, tmp_path / "c.txt")
     bad = tmp_path / "c.csv"
     bad.write_text("conversation,turn,colour\n", encoding="utf-8")

@@ -17,7 +17,7 @@ from lib.core.validation import check_conversation
 from lib.review import suggestions as sg
 from lib.review.errors import ReviewError
 from lib.store.postgres import PostgresStore
-from lib.store.protocol import PermissionDenied, Stale
+from lib.store.protocol import InvalidInput, NotFound, PermissionDenied, Stale
 from tests.conftest import add_member, as_role, make_conversation, scenario_rows
 from tests.quality_data import save_judge_run
 
@@ -192,5 +192,33 @@ def test_a_reviewer_without_the_operator_role_proposes_nothing_quietly(
 
 
 def test_an_unknown_suggestion_id_is_named(store: PostgresStore) -> None:
-    with pytest.raises(Exception, match="no label suggestion has the id 999"):
+    with pytest.raises(NotFound, match="no label suggestion has the id 999"):
         store.decide_label_suggestions([999], "dismissed", by="Ana")
+
+
+def test_a_judge_finding_on_a_turn_without_the_field_is_no_suggestion_and_the_run_is_saved(
+    store: PostgresStore, db_tax: Taxonomy
+) -> None:
+    """The judge's mistakes (a turn that is not there, an emotion on the assistant's turn) must not fail its save."""
+    conv = mislabelled(store, db_tax, "conv-m")
+    saved = save_judge_run(
+        store,
+        conv.id,
+        {"label_accuracy": 2},
+        findings=[
+            {"turn": 1, "field": "emotion.primary", "current_value": None, "suggested_value": "fear", "reason": "x"},
+            {"turn": 0, "field": "emotion.intensity", "current_value": 0.7, "suggested_value": 0.3, "reason": "y"},
+        ],
+    )
+    assert saved
+    assert [(s.turn, s.field) for s in sg.load(store, conv.id, db_tax)] == [(0, "emotion.intensity")]
+
+
+def test_a_proposal_for_a_field_the_turn_does_not_hold_is_refused(store: PostgresStore, db_tax: Taxonomy) -> None:
+    conv = mislabelled(store, db_tax)
+    with pytest.raises(InvalidInput, match=r"strategies\.primary is not a label of turn 0 of conv-s"):
+        store.propose_label_suggestions(
+            conv.id,
+            [{"turn": 0, "field": "strategies.primary", "suggested_value": "normalizing", "reason": "", "check": "c"}],
+        )
+    assert sg.load(store, conv.id, db_tax) == []

@@ -174,13 +174,17 @@ set search_path = public, pg_temp
 as $$ select coalesce(p_a, 'null'::jsonb) = coalesce(p_b, 'null'::jsonb) $$;
 revoke all on function app_private.same_label(jsonb, jsonb) from public, anon, authenticated, service_role;
 
--- The judge's label findings become suggestions as they are saved, whoever saves them.
+-- The judge's label findings become suggestions as they are saved, whoever saves them: those on a turn
+-- that holds the field (a finding elsewhere is the judge's mistake, and must not fail the judge's save).
 create or replace function app_private.suggest_from_finding() returns trigger
 language plpgsql
 set search_path = public, pg_temp
 as $$
 begin
-  if not app_private.same_label(new.current_value, new.suggested_value) then
+  if not app_private.same_label(new.current_value, new.suggested_value)
+     and exists (select 1 from public.conversation_turns t
+                  where t.conversation_id = new.conversation_id and t.idx = new.turn_idx
+                    and (new.field like 'emotion.%') = (t.role = 'user')) then
     insert into public.label_suggestions (conversation_id, turn_idx, field, current_value, suggested_value, reason,
                                           origin, origin_ref)
     values (new.conversation_id, new.turn_idx, new.field, new.current_value, new.suggested_value,
@@ -204,7 +208,9 @@ select f.conversation_id, f.turn_idx, f.field, f.current_value, f.suggested_valu
    and f.run_id = (select r.run_id from public.conversation_ratings r
                     where r.conversation_id = f.conversation_id and r.source = 'judge'
                     order by r.created_at desc, r.id desc limit 1)
-   and exists (select 1 from public.conversation_turns t where t.conversation_id = f.conversation_id and t.idx = f.turn_idx)
+   and exists (select 1 from public.conversation_turns t
+                where t.conversation_id = f.conversation_id and t.idx = f.turn_idx
+                  and (f.field like 'emotion.%') = (t.role = 'user'))
 on conflict do nothing;
 
 -- The integrity checks' suggestions for one conversation (lib/review/suggestions.py computes them from the
@@ -230,6 +236,11 @@ begin
      where t.conversation_id = p_conversation_id and t.idx = (s ->> 'turn')::integer;
     if not found then
       raise exception 'conversation % has no turn %', p_conversation_id, s ->> 'turn' using errcode = 'no_data_found';
+    end if;
+    if coalesce(s ->> 'field', '') not like 'emotion.%' and coalesce(s ->> 'field', '') not like 'strategies.%'
+       or (s ->> 'field' like 'emotion.%') <> (v_turn.role = 'user') then
+      raise exception '% is not a label of turn % of % (a % turn)', coalesce(left(s ->> 'field', 40), 'null'), v_turn.idx,
+        p_conversation_id, v_turn.role using errcode = 'invalid_parameter_value';
     end if;
     perform app_private.check_size('the reason', 'reason', s ->> 'reason');
     perform app_private.check_size('the check''s name', 'name', s ->> 'check');
