@@ -245,6 +245,9 @@ def test_the_cli_prints_the_bad_line_and_the_counts(
     err = capsys.readouterr().err
     assert "line 3: conversation conv-op has no turn 40" in err and "nothing was written" in err
     good = write_jsonl(tmp_path / "good.jsonl", good_lines(conv))
+    assert operator_import.main([str(good), "--dry-run"]) == 0
+    assert "4 corrections of 1 conversations are valid (dry run)" in capsys.readouterr().out
+    assert store.label_revisions_for(conv["id"]) == []
     assert operator_import.main([str(good)]) == 0
     assert (
         "4 corrections of 1 conversations imported as operator_realtime revisions: 3 written" in capsys.readouterr().out

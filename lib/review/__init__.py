@@ -3,15 +3,18 @@
     labels      the words for statuses, decisions, reasons, sources, label fields and groups
     queue       the filters, the snapshot of conversation ids, moving through it; session keys
     view        one conversation as the page shows it: turns, arc, integrity report, ratings, decisions, details
-    ratings     the judge's and reviewers' ratings per criterion, the judge's label findings per turn
+    ratings     the judge's and reviewers' ratings per criterion
     actions     decide, seed example, label corrections, ratings (agree, override), regeneration with feedback
-    analytics   label corrections counted, with names
+    analytics   label corrections counted, with names, from every source or one
     calibration the judge's verdicts against reviewers' decisions and overrides, per criterion
     figures     the arc figure, the corrections chart, badge colours
     text        ids, label values and times as plain text
     errors      ReviewError
 
-The page and the benchmark use these names through `lib.review`.
+The page and the benchmark use these names through `lib.review`. Label revisions from the other sources
+have modules of their own, imported by name: suggestions (the judge's and the checks' suggested
+corrections, accepted or dismissed), operator_import (operators' corrections from a file, with
+label_values checking each value), drift (the corrections over time, by source, model and prompt).
 """
 
 from __future__ import annotations
