@@ -152,7 +152,7 @@ def top_corrections_chart(frame: pd.DataFrame, top: int = 10) -> go.Figure:
     """The most frequent corrections ("Emotion: Anxiety → Overwhelm"), stacked by source."""
     named = frame.assign(Change=frame["Field"] + ": " + frame["From"] + " → " + frame["To"])
     return _ranked(
-        named, "Change", title="Most corrected labels", subtitle="From what to what, by who corrected it", top=top
+        named, "Change", title="Top corrections by source", subtitle="From what to what, by who corrected it", top=top
     )
 
 
