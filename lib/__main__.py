@@ -23,12 +23,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "queue failed responses (contrastive turns) for approved conversations",
     ),
     "export": ("lib.export.cli", "write approved conversations in the training formats"),
+    "import-revisions": ("lib.review.operator_import", "import operators' label corrections (JSONL or CSV)"),
 }
 
 
 def usage() -> str:
     lines = ["usage: python -m lib <command> [options]", "", "commands:"]
-    lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += [f"  {name:<16} {text}" for name, (_, text) in COMMANDS.items()]
     lines += ["", "`python -m lib <command> --help` lists a command's options."]
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ from lib.core import vocabulary as vocab
 from lib.store import StoreError
 from lib.ui import contrast, nav, near_duplicates, quality, resources
 from lib.ui import review_actions as act
+from lib.ui import review_suggestions as suggested
 from lib.ui import review_widgets as widgets
 from lib.ui.calibration import calibration_view
 from lib.ui.compat import CENTER, LAZY, lazy, shortcut
@@ -155,6 +156,7 @@ def queue_view() -> None:
     view = rv.as_seen_by(view, who, tax)  # a second reviewer decides without seeing the first review
     cid = view.id
     s = view.conversation.scenario
+    corrections = suggested.prepare(store, view, tax)
 
     # -- header --
     label, colour = STATUS_BADGES.get(view.status, (view.status, "gray"))
@@ -216,6 +218,7 @@ def queue_view() -> None:
                 for r in t.revisions:
                     st.caption(":material/history: " + esc(r.summary))
                 quality.turn_notes(view, t.idx, who)
+                suggested.turn_notes(view, t.idx, corrections, who)
                 show_flash(f"turn-{t.idx}")
                 k = act.label_key(cid, t.idx)
                 pop = st.popover(
@@ -231,6 +234,7 @@ def queue_view() -> None:
     # -- decision, quality, details --
     with right:
         widgets.decision_panel(view, who)
+        suggested.panel(view, corrections, who)
 
         r_tab, q_tab, d_tab, h_tab, v_tab = st.tabs(
             ["Ratings", "Checks", "Details", f"Decisions ({len(view.decisions)})", f"Versions ({len(view.versions)})"]

@@ -26,7 +26,7 @@ EXPECTED_TABLES = {
     "outcomes", "scenario_contexts", "scenarios", "conversations", "conversation_turns", "conversation_metadata",
     "label_revisions", "reviews", "prompt_templates", "generation_jobs", "generation_job_items", "generation_logs",
     "members", "app_meta", "schema_migrations", "conversation_ratings", "conversation_label_findings",
-    "contrastive_responses", "review_assignments"}
+    "contrastive_responses", "review_assignments", "label_suggestions"}
 
 
 def tables(conn: psycopg.Connection) -> set[str]:
@@ -186,6 +186,9 @@ def test_the_database_knows_the_ids_of_the_vocabulary(empty_dsn: str) -> None:
     assert allowed["label_revisions_field_check"] == list(vocabulary.LABEL_FIELDS)
     assert allowed["conversation_label_findings_field_check"] == list(vocabulary.LABEL_FIELDS)
     assert allowed["label_revisions_source_check"] == list(vocabulary.REVISION_SOURCES)
+    assert allowed["label_suggestions_status_check"] == list(vocabulary.SUGGESTION_STATUSES)
+    assert allowed["label_suggestions_origin_check"] == list(vocabulary.SUGGESTION_ORIGINS)
+    assert allowed["label_suggestions_field_check"] == list(vocabulary.LABEL_FIELDS)
     assert sorted(allowed["conversations_source_check"]) == sorted(vocabulary.CONVERSATION_SOURCES)
 
 

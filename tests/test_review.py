@@ -63,7 +63,7 @@ class FakeStore:
         self.calls.append(("create_job", ids, kw))
         return 42
 
-    def label_correction_stats(self, by: str | None = None) -> list[dict[str, Any]]:
+    def label_correction_stats(self, by: str | None = None, *, source: str | None = None) -> list[dict[str, Any]]:
         return self.stats
 
 
@@ -279,7 +279,7 @@ def test_label_analytics_names_values_and_groups(tax: Taxonomy) -> None:
          "group_id": "first_portfolio", "corrections": 1, "conversations": 1, "authors": 1, "last_at": NOW},
     ]
     df = rv.label_analytics(store, tax, "topic")
-    assert df.columns.tolist() == ["Field", "From", "To", "Topic", "Times", "Conversations", "Reviewers", "Last"]
+    assert df.columns.tolist() == ["Field", "From", "To", "Topic", "Times", "Conversations", "Authors", "Last"]
     assert df.iloc[0][["Field", "From", "To", "Topic"]].tolist() == ["Emotion", "Anxiety", "Shame", "First portfolio"]
     assert df.iloc[1][["From", "To"]].tolist() == ["Normalizing", "(none)"]
     assert len(rv.corrections_chart(df, "topic").data) == 2  # stacked by field

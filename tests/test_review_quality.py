@@ -167,7 +167,7 @@ def test_a_conversation_not_rated_yet_says_so_and_how_to_rate_it(store: Postgres
     assert at.button(key="rv_agree_seed-01_empathy").disabled  # no judge rating to agree with
 
 
-def test_the_judges_label_suggestion_shows_on_its_turn_and_can_be_applied(store: PostgresStore) -> None:
+def test_the_judges_label_suggestion_shows_on_its_turn_and_can_be_accepted(store: PostgresStore) -> None:
     tax = load_taxonomy()
     conv = generate_approvable(store, tax, 1)[0]
     save_judge_run(store, conv.id, {"label_accuracy": 2}, cited={"label_accuracy": [0]}, findings=[
@@ -180,12 +180,14 @@ def test_the_judges_label_suggestion_shows_on_its_turn_and_can_be_applied(store:
     assert suggestion and "Emotion: Anxiety → Overwhelm" in suggestion[0].replace("\\", "")
     assert "too much at once" in suggestion[0]
     assert not any("Judge suggests" in t for t in chat_texts(at, 1))
-    click(at, "Apply suggestion")
+    click(at, "Accept")
     revs = store.label_revisions_for(conv.id)
-    assert [(r["turn_idx"], r["field"], r["new_value"], r["author"]) for r in revs] == [
-        (0, "emotion.primary", "overwhelm", NAME)]
+    assert [(r["turn_idx"], r["field"], r["new_value"], r["author"], r["source"]) for r in revs] == [
+        (0, "emotion.primary", "overwhelm", NAME, "automated")]
     assert revs[0]["reason"].startswith("Judge's suggestion: She describes too much")
-    assert "In force now" in " ".join(c.value for c in at.chat_message[0].caption)
+    assert not any("Judge suggests" in t for t in chat_texts(at, 0))  # decided: no longer offered
+    history = " ".join(c.value for c in at.chat_message[0].caption).replace("\\", "")
+    assert "Overwhelm · Ana Reviewer (Automated)" in history
 
 
 # -- calibration ----------------------------------------------------------------------------------------

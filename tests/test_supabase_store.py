@@ -119,6 +119,14 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "conversation_metadata": lambda: hosted.conversation_metadata("conv-a"),
         "set_seed_example": lambda: hosted.set_seed_example("conv-a", True, by="R"),
         "label_correction_stats": lambda: hosted.label_correction_stats("topic", source="human_review"),
+        "import_label_revisions": lambda: hosted.import_label_revisions(
+            [{"line": 1, "conversation_id": "conv-a", "turn": 0, "field": "emotion.intensity", "new_value": 0.2,
+              "author": "op", "reason": "", "observed_at": None}]),
+        "propose_label_suggestions": lambda: hosted.propose_label_suggestions(
+            "conv-a", [{"turn": 0, "field": "emotion.valence", "suggested_value": -0.2, "reason": "r", "check": "c"}]),
+        "label_suggestions": lambda: hosted.label_suggestions("conv-a"),
+        "decide_label_suggestions": lambda: hosted.decide_label_suggestions([1, 2], "dismissed", by="R"),
+        "label_drift": lambda: hosted.label_drift("automated"),
         "create_job": lambda: hosted.create_job([1, 2], kind="batch", model="m", settings={"x": 1}, created_by="R",
                                                 feedback="f", max_attempts=2),
         "claim_items": lambda: hosted.claim_items("w", limit=2, lease_seconds=60, job_id=2),

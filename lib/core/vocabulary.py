@@ -164,6 +164,19 @@ REVISION_SOURCES: dict[str, str] = {
 }
 _same(RevisionSource, REVISION_SOURCES)
 
+# Suggested label revisions (the judge's findings and the integrity checks): a reviewer accepts one (a
+# revision with source 'automated') or dismisses it. Where a suggestion comes from:
+SuggestionStatus = Literal["open", "accepted", "dismissed"]
+SUGGESTION_STATUSES: dict[str, Term] = {
+    "open": Term("Open", "violet"),
+    "accepted": Term("Accepted", "green"),
+    "dismissed": Term("Dismissed", "gray"),
+}
+_same(SuggestionStatus, SUGGESTION_STATUSES)
+SuggestionOrigin = Literal["judge", "check"]
+SUGGESTION_ORIGINS: dict[str, str] = {"judge": "The judge", "check": "An integrity check"}
+_same(SuggestionOrigin, SUGGESTION_ORIGINS)
+
 
 @dataclass(frozen=True)
 class LabelField:

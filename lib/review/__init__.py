@@ -3,9 +3,9 @@
     labels      the words for statuses, decisions, reasons, sources, label fields and groups
     queue       the filters, the snapshot of conversation ids, moving through it; session keys
     view        one conversation as the page shows it: turns, arc, integrity report, ratings, decisions, details
-    ratings     the judge's and reviewers' ratings per criterion, the judge's label findings per turn
+    ratings     the judge's and reviewers' ratings per criterion
     actions     decide, seed example, label corrections, ratings (agree, override), regeneration with feedback
-    analytics   label corrections counted, with names
+    analytics   label corrections counted, with names, from every source or one
     agreement   how far reviewers agree (kappa, alpha) on the decision and labels, per pair, over time
     calibration the judge's verdicts against reviewers' decisions and overrides, per criterion
     figures     the arc figure, the corrections chart, badge colours
@@ -13,7 +13,10 @@
     double      double review as a reviewer sees it: blind until they have decided
     errors      ReviewError
 
-The page and the benchmark use these names through `lib.review`.
+The page and the benchmark use these names through `lib.review`. Label revisions from the other sources
+have modules of their own, imported by name: suggestions (the judge's and the checks' suggested
+corrections, accepted or dismissed), operator_import (operators' corrections from a file, with
+label_values checking each value), drift (the corrections over time, by source, model and prompt).
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from __future__ import annotations
 from lib.review.actions import (
     ActionResult,
     agree,
-    apply_finding,
     correct_assistant_turn,
     correct_user_turn,
     decide,
@@ -70,7 +72,7 @@ from lib.review.queue import (
     step,
     take_snapshot,
 )
-from lib.review.ratings import CriterionView, FindingView, Rating, RatingsView, build_ratings
+from lib.review.ratings import CriterionView, Rating, RatingsView, build_ratings
 from lib.review.text import label_text_names, label_value_text
 from lib.review.view import (
     DETAIL_SECTIONS,
@@ -114,7 +116,6 @@ __all__ = [
     "CorrectionTotals",
     "CriterionCalibration",
     "CriterionView",
-    "FindingView",
     "QueueFilters",
     "Rating",
     "RatingsView",
@@ -123,7 +124,6 @@ __all__ = [
     "TurnView",
     "after_decision",
     "agree",
-    "apply_finding",
     "arc_figure",
     "as_seen_by",
     "badge_colour",

@@ -1,6 +1,6 @@
-"""What a reviewer does to one conversation: decide, mark a seed example, correct a turn's labels
-(by hand or by applying the judge's suggestion), rate a criterion (agreeing with the judge or
-overriding it), ask for a regeneration with feedback.
+"""What a reviewer does to one conversation: decide, mark a seed example, correct a turn's labels by hand
+(the judge's and the checks' suggestions are lib/review/suggestions.py's), rate a criterion (agreeing with
+the judge or overriding it), ask for a regeneration with feedback.
 
 Every write goes through the Store's SQL functions (record_review, revise_label, set_seed_example,
 record_human_rating, create_job), so each action is a row with who and when, and nothing is
@@ -306,26 +306,3 @@ def agree(store: Store, view: ConversationView, criterion: str, *, rater: str, r
     if judge is None:
         raise ReviewError("The judge has not rated this criterion: rate it yourself (score and reason).")
     return rate(store, view, criterion, judge.score, rater=rater, reason="", rubric=rubric)
-
-
-def apply_finding(store: Store, view: ConversationView, finding_id: int, *, reviewer: str) -> ActionResult:
-    """Apply a label the judge suggested: a label revision by the reviewer, the judge's reason kept with it."""
-    who = _need_name(reviewer, "apply a suggestion")
-    finding = next((f for f in view.ratings.findings if f.id == finding_id), None)
-    if finding is None:
-        raise ReviewError("That suggestion is not among the judge's latest ones; reload the conversation.")
-    if finding.applied:
-        raise ReviewError(f"Turn {finding.turn}: the {finding.field_label.lower()} is already {finding.suggested}.")
-    rid = store.revise_label(
-        view.id,
-        finding.turn,
-        finding.field,
-        finding.suggested_value,
-        author=who,
-        reason=("Judge's suggestion: " + finding.reason).strip(),
-        source="human_review",
-    )
-    return ActionResult(
-        f"Turn {finding.turn}: {finding.summary}, as the judge suggested. The first-pass label is kept in the history.",
-        [rid] if rid is not None else [],
-    )

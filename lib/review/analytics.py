@@ -1,5 +1,6 @@
-"""Label analytics: how often reviewers corrected which label from what to what, overall or by
-topic, persona, tier or arc (counted in SQL by label_correction_stats), with names for display."""
+"""Label analytics: how often which label was corrected from what to what (by reviewers, operators or
+accepted automated suggestions, or one of them), overall or by topic, persona, tier or arc (counted in SQL
+by label_correction_stats), with names for display."""
 
 from __future__ import annotations
 
@@ -8,18 +9,21 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lib.core.taxonomy import Taxonomy
+from lib.core.vocabulary import REVISION_SOURCES
 from lib.review.errors import ReviewError
 from lib.review.labels import FIELD_LABELS, GROUP_DIMENSIONS, GROUP_LABELS
 from lib.review.text import label_text_names, name, when
 from lib.store.protocol import LABEL_STATS_GROUPS, Store
 
 
-def label_analytics(store: Store, tax: Taxonomy, by: str | None = None) -> pd.DataFrame:
+def label_analytics(store: Store, tax: Taxonomy, by: str | None = None, *, source: str | None = None) -> pd.DataFrame:
     """The most frequent corrections (SQL: label_correction_stats), with names for display:
-    Field, From, To, [Group], Times, Conversations, Reviewers, Last."""
+    Field, From, To, [Group], Times, Conversations, Authors, Last. source: only that revision source."""
     if by is not None and by not in LABEL_STATS_GROUPS:
         raise ReviewError(f"Group by one of {', '.join(LABEL_STATS_GROUPS)}, not {by!r}.")
-    rows = store.label_correction_stats(by)
+    if source is not None and source not in REVISION_SOURCES:
+        raise ReviewError(f"Filter by one of the sources {', '.join(REVISION_SOURCES)}, not {source!r}.")
+    rows = store.label_correction_stats(by, source=source)
     groups = tax.by_id(GROUP_DIMENSIONS[by]) if by else {}
     out = pd.DataFrame(
         {
@@ -29,7 +33,7 @@ def label_analytics(store: Store, tax: Taxonomy, by: str | None = None) -> pd.Da
             "Group": [name(groups, r["group_id"]) if r["group_id"] else "" for r in rows],
             "Times": [int(r["corrections"]) for r in rows],
             "Conversations": [int(r["conversations"]) for r in rows],
-            "Reviewers": [int(r["authors"]) for r in rows],
+            "Authors": [int(r["authors"]) for r in rows],
             "Last": [when(r["last_at"]) for r in rows],
         }
     )

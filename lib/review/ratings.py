@@ -1,6 +1,6 @@
 """A conversation's quality ratings as the Review page shows them: per rubric criterion the judge's rating
-(its latest run) beside a reviewer's, which of them is in force, and the label changes the judge suggests
-on each turn. Built from the store's rows (conversation_ratings_of, label_findings_of) and the rubric.
+(its latest run) beside a reviewer's, and which of them is in force. Built from the store's rows
+(conversation_ratings_of) and the rubric. The label changes the judge suggests are lib/review/suggestions.py's.
 
 Whether the conversation is flagged is not decided here: the queue row (v_review_queue.rating_state and
 flag_reasons, from v_conversation_quality) says it, so the page and the queue cannot disagree.
@@ -13,12 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lib.core.models import Conversation
 from lib.core.rubric import Rubric
-from lib.core.taxonomy import Taxonomy
-from lib.core.vocabulary import LABEL_FIELDS
-from lib.review.labels import FIELD_LABELS
-from lib.review.text import label_value_text
 
 
 @dataclass(frozen=True)
@@ -67,29 +62,9 @@ class CriterionView:
         return self.human is not None and self.judge is not None and self.human.score != self.judge.score
 
 
-@dataclass(frozen=True)
-class FindingView:
-    """A label the judge would change on one turn."""
-
-    id: int
-    turn: int
-    field: str
-    field_label: str
-    current: str  # the label in force now, as text
-    suggested: str
-    suggested_value: Any
-    reason: str
-    applied: bool  # the suggestion is the label in force now
-
-    @property
-    def summary(self) -> str:
-        return f"{self.field_label}: {self.current} → {self.suggested}"
-
-
 @dataclass
 class RatingsView:
     criteria: list[CriterionView]
-    findings: list[FindingView] = field(default_factory=list)  # the judge's latest run's, by turn
     judge_model: str | None = None
     judged_at: datetime | None = None
 
@@ -106,9 +81,6 @@ class RatingsView:
             if c.id == cid:
                 return c
         raise KeyError(f"no criterion {cid!r}; there are {', '.join(c.id for c in self.criteria)}")
-
-    def findings_for(self, turn: int) -> list[FindingView]:
-        return [f for f in self.findings if f.turn == turn]
 
     def failing_on(self, turn: int) -> list[CriterionView]:
         """The criteria in force below their pass mark whose rating cites this turn."""
@@ -132,14 +104,8 @@ def _rating(row: Mapping[str, Any]) -> Rating:
     )
 
 
-def build_ratings(
-    rows: Sequence[Mapping[str, Any]],
-    findings: Sequence[Mapping[str, Any]],
-    rubric: Rubric,
-    conv: Conversation,
-    tax: Taxonomy,
-) -> RatingsView:
-    """rows: conversation_ratings_of (newest first); findings: label_findings_of (newest first)."""
+def build_ratings(rows: Sequence[Mapping[str, Any]], rubric: Rubric) -> RatingsView:
+    """rows: conversation_ratings_of (newest first)."""
     ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=True)
     judge_rows = [r for r in ordered if r["source"] == "judge"]
     latest_run = judge_rows[0]["run_id"] if judge_rows else None
@@ -161,43 +127,6 @@ def build_ratings(
         )
     return RatingsView(
         criteria=criteria,
-        findings=_findings(findings, latest_run, conv, tax),
         judge_model=judge_rows[0]["rater"] if judge_rows else None,
         judged_at=judge_rows[0]["created_at"] if judge_rows else None,
     )
-
-
-def _findings(rows: Sequence[Mapping[str, Any]], run_id: Any, conv: Conversation, tax: Taxonomy) -> list[FindingView]:
-    turns = conv.current_turns() if rows else []
-    out = []
-    for r in rows:
-        if run_id is None or r["run_id"] != run_id or not 0 <= int(r["turn_idx"]) < len(turns):
-            continue
-        turn, name = int(r["turn_idx"]), str(r["field"])
-        if LABEL_FIELDS.get(name) is None or LABEL_FIELDS[name].role != turns[turn].role:
-            continue  # a field the turn does not hold: nothing a reviewer could apply
-        now: Any = turns[turn]
-        for part in name.split("."):
-            now = getattr(now, part)
-        out.append(
-            FindingView(
-                id=int(r["id"]),
-                turn=turn,
-                field=name,
-                field_label=FIELD_LABELS.get(name, name),
-                current=label_value_text(name, now, tax),
-                suggested=label_value_text(name, r["suggested_value"], tax),
-                suggested_value=r["suggested_value"],
-                reason=str(r.get("reason") or ""),
-                applied=_same(now, r["suggested_value"]),
-            )
-        )
-    return sorted(out, key=lambda f: (f.turn, f.field))
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(float(a) - float(b)) < 0.005
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return sorted(map(str, a)) == sorted(map(str, b))
-    return a == b

@@ -22,6 +22,7 @@ from lib.core.models import AssistantTurn, Conversation, LabelRevision, UserTurn
 from lib.core.rubric import Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import CHECKS_BY_NAME, QualityReport, check_conversation, is_hard
+from lib.core.vocabulary import REVISION_SOURCES
 from lib.review.labels import DECISION_LABELS, FIELD_LABELS, SOURCE_LABELS
 from lib.review.ratings import RatingsView, build_ratings
 from lib.review.text import intensity_band, label_value_text, name, when
@@ -43,8 +44,9 @@ class RevisionView:
 
     @property
     def summary(self) -> str:
-        """One line: what changed, who, when and why."""
-        return f"{self.field_label}: {self.old} → {self.new} · {self.author} · {self.at.strftime('%Y-%m-%d %H:%M')}" + (
+        """One line: what changed, who (and from which source, when not a reviewer), when and why."""
+        who = self.author if self.source == "human_review" else f"{self.author} ({REVISION_SOURCES[self.source]})"
+        return f"{self.field_label}: {self.old} → {self.new} · {who} · {self.at.strftime('%Y-%m-%d %H:%M')}" + (
             f" · “{self.reason}”" if self.reason else ""
         )
 
@@ -193,13 +195,7 @@ def load_view(
         return None
     row = rows[0]
     versions = store.review_queue({"scenario_id": [row["scenario_id"]]}, current_only=False)
-    ratings = build_ratings(
-        store.conversation_ratings(conversation_id),
-        store.label_findings(conversation_id),
-        rubric or default_rubric(tax.path),
-        conv,
-        tax,
-    )
+    ratings = build_ratings(store.conversation_ratings(conversation_id), rubric or default_rubric(tax.path))
     return build_view(
         conv,
         row,

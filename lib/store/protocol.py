@@ -258,6 +258,33 @@ class Store(JobStore, Protocol):
         first, with conversations, authors and last_at. by: None or one of LABEL_STATS_GROUPS."""
         ...
 
+    # -- label revisions from every source: operators' imports, suggestions, drift -----------------
+    def import_label_revisions(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+        """Operators' corrections (line, conversation_id, turn, field, new_value, author, reason, observed_at),
+        written as operator_realtime revisions in one transaction: all or none (an error names the line).
+        Needs the operator role. Returns written, unchanged (already in force) and conversations."""
+        ...
+
+    def propose_label_suggestions(self, conversation_id: str, suggestions: Sequence[Mapping[str, Any]]) -> int:
+        """The integrity checks' suggestions (turn, field, suggested_value, reason, check) for the labels in
+        force; one already made is not made again. Needs the operator role. Returns how many were new."""
+        ...
+
+    def label_suggestions(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The suggested revisions of a conversation, open ones first, with in_force (the value now) and
+        stale (open, but made for a value no longer in force: it cannot be accepted)."""
+        ...
+
+    def decide_label_suggestions(self, ids: Sequence[int], decision: str, *, by: str) -> list[int]:
+        """Accept ('accepted': automated revisions by `by`) or dismiss ('dismissed') suggestions, all or none;
+        a stale or already decided one raises Stale. Returns the ids of the revisions written."""
+        ...
+
+    def label_drift(self, source: str | None = None) -> list[dict[str, Any]]:
+        """The corrections counted per (day, field, from_value, to_value, source, model, template), with
+        corrections and conversations; source: only that one."""
+        ...
+
     # -- export ---------------------------------------------------------------------------------
     def export_conversations(
         self,

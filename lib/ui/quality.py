@@ -1,8 +1,8 @@
 """The Review page's quality panel: under each turn, the integrity findings on it (their quoted span
-marked in the text) and the judge's label suggestions; the Checks tab (the integrity report, hard
-failures first); the Ratings tab (per criterion the judge's rating with its reason and cited turns
-beside a reviewer's, who can agree or override); and what stands in the way of approval. The logic
-is lib/review's; this draws it and wires the buttons."""
+marked in the text) and the ratings that cite it (the judge's label suggestions are review_suggestions');
+the Checks tab (the integrity report, hard failures first); the Ratings tab (per criterion the judge's
+rating with its reason and cited turns beside a reviewer's, who can agree or override); and what stands
+in the way of approval. The logic is lib/review's; this draws it and wires the buttons."""
 
 from __future__ import annotations
 
@@ -66,23 +66,6 @@ def turn_notes(view: rv.ConversationView, idx: int, who: str) -> None:
             f":{'red' if r.hard else 'orange'}-badge[:material/gavel: {esc(c.name)} {r.score}/5] "
             f":small[{esc(by)} cites this turn: {esc(r.reason)}]"
         )
-    for s in view.ratings.findings_for(idx):
-        st.markdown(
-            f":violet-badge[:material/gavel: Judge suggests] {esc(s.summary)}"
-            + (f"  \n:small[{esc(s.reason)}]" if s.reason else "")
-        )
-        if s.applied:
-            st.caption(":material/check: In force now")
-        else:
-            st.button(
-                "Apply suggestion",
-                icon=":material/done:",
-                key=f"rv_apply_{view.id}_{s.id}",
-                on_click=_apply,
-                args=(view.id, s.id, idx),
-                disabled=not who,
-                help=None if who else "Enter your name first",
-            )
 
 
 # -- the header and the decision ------------------------------------------------------------------
@@ -289,12 +272,3 @@ def _rate(conversation_id: str, criterion: str) -> None:
         return result
 
     _run(f"rating-{criterion}", action)
-
-
-def _apply(conversation_id: str, finding_id: int, turn: int) -> None:
-    _run(
-        f"turn-{turn}",
-        lambda: rv.apply_finding(
-            resources.store(), conversation_view(conversation_id), finding_id, reviewer=reviewer()
-        ),
-    )

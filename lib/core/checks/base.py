@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,6 +25,9 @@ class Finding(BaseModel):
     span: str | None = None  # the text concerned, quoted in the message too
     message: str
     check: str = ""  # filled in by the runner
+    # a label the check knows a better value for: Review offers it as a suggested revision
+    field: str | None = None
+    suggested: Any = None
 
 
 @dataclass(frozen=True)

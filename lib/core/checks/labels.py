@@ -177,15 +177,17 @@ def affect_in_range(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> 
         family = emotions.get(e.primary)
         if family is None:
             continue  # known_labels reports it
-        for name, value, (lo, hi) in [
-            ("valence", e.valence, family.valence_range),
-            ("arousal", e.arousal, family.arousal_range),
+        for name, value, (lo, hi), typical in [
+            ("valence", e.valence, family.valence_range, family.valence),
+            ("arousal", e.arousal, family.arousal_range, family.arousal),
         ]:
             if not lo <= value <= hi:
                 found.append(
                     Finding(
                         turn=i,
                         message=f"{where(i, t)}: {name} {value:g} is outside {e.primary}'s range [{lo:g}, {hi:g}]",
+                        field=f"emotion.{name}",
+                        suggested=typical,  # the family's typical value, as a reviewer's correction sets it
                     )
                 )
     return judged(found, len(users), "valence and arousal fit every turn's emotion family")
@@ -201,13 +203,22 @@ def distinct_labels(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> 
                         turn=i,
                         message=f"{where(i, t)}: emotion.secondary repeats the primary "
                         f"{t.emotion.primary!r}; use another family or null",
+                        field="emotion.secondary",
+                        suggested=None,
                     )
                 )
         else:
             s = t.strategies
+            # both problems have one mend: each supporting strategy once, the primary left out
+            mended = [x for x in dict.fromkeys(s.supporting) if x != s.primary]
             if s.primary in s.supporting:
                 found.append(
-                    Finding(turn=i, message=f"{where(i, t)}: strategies.supporting includes the primary {s.primary!r}")
+                    Finding(
+                        turn=i,
+                        message=f"{where(i, t)}: strategies.supporting includes the primary {s.primary!r}",
+                        field="strategies.supporting",
+                        suggested=mended,
+                    )
                 )
             doubles = sorted({x for x in s.supporting if s.supporting.count(x) > 1})
             if doubles:
@@ -216,6 +227,8 @@ def distinct_labels(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> 
                         turn=i,
                         message=f"{where(i, t)}: strategies.supporting lists "
                         f"{', '.join(map(repr, doubles))} more than once",
+                        field="strategies.supporting",
+                        suggested=mended,
                     )
                 )
     return judged(found, len(turns), "secondary emotions and supporting strategies differ from the primaries")

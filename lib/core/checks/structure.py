@@ -80,6 +80,9 @@ def known_labels(conv: Conversation, turns: list[AnyTurn], tax: Taxonomy) -> Out
                         turn=i,
                         message=f"turn {i} sub_emotion {e.sub_emotion!r} "
                         f"(not in {e.primary}: {', '.join(family.sub_emotions)})",
+                        # a sub-emotion is optional: none is right until someone picks the family's one
+                        field="emotion.sub_emotion",
+                        suggested=None,
                     )
                 )
         else:

@@ -35,6 +35,7 @@ from lib.store.calls.kinds import (
     integer,
     matches_nothing,
 )
+from lib.store.calls.labels import LABEL_CALLS
 from lib.store.calls.members import MEMBER_CALLS
 from lib.store.calls.preference import PREFERENCE_CALLS
 from lib.store.calls.review import REVIEW_CALLS
@@ -55,6 +56,7 @@ def _merged(*tables: dict[str, Call]) -> dict[str, Call]:
 CALLS: dict[str, Call] = _merged(
     SCENARIO_CALLS,
     REVIEW_CALLS,
+    LABEL_CALLS,
     JOB_CALLS,
     MEMBER_CALLS,
     BUDGET_CALLS,
