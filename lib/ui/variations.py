@@ -1,0 +1,131 @@
+"""Variation sets in the app: "Make variations" of approved conversations (Review: the one on screen;
+Scenarios: the selected rows), and a variation's source shown beside it on Review."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+
+from lib.config import Settings
+from lib.core.models import Conversation
+from lib.core.taxonomy import Taxonomy
+from lib.core.variation_sets import VARY_LABELS, describe, variation_of
+from lib.generation import jobs as runner
+from lib.generation.llm import LLMSettings
+from lib.generation.variation_jobs import make_variations
+from lib.store import Store, StoreError
+from lib.ui.display import error_text, escape_markdown, names
+from lib.ui.session import reviewer
+
+MADE_KEY = "var_made"  # how the last "Make variations" went: (kind, message, the conversations it was for)
+esc = escape_markdown
+
+
+def _make(store: Store, tax: Taxonomy, settings: Settings, ids: tuple[str, ...], key: str) -> None:
+    vary = st.session_state.get(f"{key}_vary") or []
+    n = int(st.session_state.get(f"{key}_n") or tax.variation.sets.default_count)
+    off = runner.generation_off_reason(settings)
+    try:
+        made = make_variations(
+            store,
+            ids,
+            vary,
+            n,
+            tax,
+            seed=n * 7919 + len(ids),
+            created_by=reviewer() or None,
+            model=settings.model,
+            check=None if off else LLMSettings.from_settings(settings),
+        )
+    except (ValueError, StoreError) as exc:
+        st.session_state[MADE_KEY] = ("error", "No variations were made: " + error_text(exc), ids)
+        return
+    what = " and ".join(VARY_LABELS[w].lower() for w in vary)
+    note = (
+        f"{len(made.scenario_ids)} variations ({what}) of {', '.join(ids)} are queued as job #{made.job_id}. "
+        "Watch them generate on the [Generate](generate) page; they come to Review when they are done."
+    )
+    if off:
+        note += " No Anthropic API key is configured, so the job waits in the queue until one is set."
+    if made.repeats:
+        note += (
+            " The rules allow fewer distinct alternatives than you asked for, so some repeat "
+            "(each with another person)."
+        )
+    st.session_state[MADE_KEY] = ("success", note, ids)
+
+
+def make_popover(
+    store: Store, tax: Taxonomy, settings: Settings, conversation_ids: Sequence[str], *, key: str, blocked: str = ""
+) -> None:
+    """The "Make variations" popover: what varies, how many, and one click that plans them, adds them as
+    scenarios linked to their sources and starts their generation job. blocked: why it cannot be used now."""
+    ids = tuple(conversation_ids)
+    rules = tax.variation.sets
+    pop = st.popover(
+        "Make variations",
+        icon=":material/auto_awesome_motion:",
+        width="stretch",
+        disabled=bool(blocked) or not ids,
+        help=blocked
+        or "Variations of the approved conversation: the same structure with another topic, persona, "
+        "intensity, tone or outcome.",
+    )
+    with pop:
+        st.multiselect(
+            "What varies",
+            list(VARY_LABELS),
+            default=["topic"],
+            format_func=VARY_LABELS.__getitem__,
+            key=f"{key}_vary",
+            help="Each variation differs from its source in every dimension chosen here, and keeps the rest.",
+        )
+        st.number_input(
+            "How many (per conversation)",
+            min_value=1,
+            max_value=rules.max_count,
+            value=rules.default_count,
+            key=f"{key}_n",
+        )
+        n = int(st.session_state.get(f"{key}_n") or rules.default_count) * len(ids)
+        st.button(
+            f"Make {n} variations and generate",
+            type="primary",
+            icon=":material/play_arrow:",
+            width="stretch",
+            key=f"{key}_go",
+            on_click=_make,
+            args=(store, tax, settings, ids, key),
+            disabled=bool(blocked) or not st.session_state.get(f"{key}_vary"),
+        )
+    made_notice(ids)
+
+
+def made_notice(conversation_ids: Sequence[str]) -> None:
+    """How the last "Make variations" of these conversations went."""
+    note = st.session_state.get(MADE_KEY)
+    if note and tuple(note[2]) == tuple(conversation_ids):
+        (st.error if note[0] == "error" else st.success)(note[1])
+
+
+def source_panel(store: Store, tax: Taxonomy, conv: Conversation, go: Callable[[str], None]) -> None:
+    """A variation's source beside it: what was varied, and the source's turns to compare with."""
+    record = variation_of(conv)
+    if record is None:
+        return
+    source_id = str(record.get("source_conversation_id") or "")
+    source = store.get_conversation(source_id) if source_id else None
+    with st.expander(f":material/call_split: Variation of {source_id}", expanded=True):
+        st.markdown("\n".join("- " + esc(line) for line in describe(record, tax)))
+        if source is None:
+            st.warning(f"The source conversation {esc(source_id)} no longer exists.")
+            return
+        st.button("Open the source", icon=":material/open_in_new:", on_click=go, args=(source_id,), key="var_src_open")
+        strategy_names = names(tax, "strategies")
+        for i, t in enumerate(source.current_turns()):
+            if t.role == "user":
+                label = f"{t.emotion.primary} {t.emotion.intensity:g}"
+            else:
+                label = strategy_names.get(t.strategies.primary, t.strategies.primary)
+            st.markdown(f"**{i} · {t.role}** :small[:gray[{esc(label)}]]  \n{esc(t.text)}")

@@ -1,0 +1,82 @@
+"""Variation sets under AppTest: Review's "Make variations" popover on an approved conversation (two
+clicks: open it, make them), and a variation on Review with its source beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from lib.core.taxonomy import load_taxonomy
+from lib.core.variation_sets import PROVENANCE_KEY
+from lib.generation.variation_jobs import make_variations
+from lib.store.postgres import PostgresStore
+from lib.ui.display import escape_markdown
+from tests.conftest import make_conversation
+from tests.test_page_review import store  # noqa: F401  (the page's database)
+
+ROOT = Path(__file__).resolve().parent.parent
+REVIEW = str(ROOT / "pages" / "review.py")
+NAME = "Ana Reviewer"
+
+
+def open_review(conversation_id: str) -> AppTest:
+    at = AppTest.from_file(REVIEW, default_timeout=60)
+    at.session_state["br_reviewer"] = NAME
+    at.query_params["conversation"] = conversation_id
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_make_variations_on_review_adds_linked_scenarios_and_starts_their_job(store: PostgresStore) -> None:
+    at = open_review("seed-01")
+    assert at.number_input(key="rv_var_n").value == 20
+    assert at.multiselect(key="rv_var_vary").value == ["topic"]
+    go = at.button(key="rv_var_go")
+    assert go.label == "Make 20 variations and generate"
+    go.click().run()
+    assert not at.exception, at.exception
+    message = at.success[0].value
+    assert "20 variations (topic) of seed-01 are queued as job #" in message and "[Generate](generate)" in message
+    assert "No Anthropic API key is configured" in message
+    page = store.scenario_page({"source": ["seed-01"]}, limit=100)
+    assert page.total == 20 and {r["origin"] for r in page.rows} == {"variation"}
+    assert all(r["topic"] != "first_portfolio" for r in page.rows)
+    job = store.list_jobs()[0]
+    assert job["total_items"] == 20 and job["created_by"] == NAME
+
+
+def test_a_request_the_rules_cannot_fill_says_so_and_adds_nothing(store: PostgresStore) -> None:
+    at = open_review("seed-04")  # crisis to referral: its outcome can only be a referral
+    at.multiselect(key="rv_var_vary").set_value(["outcome"]).run()
+    at.button(key="rv_var_go").click().run()
+    assert not at.exception, at.exception
+    assert "No variations were made" in at.error[0].value and "vary something else" in at.error[0].value
+    assert store.scenario_page({"origin": ["variation"]}).total == 0
+
+
+def test_an_unapproved_conversation_cannot_be_varied(store: PostgresStore) -> None:
+    store.record_review("seed-02", "needs_edit", reviewer=NAME, notes="tone")
+    at = open_review("seed-02")
+    assert at.button(key="rv_var_go").disabled
+
+
+def test_a_variation_on_review_shows_its_source_and_what_changed(store: PostgresStore) -> None:
+    tax = load_taxonomy()
+    made = make_variations(store, ["seed-01"], ["topic"], 1, tax, start=False)
+    row = store.get_scenario(made.scenario_ids[0]) or {}
+    conv = make_conversation(row, "gen-var-1")
+    conv.provenance.parameters[PROVENANCE_KEY] = {"source_conversation_id": "seed-01", **row["variation"]}
+    store.save_generated(conv, scenario_id=row["id"])
+    at = open_review("gen-var-1")
+    expander = [e for e in at.expander if "Variation of seed-01" in e.label]
+    assert expander
+    shown = "\n".join(m.value for m in at.markdown)
+    assert "- Topic\\: First portfolio → Student loans" in shown
+    source = store.get_conversation("seed-01")
+    assert source is not None
+    first = escape_markdown(source.turns[0].text)
+    assert any(first in m.value and "0 · user" in m.value for m in at.markdown)
+    at.button(key="var_src_open").click().run()
+    assert at.session_state["br_review_current"] == "seed-01"
