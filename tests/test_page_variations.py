@@ -12,11 +12,13 @@ from lib.core.variation_sets import PROVENANCE_KEY
 from lib.generation.variation_jobs import make_variations
 from lib.store.postgres import PostgresStore
 from lib.ui.display import escape_markdown
+from lib.ui.session import SELECTED_KEY
 from tests.conftest import make_conversation
 from tests.test_page_review import store  # noqa: F401  (the page's database)
 
 ROOT = Path(__file__).resolve().parent.parent
 REVIEW = str(ROOT / "pages" / "review.py")
+SCENARIOS = str(ROOT / "pages" / "scenarios.py")
 NAME = "Ana Reviewer"
 
 
@@ -80,3 +82,45 @@ def test_a_variation_on_review_shows_its_source_and_what_changed(store: Postgres
     assert any(first in m.value and "0 · user" in m.value for m in at.markdown)
     at.button(key="var_src_open").click().run()
     assert at.session_state["br_review_current"] == "seed-01"
+
+
+def test_the_scenario_table_shows_the_link_and_filters_by_source(store: PostgresStore) -> None:
+    tax = load_taxonomy()
+    make_variations(store, ["seed-01"], ["topic"], 3, tax, start=False)
+    make_variations(store, ["seed-06"], ["tone", "outcome"], 2, tax, start=False)
+    at = AppTest.from_file(SCENARIOS, default_timeout=60)
+    at.query_params["source"] = "seed-01"
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 3 and set(table["Variation of"]) == {"seed-01 (topic)"}
+    source = next(w for w in at.multiselect if w.label == "Variations of")
+    assert source.value == ["seed-01"] and set(source.options) == {"seed-01 (3)", "seed-06 (2)"}
+    source.set_value(["seed-06"]).run()
+    table = at.dataframe[0].value
+    assert set(table["Variation of"]) == {"seed-06 (tone, outcome)"} and at.query_params["source"] == "seed-06"
+
+
+def test_make_variations_for_the_selected_approved_rows(store: PostgresStore) -> None:
+    rows = store.list_scenarios({"status": ["approved"]})
+    chosen = [int(r["id"]) for r in rows if r["conversation_id"] in ("seed-01", "seed-08")]
+    planned = int(store.list_scenarios({"status": ["not_generated"]}, limit=1)[0]["id"])
+    at = AppTest.from_file(SCENARIOS, default_timeout=60)
+    at.session_state[SELECTED_KEY] = [*chosen, planned]
+    at.run()
+    assert not at.exception, at.exception
+    assert "1 selected rows are not approved and are left out." in [c.value for c in at.caption]
+    at.number_input(key="scn_var_n").set_value(4).run()
+    go = at.button(key="scn_var_go")
+    assert go.label == "Make 8 variations and generate"
+    go.click().run()
+    assert not at.exception, at.exception
+    assert "8 variations (topic) of " in at.success[0].value
+    counts = {r["source_conversation_id"]: r["planned"] for r in store.variation_counts()}
+    assert counts == {"seed-01": 4, "seed-08": 4}
+
+
+def test_without_an_approved_row_selected_nothing_can_be_varied(store: PostgresStore) -> None:
+    at = AppTest.from_file(SCENARIOS, default_timeout=60)
+    at.run()
+    assert at.button(key="scn_var_go").disabled

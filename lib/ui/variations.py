@@ -3,11 +3,13 @@ Scenarios: the selected rows), and a variation's source shown beside it on Revie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from lib.config import Settings
+from lib.core import filters as flt
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
 from lib.core.variation_sets import VARY_LABELS, describe, variation_of
@@ -102,6 +104,37 @@ def make_popover(
     made_notice(ids)
 
 
+def selection_popover(store: Store, tax: Taxonomy, settings: Settings, selected: Sequence[int]) -> None:
+    """ "Make variations" for the selected rows of the Scenarios table whose conversation is approved."""
+    rows = store.list_scenarios({"ids": list(selected)}) if selected else []
+    approved = [str(r["conversation_id"]) for r in rows if r.get("review_status") == "approved"]
+    blocked = "" if approved else "Select rows whose conversation is approved; their variations keep its structure."
+    make_popover(store, tax, settings, approved, key="scn_var", blocked=blocked)
+    if approved and len(approved) < len(rows):
+        st.caption(f"{len(rows) - len(approved)} selected rows are not approved and are left out.")
+
+
+def source_filter(
+    where: DeltaGenerator, store: Store, filters: Mapping[str, list[str]], on_change: Callable[[str], None]
+) -> None:
+    """The table's "Variations of" filter: the conversations that have variations (and any a link names)."""
+    key = "flt_" + flt.SOURCE.key
+    chosen = list(filters.get(flt.SOURCE.key, []))
+    if key not in st.session_state:
+        st.session_state[key] = chosen
+    counts = {str(r["source_conversation_id"]): int(r["planned"]) for r in store.variation_counts()}
+    where.multiselect(
+        flt.SOURCE.label,
+        list(dict.fromkeys([*counts, *chosen])),
+        format_func=lambda cid: f"{cid} ({counts.get(cid, 0)})",
+        key=key,
+        on_change=on_change,
+        args=(flt.SOURCE.key,),
+        placeholder="Any" if counts else "No variations yet",
+        help="The variations of an approved conversation (Review or this table: Make variations).",
+    )
+
+
 def made_notice(conversation_ids: Sequence[str]) -> None:
     """How the last "Make variations" of these conversations went."""
     note = st.session_state.get(MADE_KEY)
@@ -121,7 +154,11 @@ def source_panel(store: Store, tax: Taxonomy, conv: Conversation, go: Callable[[
         if source is None:
             st.warning(f"The source conversation {esc(source_id)} no longer exists.")
             return
-        st.button("Open the source", icon=":material/open_in_new:", on_click=go, args=(source_id,), key="var_src_open")
+        cols = st.columns(2, vertical_alignment="center")
+        cols[0].button(
+            "Open the source", icon=":material/open_in_new:", on_click=go, args=(source_id,), key="var_src_open"
+        )
+        cols[1].markdown(f"[All variations of {esc(source_id)}](scenarios?source={source_id})")
         strategy_names = names(tax, "strategies")
         for i, t in enumerate(source.current_turns()):
             if t.role == "user":
