@@ -7,7 +7,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+import pytest
+
 from lib.core.taxonomy import load_taxonomy
+from lib.coverage.variations import variation_frame
 from lib.core.variation_sets import PROVENANCE_KEY
 from lib.generation.variation_jobs import make_variations
 from lib.store.postgres import PostgresStore
@@ -19,6 +22,7 @@ from tests.test_page_review import store  # noqa: F401  (the page's database)
 ROOT = Path(__file__).resolve().parent.parent
 REVIEW = str(ROOT / "pages" / "review.py")
 SCENARIOS = str(ROOT / "pages" / "scenarios.py")
+COVERAGE = str(ROOT / "pages" / "coverage.py")
 NAME = "Ana Reviewer"
 
 
@@ -124,3 +128,34 @@ def test_without_an_approved_row_selected_nothing_can_be_varied(store: PostgresS
     at = AppTest.from_file(SCENARIOS, default_timeout=60)
     at.run()
     assert at.button(key="scn_var_go").disabled
+
+
+def test_coverage_counts_variations_per_source_against_the_target(store: PostgresStore) -> None:
+    tax = load_taxonomy()
+    made = make_variations(store, ["seed-01"], ["topic"], 3, tax, start=False)
+    row = store.get_scenario(made.scenario_ids[0]) or {}
+    store.save_generated(make_conversation(row, "gen-var-2"), scenario_id=row["id"])
+    at = AppTest.from_file(COVERAGE, default_timeout=90)
+    at.session_state["br_coverage_scope"] = "planned"
+    at.run()
+    assert not at.exception, at.exception
+    frame = next(d.value for d in at.dataframe if "short_by" in d.value.columns and "source" in d.value.columns)
+    got = frame.set_index("source").loc["seed-01"]
+    assert (got["planned"], got["generated"], got["approved"], got["count"]) == (3, 1, 0, 3)
+    assert got["target"] == tax.variation.sets.per_source_target == 20 and got["short_by"] == 17
+    assert "**0 of 1** sources have reached the target." in [m.value for m in at.markdown]
+
+
+def test_the_variation_frame_counts_what_the_scope_counts() -> None:
+    rows = [
+        {"source_conversation_id": "a", "planned": 25, "generated": 20, "approved": 5},
+        {"source_conversation_id": "b", "planned": 2, "generated": 0, "approved": 0},
+    ]
+    approved = variation_frame(rows, 20, "approved").set_index("source")
+    assert approved.loc["a", "short_by"] == 15 and approved.loc["a", "progress"] == 0.25
+    planned = variation_frame(rows, 20, "planned")
+    assert list(planned["source"]) == ["b", "a"] and planned.iloc[1]["progress"] == 1.0
+    assert planned.iloc[1]["short_by"] == 0
+    assert variation_frame(rows, 0, "generated")["progress"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="unknown coverage scope 'all'"):
+        variation_frame(rows, 20, "all")

@@ -13,6 +13,7 @@ from lib.core import filters as flt
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
 from lib.core.variation_sets import VARY_LABELS, describe, variation_of
+from lib.coverage.variations import variation_frame
 from lib.generation import jobs as runner
 from lib.generation.llm import LLMSettings
 from lib.generation.variation_jobs import make_variations
@@ -22,6 +23,14 @@ from lib.ui.session import reviewer
 
 MADE_KEY = "var_made"  # how the last "Make variations" went: (kind, message, the conversations it was for)
 esc = escape_markdown
+COUNT_LABELS = {
+    "planned": "Planned",
+    "generated": "Generated",
+    "approved": "Approved",
+    "count": "Counted",
+    "target": "Target",
+    "short_by": "Short by",
+}
 
 
 def _make(store: Store, tax: Taxonomy, settings: Settings, ids: tuple[str, ...], key: str) -> None:
@@ -132,6 +141,38 @@ def source_filter(
         args=(flt.SOURCE.key,),
         placeholder="Any" if counts else "No variations yet",
         help="The variations of an approved conversation (Review or this table: Make variations).",
+    )
+
+
+def coverage_section(store: Store, tax: Taxonomy, scope: str) -> None:
+    """Coverage: the variations of each source conversation against the taxonomy's target."""
+    target = tax.variation.sets.per_source_target
+    st.subheader("Variation sets", anchor="variations")
+    try:
+        frame = variation_frame(store.variation_counts(), target, scope)
+    except StoreError as exc:
+        st.error(f"**The variations could not be counted.** {error_text(exc)}")
+        return
+    st.caption(
+        f"Variations of each approved conversation against the target of {target} per source "
+        "(`taxonomy/variation.yaml`, sets.per_source_target), counted as the view above counts."
+    )
+    if frame.empty:
+        st.info("No variations yet. On Review, open an approved conversation and choose **Make variations**.")
+        return
+    met = int((frame["short_by"] == 0).sum())
+    st.markdown(f"**{met} of {len(frame)}** sources have reached the target.")
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * len(frame), 320),
+        column_config={
+            "source": st.column_config.TextColumn("Source conversation", width="medium"),
+            **{c: st.column_config.NumberColumn(label, width="small") for c, label in COUNT_LABELS.items()},
+            "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent"),
+        },
+        key="br_coverage_variations",
     )
 
 
