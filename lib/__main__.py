@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("lib.generation.worker_cli", "claim and generate queued job items"),
     "judge": ("lib.generation.judge_cli", "rate conversations against the quality rubric with Claude"),
     "export": ("lib.export.cli", "write approved conversations in the training formats"),
+    "variations": ("lib.generation.variation_cli", "make variations of approved conversations and generate them"),
 }
 
 

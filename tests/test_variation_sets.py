@@ -202,3 +202,33 @@ def test_make_variations_starts_one_job_for_the_set(seeded: PostgresStore, db_ta
     assert job["settings"]["requested_from"] == "variations"
     with pytest.raises(VariationSetError, match="there is no conversation nope"):
         make_variations(seeded, ["nope"], ["tone"], 3, db_tax)
+
+
+# -- the command line ------------------------------------------------------------------------------------
+def test_the_command_line_plans_adds_and_starts_variations(
+        seeded_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    from pathlib import Path
+
+    from lib.__main__ import main
+
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "BRIGHTRUN_", "SUPABASE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr("lib.config.SECRETS_FILE", Path(__file__).parent / "no-secrets.toml")
+    monkeypatch.setenv("DATABASE_URL", seeded_dsn)
+    assert main(["variations", "seed-01", "--vary", "topic,tone", "--n", "3", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.startswith("seed-01: Topic: First portfolio → ") for line in lines)
+    assert all("; Tone: Professional → " in line for line in lines)
+    assert main(["variations", "seed-01", "seed-08", "--n", "2", "--no-start"]) == 0
+    assert capsys.readouterr().out.startswith("added 4 variation scenarios (#")
+    assert main(["variations", "seed-04", "--vary", "outcome"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: conversation seed-04 cannot vary its outcome") and err.count("\n") == 1
+    store = PostgresStore(seeded_dsn, min_size=1, max_size=1)
+    try:
+        assert {r["source_conversation_id"]: r["planned"] for r in store.variation_counts()} == {
+            "seed-01": 2, "seed-08": 2}
+    finally:
+        store.close()
