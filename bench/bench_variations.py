@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_generation import seed_tokens_per_turn  # noqa: E402
-from lib.core.models import ScenarioDimensions, Usage  # noqa: E402
+from bench.bench_generation import seed_tokens_per_turn, total_usage  # noqa: E402
+from lib.core.models import ScenarioDimensions  # noqa: E402
 from lib.core.seeds import load_seeds  # noqa: E402
 from lib.core.taxonomy import load_taxonomy  # noqa: E402
 from lib.core.variation_sets import VariationSetError, plan_variations  # noqa: E402
@@ -38,20 +38,9 @@ REQUESTS: tuple[tuple[str, ...], ...] = (
     ("topic",), ("persona",), ("intensity",), ("tone",), ("outcome",), ("topic", "persona"))
 
 
-def total(results: list[GenerationResult]) -> Usage:
-    usage = Usage()
-    for r in results:
-        u = r.usage
-        usage.input_tokens += u.input_tokens
-        usage.output_tokens += u.output_tokens
-        usage.cache_creation_input_tokens += u.cache_creation_input_tokens
-        usage.cache_read_input_tokens += u.cache_read_input_tokens
-    return usage
-
-
 def line(label: str, results: list[GenerationResult], prices: PriceTable, model: str) -> float:
     n = max(1, len(results))
-    u = total(results)
+    u = total_usage(results)
     cost = (prices.cost(u, model) or 0.0) / n
     ok = sum(r.ok for r in results)
     print(
