@@ -79,11 +79,13 @@ def make_popover(
         icon=":material/auto_awesome_motion:",
         width="stretch",
         disabled=bool(blocked) or not ids,
-        help=blocked
-        or "Variations of the approved conversation: the same structure with another topic, persona, "
-        "intensity, tone or outcome.",
+        help=blocked or None,  # a tooltip would cover the popover's own button
     )
     with pop:
+        st.caption(
+            "Variations keep the structure of the approved conversation (turns, arc, strategies) and change "
+            "what you choose here; each is generated, checked and reviewed like any conversation."
+        )
         st.multiselect(
             "What varies",
             list(VARY_LABELS),
@@ -110,6 +112,7 @@ def make_popover(
             args=(store, tax, settings, ids, key),
             disabled=bool(blocked) or not st.session_state.get(f"{key}_vary"),
         )
+        made_notice(ids)  # where the click was: the popover stays open and would cover the one below
     made_notice(ids)
 
 
