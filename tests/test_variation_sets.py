@@ -232,3 +232,25 @@ def test_the_command_line_plans_adds_and_starts_variations(
             "seed-01": 2, "seed-08": 2}
     finally:
         store.close()
+
+
+def test_a_variation_set_goes_through_message_batches_with_its_source(
+        seeded: PostgresStore, fake: FakeAnthropic, db_tax: Taxonomy) -> None:
+    from tests.test_worker import make_worker, run_until_idle
+
+    sent: dict[str, dict[str, Any]] = {}
+
+    def behaviour(custom_id: str, params: dict[str, Any]) -> str:
+        sent[custom_id] = params
+        return "valid"
+
+    fake.batch_behaviour = behaviour
+    made = make_variations(seeded, ["seed-06"], ["persona"], 3, db_tax, mode="batch")
+    run_until_idle(make_worker(seeded, fake, db_tax))
+    assert len(sent) == 3 and not fake.message_requests()
+    assert all("<source_id>seed-06</source_id>" in str(p["messages"][0]["content"]) for p in sent.values())
+    for sid in made.scenario_ids:
+        row = seeded.get_scenario(sid) or {}
+        conv = seeded.get_conversation(row["conversation_id"])
+        assert conv is not None and conv.scenario.persona == row["persona"] != "recent_retiree"
+        assert (variation_of(conv) or {})["source_conversation_id"] == "seed-06"
