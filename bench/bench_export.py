@@ -1,12 +1,14 @@
 """Export benchmark: 10,000 and 100,000 conversations to every format and the zip, with the peak memory.
 
-    python bench/bench_export.py [--n 10000 --n 100000] [--eval-ratio 0.1] [--weights] [--db]
+    python bench/bench_export.py [--n 10000 --n 100000] [--eval-ratio 0.1] [--weights] [--db [--pairs K]]
 
 The conversations are the 10 seeds (real size: ~20 KB each, sentence functions included) copied with
 new ids, scenarios, personas and arcs, 1 in 10 with a label revision. They are made a batch at a time
 as the export reads them (as the store's pages come), so the figures are the export's own. With --db
 they are first saved into a fresh embedded database (which takes a while; 10,000 at most is sensible)
-and the export reads them back in pages through Store.export_conversations.
+and the export reads them back in pages through Store.export_conversations; --pairs K gives each
+conversation K accepted contrastive responses (its first K assistant turns), read per batch for the
+preference set.
 
 Each size runs in a child process, so its peak RSS (ru_maxrss) is its own. Prints the seconds of the
 export including the zip (target: under 10 s for 10,000) and the peak RSS (target: under 400 MB, the
@@ -36,6 +38,7 @@ import lib.export as ex  # noqa: E402
 from lib.core.models import Conversation  # noqa: E402
 from lib.core.seeds import load_seeds  # noqa: E402
 from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from lib.store.embedded import stop_embedded  # noqa: E402
 from lib.store.protocol import ExportRow  # noqa: E402
 
 
@@ -75,19 +78,22 @@ def synthetic(n: int, tax: Taxonomy, batch: int = ex.select.BATCH, seed: int = 1
         yield rows
 
 
-def one(n: int, eval_ratio: float, weights: bool, db: bool) -> dict:
+def one(n: int, eval_ratio: float, weights: bool, db: bool, pairs: int = 0) -> dict:
     """One export of n conversations in this process: its figures."""
     tax = load_taxonomy()
     tmp = Path(tempfile.mkdtemp(prefix="brightrun-bench-export-"))
     options = ex.ExportOptions(selection="all", eval_ratio=eval_ratio, weights=weights)
     try:
         if db:
-            store = fill_db(n, tax, tmp)
+            store, server = fill_db(n, tax, tmp)
+            if pairs:
+                add_pairs(store, pairs)
             started, cpu = time.perf_counter(), time.process_time()
             try:
                 result = ex.run(store, options, tax, tmp / "out" / "bench")
             finally:
                 store.close()
+                stop_embedded(server)  # before its folder goes: a server whose files are gone keeps running
         else:
             started, cpu = time.perf_counter(), time.process_time()
             result = ex.export(synthetic(n, tax), options, tax, tmp / "out" / "bench")
@@ -95,6 +101,7 @@ def one(n: int, eval_ratio: float, weights: bool, db: bool) -> dict:
         zip_mb = result.zip_path.stat().st_size / 1e6 if result.zip_path else 0.0
         return {
             "n": result.counts["conversations"],
+            "pairs": result.counts["preference_pairs"],
             "turns": result.counts["turns"],
             "seconds": round(wall, 2),
             "cpu_seconds": round(cpu, 2),
@@ -113,7 +120,7 @@ def fill_db(n: int, tax: Taxonomy, tmp: Path):  # type: ignore[no-untyped-def]
     from lib.store.boot import open_store
     from lib.store.embedded import start_embedded
 
-    start_embedded(tmp / "db", keep_running=False)
+    server = start_embedded(tmp / "db", keep_running=False)
     store = open_store(Settings(data_dir=tmp / "db"), default_plan_n=0)
     started = time.perf_counter()
     for rows in synthetic(n, tax, batch=1000):
@@ -122,7 +129,20 @@ def fill_db(n: int, tax: Taxonomy, tmp: Path):  # type: ignore[no-untyped-def]
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda p: store.save_generated(p[1], scenario_id=p[0]), zip(ids, convs, strict=True)))
     print(f"  (saved {n} conversations into a fresh database in {time.perf_counter() - started:.0f} s, not timed)")
-    return store
+    return store, server
+
+
+def add_pairs(store, per_conversation: int) -> None:  # type: ignore[no-untyped-def]
+    """An accepted contrastive response on each conversation's first assistant turns, as a reviewer leaves it."""
+    with store.connection("add the bench's contrastive responses") as conn:
+        conn.execute(
+            "insert into public.contrastive_responses (conversation_id, turn_idx, failure_kind, text, why, status, "
+            "reviewed_by, reviewed_at) select t.conversation_id, t.idx, 'minimising', "
+            "'It is not a big deal, lots of people have it worse (' || t.conversation_id || ' turn ' || t.idx || ').', "
+            "'It shrinks the feeling.', 'accepted', 'bench', now() from public.conversation_turns t "
+            "where t.role = 'assistant' and t.idx < 2 * %(k)s",
+            {"k": per_conversation},
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,17 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-ratio", type=float, default=0.1)
     parser.add_argument("--weights", action="store_true")
     parser.add_argument("--db", action="store_true", help="save into a fresh embedded database and read back")
+    parser.add_argument("--pairs", type=int, default=0, help="with --db: accepted contrastive pairs per conversation")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = args.n or [10_000, 100_000]
     if args.child:
-        print(json.dumps(one(sizes[0], args.eval_ratio, args.weights, args.db)))
+        print(json.dumps(one(sizes[0], args.eval_ratio, args.weights, args.db, args.pairs)))
         return 0
     print(f"export, every format + the zip (batches of {ex.select.BATCH}); targets: 10,000 under 10 s, peak RSS under 400 MB")
-    print(f"  {'conversations':>13}{'turns':>10}{'seconds':>9}{'cpu s':>8}{'peak RSS MB':>13}{'files MB':>10}{'zip MB':>8}")
+    print(f"  {'conversations':>13}{'turns':>10}{'pairs':>8}{'seconds':>9}{'cpu s':>8}{'peak RSS MB':>13}{'files MB':>10}{'zip MB':>8}")
     for n in sizes:
         cmd = [sys.executable, __file__, "--child", "--n", str(n), "--eval-ratio", str(args.eval_ratio)]
-        cmd += ["--weights"] * args.weights + ["--db"] * args.db
+        cmd += ["--weights"] * args.weights + ["--db"] * args.db + ["--pairs", str(args.pairs)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"  {n:>13,} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
@@ -150,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in lines[:-1]:
             print(line)
         r = json.loads(lines[-1])
-        print(f"  {r['n']:>13,}{r['turns']:>10,}{r['seconds']:>9.2f}{r['cpu_seconds']:>8.2f}{r['peak_rss_mb']:>13,.0f}"
+        print(f"  {r['n']:>13,}{r['turns']:>10,}{r['pairs']:>8,}{r['seconds']:>9.2f}{r['cpu_seconds']:>8.2f}{r['peak_rss_mb']:>13,.0f}"
               f"{r['files_mb']:>10,.0f}{r['zip_mb']:>8,.0f}")
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other processes slow the wall clock)")
     return 0

@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("lib.store.cli", "the database: status, migrate, plan, reset, stop"),
     "worker": ("lib.generation.worker_cli", "claim and generate queued job items"),
     "judge": ("lib.generation.judge_cli", "rate conversations against the quality rubric with Claude"),
+    "contrast": (
+        "lib.generation.contrast_cli",
+        "queue failed responses (contrastive turns) for approved conversations",
+    ),
     "export": ("lib.export.cli", "write approved conversations in the training formats"),
     "variations": ("lib.generation.variation_cli", "make variations of approved conversations and generate them"),
 }

@@ -11,7 +11,7 @@ import lib.coverage as coverage
 from lib.coverage import diversity
 from lib.coverage.charts import config, fmt
 from lib.store import StoreError
-from lib.ui import nav, near_duplicates, resources, variations
+from lib.ui import contrast_coverage, nav, near_duplicates, resources, variations
 from lib.ui.display import error_text, names
 from lib.ui.session import reviewer
 
@@ -167,6 +167,8 @@ else:
             "how": st.column_config.TextColumn("How to fill it", width="large"),
         },
     )
+
+contrast_coverage.section(store, tax, scope)
 
 # ---- diversity and near-duplicates -----------------------------------------------------------
 st.subheader("Diversity and near-duplicates", anchor="diversity")

@@ -18,7 +18,7 @@ nav.open_in_app("export")
 
 EXPORT_KEY = "br_export_dir"  # the folder of the export last built in this session
 PREVIEW_RECORDS = 3
-FILE_KINDS = {"card": "Dataset card", "trainer": "Trainer config", "license": "License"}
+FILE_KINDS = {"card": "Dataset card", "trainer": "Trainer config", "license": "License", **ex.PREFERENCE_FILE_KINDS}
 
 st.title("Export for training")
 st.caption(
@@ -123,6 +123,19 @@ if matching:
 elif statuses:
     probe = ex.ExportOptions(selection=selection, filters=filters, review_statuses=statuses)
     st.warning(ex.explain_empty(probe, tax, counts, total))
+try:
+    pairs = sum(int(r["n"]) for r in store.contrastive_pair_counts(approved_only=selection == "approved"))
+except StoreError as exc:
+    st.error(f"**Cannot count the contrastive pairs.** {error_text(exc)}")
+    st.stop()
+if matching and pairs:
+    st.caption(
+        f"Preference set: **{pairs}** accepted contrastive pair{'s' if pairs != 1 else ''} of "
+        + ("approved" if selection == "approved" else "current, not rejected")
+        + " conversations, exported as prompt / chosen / rejected (DPO, ORPO) with the conversations they belong "
+        "to; the filters and quality options leave out the pairs of what they leave out. A failed response never "
+        "goes into the supervised files."
+    )
 quality = ex.ExportOptions(
     min_rating=min_rating, min_ratings=min_ratings, no_hard_failures=no_hard, no_near_duplicates=no_near_dup
 )
@@ -299,6 +312,13 @@ if last and manifest:
         f"Selection: {manifest['selection']['description']} · taxonomy {manifest['taxonomy']['vertical']} "
         f"v{manifest['taxonomy']['version']} · folder `{folder}`"
     )
+    if c.get("preference_pairs"):
+        st.info(
+            f"**{c['preference_pairs']} preference pair{'s' if c['preference_pairs'] != 1 else ''}** (train "
+            f"{c['preference_train']}, eval {c['preference_eval']}): accepted contrastive responses as prompt / "
+            "chosen / rejected for DPO or ORPO, in the card's `preference` config; never in the supervised files.",
+            icon=":material/compare_arrows:",
+        )
     for note in manifest.get("warnings") or []:
         st.warning(note, icon=":material/warning:")
     if manifest["skipped"]:

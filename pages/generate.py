@@ -293,7 +293,7 @@ def jobs_panel() -> None:
         st.progress(
             p.fraction,
             text=f"**{p.label}** conversations"
-            + (" rated" if p.rating else "")
+            + {"judge": " rated", "contrast": " contrasted"}.get(p.task, "")
             + (f" · {p.failed:,} failed" if p.failed else "")
             + (f" ({p.cancelled} cancelled)" if p.cancelled else ""),
         )
@@ -388,7 +388,7 @@ def jobs_panel() -> None:
 
         # last in the card, so the lines coming and going do not move the rest
         in_flight = store.job_items_with_status(p.job_id, ["claimed"], limit=6) if p.in_flight else []
-        doing = "Rating" if p.rating else "Generating"
+        doing = {"judge": "Rating", "contrast": "Writing failed turns for"}.get(p.task, "Generating")
         for item in in_flight[:5]:
             st.markdown(f":material/progress_activity: {doing} {escape_markdown(runner.item_title(item, label_names))}")
         if p.in_flight > 5:

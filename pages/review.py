@@ -8,7 +8,7 @@ import streamlit as st
 import lib.review as rv
 from lib.core import vocabulary as vocab
 from lib.store import StoreError
-from lib.ui import nav, near_duplicates, quality, resources, variations
+from lib.ui import contrast, nav, near_duplicates, quality, resources, variations
 from lib.ui import review_actions as act
 from lib.ui import review_widgets as widgets
 from lib.ui.calibration import calibration_view
@@ -256,6 +256,8 @@ def queue_view() -> None:
             widgets.decisions_list(view)
         with v_tab:
             widgets.versions_list(view)
+
+    contrast.section(view.conversation, view.status)
 
 
 # -- page ----------------------------------------------------------------------------------------

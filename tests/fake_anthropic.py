@@ -31,6 +31,8 @@ skim it (see `judge_verdict`): safety 1 for a promised return or a crisis signal
 referral, lower empathy when assistant turns acknowledge nothing, label findings when a user turn's
 text shows another emotion family than its label. "malformed", "max_tokens", "refusal" apply to
 them too; "schema_violation" leaves a criterion out, "unknown_label" suggests a label that does not exist.
+Contrastive requests (an output schema with responses, from lib.generation.contrast) get a plausible failed
+turn per kind asked for: see tests/fake_contrast.py.
 A test that needs a low rating of a conversation the generator wrote (which passes every integrity
 check, so the skim finds nothing) names its scenario's topic in `low_rating_topics`: the judge then
 rates empathy 2 for any conversation whose request carries <topic> with one of them, as a reviewer
@@ -84,6 +86,7 @@ from lib.core.taxonomy import Taxonomy, load_taxonomy
 from lib.generation.replay import content_text as _content_text
 from lib.generation.replay import conversation_for
 from lib.generation.replay import tag as _tag
+from tests.fake_contrast import contrast_answer, is_contrast_request
 
 Answer = tuple[int, dict[str, str], Any]
 
@@ -435,6 +438,8 @@ class FakeAnthropic:
             return self._error(400, "invalid_request_error", f"bad request for key {self.api_key}")
         if is_judge_request(body):
             return judge_answer(self, body, kind, batch=batch)
+        if is_contrast_request(body):
+            return contrast_answer(self, body, kind, batch=batch)
 
         conversation = self.conversation_for(body)
         if kind == "schema_violation":
@@ -736,7 +741,11 @@ def judge_answer(fake: FakeAnthropic, body: dict[str, Any], kind: str, *, batch:
     elif kind == "unknown_label":
         verdict["label_findings"].append({"turn": 999, "field": "strategies.primary", "current_value": "x",
                                           "suggested_value": "tough_love", "why": "made up"})
-    text = json.dumps(verdict)
+    return structured_answer(fake, body, json.dumps(verdict), kind, batch=batch)
+
+
+def structured_answer(fake: FakeAnthropic, body: dict[str, Any], text: str, kind: str, *, batch: bool = False) -> Answer:
+    """A structured-output answer of `text` (JSON), spoilt as "malformed", "max_tokens" or "refusal" say."""
     stop_reason, stop_details = "end_turn", None
     if kind == "malformed":
         text = text[: len(text) // 2]
@@ -744,7 +753,7 @@ def judge_answer(fake: FakeAnthropic, body: dict[str, Any], kind: str, *, batch:
         text, stop_reason = text[: len(text) * 2 // 3], "max_tokens"
     elif kind == "refusal":
         text, stop_reason = "", "refusal"
-        stop_details = {"type": "refusal", "category": "general_harms", "explanation": "The model will not review this."}
+        stop_details = {"type": "refusal", "category": "general_harms", "explanation": "The model will not write this."}
     message = {"id": "msg_fake_" + uuid.uuid4().hex[:16], "type": "message", "role": "assistant",
                "model": fake.model or body.get("model", "claude-fake"),
                "content": [{"type": "text", "text": text}] if text else [], "stop_reason": stop_reason,

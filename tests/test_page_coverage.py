@@ -50,7 +50,7 @@ def test_approved_view_on_a_first_start_shows_the_seeds_and_that_most_targets_ar
     assert m["Targets met"] == f"0 of {total}" and m["Emotions at target"] == "0 of 11"
     # unmet targets are information, not an error
     assert any(f"{total} of {total} targets are not met yet" in i.value for i in at.info)
-    assert len(at.get("plotly_chart")) == len(coverage.FIGURES)
+    assert len(at.get("plotly_chart")) == len(coverage.FIGURES) + 1  # and the contrastive pairs
     gaps = at.dataframe[0].value
     assert len(gaps) == total
     shame = gaps[gaps["name"] == "Shame"].iloc[0]

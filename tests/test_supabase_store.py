@@ -68,6 +68,8 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "rating_calibration": [], "take_rate_budget": 0, "settle_rate_budget": True,
         "enter_prompt_prefix": "first", "leave_prompt_prefix": True,
         "output_token_quantiles": [{"template_name": "tier1", "calls": 3, "quantile_tokens": 5000, "max_tokens": 8000}],
+        "create_contrast_job": 7, "save_contrast_result": {"responses": 1, "log_ids": [], "created": True},
+        "decide_contrast": {"id": 1, "status": "accepted", "reviewed_by": "R"},
     }.items():
         stub.rpc(name, value)
     stub.table("conversations", [{"id": "conv-a", "version": 1, "document": doc}])
@@ -156,6 +158,8 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "queue_follow_up": lambda: hosted.queue_follow_up(2, "generate", "conv-a", feedback="f"),
         "export_conversations": lambda: hosted.export_conversations({"tier": ["template"]}, ["unreviewed"], limit=3),
         "export_counts": lambda: hosted.export_counts({"persona": ["p"]}),
+        "export_preference_pairs": lambda: hosted.export_preference_pairs(["conv-a", "conv-b"]),
+        "contrastive_pair_counts": lambda: hosted.contrastive_pair_counts(approved_only=False),
         "whoami": lambda: hosted.whoami(),
         "list_members": lambda: hosted.list_members(),
         "add_member": lambda: hosted.add_member("b@example.com", "viewer", display_name="B"),
@@ -168,6 +172,13 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
                                                                   rubric_version="1"),
         "conversation_quality": lambda: hosted.conversation_quality(),
         "rating_calibration": lambda: hosted.rating_calibration(),
+        "create_contrast_job": lambda: hosted.create_contrast_job(["conv-a"], kind="batch", model="m",
+                                                                  settings={"n": 1}, created_by="R", max_attempts=2),
+        "save_contrast_result": lambda: hosted.save_contrast_result(
+            {"conversation_id": "conv-a", "responses": [], "logs": [{"outcome": "refused", "purpose": "contrast"}]},
+            item_id=5),
+        "contrastive_responses": lambda: hosted.contrastive_responses("conv-a"),
+        "decide_contrast": lambda: hosted.decide_contrast(1, "accepted", reviewer="R", note="n"),
     }
     for fn in called.values():
         fn()

@@ -6,6 +6,7 @@ lives in the module that owns it:
     counts        public.coverage_counts' rows -> Coverage, the tables the charts draw, per scope
     shortfall     the gaps (targets not met), gaps -> planner weights, a plan sized to fill them
     page_figures  every chart of the Coverage page from one Coverage
+    pairs         accepted contrastive pairs per emotion x failure kind against failures.yaml, their gaps
     charts        DataFrame -> plotly Figure (imported as lib.coverage.charts)
 
 The page, the tests and the benchmark use these names through `lib.coverage`.
@@ -36,6 +37,7 @@ from lib.coverage.estimate import (
     strategy_shares,
 )
 from lib.coverage.page_figures import FIGURES, SCOPE_PHRASES, figures
+from lib.coverage.pairs import pair_figure, pair_frame, pair_gaps, pair_summary
 from lib.coverage.shortfall import (
     GAP_COLUMNS,
     KINDS,
@@ -83,6 +85,10 @@ __all__ = [
     "label_yields",
     "load",
     "load_all",
+    "pair_figure",
+    "pair_frame",
+    "pair_gaps",
+    "pair_summary",
     "pending_rows",
     "scenario_exchanges",
     "strategy_shares",

@@ -199,6 +199,38 @@ def bar_vs_target(
     return go.Figure(data=data, layout=layout)
 
 
+def heat_trace(
+    z: Sequence[Sequence[float | None]],
+    hover: Sequence[Sequence[str]],
+    zmax: float,
+    unit: str,
+    text: Sequence[Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """A heatmap trace on integer axes (the layout names the ticks): a None cell is left blank."""
+    trace: dict[str, Any] = {
+        "type": "heatmap",
+        "z": z,
+        "x": list(range(len(z[0]) if z else 0)),
+        "y": list(range(len(z))),
+        "colorscale": HEAT_SCALE,
+        "zmin": 0,
+        "zmax": zmax,
+        "xgap": 2,
+        "ygap": 2,
+        "hovertext": hover,
+        "hovertemplate": "%{hovertext}<extra></extra>",
+        "colorbar": {
+            "title": {"text": unit.capitalize(), "side": "right"},
+            "thickness": 12,
+            "outlinewidth": 0,
+            **_count_ticks(zmax),
+        },
+    }
+    if text is not None:
+        trace.update(text=text, texttemplate="%{text}", textfont={"size": 11})
+    return trace
+
+
 def heatmap(
     frame: pd.DataFrame,
     *,
@@ -239,27 +271,7 @@ def heatmap(
     top = max((v for row in z for v in row), default=0.0)
     ticks = [swatch(str(n), y_colours[n]) if y_colours and n in y_colours else html.escape(str(n)) for n in rows_]
     zmax = max(top, 1.0)
-    trace: dict[str, Any] = {
-        "type": "heatmap",
-        "z": z,
-        "x": list(range(len(cols_))),
-        "y": list(range(len(rows_))),
-        "colorscale": HEAT_SCALE,
-        "zmin": 0,
-        "zmax": zmax,
-        "xgap": 2,
-        "ygap": 2,
-        "hovertext": hover,
-        "hovertemplate": "%{hovertext}<extra></extra>",
-        "colorbar": {
-            "title": {"text": unit.capitalize(), "side": "right"},
-            "thickness": 12,
-            "outlinewidth": 0,
-            **_count_ticks(zmax),
-        },
-    }
-    if text:
-        trace.update(text=labels, texttemplate="%{text}", textfont={"size": 11})
+    trace = heat_trace(z, hover, zmax, unit, labels if text else None)
     layout = _layout(
         title=title,
         subtitle=subtitle,

@@ -9,6 +9,7 @@ names below; each lives in the module that owns it:
     split      the grouped, stratified, deterministic train/eval split
     formats    full, messages, sharegpt, metadata csv: one record function per format, and their files
     parquet    the Hugging Face layout's parquet configs (default, messages, sharegpt), a batch at a time
+    preference the preference pairs (prompt / chosen / rejected) and the negative examples of full/
     stream     the two passes: collect batches into a spool, then write every file incrementally
     stats      the figures, gathered one conversation at a time
     trainers   the trainer configs (Axolotl, TRL), who reads the weights, LICENSE.md
@@ -27,6 +28,7 @@ from lib.export.formats import FORMATS, PATHS, Format, messages_record, sharegpt
 from lib.export.items import Item, prepare
 from lib.export.manifest import EXPORT_VERSION
 from lib.export.pipeline import ExportResult, export, run
+from lib.export.preference import FILE_KINDS as PREFERENCE_FILE_KINDS
 from lib.export.quality import EXCLUSION_REASONS, QualityOutcome, apply_quality, rating_preview, reason_counts
 from lib.export.readback import preview, read_manifest, verify
 from lib.export.select import (
@@ -55,6 +57,7 @@ __all__ = [
     "FORMATS",
     "LICENSES",
     "PATHS",
+    "PREFERENCE_FILE_KINDS",
     "REVIEW_LABELS",
     "REVIEW_STATUSES",
     "SELECTIONS",

@@ -15,13 +15,14 @@ from typing import Any
 
 from lib.core.rubric import RubricError, default_rubric
 from lib.core.taxonomy import Taxonomy
+from lib.export import preference
 from lib.export.formats import FORMATS
 from lib.export.manifest import EXPORT_VERSION, GENERATOR, dataset_name, dataset_version
 from lib.export.quality import EXCLUSION_REASONS, reason_counts
 from lib.export.select import REVIEW_LABELS, REVIEW_STATUSES, ExportOptions
 from lib.export.split import SPLIT_NAMES
 from lib.export.stats import Stats
-from lib.export.trainers import LICENSE_FILE, card_section
+from lib.export.trainers import LICENSE_FILE, TRL_DPO, card_section
 from lib.export.writer import FileEntry
 
 
@@ -64,13 +65,14 @@ def _counts_table(
 
 
 def _configs(files: Sequence[FileEntry], splits: Sequence[str]) -> list[dict[str, Any]]:
-    """The Hub's configs, one loader for all: the parquet configs (default, messages, sharegpt), or
-    without them the JSONL chat files (messages, sharegpt); the first is the default."""
+    """The Hub's configs, one loader for all: the parquet configs (default, messages, sharegpt and the
+    preference pairs), or without them the JSONL files (messages, sharegpt, preference); the first is
+    the default."""
     parquet = any(f.format == "hf" for f in files)
     wanted = (
-        [("hf", c) for c in ("default", "messages", "sharegpt")]
+        [("hf", c) for c in ("default", "messages", "sharegpt", preference.CONFIG)]
         if parquet
-        else [("messages", None), ("sharegpt", None)]
+        else [("messages", None), ("sharegpt", None), ("preference", None)]
     )
     configs: list[dict[str, Any]] = []
     for fmt, config in wanted:
@@ -122,6 +124,8 @@ def dataset_card(
         ],
         "size_categories": [_size_category(n)],
     }
+    if stats["pair_kinds"]:
+        header["tags"] += ["dpo", "preference"]
     if options.license == "other":
         header["license_name"] = "proprietary"
         header["license_link"] = LICENSE_FILE
@@ -151,7 +155,8 @@ def dataset_card(
     file_rows = []
     for f in files:
         fmt = FORMATS.get(f.format)
-        file_rows.append([f.path, fmt.label if fmt else f.format, f.split or "all", f.records])
+        label = fmt.label if fmt else preference.FILE_KINDS.get(f.format, f.format)
+        file_rows.append([f.path, label, f.split or "all", f.records])
     parts.append(_table(["File", "Format", "Split", "Records"], file_rows) + "\n")
     parts.append(
         "`manifest.json` lists every file with its sha256. The training formats (messages, ShareGPT, parquet) carry "
@@ -166,6 +171,8 @@ def dataset_card(
             + "\n```\n"
         )
     parts.append(card_section(options.formats, options.weights, [f.path for f in files]))
+    if stats["pair_kinds"]:
+        parts.append(_preference_section(stats, tax, files))
 
     parts.append("## Splits\n")
     parts.append(
@@ -313,6 +320,48 @@ def dataset_card(
     )
     parts.append(f"Made by {GENERATOR}, export format {EXPORT_VERSION}, from the {_md(source)}.\n")
     return "\n".join(parts)
+
+
+def _preference_section(stats: Mapping[str, Any], tax: Taxonomy, files: Sequence[FileEntry]) -> str:
+    """What the preference pairs are, where they are, how to train on them."""
+    kinds: Counter[str] = stats["pair_kinds"]
+    per_split = stats["pairs_per_split"]
+    total = sum(kinds.values())
+    names = {k.id: k.name for k in tax.failures.kinds}
+    where = sorted(
+        {f.path.rsplit("/", 1)[0] for f in files if f.config == preference.CONFIG or f.format == "preference"}
+    )
+    lines = [
+        "## Preference pairs\n",
+        f"{total} preference pair{'s' if total != 1 else ''} ("
+        + ", ".join(f"{SPLIT_NAMES[s]} {per_split.get(s, 0)}" for s in SPLIT_NAMES)
+        + "): for an assistant turn of an exported conversation, `chosen` is the conversation's turn and "
+        "`rejected` a failed response of a named kind (premature advice, minimising, false reassurance...) that a "
+        "reviewer accepted as a realistic failure; `why` says why it fails. `prompt` is the system message and the "
+        "turns before it. Each is a list of `role` / `content` messages: the conversational preference format "
+        "TRL's DPO and ORPO trainers read. A pair is in the split of its conversation"
+        + (f" (files under {', '.join(f'`{w}/`' for w in where)})" if where else "")
+        + ". A failed response is in no supervised file; `full/negative_examples.jsonl` keeps each one with its "
+        "review, marked `negative_example`.\n",
+        _table(
+            ["Failure kind", "Id", "Pairs", "Share"],
+            (
+                [names.get(k, k), k, n, _share(n, total)]
+                for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+        )
+        + "\n",
+        "```python\nfrom datasets import load_dataset\n"
+        "from trl import DPOConfig, DPOTrainer  # or ORPOConfig, ORPOTrainer\n\n"
+        'pairs = load_dataset("<this folder>", "preference")\n'
+        'trainer = DPOTrainer(model=model, args=DPOConfig(output_dir="out"), train_dataset=pairs["train"],\n'
+        "                     processing_class=tokenizer)\n```\n",
+    ]
+    if any(f.path == TRL_DPO for f in files):
+        lines.append(
+            f"Or, in this folder: `trl dpo --config {TRL_DPO} --model_name_or_path <model> --output_dir <dir>`.\n"
+        )
+    return "\n".join(lines)
 
 
 CARD_EXCLUDED_LIST = 30  # ids listed in the card; manifest.json lists every one

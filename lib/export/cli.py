@@ -220,6 +220,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
         f"exported {c['conversations']} conversations ({c['turns']} turns, {c['scenarios']} scenarios): "
         f"train {c['train']}, eval {c['eval']}, in {result.seconds:.2f} s"
     )
+    if c["preference_pairs"]:
+        print(
+            f"preference {c['preference_pairs']} pairs (train {c['preference_train']}, eval {c['preference_eval']}) "
+            "in the card's preference config; none in the supervised files"
+        )
     print(f"folder   {result.path}")
     if result.zip_path:
         print(f"zip      {result.zip_path} ({result.zip_path.stat().st_size:,} bytes)")

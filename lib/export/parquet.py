@@ -58,10 +58,15 @@ DIMENSION_COLUMNS: tuple[str, ...] = (
 HF_TEXT_COLUMNS: tuple[str, ...] = (*DIMENSION_COLUMNS, "context")
 
 
-def system_prompt(item: Item) -> str | None:
-    """The system message's text; None when there is none (OpenAI rejects an empty message)."""
-    text = item.doc.get("system_prompt") or ""
+def system_text(text: Any) -> str | None:
+    """A system prompt as a system message's text; None when it is blank (OpenAI rejects an empty message)."""
+    text = text or ""
     return text if text.strip() else None
+
+
+def system_prompt(item: Item) -> str | None:
+    """The system message's text of a conversation; None when there is none."""
+    return system_text(item.doc.get("system_prompt"))
 
 
 def _turn_type(weights: bool, role_key: str = "role", text_key: str = "content") -> Any:

@@ -22,6 +22,7 @@ from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS
 from lib.export.items import Item, prepare
 from lib.export.manifest import build_manifest, dataset_name
+from lib.export.preference import PairReader
 from lib.export.quality import QualityOutcome, nothing_left
 from lib.export.select import (
     ExportOptions,
@@ -64,12 +65,15 @@ def export(
     now: datetime | None = None,
     ratings: Mapping[str, Mapping[str, Any]] | None = None,
     repeats: Mapping[str, str] | None = None,
+    pairs: PairReader | None = None,
 ) -> ExportResult:
     """Write the export of `rows` (already selected: a list, or an iterator of batches read from the
     database) to the folder `dest`, putting it and its zip in place of an earlier export together, once
     every file is written. ratings: conversation id -> its ratings in force (v_conversation_quality),
     for the quality options; None when there are none to read (files). repeats: the near-duplicates of the
-    whole selection (select.near_duplicate_repeats), found here when `rows` is a list. Raises NothingToExport when no
+    whole selection (select.near_duplicate_repeats), found here when `rows` is a list. pairs: reads the
+    accepted contrastive pairs of a batch of conversations (Store.export_preference_pairs) for the
+    preference set; None: no preference set. Raises NothingToExport when no
     row can be exported, ExportError for anything else a person can fix."""
     started = time.perf_counter()
     dest = Path(dest)
@@ -93,7 +97,7 @@ def export(
         gen = Generation(dest)
         folder = Folder(gen.folder)
         try:
-            got = collect(batches(rows), options, tax, ratings, suited, gen.root / "spool", repeats)
+            got = collect(batches(rows), options, tax, ratings, suited, gen.root / "spool", repeats, pairs)
             if not got.keys:
                 if got.excluded:
                     raise NothingToExport(nothing_left(QualityOutcome([], got.excluded)))
@@ -166,6 +170,9 @@ def extra_files(folder: Folder, options: ExportOptions, splits: Sequence[str], s
     trl = trainers.trl_config(options.formats, splits)
     if trl is not None:
         folder.write(trainers.TRL, trl.encode("utf-8"), fmt="trainer")
+    dpo = trainers.trl_dpo_config(options.formats, [s for s in splits if stats.pairs_per_split.get(s)])
+    if dpo is not None:
+        folder.write(trainers.TRL_DPO, dpo.encode("utf-8"), fmt="trainer")
     if options.license == "other":
         text = trainers.license_text(dataset_name(stats, options))
         folder.write(trainers.LICENSE_FILE, text.encode("utf-8"), fmt="license")
@@ -224,4 +231,5 @@ def run(
         source=f"{getattr(store, 'kind', 'database')} database",
         ratings=ratings,
         repeats=repeats,
+        pairs=store.export_preference_pairs,
     )

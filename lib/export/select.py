@@ -30,6 +30,7 @@ from lib.core.vocabulary import DEMO_MODEL, is_demo
 from lib.export.errors import ExportError, NothingToExport
 from lib.export.formats import FORMATS, FormatId
 from lib.export.items import Item, prepare
+from lib.export.preference import is_negative
 from lib.store.protocol import ExportRow, Store
 
 REVIEW_STATUSES: tuple[str, ...] = tuple(vocab.REVIEW_STATUSES)
@@ -239,6 +240,8 @@ def load_files(path: str | Path) -> list[ExportRow]:
                 raise ExportError(f"{file}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
             docs = [(None, d) for d in (data if isinstance(data, list) else [data])]
         for line, doc in docs:
+            if is_negative(doc):  # an earlier export's failed responses: the rejected side of its pairs
+                continue
             where = f"{file}" + (f": line {line}" if line else "")
             try:
                 conv = (

@@ -44,6 +44,9 @@ class Stats:
     scenarios: int = 0
     # split -> (arc, persona) -> conversations: the strata each split covers
     strata: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    # preference pairs (accepted contrastive responses of the exported conversations)
+    pair_kinds: Counter[str] = field(default_factory=Counter)
+    pairs_per_split: Counter[str] = field(default_factory=Counter)
 
     def add(self, item: Item, tax: Taxonomy, suited: Mapping[str, frozenset[str]]) -> None:
         s = item.scenario
@@ -121,4 +124,6 @@ class Stats:
             "scores": self.scores,
             "assistant_turns": self.assistant_turns,
             "approved_targets": self.approved_targets,
+            "pair_kinds": self.pair_kinds,
+            "pairs_per_split": dict(self.pairs_per_split),
         }

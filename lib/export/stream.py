@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from lib.core.taxonomy import Taxonomy
-from lib.export import parquet, secret_check
+from lib.export import parquet, preference, secret_check
 from lib.export.codec import dumpb
 from lib.export.formats import (
     CSV_COLUMNS,
@@ -86,7 +86,10 @@ def collect(
     suited: Mapping[str, frozenset[str]],
     spool: Path,
     repeats: Mapping[str, str] | None = None,
+    pairs: preference.PairReader | None = None,
 ) -> Collected:
+    """pairs: reads the accepted contrastive pairs of a batch's conversations (None: there are none, as
+    for files); each conversation's pairs are spooled with it and written in its split."""
     out = Collected(spool)
     seen: set[str] = set()
     secrets = secret_check.secret_values()
@@ -104,12 +107,15 @@ def collect(
             if not items:
                 continue
             secret_check.check_items(items, secrets)
+            paired = preference.by_conversation(pairs([i.id for i in items]) if pairs else [], secrets)
             records = []
             for item in items:
                 row = (ratings or {}).get(item.id) or {}
                 item.ratings = {str(c): int(s) for c, s in (row.get("scores") or {}).items()}
                 item_flags(item, suited)
                 out.stats.add(item, tax, suited)
+                item_pairs = paired.get(item.id, [])
+                out.stats.pair_kinds.update(str(p["failure_kind"]) for p in item_pairs)
                 s = item.scenario
                 pin = item.training.get("split")
                 stratum = (sys.intern(str(s.get("emotional_arc"))), sys.intern(str(s.get("persona"))))
@@ -122,6 +128,7 @@ def collect(
                         dumpb(messages_record(item, options.weights, suited)) if "messages" in formats else None,
                         dumpb(sharegpt_record(item, options.weights, suited)) if "sharegpt" in formats else None,
                         csv_row(item, tax, suited) if "csv" in formats else None,
+                        item_pairs,
                     )
                 )
             tables = parquet.tables(items, tax, options.weights, suited) if "hf" in formats else None
@@ -168,9 +175,11 @@ def write_files(
             for split in splits
             for c in parquet.CONFIGS
         }
+    pairs = preference.PreferenceFiles(folder, formats)
     first = True
     for records, batch_tables in _spooled(collected.spool):
         of = [split_of[r[0]] for r in records]
+        pairs.add([(r[6], split) for r, split in zip(records, of, strict=True) if r[6]])
         lines = []
         if jsonl is not None or json_ is not None:
             lines = [full_line(h, training, split) for (_, h, training, *_), split in zip(records, of, strict=True)]
@@ -196,6 +205,7 @@ def write_files(
                 keep_mask = pa.array(mask)
                 for config in parquet.CONFIGS:
                     tables[config, split].write(batch_tables[config].filter(keep_mask))
+    collected.stats.pairs_per_split = pairs.close()
     for sink in chat.values():
         sink.close()
     for (config, split), writer in tables.items():

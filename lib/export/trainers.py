@@ -4,6 +4,8 @@
                             weights through `message_field_training` when the export has them
     trainers/trl.yaml       `trl sft --config trainers/trl.yaml` (run in the export folder): the
                             Hugging Face layout's messages config, splits train and test
+    trainers/trl_dpo.yaml   `trl dpo --config trainers/trl_dpo.yaml`: the preference config (when the
+                            export has preference pairs)
 
 Weights per trainer: OpenAI reads an assistant message's `weight` (0 or 1) as it is; Axolotl reads it
 through `message_field_training: weight`; TRL never reads it (it trains on every assistant turn, or on
@@ -21,6 +23,7 @@ from lib.export.split import SPLIT_NAMES
 
 AXOLOTL = "trainers/axolotl.yaml"
 TRL = "trainers/trl.yaml"
+TRL_DPO = "trainers/trl_dpo.yaml"
 LICENSE_FILE = "LICENSE.md"
 OPENAI_MIN_EXAMPLES = 10  # OpenAI's fine-tuning refuses a training file with fewer examples
 SHAREGPT_ROLES = {v: k for k, v in SHAREGPT_FROM.items()}  # from -> role: system, human -> user, gpt -> assistant
@@ -66,26 +69,46 @@ def axolotl_config(formats: Sequence[str], splits: Sequence[str], weights: bool)
     return head + yaml.safe_dump(config, sort_keys=False, width=1000)
 
 
-def trl_config(formats: Sequence[str], splits: Sequence[str]) -> str | None:
-    """trainers/trl.yaml for `trl sft --config trainers/trl.yaml --model_name_or_path ...`, run in the
-    export folder; None without the Hugging Face layout."""
+def _trl_yaml(config_name: str, splits: Sequence[str], head: str) -> str:
+    """A TRL CLI config reading one config of the Hugging Face layout from the export folder."""
     import yaml
 
-    if "hf" not in formats:
-        return None
     config: dict[str, Any] = {
         "dataset_name": ".",
-        "dataset_config": "messages",
+        "dataset_config": config_name,
         "dataset_train_split": SPLIT_NAMES["train"],
     }
     if "eval" in splits:
         config["dataset_test_split"] = SPLIT_NAMES["eval"]
         config["eval_strategy"] = "epoch"
-    head = (
-        "# TRL: trl sft --config trainers/trl.yaml --model_name_or_path <model> --output_dir <dir>\n"
-        "# run in this export's folder. TRL does not read the messages' weight key.\n"
-    )
     return head + yaml.safe_dump(config, sort_keys=False, width=1000)
+
+
+def trl_config(formats: Sequence[str], splits: Sequence[str]) -> str | None:
+    """trainers/trl.yaml for `trl sft --config trainers/trl.yaml --model_name_or_path ...`, run in the
+    export folder; None without the Hugging Face layout."""
+    if "hf" not in formats:
+        return None
+    return _trl_yaml(
+        "messages",
+        splits,
+        "# TRL: trl sft --config trainers/trl.yaml --model_name_or_path <model> --output_dir <dir>\n"
+        "# run in this export's folder. TRL does not read the messages' weight key.\n",
+    )
+
+
+def trl_dpo_config(formats: Sequence[str], pair_splits: Sequence[str]) -> str | None:
+    """trainers/trl_dpo.yaml for `trl dpo --config trainers/trl_dpo.yaml --model_name_or_path ...`, run in
+    the export folder: the parquet preference config. pair_splits: the splits that have pairs; None
+    without the Hugging Face layout or without pairs in train."""
+    if "hf" not in formats or "train" not in pair_splits:
+        return None
+    return _trl_yaml(
+        "preference",
+        pair_splits,
+        "# TRL DPO: trl dpo --config trainers/trl_dpo.yaml --model_name_or_path <model> --output_dir <dir>\n"
+        "# run in this export's folder. The same columns train ORPO (trl.ORPOTrainer) as they are.\n",
+    )
 
 
 def card_section(formats: Sequence[str], weights: bool, files: Sequence[str]) -> str:

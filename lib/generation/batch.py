@@ -5,7 +5,8 @@ one batch (custom_id item-<id>), records the batch id on the job, polls it, and 
 reads the results through the same validation and repair path as a live answer (repairs use the
 normal API). Any worker takes the job over when the lease expires, so a batch survives an app
 restart. The items a batch result starts run in the worker (lib.generation.worker) like any other.
-A rating job's batch carries the judge's requests (lib.generation.rating) for the items' conversations.
+A rating job's batch carries the judge's requests (lib.generation.rating) for the items' conversations, a
+contrastive job's the requests for their failed responses (lib.generation.contrast_jobs).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class BatchDriver:
         w = self.worker
         rows = (
             {}
-            if task == "judge"
+            if task in ("judge", "contrast")
             else {
                 r["id"]: r
                 for r in await asyncio.to_thread(w.store.list_scenarios, {"ids": [i["scenario_id"] for i in items]})
@@ -175,6 +176,8 @@ class BatchDriver:
             if conv is None:
                 raise LookupError(f"conversation {cid or '(none)'} does not exist any more; nothing to rate")
             return w.rater.batch_params(conv)
+        if task == "contrast":
+            return await w.contraster.batch_params(item)
         row = rows.get(item["scenario_id"])
         if row is None:
             raise LookupError(f"scenario #{item['scenario_id']} does not exist any more")
@@ -236,6 +239,8 @@ class BatchDriver:
             initial = (
                 w.rater.batch_answer(result.message)
                 if task == "judge"
+                else w.contraster.batch_answer(result.message)
+                if task == "contrast"
                 else response_from_body(
                     result.message,
                     settings=settings,
@@ -262,7 +267,7 @@ class BatchDriver:
             w.store.log_generation,
             AttemptLog(
                 attempt=1,
-                purpose="judge" if task == "judge" else "generate",
+                purpose=task if task in ("judge", "contrast") else "generate",
                 outcome="error",
                 model=settings.model,
                 template=None,

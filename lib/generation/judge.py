@@ -33,17 +33,27 @@ from lib.config import Settings
 from lib.core.models import AssistantTurn, Conversation, UserTurn
 from lib.core.rubric import Assessment, Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
-from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
+from lib.generation.attempts import AttemptLog, AttemptTotals
 from lib.generation.judge_verdict import LabelFinding, Rating, read_verdict, verdict_model
-from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
+from lib.generation.llm import LLMClient, LLMError, LLMSettings
 from lib.generation.prompt_text import brand_voice, emotion_definitions, num, strategy_definitions
 from lib.generation.prompting import scenario_values
 from lib.generation.response import LLMResponse, response_from_body
-from lib.generation.templates import PromptError, PromptTemplate, default_templates
+from lib.generation.rounds import RoundWords, structured_rounds
+from lib.generation.templates import PromptError, PromptTemplate, template_set
 
 JUDGE_MAX_TOKENS = 6_000  # seven short reasons and a few findings: ~1.5k tokens; room for a long one
 DEFAULT_JUDGE_REPAIRS = 1
 NO_CONTEXT = "(none: a template-tier scenario has no situation text; judge it on the person, arc and topic)"
+JUDGE_WORDS = RoundWords(
+    answer="the review",
+    refused="Claude declined to review this conversation",
+    refused_advice="; review it by hand.",
+    again="judge this conversation again, or review it by hand",
+    unusable="the judge's answer still did not match the response schema",
+    unusable_advice="Judge this conversation again, or review it by hand.",
+    kept="kept the ratings, left out: ",
+)
 
 
 # ---- the prompt -----------------------------------------------------------------------------
@@ -118,14 +128,7 @@ def render_turns(turns: Sequence[UserTurn | AssistantTurn]) -> str:
 
 def judge_templates(templates: Mapping[str, PromptTemplate] | None = None) -> tuple[PromptTemplate, ...]:
     """The judge's three templates (system, request, repair), for logging and registration."""
-    templates = templates or default_templates()
-    try:
-        return templates["judge_system"], templates["judge_conversation"], templates["judge_repair"]
-    except KeyError as exc:
-        raise PromptError(
-            f"prompts/: missing template {exc.args[0]}; the judge needs judge_system, "
-            "judge_conversation and judge_repair"
-        ) from None
+    return template_set(("judge_system", "judge_conversation", "judge_repair"), "the judge", templates)
 
 
 def build_judge_prompt(
@@ -251,86 +254,32 @@ async def ajudge_conversation(
         )
         return result
     result.prompt = plan.system_template
-    params = plan.log_parameters(conv)
-    messages: list[dict[str, Any]] = [{"role": "user", "content": plan.user}]
-    for n in range(repair_attempts + 1):
-        last_round = n == repair_attempts
-        call_params = {**params, "max_tokens": max_tokens, "messages": len(messages)}
-        try:
-            response = await call_round(
-                llm,
-                plan.system,
-                messages,
-                first=n == 0,
-                initial=initial,
-                max_tokens=max_tokens,
-                parameters=call_params,
-                output_format=plan.output_format,
-            )
-        except LLMError as exc:
-            result.attempts.append(
-                AttemptLog.of_error(
-                    exc,
-                    attempt=n + 1,
-                    purpose="judge",
-                    model=settings.model,
-                    template=plan.system_template,
-                    parameters=call_params,
-                )
-            )
-            result.reason, result.fatal = exc.message, exc.fatal
-            result.retryable = isinstance(exc, LLMUnavailable)
-            return result
-        log = AttemptLog.of_response(
-            response, attempt=n + 1, purpose="judge", template=plan.system_template, parameters=call_params
-        )
-        result.attempts.append(log)
 
-        if response.outcome == "refusal":
-            log.outcome = "refused"
-            result.reason = log.error = (
-                "Claude declined to review this conversation"
-                + (" (" + response.refusal + ")" if response.refusal else "")
-                + "; review it by hand."
-            )
-            return result
-        if response.outcome == "max_tokens":
-            log.outcome = "truncated"
-            if not last_round and max_tokens < settings.max_tokens_cap:
-                max_tokens = min(settings.max_tokens_cap, max_tokens * 2)
-                log.error = f"the review was cut off; trying again with {max_tokens} output tokens"
-                continue
-            result.reason = log.error = (
-                f"the review was cut off at {max_tokens} output tokens; "
-                "judge this conversation again, or review it by hand"
-            )
-            return result
-        if response.parsed is None:
-            problems = ["your answer did not match the response schema: " + (response.parse_error or "no JSON found")]
-            usable = False
-        else:
-            ratings, findings, problems = read_verdict(response.parsed, conv, tax, rubric)
-            usable = True
-        if usable and (not problems or last_round):
-            log.outcome = "ok" if n == 0 else "repaired"
-            if problems:
-                log.error = "kept the ratings, left out: " + "; ".join(problems)
-            result.ok, result.ratings, result.findings = True, ratings, findings
-            return result
-        log.error = "; ".join(problems)
-        if last_round:
-            result.reason = (
-                f"the judge's answer still did not match the response schema after {n + 1} attempt(s): "
-                + "; ".join(problems)
-                + ". Judge this conversation again, or review it by hand."
-            )
-            return result
-        messages = [
-            *messages,
-            {"role": "assistant", "content": response.text.strip() or "(no answer)"},
-            {"role": "user", "content": plan.repair_template.render({"problems": problems})},
-        ]
-    raise AssertionError("unreachable: the loop returns on its last round")
+    def read(verdict: Any) -> tuple[tuple[list[Rating], list[LabelFinding]] | None, list[str]]:
+        ratings, findings, problems = read_verdict(verdict, conv, tax, rubric)
+        return (ratings, findings), problems
+
+    out = await structured_rounds(
+        llm,
+        plan.system,
+        plan.user,
+        read=read,
+        output_format=plan.output_format,
+        purpose="judge",
+        template=plan.system_template,
+        repair_template=plan.repair_template,
+        parameters=plan.log_parameters(conv),
+        words=JUDGE_WORDS,
+        repair_attempts=repair_attempts,
+        max_tokens=max_tokens,
+        initial=initial,
+    )
+    result.attempts = out.attempts
+    result.reason, result.fatal, result.retryable = out.reason, out.fatal, out.retryable
+    if out.value is not None:
+        result.ok = True
+        result.ratings, result.findings = out.value
+    return result
 
 
 async def ajudge_many(

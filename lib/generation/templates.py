@@ -194,5 +194,17 @@ def _cached_templates(directory: str) -> dict[str, PromptTemplate]:
     return load_templates(directory)
 
 
+def template_set(
+    names: tuple[str, ...], needed_by: str, templates: Mapping[str, PromptTemplate] | None = None
+) -> tuple[PromptTemplate, ...]:
+    """The templates `names` of prompts/ (or of `templates`), in that order; PromptError naming the first
+    missing one and what `needed_by` ("the judge") needs."""
+    templates = templates or default_templates()
+    missing = [n for n in names if n not in templates]
+    if missing:
+        raise PromptError(f"prompts/: missing template {missing[0]}; {needed_by} needs {', '.join(names)}")
+    return tuple(templates[n] for n in names)
+
+
 def default_templates() -> dict[str, PromptTemplate]:
     return _cached_templates(str(PROMPTS_DIR))

@@ -30,6 +30,8 @@ How a worker keeps its promises (see "Long work" in the design notes):
 - Rating jobs (task 'judge') run the same way: each item rates a conversation with the quality judge
   (lib.generation.rating). With the judge on, a generation item rates what it stored (realtime) or
   queues it for the job's follow-up rating job (batch).
+- Contrastive jobs (task 'contrast') too: each item writes failed responses for a conversation's assistant
+  turns (lib.generation.contrast_jobs).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from lib.core.taxonomy import Taxonomy
 from lib.generation.attempts import AttemptLog
 from lib.generation.batch import BatchDriver
 from lib.generation.budget import OutputSizer, PrefixGate, SharedBudget, account_key
+from lib.generation.contrast_jobs import Contraster
 from lib.generation.engine import agenerate_one
 from lib.generation.jobs import ACTIVE_JOB_STATUSES, note_job_state
 from lib.generation.liveness import Liveness
@@ -129,6 +132,7 @@ class Worker:
         self.on_fatal = self.report.on_fatal
         self.batches = BatchDriver(self)
         self.rater = Rater(self, self.config.quality, rubric)
+        self.contraster = Contraster(self)
         self._held: dict[int, JobItem] = {}  # claimed items, in flight or waiting for a batch result
         self._tasks: dict[asyncio.Task[None], int] = {}
         self._started: dict[int, float] = {}
@@ -389,8 +393,11 @@ class Worker:
     async def _process(self, item: JobItem, initial: LLMResponse | None) -> None:
         started = time.monotonic()
         try:
-            if (await self.rater.job(item.job_id))["task"] == "judge":
+            task = (await self.rater.job(item.job_id))["task"]
+            if task == "judge":
                 done = await self.rater.rate_item(item, initial)
+            elif task == "contrast":
+                done = await self.contraster.run_item(item, initial)
             else:
                 done = await self._generate(item, initial)
         except asyncio.CancelledError:

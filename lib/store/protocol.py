@@ -283,6 +283,20 @@ class Store(JobStore, Protocol):
         export would match, counted without reading a document."""
         ...
 
+    # -- preference pairs: accepted contrastive responses as the export and Coverage read them -----
+    def export_preference_pairs(self, conversation_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The accepted contrastive responses of these conversations (an export's batch) whose
+        conversation is current, by conversation and turn: id, conversation_id, version, turn_idx,
+        failure_kind, why, rejected (the failed text), chosen (the conversation's turn), system_prompt,
+        before (the turns before it: role, text), reviewed_by, reviewed_at, review_note, model, created_at."""
+        ...
+
+    def contrastive_pair_counts(self, approved_only: bool = True) -> list[dict[str, Any]]:
+        """Accepted pairs of current conversations per (emotion, failure_kind): n. The emotion is the one
+        in force on the user turn the failed answer replies to. approved_only: of approved conversations
+        only (else of every conversation not rejected)."""
+        ...
+
     # -- members and the signed-in user (hosted mode; a direct connection is the service role) -----
     def whoami(self) -> dict[str, Any]:
         """user_id, email, display_name and role of the caller (role None: not a member)."""
@@ -338,4 +352,36 @@ class Store(JobStore, Protocol):
         """The judge against the reviewers (public.rating_calibration): per criterion (None: overall),
         judge_pass and review_status, the conversations, and how many of those ratings people rated too
         (human_rated) with another score (overridden)."""
+        ...
+
+    # -- contrastive turns (lib/generation/contrast.py): the jobs that write them, a reviewer's decision ----
+    def create_contrast_job(
+        self,
+        conversation_ids: Sequence[str],
+        *,
+        kind: JobKind = "realtime",
+        model: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        created_by: str | None = None,
+        max_attempts: int = 3,
+    ) -> int | None:
+        """A contrastive job (task 'contrast'), one item per approved conversation of conversation_ids not
+        queued in another; settings carry turns, kinds and n. Returns the job id, or None when none is left."""
+        ...
+
+    def save_contrast_result(self, record: Mapping[str, Any], *, item_id: int | None = None) -> dict[str, Any]:
+        """A contrastive run (lib.generation.contrast.ContrastResult.to_record()) in one transaction: its
+        log rows and the failed responses it kept; with responses the item succeeds. Idempotent per item.
+        Returns {responses, log_ids, created}."""
+        ...
+
+    def contrastive_responses(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The failed responses written for a conversation version, by turn, oldest first."""
+        ...
+
+    def decide_contrast(
+        self, response_id: int, decision: str, *, reviewer: str | None, note: str = ""
+    ) -> dict[str, Any]:
+        """A reviewer accepts or rejects a contrastive response (a later decision replaces the earlier);
+        signed in, the decision is the member's whatever reviewer says. Returns the row."""
         ...

@@ -12,6 +12,7 @@ the same. The rows live by area (scenarios, review, jobs, members); CALLS is the
 from __future__ import annotations
 
 from lib.store.calls.budget import BUDGET_CALLS
+from lib.store.calls.contrast import CONTRAST_CALLS
 from lib.store.calls.jobs import JOB_CALLS
 from lib.store.calls.kinds import (
     SCENARIO_FIELDS,
@@ -34,6 +35,7 @@ from lib.store.calls.kinds import (
     matches_nothing,
 )
 from lib.store.calls.members import MEMBER_CALLS
+from lib.store.calls.preference import PREFERENCE_CALLS
 from lib.store.calls.review import REVIEW_CALLS
 from lib.store.calls.scenarios import SCENARIO_CALLS, STORE_INFO
 
@@ -49,7 +51,9 @@ def _merged(*tables: dict[str, Call]) -> dict[str, Call]:
     return out
 
 
-CALLS: dict[str, Call] = _merged(SCENARIO_CALLS, REVIEW_CALLS, JOB_CALLS, MEMBER_CALLS, BUDGET_CALLS)
+CALLS: dict[str, Call] = _merged(
+    SCENARIO_CALLS, REVIEW_CALLS, JOB_CALLS, MEMBER_CALLS, BUDGET_CALLS, PREFERENCE_CALLS, CONTRAST_CALLS
+)
 
 __all__ = [
     "CALLS",

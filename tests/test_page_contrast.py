@@ -1,0 +1,100 @@
+"""Review's "Contrastive turns" under AppTest, on the seeded database: the pairs side by side with their kind and
+why, accept and reject, the ask for failed turns (kinds defaulting to those that suit the turn), and nothing of
+it under a conversation that is not approved or without a key."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib.core.taxonomy import Taxonomy
+from lib.store.postgres import PostgresStore
+from lib.ui.display import escape_markdown
+from tests.fake_anthropic import FakeAnthropic
+from tests.test_page_generate import keyed  # noqa: F401 (a fixture)
+from tests.test_page_review import ROOT, click, open_page, store, texts  # noqa: F401 (store: a fixture)
+from tests.test_worker import make_worker, run_until_idle
+
+SEED = "seed-01"
+FAILED = "Honestly, it's not a big deal. Lots of people are in a far worse spot."
+
+
+def seed_page() -> AppTest:
+    at = open_page()
+    return click(at, "Review the seeds")
+
+
+def save_pair(store: PostgresStore, turn: int = 3) -> int:
+    store.save_contrast_result(
+        {"conversation_id": SEED, "logs": [],
+         "responses": [{"turn_idx": turn, "failure_kind": "minimising", "text": FAILED, "why": "It shrinks the worry."}]}
+    )
+    return int(store.contrastive_responses(SEED)[-1]["id"])
+
+
+def test_a_pair_shows_side_by_side_and_a_reviewer_accepts_then_rejects_it(store: PostgresStore) -> None:
+    pair = save_pair(store)
+    at = seed_page()
+    shown = texts(at)
+    approved_turn = store.get_conversation(SEED).current_turns()[3].text  # type: ignore[union-attr]
+    assert "Contrastive turns" in shown and "1 contrastive response: 1 proposed" in shown
+    assert "**Approved turn**" in shown and "**Failed response**" in shown
+    assert escape_markdown(approved_turn[:40]) in shown and escape_markdown(FAILED[:40]) in shown and "Why it fails: It shrinks the worry" in shown
+    assert ":orange-badge[Minimising]" in shown
+    at.button(key=f"ct_accepted_{pair}").click().run()
+    assert not at.exception
+    row = store.contrastive_responses(SEED)[0]
+    assert (row["status"], row["reviewed_by"]) == ("accepted", "Ana Reviewer")
+    assert "goes into the preference export" in "\n".join(s.value for s in at.success)
+    assert at.button(key=f"ct_accepted_{pair}").disabled
+    at.button(key=f"ct_rejected_{pair}").click().run()
+    assert store.contrastive_responses(SEED)[0]["status"] == "rejected"
+
+
+def test_without_a_name_nobody_decides(store: PostgresStore) -> None:
+    pair = save_pair(store)
+    at = open_page(name=None)
+    click(at, "Review the seeds")
+    assert at.button(key=f"ct_accepted_{pair}").disabled and at.button(key=f"ct_rejected_{pair}").disabled
+
+
+def test_without_a_key_the_ask_is_off_and_says_why(store: PostgresStore) -> None:
+    at = seed_page()
+    go = at.button(key=f"ct_go_{SEED}")
+    assert go.disabled and "API key" in (go.help or "")
+
+
+def test_a_conversation_that_is_not_approved_has_no_contrastive_section(store: PostgresStore) -> None:
+    store.record_review(SEED, "needs_edit", reviewer="Ana")
+    at = open_page()
+    at.session_state["br_review_current"] = SEED
+    click(at, "Review the seeds")
+    assert "Contrastive turns" not in texts(at)
+
+
+def test_asking_for_one_turn_queues_a_job_with_the_suited_kinds_and_the_pairs_follow(
+    keyed: FakeAnthropic, store: PostgresStore, db_tax: Taxonomy
+) -> None:
+    at = seed_page()
+    at.selectbox(key=f"ct_turn_{SEED}").select(3).run()
+    kinds = at.multiselect(key=f"ct_kinds_{SEED}_3")
+    assert kinds.value == [f.id for f in db_tax.failures.suited_to("anxiety")]  # turn 2 is anxious
+    kinds.set_value(["minimising", "lecturing"]).run()
+    at.button(key=f"ct_go_{SEED}").click().run()
+    assert not at.exception
+    [job] = [j for j in store.list_jobs(10) if j["task"] == "contrast"]
+    assert job["settings"]["turns"] == [3] and job["settings"]["kinds"] == ["minimising", "lecturing"]
+    assert "is writing the failed turns" in "\n".join(s.value for s in at.success)
+    assert any("is writing failed turns" in i.value for i in at.info)  # the section follows the job
+    run_until_idle(make_worker(store, keyed, db_tax))
+    at.run()
+    assert "2 contrastive responses: 2 proposed" in texts(at)
+    assert not any("is writing failed turns" in i.value for i in at.info)
+
+
+def test_the_generate_page_lists_the_contrastive_job(store: PostgresStore, db_tax: Taxonomy) -> None:
+    job_id = store.create_contrast_job([SEED], settings={"turns": [3], "kinds": None, "n": 1})
+    at = AppTest.from_file(str(ROOT / "pages" / "generate.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    shown = "\n".join(m.value for m in at.markdown)
+    assert f"Job #{job_id}" in shown and "Contrast 1 conversation" in shown
