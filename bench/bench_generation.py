@@ -54,6 +54,18 @@ def seed_tokens_per_turn(seeds: list) -> dict[str, float]:
     return {"answer": answer / turns, "text": text / turns, "quoted": quoted / turns}
 
 
+def total_usage(results: list[GenerationResult]) -> Usage:
+    """The tokens of every result's requests, added up."""
+    usage = Usage()
+    for r in results:
+        u = r.usage
+        usage.input_tokens += u.input_tokens
+        usage.output_tokens += u.output_tokens
+        usage.cache_creation_input_tokens += u.cache_creation_input_tokens
+        usage.cache_read_input_tokens += u.cache_read_input_tokens
+    return usage
+
+
 async def run(args: argparse.Namespace) -> None:
     tax = load_taxonomy()
     seeds = load_seeds().conversations
@@ -82,13 +94,7 @@ async def run(args: argparse.Namespace) -> None:
 
     ok = [r for r in results if r.ok]
     n = len(results)
-    usage = Usage()
-    for r in results:
-        u = r.usage
-        usage.input_tokens += u.input_tokens
-        usage.output_tokens += u.output_tokens
-        usage.cache_creation_input_tokens += u.cache_creation_input_tokens
-        usage.cache_read_input_tokens += u.cache_read_input_tokens
+    usage = total_usage(results)
     # Without caching, the system prompt is plain input on every request.
     uncached = Usage(
         input_tokens=usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens,

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "export": ("lib.export.cli", "write approved conversations in the training formats"),
     "import-revisions": ("lib.review.operator_import", "import operators' label corrections (JSONL or CSV)"),
+    "variations": ("lib.generation.variation_cli", "make variations of approved conversations and generate them"),
 }
 
 

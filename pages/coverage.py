@@ -11,7 +11,7 @@ import lib.coverage as coverage
 from lib.coverage import diversity
 from lib.coverage.charts import config, fmt
 from lib.store import StoreError
-from lib.ui import contrast_coverage, nav, near_duplicates, resources
+from lib.ui import contrast_coverage, nav, near_duplicates, resources, variations
 from lib.ui.display import error_text, names
 from lib.ui.session import reviewer
 
@@ -249,6 +249,8 @@ if text_rows:
         },
         key="br_coverage_diversity",
     )
+
+variations.coverage_section(store, tax, scope)
 
 # ---- plan scenarios for the gaps -------------------------------------------------------------
 st.subheader("Plan scenarios to fill the gaps")

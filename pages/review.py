@@ -8,7 +8,7 @@ import streamlit as st
 import lib.review as rv
 from lib.core import vocabulary as vocab
 from lib.store import StoreError
-from lib.ui import contrast, nav, near_duplicates, quality, resources
+from lib.ui import contrast, nav, near_duplicates, quality, resources, variations
 from lib.ui import review_actions as act
 from lib.ui import review_suggestions as suggested
 from lib.ui import review_widgets as widgets
@@ -235,6 +235,10 @@ def queue_view() -> None:
     with right:
         widgets.decision_panel(view, who)
         suggested.panel(view, corrections, who)
+        approved = view.status == "approved" and view.is_current
+        blocked = "" if approved else "Only an approved conversation's current version is varied; approve it first."
+        variations.make_popover(store, tax, resources.settings(), [cid], key="rv_var", blocked=blocked)
+        variations.source_panel(store, tax, view.conversation, act.go)
 
         r_tab, q_tab, d_tab, h_tab, v_tab = st.tabs(
             ["Ratings", "Checks", "Details", f"Decisions ({len(view.decisions)})", f"Versions ({len(view.versions)})"]

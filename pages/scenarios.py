@@ -11,7 +11,7 @@ from lib.core import filters as flt
 from lib.core import vocabulary as vocab
 from lib.generation import jobs as runner
 from lib.store import ScenarioPage, StoreError
-from lib.ui import nav, resources
+from lib.ui import nav, resources, variations
 from lib.ui.compat import CENTER
 from lib.ui.display import error_text, escape_markdown, job_mode, name_or_id
 from lib.ui.scenario_detail import DETAIL_KEY, scenario_detail
@@ -42,7 +42,7 @@ if FILTERS_KEY not in st.session_state or (asked and asked != st.session_state.g
     if asked:  # a bare address keeps a scenario another page opened
         st.session_state[FOCUS_KEY] = link.focus
     st.session_state[IGNORED_KEY] = link.ignored
-    for dim in flt.DIMENSIONS:  # the widgets show the link's filters
+    for dim in flt.FILTERS:  # the widgets show the link's filters
         st.session_state.pop(f"flt_{dim.key}", None)
 st.session_state.setdefault(SELECTED_KEY, [])
 st.session_state.setdefault(PAGE_KEY, 1)
@@ -73,7 +73,7 @@ def write_url() -> None:
 def set_filters(new: flt.Filters) -> None:
     st.session_state[FILTERS_KEY] = new
     changed()
-    for dim in flt.DIMENSIONS:  # the widgets show the new state on the next run
+    for dim in flt.FILTERS:  # the widgets show the new state on the next run
         st.session_state.pop(f"flt_{dim.key}", None)
 
 
@@ -149,6 +149,7 @@ with st.container(border=True):
             args=(dim.key,),
             placeholder="All",
         )
+    variations.source_filter(grid[4], store, filters, on_change=read_widget)
     chip_cols = st.columns([6, 1])
     with chip_cols[0]:
         chips = flt.chips(filters, tax)
@@ -176,7 +177,7 @@ def generation_actions(page: ScenarioPage, selected: list[int]) -> None:
     """The buttons under the table; "all" and "failed" mean every row the filters keep, on any page."""
     todo, failed = flt.with_status(filters, "not_generated"), flt.with_status(filters, "failed")
     n_todo, n_failed = page.by_status.get("not_generated", 0), page.by_status.get("failed", 0)
-    cols = st.columns([1.3, 1.8, 1.1, 2])
+    cols = st.columns([1.3, 1.8, 1.1, 1.2, 0.8])
     if cols[0].button(
         f"Generate selected ({len(selected)})",
         icon=":material/play_arrow:",
@@ -202,6 +203,8 @@ def generation_actions(page: ScenarioPage, selected: list[int]) -> None:
         help=gen_off or "Generate the failed rows the filters keep again.",
     ):
         queue(store, settings, [int(r["id"]) for r in store.list_scenarios(failed)] if failed is not None else [])
+    with cols[3]:
+        variations.selection_popover(store, tax, settings, selected)
     if gen_off:
         st.caption(":material/cloud_off: " + gen_off)
 

@@ -94,6 +94,7 @@ def call_every_method(hosted: SupabaseStore, stub: SupabaseStub, scenario: dict[
         "scenario_page": lambda: hosted.scenario_page({"persona": ["a"]}, sort="persona", limit=5, offset=5),
         "get_scenario": lambda: hosted.get_scenario(1),
         "add_scenarios": lambda: hosted.add_scenarios(scenario_rows_like(scenario), plan_batch="b", plan_seed=1),
+        "variation_counts": lambda: hosted.variation_counts(),
         "get_conversation": lambda: hosted.get_conversation("conv-a"),
         "conversation_versions": lambda: hosted.conversation_versions(1),
         "conversation_turn_rows": lambda: hosted.conversation_turn_rows("conv-a"),

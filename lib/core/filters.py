@@ -7,6 +7,7 @@ the database (Store.scenario_page), a page at a time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -38,13 +39,20 @@ DIMENSIONS: tuple[Dimension, ...] = tuple(
         ("status", None),
     )
 )
-BY_KEY = {d.key: d for d in DIMENSIONS}
+# "Variations of": the approved conversation a variation scenario varies. Its values are conversation ids,
+# not taxonomy ids, so it is no planning dimension (the export's filters leave it out).
+SOURCE = Dimension("source", "Variations of", None)
+FILTERS: tuple[Dimension, ...] = (*DIMENSIONS, SOURCE)  # every filter of the table
+BY_KEY = {d.key: d for d in FILTERS}
+_CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 Filters = dict[str, list[str]]
 
 
 def options(tax: Taxonomy, dim: Dimension) -> dict[str, str]:
-    """id -> display name, in taxonomy order."""
+    """id -> display name, in taxonomy order (none for SOURCE: the page offers the sources it finds)."""
+    if dim is SOURCE:
+        return {}
     if dim.taxonomy is None:
         return labels(SCENARIO_STATUSES)
     return tax.names(dim.taxonomy)
@@ -58,7 +66,7 @@ def clean(filters: Mapping[str, list[str]], tax: Taxonomy) -> Filters:
         if dim is None:
             continue
         known = options(tax, dim)
-        kept = [v for v in values if v in known]
+        kept = [v for v in values if (_CONVERSATION_ID.match(v) if dim is SOURCE else v in known)]
         if kept:
             out[key] = kept
     return out
@@ -76,7 +84,7 @@ def to_query(filters: Filters) -> dict[str, str]:
 def chips(filters: Filters, tax: Taxonomy) -> list[tuple[str, str, str]]:
     """(key, value, "Label: Name") for every active filter value, in dimension order."""
     out = []
-    for dim in DIMENSIONS:
+    for dim in FILTERS:
         names = options(tax, dim)
         for value in filters.get(dim.key, []):
             out.append((dim.key, value, f"{dim.label}: {names.get(value, value)}"))
@@ -117,6 +125,7 @@ COLUMNS: dict[str, Column] = {  # header -> column, in display order
     "Outcome": Column("outcome", "outcome_type", False),
     "Quality": Column("quality", "quality_score", True),
     "Updated": Column("updated", "updated_at", False),
+    "Variation of": Column("source", "source_conversation_id", True),
 }
 DEFAULT_COLUMNS: tuple[str, ...] = tuple(h for h, c in COLUMNS.items() if c.default)
 BY_COLUMN_KEY: dict[str, str] = {c.key: h for h, c in COLUMNS.items()}
@@ -206,6 +215,8 @@ def table_frame(rows: list[dict], tax: Taxonomy) -> pd.DataFrame:
             "status",
             "quality_score",
             "updated_at",
+            "source_conversation_id",
+            "variation",
         ],
     )
     emo = tax.names("emotions")
@@ -223,6 +234,17 @@ def table_frame(rows: list[dict], tax: Taxonomy) -> pd.DataFrame:
             "Outcome": df["outcome_type"].map(tax.names("outcomes")),
             "Quality": pd.to_numeric(df["quality_score"], errors="coerce"),
             "Updated": pd.to_datetime(df["updated_at"], utc=True),
+            "Variation of": [
+                _variation_of(s, v) for s, v in zip(df["source_conversation_id"], df["variation"], strict=True)
+            ],
         }
     )
     return out[list(COLUMNS)]
+
+
+def _variation_of(source: str | None, record: Mapping[str, object] | None) -> str | None:
+    """ "seed-01 (topic)": the conversation a variation varies and what it changes."""
+    if not isinstance(source, str) or not source:
+        return None
+    vary = (record or {}).get("vary") if isinstance(record, Mapping) else None
+    return source + (" (" + ", ".join(map(str, vary)) + ")" if isinstance(vary, list) and vary else "")

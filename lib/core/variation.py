@@ -51,8 +51,18 @@ class Trajectory(Item):
     outcomes: list[str] = Field(default_factory=list, description="Outcome ids it fits; empty = any.")
 
 
+class SetRules(BaseModel):
+    """Variation sets (lib/core/variation_sets.py): how many variations of one approved conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+    default_count: int = Field(default=20, ge=1, description="What the operator's request starts at.")
+    max_count: int = Field(default=100, ge=1, description="The most variations one request may ask for.")
+    per_source_target: int = Field(default=20, ge=0, description="Coverage's target of variations per source.")
+
+
 class Variation(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    sets: SetRules = Field(default_factory=SetRules)
     backgrounds: list[Background] = Field(default_factory=list)
     writing: Writing | None = None
     facts: FactRules = Field(default_factory=FactRules)

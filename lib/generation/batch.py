@@ -23,6 +23,7 @@ from lib.generation.llm import BatchResult, MessageBatches
 from lib.generation.prompting import build_prompt
 from lib.generation.response import response_from_body
 from lib.generation.templates import PromptError
+from lib.generation.variation_prompt import source_for
 from lib.store.protocol import JobItem, StoreError
 
 if TYPE_CHECKING:
@@ -182,7 +183,10 @@ class BatchDriver:
             raise LookupError(f"scenario #{item['scenario_id']} does not exist any more")
         scenario = scenario_from_row(row)
         fb = feedback_for(w.store, item["scenario_id"], item["feedback"], w.taxonomy) if item.get("feedback") else None
-        plan = build_prompt(scenario, w.taxonomy, w.seeds or [], feedback=fb, variation_seed=int(item["id"]))
+        source = await asyncio.to_thread(source_for, row, w.store.get_conversation)
+        plan = build_prompt(
+            scenario, w.taxonomy, w.seeds or [], feedback=fb, variation_seed=int(item["id"]), source=source
+        )
         return w.llm.request_params(plan.system, [{"role": "user", "content": plan.user}])
 
     async def _read_results(self, job_id: int, batch_id: str, task: str) -> None:

@@ -42,12 +42,14 @@ from lib.core.models import (
 )
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import QualityReport, check_conversation
+from lib.core.variation_sets import PROVENANCE_KEY
 from lib.generation.attempts import AttemptLog, AttemptTotals, call_round
 from lib.generation.causes import checks_cause
 from lib.generation.llm import LLMClient, LLMError, LLMSettings, LLMUnavailable
 from lib.generation.prompting import Feedback, PromptPlan, build_prompt, render_repair
 from lib.generation.response import LLMResponse
 from lib.generation.templates import PromptError, PromptTemplate
+from lib.generation.variation_prompt import VariationSource, source_for
 from lib.store.protocol import Store, StoreError, StoreUnavailable
 
 DEFAULT_REPAIR_ATTEMPTS = 2
@@ -90,6 +92,8 @@ def _log_parameters(
             "feedback": None,
         }
     )
+    if plan.variation_of is not None:
+        params[PROVENANCE_KEY] = plan.variation_of
     if feedback is not None and plan.feedback_template is not None:
         params["feedback"] = {
             "notes": feedback.notes,
@@ -121,6 +125,7 @@ async def generate_conversation(
     initial: LLMResponse | None = None,
     templates: Mapping[str, PromptTemplate] | None = None,
     variation_seed: int | None = None,
+    source: VariationSource | None = None,
 ) -> GenerationResult:
     """Generate, validate and repair one conversation. Never raises for a model or API problem:
     the result says what happened. `initial` is an answer obtained elsewhere (a Message Batches
@@ -130,7 +135,9 @@ async def generate_conversation(
     try:
         if variation_seed is None:
             variation_seed = secrets.randbelow(2**31)
-        plan = build_prompt(scenario, tax, seeds, feedback=feedback, templates=templates, variation_seed=variation_seed)
+        plan = build_prompt(
+            scenario, tax, seeds, feedback=feedback, templates=templates, variation_seed=variation_seed, source=source
+        )
     except PromptError as exc:
         attempts.append(
             AttemptLog.of_prompt_error(
@@ -314,6 +321,7 @@ async def agenerate_one(
         raise LookupError(f"scenario #{scenario_id} does not exist; refresh the scenario table")
     scenario = scenario_from_row(row)
     fb = feedback_for(store, scenario_id, feedback, tax) if feedback is not None else None
+    source = source_for(row, store.get_conversation)
 
     owns_client = llm is None
     if llm is None:
@@ -325,7 +333,7 @@ async def agenerate_one(
                 store.fail_item(job_item_id, exc.message, worker=worker, retry=True, cause=exc.cause)
             return result
     secrets = [llm.settings.api_key or ""]
-    _register_templates(store, scenario, fb is not None)
+    _register_templates(store, scenario, fb is not None, source is not None)
     if job_item_id is None:
         store.set_scenario_status(scenario_id, "generating")
     try:
@@ -339,6 +347,7 @@ async def agenerate_one(
             initial=initial,
             # a job item draws the same person for its realtime call and its Message Batches request
             variation_seed=job_item_id,
+            source=source,
         )
     except BaseException as exc:
         # A bug or a cancellation: do not leave the scenario "generating" for ever.
@@ -401,14 +410,14 @@ async def agenerate_one(
 _registered: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def _register_templates(store: Store, scenario: ScenarioDimensions, with_feedback: bool) -> None:
+def _register_templates(store: Store, scenario: ScenarioDimensions, with_feedback: bool, varied: bool) -> None:
     """Record the template versions used (prompt_templates), once per store and version, before
     saving: save_generated links the conversation to its tier template's row."""
     try:
         done = _registered.setdefault(store, set())
     except TypeError:  # a store that cannot be weakly referenced: register every time
         done = set()
-    for t in _templates_used(scenario, with_feedback):
+    for t in _templates_used(scenario, with_feedback, varied):
         if t.sha256 in done:
             continue
         store.register_prompt_template(
@@ -433,9 +442,10 @@ def generate_one(
     )
 
 
-def _templates_used(scenario: ScenarioDimensions, with_feedback: bool) -> list[PromptTemplate]:
+def _templates_used(scenario: ScenarioDimensions, with_feedback: bool, varied: bool = False) -> list[PromptTemplate]:
     from lib.generation.templates import TIER_TEMPLATES, default_templates
 
     templates = default_templates()
     names = ["system", TIER_TEMPLATES[scenario.tier], "repair"] + (["feedback"] if with_feedback else [])
+    names += ["variation"] if varied else []
     return [templates[n] for n in names]

@@ -51,6 +51,7 @@ from lib.generation.prompt_text import (
     trajectory_note,
 )
 from lib.generation.templates import TIER_TEMPLATES, PromptError, PromptTemplate, default_templates
+from lib.generation.variation_prompt import VariationSource, render_variation
 
 
 # ---- what the model writes ------------------------------------------------------------------
@@ -394,6 +395,7 @@ class PromptPlan:
     feedback_template: PromptTemplate | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     variation: dict[str, Any] = field(default_factory=dict)  # the seed and what it drew (provenance)
+    variation_of: dict[str, Any] | None = None  # a variation's source and what it changes (provenance)
 
     @property
     def system_sha256(self) -> str:
@@ -467,10 +469,12 @@ def build_prompt(
     feedback: Feedback | None = None,
     templates: Mapping[str, PromptTemplate] | None = None,
     variation_seed: int | None = None,
+    source: VariationSource | None = None,
 ) -> PromptPlan:
     """The system prompt and first user message for one scenario (with a reviewer's feedback if given).
     variation_seed draws the example, the person, the facts and the trajectory; None: the scenario's own
-    stable seed (estimates and previews)."""
+    stable seed (estimates and previews). source: the approved conversation a variation scenario keeps the
+    structure of (its turn count, arc and strategies), with what must change."""
     templates = templates or default_templates()
     if variation_seed is None:
         variation_seed = default_variation_seed(scenario)
@@ -478,7 +482,11 @@ def build_prompt(
     template = templates[TIER_TEMPLATES[scenario.tier]]
     drawn = variation_for(scenario, tax, variation_seed)
     values = scenario_values(scenario, tax, drawn)
+    if source is not None:
+        values["target_turns"] = len(source.conversation.turns)
     user = template.render(values)
+    if source is not None:
+        user = user + "\n\n" + render_variation(source, tax, templates)
     if feedback is not None:
         user = user + "\n\n" + render_feedback(feedback, templates)
     parameters = {p: values[p] for p in template.placeholders}
@@ -493,4 +501,5 @@ def build_prompt(
         training_system_prompt=training_system_prompt(seed, tax),
         feedback_template=templates["feedback"] if feedback is not None else None,
         variation={**drawn.as_dict(), "example_id": seed.id if seed else None},
+        variation_of=source.provenance() if source is not None else None,
     )

@@ -125,7 +125,9 @@ def conversation_for(body: Mapping[str, Any], tax: Taxonomy) -> dict[str, Any]:
     n = max(rules.min_turns, min(rules.max_turns, n - n % 2))
     emotions = tax.by_id("emotions")
     pairs = n // 2
-    curve = arc_curve(arc.intensity_curve, pairs)
+    # a variation's request gives the curve moved into its intensity band (prompts/variation.md)
+    asked = re.findall(r"\d+(?:\.\d+)?", tag(first, "intensity_curve") or "")
+    curve = arc_curve([float(x) for x in asked] or arc.intensity_curve, pairs)
     pool = seed_assistant_turns()
     start = int(hashlib.sha256(first.encode()).hexdigest(), 16) % len(pool)
     required = tax.compliance.required_for(arc.id, tags["context_id"], tags["outcome_type"] or "")

@@ -145,7 +145,13 @@ class Store(JobStore, Protocol):
         origin: str = "planned",
         created_by: str | None = None,
     ) -> list[int]:
-        """rows: tier, persona, emotional_arc, topic, intent, tone, outcome_type, context_id, context."""
+        """rows: tier, persona, emotional_arc, topic, intent, tone, outcome_type, context_id, context; a
+        variation row (origin 'variation') also source_conversation_id and variation (lib/core/variation_sets.py)."""
+        ...
+
+    # -- variation sets -------------------------------------------------------------------------
+    def variation_counts(self) -> list[dict[str, Any]]:
+        """Per source conversation: the variations planned, generated and approved (public.variation_counts)."""
         ...
 
     # -- conversations ------------------------------------------------------------------------

@@ -48,6 +48,8 @@ SCENARIO_FILTERS: dict[str, str] = {
     "status": "status",
     "emotional_arc": "emotional_arc",
     "ids": "id",
+    "origin": "origin",
+    "source": "source_conversation_id",  # "Variations of": the conversation a variation varies
 }
 
 # The columns of a scenario row (v_scenarios), in display order.
@@ -72,6 +74,8 @@ SCENARIO_COLUMNS: tuple[str, ...] = (
     "review_status",
     "turn_count",
     "conversation_created_at",
+    "source_conversation_id",
+    "variation",
 )
 
 
@@ -169,6 +173,7 @@ SCENARIO_SORTS: tuple[str, ...] = (
     "outcome_type",
     "quality_score",
     "updated_at",
+    "source_conversation_id",
 )
 
 

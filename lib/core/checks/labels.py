@@ -18,6 +18,7 @@ from lib.core.checks.normalize import clip, normalize, normalize_phrase
 from lib.core.checks.sentences import split_sentences
 from lib.core.models import AssistantTurn, Conversation, UserTurn
 from lib.core.taxonomy import Taxonomy
+from lib.core.variation_sets import shifted_curve, variation_of
 
 
 def arc_curve(curve: Sequence[float], n: int) -> list[float]:
@@ -240,7 +241,8 @@ def intensity_follows_arc(conv: Conversation, turns: list[AnyTurn], tax: Taxonom
     if arc is None or not users:
         return judged([], 0, "no arc or no user turns to compare (other checks report it)")
     tolerance = tax.targets.quality.intensity_tolerance
-    expected = arc_curve(arc.intensity_curve, len(users))
+    # a variation in another intensity band follows the arc's curve moved into that band
+    expected = arc_curve(shifted_curve(arc.intensity_curve, variation_of(conv)), len(users))
     found = []
     for (i, t), target in zip(users, expected, strict=False):  # an arc without a curve expects nothing
         gap = abs(t.emotion.intensity - target)

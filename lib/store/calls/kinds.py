@@ -207,8 +207,15 @@ def document(conversation: Conversation | None) -> dict[str, Any] | None:
     return None if conversation is None else conversation.model_dump(mode="json")
 
 
+# what a variation row carries besides its dimensions (lib/core/variation_sets.py)
+VARIATION_FIELDS: tuple[str, ...] = ("source_conversation_id", "variation")
+
+
 def scenario_payload(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: row.get(k) for k in SCENARIO_FIELDS} for row in rows]
+    return [
+        {k: row.get(k) for k in SCENARIO_FIELDS} | {k: row[k] for k in VARIATION_FIELDS if row.get(k) is not None}
+        for row in rows
+    ]
 
 
 def label_group(by: str | None) -> str | None:

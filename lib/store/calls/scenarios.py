@@ -84,6 +84,13 @@ SCENARIO_CALLS: dict[str, Call] = {
         shape=lambda ids: [int(i) for i in ids],
         skip_if_empty="rows",
     ),
+    "variation_counts": Fn(
+        "variation_counts",
+        {},
+        "rows",
+        "count the variations per source conversation",
+        order=("source_conversation_id",),
+    ),
     # -- conversations
     "get_conversation": Read(
         "conversations",

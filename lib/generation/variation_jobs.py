@@ -1,0 +1,61 @@
+"""Make a variation set: plan the variations of approved conversations (lib/core/variation_sets.py), add
+them as scenarios linked to their sources, and start one generation job for them. Review's and the
+Scenarios page's "Make variations" and `python -m lib variations` all come here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lib.core.taxonomy import Taxonomy
+from lib.core.variation_sets import VariationSetError, plan_variations
+from lib.generation.jobs import RunnerError, endpoint_problem, start_job
+from lib.generation.llm import LLMSettings
+from lib.store.protocol import Store
+
+
+@dataclass(frozen=True)
+class MadeVariations:
+    scenario_ids: list[int]
+    job_id: int | None  # None: the scenarios were added and nothing was started
+    queued: int
+    repeats: bool  # more variations were asked for than the rules have distinct alternatives
+
+
+def make_variations(
+    store: Store,
+    conversation_ids: Sequence[str],
+    vary: Sequence[str],
+    n: int,
+    tax: Taxonomy,
+    *,
+    seed: int = 0,
+    created_by: str | None = None,
+    start: bool = True,
+    mode: str = "realtime",
+    model: str | None = None,
+    check: LLMSettings | None = None,
+) -> MadeVariations:
+    """n variations of each conversation, linked to it; with start, one job generates all of them.
+    VariationSetError or RunnerError (both ValueError) say what stands in the way; nothing is added then."""
+    if not conversation_ids:
+        raise VariationSetError("choose at least one approved conversation to make variations of")
+    plans = []
+    for cid in dict.fromkeys(conversation_ids):
+        conv = store.get_conversation(cid)
+        if conv is None:
+            raise VariationSetError(f"there is no conversation {cid}; refresh the page and choose another")
+        plans.append(plan_variations(conv, vary, n, tax, seed=seed))
+    problem = endpoint_problem(check) if start and check is not None else None
+    if problem:
+        raise RunnerError("Nothing was started: " + problem)
+    ids: list[int] = []
+    for p in plans:
+        ids += store.add_scenarios(
+            p.rows, plan_batch="variations of " + p.source_id, plan_seed=seed, origin="variation", created_by=created_by
+        )
+    repeats = any(p.repeats for p in plans)
+    if not start:
+        return MadeVariations(ids, None, 0, repeats)
+    job_id, queued = start_job(store, ids, model=model, created_by=created_by, requested_from="variations", mode=mode)
+    return MadeVariations(ids, job_id, queued, repeats)
