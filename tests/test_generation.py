@@ -313,6 +313,9 @@ class MemoryStore:
     def conversation_versions(self, scenario_id: int) -> list[Conversation]:
         return list(reversed(self.conversations.get(scenario_id, [])))
 
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        return next((c for cs in self.conversations.values() for c in cs if c.id == conversation_id), None)
+
     def register_prompt_template(self, name: str, version: str, sha256: str, body: str, tier: str | None = None) -> int:
         self.templates.append((name, version, sha256))
         return len(self.templates)
