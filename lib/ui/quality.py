@@ -71,10 +71,13 @@ def turn_notes(view: rv.ConversationView, idx: int, who: str) -> None:
 # -- the header and the decision ------------------------------------------------------------------
 def rating_summary(view: rv.ConversationView) -> str:
     """Badges (markdown) for what the ratings and the checks say, for the conversation's header."""
-    term = rv.RATING_STATES.get(view.rating_state, rv.RATING_STATES["unrated"])
-    parts = [f":{term.colour}-badge[:material/gavel: {term.label}]"]
-    if view.flag_reasons:
-        parts.append(":small[" + esc("; ".join(view.flag_reasons)) + "]")
+    if view.hidden_ratings:  # the rating state counts another reviewer's ratings, hidden while deciding blind
+        parts = [":gray-badge[:material/gavel: Ratings: see the Ratings tab]"]
+    else:
+        term = rv.RATING_STATES.get(view.rating_state, rv.RATING_STATES["unrated"])
+        parts = [f":{term.colour}-badge[:material/gavel: {term.label}]"]
+        if view.flag_reasons:
+            parts.append(":small[" + esc("; ".join(view.flag_reasons)) + "]")
     if view.approval_block:
         n = len(view.quality.hard_failures)
         parts.append(f":red-badge[:material/block: {n} hard check{'s' if n != 1 else ''} failed]")
