@@ -7,7 +7,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from lib.store.postgres import PostgresStore
-from tests.test_page_review import PAGE, click, current, generate, store, texts
+from tests.test_page_review import PAGE, click, current, generate, open_labels, store, texts
 from tests.test_review_quality import ids_with
 
 __all__ = ["store"]  # the page's database, as the Review page's tests use it
@@ -137,3 +137,21 @@ def test_after_the_second_decision_everything_shows(store: PostgresStore) -> Non
     assert "Decided (2)" in [e.label for e in ben.expander]
     assert "cold in the middle" in page and "-badge[:material/gavel: Flagged]" in page
     assert cid in ids_with(ben, rv_f_status=["needs_edit"])
+
+
+def test_the_same_correction_made_blind_stays_shown_as_the_second_reviewers(store: PostgresStore) -> None:
+    store.set_double_review_share(1.0)
+    first, _ = generate(store, 2)
+    store.revise_label(first.id, 0, "emotion.primary", "shame", author="Ana", reason="reads as shame")
+    store.record_review(first.id, "needs_edit", reviewer="Ana")
+    ben = open_as("Ben")
+    assert current(ben) == first.id and "-badge[Anxiety]" in texts(ben)
+    open_labels(ben, first.id, 0)
+    k = f"rv_{first.id}_0"
+    ben.selectbox(key=f"{k}_emotion").set_value("shame").run()
+    ben.selectbox(key=f"{k}_sub_shame").set_value("embarrassment").run()
+    ben.button(key=f"{k}_save").click().run()
+    assert not ben.exception, ben.exception
+    assert ("Ben", "shame") in [(r["author"], r["new_value"]) for r in store.label_revisions_for(first.id)]
+    page = texts(ben).replace("\\", "")
+    assert "Second review" in page and "-badge[Shame]" in page and "Emotion: Anxiety → Shame · Ben" in page

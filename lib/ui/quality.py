@@ -225,11 +225,12 @@ def _rating_form(pop: Any, view: rv.ConversationView, c: rv.CriterionView) -> No
 
 # -- callbacks -------------------------------------------------------------------------------------
 def conversation_view(conversation_id: str) -> rv.ConversationView:
-    """The conversation a callback acts on, read again (callbacks run before the script)."""
+    """The conversation a callback acts on, read again (callbacks run before the script), as the reviewer
+    was shown it: a blind reviewer's correction is of the labels they saw, not of the hidden ones."""
     view = rv.load_view(resources.store(), conversation_id, resources.taxonomy(), resources.rubric())
     if view is None:
         raise rv.ReviewError(f"Conversation {conversation_id} no longer exists; refresh the queue.")
-    return view
+    return rv.as_seen_by(view, reviewer(), resources.taxonomy())
 
 
 def _run(where: str, action: Any) -> None:
