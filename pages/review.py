@@ -153,10 +153,11 @@ def queue_view() -> None:
         st.warning(f"Conversation {esc(str(current))} no longer exists. Refresh the queue.")
         st.session_state.pop(rv.CURRENT_KEY, None)
         return
+    found = suggested.prepare(store, view, tax)  # proposed on the labels in force, not the blind ones
     view = rv.as_seen_by(view, who, tax)  # a second reviewer decides without seeing the first review
+    corrections = rv.suggestions_seen_by(view, found, who, tax)
     cid = view.id
     s = view.conversation.scenario
-    corrections = suggested.prepare(store, view, tax)
 
     # -- header --
     label, colour = STATUS_BADGES.get(view.status, (view.status, "gray"))

@@ -34,7 +34,7 @@ from lib.review.actions import (
 from lib.review.agreement import Agreement, load_agreement
 from lib.review.analytics import CorrectionTotals, label_analytics, totals
 from lib.review.calibration import OVERALL, Calibration, CriterionCalibration, build_calibration, calibration
-from lib.review.double import BLIND_BADGE, BLIND_NOTE, as_seen_by, is_blind
+from lib.review.double import BLIND_BADGE, BLIND_NOTE, as_seen_by, is_blind, suggestions_seen_by
 from lib.review.errors import ReviewError
 from lib.review.figures import arc_figure, badge_colour, corrections_chart
 from lib.review.labels import (
@@ -157,6 +157,7 @@ __all__ = [
     "snapshot_caption",
     "status_summary",
     "step",
+    "suggestions_seen_by",
     "take_snapshot",
     "totals",
 ]

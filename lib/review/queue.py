@@ -180,18 +180,23 @@ def status_summary(filters: QueueFilters) -> str:
 # ---- the snapshot -------------------------------------------------------------------------------
 def load_queue(store: Store, filters: QueueFilters, rubric: Rubric | None = None, reviewer: str = "") -> list[str]:
     """The conversation ids in the queue (current versions only), flagged ones first, then oldest first.
-    While it holds the conversations not reviewed yet, the second reviews `reviewer` may take come first
-    (those the other filters keep): a second review is waiting for them as much as a first one."""
+    A second review `reviewer` may take is, to them, a conversation nobody has decided on (they decide
+    blind): a status or "Reviewed by" filter that would keep it for the first decision leaves it out, and
+    while the queue holds the conversations not reviewed yet, it comes first (where the other filters keep
+    it): a second review is waiting for them as much as a first one."""
     quality = None if filters.quality == (1, 10) else (float(filters.quality[0]), float(filters.quality[1]))
     ids = store.review_queue_ids(filters.store_filters(rubric), quality=quality)
-    if "unreviewed" not in filters.status or not reviewer.strip():
+    second = store.second_review_ids(reviewer.strip()) if reviewer.strip() else []
+    if not second or not (filters.status or filters.reviewer):  # any status, anyone's: in the queue's order
         return ids
-    second = store.second_review_ids(reviewer.strip())
-    if second and not filters.replace(status=DEFAULT_STATUSES).is_default():
+    offered = set(second)
+    ids = [i for i in ids if i not in offered]
+    if "unreviewed" not in filters.status or filters.reviewer:
+        return ids
+    if not filters.replace(status=DEFAULT_STATUSES).is_default():
         kept = set(store.review_queue_ids(filters.replace(status=()).store_filters(rubric), quality=quality))
         second = [i for i in second if i in kept]
-    offered = set(second)
-    return [*second, *(i for i in ids if i not in offered)]
+    return [*second, *ids]
 
 
 def is_stale(snapshot: Mapping[str, Any] | None, filters: QueueFilters, reviewer: str = "") -> bool:

@@ -110,6 +110,9 @@ class ConversationView:
     hidden_decisions: int = 0
     # why the labels in force cannot be approved when the ones shown (blind) could: approval is of those in force
     hidden_block: str | None = None
+    # others' ratings kept out of `ratings` while the reviewer decides blind: the queue row's rating state
+    # counts them, so the page does not show it
+    hidden_ratings: int = 0
 
     @property
     def id(self) -> str:

@@ -210,7 +210,8 @@ class Store(JobStore, Protocol):
         reason: str = "",
         source: RevisionSource = "human_review",
     ) -> int | None:
-        """Returns the revision id, or None when new_value is already in force."""
+        """Returns the revision id, or None when new_value is already in force (unless a reviewer makes the
+        correction another author made, having none of that label: then it is recorded as theirs)."""
         ...
 
     def reviews_for(self, conversation_id: str) -> list[dict[str, Any]]:

@@ -71,10 +71,13 @@ def turn_notes(view: rv.ConversationView, idx: int, who: str) -> None:
 # -- the header and the decision ------------------------------------------------------------------
 def rating_summary(view: rv.ConversationView) -> str:
     """Badges (markdown) for what the ratings and the checks say, for the conversation's header."""
-    term = rv.RATING_STATES.get(view.rating_state, rv.RATING_STATES["unrated"])
-    parts = [f":{term.colour}-badge[:material/gavel: {term.label}]"]
-    if view.flag_reasons:
-        parts.append(":small[" + esc("; ".join(view.flag_reasons)) + "]")
+    if view.hidden_ratings:  # the rating state counts another reviewer's ratings, hidden while deciding blind
+        parts = [":gray-badge[:material/gavel: Ratings: see the Ratings tab]"]
+    else:
+        term = rv.RATING_STATES.get(view.rating_state, rv.RATING_STATES["unrated"])
+        parts = [f":{term.colour}-badge[:material/gavel: {term.label}]"]
+        if view.flag_reasons:
+            parts.append(":small[" + esc("; ".join(view.flag_reasons)) + "]")
     if view.approval_block:
         n = len(view.quality.hard_failures)
         parts.append(f":red-badge[:material/block: {n} hard check{'s' if n != 1 else ''} failed]")
@@ -222,11 +225,12 @@ def _rating_form(pop: Any, view: rv.ConversationView, c: rv.CriterionView) -> No
 
 # -- callbacks -------------------------------------------------------------------------------------
 def conversation_view(conversation_id: str) -> rv.ConversationView:
-    """The conversation a callback acts on, read again (callbacks run before the script)."""
+    """The conversation a callback acts on, read again (callbacks run before the script), as the reviewer
+    was shown it: a blind reviewer's correction is of the labels they saw, not of the hidden ones."""
     view = rv.load_view(resources.store(), conversation_id, resources.taxonomy(), resources.rubric())
     if view is None:
         raise rv.ReviewError(f"Conversation {conversation_id} no longer exists; refresh the queue.")
-    return view
+    return rv.as_seen_by(view, reviewer(), resources.taxonomy())
 
 
 def _run(where: str, action: Any) -> None:

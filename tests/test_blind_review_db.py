@@ -1,0 +1,57 @@
+"""The blind second review in the database (supabase/migrations/20261203000700_blind_review.sql): a second
+reviewer who makes the correction the first reviewer made records it as theirs, so agreement counts it as
+agreement; otherwise a value already in force still writes nothing."""
+
+from __future__ import annotations
+
+from lib.core.taxonomy import Taxonomy
+from lib.review import agreement as ag
+from lib.store.postgres import PostgresStore
+from tests.test_review_db import saved
+
+
+def other_emotion(store: PostgresStore, tax: Taxonomy, cid: str) -> str:
+    generated = store.get_conversation(cid).turns[0].emotion.primary  # type: ignore[union-attr]
+    return next(e for e in tax.ids("emotions") if e != generated)
+
+
+def test_the_same_correction_by_a_second_author_is_recorded_once(store: PostgresStore, db_tax: Taxonomy) -> None:
+    saved(store, db_tax, 1)
+    generated = store.get_conversation("conv-0").turns[0].emotion.primary  # type: ignore[union-attr]
+    other = other_emotion(store, db_tax, "conv-0")
+    assert store.revise_label("conv-0", 0, "emotion.primary", generated, author="Ana") is None  # nothing changes
+    assert store.revise_label("conv-0", 0, "emotion.primary", other, author="Ana") is not None
+    assert store.revise_label("conv-0", 0, "emotion.primary", other, author="Ana") is None  # hers already
+    ben = store.revise_label("conv-0", 0, "emotion.primary", other, author="Ben", reason="reads so to me too")
+    assert ben is not None
+    assert store.revise_label("conv-0", 0, "emotion.primary", other, author="Ben") is None  # his already
+    # an operator's or an automated value already in force is no reviewer's judgement: nothing is written
+    assert store.revise_label("conv-0", 0, "emotion.primary", other, author="Olga", source="operator_realtime") is None
+    # a label no one revised stays unrevised when a second author saves it as it is
+    intensity = store.get_conversation("conv-0").current_value(0, "emotion.intensity")  # type: ignore[union-attr]
+    assert store.revise_label("conv-0", 0, "emotion.intensity", intensity, author="Ben") is None
+
+    rows = store.label_revisions_for("conv-0")
+    assert [(r["author"], r["old_value"], r["new_value"]) for r in rows] == [
+        ("Ana", generated, other),
+        ("Ben", other, other),
+    ]
+    conv = store.get_conversation("conv-0")
+    assert conv is not None and [r.author for r in conv.label_history] == ["Ana", "Ben"]
+    assert conv.current_value(0, "emotion.primary") == other
+
+
+def test_two_reviewers_making_the_same_correction_agree(store: PostgresStore, db_tax: Taxonomy) -> None:
+    saved(store, db_tax, 2)
+    store.set_double_review_share(1.0)
+    for cid in ("conv-0", "conv-1"):
+        other = other_emotion(store, db_tax, cid)
+        store.revise_label(cid, 0, "emotion.primary", other, author="Ana")
+        store.record_review(cid, "needs_edit", reviewer="Ana")
+        store.revise_label(cid, 0, "emotion.primary", other, author="Ben")  # blind: he does not see hers
+        store.record_review(cid, "needs_edit", reviewer="Ben", review_count=1)
+
+    result = ag.load_agreement(store, db_tax)
+    fields = ag.by_field(result.ratings).set_index("field")
+    assert fields.loc["emotion.primary", "Agreed"] == 1.0
+    assert ag.disagreements(result.ratings, db_tax).empty
