@@ -57,5 +57,13 @@ def make_variations(
     repeats = any(p.repeats for p in plans)
     if not start:
         return MadeVariations(ids, None, 0, repeats)
-    job_id, queued = start_job(store, ids, model=model, created_by=created_by, requested_from="variations", mode=mode)
+    job_id, queued = start_job(
+        store,
+        ids,
+        model=model,
+        created_by=created_by,
+        requested_from="variations",
+        mode=mode,
+        variations_of=[p.source_id for p in plans],
+    )
     return MadeVariations(ids, job_id, queued, repeats)

@@ -4,6 +4,8 @@ Scenarios: the selected rows), and a variation's source shown beside it on Revie
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -17,6 +19,7 @@ from lib.coverage.variations import variation_frame
 from lib.generation import jobs as runner
 from lib.generation.llm import LLMSettings
 from lib.generation.variation_jobs import make_variations
+from lib.review.queue import QUERY_PARAM
 from lib.store import Store, StoreError
 from lib.ui.display import error_text, escape_markdown, names
 from lib.ui.session import reviewer
@@ -210,3 +213,17 @@ def source_panel(store: Store, tax: Taxonomy, conv: Conversation, go: Callable[[
             else:
                 label = strategy_names.get(t.strategies.primary, t.strategies.primary)
             st.markdown(f"**{i} · {t.role}** :small[:gray[{esc(label)}]]  \n{esc(t.text)}")
+
+
+def scenario_record(scenario: Mapping[str, Any], tax: Taxonomy) -> None:
+    """A variation scenario's record on the Scenarios page: its source, with a link to it on Review, and
+    what varied from what to what. Nothing for a scenario that varies no conversation."""
+    source = scenario.get("source_conversation_id")
+    record = scenario.get("variation")
+    if not source or not isinstance(record, dict):
+        return
+    st.markdown(
+        f"**Variation of** [{esc(str(source))}](review?{QUERY_PARAM}={quote(str(source))}) "
+        f":small[:gray[(open it in Review)]]"
+    )
+    st.markdown("\n".join("- " + esc(line) for line in describe(record, tax)))
