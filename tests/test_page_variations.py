@@ -225,3 +225,32 @@ def test_the_scenario_detail_shows_a_variations_record_and_links_its_source_on_r
     at.session_state[FOCUS_KEY] = planned
     at.run()
     assert not any(m.value.startswith("**Variation of**") for m in at.markdown)
+
+
+def test_the_popover_shows_the_estimate_before_the_click_and_the_job_keeps_it(store: PostgresStore) -> None:
+    at = open_review("seed-01")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Conversations"] == "20" and metrics["Estimated cost"].startswith(("about $", "under $"))
+    assert "Estimated time" in metrics
+    assert any(c.value.startswith("Estimate: ") for c in at.caption)
+    at.number_input(key="rv_var_n").set_value(5).run()
+    assert {m.label: m.value for m in at.metric}["Conversations"] == "5"
+    at.button(key="rv_var_go").click().run()
+    assert not at.exception, at.exception
+    job = store.list_jobs()[0]
+    assert job["total_items"] == 5 and job["settings"]["estimate"]["cost_usd"] > 0
+
+
+def test_a_variations_estimate_counts_its_source_in_the_prompt_and_its_turns(store: PostgresStore) -> None:
+    from lib.generation.estimate import estimate_job
+    from lib.generation.llm import LLMSettings
+    from lib.generation.variation_jobs import plan_sets
+
+    tax = load_taxonomy()
+    rows = plan_sets(store, ["seed-01"], ["topic"], 4, tax)[0].rows
+    plain = [{k: v for k, v in r.items() if k not in ("source_conversation_id", "variation")} for r in rows]
+    llm = LLMSettings()
+    varied = estimate_job(store, rows, mode="realtime", llm_settings=llm, tax=tax)
+    planned = estimate_job(store, plain, mode="realtime", llm_settings=llm, tax=tax)
+    assert varied.count == planned.count == 4
+    assert varied.per_conversation_usd > planned.per_conversation_usd  # the source's turns are in its prompt

@@ -81,13 +81,18 @@ def job_settings(
     if concurrency:
         settings["concurrency"] = int(concurrency)
     if estimate is not None:
-        settings["estimate"] = {
-            "cost_usd": round(estimate.cost_usd, 4),
-            "seconds": estimate.seconds,
-            "basis": estimate.basis,
-            "judge_cost_usd": round(estimate.judge_cost_usd, 4),
-        }
+        settings["estimate"] = estimate_settings(estimate)
     return settings
+
+
+def estimate_settings(estimate: Estimate) -> dict[str, Any]:
+    """The estimate shown before a job started, as its settings keep it (its ETA starts from it)."""
+    return {
+        "cost_usd": round(estimate.cost_usd, 4),
+        "seconds": estimate.seconds,
+        "basis": estimate.basis,
+        "judge_cost_usd": round(estimate.judge_cost_usd, 4),
+    }
 
 
 def _job_kind(mode: str, unknown: str) -> JobKind:
