@@ -34,6 +34,7 @@ def test_make_variations_on_review_watch_them_generate_and_review_one_beside_its
     settle(page)
     make = page.get_by_role("button", name="Make 5 variations and generate")
     make.wait_for()
+    page.get_by_test_id("stPopoverBody").get_by_text("Estimated cost").wait_for()  # before the click
     screenshot(page, "variations-01-popover")
     make.click()
     settle(page)
@@ -44,6 +45,7 @@ def test_make_variations_on_review_watch_them_generate_and_review_one_beside_its
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Generate").click()  # the notice's link opens a tab
     settle(page)
     page.get_by_text("5 of 5 conversations").wait_for(timeout=90_000)  # the fragment polls; no reload
+    page.get_by_text("Variations of seed-01: 5 conversations").first.wait_for()  # the job says what it is
     next_frames(page)
     screenshot(page, "variations-03-generated")
     generated = [r for r in fake.message_requests() if "<source_id>seed-01</source_id>" in str(r.body)]

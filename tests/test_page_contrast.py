@@ -98,3 +98,39 @@ def test_the_generate_page_lists_the_contrastive_job(store: PostgresStore, db_ta
     assert not at.exception, at.exception
     shown = "\n".join(m.value for m in at.markdown)
     assert f"Job #{job_id}" in shown and "Contrast 1 conversation" in shown
+
+
+def test_the_ask_shows_its_estimate_before_the_click_and_the_job_keeps_it(
+    keyed: FakeAnthropic, store: PostgresStore
+) -> None:
+    at = seed_page()
+    at.selectbox(key=f"ct_turn_{SEED}").select(3).run()
+    at.multiselect(key=f"ct_kinds_{SEED}_3").set_value(["minimising", "lecturing"]).run()
+    at.number_input(key=f"ct_n_{SEED}").set_value(2).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Failed responses"] == "4" and metrics["Estimated cost"].startswith(("about $", "under $"))
+    assert "Estimated time" in metrics
+    assert any(c.value.startswith("Estimate: requests counted by the API") for c in at.caption)
+    assert any(r.path == "/v1/messages/count_tokens" for r in keyed.requests)
+    at.button(key=f"ct_go_{SEED}").click().run()
+    assert not at.exception
+    [job] = [j for j in store.list_jobs(10) if j["task"] == "contrast"]
+    assert job["settings"]["estimate"]["cost_usd"] > 0 and job["settings"]["estimate"]["seconds"] > 0
+
+
+def test_a_contrast_estimate_grows_with_the_responses_asked_for(store: PostgresStore, db_tax: Taxonomy) -> None:
+    from lib.generation.estimate import estimate_contrast
+    from lib.generation.llm import LLMSettings
+
+    conv = store.get_conversation(SEED)
+    assert conv is not None
+    one = estimate_contrast(store, [(conv, {3: ("minimising",)}, 1)], mode="realtime", llm_settings=LLMSettings(), tax=db_tax)
+    four = estimate_contrast(
+        store, [(conv, {3: ("minimising", "lecturing")}, 2)], mode="batch", llm_settings=LLMSettings(), tax=db_tax
+    )
+    assert 0 < one.cost_usd and one.seconds and four.seconds is None  # batch: within 24 h
+    assert "350 output tokens per failed response" in one.basis
+    full_price_four = estimate_contrast(
+        store, [(conv, {3: ("minimising", "lecturing")}, 2)], mode="realtime", llm_settings=LLMSettings(), tax=db_tax
+    )
+    assert full_price_four.cost_usd > one.cost_usd and four.cost_usd < full_price_four.cost_usd

@@ -11,11 +11,13 @@ import pytest
 
 from lib.core.taxonomy import load_taxonomy
 from lib.coverage.variations import variation_frame
-from lib.core.variation_sets import PROVENANCE_KEY
+from lib.core.checks.labels import arc_curve, intensity_follows_arc
+from lib.core.variation_sets import PROVENANCE_KEY, shifted_curve
 from lib.generation.variation_jobs import make_variations
+from lib.review.view import load_view
 from lib.store.postgres import PostgresStore
 from lib.ui.display import escape_markdown
-from lib.ui.session import SELECTED_KEY
+from lib.ui.session import FOCUS_KEY, SELECTED_KEY
 from tests.conftest import make_conversation
 from tests.test_page_review import store  # noqa: F401  (the page's database)
 
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REVIEW = str(ROOT / "pages" / "review.py")
 SCENARIOS = str(ROOT / "pages" / "scenarios.py")
 COVERAGE = str(ROOT / "pages" / "coverage.py")
+GENERATE = str(ROOT / "pages" / "generate.py")
 NAME = "Ana Reviewer"
 
 
@@ -159,3 +162,95 @@ def test_the_variation_frame_counts_what_the_scope_counts() -> None:
     assert variation_frame(rows, 0, "generated")["progress"].tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match="unknown coverage scope 'all'"):
         variation_frame(rows, 20, "all")
+
+
+def test_the_generate_page_names_a_variation_job_by_what_it_varies(store: PostgresStore) -> None:
+    tax = load_taxonomy()
+    one = make_variations(store, ["seed-01"], ["topic"], 3, tax)
+    two = make_variations(store, ["seed-06", "seed-08"], ["tone"], 2, tax)
+    at = AppTest.from_file(GENERATE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    options = at.selectbox(key="br_job").options
+    assert any(o.startswith(f"#{one.job_id} · realtime · Variations of seed-01: 3 conversations · ") for o in options)
+    assert any(
+        o.startswith(f"#{two.job_id} · realtime · Variations of 2 conversations (seed-06, seed-08): 4 conversations")
+        for o in options
+    )
+    assert not any("Generate 3 conversations" in o for o in options)
+
+
+def test_review_draws_the_arc_target_an_intensity_variation_was_asked_for(store: PostgresStore) -> None:
+    tax = load_taxonomy()
+    made = make_variations(store, ["seed-01"], ["intensity"], 1, tax, start=False)
+    row = store.get_scenario(made.scenario_ids[0]) or {}
+    record = {"source_conversation_id": "seed-01", **row["variation"]}
+    curve = tax.by_id("arcs")[row["emotional_arc"]].intensity_curve
+    asked = arc_curve(shifted_curve(curve, record), 3)  # what the prompt asked for, at the three user turns
+    conv = make_conversation(row, "gen-var-band", turns=6)
+    for turn, target in zip(conv.turns[::2], asked, strict=True):
+        turn.emotion.intensity = target  # type: ignore[union-attr]
+    conv.provenance.parameters[PROVENANCE_KEY] = record
+    assert intensity_follows_arc(conv, conv.turns, tax).findings == ()  # the check measures against it too
+    store.save_generated(conv, scenario_id=row["id"])
+    view = load_view(store, "gen-var-band", tax)
+    assert view is not None
+    assert view.target_curve == asked != arc_curve(curve, 3)
+    lo, hi = record["band"]
+    assert lo <= view.target_curve[0] <= hi
+
+
+def test_the_scenario_detail_shows_a_variations_record_and_links_its_source_on_review(store: PostgresStore) -> None:
+    tax = load_taxonomy()
+    made = make_variations(store, ["seed-06"], ["tone", "outcome"], 1, tax, start=False)
+    row = store.get_scenario(made.scenario_ids[0]) or {}
+    at = AppTest.from_file(SCENARIOS, default_timeout=60)
+    at.session_state[FOCUS_KEY] = row["id"]
+    at.run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown]
+    link = f"**Variation of** [{escape_markdown('seed-06')}](review?conversation=seed-06)"
+    assert any(m.startswith(link) for m in shown)
+    tones, outcomes = tax.names("tones"), tax.names("outcomes")
+    old, new = row["variation"]["from"], row["variation"]["to"]
+    lines = "\n".join(
+        "- " + escape_markdown(line)
+        for line in (
+            f"Tone: {tones[old['tone']]} → {tones[new['tone']]}",
+            f"Outcome: {outcomes[old['outcome']]} → {outcomes[new['outcome']]}",
+        )
+    )
+    assert lines in shown
+    planned = int(store.list_scenarios({"status": ["not_generated"], "origin": ["planned"]}, limit=1)[0]["id"])
+    at.session_state[FOCUS_KEY] = planned
+    at.run()
+    assert not any(m.value.startswith("**Variation of**") for m in at.markdown)
+
+
+def test_the_popover_shows_the_estimate_before_the_click_and_the_job_keeps_it(store: PostgresStore) -> None:
+    at = open_review("seed-01")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Conversations"] == "20" and metrics["Estimated cost"].startswith(("about $", "under $"))
+    assert "Estimated time" in metrics
+    assert any(c.value.startswith("Estimate: ") for c in at.caption)
+    at.number_input(key="rv_var_n").set_value(5).run()
+    assert {m.label: m.value for m in at.metric}["Conversations"] == "5"
+    at.button(key="rv_var_go").click().run()
+    assert not at.exception, at.exception
+    job = store.list_jobs()[0]
+    assert job["total_items"] == 5 and job["settings"]["estimate"]["cost_usd"] > 0
+
+
+def test_a_variations_estimate_counts_its_source_in_the_prompt_and_its_turns(store: PostgresStore) -> None:
+    from lib.generation.estimate import estimate_job
+    from lib.generation.llm import LLMSettings
+    from lib.generation.variation_jobs import plan_sets
+
+    tax = load_taxonomy()
+    rows = plan_sets(store, ["seed-01"], ["topic"], 4, tax)[0].rows
+    plain = [{k: v for k, v in r.items() if k not in ("source_conversation_id", "variation")} for r in rows]
+    llm = LLMSettings()
+    varied = estimate_job(store, rows, mode="realtime", llm_settings=llm, tax=tax)
+    planned = estimate_job(store, plain, mode="realtime", llm_settings=llm, tax=tax)
+    assert varied.count == planned.count == 4
+    assert varied.per_conversation_usd > planned.per_conversation_usd  # the source's turns are in its prompt

@@ -25,7 +25,8 @@ from lib.generation.contrast import (
     contrast_batch_response,
 )
 from lib.generation.contrast_prompt import Asks, ContrastError, check_count, contrast_templates, plan_asks
-from lib.generation.jobs import MODES, RunnerError
+from lib.generation.estimate import Estimate
+from lib.generation.jobs import MODES, RunnerError, estimate_settings
 from lib.generation.rating import ItemDone
 from lib.generation.response import LLMResponse
 from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable
@@ -75,9 +76,11 @@ def start_contrast_job(
     model: str | None = None,
     created_by: str | None = None,
     requested_from: str = "review",
+    estimate: Estimate | None = None,
 ) -> tuple[int, int]:
     """Queue a contrastive job for the conversations; returns (job id, conversations queued). What is asked
-    is checked against each conversation first, so a job never starts that could only fail."""
+    is checked against each conversation first, so a job never starts that could only fail. estimate: the
+    one shown before it started (estimate_contrast), kept in its settings."""
     kind = next((k for k in MODES if k == mode), None)
     if kind is None:
         raise RunnerError(f"Unknown mode {mode!r}; choose realtime or batch.")
@@ -97,6 +100,8 @@ def start_contrast_job(
         except ContrastError as exc:
             raise RunnerError(str(exc)) from None
     settings = {"requested_from": requested_from, "mode": mode, **ask.as_settings()}
+    if estimate is not None:
+        settings["estimate"] = estimate_settings(estimate)
     job_id = store.create_contrast_job(ids, kind=kind, model=model, settings=settings, created_by=created_by or None)
     if job_id is None:
         raise RunnerError("Nothing to contrast: every chosen conversation is queued in a contrastive job already.")

@@ -12,24 +12,31 @@
 - the judge, when it rates each conversation (lib.generation.rating.QualityPolicy): the average cost of
   its latest ratings, else its request counted for a seed conversation, with ~1.5k output tokens;
 - the regeneration a low rating triggers (when that is on): the share of ratings below a pass mark
-  (measured, else 10 %) times one more generation and its rating.
+  (measured, else 10 %) times one more generation and its rating;
+- a variation scenario (a variation set) is counted with its source conversation in the prompt and the
+  source's turn count, as the engine asks for it;
+- a contrastive job: each conversation's request counted as the worker builds it, with
+  TOKENS_PER_RESPONSE output tokens per failed response asked for.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lib.core.models import Conversation
 from lib.core.seeds import load_seeds
 from lib.core.taxonomy import Taxonomy, load_taxonomy
+from lib.generation.contrast_prompt import TOKENS_PER_RESPONSE, Asks, build_contrast_prompt, response_count
 from lib.generation.engine import scenario_from_row
 from lib.generation.judge import build_judge_prompt
 from lib.generation.llm import LLMSettings, TokenCounter
 from lib.generation.prompting import build_prompt, target_turns
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, RateLimits
 from lib.generation.rating import QualityPolicy, policy_in_force
+from lib.generation.variation_prompt import VariationSource, source_for
 from lib.store.protocol import Store
 
 OUTPUT_TOKENS_PER_TURN = 360  # the seeds in the output format (sentences numbered, not quoted): ~355 a turn
@@ -202,7 +209,9 @@ def estimate_job(
             per_conv = (1 - failed_share) * per_conv + failed_share * float(stats["failed_item_cost_usd"])
             basis += f", and {failed_share:.0%} of items failing at what a failed item spent"
     else:
-        per_call, out_per_conv, counted = _token_estimate(scenarios, llm_settings, tax, seeds, counter)
+        per_call, out_per_conv, counted = _token_estimate(
+            scenarios, llm_settings, tax, seeds, counter, lambda cid: store.get_conversation(cid)
+        )
         out_per_call = out_per_conv
         call_s = out_per_conv / OUTPUT_TOKENS_PER_SECOND + 2.0
         basis = (
@@ -316,6 +325,43 @@ def estimate_judge(
     )
 
 
+def estimate_contrast(
+    store: Store,
+    requests: Sequence[tuple[Conversation, Asks, int]],
+    *,
+    mode: str,
+    llm_settings: LLMSettings,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    tax: Taxonomy | None = None,
+    counter: TokenCounter | None = None,
+) -> Estimate:
+    """What a contrastive job will cost and take: one request per (conversation, the failure kinds asked
+    per assistant turn, how many of each), counted as the worker builds it."""
+    tax = tax or load_taxonomy()
+    paid = llm_settings.prices.paid_share(batch=mode == "batch")
+    price = llm_settings.prices.price_for(llm_settings.model)
+    stats = _stats(store, llm_settings)
+    cost = out = 0.0
+    counted = counter is not None
+    for conv, asks, n in requests:
+        plan = build_contrast_prompt(conv, tax, asks, n)
+        system_n, user_n, ok = _prompt_tokens(counter, llm_settings.model, plan.system, plan.user)
+        counted = counted and ok
+        tokens = TOKENS_PER_RESPONSE * response_count(asks, n)
+        out += tokens
+        if price is not None:  # the system prompt is the same for every conversation: read from the cache
+            cost += (user_n * price.input + system_n * price.cache_read + tokens * price.output) / 1_000_000
+    count = len(requests)
+    each_out = out / count if count else 0.0
+    call_s = each_out / OUTPUT_TOKENS_PER_SECOND + 2.0
+    basis = "requests counted by the API" if counted else "requests at 4 characters a token"
+    basis += f", {TOKENS_PER_RESPONSE:,} output tokens per failed response"
+    seconds = None if mode == "batch" else _seconds(count, call_s, 1.0, each_out, concurrency, stats)
+    return _estimate(
+        count, mode, seconds, basis, paid=paid, generation=cost / count if count else 0.0, judge=0.0, regeneration=0.0
+    )
+
+
 @dataclass(frozen=True)
 class RegenerationOutlook:
     """What the regeneration after a low rating is expected to cost (the Settings page)."""
@@ -357,9 +403,11 @@ def _token_estimate(
     tax: Taxonomy | None,
     seeds: Sequence[Any] | None,
     counter: TokenCounter | None,
+    read: Callable[[str], Conversation | None] | None = None,
 ) -> tuple[float, float, bool]:
     """(cost per conversation, output tokens per conversation, counted by the API?) from one sample
-    scenario per tier, weighted by how many of each tier there are."""
+    scenario per tier, weighted by how many of each tier there are. read: a variation's source
+    conversation by id (Store.get_conversation); None counts variations as the plain scenarios they are."""
     if not scenarios:
         return 0.0, 0.0, counter is not None
     tax = tax or load_taxonomy()
@@ -370,12 +418,27 @@ def _token_estimate(
         by_tier.setdefault(str(row.get("tier")), []).append(row)
     total_cost = total_out = 0.0
     all_counted = True
+    sources: dict[str, VariationSource | None] = {}
+
+    def source(row: Mapping[str, Any]) -> VariationSource | None:
+        cid = str(row.get("source_conversation_id") or "")
+        if cid not in sources:
+            try:
+                sources[cid] = source_for(row, read) if read is not None else None
+            except LookupError:  # the source is gone: generating it fails and says so; count it as planned
+                sources[cid] = None
+        return sources[cid]
+
+    def turns_of(row: Mapping[str, Any]) -> int:
+        varies = source(row)  # a variation keeps its source's turn count
+        return len(varies.conversation.turns) if varies else target_turns(scenario_from_row(row), tax)
+
     for rows in by_tier.values():
         sample = scenario_from_row(rows[0])
-        plan = build_prompt(sample, tax, seeds)
+        plan = build_prompt(sample, tax, seeds, source=source(rows[0]))
         system_n, user_n, counted = _prompt_tokens(counter, llm_settings.model, plan.system, plan.user)
         all_counted = all_counted and counted
-        turns = sum(target_turns(scenario_from_row(r), tax) for r in rows[:50]) / min(len(rows), 50)
+        turns = sum(turns_of(r) for r in rows[:50]) / min(len(rows), 50)
         out = turns * OUTPUT_TOKENS_PER_TURN
         if price is None:
             cost = 0.0

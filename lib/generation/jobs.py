@@ -25,6 +25,8 @@ from lib.generation.rating import QualityPolicy, policy_in_force
 from lib.store.protocol import JobKind, Store, StoreError
 
 BATCH_NOTE = "economy: about half the cost, results " + BATCH_TIME
+# the job settings' key naming the conversations a variation set's job varies (its title names them)
+VARIATIONS_OF = "variations_of"
 MODES: dict[JobKind, str] = {
     "realtime": "Realtime: results as they come, full price",
     "batch": "Economy (Message Batches API): about half the cost, results within 24 h",
@@ -79,13 +81,18 @@ def job_settings(
     if concurrency:
         settings["concurrency"] = int(concurrency)
     if estimate is not None:
-        settings["estimate"] = {
-            "cost_usd": round(estimate.cost_usd, 4),
-            "seconds": estimate.seconds,
-            "basis": estimate.basis,
-            "judge_cost_usd": round(estimate.judge_cost_usd, 4),
-        }
+        settings["estimate"] = estimate_settings(estimate)
     return settings
+
+
+def estimate_settings(estimate: Estimate) -> dict[str, Any]:
+    """The estimate shown before a job started, as its settings keep it (its ETA starts from it)."""
+    return {
+        "cost_usd": round(estimate.cost_usd, 4),
+        "seconds": estimate.seconds,
+        "basis": estimate.basis,
+        "judge_cost_usd": round(estimate.judge_cost_usd, 4),
+    }
 
 
 def _job_kind(mode: str, unknown: str) -> JobKind:
@@ -108,10 +115,12 @@ def start_job(
     estimate: Estimate | None = None,
     quality: QualityPolicy | None = None,
     check: LLMSettings | None = None,
+    variations_of: Sequence[str] = (),
 ) -> tuple[int, int]:
     """Create a job for the scenarios; returns (job id, items queued). Scenarios already queued or
     generating in another job are left out (the store does it). quality: None = the app's settings.
-    check: ask this endpoint first (endpoint_problem), and start nothing when it cannot work."""
+    check: ask this endpoint first (endpoint_problem), and start nothing when it cannot work.
+    variations_of: the conversations the scenarios vary (a variation set), which the job's title names."""
     ids = sorted({int(i) for i in scenario_ids})
     if not ids:
         raise RunnerError("Nothing to generate: choose at least one scenario.")
@@ -120,6 +129,8 @@ def start_job(
     if problem:
         raise RunnerError("Nothing was started: " + problem)
     settings = job_settings(mode, requested_from, quality or policy_in_force(), concurrency, estimate)
+    if variations_of:
+        settings[VARIATIONS_OF] = list(dict.fromkeys(variations_of))
     try:
         job_id = store.create_job(ids, kind=kind, model=model, settings=settings, created_by=created_by or None)
     except StoreError as exc:
@@ -389,9 +400,19 @@ def progress(job: Mapping[str, Any], *, now: datetime | None = None) -> Progress
 
 
 def job_title(job: Mapping[str, Any]) -> str:
-    """'Rate 40 conversations' / 'Generate 3 conversations', and what a follow-up job follows."""
+    """'Rate 40 conversations' / 'Generate 3 conversations' / 'Variations of seed-01: 20 conversations', and
+    what a follow-up job follows."""
     n = int(job.get("total_items") or 0)
-    title = f"{JOB_TASKS[str(job.get('task') or 'generate')].label} {n:,} conversation{'' if n == 1 else 's'}"
+    task = str(job.get("task") or "generate")
+    count = f"{n:,} conversation{'' if n == 1 else 's'}"
+    sources = [str(s) for s in (job.get("settings") or {}).get(VARIATIONS_OF) or []] if task == "generate" else []
+    if len(sources) == 1:
+        title = f"Variations of {sources[0]}: {count}"
+    elif sources:
+        named = ", ".join(sources[:3]) + (", …" if len(sources) > 3 else "")
+        title = f"Variations of {len(sources)} conversations ({named}): {count}"
+    else:
+        title = f"{JOB_TASKS[task].label} {count}"
     if is_demo_job(job):
         title = f"{DEMO_LABEL}: {title[0].lower()}{title[1:]}"
     if job.get("follows_job_id"):

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lib.core.taxonomy import Taxonomy
-from lib.core.variation_sets import VariationSetError, plan_variations
+from lib.core.variation_sets import VariationSet, VariationSetError, plan_variations
+from lib.generation.estimate import Estimate
 from lib.generation.jobs import RunnerError, endpoint_problem, start_job
 from lib.generation.llm import LLMSettings
 from lib.store.protocol import Store
@@ -20,6 +21,22 @@ class MadeVariations:
     job_id: int | None  # None: the scenarios were added and nothing was started
     queued: int
     repeats: bool  # more variations were asked for than the rules have distinct alternatives
+
+
+def plan_sets(
+    store: Store, conversation_ids: Sequence[str], vary: Sequence[str], n: int, tax: Taxonomy, *, seed: int = 0
+) -> list[VariationSet]:
+    """The variation set of each conversation, planned and not added; VariationSetError says what stands in
+    the way."""
+    if not conversation_ids:
+        raise VariationSetError("choose at least one approved conversation to make variations of")
+    plans = []
+    for cid in dict.fromkeys(conversation_ids):
+        conv = store.get_conversation(cid)
+        if conv is None:
+            raise VariationSetError(f"there is no conversation {cid}; refresh the page and choose another")
+        plans.append(plan_variations(conv, vary, n, tax, seed=seed))
+    return plans
 
 
 def make_variations(
@@ -35,17 +52,12 @@ def make_variations(
     mode: str = "realtime",
     model: str | None = None,
     check: LLMSettings | None = None,
+    estimate: Estimate | None = None,
 ) -> MadeVariations:
-    """n variations of each conversation, linked to it; with start, one job generates all of them.
-    VariationSetError or RunnerError (both ValueError) say what stands in the way; nothing is added then."""
-    if not conversation_ids:
-        raise VariationSetError("choose at least one approved conversation to make variations of")
-    plans = []
-    for cid in dict.fromkeys(conversation_ids):
-        conv = store.get_conversation(cid)
-        if conv is None:
-            raise VariationSetError(f"there is no conversation {cid}; refresh the page and choose another")
-        plans.append(plan_variations(conv, vary, n, tax, seed=seed))
+    """n variations of each conversation, linked to it; with start, one job generates all of them (with the
+    estimate shown before, if any). VariationSetError or RunnerError (both ValueError) say what stands in
+    the way; nothing is added then."""
+    plans = plan_sets(store, conversation_ids, vary, n, tax, seed=seed)
     problem = endpoint_problem(check) if start and check is not None else None
     if problem:
         raise RunnerError("Nothing was started: " + problem)
@@ -57,5 +69,14 @@ def make_variations(
     repeats = any(p.repeats for p in plans)
     if not start:
         return MadeVariations(ids, None, 0, repeats)
-    job_id, queued = start_job(store, ids, model=model, created_by=created_by, requested_from="variations", mode=mode)
+    job_id, queued = start_job(
+        store,
+        ids,
+        model=model,
+        created_by=created_by,
+        requested_from="variations",
+        mode=mode,
+        estimate=estimate,
+        variations_of=[p.source_id for p in plans],
+    )
     return MadeVariations(ids, job_id, queued, repeats)

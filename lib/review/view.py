@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lib.core.checks.base import Finding
-from lib.core.checks.labels import arc_curve
+from lib.core.checks.labels import intensity_targets
 from lib.core.models import AssistantTurn, Conversation, LabelRevision, UserTurn
 from lib.core.rubric import Rubric, default_rubric
 from lib.core.taxonomy import Taxonomy
@@ -98,7 +98,7 @@ class ConversationView:
     row: dict[str, Any]  # its v_review_queue row
     turns: list[TurnView]
     arc: pd.DataFrame  # one row per user turn: turn (its index), emotion, emotion_name, sub_emotion, intensity, colour
-    target_curve: list[float]  # the arc's intended intensity per user turn (interpolated), [] if unknown
+    target_curve: list[float]  # the intensity each user turn targets (intensity_targets), [] if unknown
     quality: QualityReport
     quality_note: str
     details: list[tuple[str, str, str]]  # (section, field, value), all plain text
@@ -232,8 +232,7 @@ def build_view(
             "colour": [t.colour for t in users],
         }
     )
-    arc_def = tax.by_id("arcs").get(conv.scenario.emotional_arc)
-    target = arc_curve(arc_def.intensity_curve, len(users)) if arc_def is not None and users else []
+    target = intensity_targets(conv, tax, len(users))
     quality, note = _quality(conv, tax)
     # the order record_review applied them in, which their ids keep (their times may not)
     decisions = sorted((dict(r) for r in reviews), key=lambda r: r["id"], reverse=True)

@@ -9,12 +9,14 @@ import streamlit as st
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
 from lib.generation.contrast_jobs import ContrastAsk, start_contrast_job
-from lib.generation.contrast_prompt import MAX_PER_KIND
+from lib.generation.contrast_prompt import MAX_PER_KIND, response_count
+from lib.generation.estimate import Estimate, estimate_contrast
 from lib.generation.jobs import RunnerError, generation_off_reason
+from lib.generation.llm import LLMSettings
 from lib.review import contrast as ct
 from lib.store import StoreError
 from lib.ui import auth, resources
-from lib.ui.display import error_text, escape_markdown
+from lib.ui.display import error_text, escape_markdown, estimate_figures
 from lib.ui.flash import flash, show_flash
 from lib.ui.session import reviewer
 
@@ -67,25 +69,58 @@ def ask_form(conv: Conversation, tax: Taxonomy) -> None:
     cols[2].number_input(
         "Each", min_value=1, max_value=MAX_PER_KIND, value=1, key=f"ct_n_{conv.id}", disabled=bool(off)
     )
+    ask = asked(picked, f"ct_kinds_{conv.id}_{turn}", f"ct_n_{conv.id}")
+    figures = None if off else estimate(conv, tax, ask)
     cols[3].button(
         "Write failed turns",
         icon=":material/compare_arrows:",
         type="primary",
         width="stretch",
         on_click=start,
-        args=(conv.id, picked, f"ct_kinds_{conv.id}_{turn}", f"ct_n_{conv.id}"),
+        args=(conv.id, ask, figures[1] if figures else None),
         disabled=bool(off) or not reviewer(),
         key=f"ct_go_{conv.id}",
         help=off or (None if reviewer() else "Enter your name first"),
     )
+    if figures:
+        estimate_figures(*figures, what="Failed responses")
 
 
-def start(conversation_id: str, turn: int | None, kinds_key: str, n_key: str) -> None:
-    ask = ContrastAsk(
+def asked(turn: int | None, kinds_key: str, n_key: str) -> ContrastAsk:
+    """What the form asks for: one turn or every one, the kinds chosen (none: those that suit), n of each."""
+    return ContrastAsk(
         turns=(turn,) if turn is not None else None,
         kinds=tuple(st.session_state.get(kinds_key) or ()) or None,
         n=int(st.session_state.get(n_key) or 1),
     )
+
+
+def estimate(conv: Conversation, tax: Taxonomy, ask: ContrastAsk) -> tuple[int, Estimate | None] | None:
+    """How many failed responses the ask writes and what they cost, as the Generate page estimates a job;
+    None (with the reason) when the ask cannot be written."""
+    try:
+        asks = ask.asks_for(conv, tax)
+    except ValueError as exc:  # too many, or no kind suits: the click says so too
+        st.caption(f"Nothing to estimate: {error_text(exc)}")
+        return None
+    try:
+        llm = LLMSettings.from_settings(resources.settings())
+        figures = estimate_contrast(
+            resources.store(),
+            [(conv, asks, ask.n)],
+            mode="realtime",
+            llm_settings=llm,
+            concurrency=resources.settings().concurrency,
+            tax=tax,
+            counter=resources.token_counter(),
+        )
+    except (StoreError, ValueError) as exc:
+        st.error(f"Cannot estimate these failed turns: {error_text(exc)}")
+        return response_count(asks, ask.n), None
+    return response_count(asks, ask.n), figures
+
+
+def start(conversation_id: str, ask: ContrastAsk, figures: Estimate | None) -> None:
     try:
         job_id, _ = start_contrast_job(
             resources.store(),
@@ -94,6 +129,7 @@ def start(conversation_id: str, turn: int | None, kinds_key: str, n_key: str) ->
             resources.taxonomy(),
             model=resources.settings().model,
             created_by=reviewer(),
+            estimate=figures,
         )
     except (RunnerError, StoreError) as exc:
         flash(FLASH_KEY, "error", error_text(exc), "contrast")

@@ -62,10 +62,11 @@ def emotion_colours(tax: Taxonomy) -> dict[str, str]:
     return {e.id: e.color for e in tax.emotions}
 
 
-def estimate_figures(count: int, estimate: Estimate | None) -> None:
-    """A job's size, and its cost and time when they could be estimated, as the confirm dialogs show them."""
+def estimate_figures(count: int, estimate: Estimate | None, what: str = "Conversations") -> None:
+    """A job's size (count `what`), and its cost and time when they could be estimated, as the confirm
+    dialogs show them."""
     cols = st.columns(3)
-    cols[0].metric("Conversations", f"{count:,}")
+    cols[0].metric(what, f"{count:,}")
     if estimate is not None:
         cols[1].metric("Estimated cost", estimate.cost_text())
         cols[2].metric("Estimated time", estimate.time_text())

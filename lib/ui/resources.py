@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -20,6 +21,9 @@ from lib.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from lib.store import PermissionDenied, Store, StoreError, StoreInfo, open_store
 from lib.ui import auth
 from lib.ui.display import error_text
+
+if TYPE_CHECKING:  # the annotation only: the anthropic SDK loads when a counter is made
+    from lib.generation.llm import TokenCounter
 
 
 @st.cache_resource(show_spinner=False)
@@ -151,3 +155,15 @@ def worker() -> object | None:
         return _worker()
     except (StoreError, ConfigError, ValueError) as exc:  # PriceError and TaxonomyError are ValueErrors
         return not_started(exc)
+
+
+# -- token counting for the estimates a page shows on every run ------------------------------------------
+@st.cache_resource(show_spinner=False, ttl=600)
+def token_counter() -> TokenCounter | None:
+    """The API's count_tokens for the estimates Review shows beside its asks, or None without a key. One
+    counter for the process: after a failure it answers at once (estimates fall back to 4 characters a
+    token), so an unreachable API costs one timeout every ten minutes, not one on every page run."""
+    from lib.generation.llm import LLMSettings, api_token_counter
+
+    config = settings()
+    return api_token_counter(LLMSettings.from_settings(config)) if config.has_api_key else None

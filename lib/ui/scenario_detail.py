@@ -16,6 +16,7 @@ from lib.ui.chat import render_chat
 from lib.ui.display import badge, escape_markdown, names, status_badge
 from lib.ui.job_failures import failure_line
 from lib.ui.scenario_jobs import queue
+from lib.ui.variations import scenario_record
 
 DETAIL_KEY = "scn_detail_status"  # the scenario and status the detail was last drawn with
 
@@ -73,6 +74,7 @@ def scenario_detail(
             width="stretch",
             height=38 + 35 * len(params),
         )
+        scenario_record(scenario, tax)
         if scenario.get("context"):
             st.markdown("**Situation**")
             st.markdown(escape_markdown(scenario["context"]))

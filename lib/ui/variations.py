@@ -4,6 +4,8 @@ Scenarios: the selected rows), and a variation's source shown beside it on Revie
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -15,10 +17,13 @@ from lib.core.taxonomy import Taxonomy
 from lib.core.variation_sets import VARY_LABELS, describe, variation_of
 from lib.coverage.variations import variation_frame
 from lib.generation import jobs as runner
+from lib.generation.estimate import Estimate, estimate_job
 from lib.generation.llm import LLMSettings
-from lib.generation.variation_jobs import make_variations
+from lib.generation.variation_jobs import make_variations, plan_sets
+from lib.review.queue import QUERY_PARAM
 from lib.store import Store, StoreError
-from lib.ui.display import error_text, escape_markdown, names
+from lib.ui import resources
+from lib.ui.display import error_text, escape_markdown, estimate_figures, names
 from lib.ui.session import reviewer
 
 MADE_KEY = "var_made"  # how the last "Make variations" went: (kind, message, the conversations it was for)
@@ -33,9 +38,17 @@ COUNT_LABELS = {
 }
 
 
-def _make(store: Store, tax: Taxonomy, settings: Settings, ids: tuple[str, ...], key: str) -> None:
-    vary = st.session_state.get(f"{key}_vary") or []
+def _asked(tax: Taxonomy, ids: tuple[str, ...], key: str) -> tuple[list[str], int, int]:
+    """What the popover asks for: what varies, how many of each conversation, and the plan's seed."""
+    vary = list(st.session_state.get(f"{key}_vary") or [])
     n = int(st.session_state.get(f"{key}_n") or tax.variation.sets.default_count)
+    return vary, n, n * 7919 + len(ids)
+
+
+def _make(
+    store: Store, tax: Taxonomy, settings: Settings, ids: tuple[str, ...], key: str, figures: Estimate | None
+) -> None:
+    vary, n, seed = _asked(tax, ids, key)
     off = runner.generation_off_reason(settings)
     try:
         made = make_variations(
@@ -44,10 +57,11 @@ def _make(store: Store, tax: Taxonomy, settings: Settings, ids: tuple[str, ...],
             vary,
             n,
             tax,
-            seed=n * 7919 + len(ids),
+            seed=seed,
             created_by=reviewer() or None,
             model=settings.model,
             check=None if off else LLMSettings.from_settings(settings),
+            estimate=figures,
         )
     except (ValueError, StoreError) as exc:
         st.session_state[MADE_KEY] = ("error", "No variations were made: " + error_text(exc), ids)
@@ -102,6 +116,9 @@ def make_popover(
             key=f"{key}_n",
         )
         n = int(st.session_state.get(f"{key}_n") or rules.default_count) * len(ids)
+        figures = None if blocked or not ids else _estimate(store, tax, settings, ids, key)
+        if figures is not None:
+            estimate_figures(n, figures)
         st.button(
             f"Make {n} variations and generate",
             type="primary",
@@ -109,11 +126,33 @@ def make_popover(
             width="stretch",
             key=f"{key}_go",
             on_click=_make,
-            args=(store, tax, settings, ids, key),
+            args=(store, tax, settings, ids, key, figures),
             disabled=bool(blocked) or not st.session_state.get(f"{key}_vary"),
         )
         made_notice(ids)  # where the click was: the popover stays open and would cover the one below
     made_notice(ids)
+
+
+def _estimate(store: Store, tax: Taxonomy, settings: Settings, ids: tuple[str, ...], key: str) -> Estimate | None:
+    """What generating the variations asked for will cost and take, as the Generate page estimates a job
+    (the planned rows, each prompt with its source); None, with the reason, when it cannot be estimated."""
+    vary, n, seed = _asked(tax, ids, key)
+    if not vary:
+        return None
+    try:
+        rows = [row for plan in plan_sets(store, ids, vary, n, tax, seed=seed) for row in plan.rows]
+        return estimate_job(
+            store,
+            rows,
+            mode="realtime",
+            llm_settings=LLMSettings.from_settings(settings),
+            concurrency=settings.concurrency,
+            tax=tax,
+            counter=resources.token_counter(),
+        )
+    except (ValueError, StoreError) as exc:  # a request the rules cannot fill: the click says so in full
+        st.caption(f"Nothing to estimate: {error_text(exc)}")
+        return None
 
 
 def selection_popover(store: Store, tax: Taxonomy, settings: Settings, selected: Sequence[int]) -> None:
@@ -210,3 +249,17 @@ def source_panel(store: Store, tax: Taxonomy, conv: Conversation, go: Callable[[
             else:
                 label = strategy_names.get(t.strategies.primary, t.strategies.primary)
             st.markdown(f"**{i} · {t.role}** :small[:gray[{esc(label)}]]  \n{esc(t.text)}")
+
+
+def scenario_record(scenario: Mapping[str, Any], tax: Taxonomy) -> None:
+    """A variation scenario's record on the Scenarios page: its source, with a link to it on Review, and
+    what varied from what to what. Nothing for a scenario that varies no conversation."""
+    source = scenario.get("source_conversation_id")
+    record = scenario.get("variation")
+    if not source or not isinstance(record, dict):
+        return
+    st.markdown(
+        f"**Variation of** [{esc(str(source))}](review?{QUERY_PARAM}={quote(str(source))}) "
+        f":small[:gray[(open it in Review)]]"
+    )
+    st.markdown("\n".join("- " + esc(line) for line in describe(record, tax)))

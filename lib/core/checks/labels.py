@@ -36,6 +36,15 @@ def arc_curve(curve: Sequence[float], n: int) -> list[float]:
     return out
 
 
+def intensity_targets(conv: Conversation, tax: Taxonomy, n: int) -> list[float]:
+    """The intensity each of n user turns targets: the scenario's arc curve, moved into a variation's
+    intensity band as its prompt asked (shifted_curve), at n evenly spaced turns; [] without an arc."""
+    arc = tax.by_id("arcs").get(conv.scenario.emotional_arc)
+    if arc is None:
+        return []
+    return arc_curve(shifted_curve(arc.intensity_curve, variation_of(conv)), n)
+
+
 def _quote(text: str) -> str:
     return '"' + clip(text) + '"'
 
@@ -241,8 +250,7 @@ def intensity_follows_arc(conv: Conversation, turns: list[AnyTurn], tax: Taxonom
     if arc is None or not users:
         return judged([], 0, "no arc or no user turns to compare (other checks report it)")
     tolerance = tax.targets.quality.intensity_tolerance
-    # a variation in another intensity band follows the arc's curve moved into that band
-    expected = arc_curve(shifted_curve(arc.intensity_curve, variation_of(conv)), len(users))
+    expected = intensity_targets(conv, tax, len(users))
     found = []
     for (i, t), target in zip(users, expected, strict=False):  # an arc without a curve expects nothing
         gap = abs(t.emotion.intensity - target)
