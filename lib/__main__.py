@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 # command -> (module with main(argv), one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "taxonomy": ("lib.core.taxonomy", "check a taxonomy folder and print its counts"),
+    "taxonomy": ("lib.core.taxonomy_cli", "check a taxonomy folder and print its counts"),
     "validate": ("lib.core.validation", "run the quality checks on conversation files"),
     "schema": ("lib.core.models", "print the JSON Schema of the dataset format"),
     "db": ("lib.store.cli", "the database: status, migrate, plan, reset, stop"),

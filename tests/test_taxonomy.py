@@ -49,7 +49,7 @@ def test_a_second_vertical_loads_with_no_code_change() -> None:
 
 
 def test_check_cli_prints_counts_and_exits_zero() -> None:
-    res = subprocess.run([sys.executable, "-m", "lib.core.taxonomy", "check"], cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "lib.core.taxonomy_cli", "check"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "personas" in res.stdout and "OK" in res.stdout
 
@@ -110,7 +110,7 @@ def test_bad_taxonomy_fails_with_one_line_naming_file_and_key(broken: Path, file
 def test_broken_yaml_makes_the_check_cli_exit_one_with_one_line(broken: Path) -> None:
     (broken / "tones.yaml").write_text("")  # stray file is fine
     (broken / "arcs.yaml").write_text("arcs:\n  - id: x\n    name: [unclosed\n")
-    res = subprocess.run([sys.executable, "-m", "lib.core.taxonomy", "check", str(broken)], cwd=ROOT,
+    res = subprocess.run([sys.executable, "-m", "lib.core.taxonomy_cli", "check", str(broken)], cwd=ROOT,
                          capture_output=True, text=True)
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()

@@ -23,14 +23,13 @@ Two files are optional (a vertical without them has no such rules):
 A bad taxonomy fails with one line naming the file, the key path and what is wrong:
     taxonomy/arcs.yaml: arcs[2].start_emotion: unknown emotion 'panic'
 
-`python -m lib taxonomy check [DIR]` prints the counts per dimension (exit 0) or that line (exit 1).
+The cross-file references are checked in lib/core/taxonomy_refs.py; `python -m lib taxonomy check [DIR]`
+(lib/core/taxonomy_cli.py) prints the counts per dimension (exit 0) or that line (exit 1).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import sys
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
@@ -40,10 +39,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lib.core import files
-from lib.core.checks.language import SUPPORTED as SUPPORTED_LANGUAGES
 from lib.core.compliance import Compliance
-from lib.core.failures import Failures, failure_problems
-from lib.core.plausibility import Plausibility, reference_problems
+from lib.core.failures import Failures
+from lib.core.plausibility import Plausibility
+from lib.core.taxonomy_refs import taxonomy_problems
 from lib.core.variation import Item, Variation
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -405,128 +404,6 @@ def load_taxonomy(directory: str | Path = DEFAULT_DIR) -> Taxonomy:
         if extra:
             raise TaxonomyError(f"{file}: {sorted(extra)[0]}: unexpected key (expected {', '.join(keys)})")
     tax = Taxonomy(path=directory, sha256=digest.hexdigest(), **values)
-    _check_references(tax, where)
-    return tax
-
-
-def _check_references(tax: Taxonomy, where: dict[str, Path]) -> None:
-    def fail(key: str, loc: str, msg: str) -> None:
+    for key, loc, msg in taxonomy_problems(tax):
         raise TaxonomyError(f"{where[key]}: {loc}: {msg}")
-
-    # unique ids in every dimension, topics across clusters included
-    for key in [d for d in DIMENSIONS if d != "topics"]:
-        seen: set[str] = set()
-        for n, item in enumerate(getattr(tax, key)):
-            if item.id in seen:
-                fail(key, f"{key}[{n}].id", f"duplicate id {item.id!r}")
-            seen.add(item.id)
-    seen_topics: set[str] = set()
-    for c, cluster in enumerate(tax.topic_clusters):
-        for t, topic in enumerate(cluster.topics):
-            if topic.id in seen_topics:
-                fail("topic_clusters", f"topic_clusters[{c}].topics[{t}].id", f"duplicate topic id {topic.id!r}")
-            seen_topics.add(topic.id)
-    family_of: dict[str, str] = {}
-    for n, e in enumerate(tax.emotions):
-        for s, sub in enumerate(e.sub_emotions):
-            if sub in family_of:
-                fail(
-                    "emotions",
-                    f"emotions[{n}].sub_emotions[{s}]",
-                    f"sub-emotion {sub!r} is already in the {family_of[sub]!r} family",
-                )
-            family_of[sub] = e.id
-    context_ids = {c.id for c in tax.scenario_contexts}
-    for n, edge in enumerate(tax.edge_cases):
-        if edge.id in context_ids:
-            fail("edge_cases", f"edge_cases[{n}].id", f"id {edge.id!r} is also a scenario context id")
-
-    known = {d: set(tax.ids(d)) for d in ["emotions", "strategies", "personas", "arcs", "topics"]}
-    singular = {
-        "emotions": "emotion",
-        "strategies": "strategy",
-        "personas": "persona",
-        "arcs": "arc",
-        "topics": "topic",
-    }
-
-    def ref(key: str, loc: str, dimension: str, value: str) -> None:
-        if value not in known[dimension]:
-            fail(key, loc, f"unknown {singular[dimension]} {value!r}")
-
-    for n, e in enumerate(tax.emotions):
-        for s, sid in enumerate(e.suited_strategies):
-            ref("emotions", f"emotions[{n}].suited_strategies[{s}]", "strategies", sid)
-    for n, p in enumerate(tax.personas):
-        ref("personas", f"personas[{n}].emotional_baseline", "emotions", p.emotional_baseline)
-    for n, a in enumerate(tax.arcs):
-        ref("arcs", f"arcs[{n}].start_emotion", "emotions", a.start_emotion)
-        ref("arcs", f"arcs[{n}].end_emotion", "emotions", a.end_emotion)
-        for m, ms in enumerate(a.milestones):
-            ref("arcs", f"arcs[{n}].milestones[{m}].emotion", "emotions", ms.emotion)
-    for key in ["scenario_contexts", "edge_cases"]:
-        for n, c in enumerate(getattr(tax, key)):
-            for dim, field in [("personas", "personas"), ("topics", "topics"), ("arcs", "arcs")]:
-                for m, value in enumerate(getattr(c, field)):
-                    ref(key, f"{key}[{n}].{field}[{m}]", dim, value)
-    for n, edge in enumerate(tax.edge_cases):
-        ref("edge_cases", f"edge_cases[{n}].resolution_strategy", "strategies", edge.resolution_strategy)
-    for key, dim in [("emotion_overrides", "emotions"), ("strategy_overrides", "strategies")]:
-        for value in getattr(tax.targets, key):
-            ref("targets", f"targets.{key}.{value}", dim, value)
-    tiers = {t.id for t in tax.tiers}
-    if tiers != {"template", "scenario", "edge_case"}:
-        fail("tiers", "tiers", f"expected the tiers template, scenario and edge_case, found {sorted(tiers)}")
-    rules = tax.targets.quality
-    if rules.min_turns > rules.max_turns:
-        fail("targets", "targets.quality.min_turns", f"{rules.min_turns} is above max_turns {rules.max_turns}")
-    if tax.vertical.language not in SUPPORTED_LANGUAGES:
-        fail(
-            "vertical",
-            "vertical.language",
-            f"no function-word list for {tax.vertical.language!r}; "
-            f"the language check knows {', '.join(SUPPORTED_LANGUAGES)}",
-        )
-    known_contexts = context_ids | {e.id for e in tax.edge_cases}
-    outcomes = set(tax.ids("outcomes"))
-    for n, rule in enumerate(tax.compliance.required):
-        loc = f"compliance.required[{n}].when"
-        for m, value in enumerate(rule.when.arcs):
-            ref("compliance", f"{loc}.arcs[{m}]", "arcs", value)
-        for m, value in enumerate(rule.when.contexts):
-            if value not in known_contexts:
-                fail("compliance", f"{loc}.contexts[{m}]", f"unknown scenario context or edge case {value!r}")
-        for m, value in enumerate(rule.when.outcomes):
-            if value not in outcomes:
-                fail("compliance", f"{loc}.outcomes[{m}]", f"unknown outcome {value!r}")
-    for key, loc, msg in reference_problems(tax):
-        fail(key, loc, msg)
-    for loc, msg in failure_problems(tax.failures, set(tax.ids("emotions"))):
-        fail("failures", loc, msg)
-    for key in ["forbidden", "required"]:
-        seen = set()
-        for n, rule in enumerate(getattr(tax.compliance, key)):
-            if rule.id in seen:
-                fail("compliance", f"compliance.{key}[{n}].id", f"duplicate id {rule.id!r}")
-            seen.add(rule.id)
-
-
-def main(argv: list[str] | None = None, prog: str = "python -m lib taxonomy") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Check a taxonomy folder.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="validate and print the counts per dimension")
-    check.add_argument("directory", nargs="?", default=str(DEFAULT_DIR))
-    args = parser.parse_args(argv)
-    try:
-        tax = load_taxonomy(args.directory)
-    except TaxonomyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{tax.vertical.name} ({tax.vertical.id}) taxonomy v{tax.vertical.version}: OK")
-    for dim, n in tax.counts().items():
-        print(f"  {dim:<18} {n:>4}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return tax
