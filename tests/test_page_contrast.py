@@ -3,7 +3,6 @@ why, accept and reject, the ask for failed turns (kinds defaulting to those that
 it under a conversation that is not approved or without a key."""
 from __future__ import annotations
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.core.taxonomy import Taxonomy
