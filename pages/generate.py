@@ -11,6 +11,7 @@ import streamlit as st
 from lib.config import ConfigError
 from lib.core import vocabulary as vocab
 from lib.core.rubric import Rubric, RubricError, default_rubric
+from lib.generation import job_progress
 from lib.generation import jobs as runner
 from lib.generation.app_worker import start_demo_worker
 from lib.generation.estimate import compact, duration_text, estimate_judge
@@ -128,7 +129,7 @@ def job_label(job: dict) -> str:
     what = (
         f"{vocab.JOB_TASKS[job.get('task') or 'generate'].label} after job #{job['follows_job_id']}"
         if job.get("follows_job_id")
-        else runner.job_title(job)  # a demo replay says so here too
+        else job_progress.job_title(job)  # a demo replay says so here too
     )
     return f"#{job['id']} · {mode} · {what} · {when(job['created_at'])}{by}"
 
@@ -137,7 +138,7 @@ def money(usd: float) -> str:
     return f"${usd:,.4f}" if usd else "—"
 
 
-def follow_up_note(p: runner.Progress) -> str:
+def follow_up_note(p: job_progress.Progress) -> str:
     what = (
         "the conversations it stored, to be rated"
         if p.rating
@@ -262,31 +263,31 @@ if not jobs_now:
     )
     st.stop()
 # a stopped job with items in flight is live too: the panel follows it until its last item settles
-any_live = any(runner.is_live(j) for j in jobs_now)
+any_live = any(job_progress.is_live(j) for j in jobs_now)
 
 
 @st.fragment(run_every=REFRESH_S if any_live else None)
 def jobs_panel() -> None:
     jobs = store.list_jobs(50)
     ids = [int(j["id"]) for j in jobs]
-    live = [j for j in jobs if runner.is_live(j)]
+    live = [j for j in jobs if job_progress.is_live(j)]
     if st.session_state.get(JOB_KEY) not in ids:
         st.session_state[JOB_KEY] = int(live[0]["id"]) if live else ids[0]
     by_id = {int(j["id"]): j for j in jobs}
     job_id = st.selectbox("Job", ids, key=JOB_KEY, format_func=lambda i: job_label(by_id[i]))
     job = by_id[job_id]
-    p = runner.progress(job)
+    p = job_progress.progress(job)
 
     if worker is not None and worker.alive and p.live:  # type: ignore[attr-defined]
-        st.caption(runner.worker_line(worker.status()))  # type: ignore[attr-defined]
+        st.caption(job_progress.worker_line(worker.status()))  # type: ignore[attr-defined]
 
     show_timed_flash(FLASH_KEY, FLASH_S)
 
     with st.container(border=True):
         head = st.columns([4, 1])
         mode = job_mode(p.kind)
-        head[0].markdown(f"#### Job #{p.job_id} · {mode} · {runner.job_title(job)}")
-        demo = runner.is_demo_job(job)
+        head[0].markdown(f"#### Job #{p.job_id} · {mode} · {job_progress.job_title(job)}")
+        demo = job_progress.is_demo_job(job)
         term = vocab.JOB_OUTCOMES.get(p.outcome)
         with head[1]:
             badge(term.label if term else p.outcome, term.colour if term else "gray")
@@ -390,19 +391,21 @@ def jobs_panel() -> None:
         in_flight = store.job_items_with_status(p.job_id, ["claimed"], limit=6) if p.in_flight else []
         doing = {"judge": "Rating", "contrast": "Writing failed turns for"}.get(p.task, "Generating")
         for item in in_flight[:5]:
-            st.markdown(f":material/progress_activity: {doing} {escape_markdown(runner.item_title(item, label_names))}")
+            st.markdown(
+                f":material/progress_activity: {doing} {escape_markdown(job_progress.item_title(item, label_names))}"
+            )
         if p.in_flight > 5:
             st.caption(f"… and {p.in_flight - 5} more in flight")
 
     failures_by_cause(store, p.job_id, p.failed)
 
     st.markdown("##### All jobs")
-    shown = [runner.progress(j) for j in jobs]
+    shown = [job_progress.progress(j) for j in jobs]
     st.table(
         pd.DataFrame(
             {
                 "Job": [f"#{j['id']}" for j in jobs],
-                "What": [runner.job_title(j) for j in jobs],
+                "What": [job_progress.job_title(j) for j in jobs],
                 "Mode": [job_mode(j["kind"]) for j in jobs],
                 "Status": [q.outcome_label for q in shown],
                 "Progress": [q.label for q in shown],

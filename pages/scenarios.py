@@ -9,6 +9,7 @@ from streamlit.elements.arrow import DataframeStateInput
 
 from lib.core import filters as flt
 from lib.core import vocabulary as vocab
+from lib.generation import job_progress
 from lib.generation import jobs as runner
 from lib.store import ScenarioPage, StoreError
 from lib.ui import nav, resources, variations
@@ -286,7 +287,7 @@ def table_area(live: bool) -> None:
         if not jobs:
             st.rerun()  # the job ended: draw the page once more, without the timer
         for job in jobs[:3]:
-            p = runner.progress(job)
+            p = job_progress.progress(job)
             mode = job_mode(p.kind, in_sentence=True)
             st.progress(
                 p.fraction,

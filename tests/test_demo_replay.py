@@ -14,6 +14,7 @@ from lib.core.validation import check_conversation
 from lib.core.vocabulary import DEMO_MODEL, is_demo
 from lib.export.pipeline import run as export_run
 from lib.export.select import ExportOptions, replayed
+from lib.generation import job_progress
 from lib.generation import jobs as runner
 from lib.generation.llm import LLMSettings, preflight
 from lib.generation.ratelimit import AdaptiveLimiter
@@ -33,9 +34,9 @@ def test_a_demo_replay_job_stores_valid_conversations_marked_as_replayed(
         planned = seeded.add_scenarios(scenario_rows(db_tax, 6))
         job_id, n = runner.start_demo_job(seeded, 4, created_by="Sales")
         job = seeded.get_job(job_id)
-        assert n == 4 and job is not None and runner.is_demo_job(job)
+        assert n == 4 and job is not None and job_progress.is_demo_job(job)
         assert sorted(i["scenario_id"] for i in seeded.job_items(job_id)) == planned[:4]
-        assert runner.job_title(job) == "Demo replay: generate 4 conversations"
+        assert job_progress.job_title(job) == "Demo replay: generate 4 conversations"
         config = WorkerConfig(name="demo-test", concurrency=2, job_id=job_id, until_idle=True, poll_s=0.05)
         worker = Worker(seeded, settings, config, tax=db_tax, limiter=AdaptiveLimiter(2, slow_start=False))
         asyncio.run(asyncio.wait_for(worker.run(), 120))
@@ -84,7 +85,7 @@ def test_the_generate_page_starts_a_demo_replay_without_a_key(app_env: str, db_t
         run(at)
         assert "2 scenarios queued for a demo replay" in texts(at), texts(at)
         [job] = store.list_jobs(5)
-        assert runner.is_demo_job(job) and job["model"] == DEMO_MODEL
+        assert job_progress.is_demo_job(job) and job["model"] == DEMO_MODEL
         done = wait_for(lambda: (j := store.get_job(job["id"])) and j["outcome"] == "completed" and j, timeout=90)
         assert done["succeeded_items"] == 2
         run(at)

@@ -13,6 +13,7 @@ import pytest
 
 from lib.core.taxonomy import Taxonomy
 from lib.core.vocabulary import JOB_OUTCOMES
+from lib.generation import job_progress
 from lib.generation import jobs as runner
 from lib.generation.breaker import CircuitBreaker
 from lib.generation.causes import cause_of, checks_cause, explain
@@ -63,7 +64,7 @@ def test_some_failures_complete_with_failures_and_group_by_cause(store: Postgres
     groups = store.job_failure_causes(job)
     assert [(g["cause"], g["failures"]) for g in groups] == [("unreachable", 2), ("truncated", 1)]
     assert groups[0]["example"] in ("connection refused", "connection refused again")
-    p = runner.progress(store.get_job(job))  # type: ignore[arg-type]
+    p = job_progress.progress(store.get_job(job))  # type: ignore[arg-type]
     assert p.outcome_label == "Completed with failures (1 ok, 3 failed)" and not p.live
 
 
@@ -75,7 +76,7 @@ def test_a_stopped_job_is_stopping_until_its_last_item_in_flight_settles(
     first, second = store.claim_items("w", limit=2)
     assert outcome(store, job) == "running"
     assert store.stop_job(job) == 1
-    assert outcome(store, job) == "stopping" and runner.is_live(store.get_job(job))  # type: ignore[arg-type]
+    assert outcome(store, job) == "stopping" and job_progress.is_live(store.get_job(job))  # type: ignore[arg-type]
     store.save_generated(make_conversation(rows[0], "conv-a"), item_id=first.id, scenario_id=first.scenario_id)
     assert outcome(store, job) == "stopping"
     # a transient failure after Stop does not queue the item again: the job is not running any more
@@ -113,11 +114,11 @@ def test_the_run_time_leaves_out_the_time_a_job_was_stopped(
     store.resume_job(job)
     row = store.get_job(job)
     assert row is not None
-    seconds = runner.run_seconds(row, now=row["run_started_at"] + timedelta(seconds=7))
+    seconds = job_progress.run_seconds(row, now=row["run_started_at"] + timedelta(seconds=7))
     assert seconds == pytest.approx(67, abs=0.5)
-    assert runner.run_seconds({"started_at": None}) is None
+    assert job_progress.run_seconds({"started_at": None}) is None
     stopped = {**row, "status": "stopped"}
-    assert runner.run_seconds(stopped, now=datetime.now(UTC) + timedelta(hours=5)) == pytest.approx(60)
+    assert job_progress.run_seconds(stopped, now=datetime.now(UTC) + timedelta(hours=5)) == pytest.approx(60)
 
 
 def test_a_scenario_shows_its_latest_failure(store: PostgresStore, db_tax: Taxonomy) -> None:
@@ -164,10 +165,10 @@ def test_the_circuit_breaker_trips_on_the_same_cause_in_a_row_only() -> None:
 
 def test_each_change_of_a_job_is_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
     job = {"id": 987_001, "status": "running", "outcome": "running", "total_items": 2, "task": "generate"}
-    with caplog.at_level(logging.INFO, logger="lib.generation.jobs"):
-        runner.note_job_state(job)
-        runner.note_job_state(job)
-        runner.note_job_state({**job, "status": "failed", "outcome": "failed", "failed_items": 2, "error": "boom"})
+    with caplog.at_level(logging.INFO, logger="lib.generation.job_progress"):
+        job_progress.note_job_state(job)
+        job_progress.note_job_state(job)
+        job_progress.note_job_state({**job, "status": "failed", "outcome": "failed", "failed_items": 2, "error": "boom"})
     lines = [r for r in caplog.records if "job #987001" in r.getMessage()]
     assert len(lines) == 2
     assert "running -> failed" in lines[1].getMessage() and "boom" in lines[1].getMessage()

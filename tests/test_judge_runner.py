@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 
 from lib.core.models import Usage
 from lib.core.taxonomy import Taxonomy
+from lib.generation import job_progress
 from lib.generation import jobs as runner
 from lib.generation.pricing import load_prices
 from lib.generation.rating import QualityPolicy
@@ -76,7 +77,7 @@ def test_a_realtime_job_rates_each_conversation_right_after_storing_it(seeded: P
     assert float(job["cost_usd"]) == pytest.approx(sum(float(r["cost_usd"]) for r in logs), abs=1e-5)
     assert float(job["judge_cost_usd"]) == pytest.approx(sum(float(r["cost_usd"]) for r in judged), abs=1e-5)
     assert job["judge_calls"] == 3 and job["judge_output_tokens"] == sum(r["output_tokens"] for r in judged)
-    p = runner.progress(job)
+    p = job_progress.progress(job)
     assert 0 < p.judge_cost_usd < p.generation_cost_usd and p.judge_tokens > 0
     assert p.generation_tokens == sum(r["input_tokens"] + r["output_tokens"] for r in logs if r["purpose"] != "judge")
     assert all(e.outcome == "ok" and (e.note or "").startswith("rated: empathy") for e in worker.events)
@@ -176,7 +177,7 @@ def test_a_batch_rating_job_rates_at_half_price_and_leaves_the_scenarios_alone(
                       cache_creation_input_tokens=r["cache_write_tokens"])
         full = prices.cost(usage, r["model"])
         assert full and float(r["cost_usd"]) == pytest.approx(full * (0.5 if r["job_id"] == job_id else 1), abs=2e-6)
-    assert runner.progress(job).generation_cost_usd == pytest.approx(0, abs=1e-6)
+    assert job_progress.progress(job).generation_cost_usd == pytest.approx(0, abs=1e-6)
 
 
 def test_stopping_and_resuming_a_rating_job(seeded: PostgresStore, fake: FakeAnthropic, db_tax: Taxonomy,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from lib.generation import estimate
+from lib.generation import job_progress
 from lib.generation import jobs as runner
 from lib.generation.llm import LLMSettings
 from lib.generation.judge import JudgeResult
@@ -185,17 +186,17 @@ def job(**kw: Any) -> dict[str, Any]:
 
 def test_progress_counts_and_eta_from_the_pace_so_far() -> None:
     now = datetime.now(timezone.utc)
-    p = runner.progress(job(started_at=now - timedelta(seconds=40)), now=now)
+    p = job_progress.progress(job(started_at=now - timedelta(seconds=40)), now=now)
     assert p.label == "4 of 10" and p.fraction == pytest.approx(0.4) and p.active
     assert p.elapsed_s == pytest.approx(40) and p.eta_s == pytest.approx(40 / 4 * 6)
 
 
 def test_progress_before_anything_finished_uses_the_estimate_and_leaves_out_cancelled_items() -> None:
     now = datetime.now(timezone.utc)
-    p = runner.progress(job(succeeded_items=0, failed_items=0, pending_items=8, claimed_items=2,
+    p = job_progress.progress(job(succeeded_items=0, failed_items=0, pending_items=8, claimed_items=2,
                             settings={"estimate": {"seconds": 100}}, started_at=now), now=now)
     assert p.eta_s == pytest.approx(100)
-    stopped = runner.progress(job(status="stopped", cancelled_items=4, pending_items=0, claimed_items=0,
+    stopped = job_progress.progress(job(status="stopped", cancelled_items=4, pending_items=0, claimed_items=0,
                                   finished_at=now, active_s=40.0), now=now + timedelta(hours=1))
     assert stopped.label == "4 of 6" and not stopped.active and stopped.eta_s is None
     assert stopped.elapsed_s == pytest.approx(40, abs=1)  # stops counting when the job stopped
@@ -205,14 +206,14 @@ def test_the_worker_line_says_what_runs_and_at_what_pace() -> None:
     lim = AdaptiveLimiter(8, slow_start=False)
     lim.observe(ok(), HEADERS)
     lim.observe_usage(100, 4000)
-    line = runner.worker_line({"in_flight": [1, 2, 3], "limiter": lim.snapshot(), "fatal": None})
+    line = job_progress.worker_line({"in_flight": [1, 2, 3], "limiter": lim.snapshot(), "fatal": None})
     assert line.startswith("Worker: 3 in flight, up to 8 at once (at most 8)")
     assert "one request every 6.1 s" in line and "50 requests and 40,000 output tokens a minute" in line
 
 
 def test_item_title_and_durations() -> None:
     names = {"personas": {"p": "Anxious first-time investor"}, "topics": {"t": "Retirement planning"}}
-    assert runner.item_title({"scenario_id": 47, "persona": "p", "topic": "t"}, names) == \
+    assert job_progress.item_title({"scenario_id": 47, "persona": "p", "topic": "t"}, names) == \
         "#47: Anxious first-time investor · Retirement planning"
     assert [estimate.duration_text(s) for s in (0.2, 75, 600, 3 * 3600 + 300)] == ["1 s", "75 s", "10 min", "3 h 05 min"]
 
@@ -356,8 +357,8 @@ def test_low_rating_feedback_lists_what_fell_short_with_the_judges_reasons() -> 
 
 
 def test_progress_shows_the_judges_part_and_what_a_job_does() -> None:
-    p = runner.progress(job(cost_usd=0.12, judge_cost_usd=0.02, judge_input_tokens=100, judge_output_tokens=400))
+    p = job_progress.progress(job(cost_usd=0.12, judge_cost_usd=0.02, judge_input_tokens=100, judge_output_tokens=400))
     assert p.generation_cost_usd == pytest.approx(0.10) and p.judge_tokens == 500 and p.generation_tokens == 5500
-    assert runner.job_title(job(task="judge", total_items=40)) == "Rate 40 conversations"
-    assert runner.job_title(job(total_items=1, follows_job_id=3)) == "Generate 1 conversation after job #3"
-    assert runner.progress(job(task="judge")).rating
+    assert job_progress.job_title(job(task="judge", total_items=40)) == "Rate 40 conversations"
+    assert job_progress.job_title(job(total_items=1, follows_job_id=3)) == "Generate 1 conversation after job #3"
+    assert job_progress.progress(job(task="judge")).rating

@@ -56,7 +56,7 @@ from lib.generation.batch import BatchDriver
 from lib.generation.budget import OutputSizer, PrefixGate, SharedBudget, account_key
 from lib.generation.contrast_jobs import Contraster
 from lib.generation.engine import agenerate_one
-from lib.generation.jobs import ACTIVE_JOB_STATUSES, note_job_state
+from lib.generation.job_progress import ACTIVE_JOB_STATUSES, note_job_state
 from lib.generation.liveness import Liveness
 from lib.generation.llm import LLMClient, LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
