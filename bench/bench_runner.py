@@ -59,7 +59,8 @@ from lib.core.seeds import load_seeds  # noqa: E402
 from lib.core.taxonomy import load_taxonomy  # noqa: E402
 from lib.generation.engine import agenerate_one  # noqa: E402
 from lib.generation.llm import LLMClient, LLMSettings  # noqa: E402
-from lib.generation.worker import Worker, WorkerConfig  # noqa: E402
+from lib.generation.worker import Worker  # noqa: E402
+from lib.generation.worker_config import WorkerConfig  # noqa: E402
 from lib.store.boot import open_store  # noqa: E402
 from lib.store.embedded import start_embedded, stop_embedded  # noqa: E402
 from lib.store.postgres import PostgresStore  # noqa: E402

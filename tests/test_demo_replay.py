@@ -19,7 +19,8 @@ from lib.generation import jobs as runner
 from lib.generation.llm import LLMSettings, preflight
 from lib.generation.ratelimit import AdaptiveLimiter
 from lib.generation.replay import DEMO_KEY, ReplayServer
-from lib.generation.worker import Worker, WorkerConfig
+from lib.generation.worker import Worker
+from lib.generation.worker_config import WorkerConfig
 from lib.store.postgres import PostgresStore
 from tests.conftest import scenario_rows
 

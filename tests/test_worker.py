@@ -23,7 +23,8 @@ from lib.generation.ratelimit import AdaptiveLimiter
 from lib.store.boot import import_seeds
 from lib.store.postgres import PostgresStore
 from lib.core.taxonomy import Taxonomy
-from lib.generation.worker import Worker, WorkerConfig
+from lib.generation.worker import Worker
+from lib.generation.worker_config import WorkerConfig
 from tests.conftest import scenario_rows
 from tests.fake_anthropic import Behaviour, FakeAnthropic, FakeLimits
 

@@ -18,7 +18,8 @@ from lib.generation.llm import LLMSettings
 from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
 from lib.generation.rating import QualityPolicy
 from lib.generation.replay import DEMO_KEY, replay_server
-from lib.generation.worker import Worker, WorkerConfig, worker_name
+from lib.generation.worker import Worker
+from lib.generation.worker_config import WorkerConfig, worker_name
 from lib.store.protocol import Store, StoreError
 
 log = logging.getLogger(__name__)

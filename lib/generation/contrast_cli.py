@@ -87,7 +87,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib contrast"
 def run_here(store: Store, settings: Settings, job_id: int, tax: Taxonomy) -> int:
     """Run the job with a worker of this process until it is done; returns the exit status."""
     from lib.generation.llm import LLMError, LLMSettings
-    from lib.generation.worker import Event, Worker, WorkerConfig, worker_name
+    from lib.generation.worker import Event, Worker
+    from lib.generation.worker_config import WorkerConfig, worker_name
 
     try:
         llm_settings = LLMSettings.from_settings(settings)

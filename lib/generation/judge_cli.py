@@ -95,7 +95,8 @@ def run_on_database(
     """A rating job for the conversations not rated yet, run here until it is done. Returns the exit status."""
     from lib.generation.jobs import RunnerError, start_judge_job
     from lib.generation.rating import policy_in_force
-    from lib.generation.worker import Event, Worker, WorkerConfig, worker_name
+    from lib.generation.worker import Event, Worker
+    from lib.generation.worker_config import WorkerConfig, worker_name
     from lib.store import open_store
     from lib.store.protocol import StoreError
 

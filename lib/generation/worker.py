@@ -39,14 +39,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from lib.core.rubric import Rubric
@@ -59,42 +55,14 @@ from lib.generation.engine import agenerate_one
 from lib.generation.job_progress import ACTIVE_JOB_STATUSES, note_job_state
 from lib.generation.liveness import Liveness
 from lib.generation.llm import LLMClient, LLMSettings
-from lib.generation.ratelimit import DEFAULT_CONCURRENCY, AdaptiveLimiter
-from lib.generation.rating import ItemDone, QualityPolicy, Rater
+from lib.generation.ratelimit import AdaptiveLimiter
+from lib.generation.rating import ItemDone, Rater
 from lib.generation.response import LLMResponse
+from lib.generation.worker_config import WorkerConfig
 from lib.generation.worker_report import Event, WorkerReport
 from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-
-def worker_name(prefix: str = "worker") -> str:
-    """A name unique to this process: host, pid and a random tag (a restarted process is a new worker)."""
-    return f"{prefix}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
-
-
-@dataclass
-class WorkerConfig:
-    name: str = field(default_factory=worker_name)
-    concurrency: int = DEFAULT_CONCURRENCY
-    lease_s: int = 120  # an item's lease; heartbeats extend it while the item is in flight
-    heartbeat_s: float = 20.0
-    poll_s: float = 1.0  # how often to look for new work
-    batch_poll_s: float = 30.0  # how often to ask the Message Batches API about a batch in progress
-    batch_lease_s: int = 90  # the lease on a batch job; another worker takes over after it
-    batch_max_requests: int = 10_000
-    requeue_every_s: float = 30.0
-    job_id: int | None = None  # only this job
-    until_idle: bool = False  # return when no job has work left
-    fatal_pause_s: float = 30.0  # no claiming for this long after an error every item would hit
-    exit_on_fatal: bool = False  # the CLI: stop instead (nothing else would work either)
-    drain_s: float = 0.0  # on stop: let items in flight finish for up to this long
-    breaker_failures: int = 5  # fail a job after this many failures in a row with the same cause
-    quality: QualityPolicy = field(default_factory=QualityPolicy)  # for jobs that do not say (their settings)
-    shared_budget: bool = True  # take the account's rate budget with the other workers of the database
-    warm_cache: bool = True  # the first request of a cached prompt prefix goes alone
-    size_max_tokens: bool = True  # max_tokens from the measured output sizes of each template
-    sizes_every_s: float = 60.0  # how often to read the output sizes all workers measured
 
 
 class Worker:
@@ -507,4 +475,4 @@ class Worker:
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
 
 
-__all__ = ["Event", "Worker", "WorkerConfig", "worker_name"]
+__all__ = ["Event", "Worker"]

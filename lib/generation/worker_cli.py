@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 from lib.generation.llm import LLMSettings
 from lib.generation.rating import QualityPolicy
-from lib.generation.worker import Event, Worker, WorkerConfig, worker_name
+from lib.generation.worker import Event, Worker
+from lib.generation.worker_config import WorkerConfig, worker_name
 from lib.store.protocol import StoreError
 
 
