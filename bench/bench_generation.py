@@ -30,7 +30,8 @@ from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings  # noqa: E4
 from lib.generation.pricing import load_prices  # noqa: E402
 from lib.core.models import ScenarioDimensions, Usage  # noqa: E402
 from lib.core.planner import plan  # noqa: E402
-from lib.generation.prompting import GeneratedConversation, build_prompt  # noqa: E402
+from lib.generation.output_format import GeneratedConversation  # noqa: E402
+from lib.generation.prompting import build_prompt  # noqa: E402
 from lib.core.seeds import load_seeds  # noqa: E402
 from lib.core.taxonomy import load_taxonomy  # noqa: E402
 from tests.fake_anthropic import FakeAnthropic  # noqa: E402

@@ -29,7 +29,8 @@ from lib.core.models import Conversation, DatasetInfo, Provenance, ScenarioDimen
 from lib.core.seeds import load_seeds
 from lib.core.taxonomy import Taxonomy, load_taxonomy
 from lib.core.validation import CHECKS, CHECKS_BY_NAME, check_conversation
-from lib.generation.prompting import GeneratedConversation, build_prompt
+from lib.generation.output_format import GeneratedConversation
+from lib.generation.prompting import build_prompt
 from tests.fake_anthropic import FakeAnthropic
 from tests.fixtures.defects import DEFECTS, make_defective
 

@@ -13,7 +13,7 @@ from lib.core.checks.sentences import split_sentences
 from lib.core.models import AssistantTurn, Conversation
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import check_conversation
-from lib.generation.prompting import GeneratedConversation
+from lib.generation.output_format import GeneratedConversation
 
 
 def _answer(seed: Conversation) -> dict:

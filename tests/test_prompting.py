@@ -9,9 +9,9 @@ import pytest
 
 from lib.core.models import CheckResult, Conversation, ScenarioDimensions
 from lib.core.taxonomy import Taxonomy
+from lib.generation.output_format import GeneratedConversation
 from lib.generation.prompting import (
     Feedback,
-    GeneratedConversation,
     allowed_labels,
     build_prompt,
     pick_seed_example,

@@ -16,7 +16,7 @@ import pydantic
 from lib.core.models import Usage
 from lib.core.redaction import redact
 from lib.generation.llm import LLMClient, LLMError, LLMUnavailable
-from lib.generation.prompting import GeneratedConversation
+from lib.generation.output_format import GeneratedConversation
 from lib.generation.response import LLMResponse, TryRecord
 from lib.generation.templates import PromptTemplate
 

@@ -48,7 +48,7 @@ from lib.generation.llm_errors import (
     Preflight,
 )
 from lib.generation.llm_settings import RETRYABLE_STATUS, LLMSettings, retry_delay
-from lib.generation.prompting import GeneratedConversation
+from lib.generation.output_format import GeneratedConversation
 from lib.generation.ratelimit import rate_limit_headers
 from lib.generation.response import LLMResponse, TryRecord, charged_tokens, response_from_body
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from lib.core.models import Usage
+from lib.generation.output_format import GeneratedConversation
 from lib.generation.pricing import body_cost
-from lib.generation.prompting import GeneratedConversation
 from lib.generation.ratelimit import rate_limit_headers
 
 if TYPE_CHECKING:
