@@ -26,8 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import anthropic  # noqa: E402
-
+from bench._model import batch_entries, model_prices, price_line  # noqa: E402
 from lib.core.models import Conversation  # noqa: E402
 from lib.core.seeds import load_seeds  # noqa: E402
 from lib.core.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
@@ -39,7 +38,6 @@ from lib.generation.contrast import (  # noqa: E402
 )
 from lib.generation.contrast_prompt import Asks, plan_asks  # noqa: E402
 from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings  # noqa: E402
-from lib.generation.pricing import load_prices  # noqa: E402
 from tests.fake_anthropic import FakeAnthropic  # noqa: E402
 
 
@@ -69,13 +67,9 @@ async def live(convs: list[Conversation], asks: list[Asks], *, llm: LLMClient, t
 async def run(args: argparse.Namespace) -> None:
     tax = load_taxonomy()
     seeds = load_seeds().conversations
-    prices = load_prices()
-    price = prices.price_for(args.model)
-    if price is None:
-        sys.exit(f"no price for {args.model} in config/prices.yaml")
-    print(f"model {args.model}: input ${price.input}/MTok, output ${price.output}/MTok, cache write "
-          f"${price.cache_write_5m}/MTok, cache read ${price.cache_read}/MTok; batch discount {prices.batch_discount:.0%}; "
-          f"{args.n} response(s) per kind; extra output tokens per answer {args.extra_output_tokens}")
+    prices, price = model_prices(args.model)
+    print(f"{price_line(args.model, prices, price)}; {args.n} response(s) per kind; "
+          f"extra output tokens per answer {args.extra_output_tokens}")
     whole = [plan_asks(c, tax) for c in seeds]
     kinds = [sum(len(k) for k in a.values()) for a in whole]
     print(f"{len(seeds)} seed conversations, {sum(len(a) for a in whole)} assistant turns, "
@@ -95,19 +89,15 @@ async def run(args: argparse.Namespace) -> None:
 
             fake.clear_cache()
             t0 = time.perf_counter()
-            client = anthropic.AsyncAnthropic(api_key=fake.api_key, base_url=fake.url)
             requests = [
                 {"custom_id": f"c-{i}", "params": contrast_batch_params(c, a, llm=llm, tax=tax, n=args.n)}
                 for i, (c, a) in enumerate(zip(seeds, whole, strict=True))
             ]
-            batch = await client.messages.batches.create(requests=requests)
-            await client.messages.batches.retrieve(batch.id)
             batched = []
-            async for entry in await client.messages.batches.results(batch.id):
+            for entry in await batch_entries(fake, requests):
                 i = int(entry.custom_id.removeprefix("c-"))
                 initial = contrast_batch_response(entry.result.message.to_dict(), llm=llm)
                 batched.append(await acontrast_conversation(seeds[i], whole[i], llm=llm, tax=tax, n=args.n, initial=initial))
-            await client.close()
             report("Message Batches (half price), every assistant turn per request", batched, time.perf_counter() - t0)
 
 

@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._model import model_prices  # noqa: E402
 from lib.generation.engine import GenerationResult, generate_conversation  # noqa: E402
 from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings  # noqa: E402
-from lib.generation.pricing import load_prices  # noqa: E402
 from lib.core.models import ScenarioDimensions, Usage  # noqa: E402
 from lib.core.planner import plan  # noqa: E402
 from lib.generation.output_format import GeneratedConversation  # noqa: E402
@@ -71,10 +71,7 @@ async def run(args: argparse.Namespace) -> None:
     tax = load_taxonomy()
     seeds = load_seeds().conversations
     scenarios = [ScenarioDimensions(**p.as_dict()) for p in plan(tax, args.n, seed=0).scenarios]
-    prices = load_prices()
-    price = prices.price_for(args.model)
-    if price is None:
-        sys.exit(f"no price for {args.model} in config/prices.yaml")
+    prices, price = model_prices(args.model)
 
     with FakeAnthropic(tax) as fake:
         settings = LLMSettings(api_key=fake.api_key, base_url=fake.url, model=args.model, prices=prices)

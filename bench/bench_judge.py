@@ -22,8 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import anthropic  # noqa: E402
-
+from bench._model import batch_entries, model_prices, price_line  # noqa: E402
 from lib.core.models import Usage  # noqa: E402
 from lib.core.rubric import default_rubric  # noqa: E402
 from lib.core.seeds import load_seeds  # noqa: E402
@@ -36,7 +35,6 @@ from lib.generation.judge import (  # noqa: E402
     judge_batch_response,
 )
 from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings  # noqa: E402
-from lib.generation.pricing import load_prices  # noqa: E402
 from tests.fake_anthropic import FakeAnthropic  # noqa: E402
 
 
@@ -62,13 +60,8 @@ async def run(args: argparse.Namespace) -> None:
     tax = load_taxonomy()
     rubric = default_rubric()
     seeds = load_seeds().conversations * args.rounds
-    prices = load_prices()
-    price = prices.price_for(args.model)
-    if price is None:
-        sys.exit(f"no price for {args.model} in config/prices.yaml")
-    print(f"model {args.model}: input ${price.input}/MTok, output ${price.output}/MTok, cache write "
-          f"${price.cache_write_5m}/MTok, cache read ${price.cache_read}/MTok; batch discount {prices.batch_discount:.0%}; "
-          f"extra output tokens per answer {args.extra_output_tokens}")
+    prices, price = model_prices(args.model)
+    print(f"{price_line(args.model, prices, price)}; extra output tokens per answer {args.extra_output_tokens}")
     with FakeAnthropic(tax, extra_output_tokens=args.extra_output_tokens) as fake:
         settings = LLMSettings(api_key=fake.api_key, base_url=fake.url, model=args.model, prices=prices)
         async with LLMClient(settings) as llm:
@@ -78,17 +71,13 @@ async def run(args: argparse.Namespace) -> None:
 
             fake.clear_cache()
             t0 = time.perf_counter()
-            client = anthropic.AsyncAnthropic(api_key=fake.api_key, base_url=fake.url)
             requests = [judge_batch_request(c, llm=llm, tax=tax, rubric=rubric) for c in seeds]
             by_id = {r["custom_id"]: c for r, c in zip(requests, seeds)}
-            batch = await client.messages.batches.create(requests=requests[: len(set(by_id))])
-            await client.messages.batches.retrieve(batch.id)
             batched = []
-            async for entry in await client.messages.batches.results(batch.id):
+            for entry in await batch_entries(fake, requests[: len(set(by_id))]):
                 initial = judge_batch_response(entry.result.message.to_dict(), llm=llm, rubric=rubric)
                 batched.append(await ajudge_conversation(by_id[entry.custom_id], llm=llm, tax=tax, rubric=rubric,
                                                          initial=initial))
-            await client.close()
             report("Message Batches (half price)", batched, time.perf_counter() - t0)
             system_tokens = live[0].usage.cache_creation_input_tokens
             print(f"  the cached system prompt: {system_tokens:,} tokens; the request: "

@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._model import model_prices  # noqa: E402
 from bench.bench_generation import seed_tokens_per_turn, total_usage  # noqa: E402
 from lib.core.models import ScenarioDimensions  # noqa: E402
 from lib.core.seeds import load_seeds  # noqa: E402
@@ -30,7 +31,7 @@ from lib.core.taxonomy import load_taxonomy  # noqa: E402
 from lib.core.variation_sets import VariationSetError, plan_variations  # noqa: E402
 from lib.generation.engine import GenerationResult, generate_conversation  # noqa: E402
 from lib.generation.llm import DEFAULT_MODEL, LLMClient, LLMSettings  # noqa: E402
-from lib.generation.pricing import PriceTable, load_prices  # noqa: E402
+from lib.generation.pricing import PriceTable  # noqa: E402
 from lib.generation.variation_prompt import VariationSource  # noqa: E402
 from tests.fake_anthropic import FakeAnthropic  # noqa: E402
 
@@ -53,9 +54,7 @@ def line(label: str, results: list[GenerationResult], prices: PriceTable, model:
 async def run(args: argparse.Namespace) -> None:
     tax = load_taxonomy()
     seeds = load_seeds().conversations
-    prices = load_prices()
-    if prices.price_for(args.model) is None:
-        sys.exit(f"no price for {args.model} in config/prices.yaml")
+    prices, price = model_prices(args.model)
     work: dict[str, list[tuple[ScenarioDimensions, VariationSource]]] = defaultdict(list)
     refused: dict[str, int] = defaultdict(int)
     for conv in seeds:
@@ -91,7 +90,6 @@ async def run(args: argparse.Namespace) -> None:
                 for i, (dims, _) in enumerate(items):
                     plain.append(await generate_conversation(dims, llm=llm, tax=tax, seeds=seeds, variation_seed=i))
 
-    price = prices.price_for(args.model)
     print(f"model {args.model}: input ${price.input}/MTok, output ${price.output}/MTok ({prices.source})")
     print(f"{args.n} variations per approved seed ({len(seeds)} seeds) for each request the rules can fill")
     print(f"  {'per conversation':<22} {'n':>4} {'ok':>4} {'input':>9} {'c.write':>9} {'c.read':>9} {'output':>9}  cost")
