@@ -21,6 +21,7 @@ from lib.generation.attempts import AttemptLog
 from lib.generation.engine import feedback_for, scenario_from_row
 from lib.generation.llm import BatchResult, MessageBatches
 from lib.generation.prompting import build_prompt
+from lib.generation.rating import ItemDone
 from lib.generation.response import response_from_body
 from lib.generation.templates import PromptError
 from lib.generation.variation_prompt import source_for
@@ -279,6 +280,6 @@ class BatchDriver:
         )
         status = await asyncio.to_thread(w.store.fail_item, item.id, reason, worker=w.name, retry=True)
         w.drop(item.id)
-        w.record_event(item, "retry" if status == "pending" else "failed", reason, started)
+        w.record_event(item, ItemDone.failed_as(status, reason).outcome, reason, started)
         if status != "pending":
             w.processed.append(item.id)

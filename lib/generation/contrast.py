@@ -153,7 +153,7 @@ async def acontrast_conversation(
         parameters=plan.log_parameters(conv),
         words=CONTRAST_WORDS,
         repair_attempts=repair_attempts,
-        max_tokens=min(settings.max_tokens_cap, output_budget(asks, n)),
+        max_tokens=output_budget(asks, n, settings.max_tokens_cap),
         initial=initial,
     )
     result.attempts = out.attempts
@@ -175,7 +175,7 @@ def contrast_batch_params(
 ) -> dict[str, Any]:
     """The body of the live request, for a Message Batch."""
     plan = build_contrast_prompt(conv, tax, asks, n, templates)
-    max_tokens = min(llm.settings.max_tokens_cap, output_budget(asks, n))
+    max_tokens = output_budget(asks, n, llm.settings.max_tokens_cap)
     return llm.request_params(
         plan.system, [{"role": "user", "content": plan.user}], max_tokens=max_tokens, output_format=ContrastAnswer
     )

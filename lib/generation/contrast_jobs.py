@@ -27,7 +27,7 @@ from lib.generation.contrast import (
 from lib.generation.contrast_prompt import Asks, ContrastError, check_count, contrast_templates, plan_asks
 from lib.generation.estimate import Estimate
 from lib.generation.jobs import MODES, RunnerError, estimate_settings
-from lib.generation.rating import ItemDone
+from lib.generation.rating import ItemDone, not_saved
 from lib.generation.response import LLMResponse
 from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable
 
@@ -136,9 +136,7 @@ class Contraster:
         except StoreUnavailable:
             raise
         except StoreError as exc:
-            reason = f"the contrastive responses could not be saved: {exc}"
-            status = await asyncio.to_thread(w.store.fail_item, item.id, reason, worker=w.name, retry=True)
-            return ItemDone("retry" if status == "pending" else "failed", reason)
+            return await not_saved(w, item, "the contrastive responses", exc)
         return await self._outcome(item, result)
 
     async def _outcome(self, item: JobItem, result: ContrastResult) -> ItemDone:
@@ -153,7 +151,7 @@ class Contraster:
             w.on_fatal(item, reason)
         elif not retry:  # the model keeps answering what the checks refuse: the breaker stops the job
             w.report.count_failure(item, "schema", reason)
-        return ItemDone("retry" if status == "pending" else "failed", reason, result.cost_usd)
+        return ItemDone.failed_as(status, reason, result.cost_usd)
 
     async def _inputs(self, job_id: int, conversation_id: str | None) -> tuple[Conversation, ContrastAsk]:
         w = self.worker

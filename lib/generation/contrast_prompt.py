@@ -113,9 +113,9 @@ def check_count(asks: Mapping[int, Sequence[str]], n: int) -> None:
         )
 
 
-def output_budget(asks: Mapping[int, Sequence[str]], n: int) -> int:
-    """max_tokens for a request: room for every response asked for."""
-    return BASE_OUTPUT_TOKENS + TOKENS_PER_RESPONSE * response_count(asks, n)
+def output_budget(asks: Mapping[int, Sequence[str]], n: int, cap: int) -> int:
+    """max_tokens for a request, live or in a batch: room for every response asked for, at most `cap`."""
+    return min(cap, BASE_OUTPUT_TOKENS + TOKENS_PER_RESPONSE * response_count(asks, n))
 
 
 # ---- the prompt --------------------------------------------------------------------------------

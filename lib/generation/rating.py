@@ -107,6 +107,18 @@ class ItemDone:
     cost_usd: float = 0.0
     note: str | None = None
 
+    @classmethod
+    def failed_as(cls, status: str, reason: str, cost_usd: float = 0.0) -> ItemDone:
+        """After fail_item: a retry when it queued the item again (its status 'pending'), else failed."""
+        return cls("retry" if status == "pending" else "failed", reason, cost_usd)
+
+
+async def not_saved(w: Worker, item: JobItem, what: str, exc: StoreError) -> ItemDone:
+    """A result the store refused: the item fails and is queued again while it has attempts left."""
+    reason = f"{what} could not be saved: {exc}"
+    status = await asyncio.to_thread(w.store.fail_item, item.id, reason, worker=w.name, retry=True)
+    return ItemDone.failed_as(status, reason)
+
 
 class Rater:
     """The judge's part of one worker (see the module docstring)."""
@@ -187,9 +199,7 @@ class Rater:
         except StoreUnavailable:
             raise
         except StoreError as exc:
-            reason = f"the ratings could not be saved: {exc}"
-            status = await asyncio.to_thread(w.store.fail_item, item.id, reason, worker=w.name, retry=True)
-            return ItemDone("retry" if status == "pending" else "failed", reason)
+            return await not_saved(w, item, "the ratings", exc)
         if result.ok:
             again = "; queued to be generated once more" if queued else ""
             note = f"{item.conversation_id}  {result.summary()}{again}"
@@ -200,7 +210,7 @@ class Rater:
         )
         if result.fatal:
             w.on_fatal(item, reason)
-        return ItemDone("retry" if status == "pending" else "failed", reason, result.cost_usd)
+        return ItemDone.failed_as(status, reason, result.cost_usd)
 
     # -- rating ------------------------------------------------------------------------------------
     async def rate(
