@@ -103,7 +103,6 @@ def set_name() -> None:
     name = str(st.session_state.get("rv_name_input", "")).strip()
     if name:
         st.session_state[REVIEWER_KEY] = name
-        st.session_state[PINNED_KEY] = True  # the queue is taken again for this name; the conversation on screen stays
     else:
         flash("error", "Type your name, then press Start reviewing.", "name")
 
