@@ -65,8 +65,7 @@ def queue_view() -> None:
 
     snapshot = st.session_state.get(rv.QUEUE_KEY)
     retaken = rv.is_stale(snapshot, filters, who)
-    # a name entered (here or in the sidebar) takes the queue again for it: the conversation on screen stays
-    renamed = snapshot is not None and snapshot.get("reviewer", "") != who
+    pinned = act.pinned(snapshot, who)
     if retaken or snapshot is None:
         try:
             snapshot = rv.take_snapshot(store, filters, rubric, who)
@@ -75,7 +74,6 @@ def queue_view() -> None:
             return
         st.session_state[rv.QUEUE_KEY] = snapshot
     queue: list[str] = snapshot["ids"]
-    pinned = st.session_state.pop(act.PINNED_KEY, False) or renamed
     current = rv.current_in(queue, st.session_state.get(rv.CURRENT_KEY), retaken=retaken, pinned=pinned)
     if current is not None:
         st.session_state[rv.CURRENT_KEY] = current

@@ -155,3 +155,15 @@ def test_the_same_correction_made_blind_stays_shown_as_the_second_reviewers(stor
     assert ("Ben", "shame") in [(r["author"], r["new_value"]) for r in store.label_revisions_for(first.id)]
     page = texts(ben).replace("\\", "")
     assert "Second review" in page and "-badge[Shame]" in page and "Emotion: Anxiety → Shame · Ben" in page
+
+
+def test_a_name_entered_without_a_link_starts_at_the_second_reviews(store: PostgresStore) -> None:
+    store.set_double_review_share(1.0)
+    first, other = generate(store, 3)[:2]
+    store.record_review(first.id, "approved", reviewer="Ana")
+    ben = AppTest.from_file(PAGE, default_timeout=60)
+    ben.run()
+    assert current(ben) == other.id  # nobody named: the conversations not reviewed yet
+    ben.text_input(key="rv_name_input").input("Ben")
+    click(ben, "Start reviewing")
+    assert current(ben) == first.id  # the second review waiting for Ben comes first
