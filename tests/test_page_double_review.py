@@ -45,6 +45,8 @@ def test_the_second_reviewer_decides_blind_and_then_sees_both(store: PostgresSto
     assert "Second review" in page and any("second reviewer" in i.value for i in ben.info)
     assert "-badge[Anxiety]" in page and "Shame" not in page  # the labels as generated
     assert "-badge[Needs edit]" not in page and "Ana" not in page  # neither the status nor who decided
+    assert "not in shame" not in page and "Check suggests" not in page  # no suggestion made on the hidden label
+    assert "0 hard checks failed" not in page
     assert decisions_tab(ben) == "Decisions (0)"
     approve = ben.button(key="rv_approve")  # Ana's hidden correction fails a hard check: in force, no approval
     assert approve.disabled and "correction made in the first review" in approve.help
