@@ -65,6 +65,7 @@ def queue_view() -> None:
 
     snapshot = st.session_state.get(rv.QUEUE_KEY)
     retaken = rv.is_stale(snapshot, filters, who)
+    pinned = act.pinned(snapshot, who)
     if retaken or snapshot is None:
         try:
             snapshot = rv.take_snapshot(store, filters, rubric, who)
@@ -73,9 +74,7 @@ def queue_view() -> None:
             return
         st.session_state[rv.QUEUE_KEY] = snapshot
     queue: list[str] = snapshot["ids"]
-    current = rv.current_in(
-        queue, st.session_state.get(rv.CURRENT_KEY), retaken=retaken, pinned=st.session_state.pop(act.PINNED_KEY, False)
-    )
+    current = rv.current_in(queue, st.session_state.get(rv.CURRENT_KEY), retaken=retaken, pinned=pinned)
     if current is not None:
         st.session_state[rv.CURRENT_KEY] = current
         st.query_params[rv.QUERY_PARAM] = current

@@ -60,6 +60,7 @@ def test_without_a_key_the_ask_is_off_and_says_why(store: PostgresStore) -> None
     at = seed_page()
     go = at.button(key=f"ct_go_{SEED}")
     assert go.disabled and "API key" in (go.help or "")
+    assert any(c.value.startswith(":material/cloud_off: Generation needs an Anthropic API key") for c in at.caption)
 
 
 def test_a_conversation_that_is_not_approved_has_no_contrastive_section(store: PostgresStore) -> None:

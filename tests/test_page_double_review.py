@@ -45,6 +45,8 @@ def test_the_second_reviewer_decides_blind_and_then_sees_both(store: PostgresSto
     assert "Second review" in page and any("second reviewer" in i.value for i in ben.info)
     assert "-badge[Anxiety]" in page and "Shame" not in page  # the labels as generated
     assert "-badge[Needs edit]" not in page and "Ana" not in page  # neither the status nor who decided
+    assert "not in shame" not in page and "Check suggests" not in page  # no suggestion made on the hidden label
+    assert "0 hard checks failed" not in page
     assert decisions_tab(ben) == "Decisions (0)"
     approve = ben.button(key="rv_approve")  # Ana's hidden correction fails a hard check: in force, no approval
     assert approve.disabled and "correction made in the first review" in approve.help
@@ -155,3 +157,15 @@ def test_the_same_correction_made_blind_stays_shown_as_the_second_reviewers(stor
     assert ("Ben", "shame") in [(r["author"], r["new_value"]) for r in store.label_revisions_for(first.id)]
     page = texts(ben).replace("\\", "")
     assert "Second review" in page and "-badge[Shame]" in page and "Emotion: Anxiety → Shame · Ben" in page
+
+
+def test_a_name_entered_without_a_link_starts_at_the_second_reviews(store: PostgresStore) -> None:
+    store.set_double_review_share(1.0)
+    first, other = generate(store, 3)[:2]
+    store.record_review(first.id, "approved", reviewer="Ana")
+    ben = AppTest.from_file(PAGE, default_timeout=60)
+    ben.run()
+    assert current(ben) == other.id  # nobody named: the conversations not reviewed yet
+    ben.text_input(key="rv_name_input").input("Ben")
+    click(ben, "Start reviewing")
+    assert current(ben) == first.id  # the second review waiting for Ben comes first

@@ -231,6 +231,17 @@ def test_without_a_name_decisions_are_off_until_one_is_entered(store: PostgresSt
     assert "Who is reviewing?" not in texts(at)
 
 
+def test_entering_a_name_keeps_the_conversation_a_link_opened(store: PostgresStore) -> None:
+    generate(store, 1)  # the queue (not reviewed) holds another conversation, not the seed
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["conversation"] = "seed-04"
+    at.run()
+    assert current(at) == "seed-04"
+    at.text_input(key="rv_name_input").input("Dana Reyes")
+    click(at, "Start reviewing")
+    assert current(at) == "seed-04" and at.query_params["conversation"] == "seed-04"
+
+
 def test_mark_as_seed_example_after_approval(store: PostgresStore) -> None:
     conv = generate(store, 1)[0]
     at = open_page()

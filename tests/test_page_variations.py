@@ -4,6 +4,7 @@ clicks: open it, make them), and a variation on Review with its source beside it
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
@@ -12,13 +13,16 @@ import pytest
 from lib.core.taxonomy import load_taxonomy
 from lib.coverage.variations import variation_frame
 from lib.core.checks.labels import arc_curve, intensity_follows_arc
-from lib.core.variation_sets import PROVENANCE_KEY, shifted_curve
+from lib.core.variation_sets import PROVENANCE_KEY, shifted_curve, variation_of
+from lib.core.vocabulary import DEMO_MODEL, is_demo
+from lib.generation.jobs import is_demo_job
 from lib.generation.variation_jobs import make_variations
 from lib.review.view import load_view
 from lib.store.postgres import PostgresStore
 from lib.ui.display import escape_markdown
 from lib.ui.session import FOCUS_KEY, SELECTED_KEY
 from tests.conftest import make_conversation
+from tests.test_page_generate import wait_for
 from tests.test_page_review import store  # noqa: F401  (the page's database)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +42,13 @@ def open_review(conversation_id: str) -> AppTest:
     return at
 
 
+def replayed(store: PostgresStore) -> dict[str, Any]:
+    """The latest job once its demo replay has ended (a worker thread left running would write into the
+    next test's database)."""
+    job_id = store.list_jobs()[0]["id"]
+    return wait_for(lambda: (j := store.get_job(job_id)) and j["outcome"] == "completed" and j, timeout=120)
+
+
 def test_make_variations_on_review_adds_linked_scenarios_and_starts_their_job(store: PostgresStore) -> None:
     at = open_review("seed-01")
     assert at.number_input(key="rv_var_n").value == 20
@@ -48,12 +59,16 @@ def test_make_variations_on_review_adds_linked_scenarios_and_starts_their_job(st
     assert not at.exception, at.exception
     message = at.success[0].value
     assert "20 variations (topic) of seed-01 are queued as job #" in message and "[Generate](generate)" in message
-    assert "No Anthropic API key is configured" in message
+    assert "No Anthropic API key is configured, so this is a demo replay" in message
     page = store.scenario_page({"source": ["seed-01"]}, limit=100)
     assert page.total == 20 and {r["origin"] for r in page.rows} == {"variation"}
     assert all(r["topic"] != "first_portfolio" for r in page.rows)
     job = store.list_jobs()[0]
     assert job["total_items"] == 20 and job["created_by"] == NAME
+    done = replayed(store)  # without a key, the variations generate as a demo replay instead of waiting
+    assert done["succeeded_items"] == 20 and done["model"] == DEMO_MODEL and is_demo_job(done)
+    conv = store.get_conversation(str(store.get_scenario(int(page.rows[0]["id"]))["conversation_id"]))
+    assert conv is not None and is_demo(conv.provenance.model) and variation_of(conv) is not None
 
 
 def test_a_request_the_rules_cannot_fill_says_so_and_adds_nothing(store: PostgresStore) -> None:
@@ -125,6 +140,7 @@ def test_make_variations_for_the_selected_approved_rows(store: PostgresStore) ->
     assert "8 variations (topic) of " in at.success[0].value
     counts = {r["source_conversation_id"]: r["planned"] for r in store.variation_counts()}
     assert counts == {"seed-01": 4, "seed-08": 4}
+    replayed(store)
 
 
 def test_without_an_approved_row_selected_nothing_can_be_varied(store: PostgresStore) -> None:
@@ -239,6 +255,7 @@ def test_the_popover_shows_the_estimate_before_the_click_and_the_job_keeps_it(st
     assert not at.exception, at.exception
     job = store.list_jobs()[0]
     assert job["total_items"] == 5 and job["settings"]["estimate"]["cost_usd"] > 0
+    replayed(store)
 
 
 def test_a_variations_estimate_counts_its_source_in_the_prompt_and_its_turns(store: PostgresStore) -> None:

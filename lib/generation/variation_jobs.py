@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from lib.core.taxonomy import Taxonomy
 from lib.core.variation_sets import VariationSet, VariationSetError, plan_variations
+from lib.core.vocabulary import DEMO_MODEL
 from lib.generation.estimate import Estimate
-from lib.generation.jobs import RunnerError, endpoint_problem, start_job
+from lib.generation.jobs import VARIATIONS_OF, RunnerError, endpoint_problem, job_settings, start_job
 from lib.generation.llm import LLMSettings
+from lib.generation.rating import QualityPolicy
 from lib.store.protocol import Store
 
 
@@ -53,10 +55,12 @@ def make_variations(
     model: str | None = None,
     check: LLMSettings | None = None,
     estimate: Estimate | None = None,
+    demo: bool = False,
 ) -> MadeVariations:
     """n variations of each conversation, linked to it; with start, one job generates all of them (with the
-    estimate shown before, if any). VariationSetError or RunnerError (both ValueError) say what stands in
-    the way; nothing is added then."""
+    estimate shown before, if any). demo: the job is a demo replay (lib.generation.app_worker
+    .start_demo_worker runs it), for a machine without an API key. VariationSetError or RunnerError (both
+    ValueError) say what stands in the way; nothing is added then."""
     plans = plan_sets(store, conversation_ids, vary, n, tax, seed=seed)
     problem = endpoint_problem(check) if start and check is not None else None
     if problem:
@@ -69,6 +73,8 @@ def make_variations(
     repeats = any(p.repeats for p in plans)
     if not start:
         return MadeVariations(ids, None, 0, repeats)
+    if demo:
+        return MadeVariations(ids, *_demo_job(store, ids, [p.source_id for p in plans], created_by, estimate), repeats)
     job_id, queued = start_job(
         store,
         ids,
@@ -80,3 +86,15 @@ def make_variations(
         variations_of=[p.source_id for p in plans],
     )
     return MadeVariations(ids, job_id, queued, repeats)
+
+
+def _demo_job(
+    store: Store, ids: list[int], sources: list[str], created_by: str | None, estimate: Estimate | None
+) -> tuple[int, int]:
+    """A demo replay job for the variations: stored as replayed (the model and the job's "demo" mark), at no
+    cost, and left out of exports as every demo replay is."""
+    settings = {**job_settings("realtime", "variations", QualityPolicy(), None, estimate), "demo": True}
+    settings[VARIATIONS_OF] = list(dict.fromkeys(sources))
+    job_id = store.create_job(ids, kind="realtime", model=DEMO_MODEL, settings=settings, created_by=created_by)
+    job = store.get_job(job_id) or {}
+    return job_id, int(job.get("total_items") or len(ids))

@@ -65,6 +65,7 @@ def as_seen_by(view: ConversationView, reviewer: str, tax: Taxonomy) -> Conversa
         hidden_decisions=len(view.decisions),
         hidden_block=HIDDEN_BLOCK if view.approval_block and not blind.approval_block else None,
         hidden_ratings=hidden_ratings,
+        hidden_turns=frozenset(r.turn for r in view.conversation.label_history if r not in kept),
     )
 
 
@@ -91,8 +92,9 @@ def suggestions_seen_by(
     view: ConversationView, found: Sequence[SuggestionView], reviewer: str, tax: Taxonomy
 ) -> list[SuggestionView]:
     """The suggested corrections a reviewer deciding blind may see: the open ones made for the label they see
-    in force (one made for, or stale against, a hidden correction would show it) and those they decided
-    themselves; everyone else sees them all."""
+    in force (one made for, or stale against, a hidden correction would show it) on a turn without a hidden
+    correction (a check's finding on the labels in force names the hidden value: a sub-emotion "not in" the
+    corrected family), and those they decided themselves; everyone else sees them all."""
     if not view.hidden_decisions:
         return list(found)
     me = reviewer.strip()
@@ -100,5 +102,9 @@ def suggestions_seen_by(
         s
         for s in found
         if s.decided_by == me
-        or (s.acceptable and s.now == label_value_text(s.field, view.conversation.current_value(s.turn, s.field), tax))
+        or (
+            s.turn not in view.hidden_turns  # a check's finding there can name the hidden value
+            and s.acceptable
+            and s.now == label_value_text(s.field, view.conversation.current_value(s.turn, s.field), tax)
+        )
     ]

@@ -113,6 +113,9 @@ class ConversationView:
     # others' ratings kept out of `ratings` while the reviewer decides blind: the queue row's rating state
     # counts them, so the page does not show it
     hidden_ratings: int = 0
+    # the turns with label corrections by others kept out of the conversation while the reviewer decides
+    # blind: suggestions are made on the labels in force, so one on such a turn could give the correction away
+    hidden_turns: frozenset[int] = frozenset()
 
     @property
     def id(self) -> str:

@@ -84,6 +84,8 @@ def ask_form(conv: Conversation, tax: Taxonomy) -> None:
     )
     if figures:
         estimate_figures(*figures, what="Failed responses")
+    if off:  # a disabled button's tooltip is found only by hovering over it
+        st.caption(f":material/cloud_off: {off}")
 
 
 def asked(turn: int | None, kinds_key: str, n_key: str) -> ContrastAsk:

@@ -80,7 +80,9 @@ def rating_summary(view: rv.ConversationView) -> str:
             parts.append(":small[" + esc("; ".join(view.flag_reasons)) + "]")
     if view.approval_block:
         n = len(view.quality.hard_failures)
-        parts.append(f":red-badge[:material/block: {n} hard check{'s' if n != 1 else ''} failed]")
+        # n is 0 when what blocks it is a correction hidden from a blind second reviewer
+        what = f"{n} hard check{'s' if n != 1 else ''} failed" if n else "Cannot be approved"
+        parts.append(f":red-badge[:material/block: {what}]")
     return " ".join(parts)
 
 

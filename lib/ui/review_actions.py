@@ -34,6 +34,7 @@ FILTER_WIDGETS = {  # QueueFilters field -> widget key
 }
 ADVANCE_WIDGET = "rv_advance"
 PINNED_KEY = "rv_pinned"  # the conversation came from a shared link: show it even when the queue does not hold it
+LINKED_KEY = "rv_linked"  # the conversation a link opened, for as long as the session lasts
 STALE_KEY = "rv_stale"  # the conversation whose decision was refused as stale: the page offers to reload it
 
 flash = partial(notes.flash, rv.FLASH_KEY)
@@ -65,6 +66,20 @@ def restore_state() -> None:
     if rv.CURRENT_KEY not in st.session_state and st.query_params.get(rv.QUERY_PARAM):
         st.session_state[rv.CURRENT_KEY] = st.query_params[rv.QUERY_PARAM]
         st.session_state[PINNED_KEY] = True
+        st.session_state[LINKED_KEY] = st.query_params[rv.QUERY_PARAM]
+
+
+def pinned(snapshot: dict[str, Any] | None, who: str) -> bool:
+    """Whether the conversation on screen stays when the queue just taken does not hold it: on the run a
+    link opened it, and when a name entered (here or in the sidebar) retakes the queue while the linked one
+    is on screen. Otherwise a new name starts at the top of that reviewer's queue, second reviews first."""
+    linked = bool(st.session_state.pop(PINNED_KEY, False))
+    if snapshot is None or snapshot.get("reviewer", "") == who:
+        return linked
+    if st.session_state.get(rv.CURRENT_KEY) == st.session_state.get(LINKED_KEY):
+        return True
+    st.session_state.pop(rv.CURRENT_KEY, None)
+    return linked
 
 
 def current_filters() -> rv.QueueFilters:

@@ -15,8 +15,10 @@ from lib.core import filters as flt
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
 from lib.core.variation_sets import VARY_LABELS, describe, variation_of
+from lib.core.vocabulary import DEMO_LABEL
 from lib.coverage.variations import variation_frame
 from lib.generation import jobs as runner
+from lib.generation.app_worker import start_demo_worker
 from lib.generation.estimate import Estimate, estimate_job
 from lib.generation.llm import LLMSettings
 from lib.generation.variation_jobs import make_variations, plan_sets
@@ -62,7 +64,10 @@ def _make(
             model=settings.model,
             check=None if off else LLMSettings.from_settings(settings),
             estimate=figures,
+            demo=bool(off),
         )
+        if off and made.job_id is not None:
+            start_demo_worker(store, made.job_id, settings)
     except (ValueError, StoreError) as exc:
         st.session_state[MADE_KEY] = ("error", "No variations were made: " + error_text(exc), ids)
         return
@@ -72,7 +77,10 @@ def _make(
         "Watch them generate on the [Generate](generate) page; they come to Review when they are done."
     )
     if off:
-        note += " No Anthropic API key is configured, so the job waits in the queue until one is set."
+        note += (
+            f" No Anthropic API key is configured, so this is a {DEMO_LABEL.lower()}: valid conversations made "
+            "from the seeds' structure, at no cost, marked as demo and left out of exports."
+        )
     if made.repeats:
         note += (
             " The rules allow fewer distinct alternatives than you asked for, so some repeat "
@@ -119,6 +127,11 @@ def make_popover(
         figures = None if blocked or not ids else _estimate(store, tax, settings, ids, key)
         if figures is not None:
             estimate_figures(n, figures)
+        if runner.generation_off_reason(settings) and not blocked:
+            st.caption(
+                f"No Anthropic API key is configured: they are generated as a {DEMO_LABEL.lower()}, at no cost "
+                "(the estimate is what the API would charge)."
+            )
         st.button(
             f"Make {n} variations and generate",
             type="primary",
