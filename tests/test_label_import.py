@@ -99,6 +99,10 @@ def write_csv(path: Path, lines: list[dict[str, Any]]) -> Path:
         ({"conversation": "nope"}, "there is no conversation 'nope'"),
         ({"field": "emotion.mood"}, "unknown label field 'emotion.mood'"),
         ({"author": ""}, "author"),
+        (
+            {"field": "emotion.secondary", "new_value": "sadness"},
+            "unknown emotion 'sadness' for emotion.secondary; expected one of anxiety, shame, frustration",
+        ),
     ],
 )
 def test_one_bad_line_writes_nothing_and_is_named(
@@ -131,7 +135,9 @@ def test_sub_emotion_of_another_family_and_unknown_strategy_are_named(
     report = import_file(store, db_tax, write_jsonl(tmp_path / "c.jsonl", lines))
     assert [p.split(":")[0] for p in report.problems] == ["line 2", "line 3"]
     assert f"for the {conv['other'].id} emotion" in report.problems[0]
-    assert "unknown supporting strategy 'mind_reading'" in report.problems[1]
+    assert "unknown supporting strategy 'mind_reading'; expected one of empathic_validation, normalizing" in (
+        report.problems[1]
+    )
 
 
 @pytest.mark.parametrize("writer", [write_jsonl, write_csv], ids=["jsonl", "csv"])

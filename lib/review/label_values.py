@@ -75,8 +75,11 @@ def value_problem(field: str, value: Any, *, primary: str | None, tax: Taxonomy)
         return None if field in OPTIONAL_FIELDS else f"{field} cannot be empty"
     emotions = tax.by_id("emotions")
     strategies = tax.by_id("strategies")
+    known = ", ".join(strategies)
     if field in ("emotion.primary", "emotion.secondary"):
-        return None if value in emotions else f"unknown emotion {limits.quoted(value)} for {field}"
+        if value in emotions:
+            return None
+        return f"unknown emotion {limits.quoted(value)} for {field}; expected one of {', '.join(emotions)}"
     if field == "emotion.sub_emotion":
         family = emotions.get(primary or "")
         subs = family.sub_emotions if family is not None else []
@@ -87,6 +90,6 @@ def value_problem(field: str, value: Any, *, primary: str | None, tax: Taxonomy)
             f"expected one of {', '.join(subs) or 'none'}"
         )
     if field == "strategies.primary":
-        return None if value in strategies else f"unknown strategy {limits.quoted(value)}"
+        return None if value in strategies else f"unknown strategy {limits.quoted(value)}; expected one of {known}"
     unknown = [s for s in value if s not in strategies]
-    return f"unknown supporting strategy {limits.quoted(unknown[0])}" if unknown else None
+    return f"unknown supporting strategy {limits.quoted(unknown[0])}; expected one of {known}" if unknown else None
