@@ -26,12 +26,7 @@ STEPS: tuple[tuple[str, str, str], ...] = (  # title, what happens, the page
         "Claude writes each conversation; it is checked and repaired before it is stored.",
         "pages/generate.py",
     ),
-    (
-        "3 · Review",
-        "Experts approve, reject or flag, correct per-turn labels, and make variations and contrastive pairs "
-        "of a good conversation.",
-        "pages/review.py",
-    ),
+    ("3 · Review", "Experts decide, correct per-turn labels, and vary a good conversation.", "pages/review.py"),
     ("4 · Coverage", "Charts of what the dataset covers against its targets, and the gaps.", "pages/coverage.py"),
     ("5 · Quality", "How far reviewers agree on decisions and labels, reviewed twice.", "pages/quality.py"),
     ("6 · Export", "Approved conversations in the formats training tools load.", "pages/export.py"),
