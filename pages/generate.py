@@ -75,7 +75,8 @@ worker = None if gen_off else resources.worker()
 st.title("Generate")
 st.caption(
     "Generation jobs, started from the Scenarios page (Generate, Generate selected, Generate all, Retry "
-    "failed) or by a reviewer's regeneration, and rating jobs, where the quality judge rates conversations. "
+    "failed), by a reviewer's regeneration or by **Make variations**; rating jobs, where the quality judge "
+    "rates conversations; and contrast jobs, which write failed turns for preference pairs (Review). "
     "A worker in this app runs them; `python -m lib worker` runs more on any machine with the same database."
 )
 
