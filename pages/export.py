@@ -136,6 +136,11 @@ if matching and pairs:
         "to; the filters and quality options leave out the pairs of what they leave out. A failed response never "
         "goes into the supervised files."
     )
+elif matching:
+    st.caption(
+        "Preference set: none yet. In Review, **Contrastive turns** on an approved conversation writes failed "
+        "responses; the ones you accept are exported here as prompt / chosen / rejected pairs (DPO, ORPO)."
+    )
 quality = ex.ExportOptions(
     min_rating=min_rating, min_ratings=min_ratings, no_hard_failures=no_hard, no_near_duplicates=no_near_dup
 )

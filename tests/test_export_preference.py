@@ -270,3 +270,9 @@ def test_an_earlier_exports_full_folder_reads_back_without_its_negative_examples
     items, skipped = ex.select_from_files(result.path / "full", ex.ExportOptions(), db_tax)
     assert sorted(i.id for i in items) == sorted({*paired["ids"], "regen-v2"} - {paired["old"]}) and not skipped
     assert preference.is_negative('{"negative_example": true}') and not preference.is_negative('{"id": "x"')
+
+
+def test_the_export_page_says_how_to_get_a_preference_set_when_there_is_none(page_env: Path, app_env: str) -> None:
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("Preference set: none yet. In Review, **Contrastive turns**") for c in at.caption)
