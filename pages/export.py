@@ -104,8 +104,8 @@ no_near_dup = st.toggle(
 include_demo = st.toggle(
     "Include demo replays",
     key="export_include_demo",
-    help="Conversations a demo replay stored without an API key are for showing the workflow, not for "
-    "training: they are left out unless this is on.",
+    help="Conversations and contrastive pairs a demo replay wrote without an API key are for showing the "
+    "workflow, not for training: they are left out unless this is on.",
 )
 
 try:
