@@ -86,6 +86,7 @@ def test_without_a_key_the_failed_turns_are_a_demo_replay_that_a_reviewer_accept
     assert not at.exception, at.exception
     decided = {r["id"]: r for r in store.contrastive_responses(SEED)}[minimising["id"]]
     assert (decided["status"], decided["reviewed_by"]) == ("accepted", "Ana Reviewer")
+    assert "goes into the preference export when it includes demo replays" in "\n".join(s.value for s in at.success)
 
 
 def test_a_conversation_that_is_not_approved_has_no_contrastive_section(store: PostgresStore) -> None:

@@ -205,17 +205,19 @@ def pair_card(p: ct.Pair, can_decide: bool) -> None:
                 icon=icon,
                 key=f"ct_{decision}_{p.id}",
                 on_click=decide,
-                args=(p.id, decision),
+                args=(p.id, decision, p.demo),
                 disabled=not can_decide or p.status == decision,
                 help=why_not,
             )
 
 
-def decide(response_id: int, decision: str) -> None:
+def decide(response_id: int, decision: str, demo: bool) -> None:
     try:
         resources.store().decide_contrast(response_id, decision, reviewer=reviewer())
     except StoreError as exc:
         flash(FLASH_KEY, "error", error_text(exc), "contrast")
         return
     word = "accepted: it goes into the preference export" if decision == "accepted" else "rejected"
+    if demo and decision == "accepted":
+        word += " when it includes demo replays"
     flash(FLASH_KEY, "success", f"Contrast #{response_id} {word}.", "contrast")
