@@ -133,8 +133,8 @@ if matching and pairs:
         f"Preference set: **{pairs}** accepted contrastive pair{'s' if pairs != 1 else ''} of "
         + ("approved" if selection == "approved" else "current, not rejected")
         + " conversations, exported as prompt / chosen / rejected (DPO, ORPO) with the conversations they belong "
-        "to; the filters and quality options leave out the pairs of what they leave out. A failed response never "
-        "goes into the supervised files."
+        "to; the filters and quality options leave out the pairs of what they leave out, and the pairs a demo replay "
+        "wrote are left out unless demo replays are included. A failed response never goes into the supervised files."
     )
 quality = ex.ExportOptions(
     min_rating=min_rating, min_ratings=min_ratings, no_hard_failures=no_hard, no_near_duplicates=no_near_dup
