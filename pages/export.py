@@ -104,8 +104,8 @@ no_near_dup = st.toggle(
 include_demo = st.toggle(
     "Include demo replays",
     key="export_include_demo",
-    help="Conversations a demo replay stored without an API key are for showing the workflow, not for "
-    "training: they are left out unless this is on.",
+    help="Conversations and contrastive pairs a demo replay wrote without an API key are for showing the "
+    "workflow, not for training: they are left out unless this is on.",
 )
 
 try:
@@ -133,8 +133,8 @@ if matching and pairs:
         f"Preference set: **{pairs}** accepted contrastive pair{'s' if pairs != 1 else ''} of "
         + ("approved" if selection == "approved" else "current, not rejected")
         + " conversations, exported as prompt / chosen / rejected (DPO, ORPO) with the conversations they belong "
-        "to; the filters and quality options leave out the pairs of what they leave out. A failed response never "
-        "goes into the supervised files."
+        "to; the filters and quality options leave out the pairs of what they leave out, and the pairs a demo replay "
+        "wrote are left out unless demo replays are included. A failed response never goes into the supervised files."
     )
 elif matching:
     st.caption(

@@ -14,7 +14,7 @@ from lib.ui import review_suggestions as suggested
 from lib.ui import review_widgets as widgets
 from lib.ui.calibration import calibration_view
 from lib.ui.compat import CENTER, LAZY, lazy, shortcut
-from lib.ui.display import STATUS_BADGES, emotion_colours, error_text, escape_markdown, names
+from lib.ui.display import DEMO_BADGE, STATUS_BADGES, emotion_colours, error_text, escape_markdown, names
 from lib.ui.review_analytics import analytics_view
 from lib.ui.session import reviewer
 
@@ -168,7 +168,7 @@ def queue_view() -> None:
         f":gray-badge[Version {view.row.get('version', 1)}]",
     ]
     if vocab.is_demo(view.conversation.provenance.model):  # replayed without a key: left out of exports
-        badges.append(f":violet-badge[:material/smart_display: {vocab.DEMO_LABEL}]")
+        badges.append(DEMO_BADGE)
     if view.is_seed_example:
         badges.append(":violet-badge[:material/star: Seed example]")
     if not view.is_current:

@@ -30,9 +30,10 @@ def keyed_app(seeded_database: Callable[[], AbstractContextManager[str]]) -> Ite
             yield app.url
 
 
-def test_a_reviewer_asks_for_failed_turns_watches_them_arrive_and_accepts_a_pair(keyed_app: str, page: Any) -> None:
+def ask_for_failed_turns(page: Any, url: str) -> None:
+    """Open seed-01 on Review under a name and ask for failed turns for its turn 3."""
     page.set_viewport_size({"width": 1440, "height": 1300})
-    page.goto(f"{keyed_app}/review")
+    page.goto(f"{url}/review")
     settle(page, timeout=90_000)
     page.get_by_role("textbox", name="Your name").last.fill(NAME)
     page.get_by_role("button", name="Start reviewing").click()
@@ -49,18 +50,30 @@ def test_a_reviewer_asks_for_failed_turns_watches_them_arrive_and_accepts_a_pair
     settle(page)
     page.get_by_role("button", name=re.compile("Write failed turns")).click()
     settle(page)
-    screenshot(page, "contrast-01-asked")
 
+
+def first_pair(page: Any) -> Any:
+    """The first pair once the failed turns have arrived, in view."""
     page.get_by_text(re.compile(r"\d+ contrastive responses: \d+ proposed")).wait_for(timeout=60_000)
     settle(page)
     pair = page.locator('[class*="st-key-ct_pair_"]').first
     pair.scroll_into_view_if_needed()
     assert pair.get_by_text("Approved turn").is_visible() and pair.get_by_text("Failed response").is_visible()
     assert pair.get_by_text(re.compile("^Why it fails:")).is_visible()
-    screenshot(page, "contrast-02-pairs-side-by-side")
+    return pair
 
+
+def accept(page: Any, pair: Any) -> None:
     pair.get_by_role("button", name=re.compile("Accept")).click()
     settle(page)
     page.get_by_text(re.compile("goes into the preference export")).wait_for(timeout=20_000)
     page.get_by_text(re.compile(r"contrastive responses: \d+ proposed, 1 accepted")).wait_for(timeout=20_000)
+
+
+def test_a_reviewer_asks_for_failed_turns_watches_them_arrive_and_accepts_a_pair(keyed_app: str, page: Any) -> None:
+    ask_for_failed_turns(page, keyed_app)
+    screenshot(page, "contrast-01-asked")
+    pair = first_pair(page)
+    screenshot(page, "contrast-02-pairs-side-by-side")
+    accept(page, pair)
     screenshot(page, "contrast-03-accepted")

@@ -1,5 +1,6 @@
 """A demo without a key, in a browser: the Generate page starts a demo replay, the same progress follows it
-to the end, and the scenarios it generated show their conversations with a "Demo replay" badge."""
+to the end, and the scenarios it generated show their conversations with a "Demo replay" badge; Review's
+contrastive turns are written by the replay too, badged, and accepted like any pair."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import AbstractContextManager
 import pytest
 
 from tests.browser_app import next_frames, running_app, screenshot, settle
+from tests.test_browser_contrast import accept, ask_for_failed_turns, first_pair
 from tests.test_browser_scenarios import grid_click_row
 
 pytestmark = pytest.mark.browser
@@ -45,3 +47,17 @@ def test_a_demo_replay_runs_without_a_key_and_is_marked(
         badge.scroll_into_view_if_needed()
         next_frames(page)
         screenshot(page, "demo-03-scenario-badge")
+
+
+def test_contrastive_turns_without_a_key_are_a_demo_replay_with_badged_pairs(
+    page, seeded_database: Callable[[], AbstractContextManager[str]]
+) -> None:
+    with seeded_database() as dsn, running_app(dsn, {"ANTHROPIC_API_KEY": ""}) as app:
+        ask_for_failed_turns(page, app.url)
+        page.get_by_text("so this is a demo replay", exact=False).wait_for(timeout=20_000)
+        screenshot(page, "demo-04-contrast-asked")
+        pair = first_pair(page)
+        pair.get_by_text("Demo replay").first.wait_for()
+        screenshot(page, "demo-05-contrast-pairs")
+        accept(page, pair)
+        screenshot(page, "demo-06-contrast-accepted")

@@ -1,15 +1,17 @@
 """Review's "Contrastive turns" under AppTest, on the seeded database: the pairs side by side with their kind and
 why, accept and reject, the ask for failed turns (kinds defaulting to those that suit the turn), and nothing of
-it under a conversation that is not approved or without a key."""
+it under a conversation that is not approved; without a key, the failed turns written as a demo replay."""
 from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
 from lib.core.taxonomy import Taxonomy
+from lib.core.vocabulary import DEMO_MODEL
+from lib.generation.job_progress import is_demo_job, job_title
 from lib.store.postgres import PostgresStore
-from lib.ui.display import escape_markdown
+from lib.ui.display import DEMO_BADGE, escape_markdown
 from tests.fake_anthropic import FakeAnthropic
-from tests.test_page_generate import keyed  # noqa: F401 (a fixture)
+from tests.test_page_generate import keyed, wait_for  # noqa: F401 (keyed: a fixture)
 from tests.test_page_review import ROOT, click, open_page, store, texts  # noqa: F401 (store: a fixture)
 from tests.test_worker import make_worker, run_until_idle
 
@@ -56,11 +58,35 @@ def test_without_a_name_nobody_decides(store: PostgresStore) -> None:
     assert at.button(key=f"ct_accepted_{pair}").disabled and at.button(key=f"ct_rejected_{pair}").disabled
 
 
-def test_without_a_key_the_ask_is_off_and_says_why(store: PostgresStore) -> None:
+def test_without_a_key_the_failed_turns_are_a_demo_replay_that_a_reviewer_accepts(store: PostgresStore) -> None:
     at = seed_page()
+    assert any("No Anthropic API key is configured: the failed turns are written as a demo replay" in c.value
+               for c in at.caption)
+    at.selectbox(key=f"ct_turn_{SEED}").select(3).run()
+    at.multiselect(key=f"ct_kinds_{SEED}_3").set_value(["minimising", "lecturing"]).run()
     go = at.button(key=f"ct_go_{SEED}")
-    assert go.disabled and "API key" in (go.help or "")
-    assert any(c.value.startswith(":material/cloud_off: Generation needs an Anthropic API key") for c in at.caption)
+    assert not go.disabled
+    go.click().run()
+    assert not at.exception, at.exception
+    said = "\n".join(s.value for s in at.success)
+    assert "is writing the failed turns" in said and "so this is a demo replay" in said
+    [job] = [j for j in store.list_jobs(10) if j["task"] == "contrast"]
+    assert job["model"] == DEMO_MODEL and is_demo_job(job) and job_title(job) == "Demo replay: contrast 1 conversation"
+    done = wait_for(lambda: (j := store.get_job(job["id"])) and j["outcome"] == "completed" and j, timeout=90)
+    assert done["succeeded_items"] == 1 and float(done["cost_usd"]) == 0
+    rows = store.contrastive_responses(SEED)
+    assert sorted(r["failure_kind"] for r in rows) == ["lecturing", "minimising"]
+    assert {r["model"] for r in rows} == {DEMO_MODEL} and {r["turn_idx"] for r in rows} == {3}
+    at.run()
+    shown = texts(at)
+    assert "2 contrastive responses: 2 proposed" in shown
+    assert shown.count(DEMO_BADGE) >= 2  # each pair says a demo replay wrote it
+    minimising = next(r for r in rows if r["failure_kind"] == "minimising")
+    at.button(key=f"ct_accepted_{minimising['id']}").click().run()
+    assert not at.exception, at.exception
+    decided = {r["id"]: r for r in store.contrastive_responses(SEED)}[minimising["id"]]
+    assert (decided["status"], decided["reviewed_by"]) == ("accepted", "Ana Reviewer")
+    assert "goes into the preference export when it includes demo replays" in "\n".join(s.value for s in at.success)
 
 
 def test_a_conversation_that_is_not_approved_has_no_contrastive_section(store: PostgresStore) -> None:

@@ -15,7 +15,7 @@ from lib.coverage.variations import variation_frame
 from lib.core.checks.labels import arc_curve, intensity_follows_arc
 from lib.core.variation_sets import PROVENANCE_KEY, shifted_curve, variation_of
 from lib.core.vocabulary import DEMO_MODEL, is_demo
-from lib.generation.jobs import is_demo_job
+from lib.generation.job_progress import is_demo_job
 from lib.generation.variation_jobs import make_variations
 from lib.review.view import load_view
 from lib.store.postgres import PostgresStore

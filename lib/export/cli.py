@@ -126,7 +126,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m lib export") 
     parser.add_argument(
         "--include-demo",
         action="store_true",
-        help="keep the conversations a demo replay stored (left out by default: they are not for training)",
+        help="keep the conversations and contrastive pairs a demo replay wrote (left out by default: they are "
+        "not for training)",
     )
     parser.add_argument("--formats", default="all", help=f"all, or a comma list of {', '.join(FORMATS)}")
     parser.add_argument("--eval-ratio", type=float, default=0.1, help="share of scenarios in eval, 0-0.5 (default 0.1)")

@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from lib.core.vocabulary import is_demo
 from lib.export.codec import dumpb
 from lib.export.errors import ExportError
 from lib.export.formats import hf_path
@@ -135,6 +136,12 @@ def schema() -> Any:
             pa.field("pair_id", pa.int64()),
         ]
     )
+
+
+def selected(rows: Sequence[Mapping[str, Any]], include_demo: bool) -> list[Mapping[str, Any]]:
+    """The pairs an export takes: one a demo replay wrote only when the export includes demo data, as for
+    a conversation (lib.export.select.replayed)."""
+    return list(rows) if include_demo else [r for r in rows if not is_demo(r.get("model"))]
 
 
 def by_conversation(

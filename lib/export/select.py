@@ -87,7 +87,9 @@ class ExportOptions(BaseModel):
     no_near_duplicates: bool = Field(
         False, description="leave out every member of a near-duplicate cluster but its earliest"
     )
-    include_demo: bool = Field(False, description="keep the conversations a demo replay stored (not for training)")
+    include_demo: bool = Field(
+        False, description="keep the conversations and contrastive pairs a demo replay wrote (not for training)"
+    )
 
     @field_validator("formats")
     @classmethod

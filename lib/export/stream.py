@@ -107,7 +107,8 @@ def collect(
             if not items:
                 continue
             secret_check.check_items(items, secrets)
-            paired = preference.by_conversation(pairs([i.id for i in items]) if pairs else [], secrets)
+            read = preference.selected(pairs([i.id for i in items]), options.include_demo) if pairs else []
+            paired = preference.by_conversation(read, secrets)
             records = []
             for item in items:
                 row = (ratings or {}).get(item.id) or {}

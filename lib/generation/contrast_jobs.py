@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
+from lib.core.vocabulary import DEMO_MODEL
 from lib.generation.contrast import (
     ContrastResult,
     acontrast_conversation,
@@ -26,6 +27,7 @@ from lib.generation.contrast import (
 )
 from lib.generation.contrast_prompt import Asks, ContrastError, check_count, contrast_templates, plan_asks
 from lib.generation.estimate import Estimate
+from lib.generation.job_progress import as_demo
 from lib.generation.jobs import MODES, RunnerError, estimate_settings
 from lib.generation.rating import ItemDone, not_saved
 from lib.generation.response import LLMResponse
@@ -77,13 +79,18 @@ def start_contrast_job(
     created_by: str | None = None,
     requested_from: str = "review",
     estimate: Estimate | None = None,
+    demo: bool = False,
 ) -> tuple[int, int]:
     """Queue a contrastive job for the conversations; returns (job id, conversations queued). What is asked
     is checked against each conversation first, so a job never starts that could only fail. estimate: the
-    one shown before it started (estimate_contrast), kept in its settings."""
+    one shown before it started (estimate_contrast), kept in its settings. demo: the job is a demo replay
+    (lib.generation.app_worker.start_demo_worker runs it), for a machine without an API key; what it writes
+    carries the replay's model, and exports leave it out unless asked."""
     kind = next((k for k in MODES if k == mode), None)
     if kind is None:
         raise RunnerError(f"Unknown mode {mode!r}; choose realtime or batch.")
+    if demo and kind != "realtime":
+        raise RunnerError("A demo replay answers in realtime only; choose realtime, or configure an API key.")
     ids = list(dict.fromkeys(conversation_ids))
     if not ids:
         raise RunnerError("Nothing to contrast: choose at least one approved conversation.")
@@ -102,6 +109,8 @@ def start_contrast_job(
     settings = {"requested_from": requested_from, "mode": mode, **ask.as_settings()}
     if estimate is not None:
         settings["estimate"] = estimate_settings(estimate)
+    if demo:
+        model, settings = DEMO_MODEL, as_demo(settings)
     job_id = store.create_contrast_job(ids, kind=kind, model=model, settings=settings, created_by=created_by or None)
     if job_id is None:
         raise RunnerError("Nothing to contrast: every chosen conversation is queued in a contrastive job already.")

@@ -16,6 +16,7 @@ from lib.core.vocabulary import DEMO_LABEL, JOB_OUTCOMES, JOB_TASKS
 
 # the job settings' key naming the conversations a variation set's job varies (its title names them)
 VARIATIONS_OF = "variations_of"
+DEMO_MARK = "demo"  # a demo replay job's settings carry it (as_demo)
 ACTIVE_JOB_STATUSES = ("queued", "running")
 LIVE_OUTCOMES = ("queued", "running", "stopping")  # the page follows these on a timer
 
@@ -211,7 +212,13 @@ def worker_line(status: Mapping[str, Any]) -> str:
 
 
 def is_demo_job(job: Mapping[str, Any]) -> bool:
-    return bool((job.get("settings") or {}).get("demo"))
+    return bool((job.get("settings") or {}).get(DEMO_MARK))
+
+
+def as_demo(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's settings marked as a demo replay's (lib.generation.app_worker.start_demo_worker runs it; its
+    model is lib.core.vocabulary.DEMO_MODEL)."""
+    return {**settings, DEMO_MARK: True}
 
 
 def item_title(item: Mapping[str, Any], names: Mapping[str, Mapping[str, str]]) -> str:
@@ -251,6 +258,7 @@ __all__ = [
     "LIVE_OUTCOMES",
     "VARIATIONS_OF",
     "Progress",
+    "as_demo",
     "is_demo_job",
     "is_live",
     "item_title",

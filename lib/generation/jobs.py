@@ -17,7 +17,7 @@ from lib.config import Settings
 from lib.core.vocabulary import DEMO_MODEL
 from lib.generation.causes import cause_of, explain
 from lib.generation.estimate import BATCH_TIME, Estimate
-from lib.generation.job_progress import VARIATIONS_OF, is_live, note_job_state
+from lib.generation.job_progress import VARIATIONS_OF, as_demo, is_live, note_job_state
 from lib.generation.llm import LLMSettings, cancel_message_batch, preflight
 from lib.generation.rating import QualityPolicy, policy_in_force
 from lib.store.protocol import JobKind, Store, StoreError
@@ -151,7 +151,7 @@ def start_demo_job(store: Store, count: int, *, created_by: str | None = None) -
     rows = store.list_scenarios({"status": ["not_generated"]}, limit=count)
     if not rows:
         raise RunnerError("Nothing to replay: every scenario has a conversation or is queued already.")
-    settings = {**job_settings("realtime", "generate", QualityPolicy(), None, None), "demo": True}
+    settings = as_demo(job_settings("realtime", "generate", QualityPolicy(), None, None))
     job_id = store.create_job(
         [int(r["id"]) for r in rows],
         kind="realtime",

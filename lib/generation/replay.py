@@ -3,13 +3,15 @@
 A local endpoint on 127.0.0.1 answers like the Messages API with a recorded conversation made from the
 seeds' structure: user turns written from the taxonomy (the scenario's arc, its emotions' cues, the
 persona's and the topic's words), assistant turns taken from the seed conversations, with what the
-scenario's compliance rules require added, so every answer passes the quality checks. The job runs
+scenario's compliance rules require added, so every answer passes the quality checks. A contrastive
+request (Review's "Contrastive turns") gets a failed turn of each kind asked for
+(lib.generation.replay_contrast). The job runs
 through the same worker, rate limiter and progress as a real one (lib.generation.app_worker
 .start_demo_worker); it is slowed to a human pace and sends anthropic-ratelimit-* headers as the API does.
 
-What it stores is marked: the model is lib.core.vocabulary.DEMO_MODEL (provenance.model), it costs
-nothing, the pages show a "Demo replay" badge (vocabulary.is_demo), and exports leave it out unless
-asked (lib.export.select).
+What it stores is marked: the model is lib.core.vocabulary.DEMO_MODEL (provenance.model, a contrastive
+response's model), it costs nothing, the pages show a "Demo replay" badge (vocabulary.is_demo), and
+exports leave it out unless asked (lib.export.select).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from lib.core.checks.labels import arc_curve
 from lib.core.checks.sentences import split_sentences
 from lib.core.taxonomy import Taxonomy, load_taxonomy
 from lib.core.vocabulary import DEMO_LABEL, DEMO_MODEL
+from lib.generation.replay_contrast import failed_turns
 
 DEMO_KEY = "demo-replay-no-key"  # the replay endpoint asks for no key; the SDK wants one
 
@@ -190,6 +193,22 @@ def conversation_for(body: Mapping[str, Any], tax: Taxonomy) -> dict[str, Any]:
     return {"turns": turns}
 
 
+def is_contrast_request(body: Mapping[str, Any]) -> bool:
+    """Does the request ask for failed responses (its output schema has `responses`: ContrastAnswer)?"""
+    schema = ((body.get("output_config") or {}).get("format") or {}).get("schema") or {}
+    return "responses" in (schema.get("properties") or {})
+
+
+def contrast_for(body: Mapping[str, Any], tax: Taxonomy) -> dict[str, Any]:
+    """The answer to a contrastive request: a failed response per turn and kind it asks for, about its topic."""
+    messages = body.get("messages") or []
+    first = content_text(messages[0].get("content")) if messages else ""
+    topic_id = tag(first, "topic") or ""
+    topic = tax.by_id("topics").get(topic_id)
+    named = topic.name if topic else topic_id.replace("_", " ")
+    return {"responses": failed_turns(tag(first, "requests") or "", named)}
+
+
 def _tokens(text: str) -> int:
     return max(1, round(len(text) / 4))
 
@@ -270,7 +289,8 @@ class ReplayServer:
         h.wfile.write(data)
 
     def _message(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        text = json.dumps(conversation_for(body, self.tax))
+        answer = contrast_for(body, self.tax) if is_contrast_request(body) else conversation_for(body, self.tax)
+        text = json.dumps(answer)
         prompt = "".join(content_text(m.get("content")) for m in body.get("messages") or [])
         with self._lock:
             self.answered += 1
@@ -315,7 +335,9 @@ __all__ = [
     "DEMO_KEY",
     "ReplayServer",
     "content_text",
+    "contrast_for",
     "conversation_for",
+    "is_contrast_request",
     "replay_server",
     "seed_assistant_turns",
     "tag",

@@ -11,6 +11,7 @@ from lib.core.taxonomy import Taxonomy
 from lib.core.variation_sets import VariationSet, VariationSetError, plan_variations
 from lib.core.vocabulary import DEMO_MODEL
 from lib.generation.estimate import Estimate
+from lib.generation.job_progress import as_demo
 from lib.generation.jobs import VARIATIONS_OF, RunnerError, endpoint_problem, job_settings, start_job
 from lib.generation.llm import LLMSettings
 from lib.generation.rating import QualityPolicy
@@ -93,7 +94,7 @@ def _demo_job(
 ) -> tuple[int, int]:
     """A demo replay job for the variations: stored as replayed (the model and the job's "demo" mark), at no
     cost, and left out of exports as every demo replay is."""
-    settings = {**job_settings("realtime", "variations", QualityPolicy(), None, estimate), "demo": True}
+    settings = as_demo(job_settings("realtime", "variations", QualityPolicy(), None, estimate))
     settings[VARIATIONS_OF] = list(dict.fromkeys(sources))
     job_id = store.create_job(ids, kind="realtime", model=DEMO_MODEL, settings=settings, created_by=created_by)
     job = store.get_job(job_id) or {}

@@ -10,7 +10,7 @@ from typing import Any
 
 from lib.core.models import AssistantTurn, Conversation
 from lib.core.taxonomy import Taxonomy
-from lib.core.vocabulary import CONTRAST_STATUSES
+from lib.core.vocabulary import CONTRAST_STATUSES, is_demo
 from lib.generation.contrast_prompt import emotion_before, user_before
 from lib.generation.jobs import active_jobs
 from lib.store.protocol import Store
@@ -30,6 +30,7 @@ class Pair:
     status: str
     reviewed_by: str | None
     note: str
+    demo: bool = False  # a demo replay wrote it: left out of exports unless asked
 
     @property
     def status_label(self) -> str:
@@ -60,6 +61,7 @@ def pairs(conv: Conversation, rows: Sequence[Mapping[str, Any]], tax: Taxonomy) 
                 status=str(r["status"]),
                 reviewed_by=r.get("reviewed_by"),
                 note=str(r.get("review_note") or ""),
+                demo=is_demo(r.get("model")),
             )
         )
     return sorted(out, key=lambda p: (p.turn, p.id))

@@ -1,6 +1,8 @@
 """Review's "Contrastive turns" for an approved conversation: ask for failed responses for one assistant turn or
 all of them (the kinds default to those that suit each turn), follow the job while it writes, and read each
-pair side by side (the approved turn | the failed one, with the kind and why it fails) to accept or reject it."""
+pair side by side (the approved turn | the failed one, with the kind and why it fails) to accept or reject it.
+Without an API key the job runs as a demo replay, as "Make variations" does (lib.ui.variations), and its pairs
+carry the "Demo replay" badge."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import streamlit as st
 
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
+from lib.generation.app_worker import start_demo_worker
 from lib.generation.contrast_jobs import ContrastAsk, start_contrast_job
 from lib.generation.contrast_prompt import MAX_PER_KIND, response_count
 from lib.generation.estimate import Estimate, estimate_contrast
@@ -16,7 +19,7 @@ from lib.generation.llm import LLMSettings
 from lib.review import contrast as ct
 from lib.store import StoreError
 from lib.ui import auth, resources
-from lib.ui.display import error_text, escape_markdown, estimate_figures
+from lib.ui.display import DEMO_BADGE, demo_ahead, demo_note, error_text, escape_markdown, estimate_figures
 from lib.ui.flash import flash, show_flash
 from lib.ui.session import reviewer
 
@@ -50,9 +53,7 @@ def ask_form(conv: Conversation, tax: Taxonomy) -> None:
     off = generation_off_reason(resources.settings())
     choices = {ALL_TURNS: "Every assistant turn", **ct.turn_choices(conv, tax)}
     cols = st.columns([2, 3, 1, 1.4], vertical_alignment="bottom")
-    turn = cols[0].selectbox(
-        "Turn", list(choices), format_func=choices.__getitem__, key=f"ct_turn_{conv.id}", disabled=bool(off)
-    )
+    turn = cols[0].selectbox("Turn", list(choices), format_func=choices.__getitem__, key=f"ct_turn_{conv.id}")
     picked = None if turn == ALL_TURNS else int(turn)
     kinds = tax.failures.by_id
     cols[1].multiselect(
@@ -62,15 +63,12 @@ def ask_form(conv: Conversation, tax: Taxonomy) -> None:
         format_func=lambda k: kinds[k].name,
         key=f"ct_kinds_{conv.id}_{turn}",
         placeholder="The kinds that suit each turn",
-        disabled=bool(off),
         help="Empty: each turn gets the kinds that suit the emotion of the person's turn before it "
         "(taxonomy/failures.yaml).",
     )
-    cols[2].number_input(
-        "Each", min_value=1, max_value=MAX_PER_KIND, value=1, key=f"ct_n_{conv.id}", disabled=bool(off)
-    )
+    cols[2].number_input("Each", min_value=1, max_value=MAX_PER_KIND, value=1, key=f"ct_n_{conv.id}")
     ask = asked(picked, f"ct_kinds_{conv.id}_{turn}", f"ct_n_{conv.id}")
-    figures = None if off else estimate(conv, tax, ask)
+    figures = estimate(conv, tax, ask)
     cols[3].button(
         "Write failed turns",
         icon=":material/compare_arrows:",
@@ -78,14 +76,14 @@ def ask_form(conv: Conversation, tax: Taxonomy) -> None:
         width="stretch",
         on_click=start,
         args=(conv.id, ask, figures[1] if figures else None),
-        disabled=bool(off) or not reviewer(),
+        disabled=not reviewer(),
         key=f"ct_go_{conv.id}",
-        help=off or (None if reviewer() else "Enter your name first"),
+        help=None if reviewer() else "Enter your name first",
     )
     if figures:
         estimate_figures(*figures, what="Failed responses")
-    if off:  # a disabled button's tooltip is found only by hovering over it
-        st.caption(f":material/cloud_off: {off}")
+    if off:
+        st.caption(":material/smart_display: " + demo_ahead("the failed turns are written"))
 
 
 def asked(turn: int | None, kinds_key: str, n_key: str) -> ContrastAsk:
@@ -123,25 +121,28 @@ def estimate(conv: Conversation, tax: Taxonomy, ask: ContrastAsk) -> tuple[int, 
 
 
 def start(conversation_id: str, ask: ContrastAsk, figures: Estimate | None) -> None:
+    store, settings = resources.store(), resources.settings()
+    off = generation_off_reason(settings)
     try:
         job_id, _ = start_contrast_job(
-            resources.store(),
+            store,
             [conversation_id],
             ask,
             resources.taxonomy(),
-            model=resources.settings().model,
+            model=settings.model,
             created_by=reviewer(),
             estimate=figures,
+            demo=bool(off),
         )
+        if off:
+            start_demo_worker(store, job_id, settings)
     except (RunnerError, StoreError) as exc:
         flash(FLASH_KEY, "error", error_text(exc), "contrast")
         return
-    flash(
-        FLASH_KEY,
-        "success",
-        f"Job #{job_id} is writing the failed turns; it is listed on the Generate page.",
-        "contrast",
-    )
+    note = f"Job #{job_id} is writing the failed turns; it is listed on the Generate page."
+    if off:
+        note += " " + demo_note("failed turns written from set patterns of each kind")
+    flash(FLASH_KEY, "success", note, "contrast")
 
 
 def pairs_view(conv: Conversation) -> None:
@@ -183,6 +184,7 @@ def pair_card(p: ct.Pair, can_decide: bool) -> None:
         head[0].markdown(
             f"**Turn {p.turn}** · :orange-badge[{escape_markdown(p.kind_name)}] "
             f":{p.status_colour}-badge[{p.status_label}]"
+            + (f" {DEMO_BADGE}" if p.demo else "")
             + (f" :small[:gray[by {escape_markdown(p.reviewed_by)}]]" if p.reviewed_by else "")
         )
         left, right = st.columns(2, gap="medium")
@@ -203,17 +205,19 @@ def pair_card(p: ct.Pair, can_decide: bool) -> None:
                 icon=icon,
                 key=f"ct_{decision}_{p.id}",
                 on_click=decide,
-                args=(p.id, decision),
+                args=(p.id, decision, p.demo),
                 disabled=not can_decide or p.status == decision,
                 help=why_not,
             )
 
 
-def decide(response_id: int, decision: str) -> None:
+def decide(response_id: int, decision: str, demo: bool) -> None:
     try:
         resources.store().decide_contrast(response_id, decision, reviewer=reviewer())
     except StoreError as exc:
         flash(FLASH_KEY, "error", error_text(exc), "contrast")
         return
     word = "accepted: it goes into the preference export" if decision == "accepted" else "rejected"
+    if demo and decision == "accepted":
+        word += " when it includes demo replays"
     flash(FLASH_KEY, "success", f"Contrast #{response_id} {word}.", "contrast")

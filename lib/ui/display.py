@@ -23,6 +23,8 @@ STATUS_BADGES: dict[str, tuple[str, str]] = {
 # a job's kind in a few words, for a table's cell or a sentence (jobs.MODES says what each one means)
 JOB_MODES = {"realtime": "Realtime", "batch": "Economy batch"}
 STORE_KINDS = {"embedded": "Embedded PostgreSQL", "postgres": "PostgreSQL", "supabase": "Supabase"}
+# what a demo replay stored (vocab.is_demo), in a line of badges: not for training, left out of exports
+DEMO_BADGE = f":violet-badge[:material/smart_display: {vocab.DEMO_LABEL}]"
 
 BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
 _BADGE_COLOURS: dict[str, BadgeColour] = {c: c for c in get_args(BadgeColour)}
@@ -39,6 +41,22 @@ def badge(label: str, colour: str) -> None:
 
 def status_badge(status: str) -> None:
     badge(*STATUS_BADGES.get(status, (status, "gray")))
+
+
+def demo_ahead(made: str) -> str:
+    """What a button without an API key will do: `made` ("they are generated") as a demo replay."""
+    return (
+        f"No Anthropic API key is configured: {made} as a {vocab.DEMO_LABEL.lower()}, at no cost "
+        "(the estimate is what the API would charge)."
+    )
+
+
+def demo_note(made: str) -> str:
+    """What a click without an API key did instead of calling Claude: `made` (what the demo replay writes)."""
+    return (
+        f"No Anthropic API key is configured, so this is a {vocab.DEMO_LABEL.lower()}: {made}, at no cost, "
+        "marked as demo and left out of exports unless asked."
+    )
 
 
 def job_mode(kind: str | None, *, in_sentence: bool = False) -> str:

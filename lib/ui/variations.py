@@ -15,7 +15,6 @@ from lib.core import filters as flt
 from lib.core.models import Conversation
 from lib.core.taxonomy import Taxonomy
 from lib.core.variation_sets import VARY_LABELS, describe, variation_of
-from lib.core.vocabulary import DEMO_LABEL
 from lib.coverage.variations import variation_frame
 from lib.generation import jobs as runner
 from lib.generation.app_worker import start_demo_worker
@@ -25,7 +24,7 @@ from lib.generation.variation_jobs import make_variations, plan_sets
 from lib.review.queue import QUERY_PARAM
 from lib.store import Store, StoreError
 from lib.ui import resources
-from lib.ui.display import error_text, escape_markdown, estimate_figures, names
+from lib.ui.display import demo_ahead, demo_note, error_text, escape_markdown, estimate_figures, names
 from lib.ui.session import reviewer
 
 MADE_KEY = "var_made"  # how the last "Make variations" went: (kind, message, the conversations it was for)
@@ -77,10 +76,7 @@ def _make(
         "Watch them generate on the [Generate](generate) page; they come to Review when they are done."
     )
     if off:
-        note += (
-            f" No Anthropic API key is configured, so this is a {DEMO_LABEL.lower()}: valid conversations made "
-            "from the seeds' structure, at no cost, marked as demo and left out of exports."
-        )
+        note += " " + demo_note("valid conversations made from the seeds' structure")
     if made.repeats:
         note += (
             " The rules allow fewer distinct alternatives than you asked for, so some repeat "
@@ -128,10 +124,7 @@ def make_popover(
         if figures is not None:
             estimate_figures(n, figures)
         if runner.generation_off_reason(settings) and not blocked:
-            st.caption(
-                f"No Anthropic API key is configured: they are generated as a {DEMO_LABEL.lower()}, at no cost "
-                "(the estimate is what the API would charge)."
-            )
+            st.caption(demo_ahead("they are generated"))
         st.button(
             f"Make {n} variations and generate",
             type="primary",
