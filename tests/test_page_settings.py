@@ -76,3 +76,14 @@ def test_settings_speak_in_peoples_words_not_column_names(app_env: str) -> None:
     assert model["What it sets"] == "The Claude model used for generation"
     taxonomy = next(h for h in headers if "ID" in h and "Name" in h)
     assert not any("_" in h for h in taxonomy), taxonomy
+
+
+def test_without_a_key_the_sidebar_says_generation_runs_as_a_demo_replay(
+    app_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    st.cache_resource.clear()  # the settings are read once per server
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    side = "\n".join(c.value for c in at.sidebar.caption)
+    assert "API key:** not set (generation runs as a demo replay of recorded conversations)" in side

@@ -95,5 +95,5 @@ def sidebar() -> None:
         f"{c.get('scenarios', 0):,} scenarios · {c.get('conversations', 0):,} conversations · "
         f"{c.get('conversation_turns', 0):,} turns"
     )
-    key = "set" if config.has_api_key else "not set (generation is off; everything else works)"
+    key = "set" if config.has_api_key else "not set (generation runs as a demo replay of recorded conversations)"
     st.caption(f"**Model:** {escape_markdown(config.model)}  \n**API key:** {key}")
