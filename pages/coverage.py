@@ -12,7 +12,7 @@ from lib.coverage import diversity
 from lib.coverage.charts import config, fmt
 from lib.store import StoreError
 from lib.ui import contrast_coverage, nav, near_duplicates, resources, variations
-from lib.ui.display import error_text, names
+from lib.ui.display import error_text, names, table_height
 from lib.ui.session import reviewer
 
 nav.open_in_app("coverage")
@@ -153,7 +153,7 @@ else:
         gap_frame[["kind_name", "name", "target", "count", "short_by", "progress", "unit", "how"]],
         hide_index=True,
         width="stretch",
-        height=min(38 + 35 * len(gap_frame), 490),
+        height=table_height(len(gap_frame), 490),
         column_config={
             "kind_name": st.column_config.TextColumn("Kind", width="small"),
             "name": st.column_config.TextColumn("Name", width="medium"),
@@ -200,7 +200,7 @@ if clusters:
         diversity.cluster_frame(clusters, text_rows, tax),
         hide_index=True,
         width="stretch",
-        height=min(38 + 35 * len(clusters), 300),
+        height=table_height(len(clusters), 300),
         column_config={
             "newest": st.column_config.TextColumn("Newest (flagged)", width="medium"),
             "earlier": st.column_config.TextColumn("Earlier members", width="large"),
@@ -228,7 +228,7 @@ if text_rows:
         diversity_frame,
         hide_index=True,
         width="stretch",
-        height=min(38 + 35 * len(diversity_frame), 460),
+        height=table_height(len(diversity_frame), 460),
         column_config={
             "cell": st.column_config.TextColumn(diversity.CELLS[cell or "persona"][0], width="medium"),
             "conversations": st.column_config.NumberColumn("Conversations", width="small"),
@@ -376,7 +376,7 @@ st.dataframe(
     ),
     hide_index=True,
     width="stretch",
-    height=min(38 + 35 * len(rows), 400),
+    height=table_height(len(rows), 400),
 )
 
 add, discard, _ = st.columns([3, 2, 4])

@@ -14,7 +14,7 @@ from lib.generation import jobs as runner
 from lib.store import ScenarioPage, StoreError
 from lib.ui import nav, resources, variations
 from lib.ui.compat import CENTER
-from lib.ui.display import error_text, escape_markdown, job_mode, name_or_id
+from lib.ui.display import error_text, escape_markdown, job_mode, name_or_id, table_height
 from lib.ui.scenario_detail import DETAIL_KEY, scenario_detail
 from lib.ui.scenario_jobs import CONFIRM_KEY, confirm_generate_all, job_flash, queue
 from lib.ui.scenario_planning import planning_panel
@@ -325,7 +325,7 @@ def table_area(live: bool) -> None:
             selection_mode="multi-row",
             hide_index=True,
             width="stretch",
-            height=min(38 + 35 * len(table), 520),
+            height=table_height(len(table), 520),
             selection_default=default,
             column_order=st.session_state[COLUMNS_KEY],
             column_config={

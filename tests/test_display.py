@@ -53,3 +53,10 @@ def test_a_flash_message_never_shows_a_secret() -> None:
     at = AppTest.from_function(page).run()
     [shown] = at.error
     assert "redacted" in shown.value and "remembered-0123" not in shown.value and "\\*loudly\\*" in shown.value
+
+
+def test_a_table_is_as_tall_as_its_rows_up_to_its_cap() -> None:
+    from lib.ui.display import table_height
+
+    assert table_height(0) == 38 and table_height(3) == 38 + 3 * 35
+    assert table_height(3, cap=100) == 100 and table_height(1, cap=100) == 73

@@ -10,7 +10,7 @@ from lib.core.taxonomy import Taxonomy
 from lib.coverage.charts import config, fmt
 from lib.store import StoreError
 from lib.store.protocol import Store
-from lib.ui.display import error_text
+from lib.ui.display import error_text, table_height
 
 SCOPE_TEXT = {
     "approved": "Accepted pairs of approved conversations (what an export takes by default)",
@@ -61,7 +61,7 @@ def section(store: Store, tax: Taxonomy, scope: str) -> None:
         short[["name", "target", "count", "short_by", "progress", "how"]],
         hide_index=True,
         width="stretch",
-        height=min(38 + 35 * len(short), 320),
+        height=table_height(len(short), 320),
         column_config={
             "name": st.column_config.TextColumn("Emotion · failure kind", width="medium"),
             "target": st.column_config.NumberColumn("Target", format="%.0f", width="small"),

@@ -26,6 +26,17 @@ STORE_KINDS = {"embedded": "Embedded PostgreSQL", "postgres": "PostgreSQL", "sup
 # what a demo replay stored (vocab.is_demo), in a line of badges: not for training, left out of exports
 DEMO_BADGE = f":violet-badge[:material/smart_display: {vocab.DEMO_LABEL}]"
 
+# A table's header and rows in pixels (Streamlit's row height), so a short table shows no empty space and
+# a long one scrolls inside `cap`.
+_HEADER_PX, _ROW_PX = 38, 35
+
+
+def table_height(rows: int, cap: int | None = None) -> int:
+    """The height that shows a table of `rows` rows whole, at most `cap` pixels."""
+    height = _HEADER_PX + _ROW_PX * rows
+    return height if cap is None else min(height, cap)
+
+
 BadgeColour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "grey", "primary"]
 _BADGE_COLOURS: dict[str, BadgeColour] = {c: c for c in get_args(BadgeColour)}
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$=:")

@@ -12,7 +12,7 @@ from lib.core.vocabulary import REVISION_SOURCES
 from lib.coverage.charts import config
 from lib.review import drift
 from lib.store import Store, StoreError
-from lib.ui.display import error_text
+from lib.ui.display import error_text, table_height
 
 SOURCES: dict[str, str] = {"all": "Every source", **REVISION_SOURCES}
 
@@ -70,7 +70,7 @@ def analytics_view(store: Store, tax: Taxonomy) -> None:
     st.plotly_chart(
         rv.corrections_chart(stats, group), width="stretch", config={"displayModeBar": False}, key=f"rv_an_chart_{by}"
     )
-    st.dataframe(stats, hide_index=True, width="stretch", height=min(38 + 35 * len(stats), 560))
+    st.dataframe(stats, hide_index=True, width="stretch", height=table_height(len(stats), 560))
 
     st.markdown("#### Label drift")
     st.caption("How corrections move over time, what they change most, and for which model and prompt version.")

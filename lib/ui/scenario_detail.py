@@ -13,7 +13,7 @@ from lib.core import vocabulary as vocab
 from lib.core.taxonomy import Taxonomy
 from lib.store import Store
 from lib.ui.chat import render_chat
-from lib.ui.display import badge, escape_markdown, names, status_badge
+from lib.ui.display import badge, escape_markdown, names, status_badge, table_height
 from lib.ui.job_failures import failure_line
 from lib.ui.scenario_jobs import queue
 from lib.ui.variations import scenario_record
@@ -72,7 +72,7 @@ def scenario_detail(
             pd.DataFrame({"Parameter": list(params), "Value": [str(v) for v in params.values()]}),
             hide_index=True,
             width="stretch",
-            height=38 + 35 * len(params),
+            height=table_height(len(params)),
         )
         scenario_record(scenario, tax)
         if scenario.get("context"):

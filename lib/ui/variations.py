@@ -24,7 +24,7 @@ from lib.generation.variation_jobs import make_variations, plan_sets
 from lib.review.queue import QUERY_PARAM
 from lib.store import Store, StoreError
 from lib.ui import resources
-from lib.ui.display import demo_ahead, demo_note, error_text, escape_markdown, estimate_figures, names
+from lib.ui.display import demo_ahead, demo_note, error_text, escape_markdown, estimate_figures, names, table_height
 from lib.ui.session import reviewer
 
 MADE_KEY = "var_made"  # how the last "Make variations" went: (kind, message, the conversations it was for)
@@ -214,7 +214,7 @@ def coverage_section(store: Store, tax: Taxonomy, scope: str) -> None:
         frame,
         hide_index=True,
         width="stretch",
-        height=min(38 + 35 * len(frame), 320),
+        height=table_height(len(frame), 320),
         column_config={
             "source": st.column_config.TextColumn("Source conversation", width="medium"),
             **{c: st.column_config.NumberColumn(label, width="small") for c, label in COUNT_LABELS.items()},
