@@ -148,3 +148,13 @@ def test_the_analytics_tab_filters_by_source_and_draws_the_drift(page_store: Pos
     assert table[["Field", "To", "Authors"]].values.tolist() == [["Strategy", "Normalizing", 1]]
     at.selectbox(key="rv_an_source").set_value("automated").run()
     assert "No corrections from this source yet (automated)" in at.info[0].value
+
+
+def test_the_drift_reads_days_sent_as_text_as_dates() -> None:
+    """PostgREST (hosted mode) sends a SQL date as ISO text; the call turns it into a date, so the periods of
+    the chart can be counted."""
+    from lib.store.calls import CALLS
+
+    rows = CALLS["label_drift"].shape([{"day": "2026-11-02", "corrections": 1}, {"day": date(2026, 12, 3)}])
+    assert [r["day"] for r in rows] == [date(2026, 11, 2), date(2026, 12, 3)]
+    assert rows[0]["corrections"] == 1

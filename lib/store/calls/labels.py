@@ -5,6 +5,7 @@ labels (the corrections counted by time, source, model and prompt version)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from lib.store.calls.kinds import Arg, Call, Fn, ints
@@ -12,6 +13,13 @@ from lib.store.calls.kinds import Arg, Call, Fn, ints
 
 def records(rows: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
     return None if rows is None else [dict(r) for r in rows]
+
+
+def by_day(rows: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Rows with their `day` as a date: psycopg reads one, PostgREST sends ISO text."""
+    return [
+        {**r, "day": date.fromisoformat(r["day"][:10]) if isinstance(r["day"], str) else r["day"]} for r in rows or []
+    ]
 
 
 LABEL_CALLS: dict[str, Call] = {
@@ -48,5 +56,6 @@ LABEL_CALLS: dict[str, Call] = {
         "rows",
         "read the label drift",
         order=("day", "field", "from_value", "to_value", "source", "model", "template"),
+        shape=by_day,
     ),
 }
