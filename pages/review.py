@@ -266,7 +266,7 @@ def queue_view() -> None:
         with v_tab:
             widgets.versions_list(view)
 
-    contrast.section(view.conversation, view.status)
+    contrast.section(view.conversation, view.status, view.is_current)
 
 
 # -- page ----------------------------------------------------------------------------------------

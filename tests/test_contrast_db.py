@@ -17,7 +17,7 @@ from lib.generation.contrast_prompt import emotion_before
 from lib.generation.jobs import RunnerError
 from lib.store.postgres import PostgresStore
 from lib.store.protocol import InvalidInput, NotFound
-from tests.conftest import add_member, as_role
+from tests.conftest import add_member, as_role, make_conversation
 from tests.fake_anthropic import FakeAnthropic
 from tests.fake_contrast import is_contrast_request
 from tests.test_judge_cli import env  # noqa: F401 (a fixture)
@@ -119,6 +119,15 @@ def test_only_approved_conversations_and_assistant_turns_can_be_queued(seeded: P
     with pytest.raises(RunnerError, match="only approved"):
         start_contrast_job(seeded, [SEED], ContrastAsk(), db_tax)
     assert seeded.create_contrast_job([SEED]) is None  # the database refuses it too
+
+
+def test_a_replaced_version_is_not_contrasted(seeded: PostgresStore, db_tax: Taxonomy) -> None:
+    """Its pairs would never be exported (the export reads current versions only)."""
+    scenario = next(s for s in seeded.list_scenarios() if s.get("conversation_id") == SEED)
+    seeded.save_generated(make_conversation(scenario, "seed-v2"), scenario_id=scenario["id"])
+    with pytest.raises(RunnerError, match="a newer version has replaced it"):
+        start_contrast_job(seeded, [SEED], ContrastAsk(), db_tax)
+    assert seeded.create_contrast_job([SEED]) is None
 
 
 def test_a_conversation_queued_once_is_not_queued_again(seeded: PostgresStore, db_tax: Taxonomy) -> None:

@@ -10,6 +10,7 @@ from lib.core.vocabulary import DEMO_MODEL
 from lib.generation.job_progress import is_demo_job, job_title
 from lib.store.postgres import PostgresStore
 from lib.ui.display import DEMO_BADGE, escape_markdown
+from tests.conftest import make_conversation
 from tests.fake_anthropic import FakeAnthropic
 from tests.test_page_generate import keyed, wait_for  # noqa: F401 (keyed: a fixture)
 from tests.test_page_review import ROOT, click, open_page, store, texts  # noqa: F401 (store: a fixture)
@@ -95,6 +96,18 @@ def test_a_conversation_that_is_not_approved_has_no_contrastive_section(store: P
     at.session_state["br_review_current"] = SEED
     click(at, "Review the seeds")
     assert "Contrastive turns" not in texts(at)
+
+
+def test_a_version_a_regeneration_replaced_has_no_contrastive_section(store: PostgresStore) -> None:
+    """Its pairs would never be exported: the export reads the pairs of current versions."""
+    scenario = next(s for s in store.list_scenarios() if s.get("conversation_id") == SEED)
+    store.save_generated(make_conversation(scenario, "seed-01-v2"), scenario_id=scenario["id"])
+    store.record_review("seed-01-v2", "approved", reviewer="Ana")
+    at = open_page()
+    at.query_params["conversation"] = SEED
+    at.run()
+    assert not at.exception, at.exception
+    assert "Version 1" in texts(at) and "Contrastive turns" not in texts(at)
 
 
 def test_asking_for_one_turn_queues_a_job_with_the_suited_kinds_and_the_pairs_follow(

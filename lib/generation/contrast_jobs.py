@@ -113,7 +113,10 @@ def start_contrast_job(
         model, settings = DEMO_MODEL, as_demo(settings)
     job_id = store.create_contrast_job(ids, kind=kind, model=model, settings=settings, created_by=created_by or None)
     if job_id is None:
-        raise RunnerError("Nothing to contrast: every chosen conversation is queued in a contrastive job already.")
+        raise RunnerError(
+            "Nothing to contrast: every chosen conversation is queued in a contrastive job already, or a newer "
+            "version has replaced it (open the current version and contrast that)."
+        )
     job = store.get_job(job_id) or {}
     return job_id, int(job.get("total_items") or 0)
 

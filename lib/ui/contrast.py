@@ -28,9 +28,10 @@ ALL_TURNS = -1  # the turn picker's "every assistant turn"
 POLL_S = 3
 
 
-def section(conv: Conversation, status: str) -> None:
-    """The section under an approved conversation (nothing for any other)."""
-    if status != "approved":
+def section(conv: Conversation, status: str, is_current: bool) -> None:
+    """The section under an approved current version (nothing for any other: the export reads the pairs of
+    current versions only)."""
+    if status != "approved" or not is_current:
         return
     tax = resources.taxonomy()
     st.divider()
