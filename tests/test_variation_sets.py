@@ -254,3 +254,19 @@ def test_a_variation_set_goes_through_message_batches_with_its_source(
         conv = seeded.get_conversation(row["conversation_id"])
         assert conv is not None and conv.scenario.persona == row["persona"] != "recent_retiree"
         assert (variation_of(conv) or {})["source_conversation_id"] == "seed-06"
+
+
+@pytest.mark.parametrize(("intensity", "band"), [(0.395, "low"), (0.4, "medium"), (0.7, "high")])
+def test_the_source_band_is_the_band_review_shows(intensity: float, band: str) -> None:
+    """One rule for the band an intensity is in: a variation of the intensity band starts from the band the
+    reviewer sees (a value between one band's max and the next one's min is in the lower band)."""
+    from lib.review.text import intensity_band
+
+    tax = load_taxonomy()
+    seed = load_seeds().conversations[0]
+    conv = seed.model_copy(
+        update={"arc": seed.arc.model_copy(update={"start": seed.arc.start.model_copy(update={"intensity": intensity})})}
+    )
+    emotion, found = start_band(conv, tax)
+    assert found is not None and found.label == band
+    assert intensity_band(tax.by_id("emotions")[emotion], intensity) == band

@@ -112,6 +112,14 @@ class Emotion(Item):
     cues: list[str] = Field(min_length=1)
     suited_strategies: list[str] = Field(min_length=1)
 
+    def band_of(self, intensity: float) -> IntensityBand | None:
+        """The band an intensity falls in, None outside every band. A band runs from its min up to the next
+        band's min, so a value between one band's max and the next one's min (0.395 between 0.39 and 0.4)
+        is in the lower band."""
+        bands = sorted(self.intensity_bands, key=lambda b: b.min)
+        below = [b for b in bands if b.min <= intensity]
+        return below[-1] if below and intensity <= bands[-1].max else None
+
     @model_validator(mode="after")
     def _ranges_hold_the_typical_values(self) -> Emotion:
         for name, bounds, typical in [

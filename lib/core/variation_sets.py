@@ -67,8 +67,10 @@ def start_band(conv: Conversation, tax: Taxonomy) -> tuple[str, IntensityBand | 
     if emotion is None:
         return conv.arc.start.emotion, None
     value = conv.arc.start.intensity
-    band = next((b for b in emotion.intensity_bands if b.min <= value <= b.max), None)
-    band = band or min(emotion.intensity_bands, key=lambda b: min(abs(b.min - value), abs(b.max - value)))
+    # outside every band (an arc that starts past the top band's max): the nearest band
+    band = emotion.band_of(value) or min(
+        emotion.intensity_bands, key=lambda b: min(abs(b.min - value), abs(b.max - value))
+    )
     return emotion.id, band
 
 

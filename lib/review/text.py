@@ -26,17 +26,12 @@ def name(items: Mapping[str, Any], key: str | None) -> str:
 
 
 def intensity_band(family: Any, intensity: float | None) -> str:
-    """The label of the emotion family's band (taxonomy/emotions.yaml) an intensity falls in; '' when the
-    family or the intensity is unknown, or it lies outside every band. A band runs from its min up to the
-    next band's min, so a value between one band's max and the next one's min (0.395 between 0.39 and
-    0.4) still has a band."""
+    """The label of the emotion family's band an intensity falls in (Emotion.band_of); '' when the family or
+    the intensity is unknown, or it lies outside every band."""
     if family is None or intensity is None:
         return ""
-    bands = sorted(family.intensity_bands, key=lambda b: b.min)
-    below = [b for b in bands if b.min <= intensity]
-    if not below or intensity > bands[-1].max:
-        return ""
-    return str(below[-1].label)
+    band = family.band_of(intensity)
+    return "" if band is None else str(band.label)
 
 
 def when(at: datetime | None) -> str:
