@@ -258,3 +258,13 @@ def test_the_cli_prints_the_bad_line_and_the_counts(
     assert (
         "4 corrections of 1 conversations imported as operator_realtime revisions: 3 written" in capsys.readouterr().out
     )
+
+
+def test_a_family_changed_by_scenario_holds_for_a_later_line_naming_the_conversation(
+    store: PostgresStore, db_tax: Taxonomy, conv: dict[str, Any], tmp_path: Path
+) -> None:
+    lines = good_lines(conv)[:2]  # the primary emotion, then a sub-emotion of the new family
+    lines[0] = {**{k: v for k, v in lines[0].items() if k != "conversation"}, "scenario": conv["scenario"]}
+    report = import_file(store, db_tax, write_jsonl(tmp_path / "c.jsonl", lines))
+    assert report.problems == []
+    assert [r["field"] for r in store.label_revisions_for(conv["id"])] == ["emotion.primary", "emotion.sub_emotion"]

@@ -139,7 +139,10 @@ class _Turns:
 def _conversation(store: Store, c: Correction, cache: dict[str, _Turns | str]) -> _Turns | str:
     key = c.conversation or f"scenario {c.scenario}"
     if key not in cache:
-        cache[key] = _load(store, c)
+        found = _load(store, c)
+        if isinstance(found, _Turns):  # one record per conversation, whether a line names it or its scenario
+            found = cache.setdefault(found.id, found)
+        cache[key] = found
     return cache[key]
 
 
