@@ -142,3 +142,10 @@ def test_two_reviewers_on_twenty_conversations_in_the_database(store: PostgresSt
     assert len(listed) == 5
     emotion = listed[listed["Field"] == ag.FIELDS["emotion.primary"]]
     assert list(zip(emotion["conversation_id"], emotion["Turn"])) == [("conv-3", 0)]
+
+
+def test_the_page_explains_the_readings_it_gives() -> None:
+    from lib.ui.agreement import ABOUT
+
+    assert "up to 0.2 poor, 0.4 fair, 0.6 moderate, 0.8 substantial, above that almost perfect" in ABOUT
+    assert all(word in ABOUT for _, word in ag.READINGS)

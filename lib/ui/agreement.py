@@ -25,12 +25,14 @@ EMPTY = (
     "decision (set above); the Review queue then offers it to anyone but the first reviewer, who decides "
     "without seeing the first decision. Review a few, and the figures appear here."
 )
+_READINGS_TEXT = (
+    "up to " + ", ".join(f"{bound:g} {word}" for bound, word in ag.READINGS[:-1]) + f", above that {ag.READINGS[-1][1]}"
+)
 ABOUT = (
     "Kappa compares how often reviewers agree with how often they would by chance: 1 is full agreement, "
-    "0 no better than chance. Readings: below 0.2 poor, to 0.4 fair, to 0.6 moderate, to 0.8 substantial, "
-    "above almost perfect. Where more than two reviewers rated the same items, the overall figure is "
-    "Krippendorff's alpha, read the same way. A reviewer's label is their last correction of it, else the "
-    "label as generated."
+    f"0 no better than chance. Readings: {_READINGS_TEXT}. Where more than two reviewers rated the same items, "
+    "the overall figure is Krippendorff's alpha, read the same way. A reviewer's label is their last "
+    "correction of it, else the label as generated."
 )
 
 _TABLE_COLUMNS = {
