@@ -1,0 +1,211 @@
+-- Three fixes to this round's label-source and double-review functions.
+--
+-- 1. A correction is a revision that changes the value. Since the blind second review
+--    (20261203000700_blind_review.sql) a reviewer who makes the correction another reviewer already made
+--    records a revision whose old and new values are equal: it is their value for agreement, not a second
+--    correction. app_private.label_corrections is that definition; the label drift, the correction stats and
+--    coverage's correction rows count from it (the history and agreement still read every revision).
+-- 2. A reviewer's labels for agreement are their own: revisions they made in review (human_review) or
+--    suggestions they accepted (automated). An operator import may name any author, so its revisions are
+--    no reviewer's judgement, neither in agreement_labels nor in record_revision's blind exception.
+-- 3. The double-review quota counts the first decisions since the share was last set: over every
+--    assignment ever, a share raised after a long time at 0 sent the next many first decisions all to a
+--    second review, and one lowered after a high share sent none for as long.
+
+-- ---------------------------------------------------------------------------------------------
+-- 1. The corrections
+-- ---------------------------------------------------------------------------------------------
+create or replace view app_private.label_corrections as
+select l.* from public.label_revisions l
+ where l.old_value is distinct from l.new_value;
+revoke all on app_private.label_corrections from public, anon, authenticated, service_role;
+
+-- The baseline's correction stats, the label sources' drift and the baseline's coverage counts (each in
+-- app_private behind its wrapper), unchanged but for reading the corrections instead of every revision.
+
+create or replace function app_private.label_correction_stats(p_by text default null, p_source text default null)
+returns table (field text, from_value text, to_value text, group_id text, corrections bigint,
+               conversations bigint, authors bigint, last_at timestamptz)
+language plpgsql stable security definer
+set search_path = public, pg_temp
+as $$
+begin
+  perform app_private.require_role('viewer', 'read the label analytics');
+  if p_by is not null and p_by not in ('topic', 'persona', 'tier', 'emotional_arc') then
+    raise exception 'label_correction_stats: p_by must be topic, persona, tier, emotional_arc or null, not %',
+      quote_literal(p_by) using errcode = 'invalid_parameter_value';
+  end if;
+  return query
+  select l.field, app_private.label_text(l.old_value), app_private.label_text(l.new_value),
+         case p_by when 'topic' then s.topic when 'persona' then s.persona when 'tier' then s.tier
+                   when 'emotional_arc' then s.emotional_arc end,
+         count(*), count(distinct l.conversation_id), count(distinct l.author), max(l.created_at)
+    from app_private.label_corrections l
+    join public.conversations c on c.id = l.conversation_id
+    join public.scenarios s on s.id = c.scenario_id
+   where p_source is null or l.source = p_source
+   group by 1, 2, 3, 4
+   order by 5 desc, 8 desc, 1, 2, 3, 4;
+end $$;
+
+create or replace function app_private.label_drift(p_source text default null)
+returns table (day date, field text, from_value text, to_value text, source text, model text, template text,
+               corrections bigint, conversations bigint)
+language plpgsql stable security definer
+set search_path = public, pg_temp
+as $$
+begin
+  perform app_private.require_role('viewer', 'read the label drift');
+  return query
+  select (l.created_at at time zone 'UTC')::date, l.field, app_private.label_text(l.old_value),
+         app_private.label_text(l.new_value), l.source, coalesce(c.model, ''),
+         coalesce(t.name || ' v' || t.version, ''), count(*), count(distinct l.conversation_id)
+    from app_private.label_corrections l
+    join public.conversations c on c.id = l.conversation_id
+    left join public.prompt_templates t on t.id = c.prompt_template_id
+   where p_source is null or l.source = p_source
+   group by 1, 2, 3, 4, 5, 6, 7
+   order by 1, 8 desc, 2, 3, 4, 5, 6, 7;
+end $$;
+
+create or replace function app_private.coverage_counts(
+  p_scopes text[] default array['approved', 'generated', 'planned'])
+returns table (scope text, section text, a text, b text, c text, n double precision, m double precision)
+language plpgsql stable security definer
+set search_path = public, pg_temp
+set work_mem = '64MB'  -- the turns of 10,000 conversations sort and hash in memory, not on disk
+as $$
+declare
+  v_bad text;
+begin
+  perform app_private.require_role('viewer', 'read the coverage counts');
+  select x into v_bad from unnest(coalesce(p_scopes, '{}'::text[])) x
+   where x is null or x not in ('approved', 'generated', 'planned') limit 1;
+  if found or coalesce(cardinality(p_scopes), 0) = 0 then
+    raise exception 'coverage_counts: scopes must be approved, generated or planned, not %',
+      coalesce(v_bad, 'none') using errcode = 'invalid_parameter_value';
+  end if;
+
+  -- One pass over the current conversations and their turns counts 'generated' (every row) and
+  -- 'approved' (the rows flagged ok); 'planned' is 'generated' plus the pending scenarios.
+  return query
+  with conv as materialized (
+    select c.id, c.review_status = 'approved' as ok, c.review_status, c.turn_count, c.quality_score,
+           s.tier, s.persona, s.emotional_arc, s.topic
+      from public.conversations c
+      join public.scenarios s on s.id = c.scenario_id
+     where c.is_current
+  ),
+  turns as (  -- read once, in (conversation_id, idx) order, from conversation_turns_coverage_idx
+    select t.conversation_id, t.role, t.emotion_primary, t.strategy_primary, conv.ok,
+           lag(t.emotion_primary) over (partition by t.conversation_id order by t.idx) as answered
+      from public.conversation_turns t
+      join conv on conv.id = t.conversation_id
+  ),
+  -- every per-turn count in one hashed pass; gid tells the grouping set apart (grouping() sets a bit
+  -- per argument left out): 15 = per role, 3 = per (emotion, conversation), 13 = per strategy,
+  -- 12 = per (emotion answered, strategy). n counts all turns, o those of approved conversations.
+  per_turn as materialized (
+    select grouping(t.emotion_primary, t.conversation_id, t.strategy_primary, t.answered) as gid,
+           t.role, t.emotion_primary, t.strategy_primary, t.answered,
+           count(*)::double precision as n, count(*) filter (where t.ok)::double precision as o
+      from turns t
+     group by grouping sets ((t.role), (t.role, t.emotion_primary, t.conversation_id), (t.role, t.strategy_primary),
+                             (t.role, t.answered, t.strategy_primary))
+  ),
+  supporting as (
+    select x.strategy, count(*)::double precision as n, count(*) filter (where conv.ok)::double precision as o
+      from public.conversation_turns t
+      join conv on conv.id = t.conversation_id
+     cross join lateral unnest(t.strategies_supporting) as x(strategy)
+     where t.role = 'assistant'
+     group by x.strategy
+  ),
+  -- counts of the current conversations: g = all of them ('generated'), o = the approved ones
+  counted (section, a, b, c, g, o, gm, om) as (
+    select 'total', 'conversations', null::text, null::text, count(*)::double precision,
+           count(*) filter (where conv.ok)::double precision, null::double precision, null::double precision
+      from conv
+    union all
+    select 'total', p.role || '_turns', null, null, p.n, p.o, null, null
+      from per_turn p where p.gid = 15
+    union all
+    select 'emotion', p.emotion_primary, null, null, sum(p.n), sum(p.o), count(*), count(*) filter (where p.o > 0)
+      from per_turn p where p.gid = 3 and p.role = 'user' group by p.emotion_primary
+    union all
+    select 'strategy', p.strategy_primary, null, null, p.n, p.o, 0, 0
+      from per_turn p where p.gid = 13 and p.role = 'assistant'
+    union all
+    select 'strategy', x.strategy, null, null, 0, 0, x.n, x.o from supporting x
+    union all
+    select 'emotion_strategy', p.answered, p.strategy_primary, null, p.n, p.o, null, null
+      from per_turn p where p.gid = 12 and p.role = 'assistant' and p.answered is not null
+    union all
+    select 'persona_topic', v.persona, v.topic, null, count(*), count(*) filter (where v.ok), null, null
+      from conv v group by v.persona, v.topic
+    union all
+    select 'arc_tier', v.emotional_arc, v.tier, null, count(*), count(*) filter (where v.ok), null, null
+      from conv v group by v.emotional_arc, v.tier
+    union all
+    select 'exchanges', (v.turn_count / 2)::text, null, null, count(*), count(*) filter (where v.ok), null, null
+      from conv v group by v.turn_count / 2
+    union all
+    select 'quality', floor(v.quality_score)::integer::text, v.review_status, null, count(*),
+           count(*) filter (where v.ok), null, null
+      from conv v group by 2, 3
+    union all
+    select 'correction', r.field,
+           case when jsonb_typeof(r.old_value) = 'string' then r.old_value #>> '{}' end,
+           case when jsonb_typeof(r.new_value) = 'string' then r.new_value #>> '{}' end,
+           count(*), count(*) filter (where v.ok), null, null
+      from app_private.label_corrections r
+      join conv v on v.id = r.conversation_id
+     where r.source in ('human_review', 'operator_realtime')
+     group by 2, 3, 4
+  ),
+  pending as (  -- scenarios without a conversation yet, by their dimensions
+    select jsonb_build_object('tier', s.tier, 'persona', s.persona, 'emotional_arc', s.emotional_arc,
+                              'topic', s.topic, 'intent', s.intent, 'tone', s.tone,
+                              'outcome_type', s.outcome_type, 'context_id', s.context_id)::text as a,
+           count(*)::double precision as n
+      from public.scenarios s
+     where 'planned' = any(p_scopes)
+       and not exists (select 1 from public.conversations c where c.scenario_id = s.id and c.is_current)
+     group by 1
+  ),
+  funnel as (  -- the whole scenario table, whatever the scope
+    select x.stage as a, x.n::double precision as n
+      from (select count(*) as planned,
+                   count(c.id) as generated,
+                   count(c.id) filter (where c.review_status = 'approved') as approved,
+                   count(c.id) filter (where c.review_status = 'needs_edit') as needs_edit,
+                   count(c.id) filter (where c.review_status = 'rejected') as rejected,
+                   count(c.id) filter (where c.review_status = 'unreviewed') as unreviewed
+              from public.scenarios s
+              left join public.conversations c on c.scenario_id = s.id and c.is_current) f
+     cross join lateral (values ('planned', f.planned), ('generated', f.generated), ('approved', f.approved),
+                                ('needs_edit', f.needs_edit), ('rejected', f.rejected),
+                                ('unreviewed', f.unreviewed)) as x(stage, n)
+  ),
+  statuses as (
+    select s.status as a, count(*)::double precision as n from public.scenarios s group by s.status
+  ),
+  long (scope, section, a, b, c, n, m) as (
+    select 'generated', k.section, k.a, k.b, k.c, k.g, k.gm from counted k
+    union all
+    select 'planned', k.section, k.a, k.b, k.c, k.g, k.gm from counted k
+    union all
+    select 'approved', k.section, k.a, k.b, k.c, k.o, k.om from counted k
+    union all
+    select 'planned', 'pending', p.a, null, null, p.n, null from pending p
+    union all
+    select x.scope, 'funnel', f.a, null, null, f.n, null from funnel f cross join unnest(p_scopes) as x(scope)
+    union all
+    select x.scope, 'status', st.a, null, null, st.n, null from statuses st cross join unnest(p_scopes) as x(scope)
+  )
+  select l.scope, l.section, l.a, l.b, l.c, sum(l.n), sum(l.m)
+    from long l
+   where l.scope = any(p_scopes)
+   group by l.scope, l.section, l.a, l.b, l.c
+  having sum(l.n) <> 0 or coalesce(sum(l.m), 0) <> 0;  -- zeros are what the tables assume anyway
+end $$;
