@@ -209,3 +209,111 @@ begin
    group by l.scope, l.section, l.a, l.b, l.c
   having sum(l.n) <> 0 or coalesce(sum(l.m), 0) <> 0;  -- zeros are what the tables assume anyway
 end $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- 2. A reviewer's own revisions: made in review, or a suggestion they accepted. Operators' imports
+--    (operator_realtime) name an author they were given, who may be a reviewer's name.
+-- ---------------------------------------------------------------------------------------------
+create or replace view app_private.reviewer_revisions as
+select l.* from public.label_revisions l
+ where l.source in ('human_review', 'automated');
+revoke all on app_private.reviewer_revisions from public, anon, authenticated, service_role;
+
+-- The blind review's record_revision: a reviewer's value of their own is one they made in review.
+create or replace function app_private.record_revision(
+  p_conversation_id text, p_turn integer, p_field text, p_new_value jsonb, p_author text,
+  p_reason text default '', p_source text default 'human_review', p_observed_at timestamptz default null)
+returns bigint
+language plpgsql security definer
+set search_path = public, pg_temp
+as $$
+declare
+  v_turn public.conversation_turns;
+  v_old jsonb;
+  v_rev bigint;
+  v_at timestamptz;
+begin
+  perform app_private.require_role('reviewer', 'revise a label');
+  if p_source is null or p_source not in ('human_review', 'operator_realtime', 'automated') then
+    raise exception 'unknown revision source %; expected human_review, operator_realtime or automated',
+      coalesce(quote_literal(p_source), 'null') using errcode = 'invalid_parameter_value';
+  end if;
+  if nullif(btrim(coalesce(p_author, '')), '') is null then
+    raise exception 'say who revises the label (p_author)' using errcode = 'invalid_parameter_value';
+  end if;
+  -- the conversation row lock orders concurrent revisions of one document
+  perform 1 from public.conversations c where c.id = p_conversation_id for update;
+  if not found then
+    raise exception 'conversation % does not exist', p_conversation_id using errcode = 'no_data_found';
+  end if;
+  select * into v_turn from public.conversation_turns t where t.conversation_id = p_conversation_id and t.idx = p_turn;
+  if not found then
+    raise exception 'conversation % has no turn %', p_conversation_id, p_turn using errcode = 'no_data_found';
+  end if;
+  v_at := clock_timestamp();  -- under the lock: the history's times follow the order revisions apply in
+  v_old := app_private.turn_label(v_turn, p_field);
+  perform app_private.set_turn_label(p_conversation_id, p_turn, p_field, p_new_value);
+  -- nothing changes: no revision, unless a reviewer makes a correction already made (a blind second
+  -- reviewer does not see it), which is their value of the label as much as a change is. Whose the
+  -- correction was does not matter, only that this reviewer has no value of their own yet: an import
+  -- naming them is not theirs.
+  if v_old is not distinct from p_new_value and not (
+       p_source = 'human_review'
+       and exists (select 1 from public.label_revisions lr
+                    where lr.conversation_id = p_conversation_id and lr.turn_idx = p_turn and lr.field = p_field)
+       and not exists (select 1 from app_private.reviewer_revisions lr
+                        where lr.conversation_id = p_conversation_id and lr.turn_idx = p_turn and lr.field = p_field
+                          and lr.author = btrim(p_author))) then
+    return null;
+  end if;
+
+  insert into public.label_revisions (conversation_id, turn_idx, field, old_value, new_value, source, author, author_id,
+                                      reason, created_at, observed_at)
+  values (p_conversation_id, p_turn, p_field, v_old, p_new_value, p_source, btrim(p_author), auth.uid(),
+          coalesce(p_reason, ''), v_at, p_observed_at)
+  returning id into v_rev;
+
+  update public.conversations
+     set document = jsonb_set(document, '{label_history}',
+           coalesce(document -> 'label_history', '[]'::jsonb) || jsonb_build_array(jsonb_build_object(
+             'turn', p_turn, 'field', p_field, 'old_value', v_old, 'new_value', p_new_value,
+             'source', p_source, 'author', btrim(p_author), 'reason', coalesce(p_reason, ''), 'at', v_at)))
+   where id = p_conversation_id;
+  return v_rev;
+end $$;
+revoke all on function app_private.record_revision(text, integer, text, jsonb, text, text, text, timestamptz)
+  from public, anon, authenticated, service_role;
+
+-- The double review's agreement_labels: a reviewer's value of a label is their own last revision of it.
+create or replace function app_private.agreement_labels()
+returns table (conversation_id text, reviewer text, turn_idx integer, role text,
+               emotion_primary text, emotion_intensity double precision, strategy_primary text)
+language plpgsql stable security definer
+set search_path = public, pg_temp
+as $$
+begin
+  perform app_private.require_role('viewer', 'read reviewer agreement');
+  return query
+    with pairs as (
+      select r.conversation_id, r.reviewer from public.reviews r
+       group by r.conversation_id, r.reviewer
+    ), doubled as (
+      select p.conversation_id from pairs p group by p.conversation_id having count(*) >= 2
+    )
+    select p.conversation_id, p.reviewer, t.idx, t.role,
+           coalesce(v.mine ->> 'emotion.primary', t.labels #>> '{emotion,primary}'),
+           coalesce((v.mine ->> 'emotion.intensity')::double precision,
+                    (t.labels #>> '{emotion,intensity}')::double precision),
+           coalesce(v.mine ->> 'strategies.primary', t.labels #>> '{strategies,primary}')
+      from pairs p
+      join doubled d on d.conversation_id = p.conversation_id
+      join public.conversation_turns t on t.conversation_id = p.conversation_id
+      left join lateral (
+        select jsonb_object_agg(x.field, x.new_value) as mine
+          from (select distinct on (lr.field) lr.field, lr.new_value from app_private.reviewer_revisions lr
+                 where lr.conversation_id = p.conversation_id and lr.turn_idx = t.idx and lr.author = p.reviewer
+                   and lr.field in ('emotion.primary', 'emotion.intensity', 'strategies.primary')
+                 order by lr.field, lr.created_at desc, lr.id desc) x
+      ) v on true
+     order by p.conversation_id, p.reviewer, t.idx;
+end $$;
