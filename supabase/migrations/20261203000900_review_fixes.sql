@@ -317,3 +317,131 @@ begin
       ) v on true
      order by p.conversation_id, p.reviewer, t.idx;
 end $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- 3. The quota since the share was set: setting it keeps, next to the share, how many first decisions
+--    there had been and how many of them went to a second review (app_meta 'review.double_share':
+--    decided_before, doubled_before); record_review's running quota counts from there.
+-- ---------------------------------------------------------------------------------------------
+create or replace function app_private.set_double_review_share(p_share double precision) returns double precision
+language plpgsql volatile security definer
+set search_path = public, pg_temp
+as $$
+begin
+  perform app_private.require_role('admin', 'change the double-review share');
+  if p_share is null or p_share < 0 or p_share > 1 or p_share = 'NaN'::double precision then
+    raise exception 'the double-review share must be between 0 and 1 (0.10 sends one conversation in ten), not %',
+      coalesce(p_share::text, 'null') using errcode = 'invalid_parameter_value';
+  end if;
+  -- under record_review's lock, so no first decision falls between the counts and the share
+  perform pg_advisory_xact_lock(hashtext('public.review_assignments'));
+  insert into public.app_meta (key, value)
+  select 'review.double_share', jsonb_build_object('share', p_share, 'decided_before', count(*),
+                                                   'doubled_before', count(*) filter (where a.second_review))
+    from public.review_assignments a
+  on conflict (key) do update set value = excluded.value, updated_at = now();
+  return p_share;
+end $$;
+
+-- A share set before this migration: its start is the assignments made before it was set.
+update public.app_meta m
+   set value = m.value || (select jsonb_build_object('decided_before', count(*),
+                                                     'doubled_before', count(*) filter (where a.second_review))
+                             from public.review_assignments a where a.assigned_at < m.updated_at)
+ where m.key = 'review.double_share' and not m.value ? 'decided_before';
+
+-- The double review's record_review with the quota counted since the share was set.
+create or replace function app_private.record_review(
+  p_conversation_id text, p_decision text, p_reviewer text default null,
+  p_reason_code text default null, p_notes text default '', p_review_count integer default null) returns bigint
+language plpgsql security definer
+set search_path = public, pg_temp
+as $$
+declare
+  v_conv public.conversations;
+  v_who text;
+  v_review bigint;
+  v_at timestamptz;
+  v_count integer;
+  v_last public.reviews;
+  v_share double precision;
+  v_decided integer;
+  v_doubled integer;
+begin
+  perform app_private.require_role('reviewer', 'record a review decision');
+  v_who := app_private.actor(p_reviewer, 'p_reviewer', 'is reviewing');
+  if p_decision is null or p_decision not in ('approved', 'needs_edit', 'rejected') then
+    raise exception 'unknown decision %; expected approved, needs_edit or rejected',
+      coalesce(quote_literal(left(p_decision, 40)), 'null') using errcode = 'invalid_parameter_value';
+  end if;
+  if p_decision = 'rejected' and p_reason_code is null then
+    raise exception 'a rejection needs a reason (p_reason_code)' using errcode = 'invalid_parameter_value',
+      hint = 'One of inaccurate_financial_content, emotion_not_realistic, off_voice, arc_not_realized, unsafe_advice, other.';
+  end if;
+  perform app_private.check_size('the note', 'note', p_notes);
+  select * into v_conv from public.conversations c where c.id = p_conversation_id for update;
+  if not found then
+    raise exception 'conversation % does not exist', p_conversation_id using errcode = 'no_data_found';
+  end if;
+  select count(*) into v_count from public.reviews r where r.conversation_id = p_conversation_id;
+  if p_review_count is not null and v_count <> p_review_count then
+    -- a second reviewer still deciding blind must not learn the first decision from this message
+    if exists (select 1 from public.review_assignments a where a.conversation_id = p_conversation_id and a.second_review)
+       and not exists (select 1 from public.reviews r where r.conversation_id = p_conversation_id and r.reviewer = v_who)
+       and (select count(distinct r.reviewer) from public.reviews r where r.conversation_id = p_conversation_id) = 1 then
+      raise exception 'conversation % was decided again in its first review while you had it open: reload it and decide again',
+        p_conversation_id using errcode = 'BR409', hint = 'Your decision was not recorded.';
+    end if;
+    select * into v_last from public.reviews r where r.conversation_id = p_conversation_id order by r.id desc limit 1;
+    raise exception 'conversation % was changed by % at % UTC (%): reload it and decide again',
+      p_conversation_id, coalesce(v_last.reviewer, 'someone'),
+      to_char(v_last.created_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+      coalesce(replace(v_last.decision, '_', ' '), 'a decision')
+      using errcode = 'BR409', hint = 'Your decision was not recorded.';
+  end if;
+
+  v_at := clock_timestamp();  -- under the lock: decision times follow the order decisions apply in
+  insert into public.reviews (conversation_id, decision, reason_code, notes, reviewer, reviewer_id, created_at)
+  values (p_conversation_id, p_decision, p_reason_code, coalesce(p_notes, ''), v_who,
+          app_private.signed_in_user(), v_at)
+  returning id into v_review;
+
+  if v_count = 0 and not exists (select 1 from public.review_assignments a where a.conversation_id = p_conversation_id) then
+    perform pg_advisory_xact_lock(hashtext('public.review_assignments'));
+    select (m.value ->> 'share')::double precision, coalesce((m.value ->> 'decided_before')::integer, 0),
+           coalesce((m.value ->> 'doubled_before')::integer, 0)
+      into v_share, v_decided, v_doubled
+      from public.app_meta m where m.key = 'review.double_share';
+    v_share := coalesce(v_share, 0.10);
+    select count(*) - coalesce(v_decided, 0), count(*) filter (where a.second_review) - coalesce(v_doubled, 0)
+      into v_decided, v_doubled
+      from public.review_assignments a;
+    insert into public.review_assignments (conversation_id, second_review, first_reviewer, share, assigned_at)
+    values (p_conversation_id, floor((v_decided + 1) * v_share) > v_doubled, v_who, v_share, v_at);
+  end if;
+
+  update public.conversations
+     set review_status = p_decision,
+         use_as_seed_example = use_as_seed_example and p_decision = 'approved',
+         document = jsonb_set(document, '{review}', jsonb_build_object(
+             'status', p_decision, 'reviewer', v_who,
+             'notes', nullif(coalesce(p_notes, ''), ''), 'reviewed_at', v_at))
+           || case when use_as_seed_example and p_decision <> 'approved'
+                   then jsonb_build_object('training', coalesce(document -> 'training', '{}'::jsonb)
+                                                       || '{"use_as_seed_example": false}'::jsonb)
+                   else '{}'::jsonb end
+   where id = p_conversation_id;
+  if v_conv.use_as_seed_example and p_decision <> 'approved' then
+    insert into public.conversation_metadata (conversation_id, key, value)
+    values (p_conversation_id, 'review.seed_example',
+            jsonb_build_object('value', false, 'by', v_who, 'at', v_at, 'because', p_decision))
+    on conflict (conversation_id, key) do update set value = excluded.value;
+  end if;
+
+  -- a scenario being regenerated keeps showing that; otherwise it shows the decision
+  if v_conv.is_current then
+    update public.scenarios set status = p_decision
+     where id = v_conv.scenario_id and status not in ('queued', 'generating');
+  end if;
+  return v_review;
+end $$;
