@@ -122,3 +122,21 @@ def test_agreement_reads_each_reviewers_last_decision_and_labels(store: Postgres
     assert (labels["Ben", 0]["emotion_primary"], labels["Ben", 0]["emotion_intensity"]) == (other, 0.2)
     assert labels["Ana", 1]["strategy_primary"] == labels["Ben", 1]["strategy_primary"] == "empathic_validation"
     assert labels["Ben", 1]["emotion_primary"] is None and labels["Ben", 0]["strategy_primary"] is None
+
+
+def test_the_quota_counts_from_when_the_share_was_set(store: PostgresStore, db_tax: Taxonomy) -> None:
+    """50 first decisions at 0, then 0.2: the next 10 send exactly 2 to a second review (not all of them, as a
+    quota over every decision ever would, to catch up on the 50), and lowering the share stops at once."""
+    saved(store, db_tax, 70)
+    ids = [f"conv-{i}" for i in range(70)]
+    store.set_double_review_share(0.0)
+    for cid in ids[:50]:
+        store.record_review(cid, "approved", reviewer="Ana")
+    store.set_double_review_share(0.2)
+    for cid in ids[50:60]:
+        store.record_review(cid, "approved", reviewer="Ana")
+    assert assigned(store, ids) == ["conv-54", "conv-59"]
+    store.set_double_review_share(0.1)
+    for cid in ids[60:70]:
+        store.record_review(cid, "approved", reviewer="Ana")
+    assert assigned(store, ids) == ["conv-54", "conv-59", "conv-69"]
