@@ -121,6 +121,9 @@ def test_the_scenario_table_shows_the_link_and_filters_by_source(store: Postgres
     source.set_value(["seed-06"]).run()
     table = at.dataframe[0].value
     assert set(table["Variation of"]) == {"seed-06 (tone, outcome)"} and at.query_params["source"] == "seed-06"
+    next(w for w in at.multiselect if w.label == "Variations of").set_value([]).run()
+    # page 1: the hundred planned rows, none a variation: a blank cell each, not "None"
+    assert set(at.dataframe[0].value["Variation of"]) == {""}
 
 
 def test_make_variations_for_the_selected_approved_rows(store: PostgresStore) -> None:

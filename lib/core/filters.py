@@ -242,9 +242,10 @@ def table_frame(rows: list[dict], tax: Taxonomy) -> pd.DataFrame:
     return out[list(COLUMNS)]
 
 
-def _variation_of(source: str | None, record: Mapping[str, object] | None) -> str | None:
-    """ "seed-01 (topic)": the conversation a variation varies and what it changes."""
+def _variation_of(source: str | None, record: Mapping[str, object] | None) -> str:
+    """ "seed-01 (topic)": the conversation a variation varies and what it changes; '' for a row that is no
+    variation (a blank cell, where a null would read "None")."""
     if not isinstance(source, str) or not source:
-        return None
+        return ""
     vary = (record or {}).get("vary") if isinstance(record, Mapping) else None
     return source + (" (" + ", ".join(map(str, vary)) + ")" if isinstance(vary, list) and vary else "")
