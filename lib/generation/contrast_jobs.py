@@ -28,7 +28,7 @@ from lib.generation.contrast import (
 from lib.generation.contrast_prompt import Asks, ContrastError, check_count, contrast_templates, plan_asks
 from lib.generation.estimate import Estimate
 from lib.generation.job_progress import as_demo
-from lib.generation.jobs import MODES, RunnerError, estimate_settings
+from lib.generation.jobs import RunnerError, estimate_settings, job_kind
 from lib.generation.rating import ItemDone, not_saved
 from lib.generation.response import LLMResponse
 from lib.store.protocol import JobItem, Store, StoreError, StoreUnavailable
@@ -86,9 +86,7 @@ def start_contrast_job(
     one shown before it started (estimate_contrast), kept in its settings. demo: the job is a demo replay
     (lib.generation.app_worker.start_demo_worker runs it), for a machine without an API key; what it writes
     carries the replay's model, and exports leave it out unless asked."""
-    kind = next((k for k in MODES if k == mode), None)
-    if kind is None:
-        raise RunnerError(f"Unknown mode {mode!r}; choose realtime or batch.")
+    kind = job_kind(mode, f"Unknown mode {mode!r}; choose realtime or batch.")
     if demo and kind != "realtime":
         raise RunnerError("A demo replay answers in realtime only; choose realtime, or configure an API key.")
     ids = list(dict.fromkeys(conversation_ids))

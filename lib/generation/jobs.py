@@ -91,7 +91,7 @@ def estimate_settings(estimate: Estimate) -> dict[str, Any]:
     }
 
 
-def _job_kind(mode: str, unknown: str) -> JobKind:
+def job_kind(mode: str, unknown: str) -> JobKind:
     """mode as a job kind; RunnerError(unknown) for any other text."""
     for kind in MODES:
         if kind == mode:
@@ -120,7 +120,7 @@ def start_job(
     ids = sorted({int(i) for i in scenario_ids})
     if not ids:
         raise RunnerError("Nothing to generate: choose at least one scenario.")
-    kind = _job_kind(mode, f"Unknown generation mode {mode!r}; choose realtime or batch.")
+    kind = job_kind(mode, f"Unknown generation mode {mode!r}; choose realtime or batch.")
     problem = endpoint_problem(check) if check is not None else None
     if problem:
         raise RunnerError("Nothing was started: " + problem)
@@ -181,7 +181,7 @@ def start_judge_job(
 ) -> tuple[int, int]:
     """Create a rating job for the conversations not rated yet (under rubric_version; at most `limit`),
     or for conversation_ids; returns (job id, conversations queued)."""
-    kind = _job_kind(mode, f"Unknown mode {mode!r}; choose realtime or batch.")
+    kind = job_kind(mode, f"Unknown mode {mode!r}; choose realtime or batch.")
     if limit is not None and limit < 1:
         raise RunnerError(f"Rate at least one conversation, not {limit}.")
     settings = job_settings(mode, requested_from, quality or policy_in_force(), concurrency, estimate)
@@ -259,6 +259,7 @@ __all__ = [
     "endpoint_problem",
     "generation_off_reason",
     "ids_with_status",
+    "job_kind",
     "job_settings",
     "resume_job",
     "start_demo_job",
