@@ -136,10 +136,7 @@ def start_job(
                 "(see the Generate page)."
             ) from None
         raise
-    job = store.get_job(job_id) or {}
-    if job:
-        note_job_state(job)
-    return job_id, int(job.get("total_items") or len(ids))
+    return job_id, int(_note_now(store, job_id).get("total_items") or len(ids))
 
 
 def start_demo_job(store: Store, count: int, *, created_by: str | None = None) -> tuple[int, int]:
@@ -159,10 +156,7 @@ def start_demo_job(store: Store, count: int, *, created_by: str | None = None) -
         settings=settings,
         created_by=created_by or None,
     )
-    job = store.get_job(job_id) or {}
-    if job:
-        note_job_state(job)
-    return job_id, int(job.get("total_items") or len(rows))
+    return job_id, int(_note_now(store, job_id).get("total_items") or len(rows))
 
 
 def start_judge_job(
@@ -245,10 +239,12 @@ def active_jobs(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     return [j for j in store.list_jobs(limit) if is_live(j)]
 
 
-def _note_now(store: Store, job_id: int) -> None:
+def _note_now(store: Store, job_id: int) -> Mapping[str, Any]:
+    """The job as it is now ({} when it is gone), its state noted in the server log (note_job_state)."""
     job = store.get_job(job_id)
     if job is not None:
         note_job_state(job)
+    return job or {}
 
 
 __all__ = [
