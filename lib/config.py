@@ -23,6 +23,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from lib.core import files
 from lib.core.redaction import dsn_password, remember
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,8 +293,6 @@ def _set_values(variables: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _read_secrets(path: Path) -> dict[str, Any]:
-    from lib.core import files  # it imports this module
-
     if not path.is_file():
         return {}
     try:

@@ -3,10 +3,11 @@ records of each file as its consumers would read them."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from lib.export.writer import file_sha256
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any] | None:
@@ -28,14 +29,9 @@ def verify(folder: str | Path) -> list[str]:
         path = folder / f["path"]
         if not path.is_file():
             problems.append(f"{f['path']}: missing")
-        elif _sha256(path) != f["sha256"]:
+        elif file_sha256(path) != f["sha256"]:
             problems.append(f"{f['path']}: sha256 differs from the manifest")
     return problems
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def preview(folder: str | Path, n: int = 3) -> dict[str, Any]:

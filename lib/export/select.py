@@ -48,7 +48,6 @@ FILTER_DIMENSIONS: tuple[Dimension, ...] = (
 )
 FILTER_BY_KEY: dict[str, Dimension] = {d.key: d for d in FILTER_DIMENSIONS}
 # Hugging Face Hub license ids the page and the CLI offer (the Hub refuses any other id)
-# Hugging Face Hub license ids the page and the CLI offer (the Hub refuses any other id)
 LICENSES: tuple[str, ...] = (
     "other",
     "cc-by-4.0",

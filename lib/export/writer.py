@@ -117,9 +117,8 @@ class Folder:
 
     def add(self, rel: str, *, fmt: str, split: str | None, records: int, config: str | None = None) -> FileEntry:
         """List a file written by another writer (parquet), hashed from the disk in chunks."""
-        with open(self.root / rel, "rb") as f:
-            digest = hashlib.file_digest(f, "sha256")
-        entry = FileEntry(rel, fmt, split, records, (self.root / rel).stat().st_size, digest.hexdigest(), config)
+        path = self.root / rel
+        entry = FileEntry(rel, fmt, split, records, path.stat().st_size, file_sha256(path), config)
         self.files.append(entry)
         return entry
 
@@ -128,6 +127,12 @@ class Folder:
             self.drain()
         finally:
             self._pool.shutdown(wait=True)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file on disk, read in chunks (what the manifest lists and verify compares)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def zip_folder(folder: Path, target: Path, top: str) -> None:
