@@ -342,6 +342,12 @@ class Taxonomy(BaseModel):
         """topic id -> cluster id"""
         return {t.id: c.id for c in self.topic_clusters for t in c.topics}
 
+    def context(self, context_id: str | None) -> Context | EdgeCase | None:
+        """A scenario's context: a tier-2 scenario context or a tier-3 edge case, by id (None for none)."""
+        if not context_id:
+            return None
+        return next((c for c in [*self.scenario_contexts, *self.edge_cases] if c.id == context_id), None)
+
     def by_id(self, dimension: str) -> dict[str, Any]:
         items = self.topics if dimension == "topics" else getattr(self, dimension)
         return {i.id: i for i in items}

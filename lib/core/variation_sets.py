@@ -83,7 +83,7 @@ def _alternatives(what: str, conv: Conversation, tax: Taxonomy) -> list[str]:
         return [b.label for b in bands if band is None or b.label != band.label]
     field = VARY_FIELDS[what]
     assert field is not None
-    context = next((c for c in [*tax.scenario_contexts, *tax.edge_cases] if c.id == s.context_id), None)
+    context = tax.context(s.context_id)
     if field == "persona":
         values = list(context.personas) if context else tax.ids("personas")
     elif field == "topic":

@@ -61,12 +61,6 @@ def _edge_case(scenario: ScenarioDimensions, tax: Taxonomy) -> Any:
     return {e.id: e for e in tax.edge_cases}.get(scenario.context_id)
 
 
-def _context(scenario: ScenarioDimensions, tax: Taxonomy) -> Any:
-    if not scenario.context_id:
-        return None
-    return {c.id: c for c in [*tax.scenario_contexts, *tax.edge_cases]}.get(scenario.context_id)
-
-
 def pick_seed_example(
     scenario: ScenarioDimensions, seeds: Sequence[Conversation], variation_seed: int = 0
 ) -> Conversation | None:
@@ -160,7 +154,7 @@ def _seed_example(seed: Conversation | None) -> str:
 def variation_for(scenario: ScenarioDimensions, tax: Taxonomy, variation_seed: int) -> Drawn:
     """What the seed draws for this scenario: its person, its context's facts and its trajectory."""
     persona = tax.by_id("personas").get(scenario.persona)
-    ctx = _context(scenario, tax)
+    ctx = tax.context(scenario.context_id)
     return draw(
         variation_seed,
         tax.variation,
@@ -200,7 +194,7 @@ def scenario_values(scenario: ScenarioDimensions, tax: Taxonomy, drawn: Drawn | 
         "person": person_details(drawn),
         "trajectory": trajectory_note(drawn, tax),
     }
-    ctx = _context(scenario, tax)
+    ctx = tax.context(scenario.context_id)
     if ctx is not None:
         values["complexity"] = ctx.complexity
     else:
