@@ -204,11 +204,12 @@ def bucket_share(tax: Taxonomy, bucket: str) -> float:
 
 def length_rows(gap_frame: pd.DataFrame, tax: Taxonomy) -> int:
     """The scenarios a plan needs for its length gaps: each shortfall over its bucket's share."""
-    need = [
-        r.short_by / bucket_share(tax, r.id)
+    shares = [
+        (r.short_by, bucket_share(tax, r.id))
         for r in gap_frame.itertuples(index=False)
-        if r.kind == "length" and r.plannable and bucket_share(tax, r.id) > 0
+        if r.kind == "length" and r.plannable
     ]
+    need = [short / share for short, share in shares if share > 0]
     return min(MAX_PLAN_ROWS, math.ceil(max(need, default=0.0) - 1e-9))
 
 

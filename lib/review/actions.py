@@ -30,10 +30,11 @@ class ActionResult:
     ids: list[int] = field(default_factory=list)
 
 
-def _need_name(who: str, what: str) -> str:
+def need_name(who: str, what: str, recorded_with: str = "every decision and correction") -> str:
+    """The reviewer's name, stripped; a ReviewError when it is empty or too long."""
     who = _within(limits.NAME, who).strip()
     if not who:
-        raise ReviewError(f"Enter your name before you {what}: it is recorded with every decision and correction.")
+        raise ReviewError(f"Enter your name before you {what}: it is recorded with {recorded_with}.")
     return who
 
 
@@ -58,7 +59,7 @@ def decide(
     A seed example that is not approved any more stops being one (record_review ends it).
     seen: how many decisions the reviewer had in front of them; when another came in since, the store
     refuses this one (Stale) with who made it and when."""
-    who = _need_name(reviewer, "record a decision")
+    who = need_name(reviewer, "record a decision")
     if decision not in DECISION_LABELS:
         raise ReviewError(f"Unknown decision {limits.quoted(decision)}; expected one of {', '.join(DECISION_LABELS)}.")
     notes = _within(limits.NOTE, notes).strip()
@@ -83,7 +84,7 @@ def decide(
 
 
 def set_seed_example(store: Store, view: ConversationView, value: bool, *, by: str) -> ActionResult:
-    who = _need_name(by, "mark a seed example")
+    who = need_name(by, "mark a seed example")
     if value and view.status != "approved":
         raise ReviewError("Only an approved conversation can be a seed example: approve it first.")
     store.set_seed_example(view.id, value, by=who)
@@ -108,7 +109,7 @@ def correct_user_turn(
     label_revisions row (primary first: the sub-emotion must belong to the family in force).
     sub_emotion: None when the form did not ask (the one in force stays where it fits the family),
     '' for none."""
-    who = _need_name(author, "correct a label")
+    who = need_name(author, "correct a label")
     t = _turn(view, turn, "user")
     emotions = tax.by_id("emotions")
     if primary not in emotions:
@@ -173,7 +174,7 @@ def correct_assistant_turn(
     tax: Taxonomy,
 ) -> ActionResult:
     """Revise the strategies of an assistant turn: primary and supporting."""
-    who = _need_name(author, "correct a label")
+    who = need_name(author, "correct a label")
     t = _turn(view, turn, "assistant")
     known = tax.by_id("strategies")
     unknown = [s for s in [primary, *supporting] if s not in known]
@@ -226,7 +227,7 @@ def queue_regeneration(
 ) -> ActionResult:
     """A generation job for this scenario with the notes as feedback. The new conversation becomes
     the scenario's current version; the store links it to this one (previous_version_id)."""
-    who = _need_name(reviewer, "ask for a regeneration")
+    who = need_name(reviewer, "ask for a regeneration")
     feedback = _within(limits.FEEDBACK, notes).strip()
     if not feedback:
         raise ReviewError("Write what should change in the notes first: they are sent to the model as feedback.")
@@ -257,7 +258,7 @@ def rate(
 ) -> ActionResult:
     """A reviewer's rating of one criterion (1-5), in force over the judge's, whose row is kept. A score
     other than the judge's (an override) needs a reason: it is what calibrating the judge learns from."""
-    who = _need_name(rater, "rate a criterion")
+    who = need_name(rater, "rate a criterion")
     try:
         c = rubric.criterion(criterion)
     except KeyError:

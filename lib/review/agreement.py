@@ -25,7 +25,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from lib.core.taxonomy import Taxonomy
 from lib.review.labels import DECISION_LABELS, FIELD_LABELS
-from lib.review.text import intensity_band, name
+from lib.review.text import intensity_band, label_value_text
 from lib.store.protocol import Store
 
 DECISION = "decision"
@@ -260,11 +260,7 @@ def disagreements(ratings: pd.DataFrame, tax: Taxonomy) -> pd.DataFrame:
 def _value_text(field: str, value: Any, tax: Taxonomy) -> str:
     if field == DECISION:
         return DECISION_LABELS.get(str(value), str(value))
-    if field == "emotion.primary":
-        return name(tax.by_id("emotions"), str(value))
-    if field == "strategies.primary":
-        return name(tax.by_id("strategies"), str(value))
-    return str(value)
+    return label_value_text(field, value, tax)  # a band's label is its own text
 
 
 def over_time_chart(table: pd.DataFrame, period: Period = "W") -> go.Figure:

@@ -16,13 +16,18 @@ from lib.review.text import label_text_names, name, when
 from lib.store.protocol import LABEL_STATS_GROUPS, Store
 
 
+def check_source(source: str | None) -> None:
+    """A revision source to filter by is one of REVISION_SOURCES (None: every source)."""
+    if source is not None and source not in REVISION_SOURCES:
+        raise ReviewError(f"Filter by one of the sources {', '.join(REVISION_SOURCES)}, not {source!r}.")
+
+
 def label_analytics(store: Store, tax: Taxonomy, by: str | None = None, *, source: str | None = None) -> pd.DataFrame:
     """The most frequent corrections (SQL: label_correction_stats), with names for display:
     Field, From, To, [Group], Times, Conversations, Authors, Last. source: only that revision source."""
     if by is not None and by not in LABEL_STATS_GROUPS:
         raise ReviewError(f"Group by one of {', '.join(LABEL_STATS_GROUPS)}, not {by!r}.")
-    if source is not None and source not in REVISION_SOURCES:
-        raise ReviewError(f"Filter by one of the sources {', '.join(REVISION_SOURCES)}, not {source!r}.")
+    check_source(source)
     rows = store.label_correction_stats(by, source=source)
     groups = tax.by_id(GROUP_DIMENSIONS[by]) if by else {}
     out = pd.DataFrame(

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from lib.core.taxonomy import Taxonomy
 from lib.core.vocabulary import PALETTE, REVISION_SOURCES
 from lib.coverage.charts import _axis, _count_ticks, _layout, fmt
-from lib.review.errors import ReviewError
+from lib.review.analytics import check_source
 from lib.review.labels import FIELD_LABELS
 from lib.review.text import label_text_names
 from lib.store.protocol import Store
@@ -35,8 +35,7 @@ LEGEND: dict[str, Any] = {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xa
 
 def drift_frame(store: Store, tax: Taxonomy, source: str | None = None) -> pd.DataFrame:
     """The corrections per (day, field, from, to, source, model, prompt), with names for display."""
-    if source is not None and source not in REVISION_SOURCES:
-        raise ReviewError(f"Filter by one of the sources {', '.join(REVISION_SOURCES)}, not {source!r}.")
+    check_source(source)
     rows = store.label_drift(source)
     return pd.DataFrame(
         [

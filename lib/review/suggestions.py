@@ -21,7 +21,7 @@ from lib.core import limits
 from lib.core.taxonomy import Taxonomy
 from lib.core.validation import QualityReport
 from lib.core.vocabulary import SUGGESTION_ORIGINS, SUGGESTION_STATUSES
-from lib.review.actions import ActionResult
+from lib.review.actions import ActionResult, need_name
 from lib.review.errors import ReviewError
 from lib.review.labels import FIELD_LABELS
 from lib.review.text import label_value_text
@@ -138,13 +138,7 @@ def acceptable_together(suggestions: Sequence[SuggestionView]) -> list[Suggestio
 
 
 def _who(reviewer: str, what: str) -> str:
-    try:
-        who = limits.check(limits.NAME, reviewer).strip()
-    except limits.TooLong as exc:
-        raise ReviewError(str(exc)) from None
-    if not who:
-        raise ReviewError(f"Enter your name before you {what}: it is recorded with the revision.")
-    return who
+    return need_name(reviewer, what, "the revision")
 
 
 def accept(store: Store, chosen: Sequence[SuggestionView], *, reviewer: str) -> ActionResult:

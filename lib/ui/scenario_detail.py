@@ -26,7 +26,7 @@ def scenario_detail(
 ) -> None:
     n = {
         d: names(tax, d)
-        for d in ("personas", "arcs", "topics", "intents", "tones", "outcomes", "emotions", "topic_clusters")
+        for d in ("tiers", "personas", "arcs", "topics", "intents", "tones", "outcomes", "emotions", "topic_clusters")
     }
     title = st.columns([5, 1])
     title[0].subheader(
@@ -54,7 +54,7 @@ def scenario_detail(
             queue(store, settings, [scenario["id"]])
 
     params = {
-        "Tier": next((t.name for t in tax.tiers if t.id == scenario["tier"]), scenario["tier"]),
+        "Tier": n["tiers"].get(scenario["tier"], scenario["tier"]),
         "Persona": n["personas"].get(scenario["persona"], scenario["persona"]),
         "Emotional arc": n["arcs"].get(scenario["emotional_arc"], scenario["emotional_arc"]),
         "Emotion": " → ".join(n["emotions"].get(scenario[end], "?") for end in ("start_emotion", "end_emotion")),
