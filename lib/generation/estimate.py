@@ -217,7 +217,7 @@ def estimate_job(
         basis = (
             "token counting: sample prompts counted by the API, output estimated from the turn count"
             if counted
-            else "a rough estimate: prompts at 4 characters a token, output from the turn count "
+            else "prompts at 4 characters a token, output from the turn count: a rough estimate "
             "(no history yet, and the API could not count tokens)"
         )
         repairs = measured_repair_rate(stats)
